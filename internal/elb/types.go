@@ -1,0 +1,253 @@
+package elb
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Load balancer types, as ELBv2 names them.
+const (
+	TypeNetwork     = "network"
+	TypeApplication = "application"
+)
+
+// Load balancer states.
+const (
+	StateProvisioning = "provisioning"
+	StateActive       = "active"
+	StateFailed       = "failed"
+)
+
+// Zone is an availability zone of the server: a name, the subnet id that
+// CreateLoadBalancer's Subnets selects it by, and the pool that load
+// balancer addresses in this zone come from.
+type Zone struct {
+	Name     string
+	SubnetID string
+	Pool     netip.Prefix
+}
+
+// ZoneAddress is a load balancer's presence in one zone.
+type ZoneAddress struct {
+	Zone     string
+	SubnetID string
+	Address  netip.Addr
+}
+
+// Tag is a resource tag. Tags keep the order in which they were added.
+type Tag struct {
+	Key   string
+	Value string
+}
+
+// LoadBalancer is a network or application load balancer.
+type LoadBalancer struct {
+	ARN           string
+	Name          string
+	Type          string // TypeNetwork or TypeApplication
+	Scheme        string // internet-facing or internal
+	IPAddressType string // ipv4 or dualstack
+	DNSName       string
+	State         string
+	CreatedTime   time.Time
+	Zones         []ZoneAddress
+	// SecurityGroups are kept and reported, never enforced.
+	SecurityGroups []string
+	// Attributes hold every attribute key of the load balancer's type, with
+	// defaults filled in.
+	Attributes map[string]string
+	Tags       []Tag
+}
+
+// Listener is a protocol and port on every address of its load balancer.
+type Listener struct {
+	ARN             string
+	LoadBalancerARN string
+	Protocol        string // TCP, UDP, TCP_UDP, TLS, HTTP, HTTPS
+	Port            int32
+	DefaultActions  []Action
+	Certificates    []Certificate
+	SslPolicy       string
+	AlpnPolicy      []string
+	Attributes      map[string]string
+	Tags            []Tag
+}
+
+// Certificate is a certificate bound to a listener.
+type Certificate struct {
+	ARN       string
+	IsDefault bool
+}
+
+// Action is what a listener (or a rule) does with a request or flow.
+type Action struct {
+	Type           string // forward, redirect, fixed-response
+	Order          int32
+	TargetGroupARN string
+	Forward        *ForwardConfig
+	Redirect       *RedirectConfig
+	FixedResponse  *FixedResponseConfig
+}
+
+// ForwardConfig spreads traffic over weighted target groups.
+type ForwardConfig struct {
+	TargetGroups               []WeightedTargetGroup
+	StickinessEnabled          bool
+	StickinessDurationSeconds  int32
+	StickinessDurationExplicit bool
+}
+
+// WeightedTargetGroup is one target group of a forward action.
+type WeightedTargetGroup struct {
+	TargetGroupARN string
+	Weight         int32
+}
+
+// RedirectConfig is an ALB redirect action.
+type RedirectConfig struct {
+	Protocol   string
+	Port       string
+	Host       string
+	Path       string
+	Query      string
+	StatusCode string // HTTP_301 or HTTP_302
+}
+
+// FixedResponseConfig is an ALB fixed-response action.
+type FixedResponseConfig struct {
+	StatusCode  string
+	ContentType string
+	MessageBody string
+}
+
+// Rule is an ALB listener rule.
+type Rule struct {
+	ARN         string
+	ListenerARN string
+	Priority    string // a number, or "default"
+	Conditions  []RuleCondition
+	Actions     []Action
+	IsDefault   bool
+	Tags        []Tag
+}
+
+// RuleCondition is one condition of a rule.
+type RuleCondition struct {
+	Field      string // host-header, path-pattern, http-header, http-request-method, query-string, source-ip
+	Values     []string
+	HeaderName string            // http-header only
+	QueryPairs []QueryStringPair // query-string only
+}
+
+// QueryStringPair is a key/value pair of a query-string condition.
+type QueryStringPair struct {
+	Key   string
+	Value string
+}
+
+// HealthCheck is a target group's health check settings.
+type HealthCheck struct {
+	Enabled            bool
+	Protocol           string // TCP, HTTP, HTTPS
+	Port               string // "traffic-port" or a number
+	Path               string
+	IntervalSeconds    int32
+	TimeoutSeconds     int32
+	HealthyThreshold   int32
+	UnhealthyThreshold int32
+	Matcher            Matcher
+}
+
+// Matcher is the set of response codes a health check accepts.
+type Matcher struct {
+	HTTPCode string // "200", "200-399", "200,202"
+	GrpcCode string
+}
+
+// TargetGroup is a set of targets with their health check settings.
+type TargetGroup struct {
+	ARN             string
+	Name            string
+	Protocol        string
+	ProtocolVersion string // HTTP1, HTTP2, GRPC (application only)
+	Port            int32
+	TargetType      string // ip, instance
+	IPAddressType   string
+	VpcID           string
+	HealthCheck     HealthCheck
+	Attributes      map[string]string
+	Targets         []Target
+	Tags            []Tag
+	CreatedTime     time.Time
+}
+
+// Target is a registered target. Id is an IP address for both target types.
+type Target struct {
+	ID               string
+	Port             int32
+	AvailabilityZone string
+	RegisteredAt     time.Time
+	// DeregisteredAt is set when the target was deregistered: it drains
+	// until DeregisteredAt plus the group's deregistration delay, then it is
+	// removed.
+	DeregisteredAt time.Time
+}
+
+// Draining reports whether t has been deregistered and is draining.
+func (t Target) Draining() bool { return !t.DeregisteredAt.IsZero() }
+
+// Target health states and reason codes, exactly as ELBv2 reports them.
+const (
+	HealthInitial           = "initial"
+	HealthHealthy           = "healthy"
+	HealthUnhealthy         = "unhealthy"
+	HealthUnhealthyDraining = "unhealthy.draining"
+	HealthUnused            = "unused"
+	HealthDraining          = "draining"
+	HealthUnavailable       = "unavailable"
+
+	ReasonRegistrationInProgress   = "Elb.RegistrationInProgress"
+	ReasonInitialHealthChecking    = "Elb.InitialHealthChecking"
+	ReasonResponseCodeMismatch     = "Target.ResponseCodeMismatch"
+	ReasonTimeout                  = "Target.Timeout"
+	ReasonFailedHealthChecks       = "Target.FailedHealthChecks"
+	ReasonNotRegistered            = "Target.NotRegistered"
+	ReasonNotInUse                 = "Target.NotInUse"
+	ReasonDeregistrationInProgress = "Target.DeregistrationInProgress"
+	ReasonInvalidState             = "Target.InvalidState"
+	ReasonIPUnusable               = "Target.IpUnusable"
+	ReasonHealthCheckDisabled      = "Target.HealthCheckDisabled"
+	ReasonInternalError            = "Elb.InternalError"
+)
+
+// TargetHealth is the health of one target as DescribeTargetHealth reports it.
+type TargetHealth struct {
+	State       string
+	Reason      string
+	Description string
+}
+
+// TargetKey names a target within a target group.
+type TargetKey struct {
+	ID   string
+	Port int32
+}
+
+// HealthView answers the current health of targets. The health checker
+// implements it; the service reads it for DescribeTargetHealth and the data
+// plane for its target sets.
+type HealthView interface {
+	// TargetHealth returns the health of target k of target group tg, and
+	// false when the checker has no verdict for it yet.
+	TargetHealth(tg string, k TargetKey) (TargetHealth, bool)
+}
+
+// State is the whole configuration at one revision: what the data plane and
+// the health checker are built from.
+type State struct {
+	Revision      int64
+	LoadBalancers []LoadBalancer
+	Listeners     []Listener
+	Rules         []Rule
+	TargetGroups  []TargetGroup
+}
