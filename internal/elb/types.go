@@ -19,12 +19,16 @@ const (
 )
 
 // Zone is an availability zone of the server: a name, the subnet id that
-// CreateLoadBalancer's Subnets selects it by, and the pool that load
-// balancer addresses in this zone come from.
+// CreateLoadBalancer's Subnets selects it by, the pool that load balancer
+// addresses in this zone come from, and the networks whose addresses are
+// targets in this zone (a target registered without an AvailabilityZone
+// gets the zone whose TargetCIDRs contain its address, as AWS derives it
+// from the subnet).
 type Zone struct {
-	Name     string
-	SubnetID string
-	Pool     netip.Prefix
+	Name        string
+	SubnetID    string
+	Pool        netip.Prefix
+	TargetCIDRs []netip.Prefix
 }
 
 // ZoneAddress is a load balancer's presence in one zone.
