@@ -1,0 +1,499 @@
+package elb
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/kelb-io/kelb/internal/elb/store"
+)
+
+// Limits of listeners and actions.
+const (
+	MaxListenersPerLoadBalancer = 50
+	maxForwardTargetGroups      = 5
+)
+
+// Action types.
+const (
+	ActionForward       = "forward"
+	ActionRedirect      = "redirect"
+	ActionFixedResponse = "fixed-response"
+)
+
+// DefaultSSLPolicy is the security policy of TLS and HTTPS listeners
+// created without one.
+const DefaultSSLPolicy = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+// ALPN policies of TLS listeners.
+var alpnPolicies = []string{"HTTP1Only", "HTTP2Only", "HTTP2Optional", "HTTP2Preferred", "None"}
+
+// listenerProtocols are the listener protocols of each load balancer type.
+var listenerProtocols = map[string][]string{
+	TypeNetwork:     {"TCP", "UDP", "TCP_UDP", "TLS"},
+	TypeApplication: {"HTTP", "HTTPS"},
+}
+
+// forwardProtocols are the target group protocols a listener protocol can
+// forward to.
+var forwardProtocols = map[string][]string{
+	"TCP":     {"TCP", "TCP_UDP"},
+	"TLS":     {"TCP", "TLS"},
+	"UDP":     {"UDP", "TCP_UDP"},
+	"TCP_UDP": {"TCP_UDP"},
+	"HTTP":    {"HTTP", "HTTPS"},
+	"HTTPS":   {"HTTP", "HTTPS"},
+}
+
+// CreateListenerInput is the input of CreateListener.
+type CreateListenerInput struct {
+	LoadBalancerARN string
+	Protocol        string
+	Port            int32
+	SslPolicy       string
+	Certificates    []Certificate
+	DefaultActions  []Action
+	AlpnPolicy      []string
+	Tags            []Tag
+}
+
+// ModifyListenerInput is the input of ModifyListener; empty fields keep
+// their value.
+type ModifyListenerInput struct {
+	ListenerARN    string
+	Protocol       string
+	Port           int32
+	SslPolicy      string
+	Certificates   []Certificate
+	DefaultActions []Action
+	AlpnPolicy     []string
+}
+
+// checkListener validates l (its protocol, port, TLS settings and default
+// actions) against its load balancer and the other resources, normalising
+// its actions in place.
+func (s *Service) checkListener(w *world, lb *LoadBalancer, l *Listener) error {
+	if !slices.Contains(listenerProtocols[lb.Type], l.Protocol) {
+		return errorf(CodeUnsupportedProtocol, "Protocol '%s' is not supported by %s load balancers", l.Protocol, lb.Type)
+	}
+	if l.Port < 1 || l.Port > 65535 {
+		return validationf("Listener port must be between 1 and 65535")
+	}
+	secure := l.Protocol == "TLS" || l.Protocol == "HTTPS"
+	switch {
+	case secure && len(l.Certificates) == 0:
+		return validationf("A certificate must be specified for %s listeners", l.Protocol)
+	case !secure && len(l.Certificates) > 0:
+		return errorf(CodeInvalidConfigurationRequest, "Certificates cannot be specified for %s listeners", l.Protocol)
+	case !secure && l.SslPolicy != "":
+		return errorf(CodeInvalidConfigurationRequest, "An SSL policy cannot be specified for %s listeners", l.Protocol)
+	}
+	if secure {
+		if l.SslPolicy == "" {
+			l.SslPolicy = DefaultSSLPolicy
+		}
+		if !slices.ContainsFunc(SSLPolicies, func(p SSLPolicy) bool { return p.Name == l.SslPolicy }) {
+			return errorf(CodeSSLPolicyNotFound, "SSL policy '%s' not found", l.SslPolicy)
+		}
+		for i, c := range l.Certificates {
+			if c.ARN == "" {
+				return errorf(CodeCertificateNotFound, "Certificate ARN cannot be empty")
+			}
+			l.Certificates[i].IsDefault = i == 0
+		}
+	}
+	if len(l.AlpnPolicy) > 0 {
+		if l.Protocol != "TLS" {
+			return errorf(CodeInvalidConfigurationRequest, "An ALPN policy can only be specified for TLS listeners")
+		}
+		if len(l.AlpnPolicy) > 1 || !slices.Contains(alpnPolicies, l.AlpnPolicy[0]) {
+			return errorf("ALPNPolicyNotFound", "ALPN policy '%v' not found", l.AlpnPolicy)
+		}
+	}
+	for _, other := range w.listeners {
+		if other.LoadBalancerARN == lb.ARN && other.ARN != l.ARN && other.Port == l.Port {
+			return errorf(CodeDuplicateListener, "A listener already exists on port %d of load balancer '%s'", l.Port, lb.ARN)
+		}
+	}
+	actions, err := s.checkActions(w, lb, l.Protocol, l.DefaultActions)
+	if err != nil {
+		return err
+	}
+	l.DefaultActions = actions
+	return nil
+}
+
+// checkActions validates and normalises actions of a listener or rule with
+// protocol on lb: a forward action gets both TargetGroupARN (one group) and
+// a ForwardConfig with weights, as ELBv2 describes them.
+func (s *Service) checkActions(w *world, lb *LoadBalancer, protocol string, actions []Action) ([]Action, error) {
+	if len(actions) == 0 {
+		return nil, validationf("At least one action must be specified")
+	}
+	if len(actions) > 1 {
+		return nil, errorf("TooManyActions", "Only one action is supported by kelb")
+	}
+	a := actions[0]
+	if a.Order == 0 {
+		a.Order = 1
+	}
+	switch a.Type {
+	case ActionForward:
+		var tgs []WeightedTargetGroup
+		if a.Forward != nil {
+			tgs = append(tgs, a.Forward.TargetGroups...)
+		}
+		if a.TargetGroupARN != "" {
+			if len(tgs) > 0 && (len(tgs) != 1 || tgs[0].TargetGroupARN != a.TargetGroupARN) {
+				return nil, validationf("You cannot specify both a target group ARN and a different forward configuration")
+			}
+			if len(tgs) == 0 {
+				tgs = []WeightedTargetGroup{{TargetGroupARN: a.TargetGroupARN, Weight: 1}}
+			}
+		}
+		if len(tgs) == 0 {
+			return nil, validationf("A target group ARN must be specified for a forward action")
+		}
+		max := maxForwardTargetGroups
+		if lb.Type == TypeNetwork {
+			max = 1
+		}
+		if len(tgs) > max {
+			return nil, errorf(CodeInvalidLoadBalancerAction, "A forward action of a %s load balancer can have at most %d target groups", lb.Type, max)
+		}
+		seen := map[string]bool{}
+		for _, wt := range tgs {
+			tg, ok := w.tgs[wt.TargetGroupARN]
+			if !ok {
+				return nil, errorf(CodeTargetGroupNotFound, "Target group '%s' not found", wt.TargetGroupARN)
+			}
+			if seen[tg.ARN] {
+				return nil, validationf("Target group '%s' is specified more than once", tg.ARN)
+			}
+			seen[tg.ARN] = true
+			if !slices.Contains(forwardProtocols[protocol], tg.Protocol) {
+				return nil, errorf(CodeIncompatibleProtocols, "Listener protocol '%s' is not compatible with target group protocol '%s'", protocol, tg.Protocol)
+			}
+			for _, other := range w.loadBalancersOf(tg.ARN) {
+				if other != lb.ARN {
+					return nil, errorf(CodeTargetGroupAssociationLimit, "The target group '%s' is already associated with load balancer '%s'", tg.ARN, other)
+				}
+			}
+			if wt.Weight < 0 || wt.Weight > 999 {
+				return nil, validationf("Target group weight must be between 0 and 999")
+			}
+		}
+		// Weights left out all read as zero; ELBv2 gives every group
+		// weight 1 then.
+		if !slices.ContainsFunc(tgs, func(t WeightedTargetGroup) bool { return t.Weight != 0 }) {
+			for i := range tgs {
+				tgs[i].Weight = 1
+			}
+		}
+		fc := ForwardConfig{TargetGroups: tgs}
+		if a.Forward != nil {
+			fc.StickinessEnabled = a.Forward.StickinessEnabled
+			fc.StickinessDurationSeconds = a.Forward.StickinessDurationSeconds
+			fc.StickinessDurationExplicit = a.Forward.StickinessDurationExplicit
+		}
+		a.Forward = &fc
+		a.TargetGroupARN = ""
+		if len(tgs) == 1 {
+			a.TargetGroupARN = tgs[0].TargetGroupARN
+		}
+		a.Redirect, a.FixedResponse = nil, nil
+	case ActionRedirect:
+		if lb.Type != TypeApplication {
+			return nil, errorf(CodeInvalidLoadBalancerAction, "Redirect actions are only supported by application load balancers")
+		}
+		if a.Redirect == nil || (a.Redirect.StatusCode != "HTTP_301" && a.Redirect.StatusCode != "HTTP_302") {
+			return nil, validationf("A redirect action needs a redirect configuration with status code HTTP_301 or HTTP_302")
+		}
+		a.Forward, a.FixedResponse, a.TargetGroupARN = nil, nil, ""
+	case ActionFixedResponse:
+		if lb.Type != TypeApplication {
+			return nil, errorf(CodeInvalidLoadBalancerAction, "Fixed-response actions are only supported by application load balancers")
+		}
+		if a.FixedResponse == nil || a.FixedResponse.StatusCode == "" {
+			return nil, validationf("A fixed-response action needs a fixed-response configuration with a status code")
+		}
+		a.Forward, a.Redirect, a.TargetGroupARN = nil, nil, ""
+	default:
+		return nil, errorf(CodeInvalidLoadBalancerAction, "Action type '%s' is not supported by kelb", a.Type)
+	}
+	return []Action{a}, nil
+}
+
+// CreateListener creates a listener on every address of its load balancer.
+// Creating a listener on a port that has one with the same protocol returns
+// that listener; with another protocol it fails with DuplicateListener.
+func (s *Service) CreateListener(ctx context.Context, in CreateListenerInput) (Listener, error) {
+	if err := checkNewTags(in.Tags); err != nil {
+		return Listener{}, err
+	}
+	var out Listener
+	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		w, err := loadWorld(tx)
+		if err != nil {
+			return err
+		}
+		lb, ok := w.lbs[in.LoadBalancerARN]
+		if !ok {
+			return errorf(CodeLoadBalancerNotFound, "Load balancer '%s' not found", in.LoadBalancerARN)
+		}
+		if in.Protocol == "" {
+			in.Protocol = listenerProtocols[lb.Type][0]
+		}
+		n := 0
+		for _, l := range w.listeners {
+			if l.LoadBalancerARN != lb.ARN {
+				continue
+			}
+			n++
+			if l.Port == in.Port && l.Protocol == in.Protocol {
+				out = *l
+				return nil
+			}
+		}
+		if n >= MaxListenersPerLoadBalancer {
+			return errorf("TooManyListeners", "Load balancer '%s' has %d listeners already", lb.ARN, n)
+		}
+		lbType, lbName, lbID := splitLoadBalancerARN(lb.ARN)
+		l := &Listener{
+			ARN:             s.arn("listener/" + lbType + "/" + lbName + "/" + lbID + "/" + newID()),
+			LoadBalancerARN: lb.ARN,
+			Protocol:        in.Protocol,
+			Port:            in.Port,
+			DefaultActions:  cloneActions(in.DefaultActions),
+			Certificates:    append([]Certificate(nil), in.Certificates...),
+			SslPolicy:       in.SslPolicy,
+			AlpnPolicy:      in.AlpnPolicy,
+			Attributes:      defaultAttrs(listenerAttrSpecs(in.Protocol)),
+			Tags:            in.Tags,
+		}
+		if err := s.checkListener(w, lb, l); err != nil {
+			return err
+		}
+		out = *l
+		return putJSON(tx, kindListener, l.ARN, l)
+	})
+	if err != nil {
+		return Listener{}, fmt.Errorf("create listener on %s: %w", in.LoadBalancerARN, err)
+	}
+	return out, nil
+}
+
+// splitLoadBalancerARN returns the type ("net" or "app"), name and id parts
+// of a load balancer ARN.
+func splitLoadBalancerARN(arn string) (typ, name, id string) {
+	res := arn[strings.LastIndex(arn, ":")+1:]
+	parts := strings.Split(res, "/")
+	if len(parts) != 4 {
+		return "", "", ""
+	}
+	return parts[1], parts[2], parts[3]
+}
+
+// ModifyListener changes a listener; the result is validated as a whole.
+func (s *Service) ModifyListener(ctx context.Context, in ModifyListenerInput) (Listener, error) {
+	var out Listener
+	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		w, err := loadWorld(tx)
+		if err != nil {
+			return err
+		}
+		cur, ok := w.listeners[in.ListenerARN]
+		if !ok {
+			return errorf(CodeListenerNotFound, "Listener '%s' not found", in.ListenerARN)
+		}
+		lb, ok := w.lbs[cur.LoadBalancerARN]
+		if !ok {
+			return errorf(CodeLoadBalancerNotFound, "Load balancer '%s' not found", cur.LoadBalancerARN)
+		}
+		l := *cur
+		l.DefaultActions = cloneActions(cur.DefaultActions)
+		if in.Protocol != "" && in.Protocol != l.Protocol {
+			wasSecure := l.Protocol == "TLS" || l.Protocol == "HTTPS"
+			l.Protocol = in.Protocol
+			if wasSecure && in.Protocol != "TLS" && in.Protocol != "HTTPS" {
+				l.Certificates, l.SslPolicy, l.AlpnPolicy = nil, "", nil
+			}
+			specs := listenerAttrSpecs(l.Protocol)
+			attrs := defaultAttrs(specs)
+			for k, v := range cur.Attributes {
+				if _, ok := specs[k]; ok {
+					attrs[k] = v
+				}
+			}
+			l.Attributes = attrs
+		}
+		if in.Port != 0 {
+			l.Port = in.Port
+		}
+		if in.SslPolicy != "" {
+			l.SslPolicy = in.SslPolicy
+		}
+		if len(in.Certificates) > 0 {
+			l.Certificates = append([]Certificate(nil), in.Certificates...)
+		}
+		if len(in.DefaultActions) > 0 {
+			l.DefaultActions = cloneActions(in.DefaultActions)
+		}
+		if len(in.AlpnPolicy) > 0 {
+			l.AlpnPolicy = in.AlpnPolicy
+		}
+		// The listener's own forward targets do not count as another
+		// load balancer's; drop it from the world while checking.
+		delete(w.listeners, l.ARN)
+		if err := s.checkListener(w, lb, &l); err != nil {
+			return err
+		}
+		out = l
+		return putJSON(tx, kindListener, l.ARN, l)
+	})
+	if err != nil {
+		return Listener{}, fmt.Errorf("modify listener %s: %w", in.ListenerARN, err)
+	}
+	return out, nil
+}
+
+// DescribeListenersInput selects listeners by load balancer or by ARN.
+type DescribeListenersInput struct {
+	LoadBalancerARN string
+	ListenerARNs    []string
+}
+
+// DescribeListeners returns the selected listeners sorted by load balancer
+// and port.
+func (s *Service) DescribeListeners(ctx context.Context, in DescribeListenersInput) ([]Listener, error) {
+	if (in.LoadBalancerARN == "") == (len(in.ListenerARNs) == 0) {
+		return nil, validationf("You must specify either a load balancer ARN or listener ARNs")
+	}
+	var out []Listener
+	err := s.cfg.Store.View(ctx, func(tx store.ReadTx) error {
+		w, err := loadWorld(tx)
+		if err != nil {
+			return err
+		}
+		if in.LoadBalancerARN != "" {
+			if _, ok := w.lbs[in.LoadBalancerARN]; !ok {
+				return errorf(CodeLoadBalancerNotFound, "Load balancer '%s' not found", in.LoadBalancerARN)
+			}
+			for _, l := range w.sortedListeners() {
+				if l.LoadBalancerARN == in.LoadBalancerARN {
+					out = append(out, *l)
+				}
+			}
+			return nil
+		}
+		seen := map[string]bool{}
+		for _, arn := range in.ListenerARNs {
+			l, ok := w.listeners[arn]
+			if !ok {
+				return errorf(CodeListenerNotFound, "Listener '%s' not found", arn)
+			}
+			if !seen[arn] {
+				seen[arn] = true
+				out = append(out, *l)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("describe listeners: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteListener deletes a listener and its rules.
+func (s *Service) DeleteListener(ctx context.Context, arn string) error {
+	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		if _, err := getListener(tx, arn); err != nil {
+			return err
+		}
+		rules, err := listJSON[Rule](tx, kindRule)
+		if err != nil {
+			return err
+		}
+		for _, r := range rules {
+			if r.ListenerARN == arn {
+				if err := tx.Delete(kindRule, r.ARN); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Delete(kindListener, arn)
+	})
+	if err != nil {
+		return fmt.Errorf("delete listener %s: %w", arn, err)
+	}
+	return nil
+}
+
+// DescribeListenerAttributes returns every attribute of a listener, sorted
+// by key.
+func (s *Service) DescribeListenerAttributes(ctx context.Context, arn string) ([]Attribute, error) {
+	var out []Attribute
+	err := s.cfg.Store.View(ctx, func(tx store.ReadTx) error {
+		l, err := getListener(tx, arn)
+		if err != nil {
+			return err
+		}
+		out = sortedAttrs(l.Attributes)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("describe listener attributes %s: %w", arn, err)
+	}
+	return out, nil
+}
+
+// ModifyListenerAttributes changes attributes of a listener and returns all
+// of them.
+func (s *Service) ModifyListenerAttributes(ctx context.Context, arn string, attrs []Attribute) ([]Attribute, error) {
+	var out []Attribute
+	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		l, err := getListener(tx, arn)
+		if err != nil {
+			return err
+		}
+		next, err := applyAttrs("Listener", listenerAttrSpecs(l.Protocol), l.Attributes, attrs)
+		if err != nil {
+			return err
+		}
+		l.Attributes = next
+		out = sortedAttrs(next)
+		return putJSON(tx, kindListener, arn, l)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("modify listener attributes %s: %w", arn, err)
+	}
+	return out, nil
+}
+
+func getListener(tx store.ReadTx, arn string) (*Listener, error) {
+	return getJSON[Listener](tx, kindListener, arn,
+		errorf(CodeListenerNotFound, "Listener '%s' not found", arn))
+}
+
+func cloneActions(actions []Action) []Action {
+	out := make([]Action, len(actions))
+	for i, a := range actions {
+		out[i] = a
+		if a.Forward != nil {
+			f := *a.Forward
+			f.TargetGroups = append([]WeightedTargetGroup(nil), f.TargetGroups...)
+			out[i].Forward = &f
+		}
+		if a.Redirect != nil {
+			r := *a.Redirect
+			out[i].Redirect = &r
+		}
+		if a.FixedResponse != nil {
+			f := *a.FixedResponse
+			out[i].FixedResponse = &f
+		}
+	}
+	return out
+}
