@@ -1,0 +1,276 @@
+package dataplane
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kelb-io/kelb/internal/elb"
+)
+
+// Attribute keys the data plane reads, and their defaults when absent.
+const (
+	attrCrossZone             = "load_balancing.cross_zone.enabled"
+	attrIdleTimeout           = "tcp.idle_timeout.seconds"
+	attrProxyProtocolV2       = "proxy_protocol_v2.enabled"
+	attrPreserveClientIP      = "preserve_client_ip.enabled"
+	attrStickinessEnabled     = "stickiness.enabled"
+	attrStickinessType        = "stickiness.type"
+	attrTerminateOnDeregister = "deregistration_delay.connection_termination.enabled"
+	attrTerminateOnUnhealthy  = "target_health_state.unhealthy.connection_termination.enabled"
+	crossZoneUseLoadBalancer  = "use_load_balancer_configuration"
+	stickinessSourceIP        = "source_ip"
+	defaultIdleTimeout        = 350 * time.Second
+	zoneAll                   = "all"
+	targetTypeInstance        = "instance"
+	protocolTCPUDP            = "TCP_UDP"
+	actionForward             = "forward"
+	loadBalancerARNMarker     = ":loadbalancer/"
+	targetGroupARNMarker      = ":targetgroup/"
+)
+
+// Build derives the data plane's configuration from the store's state and the
+// targets' health. It is a pure function: the same inputs give the same
+// Config. health may be nil (no verdicts yet: every target is initial).
+//
+// Only network load balancers and their TCP, UDP and TCP_UDP listeners are
+// taken; each listener gets one socket per load balancer zone address (two
+// for TCP_UDP). For each socket the targets of new flows are, in order of
+// preference: the healthy targets of its zone (or of every zone with
+// cross-zone load balancing on); else the healthy targets of the other zones;
+// else every registered target that is neither draining nor unused, in the
+// zone if it has any, else everywhere (fail open).
+func Build(state elb.State, health elb.HealthView) Config {
+	groups := make(map[string]*elb.TargetGroup, len(state.TargetGroups))
+	for i := range state.TargetGroups {
+		groups[state.TargetGroups[i].ARN] = &state.TargetGroups[i]
+	}
+	lbs := make(map[string]*elb.LoadBalancer, len(state.LoadBalancers))
+	for i := range state.LoadBalancers {
+		lb := &state.LoadBalancers[i]
+		if lb.Type == elb.TypeNetwork && lb.State != elb.StateFailed {
+			lbs[lb.ARN] = lb
+		}
+	}
+
+	var cfg Config
+	views := map[string]groupView{}
+	for _, ls := range state.Listeners {
+		lb, ok := lbs[ls.LoadBalancerARN]
+		if !ok {
+			continue
+		}
+		var protocols []string
+		switch ls.Protocol {
+		case ProtocolTCP, ProtocolUDP:
+			protocols = []string{ls.Protocol}
+		case protocolTCPUDP:
+			protocols = []string{ProtocolTCP, ProtocolUDP}
+		default:
+			continue // TLS is not served yet; HTTP(S) belongs to application load balancers.
+		}
+		tgARN := forwardTarget(ls.DefaultActions)
+		tg := groups[tgARN]
+		view, ok := views[tgARN]
+		if !ok && tg != nil {
+			view = newGroupView(tg, health)
+			views[tgARN] = view
+		}
+		crossZone := attrBool(lb.Attributes, attrCrossZone, false)
+		affinity := false
+		proxyV2, preserve := false, false
+		if tg != nil {
+			if v := tg.Attributes[attrCrossZone]; v == "true" || v == "false" {
+				crossZone = v == "true"
+			}
+			affinity = attrBool(tg.Attributes, attrStickinessEnabled, false) && tg.Attributes[attrStickinessType] == stickinessSourceIP
+			proxyV2 = attrBool(tg.Attributes, attrProxyProtocolV2, false)
+			preserve = attrBool(tg.Attributes, attrPreserveClientIP, tg.TargetType == targetTypeInstance)
+		}
+		idle := defaultIdleTimeout
+		if s, err := strconv.Atoi(ls.Attributes[attrIdleTimeout]); err == nil && s > 0 {
+			idle = time.Duration(s) * time.Second
+		}
+		for _, z := range lb.Zones {
+			if !z.Address.IsValid() {
+				continue
+			}
+			routing, targets := view.targetsFor(z.Zone, crossZone)
+			for _, p := range protocols {
+				l := Listener{
+					ListenerARN:      ls.ARN,
+					LoadBalancer:     arnLabel(lb.ARN, loadBalancerARNMarker, len(loadBalancerARNMarker)),
+					Zone:             z.Zone,
+					Protocol:         p,
+					Address:          netip.AddrPortFrom(z.Address, uint16(ls.Port)).String(),
+					TargetGroupARN:   tgARN,
+					Routing:          routing,
+					Targets:          targets,
+					SourceIPAffinity: affinity,
+					PreserveClientIP: preserve,
+				}
+				if tgARN != "" {
+					l.TargetGroup = arnLabel(tgARN, targetGroupARNMarker, 1)
+				}
+				if p == ProtocolTCP {
+					l.IdleTimeout = idle
+					l.ProxyProtocolV2 = proxyV2
+				}
+				cfg.Listeners = append(cfg.Listeners, l)
+			}
+		}
+	}
+	slices.SortFunc(cfg.Listeners, func(a, b Listener) int {
+		return cmp.Or(cmp.Compare(a.Protocol, b.Protocol), compareAddrPort(a.Address, b.Address))
+	})
+	for _, v := range views {
+		cfg.TargetGroups = append(cfg.TargetGroups, v.group)
+	}
+	slices.SortFunc(cfg.TargetGroups, func(a, b TargetGroup) int { return cmp.Compare(a.ARN, b.ARN) })
+	return cfg
+}
+
+// groupView is one target group's targets classified by health.
+type groupView struct {
+	group TargetGroup
+	// healthy and eligible (for fail open) hold indexes into group.Targets.
+	healthy, eligible []int
+}
+
+func newGroupView(tg *elb.TargetGroup, health elb.HealthView) groupView {
+	v := groupView{group: TargetGroup{
+		ARN:                       tg.ARN,
+		TerminateOnDeregistration: attrBool(tg.Attributes, attrTerminateOnDeregister, false),
+	}}
+	for _, t := range tg.Targets {
+		addr, err := netip.ParseAddr(t.ID)
+		if err != nil {
+			continue // an instance id or garbage: not an address kelb can reach
+		}
+		port := t.Port
+		if port == 0 {
+			port = tg.Port
+		}
+		st := TargetState{
+			Address: netip.AddrPortFrom(addr, uint16(port)).String(),
+			Zone:    t.AvailabilityZone,
+			Health:  elb.HealthInitial,
+		}
+		if health != nil {
+			if h, ok := health.TargetHealth(tg.ARN, elb.TargetKey{ID: t.ID, Port: t.Port}); ok && h.State != "" {
+				st.Health = h.State
+			}
+		}
+		if t.Draining() && st.Health != elb.HealthUnhealthyDraining {
+			st.Health = elb.HealthDraining
+		}
+		v.group.Targets = append(v.group.Targets, st)
+	}
+	slices.SortFunc(v.group.Targets, func(a, b TargetState) int { return compareAddrPort(a.Address, b.Address) })
+	v.group.Targets = slices.CompactFunc(v.group.Targets, func(a, b TargetState) bool { return a.Address == b.Address })
+	for i, t := range v.group.Targets {
+		switch t.Health {
+		case elb.HealthHealthy:
+			v.healthy = append(v.healthy, i)
+			v.eligible = append(v.eligible, i)
+		case elb.HealthDraining, elb.HealthUnhealthyDraining, elb.HealthUnused:
+		default: // initial, unhealthy, unavailable
+			v.eligible = append(v.eligible, i)
+		}
+	}
+	closeUnhealthy := attrBool(tg.Attributes, attrTerminateOnUnhealthy, true) && len(v.healthy) > 0
+	for i := range v.group.Targets {
+		t := &v.group.Targets[i]
+		t.CloseConnections = closeUnhealthy && (t.Health == elb.HealthUnhealthy || t.Health == elb.HealthUnhealthyDraining)
+	}
+	return v
+}
+
+// targetsFor returns the routing mode and the targets of new flows arriving
+// in zone.
+func (v groupView) targetsFor(zone string, crossZone bool) (string, []string) {
+	inZone := func(i int) bool {
+		z := v.group.Targets[i].Zone
+		return z == zone || z == zoneAll || z == ""
+	}
+	pick := func(idx []int, keep func(int) bool) []string {
+		var out []string
+		for _, i := range idx {
+			if keep == nil || keep(i) {
+				out = append(out, v.group.Targets[i].Address)
+			}
+		}
+		return out
+	}
+	if crossZone {
+		if t := pick(v.healthy, nil); len(t) > 0 {
+			return RoutingCrossZone, t
+		}
+	} else {
+		if t := pick(v.healthy, inZone); len(t) > 0 {
+			return RoutingZonal, t
+		}
+		if t := pick(v.healthy, nil); len(t) > 0 {
+			return RoutingFailover, t
+		}
+		if t := pick(v.eligible, inZone); len(t) > 0 {
+			return RoutingFailOpen, t
+		}
+	}
+	if t := pick(v.eligible, nil); len(t) > 0 {
+		return RoutingFailOpen, t
+	}
+	return RoutingNoTargets, nil
+}
+
+// forwardTarget returns the target group of the first forward action.
+func forwardTarget(actions []elb.Action) string {
+	sorted := slices.Clone(actions)
+	slices.SortStableFunc(sorted, func(a, b elb.Action) int { return cmp.Compare(a.Order, b.Order) })
+	for _, a := range sorted {
+		if a.Type != actionForward {
+			continue
+		}
+		if a.TargetGroupARN != "" {
+			return a.TargetGroupARN
+		}
+		if a.Forward != nil && len(a.Forward.TargetGroups) > 0 {
+			return a.Forward.TargetGroups[0].TargetGroupARN
+		}
+	}
+	return ""
+}
+
+func attrBool(attrs map[string]string, key string, def bool) bool {
+	switch attrs[key] {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	return def
+}
+
+// arnLabel returns the part of arn from skip bytes into marker on
+// ("net/name/id", "targetgroup/name/id"), or arn itself when marker is
+// absent.
+func arnLabel(arn, marker string, skip int) string {
+	if i := strings.Index(arn, marker); i >= 0 {
+		return arn[i+skip:]
+	}
+	return arn
+}
+
+// compareAddrPort orders "ip:port" strings numerically, falling back to
+// string order for anything unparsable.
+func compareAddrPort(a, b string) int {
+	pa, errA := netip.ParseAddrPort(a)
+	pb, errB := netip.ParseAddrPort(b)
+	if errA != nil || errB != nil {
+		return strings.Compare(a, b)
+	}
+	return pa.Compare(pb)
+}

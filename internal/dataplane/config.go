@@ -1,0 +1,98 @@
+package dataplane
+
+import "time"
+
+// Config is everything the data plane runs: one Listener per socket and the
+// target groups those sockets forward to. Build derives it from the store's
+// state and the health view; Plane.Apply makes it so. Every field is a plain
+// value (addresses are "ip:port" strings), so two Configs compare with go-cmp
+// and a Config prints and serialises as it reads.
+type Config struct {
+	// Listeners are sorted by Protocol, then Address.
+	Listeners []Listener
+	// TargetGroups are the target groups the listeners forward to, sorted by
+	// ARN.
+	TargetGroups []TargetGroup
+}
+
+// Socket protocols of a Listener. An ELBv2 TCP_UDP listener becomes two
+// Listeners, one of each.
+const (
+	ProtocolTCP = "TCP"
+	ProtocolUDP = "UDP"
+)
+
+// How a Listener chose its Targets, from the most to the least usual.
+const (
+	// RoutingZonal: the healthy targets of the listener's zone (cross-zone
+	// load balancing off).
+	RoutingZonal = "zonal"
+	// RoutingCrossZone: the healthy targets of every zone.
+	RoutingCrossZone = "cross-zone"
+	// RoutingFailover: cross-zone load balancing is off but the listener's
+	// zone has no healthy target, so new flows go to the healthy targets of
+	// the other zones rather than fail.
+	RoutingFailover = "failover"
+	// RoutingFailOpen: no target is healthy anywhere, so new flows go to every
+	// registered target that is not draining (the NLB fail-open rule).
+	RoutingFailOpen = "fail-open"
+	// RoutingNoTargets: nothing to forward to; new connections are reset and
+	// UDP datagrams dropped.
+	RoutingNoTargets = "no-targets"
+)
+
+// Listener is one listening socket: an ELBv2 listener's protocol and port on
+// one address (one zone) of its load balancer.
+type Listener struct {
+	ListenerARN string
+	// LoadBalancer and TargetGroup are the metric labels, as CloudWatch
+	// names them: "net/<name>/<id>" and "targetgroup/<name>/<id>".
+	LoadBalancer   string
+	Zone           string
+	Protocol       string // ProtocolTCP or ProtocolUDP
+	Address        string // "198.19.1.4:80"
+	TargetGroupARN string
+	TargetGroup    string
+	// Routing says how Targets were chosen.
+	Routing string
+	// Targets receive new flows, as "ip:port", sorted. Flows are spread over
+	// them by Maglev hashing.
+	Targets []string
+	// IdleTimeout closes a TCP flow that has carried no data in either
+	// direction for this long (tcp.idle_timeout.seconds).
+	IdleTimeout time.Duration
+	// ProxyProtocolV2 sends a PROXY protocol v2 header to the target before
+	// any client data (TCP only).
+	ProxyProtocolV2 bool
+	// PreserveClientIP makes target connections come from the client's
+	// address instead of the load balancer's.
+	PreserveClientIP bool
+	// SourceIPAffinity hashes only the client's address (stickiness type
+	// source_ip), so every flow of one client goes to the same target.
+	SourceIPAffinity bool
+}
+
+// TargetGroup holds what the data plane needs to know about the registered
+// targets of a target group beyond the Listeners' target lists: which
+// existing connections to close.
+type TargetGroup struct {
+	ARN string
+	// TerminateOnDeregistration closes a target's connections when the
+	// target leaves the configuration at the end of its deregistration delay
+	// (deregistration_delay.connection_termination.enabled).
+	TerminateOnDeregistration bool
+	// Targets are every registered target, draining ones included, sorted by
+	// Address.
+	Targets []TargetState
+}
+
+// TargetState is one registered target of a TargetGroup.
+type TargetState struct {
+	Address string // "ip:port"
+	Zone    string
+	Health  string // an elb.Health* state; "initial" when no verdict yet
+	// CloseConnections closes the target's existing connections: it is
+	// unhealthy, target_health_state.unhealthy.connection_termination.enabled
+	// is true, and the group is not failing open.
+	CloseConnections bool
+}
