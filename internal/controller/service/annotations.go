@@ -1,0 +1,191 @@
+package service
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// AnnotationPrefix is the prefix of every Service annotation kelb reads.
+const AnnotationPrefix = "service.beta.kubernetes.io/"
+
+// Service annotations, with the AWS Load Balancer Controller's names.
+const (
+	AnnotationLoadBalancerType     = AnnotationPrefix + "aws-load-balancer-type"
+	AnnotationTargetType           = AnnotationPrefix + "aws-load-balancer-nlb-target-type"
+	AnnotationName                 = AnnotationPrefix + "aws-load-balancer-name"
+	AnnotationScheme               = AnnotationPrefix + "aws-load-balancer-scheme"
+	AnnotationInternal             = AnnotationPrefix + "aws-load-balancer-internal"
+	AnnotationIPAddressType        = AnnotationPrefix + "aws-load-balancer-ip-address-type"
+	AnnotationProxyProtocol        = AnnotationPrefix + "aws-load-balancer-proxy-protocol"
+	AnnotationTargetGroupAttrs     = AnnotationPrefix + "aws-load-balancer-target-group-attributes"
+	AnnotationAttributes           = AnnotationPrefix + "aws-load-balancer-attributes"
+	AnnotationCrossZone            = AnnotationPrefix + "aws-load-balancer-cross-zone-load-balancing-enabled"
+	AnnotationListenerAttrs        = AnnotationPrefix + "aws-load-balancer-listener-attributes"
+	AnnotationAdditionalTags       = AnnotationPrefix + "aws-load-balancer-additional-resource-tags"
+	AnnotationTargetNodeLabels     = AnnotationPrefix + "aws-load-balancer-target-node-labels"
+	AnnotationSubnets              = AnnotationPrefix + "aws-load-balancer-subnets"
+	AnnotationSourceRanges         = AnnotationPrefix + "load-balancer-source-ranges"
+	AnnotationHCProtocol           = AnnotationPrefix + "aws-load-balancer-healthcheck-protocol"
+	AnnotationHCPort               = AnnotationPrefix + "aws-load-balancer-healthcheck-port"
+	AnnotationHCPath               = AnnotationPrefix + "aws-load-balancer-healthcheck-path"
+	AnnotationHCInterval           = AnnotationPrefix + "aws-load-balancer-healthcheck-interval"
+	AnnotationHCTimeout            = AnnotationPrefix + "aws-load-balancer-healthcheck-timeout"
+	AnnotationHCHealthyThreshold   = AnnotationPrefix + "aws-load-balancer-healthcheck-healthy-threshold"
+	AnnotationHCUnhealthyThreshold = AnnotationPrefix + "aws-load-balancer-healthcheck-unhealthy-threshold"
+	AnnotationHCSuccessCodes       = AnnotationPrefix + "aws-load-balancer-healthcheck-success-codes"
+)
+
+// Values of the load balancer type annotation.
+const (
+	// LoadBalancerTypeExternal hands the Service to this controller; the
+	// target type comes from the target type annotation.
+	LoadBalancerTypeExternal = "external"
+	// LoadBalancerTypeNLBIP is the legacy value for an ip-mode NLB.
+	LoadBalancerTypeNLBIP = "nlb-ip"
+	// LoadBalancerTypeNLB is the in-tree cloud provider's value: kelb gives
+	// such a Service an instance-mode load balancer, as that provider did.
+	LoadBalancerTypeNLB = "nlb"
+)
+
+// ignoredAnnotations are the AWS Load Balancer Controller annotations that
+// have no meaning in kelb (they configure AWS-only resources) or that kelb
+// does not implement yet. They are accepted and reported, never silently
+// dropped.
+var ignoredAnnotations = map[string]string{
+	"aws-load-balancer-security-groups":                          "security groups are AWS-only",
+	"aws-load-balancer-manage-backend-security-group-rules":      "security groups are AWS-only",
+	"aws-load-balancer-security-group-prefix-lists":              "security groups are AWS-only",
+	"aws-load-balancer-inbound-sg-rules-on-private-link-traffic": "security groups are AWS-only",
+	"aws-load-balancer-disable-nlb-sg":                           "security groups are AWS-only",
+	"aws-load-balancer-eip-allocations":                          "elastic IPs are AWS-only",
+	"aws-load-balancer-eip-allocations-discovery-tags":           "elastic IPs are AWS-only",
+	"aws-load-balancer-private-ipv4-addresses":                   "load balancer addresses come from kelb server's zone pools",
+	"aws-load-balancer-ipv6-addresses":                           "load balancer addresses come from kelb server's zone pools",
+	"aws-load-balancer-access-log-enabled":                       "access logs to S3 are AWS-only",
+	"aws-load-balancer-access-log-s3-bucket-name":                "access logs to S3 are AWS-only",
+	"aws-load-balancer-access-log-s3-bucket-prefix":              "access logs to S3 are AWS-only",
+	"aws-load-balancer-minimum-load-balancer-capacity":           "capacity reservations are AWS-only",
+	"aws-load-balancer-enable-prefix-for-ipv6-source-nat":        "source NAT prefixes are AWS-only",
+	"aws-load-balancer-source-nat-ipv6-prefixes":                 "source NAT prefixes are AWS-only",
+	"aws-load-balancer-enable-icmp-for-path-mtu-discovery":       "security groups are AWS-only",
+	"aws-load-balancer-multi-cluster-target-group":               "multi-cluster target groups are not supported by kelb controller yet",
+	"aws-load-balancer-ssl-cert":                                 "TLS listeners are not supported by kelb controller yet",
+	"aws-load-balancer-ssl-ports":                                "TLS listeners are not supported by kelb controller yet",
+	"aws-load-balancer-ssl-negotiation-policy":                   "TLS listeners are not supported by kelb controller yet",
+	"aws-load-balancer-backend-protocol":                         "TLS listeners are not supported by kelb controller yet",
+	"aws-load-balancer-alpn-policy":                              "TLS listeners are not supported by kelb controller yet",
+	"aws-load-balancer-proxy-protocol-per-target-group":          "use aws-load-balancer-target-group-attributes.<PROTOCOL>-<port> instead",
+	"aws-load-balancer-quic-enabled-ports":                       "QUIC listeners are not supported by kelb",
+	"aws-load-balancer-enable-tcp-udp-listener":                  "kelb always merges a TCP and a UDP port of the same number into a TCP_UDP listener",
+}
+
+// AnnotationError is a malformed annotation: its key, its value and what is
+// wrong with it.
+type AnnotationError struct {
+	Key    string
+	Value  string
+	Reason string
+}
+
+func (e *AnnotationError) Error() string {
+	return fmt.Sprintf("annotation %s: invalid value %q: %s", e.Key, e.Value, e.Reason)
+}
+
+// annotations reads a Service's annotations; every parse error names the
+// annotation and its value.
+type annotations map[string]string
+
+func (a annotations) str(key string) (string, bool) {
+	v, ok := a[key]
+	return strings.TrimSpace(v), ok
+}
+
+func (a annotations) bool(key string) (value, ok bool, err error) {
+	raw, ok := a.str(key)
+	if !ok {
+		return false, false, nil
+	}
+	b, err := strconv.ParseBool(raw)
+	if err != nil {
+		return false, true, &AnnotationError{Key: key, Value: a[key], Reason: "not a boolean"}
+	}
+	return b, true, nil
+}
+
+// positive reads a positive integer.
+func (a annotations) positive(key string, def int32) (int32, error) {
+	raw, ok := a.str(key)
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(raw, 10, 32)
+	if err != nil || n <= 0 {
+		return 0, &AnnotationError{Key: key, Value: a[key], Reason: "not a positive integer"}
+	}
+	return int32(n), nil
+}
+
+// list reads a comma-separated list; empty items are an error.
+func (a annotations) list(key string) ([]string, error) {
+	raw, ok := a.str(key)
+	if !ok {
+		return nil, nil
+	}
+	return parseList(key, a[key], raw)
+}
+
+func parseList(key, original, raw string) ([]string, error) {
+	var out []string
+	for _, item := range strings.Split(raw, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			return nil, &AnnotationError{Key: key, Value: original, Reason: "empty item in comma-separated list"}
+		}
+		out = append(out, item)
+	}
+	return out, nil
+}
+
+// stringMap reads "k1=v1,k2=v2". A key without "=" is an error; an empty
+// value is allowed.
+func (a annotations) stringMap(key string) (map[string]string, error) {
+	raw, ok := a.str(key)
+	if !ok {
+		return nil, nil
+	}
+	items, err := parseList(key, a[key], raw)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(items))
+	for _, item := range items {
+		k, v, found := strings.Cut(item, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !found || k == "" {
+			return nil, &AnnotationError{Key: key, Value: a[key], Reason: fmt.Sprintf("%q is not key=value", item)}
+		}
+		if _, dup := out[k]; dup {
+			return nil, &AnnotationError{Key: key, Value: a[key], Reason: fmt.Sprintf("key %q given twice", k)}
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// cidrs reads a list of networks.
+func (a annotations) cidrs(key string) ([]string, error) {
+	items, err := a.list(key)
+	if err != nil {
+		return nil, err
+	}
+	for i, item := range items {
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			return nil, &AnnotationError{Key: key, Value: a[key], Reason: fmt.Sprintf("%q is not a CIDR", item)}
+		}
+		items[i] = p.Masked().String()
+	}
+	return items, nil
+}

@@ -1,0 +1,106 @@
+package service
+
+import (
+	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+)
+
+// Tags that tie a kelb server resource to the Service it was made for. They
+// are the AWS Load Balancer Controller's, so deploy finds what exists from
+// tags alone, with no state of its own.
+const (
+	TagCluster  = "elbv2.k8s.aws/cluster"
+	TagStack    = "service.k8s.aws/stack"
+	TagResource = "service.k8s.aws/resource"
+
+	// ResourceLoadBalancer is the TagResource value of a Service's load
+	// balancer; target groups carry "<namespace>/<name>:<port>".
+	ResourceLoadBalancer = "LoadBalancer"
+)
+
+// Labels on the TargetGroupBindings made for a Service.
+const (
+	LabelStackNamespace = "service.k8s.aws/stack-namespace"
+	LabelStackName      = "service.k8s.aws/stack-name"
+)
+
+// ListenerAttributeSourceRanges is the kelb listener attribute that carries a
+// Service's load balancer source ranges, comma-separated. kelb server
+// refuses connections to the listener from any other source. It is absent
+// when every source is allowed.
+const ListenerAttributeSourceRanges = "kelb.source_ranges.cidrs"
+
+// Stack is the desired state of one Service's load balancer: what deploy
+// makes kelb server hold. It is built by Build and serialises to JSON.
+type Stack struct {
+	// ID is "<namespace>/<name>" of the Service, the value of TagStack.
+	ID                  string               `json:"id"`
+	LoadBalancer        LoadBalancer         `json:"loadBalancer"`
+	Listeners           []Listener           `json:"listeners"`
+	TargetGroups        []TargetGroup        `json:"targetGroups"`
+	TargetGroupBindings []TargetGroupBinding `json:"targetGroupBindings"`
+	// Warnings are annotations that were accepted but have no effect.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// LoadBalancer is the desired network load balancer.
+type LoadBalancer struct {
+	Name          string `json:"name"`
+	Type          string `json:"type"`
+	Scheme        string `json:"scheme"`
+	IPAddressType string `json:"ipAddressType"`
+	// Subnets select the zones of kelb server; none means every zone.
+	Subnets []string `json:"subnets,omitempty"`
+	// Attributes hold only the attributes the Service sets; others keep
+	// whatever value kelb server has.
+	Attributes map[string]string `json:"attributes,omitempty"`
+	Tags       map[string]string `json:"tags"`
+}
+
+// Listener is a desired listener: one per Service port number.
+type Listener struct {
+	Port     int32  `json:"port"`
+	Protocol string `json:"protocol"`
+	// TargetGroup is the ResourceID of the target group the listener
+	// forwards to.
+	TargetGroup string            `json:"targetGroup"`
+	Attributes  map[string]string `json:"attributes,omitempty"`
+	Tags        map[string]string `json:"tags"`
+}
+
+// TargetGroup is a desired target group.
+type TargetGroup struct {
+	// ResourceID is "<namespace>/<name>:<port>", the value of TagResource.
+	ResourceID    string            `json:"resourceID"`
+	Name          string            `json:"name"`
+	Protocol      string            `json:"protocol"`
+	Port          int32             `json:"port"`
+	TargetType    string            `json:"targetType"`
+	IPAddressType string            `json:"ipAddressType"`
+	HealthCheck   HealthCheck       `json:"healthCheck"`
+	Attributes    map[string]string `json:"attributes"`
+	Tags          map[string]string `json:"tags"`
+}
+
+// HealthCheck is a target group's desired health check.
+type HealthCheck struct {
+	Protocol string `json:"protocol"`
+	// Port is "traffic-port" or a port number.
+	Port               string `json:"port"`
+	Path               string `json:"path,omitempty"`
+	Matcher            string `json:"matcher,omitempty"`
+	IntervalSeconds    int32  `json:"intervalSeconds"`
+	TimeoutSeconds     int32  `json:"timeoutSeconds"`
+	HealthyThreshold   int32  `json:"healthyThreshold"`
+	UnhealthyThreshold int32  `json:"unhealthyThreshold"`
+}
+
+// TargetGroupBinding is a desired TargetGroupBinding object. Its
+// Spec.TargetGroupARN is empty until deploy knows the target group's ARN.
+type TargetGroupBinding struct {
+	Name      string            `json:"name"`
+	Namespace string            `json:"namespace"`
+	Labels    map[string]string `json:"labels"`
+	// TargetGroup is the ResourceID of the bound target group.
+	TargetGroup string                          `json:"targetGroup"`
+	Spec        elbv2api.TargetGroupBindingSpec `json:"spec"`
+}
