@@ -1,0 +1,330 @@
+package service
+
+import (
+	"slices"
+	"sort"
+)
+
+// Actual is what kelb server holds for one stack, found by its tags.
+type Actual struct {
+	LoadBalancer *ActualLoadBalancer
+	// OtherLoadBalancers are further load balancers tagged for the stack,
+	// left over from an interrupted replacement: they are deleted.
+	OtherLoadBalancers []string
+	Listeners          []ActualListener
+	TargetGroups       []ActualTargetGroup
+}
+
+// ActualLoadBalancer is an existing load balancer.
+type ActualLoadBalancer struct {
+	ARN           string
+	Name          string
+	Type          string
+	Scheme        string
+	IPAddressType string
+	DNSName       string
+	// Subnets and Zones are the subnet ids and zone names of the load
+	// balancer's zones, in the same order.
+	Subnets    []string
+	Zones      []string
+	Addresses  []string
+	Attributes map[string]string
+	Tags       map[string]string
+}
+
+// ActualListener is an existing listener of the stack's load balancer.
+type ActualListener struct {
+	ARN      string
+	Port     int32
+	Protocol string
+	// TargetGroupARN is the target group of its forward default action, ""
+	// when the action is anything else.
+	TargetGroupARN string
+	Attributes     map[string]string
+	Tags           map[string]string
+}
+
+// ActualTargetGroup is an existing target group tagged for the stack.
+type ActualTargetGroup struct {
+	ARN           string
+	Name          string
+	Protocol      string
+	Port          int32
+	TargetType    string
+	IPAddressType string
+	HealthCheck   HealthCheck
+	Attributes    map[string]string
+	Tags          map[string]string
+}
+
+// TagChange is the tags to set and the keys to remove on one resource.
+type TagChange struct {
+	Set    map[string]string `json:"set,omitempty"`
+	Remove []string          `json:"remove,omitempty"`
+}
+
+// Empty reports whether c changes nothing.
+func (c TagChange) Empty() bool { return len(c.Set) == 0 && len(c.Remove) == 0 }
+
+// Plan is what deploy must do to make Actual into the desired Stack. Steps
+// name desired resources by ResourceID (target groups) or port
+// (listeners) and existing ones by ARN; deploy runs them in field order.
+type Plan struct {
+	// DeleteLoadBalancers are load balancers to delete first: one that must
+	// be replaced (its name or scheme cannot change in place) and leftovers.
+	DeleteLoadBalancers []string `json:"deleteLoadBalancers,omitempty"`
+	// CreateLoadBalancer creates the desired load balancer.
+	CreateLoadBalancer bool `json:"createLoadBalancer,omitempty"`
+	// LoadBalancerARN is the existing load balancer that is kept.
+	LoadBalancerARN  string            `json:"loadBalancerARN,omitempty"`
+	SetIPAddressType string            `json:"setIPAddressType,omitempty"`
+	SetSubnets       []string          `json:"setSubnets,omitempty"`
+	SetLBAttributes  map[string]string `json:"setLBAttributes,omitempty"`
+	LBTags           TagChange         `json:"lbTags,omitzero"`
+
+	CreateTargetGroups []string            `json:"createTargetGroups,omitempty"`
+	ModifyTargetGroups []TargetGroupChange `json:"modifyTargetGroups,omitempty"`
+	// TargetGroupARNs maps the ResourceID of every kept target group to
+	// its ARN.
+	TargetGroupARNs map[string]string `json:"targetGroupARNs,omitempty"`
+
+	CreateListeners []int32          `json:"createListeners,omitempty"`
+	ModifyListeners []ListenerChange `json:"modifyListeners,omitempty"`
+	DeleteListeners []string         `json:"deleteListeners,omitempty"`
+
+	// DeleteTargetGroups run last, once no listener forwards to them.
+	DeleteTargetGroups []string `json:"deleteTargetGroups,omitempty"`
+}
+
+// TargetGroupChange modifies an existing target group in place.
+type TargetGroupChange struct {
+	ARN         string            `json:"arn"`
+	HealthCheck *HealthCheck      `json:"healthCheck,omitempty"`
+	Attributes  map[string]string `json:"attributes,omitempty"`
+	Tags        TagChange         `json:"tags,omitzero"`
+}
+
+// ListenerChange modifies an existing listener in place.
+type ListenerChange struct {
+	ARN  string `json:"arn"`
+	Port int32  `json:"port"`
+	// Protocol and TargetGroup (a ResourceID) are set when the listener's
+	// protocol or default action must change.
+	Protocol    string            `json:"protocol,omitempty"`
+	TargetGroup string            `json:"targetGroup,omitempty"`
+	Attributes  map[string]string `json:"attributes,omitempty"`
+	Tags        TagChange         `json:"tags,omitzero"`
+}
+
+// Empty reports whether the plan makes no API call that writes.
+func (p *Plan) Empty() bool {
+	if len(p.DeleteLoadBalancers) > 0 || p.CreateLoadBalancer || p.SetIPAddressType != "" || p.SetSubnets != nil ||
+		len(p.SetLBAttributes) > 0 || !p.LBTags.Empty() || len(p.CreateTargetGroups) > 0 ||
+		len(p.CreateListeners) > 0 || len(p.DeleteListeners) > 0 || len(p.DeleteTargetGroups) > 0 {
+		return false
+	}
+	return len(p.ModifyTargetGroups) == 0 && len(p.ModifyListeners) == 0
+}
+
+// Diff compares the desired stack with what exists and returns the plan
+// that reconciles them. It never replaces what can be modified in place:
+// the load balancer is replaced only when its name or scheme changes, a
+// target group only when its name, protocol, port, target type or address
+// type does (ELBv2 cannot modify those). Desired nil means the stack must go:
+// everything in actual is deleted.
+func Diff(desired *Stack, actual *Actual) *Plan {
+	p := &Plan{TargetGroupARNs: map[string]string{}}
+	p.DeleteLoadBalancers = append(p.DeleteLoadBalancers, actual.OtherLoadBalancers...)
+	if desired == nil {
+		for _, l := range actual.Listeners {
+			p.DeleteListeners = append(p.DeleteListeners, l.ARN)
+		}
+		if actual.LoadBalancer != nil {
+			p.DeleteLoadBalancers = append(p.DeleteLoadBalancers, actual.LoadBalancer.ARN)
+		}
+		for _, tg := range actual.TargetGroups {
+			p.DeleteTargetGroups = append(p.DeleteTargetGroups, tg.ARN)
+		}
+		return p
+	}
+
+	lb := actual.LoadBalancer
+	keepListeners := true
+	switch {
+	case lb == nil:
+		p.CreateLoadBalancer = true
+		keepListeners = false
+	case lb.Name != desired.LoadBalancer.Name || lb.Scheme != desired.LoadBalancer.Scheme ||
+		(lb.Type != "" && lb.Type != desired.LoadBalancer.Type):
+		// Deleting the load balancer deletes its listeners.
+		p.DeleteLoadBalancers = append(p.DeleteLoadBalancers, lb.ARN)
+		p.CreateLoadBalancer = true
+		keepListeners = false
+	default:
+		p.LoadBalancerARN = lb.ARN
+		if lb.IPAddressType != desired.LoadBalancer.IPAddressType {
+			p.SetIPAddressType = desired.LoadBalancer.IPAddressType
+		}
+		if len(desired.LoadBalancer.Subnets) > 0 && !sameZones(desired.LoadBalancer.Subnets, lb) {
+			p.SetSubnets = slices.Clone(desired.LoadBalancer.Subnets)
+		}
+		p.SetLBAttributes = changedAttributes(desired.LoadBalancer.Attributes, lb.Attributes)
+		p.LBTags = diffTags(desired.LoadBalancer.Tags, lb.Tags)
+	}
+
+	// Target groups: keep an existing group whose immutable properties
+	// match the desired one of its resource tag; every other group of the
+	// stack is deleted once no listener uses it.
+	kept := map[string]bool{}
+	for _, want := range desired.TargetGroups {
+		var match *ActualTargetGroup
+		for i := range actual.TargetGroups {
+			tg := &actual.TargetGroups[i]
+			if !kept[tg.ARN] && tg.Tags[TagResource] == want.ResourceID && sameTargetGroupIdentity(want, *tg) {
+				match = tg
+				break
+			}
+		}
+		if match == nil {
+			p.CreateTargetGroups = append(p.CreateTargetGroups, want.ResourceID)
+			continue
+		}
+		kept[match.ARN] = true
+		p.TargetGroupARNs[want.ResourceID] = match.ARN
+		change := TargetGroupChange{
+			ARN:        match.ARN,
+			Attributes: changedAttributes(want.Attributes, match.Attributes),
+			Tags:       diffTags(want.Tags, match.Tags),
+		}
+		if !sameHealthCheck(want.HealthCheck, match.HealthCheck) {
+			hc := want.HealthCheck
+			change.HealthCheck = &hc
+		}
+		if change.HealthCheck != nil || len(change.Attributes) > 0 || !change.Tags.Empty() {
+			p.ModifyTargetGroups = append(p.ModifyTargetGroups, change)
+		}
+	}
+	for _, tg := range actual.TargetGroups {
+		if !kept[tg.ARN] {
+			p.DeleteTargetGroups = append(p.DeleteTargetGroups, tg.ARN)
+		}
+	}
+
+	// Listeners, by port.
+	if !keepListeners {
+		for _, l := range desired.Listeners {
+			p.CreateListeners = append(p.CreateListeners, l.Port)
+		}
+		return p
+	}
+	byPort := map[int32]ActualListener{}
+	for _, l := range actual.Listeners {
+		byPort[l.Port] = l
+	}
+	wanted := map[int32]bool{}
+	for _, want := range desired.Listeners {
+		wanted[want.Port] = true
+		have, ok := byPort[want.Port]
+		if !ok {
+			p.CreateListeners = append(p.CreateListeners, want.Port)
+			continue
+		}
+		change := ListenerChange{
+			ARN:        have.ARN,
+			Port:       want.Port,
+			Attributes: changedListenerAttributes(want.Attributes, have.Attributes),
+			Tags:       diffTags(want.Tags, have.Tags),
+		}
+		arn, exists := p.TargetGroupARNs[want.TargetGroup]
+		if have.Protocol != want.Protocol || !exists || have.TargetGroupARN != arn {
+			change.Protocol = want.Protocol
+			change.TargetGroup = want.TargetGroup
+		}
+		if change.Protocol != "" || len(change.Attributes) > 0 || !change.Tags.Empty() {
+			p.ModifyListeners = append(p.ModifyListeners, change)
+		}
+	}
+	for _, l := range actual.Listeners {
+		if !wanted[l.Port] {
+			p.DeleteListeners = append(p.DeleteListeners, l.ARN)
+		}
+	}
+	return p
+}
+
+func sameTargetGroupIdentity(want TargetGroup, have ActualTargetGroup) bool {
+	return want.Name == have.Name && want.Protocol == have.Protocol && want.Port == have.Port &&
+		want.TargetType == have.TargetType && (have.IPAddressType == "" || want.IPAddressType == have.IPAddressType)
+}
+
+func sameHealthCheck(want, have HealthCheck) bool {
+	if want.Protocol == "TCP" {
+		// TCP checks have no path nor matcher; whatever the server reports
+		// for them does not matter.
+		want.Path, want.Matcher, have.Path, have.Matcher = "", "", "", ""
+	}
+	return want == have
+}
+
+// changedAttributes returns the desired attributes whose actual value
+// differs. Attributes the stack does not set are left alone.
+func changedAttributes(want, have map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range want {
+		if hv, ok := have[k]; !ok || hv != v {
+			out[k] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// changedListenerAttributes is changedAttributes, and it clears the source
+// ranges attribute when the stack no longer restricts sources.
+func changedListenerAttributes(want, have map[string]string) map[string]string {
+	out := changedAttributes(want, have)
+	if _, wanted := want[ListenerAttributeSourceRanges]; !wanted && have[ListenerAttributeSourceRanges] != "" {
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[ListenerAttributeSourceRanges] = ""
+	}
+	return out
+}
+
+// diffTags returns the tags to add or change and the keys to remove so that
+// have becomes want.
+func diffTags(want, have map[string]string) TagChange {
+	var c TagChange
+	for k, v := range want {
+		if hv, ok := have[k]; !ok || hv != v {
+			if c.Set == nil {
+				c.Set = map[string]string{}
+			}
+			c.Set[k] = v
+		}
+	}
+	for k := range have {
+		if _, ok := want[k]; !ok {
+			c.Remove = append(c.Remove, k)
+		}
+	}
+	sort.Strings(c.Remove)
+	return c
+}
+
+// sameZones reports whether the subnets the stack asks for (subnet ids or
+// zone names) are exactly the load balancer's zones.
+func sameZones(want []string, lb *ActualLoadBalancer) bool {
+	if len(want) != len(lb.Subnets) {
+		return false
+	}
+	for _, w := range want {
+		if !slices.Contains(lb.Subnets, w) && !slices.Contains(lb.Zones, w) {
+			return false
+		}
+	}
+	return true
+}
