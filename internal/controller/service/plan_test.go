@@ -201,7 +201,7 @@ func TestDiff(t *testing.T) {
 			},
 		},
 		{
-			name: "source ranges set then cleared",
+			name:    "source ranges set then cleared",
 			desired: base,
 			actual: deployed(mustBuild(t, planService(func(s *corev1.Service) {
 				s.Spec.LoadBalancerSourceRanges = []string{"10.0.0.0/8"}
