@@ -1,0 +1,43 @@
+// Package dataplane is kelb's L4 data plane: it runs every TCP, UDP and
+// TCP_UDP listener of every network load balancer and forwards flows to the
+// healthy targets of the listener's target group.
+//
+// Build turns the store's state and the health view into a Config: one
+// Listener per socket (listener port × load balancer zone address × socket
+// protocol) with the targets its new flows may go to, chosen by NLB's rules
+// (zone-local unless cross-zone load balancing is on; failover to other
+// zones' healthy targets when the zone has none; fail open to every
+// registered, non-draining target when none is healthy). Plane.Apply makes a
+// Config run: it binds new sockets (IP_FREEBIND, so load balancer addresses
+// need not be configured yet), closes removed ones, and swaps each listener's
+// target set with one atomic pointer store. Established flows survive
+// Apply; only flows Config says to close are reset: those of unhealthy
+// targets (target_health_state.unhealthy.connection_termination.enabled) and
+// of targets that left the configuration at the end of their deregistration
+// delay (deregistration_delay.connection_termination.enabled).
+//
+// A new flow's target is chosen by Maglev consistent hashing of its 5-tuple
+// (of the client address alone with source_ip stickiness), so a change of the
+// target set moves few existing clients' future flows, and kelb nodes agree.
+//
+// TCP: each accepted connection is forwarded to a new connection to the
+// target, tried on up to three targets of the set (each attempt bounded by
+// Options.DialTimeout) before the client is reset. Bytes move with splice(2)
+// between the two *net.TCPConn, never through user space; a half-close on
+// one side is passed on with CloseWrite. A flow idle in both directions for
+// the listener's idle timeout is reset on both sides; idleness is read from
+// the kernel (TCP_INFO), so splice stays in use. With proxy_protocol_v2 a
+// PROXY v2 header precedes the client's data. With preserve_client_ip the
+// target connection is bound to the client's address (IP_TRANSPARENT); if
+// that fails kelb uses the load balancer's address and counts a fallback.
+//
+// UDP: each client address:port is a flow with its own connected socket to
+// its target; replies go back from the listener's address. Flows end after
+// Options.UDPFlowTimeout without a datagram either way (Run expires them).
+// Datagrams of known flows are forwarded without allocation.
+//
+// Failure behaviour: a listener that cannot be bound is reported by Apply
+// while the rest of the Config applies; a target that refuses or times out
+// is skipped for the next one; with no target at all, TCP connections are
+// reset and UDP datagrams dropped, and both are counted in the metrics.
+package dataplane

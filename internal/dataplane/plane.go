@@ -1,0 +1,395 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kelb-io/kelb/internal/dataplane/maglev"
+)
+
+// Options configure a Plane. The zero value is usable.
+type Options struct {
+	// Logger receives listener and flow errors; nil discards them.
+	Logger *slog.Logger
+	// Registerer receives the data plane's metrics; nil keeps them
+	// unregistered.
+	Registerer prometheus.Registerer
+	// Now is the clock of UDP flow expiry; nil is time.Now.
+	Now func() time.Time
+	// DialTimeout bounds each attempt to connect to a TCP target; zero is
+	// 10 seconds.
+	DialTimeout time.Duration
+	// UDPFlowTimeout ends a UDP flow that has carried no datagram in either
+	// direction for this long; zero is 120 seconds, as on NLB.
+	UDPFlowTimeout time.Duration
+	// TableSize is the number of Maglev slots per target set, a prime; zero
+	// is maglev.DefaultSize.
+	TableSize uint64
+}
+
+const (
+	defaultDialTimeout    = 10 * time.Second
+	defaultUDPFlowTimeout = 120 * time.Second
+	// dialAttempts is how many targets a new TCP connection tries before
+	// kelb resets the client.
+	dialAttempts = 3
+)
+
+// Plane runs the listeners of a Config. Apply reconfigures it in place; Run
+// does its background work; Close stops it. All methods are safe for
+// concurrent use.
+type Plane struct {
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+
+	// ctx ends with Close: it cancels target dials and stops listeners.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// wg counts every goroutine the plane starts; Close waits for them.
+	wg sync.WaitGroup
+
+	mu      sync.Mutex // serialises Apply and Close; guards the fields below
+	closed  bool
+	sockets map[socketKey]socket
+	tables  map[string]*maglev.Table // by targetsKey
+	groups  map[string]TargetGroup   // of the last applied Config, by ARN
+
+	flows flowTable
+}
+
+// socketKey identifies a listening socket.
+type socketKey struct {
+	protocol string
+	addr     netip.AddrPort
+}
+
+// socket is a TCP or UDP listener.
+type socket interface {
+	setRoute(*route)
+	// close stops the socket; it does not wait for its goroutines.
+	close()
+}
+
+// route is what a listener forwards with: replaced whole (atomically) by
+// Apply, read without locks on every new flow.
+type route struct {
+	cfg     Listener
+	local   netip.AddrPort
+	targets []netip.AddrPort
+	table   *maglev.Table
+	metrics flowMetrics
+}
+
+// pick returns the target for hash; attempt > 0 gives the following targets
+// of the set, for retries after a failed connection.
+func (r *route) pick(hash uint64, attempt int) (netip.AddrPort, bool) {
+	i := r.table.Lookup(hash)
+	if i < 0 {
+		return netip.AddrPort{}, false
+	}
+	return r.targets[(i+attempt)%len(r.targets)], true
+}
+
+// flowHash returns the hash that picks a new flow's target.
+func (r *route) flowHash(proto uint8, src netip.AddrPort) uint64 {
+	if r.cfg.SourceIPAffinity {
+		return sourceHash(src.Addr())
+	}
+	return flowHash(proto, src, r.local)
+}
+
+// New returns a Plane with no listeners.
+func New(opts Options) *Plane {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.NewRegistry()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = defaultDialTimeout
+	}
+	if opts.UDPFlowTimeout <= 0 {
+		opts.UDPFlowTimeout = defaultUDPFlowTimeout
+	}
+	if opts.TableSize == 0 {
+		opts.TableSize = maglev.DefaultSize
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Plane{
+		opts:    opts,
+		log:     opts.Logger,
+		metrics: newMetrics(opts.Registerer),
+		ctx:     ctx,
+		cancel:  cancel,
+		sockets: map[socketKey]socket{},
+		tables:  map[string]*maglev.Table{},
+		groups:  map[string]TargetGroup{},
+		flows:   flowTable{byTarget: map[targetKey]map[flow]struct{}{}},
+	}
+}
+
+// Apply makes cfg the running configuration: it opens the sockets of new
+// listeners, closes those of removed ones, and swaps the target sets of the
+// others; established flows are kept, except those Config says to close
+// (see TargetGroup and TargetState). Maglev tables are rebuilt only for
+// target sets that changed. A listener that cannot be opened (or is
+// invalid) is reported in the returned error; the rest of cfg still applies.
+func (p *Plane) Apply(cfg Config) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return errors.New("apply data plane config: plane is closed")
+	}
+	var errs []error
+	tables := make(map[string]*maglev.Table, len(p.tables))
+	wanted := make(map[socketKey]*route, len(cfg.Listeners))
+	for _, l := range cfg.Listeners {
+		r, err := p.newRoute(l, tables)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("listener %s %s of %s: %w", l.Protocol, l.Address, l.ListenerARN, err))
+			continue
+		}
+		key := socketKey{protocol: l.Protocol, addr: r.local}
+		if _, dup := wanted[key]; dup {
+			errs = append(errs, fmt.Errorf("listener %s %s of %s: address already used by another listener", l.Protocol, l.Address, l.ListenerARN))
+			continue
+		}
+		wanted[key] = r
+	}
+	p.tables = tables
+
+	for key, s := range p.sockets {
+		if _, ok := wanted[key]; !ok {
+			s.close()
+			delete(p.sockets, key)
+		}
+	}
+	for key, r := range wanted {
+		if s, ok := p.sockets[key]; ok {
+			s.setRoute(r)
+			continue
+		}
+		s, err := p.open(key, r)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("listener %s %s of %s: %w", key.protocol, key.addr, r.cfg.ListenerARN, err))
+			continue
+		}
+		p.sockets[key] = s
+	}
+
+	groups := make(map[string]TargetGroup, len(cfg.TargetGroups))
+	for _, g := range cfg.TargetGroups {
+		groups[g.ARN] = g
+	}
+	p.terminateFlows(groups)
+	p.groups = groups
+	return errors.Join(errs...)
+}
+
+// newRoute parses l and finds or builds its Maglev table, reusing the
+// previous Apply's table for an unchanged target set.
+func (p *Plane) newRoute(l Listener, tables map[string]*maglev.Table) (*route, error) {
+	if l.Protocol != ProtocolTCP && l.Protocol != ProtocolUDP {
+		return nil, fmt.Errorf("unsupported protocol %q", l.Protocol)
+	}
+	local, err := netip.ParseAddrPort(l.Address)
+	if err != nil {
+		return nil, fmt.Errorf("parse address: %w", err)
+	}
+	r := &route{cfg: l, local: local, metrics: p.metrics.forListener(l)}
+	for _, t := range l.Targets {
+		a, err := netip.ParseAddrPort(t)
+		if err != nil {
+			return nil, fmt.Errorf("parse target: %w", err)
+		}
+		r.targets = append(r.targets, a)
+	}
+	key := strings.Join(l.Targets, ",")
+	table, ok := tables[key]
+	if !ok {
+		if table, ok = p.tables[key]; !ok {
+			if table, err = maglev.New(l.Targets, p.opts.TableSize); err != nil {
+				return nil, fmt.Errorf("build target table: %w", err)
+			}
+		}
+		tables[key] = table
+	}
+	r.table = table
+	return r, nil
+}
+
+func (p *Plane) open(key socketKey, r *route) (socket, error) {
+	switch key.protocol {
+	case ProtocolTCP:
+		return p.openTCP(key.addr, r)
+	default:
+		return p.openUDP(key.addr, r)
+	}
+}
+
+// terminateFlows closes the flows that groups (the new configuration) says
+// to close: those of unhealthy targets marked CloseConnections, and those of
+// targets that left a group with TerminateOnDeregistration. Called with p.mu
+// held.
+func (p *Plane) terminateFlows(groups map[string]TargetGroup) {
+	for _, key := range p.flows.targets() {
+		g, ok := groups[key.group]
+		state, registered := TargetState{}, false
+		if ok {
+			for _, t := range g.Targets {
+				if t.Address == key.target {
+					state, registered = t, true
+					break
+				}
+			}
+		}
+		switch {
+		case registered && state.CloseConnections:
+		case !registered && p.groups[key.group].TerminateOnDeregistration:
+		default:
+			continue
+		}
+		for _, f := range p.flows.of(key) {
+			f.terminate()
+		}
+	}
+}
+
+// Run does the plane's background work (UDP flow expiry) until ctx ends,
+// then closes the plane and returns nil.
+func (p *Plane) Run(ctx context.Context) error {
+	tick := min(max(p.opts.UDPFlowTimeout/8, 10*time.Millisecond), 5*time.Second)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			p.Close()
+			return nil
+		case <-p.ctx.Done():
+			return nil
+		case <-t.C:
+			p.expireUDPFlows()
+		}
+	}
+}
+
+func (p *Plane) expireUDPFlows() {
+	p.mu.Lock()
+	var udp []*udpListener
+	for _, s := range p.sockets {
+		if u, ok := s.(*udpListener); ok {
+			udp = append(udp, u)
+		}
+	}
+	p.mu.Unlock()
+	cutoff := p.opts.Now().Add(-p.opts.UDPFlowTimeout).UnixNano()
+	for _, u := range udp {
+		u.expire(cutoff)
+	}
+}
+
+// Close closes every listener and every flow, and waits for the plane's
+// goroutines. It is idempotent.
+func (p *Plane) Close() {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		p.cancel()
+		for key, s := range p.sockets {
+			s.close()
+			delete(p.sockets, key)
+		}
+		for _, f := range p.flows.all() {
+			f.terminate()
+		}
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// flow is an established TCP connection or UDP flow to a target.
+type flow interface {
+	// terminate ends the flow: a TCP connection is reset on both sides.
+	terminate()
+}
+
+// targetKey names a target of a target group, as flows are tracked.
+type targetKey struct {
+	group  string
+	target string // "ip:port", as in Config
+}
+
+// flowTable tracks established flows per target, so that Apply can close
+// the flows of a target that turned unhealthy or left. It is touched once
+// when a flow starts and once when it ends.
+type flowTable struct {
+	mu       sync.Mutex
+	byTarget map[targetKey]map[flow]struct{}
+}
+
+func (t *flowTable) add(k targetKey, f flow) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	set := t.byTarget[k]
+	if set == nil {
+		set = map[flow]struct{}{}
+		t.byTarget[k] = set
+	}
+	set[f] = struct{}{}
+}
+
+func (t *flowTable) remove(k targetKey, f flow) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	set := t.byTarget[k]
+	delete(set, f)
+	if len(set) == 0 {
+		delete(t.byTarget, k)
+	}
+}
+
+func (t *flowTable) targets() []targetKey {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	keys := make([]targetKey, 0, len(t.byTarget))
+	for k := range t.byTarget {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+func (t *flowTable) of(k targetKey) []flow {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fs := make([]flow, 0, len(t.byTarget[k]))
+	for f := range t.byTarget[k] {
+		fs = append(fs, f)
+	}
+	return fs
+}
+
+func (t *flowTable) all() []flow {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var fs []flow
+	for _, set := range t.byTarget {
+		for f := range set {
+			fs = append(fs, f)
+		}
+	}
+	return fs
+}

@@ -1,0 +1,303 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kelb-io/kelb/internal/dataplane/proxyproto"
+)
+
+// tcpListener accepts the connections of one TCP listener socket.
+type tcpListener struct {
+	p     *Plane
+	ln    *net.TCPListener
+	route atomic.Pointer[route]
+}
+
+func (p *Plane) openTCP(addr netip.AddrPort, r *route) (*tcpListener, error) {
+	ln, err := listenTCP(p.ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	l := &tcpListener{p: p, ln: ln}
+	l.route.Store(r)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		l.serve()
+	}()
+	return l, nil
+}
+
+func (l *tcpListener) setRoute(r *route) { l.route.Store(r) }
+
+func (l *tcpListener) close() { _ = l.ln.Close() }
+
+// serve accepts until the listener is closed.
+func (l *tcpListener) serve() {
+	var backoff time.Duration
+	for {
+		c, err := l.ln.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors or similar: wait, and say so.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			l.p.log.Warn("accept TCP connection", "listener", l.ln.Addr().String(), "err", err, "retry_in", backoff)
+			select {
+			case <-l.p.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			continue
+		}
+		backoff = 0
+		r := l.route.Load()
+		l.p.wg.Add(1)
+		go func() {
+			defer l.p.wg.Done()
+			l.p.proxyTCP(c, r)
+		}()
+	}
+}
+
+// tcpFlow is a client connection forwarded to a target connection.
+type tcpFlow struct {
+	client, target *net.TCPConn
+	idle           time.Duration
+	// reset is set once the flow was reset by kelb (terminate, idle
+	// timeout), so the copy loops stop classifying errors.
+	reset     atomic.Bool
+	closeOnce sync.Once
+	// origin is who reset the flow, recorded by the first direction that
+	// failed, before it closes both sockets.
+	originOnce sync.Once
+	origin     string
+}
+
+// fail records who reset the flow, then resets the other side too.
+func (f *tcpFlow) fail() {
+	f.originOnce.Do(func() {
+		if f.reset.Load() {
+			f.origin = originELB
+			return
+		}
+		f.origin = f.resetOrigin()
+	})
+	f.abort()
+}
+
+// terminate resets both connections.
+func (f *tcpFlow) terminate() {
+	f.reset.Store(true)
+	f.abort()
+}
+
+// abort closes both connections with a reset (SO_LINGER 0).
+func (f *tcpFlow) abort() {
+	f.closeOnce.Do(func() {
+		_ = f.client.SetLinger(0)
+		_ = f.target.SetLinger(0)
+		_ = f.client.Close()
+		_ = f.target.Close()
+	})
+}
+
+func (f *tcpFlow) close() {
+	f.closeOnce.Do(func() {
+		_ = f.client.Close()
+		_ = f.target.Close()
+	})
+}
+
+// proxyTCP forwards one accepted client connection: pick a target, connect
+// (trying the next targets of the set when a connect fails), send the PROXY
+// header if configured, then copy both ways until both sides are done.
+func (p *Plane) proxyTCP(client *net.TCPConn, r *route) {
+	m := r.metrics
+	m.newFlows.Inc()
+	src := client.RemoteAddr().(*net.TCPAddr).AddrPort()
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+
+	target, addr := p.dialTarget(r, src)
+	if target == nil {
+		// No target to take the connection: reset it, as NLB does.
+		m.elbResets.Inc()
+		_ = client.SetLinger(0)
+		_ = client.Close()
+		return
+	}
+	if r.cfg.ProxyProtocolV2 {
+		var buf [proxyproto.MaxHeaderLen]byte
+		if _, err := target.Write(proxyproto.Append(buf[:0], proxyproto.Stream, src, r.local)); err != nil {
+			p.log.Debug("send PROXY header", "target", addr, "err", err)
+			m.targetResets.Inc()
+			_ = client.SetLinger(0)
+			_ = client.Close()
+			_ = target.Close()
+			return
+		}
+	}
+
+	f := &tcpFlow{client: client, target: target, idle: r.cfg.IdleTimeout}
+	key := targetKey{group: r.cfg.TargetGroupARN, target: addr.String()}
+	p.flows.add(key, f)
+	m.active.Inc()
+	defer func() {
+		m.active.Dec()
+		p.flows.remove(key, f)
+	}()
+
+	var wg sync.WaitGroup
+	var up copyResult
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		up = f.pipe(target, client)
+	}()
+	down := f.pipe(client, target)
+	wg.Wait()
+	m.bytes.Add(float64(up.n + down.n))
+	if up.err == nil && down.err == nil {
+		f.close()
+		return
+	}
+	f.fail()
+	switch f.origin {
+	case originClient:
+		m.clientResets.Inc()
+	case originTarget:
+		m.targetResets.Inc()
+	case originELB:
+		m.elbResets.Inc()
+	}
+}
+
+// dialTarget connects to the flow's target, trying up to dialAttempts
+// targets of the set. It returns nil when none could be reached.
+func (p *Plane) dialTarget(r *route, src netip.AddrPort) (*net.TCPConn, netip.AddrPort) {
+	hash := r.flowHash(ipProtoTCP, src)
+	for attempt := range min(dialAttempts, len(r.targets)) {
+		addr, ok := r.pick(hash, attempt)
+		if !ok {
+			break
+		}
+		c, err := p.dialTCP(r, src, addr)
+		if err == nil {
+			return c, addr
+		}
+		r.metrics.targetDialErrors.Inc()
+		p.log.Debug("connect to target", "listener", r.cfg.Address, "target", addr, "attempt", attempt+1, "err", err)
+		if p.ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, netip.AddrPort{}
+}
+
+// dialTCP connects to target, from the client's address when the target
+// group preserves client IPs, falling back to the load balancer's address
+// (then to the kernel's choice) when that address cannot be used.
+func (p *Plane) dialTCP(r *route, src, target netip.AddrPort) (*net.TCPConn, error) {
+	ctx, cancel := context.WithTimeout(p.ctx, p.opts.DialTimeout)
+	defer cancel()
+	d := net.Dialer{}
+	if r.cfg.PreserveClientIP {
+		d.LocalAddr = &net.TCPAddr{IP: src.Addr().AsSlice()}
+		d.Control = transparentControl
+		c, err := d.DialContext(ctx, network("tcp", target.Addr()), target.String())
+		if err == nil || !isBindError(err) {
+			return asTCP(c, err)
+		}
+		r.metrics.preserveFallbacks.Inc()
+		d.Control = nil
+	}
+	if r.local.Addr().Unmap().Is4() == target.Addr().Unmap().Is4() {
+		d.LocalAddr = &net.TCPAddr{IP: r.local.Addr().AsSlice()}
+		c, err := d.DialContext(ctx, network("tcp", target.Addr()), target.String())
+		if err == nil || !isBindError(err) {
+			return asTCP(c, err)
+		}
+	}
+	d.LocalAddr = nil
+	return asTCP(d.DialContext(ctx, network("tcp", target.Addr()), target.String()))
+}
+
+func asTCP(c net.Conn, err error) (*net.TCPConn, error) {
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
+}
+
+type copyResult struct {
+	n   int64
+	err error
+}
+
+// errIdle ends a direction whose flow was idle for the idle timeout.
+var errIdle = errors.New("idle timeout")
+
+// pipe copies src to dst until src's EOF (then half-closes dst) or an
+// error. dst.ReadFrom(src) between two *net.TCPConn is splice(2): data moves
+// in the kernel, never through this process. The idle timeout is a read
+// deadline on src; when it fires, the kernel's per-socket time since data
+// last arrived (TCP_INFO) on both connections decides whether the flow was
+// idle in both directions or the deadline moves on.
+func (f *tcpFlow) pipe(dst, src *net.TCPConn) copyResult {
+	var res copyResult
+	wait := f.idle
+	for {
+		if wait > 0 {
+			_ = src.SetReadDeadline(time.Now().Add(wait))
+		}
+		n, err := dst.ReadFrom(src)
+		res.n += n
+		if err == nil {
+			_ = dst.CloseWrite()
+			return res
+		}
+		if f.idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) && !f.reset.Load() {
+			if idleFor, ok := f.idleFor(); ok && idleFor < f.idle {
+				wait = f.idle - idleFor
+				continue
+			}
+			f.reset.Store(true)
+			res.err = errIdle
+			f.fail()
+			return res
+		}
+		res.err = err
+		f.fail() // unblocks the other direction
+		return res
+	}
+}
+
+// idleFor returns how long the flow has carried no data in either direction.
+func (f *tcpFlow) idleFor() (time.Duration, bool) {
+	_, c, err1 := tcpStats(f.client)
+	_, t, err2 := tcpStats(f.target)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(min(c, t)) * time.Millisecond, true
+}
+
+// resetOrigin tells which side reset a flow that ended in error: the side
+// whose socket the kernel already moved to CLOSE.
+func (f *tcpFlow) resetOrigin() string {
+	if s, _, err := tcpStats(f.client); err == nil && s == tcpStateClose {
+		return originClient
+	}
+	if s, _, err := tcpStats(f.target); err == nil && s == tcpStateClose {
+		return originTarget
+	}
+	return ""
+}
