@@ -565,4 +565,3 @@ func notFound(err error) bool {
 	}
 	return false
 }
-
