@@ -79,7 +79,7 @@ func testOps(lbs []testLoadBalancer) map[string]OpFunc {
 			if names := p.StringList("Names"); names != nil {
 				items = nil
 				for _, lb := range lbs {
-					if contains(names, lb.LoadBalancerName) {
+					if containsString(names, lb.LoadBalancerName) {
 						items = append(items, lb)
 					}
 				}

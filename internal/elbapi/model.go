@@ -162,9 +162,9 @@ func (v *validator) fail(value, path, constraint string) {
 	v.errs = append(v.errs, fmt.Sprintf("Value %s at '%s' failed to satisfy constraint: %s", value, path, constraint))
 }
 
-func quoted(s string) string { return "'" + s + "'" }
+func quoteValue(s string) string { return "'" + s + "'" }
 
-func join(parent, child string) string {
+func joinPath(parent, child string) string {
 	if parent == "" {
 		return child
 	}
@@ -180,7 +180,7 @@ func (v *validator) structure(p Params, prefix, path string, s *shape) {
 		if ref.LocationName != "" {
 			key = ref.LocationName
 		}
-		v.value(p, prefix+key, join(path, lowerFirst(name)), ref.Shape, s.required[name])
+		v.value(p, prefix+key, joinPath(path, lowerFirst(name)), ref.Shape, s.required[name])
 	}
 }
 
@@ -221,16 +221,16 @@ func (v *validator) scalar(raw, path string, s *shape) {
 	case "string":
 		n := utf8.RuneCountInString(raw)
 		if s.Min != nil && float64(n) < *s.Min {
-			v.fail(quoted(raw), path, fmt.Sprintf("Member must have length greater than or equal to %s", num(*s.Min)))
+			v.fail(quoteValue(raw), path, fmt.Sprintf("Member must have length greater than or equal to %s", formatBound(*s.Min)))
 		}
 		if s.Max != nil && float64(n) > *s.Max {
-			v.fail(quoted(raw), path, fmt.Sprintf("Member must have length less than or equal to %s", num(*s.Max)))
+			v.fail(quoteValue(raw), path, fmt.Sprintf("Member must have length less than or equal to %s", formatBound(*s.Max)))
 		}
-		if len(s.Enum) > 0 && !contains(s.Enum, raw) {
-			v.fail(quoted(raw), path, fmt.Sprintf("Member must satisfy enum value set: [%s]", strings.Join(s.Enum, ", ")))
+		if len(s.Enum) > 0 && !containsString(s.Enum, raw) {
+			v.fail(quoteValue(raw), path, fmt.Sprintf("Member must satisfy enum value set: [%s]", strings.Join(s.Enum, ", ")))
 		}
 		if s.pattern != nil && !s.pattern.MatchString(raw) {
-			v.fail(quoted(raw), path, fmt.Sprintf("Member must satisfy regular expression pattern: %s", s.Pattern))
+			v.fail(quoteValue(raw), path, fmt.Sprintf("Member must satisfy regular expression pattern: %s", s.Pattern))
 		}
 	case "integer", "long":
 		bits := 32
@@ -239,32 +239,32 @@ func (v *validator) scalar(raw, path string, s *shape) {
 		}
 		n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, bits)
 		if err != nil {
-			v.fail(quoted(raw), path, "Member must be a number")
+			v.fail(quoteValue(raw), path, "Member must be a number")
 			return
 		}
 		if s.Min != nil && float64(n) < *s.Min {
-			v.fail(quoted(raw), path, fmt.Sprintf("Member must have value greater than or equal to %s", num(*s.Min)))
+			v.fail(quoteValue(raw), path, fmt.Sprintf("Member must have value greater than or equal to %s", formatBound(*s.Min)))
 		}
 		if s.Max != nil && float64(n) > *s.Max {
-			v.fail(quoted(raw), path, fmt.Sprintf("Member must have value less than or equal to %s", num(*s.Max)))
+			v.fail(quoteValue(raw), path, fmt.Sprintf("Member must have value less than or equal to %s", formatBound(*s.Max)))
 		}
 	case "double", "float":
 		f, err := strconv.ParseFloat(strings.TrimSpace(raw), 64)
 		if err != nil || math.IsNaN(f) {
-			v.fail(quoted(raw), path, "Member must be a number")
+			v.fail(quoteValue(raw), path, "Member must be a number")
 			return
 		}
 		if s.Min != nil && f < *s.Min {
-			v.fail(quoted(raw), path, fmt.Sprintf("Member must have value greater than or equal to %s", num(*s.Min)))
+			v.fail(quoteValue(raw), path, fmt.Sprintf("Member must have value greater than or equal to %s", formatBound(*s.Min)))
 		}
 		if s.Max != nil && f > *s.Max {
-			v.fail(quoted(raw), path, fmt.Sprintf("Member must have value less than or equal to %s", num(*s.Max)))
+			v.fail(quoteValue(raw), path, fmt.Sprintf("Member must have value less than or equal to %s", formatBound(*s.Max)))
 		}
 	case "boolean":
 		switch strings.ToLower(strings.TrimSpace(raw)) {
 		case "true", "false":
 		default:
-			v.fail(quoted(raw), path, "Member must be a boolean")
+			v.fail(quoteValue(raw), path, "Member must be a boolean")
 		}
 	}
 }
@@ -272,10 +272,10 @@ func (v *validator) scalar(raw, path string, s *shape) {
 func (v *validator) list(p Params, key, path string, s *shape) {
 	idx, _ := p.indexed(key + ".member.")
 	if s.Min != nil && float64(len(idx)) < *s.Min {
-		v.fail(quoted(v.render(p, key, s, idx)), path, fmt.Sprintf("Member must have length greater than or equal to %s", num(*s.Min)))
+		v.fail(quoteValue(v.render(p, key, s, idx)), path, fmt.Sprintf("Member must have length greater than or equal to %s", formatBound(*s.Min)))
 	}
 	if s.Max != nil && float64(len(idx)) > *s.Max {
-		v.fail(quoted(v.render(p, key, s, idx)), path, fmt.Sprintf("Member must have length less than or equal to %s", num(*s.Max)))
+		v.fail(quoteValue(v.render(p, key, s, idx)), path, fmt.Sprintf("Member must have length less than or equal to %s", formatBound(*s.Max)))
 	}
 	if s.Member == nil {
 		return
@@ -303,10 +303,10 @@ func (v *validator) render(p Params, key string, s *shape, idx []int) string {
 func (v *validator) mapValue(p Params, key, path string, s *shape) {
 	idx, _ := p.indexed(key + ".entry.")
 	if s.Min != nil && float64(len(idx)) < *s.Min {
-		v.fail("'{...}'", path, fmt.Sprintf("Member must have length greater than or equal to %s", num(*s.Min)))
+		v.fail("'{...}'", path, fmt.Sprintf("Member must have length greater than or equal to %s", formatBound(*s.Min)))
 	}
 	if s.Max != nil && float64(len(idx)) > *s.Max {
-		v.fail("'{...}'", path, fmt.Sprintf("Member must have length less than or equal to %s", num(*s.Max)))
+		v.fail("'{...}'", path, fmt.Sprintf("Member must have length less than or equal to %s", formatBound(*s.Max)))
 	}
 	for pos, n := range idx {
 		entry := key + ".entry." + strconv.Itoa(n) + "."
@@ -320,9 +320,9 @@ func (v *validator) mapValue(p Params, key, path string, s *shape) {
 	}
 }
 
-func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+func formatBound(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
-func contains(list []string, s string) bool {
+func containsString(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
 			return true

@@ -208,7 +208,7 @@ func (v verifier) verify(r *http.Request, body []byte) (string, *Error) {
 	if a.Terminator != sigv4Terminator {
 		return "", signatureMismatch("Credential should be scoped with a valid terminator: '%s', not '%s'.", sigv4Terminator, a.Terminator)
 	}
-	if !contains(a.SignedHeaders, "host") {
+	if !containsString(a.SignedHeaders, "host") {
 		return "", incompleteSignature("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
 	}
 	secret, ok := "", false
