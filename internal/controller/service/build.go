@@ -541,6 +541,9 @@ func (b *builder) healthCheck(targetType string) (HealthCheck, error) {
 	if hc.IntervalSeconds, err = b.ann.positive(AnnotationHCInterval, hc.IntervalSeconds); err != nil {
 		return HealthCheck{}, err
 	}
+	// A default timeout longer than a shorter configured interval is cut
+	// to the interval: a 1 s interval gets a 1 s timeout.
+	hc.TimeoutSeconds = min(hc.TimeoutSeconds, hc.IntervalSeconds)
 	if hc.TimeoutSeconds, err = b.ann.positive(AnnotationHCTimeout, hc.TimeoutSeconds); err != nil {
 		return HealthCheck{}, err
 	}

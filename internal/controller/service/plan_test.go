@@ -125,8 +125,8 @@ func TestDiff(t *testing.T) {
 			want: &Plan{
 				LoadBalancerARN: "arn:lb", TargetGroupARNs: kept,
 				ModifyTargetGroups: []TargetGroupChange{
-					{ARN: "arn:tg:shop/web:80", HealthCheck: &HealthCheck{Protocol: "TCP", Port: "traffic-port", IntervalSeconds: 1, TimeoutSeconds: 10, HealthyThreshold: 3, UnhealthyThreshold: 3}},
-					{ARN: "arn:tg:shop/web:443", HealthCheck: &HealthCheck{Protocol: "TCP", Port: "traffic-port", IntervalSeconds: 1, TimeoutSeconds: 10, HealthyThreshold: 3, UnhealthyThreshold: 3}},
+					{ARN: "arn:tg:shop/web:80", HealthCheck: &HealthCheck{Protocol: "TCP", Port: "traffic-port", IntervalSeconds: 1, TimeoutSeconds: 1, HealthyThreshold: 3, UnhealthyThreshold: 3}},
+					{ARN: "arn:tg:shop/web:443", HealthCheck: &HealthCheck{Protocol: "TCP", Port: "traffic-port", IntervalSeconds: 1, TimeoutSeconds: 1, HealthyThreshold: 3, UnhealthyThreshold: 3}},
 				},
 			},
 		},

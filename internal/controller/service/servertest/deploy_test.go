@@ -1,0 +1,223 @@
+// Package servertest tests the Service deployer against a real kelb server
+// API, in process: the ELBv2 Query handler over the elb service on a bolt
+// store, reached by aws-sdk-go-v2 through an httptest server.
+package servertest
+
+import (
+	"context"
+	"net/http/httptest"
+	"net/netip"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/smithy-go/middleware"
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/kelb-io/kelb/internal/controller/service"
+	"github.com/kelb-io/kelb/internal/elb"
+	"github.com/kelb-io/kelb/internal/elb/store"
+	"github.com/kelb-io/kelb/internal/elbapi"
+)
+
+const (
+	keyID  = "AKIDKELBTEST"
+	secret = "kelb-test-secret"
+)
+
+// server starts a kelb server API and returns a client for it and a
+// counter of the write operations it received.
+func server(t *testing.T) (*elbv2.Client, *atomic.Int64) {
+	t.Helper()
+	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "kelb.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	svc, err := elb.New(elb.Config{
+		Store: st,
+		Zones: []elb.Zone{
+			{Name: "us-west-2a", SubnetID: "subnet-a", Pool: netip.MustParsePrefix("198.19.1.0/24")},
+			{Name: "us-west-2b", SubnetID: "subnet-b", Pool: netip.MustParsePrefix("198.19.2.0/24")},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(elbapi.NewHandler(elbapi.HandlerConfig{
+		Ops:         elbapi.Ops(svc),
+		Credentials: elbapi.StaticCredentials{keyID: secret},
+		Region:      svc.Region(),
+	}))
+	t.Cleanup(srv.Close)
+	writes := &atomic.Int64{}
+	client := elbv2.New(elbv2.Options{
+		Region:       svc.Region(),
+		BaseEndpoint: aws.String(srv.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider(keyID, secret, ""),
+		APIOptions: []func(*middleware.Stack) error{func(s *middleware.Stack) error {
+			return s.Initialize.Add(middleware.InitializeMiddlewareFunc("countWrites", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				switch op := middleware.GetOperationName(ctx); {
+				case len(op) >= 8 && op[:8] == "Describe":
+				default:
+					writes.Add(1)
+				}
+				return next.HandleInitialize(ctx, in)
+			}), middleware.After)
+		}},
+	})
+	return client, writes
+}
+
+func testService(mutate func(*corev1.Service)) *corev1.Service {
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ui", Name: "ui-nlb", UID: "7c1e", Annotations: map[string]string{
+			service.AnnotationLoadBalancerType: "external",
+			service.AnnotationTargetType:       "ip",
+			service.AnnotationScheme:           "internet-facing",
+			// kelb server wants the timeout below the interval (AWS NLB
+			// accepts equal ones, as the AWS controller's 10/10 defaults).
+			service.AnnotationHCTimeout: "5",
+		}},
+		Spec: corev1.ServiceSpec{
+			Type: corev1.ServiceTypeLoadBalancer,
+			Ports: []corev1.ServicePort{
+				{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), NodePort: 30080, Protocol: corev1.ProtocolTCP},
+			},
+		},
+	}
+	if mutate != nil {
+		mutate(svc)
+	}
+	return svc
+}
+
+var opts = service.BuildOptions{ClusterName: "kelb-test"}
+
+func build(t *testing.T, svc *corev1.Service) *service.Stack {
+	t.Helper()
+	st, err := service.Build(svc, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// A Service's stack is created, found again by tags with nothing to do,
+// changed in place (same load balancer ARN) and deleted.
+func TestDeployLifecycle(t *testing.T) {
+	ctx := context.Background()
+	client, writes := server(t)
+	d := &service.Deployer{Client: client, ClusterName: opts.ClusterName}
+
+	st := build(t, testService(nil))
+	first, err := d.Deploy(ctx, st)
+	if err != nil {
+		t.Fatalf("first deploy: %v", err)
+	}
+	if !first.Changed || first.LoadBalancerARN == "" || first.DNSName == "" || len(first.TargetGroupARNs) != 1 {
+		t.Fatalf("first deploy result = %+v", first)
+	}
+
+	// Nothing changed: no write at all.
+	before := writes.Load()
+	again, err := d.Deploy(ctx, st)
+	if err != nil {
+		t.Fatalf("second deploy: %v", err)
+	}
+	if again.Changed || writes.Load() != before {
+		t.Errorf("second deploy of the same stack wrote %d times (Changed=%v)", writes.Load()-before, again.Changed)
+	}
+	if again.LoadBalancerARN != first.LoadBalancerARN || again.DNSName != first.DNSName {
+		t.Errorf("second deploy found %s (%s), want %s (%s)", again.LoadBalancerARN, again.DNSName, first.LoadBalancerARN, first.DNSName)
+	}
+	if diff := cmp.Diff(first.TargetGroupARNs, again.TargetGroupARNs); diff != "" {
+		t.Errorf("target groups differ:\n%s", diff)
+	}
+
+	// Health check interval, proxy protocol and a load balancer attribute
+	// change in place.
+	changed := build(t, testService(func(s *corev1.Service) {
+		s.Annotations[service.AnnotationHCInterval] = "6"
+		s.Annotations[service.AnnotationProxyProtocol] = "*"
+		s.Annotations[service.AnnotationAttributes] = "load_balancing.cross_zone.enabled=true"
+		s.Annotations[service.AnnotationAdditionalTags] = "Team=edge"
+	}))
+	third, err := d.Deploy(ctx, changed)
+	if err != nil {
+		t.Fatalf("deploy of the changed stack: %v", err)
+	}
+	if third.LoadBalancerARN != first.LoadBalancerARN {
+		t.Errorf("in-place change replaced the load balancer: %s -> %s", first.LoadBalancerARN, third.LoadBalancerARN)
+	}
+	if diff := cmp.Diff(first.TargetGroupARNs, third.TargetGroupARNs); diff != "" {
+		t.Errorf("in-place change replaced target groups:\n%s", diff)
+	}
+	actual, err := d.Find(ctx, changed.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan := service.Diff(changed, actual); !plan.Empty() {
+		t.Errorf("after deploy, plan is not empty: %+v", plan)
+	}
+	tg := actual.TargetGroups[0]
+	if tg.HealthCheck.IntervalSeconds != 6 || tg.Attributes["proxy_protocol_v2.enabled"] != "true" || tg.Tags["Team"] != "edge" {
+		t.Errorf("target group after change = %+v", tg)
+	}
+	if actual.LoadBalancer.Attributes["load_balancing.cross_zone.enabled"] != "true" {
+		t.Errorf("cross zone attribute = %q", actual.LoadBalancer.Attributes["load_balancing.cross_zone.enabled"])
+	}
+	if len(actual.Listeners) != 1 || actual.Listeners[0].TargetGroupARN != tg.ARN {
+		t.Errorf("listeners = %+v, want one forwarding to %s", actual.Listeners, tg.ARN)
+	}
+
+	// A second port, then back to one.
+	twoPorts := build(t, testService(func(s *corev1.Service) {
+		s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: "dns", Port: 53, TargetPort: intstr.FromInt32(5353), Protocol: corev1.ProtocolUDP})
+	}))
+	if _, err := d.Deploy(ctx, twoPorts); err != nil {
+		t.Fatalf("deploy with two ports: %v", err)
+	}
+	if actual, err = d.Find(ctx, st.ID); err != nil {
+		t.Fatal(err)
+	}
+	if len(actual.Listeners) != 2 || len(actual.TargetGroups) != 2 {
+		t.Errorf("two ports: %d listeners and %d target groups, want 2 and 2", len(actual.Listeners), len(actual.TargetGroups))
+	}
+	if _, err := d.Deploy(ctx, st); err != nil {
+		t.Fatalf("deploy back to one port: %v", err)
+	}
+	if actual, err = d.Find(ctx, st.ID); err != nil {
+		t.Fatal(err)
+	}
+	if len(actual.Listeners) != 1 || len(actual.TargetGroups) != 1 || actual.LoadBalancer.ARN != first.LoadBalancerARN {
+		t.Errorf("back to one port: %+v", actual)
+	}
+
+	// Another stack is not touched by this one's deletion.
+	other := build(t, testService(func(s *corev1.Service) { s.Name = "other"; s.UID = "99" }))
+	if _, err := d.Deploy(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Delete(ctx, st.ID); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if actual, err = d.Find(ctx, st.ID); err != nil {
+		t.Fatal(err)
+	}
+	if actual.LoadBalancer != nil || len(actual.TargetGroups) != 0 || len(actual.Listeners) != 0 {
+		t.Errorf("after delete: %+v", actual)
+	}
+	if actual, err = d.Find(ctx, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	if actual.LoadBalancer == nil || len(actual.TargetGroups) != 1 {
+		t.Errorf("other stack after delete: %+v", actual)
+	}
+}
