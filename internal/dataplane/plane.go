@@ -242,7 +242,8 @@ func (p *Plane) open(key socketKey, r *route) (socket, error) {
 
 // terminateFlows closes the flows that groups (the new configuration) says
 // to close: those of unhealthy targets marked CloseConnections, and those of
-// targets that left a group with TerminateOnDeregistration. Called with p.mu
+// targets that left a group with TerminateOnDeregistration (the group's new
+// setting, or its last one when the group itself is gone). Called with p.mu
 // held.
 func (p *Plane) terminateFlows(groups map[string]TargetGroup) {
 	for _, key := range p.flows.targets() {
@@ -258,7 +259,8 @@ func (p *Plane) terminateFlows(groups map[string]TargetGroup) {
 		}
 		switch {
 		case registered && state.CloseConnections:
-		case !registered && p.groups[key.group].TerminateOnDeregistration:
+		case !registered && ok && g.TerminateOnDeregistration:
+		case !registered && !ok && p.groups[key.group].TerminateOnDeregistration:
 		default:
 			continue
 		}

@@ -1,0 +1,665 @@
+package dataplane
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kelb-io/kelb/internal/dataplane/proxyproto"
+	"github.com/kelb-io/kelb/internal/elb"
+)
+
+// Loopback addresses of the tests: the load balancer's two zones, and the
+// targets' addresses.
+var (
+	zoneAAddr = netip.MustParseAddr("127.0.0.2")
+	zoneBAddr = netip.MustParseAddr("127.0.0.3")
+	clientIP  = netip.MustParseAddr("127.0.0.9")
+)
+
+// backend is a TCP target: it greets each connection with its name and the
+// connection's source address (or the PROXY header's), echoes, and says
+// "bye" after the client's EOF.
+type backend struct {
+	name  string
+	addr  netip.AddrPort
+	ln    net.Listener
+	proxy bool
+
+	mu    sync.Mutex
+	conns []net.Conn
+	wg    sync.WaitGroup
+}
+
+func startBackend(t *testing.T, name, ip string, proxy bool) *backend {
+	t.Helper()
+	ln, err := net.Listen("tcp4", ip+":0")
+	if err != nil {
+		t.Fatalf("listen backend %s: %v", name, err)
+	}
+	b := &backend{name: name, addr: ln.Addr().(*net.TCPAddr).AddrPort(), ln: ln, proxy: proxy}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.conns = append(b.conns, c)
+			b.mu.Unlock()
+			b.wg.Add(1)
+			go func() {
+				defer b.wg.Done()
+				b.serve(c)
+			}()
+		}
+	}()
+	t.Cleanup(b.stop)
+	return b
+}
+
+func (b *backend) serve(c net.Conn) {
+	defer c.Close()
+	src := c.RemoteAddr().String()
+	if b.proxy {
+		h, err := proxyproto.Read(c)
+		if err != nil {
+			fmt.Fprintf(c, "bad-proxy-header %v\n", err)
+			return
+		}
+		src = h.Source.String() + " to " + h.Destination.String()
+	}
+	if _, err := fmt.Fprintf(c, "%s %s\n", b.name, src); err != nil {
+		return
+	}
+	if _, err := io.Copy(c, c); err != nil {
+		return
+	}
+	fmt.Fprintf(c, "bye\n")
+}
+
+func (b *backend) stop() {
+	b.ln.Close()
+	b.mu.Lock()
+	for _, c := range b.conns {
+		c.Close()
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
+}
+
+// target is the backend as an elb.Target in zone.
+func (b *backend) target(zone string) elb.Target {
+	return elb.Target{ID: b.addr.Addr().String(), Port: int32(b.addr.Port()), AvailabilityZone: zone}
+}
+
+func (b *backend) key() elb.TargetKey {
+	return elb.TargetKey{ID: b.addr.Addr().String(), Port: int32(b.addr.Port())}
+}
+
+// freePort returns a port free for TCP and UDP on both zone addresses. It is
+// taken below the kernel's ephemeral range, so that kelb's own connections
+// to targets (from the zone addresses) cannot take it before Apply binds it.
+func freePort(t *testing.T) uint16 {
+	t.Helper()
+	for range 100 {
+		port := uint16(20000 + rand.IntN(10000))
+		ok := true
+		for _, a := range []netip.Addr{zoneAAddr, zoneBAddr} {
+			addr := netip.AddrPortFrom(a, port).String()
+			u, err := net.ListenPacket("udp4", addr)
+			if err != nil {
+				ok = false
+				break
+			}
+			u.Close()
+			l, err := net.Listen("tcp4", addr)
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+		}
+		if ok {
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// lbState is a network load balancer in zones a and b with one listener on
+// port forwarding to a target group of targets.
+type lbState struct {
+	port     uint16
+	protocol string
+	lbAttrs  map[string]string
+	tgAttrs  map[string]string
+	targets  []elb.Target
+}
+
+func (s lbState) state() elb.State {
+	st := testState(stateOpts{protocol: s.protocol, lbAttrs: s.lbAttrs, tgAttrs: s.tgAttrs, targets: s.targets})
+	st.LoadBalancers[0].Zones = []elb.ZoneAddress{{Zone: "zone-a", Address: zoneAAddr}, {Zone: "zone-b", Address: zoneBAddr}}
+	st.Listeners[0].Port = int32(s.port)
+	return st
+}
+
+func newPlane(t *testing.T, opts Options) *Plane {
+	t.Helper()
+	p := New(opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return p
+}
+
+func apply(t *testing.T, p *Plane, cfg Config) {
+	t.Helper()
+	if err := p.Apply(cfg); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+}
+
+// clientConn is a client connection through the load balancer.
+type clientConn struct {
+	*net.TCPConn
+	r *bufio.Reader
+}
+
+// dial connects to the load balancer at lb:port from clientIP and returns
+// the connection and the greeting line of the target it reached.
+func dial(t *testing.T, lb netip.Addr, port uint16) (*clientConn, string) {
+	t.Helper()
+	c, greeting, err := tryDial(lb, port)
+	if err != nil {
+		t.Fatalf("connect through %s:%d: %v", lb, port, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, greeting
+}
+
+func tryDial(lb netip.Addr, port uint16) (*clientConn, string, error) {
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: clientIP.AsSlice()}}
+	nc, err := d.Dial("tcp4", netip.AddrPortFrom(lb, port).String())
+	if err != nil {
+		return nil, "", err
+	}
+	c := &clientConn{TCPConn: nc.(*net.TCPConn), r: bufio.NewReader(nc)}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := c.r.ReadString('\n')
+	if err != nil {
+		c.Close()
+		return nil, "", fmt.Errorf("read greeting: %w", err)
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	return c, strings.TrimSpace(line), nil
+}
+
+// echo sends msg and checks that it comes back.
+func (c *clientConn) echo(msg string) error {
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := io.WriteString(c, msg+"\n"); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	line, err := c.r.ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("receive: %w", err)
+	}
+	if got := strings.TrimSpace(line); got != msg {
+		return fmt.Errorf("echo = %q, want %q", got, msg)
+	}
+	return nil
+}
+
+func targetName(greeting string) string {
+	name, _, _ := strings.Cut(greeting, " ")
+	return name
+}
+
+// eventually polls cond until it holds or the bounded wait ends.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitClosed reads from c until the connection ends, and fails if it does
+// not end within the bounded wait.
+func waitClosed(t *testing.T, c *clientConn) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err := io.Copy(io.Discard, c.r)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("connection still open after the wait")
+	}
+}
+
+func TestTCPSpread(t *testing.T) {
+	tests := []struct {
+		name      string
+		crossZone string
+		// want per LB zone address: how many of 50 connections each
+		// backend may get (min, max).
+		wantA, wantB map[string][2]int
+	}{
+		{
+			name:      "cross-zone spreads over both zones",
+			crossZone: "true",
+			wantA:     map[string][2]int{"a": {15, 35}, "b": {15, 35}},
+			wantB:     map[string][2]int{"a": {15, 35}, "b": {15, 35}},
+		},
+		{
+			name:      "zone-local",
+			crossZone: "false",
+			wantA:     map[string][2]int{"a": {50, 50}},
+			wantB:     map[string][2]int{"b": {50, 50}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := startBackend(t, "a", "127.0.0.11", false)
+			b := startBackend(t, "b", "127.0.0.12", false)
+			s := lbState{port: freePort(t), lbAttrs: map[string]string{attrCrossZone: tt.crossZone},
+				targets: []elb.Target{a.target("zone-a"), b.target("zone-b")}}
+			h := healthMap{testTGARN: {a.key(): elb.HealthHealthy, b.key(): elb.HealthHealthy}}
+			p := newPlane(t, Options{})
+			apply(t, p, Build(s.state(), h))
+			for _, zone := range []struct {
+				addr netip.Addr
+				want map[string][2]int
+			}{{zoneAAddr, tt.wantA}, {zoneBAddr, tt.wantB}} {
+				counts := map[string]int{}
+				for range 50 {
+					c, greeting := dial(t, zone.addr, s.port)
+					counts[targetName(greeting)]++
+					c.Close()
+				}
+				for name, n := range counts {
+					want, ok := zone.want[name]
+					if !ok || n < want[0] || n > want[1] {
+						t.Errorf("via %s: target %s got %d of 50 connections, want %v (all: %v)", zone.addr, name, n, zone.want, counts)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestTCPHealthRouting(t *testing.T) {
+	tests := []struct {
+		name           string
+		healthA        string
+		healthB        string
+		crossZone      string
+		wantViaA       string // the only target reached through zone a
+		wantViaB       string
+		wantAnyTargets bool // fail open: both targets may be reached
+	}{
+		{name: "unhealthy target gets no new flows", healthA: elb.HealthUnhealthy, healthB: elb.HealthHealthy, crossZone: "true", wantViaA: "b", wantViaB: "b"},
+		{name: "initial target gets no new flows", healthA: elb.HealthHealthy, healthB: elb.HealthInitial, crossZone: "true", wantViaA: "a", wantViaB: "a"},
+		{name: "zone without healthy targets fails over", healthA: elb.HealthUnhealthy, healthB: elb.HealthHealthy, crossZone: "false", wantViaA: "b", wantViaB: "b"},
+		{name: "no healthy target fails open", healthA: elb.HealthUnhealthy, healthB: elb.HealthUnhealthy, crossZone: "false", wantViaA: "a", wantViaB: "b"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := startBackend(t, "a", "127.0.0.11", false)
+			b := startBackend(t, "b", "127.0.0.12", false)
+			s := lbState{port: freePort(t), lbAttrs: map[string]string{attrCrossZone: tt.crossZone},
+				targets: []elb.Target{a.target("zone-a"), b.target("zone-b")}}
+			h := healthMap{testTGARN: {a.key(): tt.healthA, b.key(): tt.healthB}}
+			p := newPlane(t, Options{})
+			apply(t, p, Build(s.state(), h))
+			for lb, want := range map[netip.Addr]string{zoneAAddr: tt.wantViaA, zoneBAddr: tt.wantViaB} {
+				for range 20 {
+					c, greeting := dial(t, lb, s.port)
+					if got := targetName(greeting); got != want {
+						t.Fatalf("via %s reached target %q, want %q", lb, got, want)
+					}
+					c.Close()
+				}
+			}
+		})
+	}
+}
+
+func TestTCPNoTargetsResets(t *testing.T) {
+	s := lbState{port: freePort(t)}
+	p := newPlane(t, Options{})
+	apply(t, p, Build(s.state(), nil))
+	_, _, err := tryDial(zoneAAddr, s.port)
+	if err == nil {
+		t.Fatal("connection to a load balancer without targets got a greeting")
+	}
+}
+
+func TestTCPDialFailover(t *testing.T) {
+	a := startBackend(t, "a", "127.0.0.11", false)
+	// A target that refuses connections: a port nothing listens on.
+	dead := startBackend(t, "dead", "127.0.0.12", false)
+	dead.stop()
+	s := lbState{port: freePort(t), targets: []elb.Target{a.target("zone-a"), dead.target("zone-a")}}
+	h := healthMap{testTGARN: {a.key(): elb.HealthHealthy, dead.key(): elb.HealthHealthy}}
+	p := newPlane(t, Options{})
+	apply(t, p, Build(s.state(), h))
+	for range 20 {
+		c, greeting := dial(t, zoneAAddr, s.port)
+		if got := targetName(greeting); got != "a" {
+			t.Fatalf("reached %q, want the live target a", got)
+		}
+		c.Close()
+	}
+}
+
+func TestTCPHalfClose(t *testing.T) {
+	a := startBackend(t, "a", "127.0.0.11", false)
+	s := lbState{port: freePort(t), targets: []elb.Target{a.target("zone-a")}}
+	p := newPlane(t, Options{})
+	apply(t, p, Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
+	c, _ := dial(t, zoneAAddr, s.port)
+	if _, err := io.WriteString(c, "last words\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	rest, err := io.ReadAll(c.r)
+	if err != nil {
+		t.Fatalf("read after half-close: %v", err)
+	}
+	if diff := cmp.Diff("last words\nbye\n", string(rest)); diff != "" {
+		t.Errorf("data after half-close (-want +got):\n%s", diff)
+	}
+}
+
+// connectedTo dials until it reaches target name (flows spread by hash).
+func connectedTo(t *testing.T, port uint16, name string) *clientConn {
+	t.Helper()
+	for range 100 {
+		c, greeting := dial(t, zoneAAddr, port)
+		if targetName(greeting) == name {
+			return c
+		}
+		c.Close()
+	}
+	t.Fatalf("no connection reached target %s", name)
+	return nil
+}
+
+func TestTCPDrainingAndTermination(t *testing.T) {
+	tests := []struct {
+		name string
+		// change turns target a's state after the connection is up.
+		change        func(s *lbState, h healthMap, a *backend)
+		wantConnAlive bool
+	}{
+		{
+			name: "draining target keeps its connection",
+			change: func(s *lbState, h healthMap, a *backend) {
+				s.targets[0].DeregisteredAt = time.Unix(1, 0)
+				h[testTGARN][a.key()] = elb.HealthDraining
+			},
+			wantConnAlive: true,
+		},
+		{
+			name: "deregistered target keeps its connection without termination",
+			change: func(s *lbState, h healthMap, a *backend) {
+				s.targets = s.targets[1:]
+			},
+			wantConnAlive: true,
+		},
+		{
+			name: "deregistered target's connection closed with termination",
+			change: func(s *lbState, h healthMap, a *backend) {
+				s.tgAttrs[attrTerminateOnDeregister] = "true"
+				s.targets = s.targets[1:]
+			},
+			wantConnAlive: false,
+		},
+		{
+			name: "unhealthy target's connection closed",
+			change: func(s *lbState, h healthMap, a *backend) {
+				h[testTGARN][a.key()] = elb.HealthUnhealthy
+			},
+			wantConnAlive: false,
+		},
+		{
+			name: "unhealthy target keeps its connection when termination is off",
+			change: func(s *lbState, h healthMap, a *backend) {
+				s.tgAttrs[attrTerminateOnUnhealthy] = "false"
+				h[testTGARN][a.key()] = elb.HealthUnhealthy
+			},
+			wantConnAlive: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := startBackend(t, "a", "127.0.0.11", false)
+			b := startBackend(t, "b", "127.0.0.12", false)
+			s := lbState{port: freePort(t), tgAttrs: map[string]string{},
+				targets: []elb.Target{a.target("zone-a"), b.target("zone-a")}}
+			h := healthMap{testTGARN: {a.key(): elb.HealthHealthy, b.key(): elb.HealthHealthy}}
+			p := newPlane(t, Options{})
+			apply(t, p, Build(s.state(), h))
+			conn := connectedTo(t, s.port, "a")
+			if err := conn.echo("before"); err != nil {
+				t.Fatal(err)
+			}
+
+			tt.change(&s, h, a)
+			apply(t, p, Build(s.state(), h))
+
+			for range 20 {
+				c, greeting := dial(t, zoneAAddr, s.port)
+				if got := targetName(greeting); got != "b" {
+					t.Fatalf("new connection reached %q after the change, want b", got)
+				}
+				c.Close()
+			}
+			if tt.wantConnAlive {
+				if err := conn.echo("after"); err != nil {
+					t.Errorf("established connection broke: %v", err)
+				}
+			} else {
+				waitClosed(t, conn)
+			}
+		})
+	}
+}
+
+func TestTCPProxyProtocolV2(t *testing.T) {
+	a := startBackend(t, "a", "127.0.0.11", true)
+	s := lbState{port: freePort(t), tgAttrs: map[string]string{attrProxyProtocolV2: "true"},
+		targets: []elb.Target{a.target("zone-a")}}
+	p := newPlane(t, Options{})
+	apply(t, p, Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
+	c, greeting := dial(t, zoneBAddr, s.port)
+	want := fmt.Sprintf("a %s to %s", c.LocalAddr(), netip.AddrPortFrom(zoneBAddr, s.port))
+	if diff := cmp.Diff(want, greeting); diff != "" {
+		t.Errorf("target's view of the PROXY header (-want +got):\n%s", diff)
+	}
+	if err := c.echo("data after the header"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestTCPPreserveClientIP(t *testing.T) {
+	tests := []struct {
+		preserve string
+		wantIP   netip.Addr
+	}{
+		{"true", clientIP},
+		{"false", zoneAAddr},
+	}
+	for _, tt := range tests {
+		t.Run(tt.preserve, func(t *testing.T) {
+			a := startBackend(t, "a", "127.0.0.11", false)
+			s := lbState{port: freePort(t), tgAttrs: map[string]string{attrPreserveClientIP: tt.preserve},
+				targets: []elb.Target{a.target("zone-a")}}
+			p := newPlane(t, Options{})
+			apply(t, p, Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
+			_, greeting := dial(t, zoneAAddr, s.port)
+			_, src, _ := strings.Cut(greeting, " ")
+			got, err := netip.ParseAddrPort(src)
+			if err != nil {
+				t.Fatalf("target saw source %q: %v", src, err)
+			}
+			if got.Addr() != tt.wantIP {
+				t.Errorf("target saw the connection from %s, want %s", got.Addr(), tt.wantIP)
+			}
+		})
+	}
+}
+
+func TestTCPIdleTimeout(t *testing.T) {
+	a := startBackend(t, "a", "127.0.0.11", false)
+	s := lbState{port: freePort(t), targets: []elb.Target{a.target("zone-a")}}
+	p := newPlane(t, Options{})
+	cfg := Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}})
+	for i := range cfg.Listeners {
+		cfg.Listeners[i].IdleTimeout = 400 * time.Millisecond
+	}
+	apply(t, p, cfg)
+
+	idle, _ := dial(t, zoneAAddr, s.port)
+	busy, _ := dial(t, zoneAAddr, s.port)
+	// busy talks every 100ms for three idle timeouts; idle says nothing.
+	for i := range 12 {
+		if err := busy.echo(fmt.Sprint("tick ", i)); err != nil {
+			t.Fatalf("busy connection broke at tick %d: %v", i, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitClosed(t, idle)
+}
+
+func TestApplyKeepsEstablishedConnections(t *testing.T) {
+	a := startBackend(t, "a", "127.0.0.11", false)
+	b := startBackend(t, "b", "127.0.0.12", false)
+	c := startBackend(t, "c", "127.0.0.13", false)
+	s := lbState{port: freePort(t), targets: []elb.Target{a.target("zone-a"), b.target("zone-a")}}
+	h := healthMap{testTGARN: {a.key(): elb.HealthHealthy, b.key(): elb.HealthHealthy, c.key(): elb.HealthInitial}}
+	p := newPlane(t, Options{})
+	apply(t, p, Build(s.state(), h))
+
+	var conns []*clientConn
+	for range 10 {
+		conn, _ := dial(t, zoneAAddr, s.port)
+		conns = append(conns, conn)
+	}
+	// Reconfigure over and over while the connections talk: a target
+	// joins, turns healthy, a listener attribute changes, cross-zone flips.
+	for i := range 20 {
+		switch i % 4 {
+		case 0:
+			s.targets = append(s.targets[:2], c.target("zone-a"))
+		case 1:
+			h[testTGARN][c.key()] = elb.HealthHealthy
+		case 2:
+			s.lbAttrs = map[string]string{attrCrossZone: "true"}
+		case 3:
+			s.targets = s.targets[:2]
+			s.lbAttrs = nil
+			h[testTGARN][c.key()] = elb.HealthInitial
+		}
+		apply(t, p, Build(s.state(), h))
+		for j, conn := range conns {
+			if err := conn.echo(fmt.Sprintf("round %d conn %d", i, j)); err != nil {
+				t.Fatalf("round %d: connection %d broke: %v", i, j, err)
+			}
+		}
+	}
+}
+
+func TestApplyOpensAndClosesListeners(t *testing.T) {
+	a := startBackend(t, "a", "127.0.0.11", false)
+	s := lbState{port: freePort(t), targets: []elb.Target{a.target("zone-a")}}
+	h := healthMap{testTGARN: {a.key(): elb.HealthHealthy}}
+	p := newPlane(t, Options{})
+	apply(t, p, Build(s.state(), h))
+	c, _ := dial(t, zoneAAddr, s.port)
+
+	apply(t, p, Config{})
+	if _, _, err := tryDial(zoneAAddr, s.port); err == nil {
+		t.Error("removed listener still accepts connections")
+	}
+	if err := c.echo("still here"); err != nil {
+		t.Errorf("connection of a removed listener broke: %v", err)
+	}
+
+	apply(t, p, Build(s.state(), h))
+	c2, _ := dial(t, zoneAAddr, s.port)
+	if err := c2.echo("back"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestApplyReportsBadListeners(t *testing.T) {
+	port := freePort(t)
+	p := newPlane(t, Options{})
+	good := Listener{Protocol: ProtocolTCP, Address: netip.AddrPortFrom(zoneAAddr, port).String()}
+	err := p.Apply(Config{Listeners: []Listener{
+		good,
+		{Protocol: "SCTP", Address: "127.0.0.2:1"},
+		{Protocol: ProtocolTCP, Address: "not-an-address"},
+		{Protocol: ProtocolTCP, Address: good.Address},
+	}})
+	if err == nil {
+		t.Fatal("Apply of invalid listeners returned no error")
+	}
+	for _, want := range []string{"SCTP", "not-an-address", "already used"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Apply error %q does not mention %q", err, want)
+		}
+	}
+	// The valid listener is up: it resets (no targets) rather than refuses.
+	c, dialErr := net.Dial("tcp4", good.Address)
+	if errors.Is(dialErr, syscall.ECONNREFUSED) {
+		t.Fatalf("valid listener not opened: %v", dialErr)
+	}
+	if c != nil {
+		c.Close()
+	}
+}
+
+func TestClose(t *testing.T) {
+	a := startBackend(t, "a", "127.0.0.11", false)
+	s := lbState{port: freePort(t), targets: []elb.Target{a.target("zone-a")}}
+	p := New(Options{})
+	apply(t, p, Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
+	c, _ := dial(t, zoneAAddr, s.port)
+	p.Close()
+	waitClosed(t, c)
+	if err := p.Apply(Config{}); err == nil {
+		t.Error("Apply after Close returned no error")
+	}
+	p.Close() // idempotent
+}
