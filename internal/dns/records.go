@@ -1,0 +1,149 @@
+package dns
+
+import (
+	"net/netip"
+	"strings"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/kelb-io/kelb/internal/elb"
+)
+
+// answer is what one name resolves to.
+type answer struct {
+	a    []netip.Addr
+	aaaa []netip.Addr
+}
+
+// records are the names kelb answers, keyed by lower-case fully qualified
+// name.
+type records map[string]answer
+
+// Attribute keys that decide which zones a load balancer node can serve
+// from.
+const (
+	attrCrossZone          = "load_balancing.cross_zone.enabled"
+	ipAddressTypeDualstack = "dualstack"
+	dualstackNamePrefix    = "dualstack."
+)
+
+// buildRecords computes the records of every load balancer in st. health
+// may be nil, in which case every zone is answered.
+func buildRecords(st elb.State, health elb.HealthView) records {
+	groups := make(map[string]elb.TargetGroup, len(st.TargetGroups))
+	for _, tg := range st.TargetGroups {
+		groups[tg.ARN] = tg
+	}
+	listenerLB := make(map[string]string, len(st.Listeners))
+	forwards := map[string][]string{} // load balancer -> target groups
+	for _, l := range st.Listeners {
+		listenerLB[l.ARN] = l.LoadBalancerARN
+		forwards[l.LoadBalancerARN] = append(forwards[l.LoadBalancerARN], targetGroupsOf(l.DefaultActions)...)
+	}
+	for _, r := range st.Rules {
+		lb := listenerLB[r.ListenerARN]
+		forwards[lb] = append(forwards[lb], targetGroupsOf(r.Actions)...)
+	}
+
+	recs := records{}
+	for _, lb := range st.LoadBalancers {
+		if lb.DNSName == "" {
+			continue
+		}
+		var tgs []elb.TargetGroup
+		for _, arn := range forwards[lb.ARN] {
+			if tg, ok := groups[arn]; ok {
+				tgs = append(tgs, tg)
+			}
+		}
+		serve := servedZones(lb, tgs, health)
+		var ans answer
+		dualstack := strings.HasPrefix(lb.IPAddressType, ipAddressTypeDualstack)
+		for _, z := range lb.Zones {
+			if !serve[z.Zone] || !z.Address.IsValid() {
+				continue
+			}
+			switch {
+			case z.Address.Is4() || z.Address.Is4In6():
+				ans.a = append(ans.a, z.Address.Unmap())
+			case dualstack:
+				ans.aaaa = append(ans.aaaa, z.Address)
+			}
+		}
+		name := strings.ToLower(mdns.Fqdn(lb.DNSName))
+		recs[name] = ans
+		if dualstack {
+			recs[dualstackNamePrefix+name] = ans
+		}
+	}
+	return recs
+}
+
+// servedZones decides which of lb's zones DNS answers: those whose node has
+// a healthy target to send to, or all of them when none has.
+func servedZones(lb elb.LoadBalancer, tgs []elb.TargetGroup, health elb.HealthView) map[string]bool {
+	serve := map[string]bool{}
+	for _, z := range lb.Zones {
+		serve[z.Zone] = health == nil
+	}
+	if health == nil {
+		return serve
+	}
+	anyHealthy := false
+	for _, tg := range tgs {
+		crossZone := crossZoneEnabled(lb, tg)
+		for _, t := range tg.Targets {
+			if t.Draining() {
+				continue
+			}
+			h, ok := health.TargetHealth(tg.ARN, elb.TargetKey{ID: t.ID, Port: t.Port})
+			if !ok || h.State != elb.HealthHealthy {
+				continue
+			}
+			for z := range serve {
+				if crossZone || t.AvailabilityZone == z {
+					serve[z] = true
+					anyHealthy = true
+				}
+			}
+		}
+	}
+	if !anyHealthy {
+		for z := range serve {
+			serve[z] = true
+		}
+	}
+	return serve
+}
+
+// crossZoneEnabled reports whether lb's nodes send traffic for tg to
+// targets in every zone: always for application load balancers; for network
+// load balancers, the target group's attribute, or the load balancer's when
+// the group defers to it.
+func crossZoneEnabled(lb elb.LoadBalancer, tg elb.TargetGroup) bool {
+	if lb.Type == elb.TypeApplication {
+		return true
+	}
+	switch tg.Attributes[attrCrossZone] {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	return lb.Attributes[attrCrossZone] == "true"
+}
+
+func targetGroupsOf(actions []elb.Action) []string {
+	var arns []string
+	for _, a := range actions {
+		if a.TargetGroupARN != "" {
+			arns = append(arns, a.TargetGroupARN)
+		}
+		if a.Forward != nil {
+			for _, w := range a.Forward.TargetGroups {
+				arns = append(arns, w.TargetGroupARN)
+			}
+		}
+	}
+	return arns
+}

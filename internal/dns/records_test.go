@@ -1,0 +1,162 @@
+package dns
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kelb-io/kelb/internal/elb"
+)
+
+const (
+	nlbARN = "arn:aws:elasticloadbalancing:us-west-2:000000000000:loadbalancer/net/web/0123456789abcdef"
+	albARN = "arn:aws:elasticloadbalancing:us-west-2:000000000000:loadbalancer/app/shop/fedcba9876543210"
+	tgWeb  = "arn:aws:elasticloadbalancing:us-west-2:000000000000:targetgroup/web/1111111111111111"
+	tgShop = "arn:aws:elasticloadbalancing:us-west-2:000000000000:targetgroup/shop/3333333333333333"
+
+	nlbName = "web-0123456789abcdef.elb.us-west-2.kelb.local"
+	albName = "shop-fedcba9876543210.elb.us-west-2.kelb.local"
+)
+
+// healthMap is an elb.HealthView backed by a map of target IDs to states.
+type healthMap map[string]string
+
+func (h healthMap) TargetHealth(_ string, k elb.TargetKey) (elb.TargetHealth, bool) {
+	s, ok := h[k.ID]
+	return elb.TargetHealth{State: s}, ok
+}
+
+func addrs(ss ...string) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range ss {
+		out = append(out, netip.MustParseAddr(s))
+	}
+	return out
+}
+
+// threeZones is a network load balancer in three zones forwarding to tgWeb,
+// which has one target per zone, and an application load balancer in two
+// zones forwarding (through a rule) to tgShop.
+func threeZones() elb.State {
+	zone := func(name, addr string) elb.ZoneAddress {
+		return elb.ZoneAddress{Zone: name, Address: netip.MustParseAddr(addr)}
+	}
+	target := func(id, zone string) elb.Target { return elb.Target{ID: id, Port: 80, AvailabilityZone: zone} }
+	return elb.State{
+		Revision: 7,
+		LoadBalancers: []elb.LoadBalancer{
+			{ARN: nlbARN, Type: elb.TypeNetwork, DNSName: nlbName, IPAddressType: "ipv4", Zones: []elb.ZoneAddress{
+				zone("zone-a", "198.19.1.1"), zone("zone-b", "198.19.2.1"), zone("zone-c", "198.19.3.1")}},
+			{ARN: albARN, Type: elb.TypeApplication, DNSName: "Shop-FEDCBA9876543210.elb.us-west-2.kelb.local.", IPAddressType: "dualstack",
+				Zones: []elb.ZoneAddress{zone("zone-a", "198.19.1.2"), zone("zone-a", "fd00:19:1::2"), zone("zone-b", "198.19.2.2")}},
+		},
+		Listeners: []elb.Listener{
+			{ARN: "l-web", LoadBalancerARN: nlbARN, DefaultActions: []elb.Action{{Type: "forward", TargetGroupARN: tgWeb}}},
+			{ARN: "l-shop", LoadBalancerARN: albARN, DefaultActions: []elb.Action{{Type: "fixed-response"}}},
+		},
+		Rules: []elb.Rule{{ARN: "r", ListenerARN: "l-shop", Actions: []elb.Action{{Type: "forward",
+			Forward: &elb.ForwardConfig{TargetGroups: []elb.WeightedTargetGroup{{TargetGroupARN: tgShop}}}}}}},
+		TargetGroups: []elb.TargetGroup{
+			{ARN: tgWeb, Targets: []elb.Target{
+				target("198.18.1.5", "zone-a"), target("198.18.2.5", "zone-b"), target("198.18.3.5", "zone-c"),
+				{ID: "198.18.3.6", Port: 80, AvailabilityZone: "zone-c", DeregisteredAt: time.Unix(1, 0)},
+			}},
+			{ARN: tgShop, Targets: []elb.Target{target("198.18.1.7", "zone-a")}},
+		},
+	}
+}
+
+func TestBuildRecords(t *testing.T) {
+	const healthy, unhealthy = elb.HealthHealthy, elb.HealthUnhealthy
+	albAnswer := answer{a: addrs("198.19.1.2", "198.19.2.2"), aaaa: addrs("fd00:19:1::2")}
+	tests := []struct {
+		name   string
+		modify func(*elb.State)
+		health elb.HealthView
+		want   answer // of the network load balancer
+	}{
+		{
+			name:   "all zones healthy",
+			health: healthMap{"198.18.1.5": healthy, "198.18.2.5": healthy, "198.18.3.5": healthy},
+			want:   answer{a: addrs("198.19.1.1", "198.19.2.1", "198.19.3.1")},
+		},
+		{
+			name:   "a zone without healthy targets is taken out",
+			health: healthMap{"198.18.1.5": healthy, "198.18.2.5": unhealthy, "198.18.3.5": healthy},
+			want:   answer{a: addrs("198.19.1.1", "198.19.3.1")},
+		},
+		{
+			name:   "a zone whose targets are still initial is out",
+			health: healthMap{"198.18.1.5": healthy, "198.18.2.5": elb.HealthInitial},
+			want:   answer{a: addrs("198.19.1.1")},
+		},
+		{
+			name:   "a healthy draining target keeps no zone in",
+			health: healthMap{"198.18.1.5": healthy, "198.18.3.6": healthy},
+			want:   answer{a: addrs("198.19.1.1")},
+		},
+		{
+			name:   "no healthy target: fail open",
+			health: healthMap{"198.18.1.5": unhealthy, "198.18.2.5": unhealthy, "198.18.3.5": unhealthy},
+			want:   answer{a: addrs("198.19.1.1", "198.19.2.1", "198.19.3.1")},
+		},
+		{
+			name:   "no health view: every zone",
+			health: nil,
+			want:   answer{a: addrs("198.19.1.1", "198.19.2.1", "198.19.3.1")},
+		},
+		{
+			name: "cross-zone load balancing keeps every zone while one target is healthy",
+			modify: func(st *elb.State) {
+				st.LoadBalancers[0].Attributes = map[string]string{"load_balancing.cross_zone.enabled": "true"}
+			},
+			health: healthMap{"198.18.2.5": healthy},
+			want:   answer{a: addrs("198.19.1.1", "198.19.2.1", "198.19.3.1")},
+		},
+		{
+			name: "the target group can turn cross-zone off",
+			modify: func(st *elb.State) {
+				st.LoadBalancers[0].Attributes = map[string]string{"load_balancing.cross_zone.enabled": "true"}
+				st.TargetGroups[0].Attributes = map[string]string{"load_balancing.cross_zone.enabled": "false"}
+			},
+			health: healthMap{"198.18.2.5": healthy},
+			want:   answer{a: addrs("198.19.2.1")},
+		},
+		{
+			name: "the target group can turn cross-zone on",
+			modify: func(st *elb.State) {
+				st.TargetGroups[0].Attributes = map[string]string{"load_balancing.cross_zone.enabled": "true"}
+			},
+			health: healthMap{"198.18.2.5": healthy},
+			want:   answer{a: addrs("198.19.1.1", "198.19.2.1", "198.19.3.1")},
+		},
+		{
+			name: "an IPv6 zone address of an ipv4 load balancer is not answered",
+			modify: func(st *elb.State) {
+				st.LoadBalancers[0].Zones = append(st.LoadBalancers[0].Zones,
+					elb.ZoneAddress{Zone: "zone-a", Address: netip.MustParseAddr("fd00::1")})
+			},
+			want: answer{a: addrs("198.19.1.1", "198.19.2.1", "198.19.3.1")},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := threeZones()
+			if tt.modify != nil {
+				tt.modify(&st)
+			}
+			got := buildRecords(st, tt.health)
+			want := records{
+				nlbName + ".":                tt.want,
+				albName + ".":                albAnswer,
+				"dualstack." + albName + ".": albAnswer,
+			}
+			if diff := cmp.Diff(want, got, cmp.AllowUnexported(answer{}), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+				t.Errorf("buildRecords (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
