@@ -499,3 +499,39 @@ func TestUnsignedRequests(t *testing.T) {
 		})
 	}
 }
+
+func TestActionAndVersion(t *testing.T) {
+	srv := newSigTestServer(t)
+	tests := []struct {
+		name        string
+		req         signedRequest
+		wantStatus  int
+		wantCode    string
+		wantMessage string
+	}{
+		{"missing Action", signedRequest{body: "Version=2015-12-01"}, 400, "Sender/MissingAction", ""},
+		{"unknown Action", signedRequest{body: "Action=CreateBucket&Version=2015-12-01"}, 400, "Sender/InvalidAction", "Could not find operation CreateBucket for version 2015-12-01"},
+		{"modeled but not served", signedRequest{body: "Action=DescribeSSLPolicies&Version=2015-12-01"}, 400, "Sender/InvalidAction", ""},
+		{"old version", signedRequest{body: "Action=DescribeLoadBalancers&Version=2012-06-01"}, 400, "Sender/InvalidAction", "Could not find operation DescribeLoadBalancers for version 2012-06-01"},
+		{"no version", signedRequest{body: "Action=DescribeLoadBalancers"}, 400, "Sender/InvalidAction", "Could not find operation DescribeLoadBalancers for version NO_VERSION_SPECIFIED"},
+		{"validation before the operation", signedRequest{body: describeForm + "&PageSize=0"}, 400, "Sender/ValidationError",
+			"1 validation error detected: Value '0' at 'pageSize' failed to satisfy constraint: Member must have value greater than or equal to 1"},
+		{"malformed form", signedRequest{body: describeForm + "&Names.member.1=%zz"}, 400, "Sender/MalformedQueryString", ""},
+		{"action in the query of a POST", signedRequest{path: "/?" + describeForm, body: "PageSize=5"}, 200, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, e := tt.req.sendFull(t, srv)
+			code := ""
+			if status != http.StatusOK {
+				code = e.Error.Type + "/" + e.Error.Code
+			}
+			if status != tt.wantStatus || code != tt.wantCode {
+				t.Errorf("got %d %q, want %d %q", status, code, tt.wantStatus, tt.wantCode)
+			}
+			if tt.wantMessage != "" && e.Error.Message != tt.wantMessage {
+				t.Errorf("message %q, want %q", e.Error.Message, tt.wantMessage)
+			}
+		})
+	}
+}

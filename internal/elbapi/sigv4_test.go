@@ -54,6 +54,17 @@ type signedRequest struct {
 // HTTP status and "Type/Code" of the answer ("" for a success).
 func (s signedRequest) send(t *testing.T, srv *httptest.Server) (int, string) {
 	t.Helper()
+	status, e := s.sendFull(t, srv)
+	if status == http.StatusOK {
+		return status, ""
+	}
+	return status, e.Error.Type + "/" + e.Error.Code
+}
+
+// sendFull signs and sends the request and returns the HTTP status and the
+// decoded ErrorResponse (zero for a success).
+func (s signedRequest) sendFull(t *testing.T, srv *httptest.Server) (int, xmlErrorResponse) {
+	t.Helper()
 	def := func(v, d string) string {
 		if v == "" {
 			return d
@@ -99,14 +110,14 @@ func (s signedRequest) send(t *testing.T, srv *httptest.Server) (int, string) {
 		t.Fatalf("send: %v", err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusOK {
-		return resp.StatusCode, ""
-	}
 	var e xmlErrorResponse
+	if resp.StatusCode == http.StatusOK {
+		return resp.StatusCode, e
+	}
 	if err := decodeXML(resp.Body, &e); err != nil {
 		t.Fatalf("decode error response: %v", err)
 	}
-	return resp.StatusCode, e.Error.Type + "/" + e.Error.Code
+	return resp.StatusCode, e
 }
 
 const describeForm = "Action=DescribeLoadBalancers&Version=2015-12-01"

@@ -66,7 +66,7 @@ func TestMarshalResult(t *testing.T) {
 
 type codedError struct{ code string }
 
-func (e codedError) Error() string              { return "coded " + e.code }
+func (e codedError) Error() string             { return "coded " + e.code }
 func (e codedError) ELBCode() (string, string) { return e.code, "detail of " + e.code }
 
 func TestToWire(t *testing.T) {
