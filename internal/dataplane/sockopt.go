@@ -29,19 +29,30 @@ func listenControl(network, address string, c syscall.RawConn) error {
 	return errors.Join(err, opErr)
 }
 
+// bindControl sets IP_BIND_ADDRESS_NO_PORT on a target connection bound to a
+// chosen source address: the kernel then picks the source port at connect
+// time, per destination, instead of at bind time, so that many connections
+// from one load balancer address do not run out of ephemeral ports.
+func bindControl(network, address string, c syscall.RawConn) error {
+	return c.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1) // an optimisation only
+	})
+}
+
 // transparentControl asks for IP_TRANSPARENT so that a target connection may
 // use the client's (non-local) address as source. It needs CAP_NET_ADMIN;
 // without it the bind still works when the client address is local (as in
 // kelb's local environment, where the whole range is on loopback) and fails
 // otherwise, which the caller counts and falls back from.
 func transparentControl(network, address string, c syscall.RawConn) error {
-	return c.Control(func(fd uintptr) {
+	_ = c.Control(func(fd uintptr) {
 		level, opt := unix.SOL_IP, unix.IP_TRANSPARENT
 		if network == "tcp6" || network == "udp6" {
 			level, opt = unix.SOL_IPV6, unix.IPV6_TRANSPARENT
 		}
 		_ = unix.SetsockoptInt(int(fd), level, opt, 1) // best effort, see above
 	})
+	return bindControl(network, address, c)
 }
 
 // isBindError reports whether err is a failure to use a local address,

@@ -217,8 +217,8 @@ func (p *Plane) dialTCP(r *route, src, target netip.AddrPort) (*net.TCPConn, err
 			return asTCP(c, err)
 		}
 		r.metrics.preserveFallbacks.Inc()
-		d.Control = nil
 	}
+	d.Control = bindControl
 	if r.local.Addr().Unmap().Is4() == target.Addr().Unmap().Is4() {
 		d.LocalAddr = &net.TCPAddr{IP: r.local.Addr().AsSlice()}
 		c, err := d.DialContext(ctx, network("tcp", target.Addr()), target.String())
