@@ -159,4 +159,3 @@ func TestBuildRecords(t *testing.T) {
 		})
 	}
 }
-

@@ -86,11 +86,8 @@ func NewServer(o Options) *Server {
 func (s *Server) Update(st elb.State, health elb.HealthView) {
 	z := &zone{records: buildRecords(st, health), interior: map[string]bool{}, serial: uint32(st.Revision)}
 	for name := range z.records {
-		for i, ok := 0, true; ok; {
-			i, ok = mdns.NextLabel(name, i)
-			if ok && name[i:] != "." {
-				z.interior[name[i:]] = true
-			}
+		for i, end := mdns.NextLabel(name, 0); !end; i, end = mdns.NextLabel(name, i) {
+			z.interior[name[i:]] = true
 		}
 	}
 	s.zone.Store(z)
@@ -287,7 +284,9 @@ func (s *Server) soa(z *zone) *mdns.SOA {
 }
 
 // forward asks the upstream servers, in order, over the protocol the
-// client used.
+// client used. An upstream that fails, or answers SERVFAIL or REFUSED, is
+// skipped; when none answers better, the last such answer (or SERVFAIL) is
+// returned.
 func (s *Server) forward(w mdns.ResponseWriter, r *mdns.Msg) *mdns.Msg {
 	if len(s.opts.Upstream) == 0 {
 		return new(mdns.Msg).SetRcode(r, mdns.RcodeRefused)
@@ -301,13 +300,19 @@ func (s *Server) forward(w mdns.ResponseWriter, r *mdns.Msg) *mdns.Msg {
 		network = "tcp"
 	}
 	c := &mdns.Client{Net: network, Timeout: upstreamTimeout}
+	last := new(mdns.Msg).SetRcode(r, mdns.RcodeServerFailure)
 	for _, up := range s.opts.Upstream {
 		resp, _, err := c.ExchangeContext(ctx, r, up)
-		if err == nil {
-			resp.Id = r.Id
-			return resp
+		if err != nil {
+			s.log.Debug("forward dns query", "name", r.Question[0].Name, "upstream", up, "err", err)
+			continue
 		}
-		s.log.Debug("forward dns query", "name", r.Question[0].Name, "upstream", up, "err", err)
+		resp.Id = r.Id
+		if resp.Rcode == mdns.RcodeServerFailure || resp.Rcode == mdns.RcodeRefused {
+			last = resp
+			continue
+		}
+		return resp
 	}
-	return new(mdns.Msg).SetRcode(r, mdns.RcodeServerFailure)
+	return last
 }
