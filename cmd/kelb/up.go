@@ -2,44 +2,158 @@ package main
 
 import (
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kelb-io/kelb/internal/devcluster"
+	"github.com/kelb-io/kelb/internal/devcluster/k8sbin"
 )
 
 func newUpCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    "up",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("up: not available in this build")
+	var (
+		opts    devcluster.Options
+		inNetns bool
+	)
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Bring up a local Kubernetes environment with kelb server and kelb controller",
+		Long: `kelb up starts a local environment in a private network namespace (kelb-<name>):
+a real kube-apiserver, kube-controller-manager and kube-scheduler (built once
+from the pinned k8s.io/kubernetes module and cached), etcd, simulated nodes
+whose pods really serve traffic, kelb server and kelb controller.
+
+Addresses: control plane 198.18.0.1 (kube-apiserver :6443, ELBv2 API :9400,
+DNS :53); node N 198.18.0.(10+N) with pods in 198.18.N.0/24; service
+cluster IPs 198.18.240.0/20; load balancers of zone Z in 198.19.Z.0/24.
+
+It returns once everything is healthy and prints how to reach it; the
+processes keep running until kelb down. Running it again prints the same.
+It needs root (to create the network namespace).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if inNetns {
+				return devcluster.RunInside(cmd.Context(), opts.Name, cmd.OutOrStdout())
+			}
+			opts.Components = devcluster.Components{
+				Server:     available(cmd.Root(), "server"),
+				Nodes:      available(cmd.Root(), "nodes"),
+				Controller: available(cmd.Root(), "controller"),
+			}
+			if opts.CRDDir == "" {
+				opts.CRDDir = findCRDs()
+			}
+			return devcluster.Up(cmd.Context(), opts, cmd.OutOrStdout())
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Name, "name", "default", "name of the environment (network namespace kelb-<name>)")
+	f.IntVar(&opts.Nodes, "nodes", 3, "number of simulated nodes, spread over the zones")
+	f.StringSliceVar(&opts.Zones, "zones", devcluster.DefaultZones, "availability zones of the nodes")
+	f.StringVar(&opts.K8sBinDir, "k8s-bin-dir", "", "directory with kube-apiserver, kube-controller-manager, kube-scheduler (and kubectl) to use instead of building them")
+	f.StringVar(&opts.K8sVersion, "k8s-version", k8sbin.DefaultVersion, "k8s.io/kubernetes version to build")
+	f.BoolVar(&opts.NoController, "no-controller", false, "do not start kelb controller (run your own, e.g. from an IDE)")
+	f.StringVar(&opts.CRDDir, "crds", "", "directory of CustomResourceDefinitions to apply (default: config/crd/bases of the kelb source tree, when found)")
+	f.BoolVar(&inNetns, devcluster.InNetnsFlag, false, "run inside the environment's network namespace (used by kelb up itself)")
+	_ = f.MarkHidden(devcluster.InNetnsFlag)
+	return cmd
 }
 
 func newDownCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    "down",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("down: not available in this build")
+	var name string
+	cmd := &cobra.Command{
+		Use:   "down",
+		Short: "Stop a local environment and remove every trace of it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return devcluster.Down(cmd.Context(), name, cmd.OutOrStdout())
 		},
 	}
+	cmd.Flags().StringVar(&name, "name", "default", "name of the environment")
+	return cmd
 }
+
 func newStatusCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    "status",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("status: not available in this build")
+	var (
+		name    string
+		inNetns bool
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Report the health of every component of a local environment",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return devcluster.Status(cmd.Context(), name, inNetns, cmd.OutOrStdout())
 		},
 	}
+	cmd.Flags().StringVar(&name, "name", "default", "name of the environment")
+	cmd.Flags().BoolVar(&inNetns, devcluster.InNetnsFlag, false, "run inside the environment's network namespace")
+	_ = cmd.Flags().MarkHidden(devcluster.InNetnsFlag)
+	return cmd
 }
+
 func newShellCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    "shell",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("shell: not available in this build")
+	var name string
+	cmd := &cobra.Command{
+		Use:   "shell [-- command [args...]]",
+		Short: "Open a shell, or run a command, inside a local environment",
+		Long: `kelb shell runs $SHELL (or the given command) inside the environment's network
+namespace with KUBECONFIG, AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2, the
+credentials and the region set, the environment's kubectl first on PATH,
+and name resolution pointed at kelb server's DNS.
+
+  kelb shell -- kubectl get nodes`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := devcluster.ShellCommand(cmd.Context(), name, args)
+			if err != nil {
+				return err
+			}
+			c.Stdin, c.Stdout, c.Stderr = os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()
+			err = c.Run()
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				// The command's own exit status is the answer, as with ssh.
+				os.Exit(exit.ExitCode())
+			}
+			return err
 		},
 	}
+	cmd.Flags().StringVar(&name, "name", "default", "name of the environment")
+	cmd.Flags().SetInterspersed(false)
+	return cmd
+}
+
+// available reports whether this build has a working subcommand name:
+// commands not yet implemented are hidden placeholders.
+func available(root *cobra.Command, name string) bool {
+	c, _, err := root.Find([]string{name})
+	return err == nil && c != root && !c.Hidden
+}
+
+// findCRDs looks for config/crd/bases in the working directory and its
+// parents (a kelb source tree) and next to the executable.
+func findCRDs() string {
+	var starts []string
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	if exe, err := os.Executable(); err == nil {
+		starts = append(starts, filepath.Dir(exe))
+	}
+	for _, dir := range starts {
+		for {
+			crds := filepath.Join(dir, "config", "crd", "bases")
+			if fi, err := os.Stat(crds); err == nil && fi.IsDir() {
+				return crds
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
+	}
+	return ""
 }

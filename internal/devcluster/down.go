@@ -1,0 +1,95 @@
+package devcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/kelb-io/kelb/internal/devcluster/proc"
+)
+
+// stopGrace is how long a component gets between SIGTERM and SIGKILL.
+const stopGrace = 10 * time.Second
+
+// Down stops every process of environment name, deletes its network
+// namespace, its /etc/netns directory and its state directory. Whatever
+// is already gone is skipped, so Down also cleans up after a failed up.
+func Down(ctx context.Context, name string, out io.Writer) error {
+	if name == "" {
+		name = "default"
+	}
+	if err := checkPrivileges(); err != nil {
+		return err
+	}
+	ns := Namespace(name)
+	dir, err := StateDir(name)
+	if err != nil {
+		return err
+	}
+	st, err := LoadState(name)
+	if err != nil && !errors.Is(err, ErrNoEnvironment) {
+		return err
+	}
+	if st == nil && !namespaceExists(ns) {
+		if _, err := os.Stat(dir); err != nil {
+			fmt.Fprintf(out, "kelb environment %q is not up; nothing to do\n", name)
+			return nil
+		}
+	}
+	var errs []error
+	if st != nil {
+		if err := stopAll(ctx, st, func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Anything left in the namespace was started there by this
+	// environment (a component's own children, or a process whose PID was
+	// not recorded because up was interrupted at that instant).
+	for _, pid := range namespacePIDs(ctx, ns) {
+		if err := proc.Stop(ctx, proc.Info{Name: "process in " + ns, PID: pid}, stopGrace); err != nil && !errors.Is(err, syscall.ESRCH) {
+			errs = append(errs, err)
+		}
+	}
+	if err := deleteNamespace(ctx, ns); err != nil {
+		errs = append(errs, err)
+	} else {
+		fmt.Fprintf(out, "deleted network namespace %s\n", ns)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		errs = append(errs, fmt.Errorf("remove %s: %w", dir, err))
+	} else {
+		fmt.Fprintf(out, "removed %s\n", dir)
+	}
+	return errors.Join(errs...)
+}
+
+// stopAll stops the processes recorded in st, the last started first.
+func stopAll(ctx context.Context, st *State, logf func(string, ...any)) error {
+	var errs []error
+	for i := len(st.Processes) - 1; i >= 0; i-- {
+		p := st.Processes[i]
+		if !proc.Alive(p) {
+			continue
+		}
+		logf("stopping %s (pid %d)", p.Name, p.PID)
+		if err := proc.Stop(ctx, p, stopGrace); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// deadProcesses names the recorded processes no longer running.
+func deadProcesses(st *State) []string {
+	var dead []string
+	for _, p := range st.Processes {
+		if !proc.Alive(p) {
+			dead = append(dead, p.Name)
+		}
+	}
+	return dead
+}

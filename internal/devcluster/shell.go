@@ -1,0 +1,75 @@
+package devcluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// ShellCommand returns the command that runs args (default: $SHELL, or
+// /bin/sh) inside environment name, with KUBECONFIG, the ELBv2 endpoint,
+// credentials and region set, the environment's kubectl first on PATH,
+// and name resolution pointed at kelb's DNS (ip netns exec bind-mounts
+// /etc/netns/<namespace>/resolv.conf).
+func ShellCommand(ctx context.Context, name string, args []string) (*exec.Cmd, error) {
+	if name == "" {
+		name = "default"
+	}
+	st, err := LoadState(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPrivileges(); err != nil {
+		return nil, err
+	}
+	if !namespaceExists(st.Namespace) {
+		return nil, fmt.Errorf("environment %q: network namespace %s is gone; run kelb down --name %s, then kelb up", name, st.Namespace, name)
+	}
+	if len(args) == 0 {
+		sh := os.Getenv("SHELL")
+		if sh == "" {
+			sh = "/bin/sh"
+		}
+		args = []string{sh}
+	}
+	cmd := inNamespace(ctx, st.Namespace, args[0], args[1:]...)
+	env := os.Environ()
+	for i, kv := range env {
+		if strings.HasPrefix(kv, "PATH=") {
+			env[i] = "PATH=" + st.BinDir + ":" + strings.TrimPrefix(kv, "PATH=")
+		}
+	}
+	cmd.Env = append(env, st.Env()...)
+	return cmd, nil
+}
+
+// PrintEnv prints how to use environment st.
+func PrintEnv(out io.Writer, st *State) {
+	name := st.Options.Name
+	flag := ""
+	if name != "default" {
+		flag = " --name " + name
+	}
+	fmt.Fprintf(out, "Kubernetes %s, %d nodes in %s, network namespace %s.\n", st.K8sVer, st.Options.Nodes, strings.Join(st.Options.Zones, ", "), st.Namespace)
+	fmt.Fprintf(out, "KUBECONFIG: %s\n", st.Kubeconfig)
+	fmt.Fprintf(out, "ELBv2 API:  %s\n\n", ELBEndpoint())
+	fmt.Fprintf(out, "Open a shell inside the environment (kubectl %s first on PATH, DNS via kelb):\n\n    kelb shell%s\n\n", st.K8sVer, flag)
+	fmt.Fprintf(out, "or run one command there:  kelb shell%s -- kubectl get nodes\n\n", flag)
+	fmt.Fprintf(out, "Inside the namespace (ip netns exec %s ...), this is the environment:\n\n", st.Namespace)
+	for _, kv := range st.Env() {
+		if strings.HasPrefix(kv, "AWS_REGION=") || strings.HasPrefix(kv, "KELB_ENV=") {
+			continue
+		}
+		fmt.Fprintf(out, "    export %s\n", kv)
+	}
+	fmt.Fprintf(out, "    export PATH=%s:$PATH\n\n", st.BinDir)
+	fmt.Fprintf(out, "Try:\n\n")
+	fmt.Fprintf(out, "    kubectl get nodes -L topology.kubernetes.io/zone\n")
+	fmt.Fprintf(out, "    kubectl create deployment echoserver --image=k8s.gcr.io/e2e-test-images/echoserver:2.5 --replicas=2 --port=8080\n")
+	fmt.Fprintf(out, "    kubectl get pods -o wide\n")
+	fmt.Fprintf(out, "    aws elbv2 describe-load-balancers\n\n")
+	fmt.Fprintf(out, "kelb status%s reports every component; kelb down%s removes everything.\n", flag, flag)
+}

@@ -1,0 +1,380 @@
+package devcluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kelb-io/kelb/internal/devcluster/controlplane"
+	"github.com/kelb-io/kelb/internal/devcluster/k8sbin"
+	"github.com/kelb-io/kelb/internal/devcluster/proc"
+)
+
+// InNetnsFlag is the hidden flag of kelb up (and kelb status) that marks
+// the run inside the environment's namespace.
+const InNetnsFlag = "in-netns"
+
+// Up brings environment opts.Name up, or reports it already is, and
+// prints the environment to out.
+func Up(ctx context.Context, opts Options, out io.Writer) error {
+	if err := opts.defaults(); err != nil {
+		return err
+	}
+	if err := checkPrivileges(); err != nil {
+		return err
+	}
+	ns := Namespace(opts.Name)
+	if st, err := LoadState(opts.Name); err == nil {
+		if st.Ready && namespaceExists(ns) {
+			if dead := deadProcesses(st); len(dead) > 0 {
+				return fmt.Errorf("environment %q is up but %s stopped running (logs in %s/logs); run kelb down --name %s, then kelb up again",
+					opts.Name, strings.Join(dead, ", "), st.Dir, opts.Name)
+			}
+			fmt.Fprintf(out, "kelb environment %q is already up.\n\n", opts.Name)
+			PrintEnv(out, st)
+			return nil
+		}
+		return fmt.Errorf("environment %q was not brought up completely (state in %s); run kelb down --name %s, then kelb up again", opts.Name, st.Dir, opts.Name)
+	} else if !errors.Is(err, ErrNoEnvironment) {
+		return err
+	}
+	if namespaceExists(ns) {
+		return fmt.Errorf("network namespace %s exists but kelb has no state for it; if no kelb environment runs there, remove it with: ip netns delete %s", ns, ns)
+	}
+	if _, err := exec.LookPath("etcd"); err != nil {
+		return errors.New("etcd not found on PATH (Debian/Ubuntu: apt-get install etcd-server)")
+	}
+
+	binDir := opts.K8sBinDir
+	if binDir == "" {
+		var err error
+		binDir, err = k8sbin.Ensure(ctx, k8sbin.Options{Version: opts.K8sVersion, Progress: out})
+		if err != nil {
+			return fmt.Errorf("kubernetes binaries: %w", err)
+		}
+	} else if m := k8sbin.Missing(binDir); len(m) > 0 && !(len(m) == 1 && m[0] == "kubectl") {
+		return fmt.Errorf("--k8s-bin-dir %s lacks %s", binDir, strings.Join(m, ", "))
+	}
+	version, err := k8sbin.Version(ctx, binDir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Kubernetes %s from %s\n", version, binDir)
+
+	dir, err := StateDir(opts.Name)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
+		return fmt.Errorf("create the state directory: %w", err)
+	}
+	st := &State{Options: opts, Namespace: ns, Dir: dir, BinDir: binDir, K8sVer: version}
+	if err := st.save(); err != nil {
+		return err
+	}
+	if err := up(ctx, st, out); err != nil {
+		fmt.Fprintf(out, "kelb up failed; removing what it started\n")
+		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if derr := Down(cleanupCtx, opts.Name, io.Discard); derr != nil {
+			err = errors.Join(err, fmt.Errorf("clean up: %w", derr))
+		}
+		return err
+	}
+	st, err = LoadState(opts.Name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nkelb environment %q is up.\n\n", opts.Name)
+	PrintEnv(out, st)
+	return nil
+}
+
+// up creates the namespace and runs the inner half inside it.
+func up(ctx context.Context, st *State, out io.Writer) error {
+	fmt.Fprintf(out, "creating network namespace %s\n", st.Namespace)
+	if err := createNamespace(ctx, st.Namespace); err != nil {
+		return err
+	}
+	// The inner half gets its own stop signal (Ctrl-C reaches it through
+	// the terminal's process group); this context only bounds the wait.
+	cmd := inNamespace(context.WithoutCancel(ctx), st.Namespace, st.Options.Kelb, "up", "--name", st.Options.Name, "--"+InNetnsFlag)
+	cmd.Stdout = out
+	cmd.Stderr = out
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start kelb inside %s: %w", st.Namespace, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("bring the environment up inside %s: %w", st.Namespace, err)
+		}
+		return nil
+	case <-ctx.Done():
+		// Interrupted: tell the inner half in case the signal did not
+		// reach it, and wait for it to stop what it started.
+		_ = cmd.Process.Signal(os.Interrupt)
+		<-done
+		return fmt.Errorf("interrupted: %w", ctx.Err())
+	}
+}
+
+// RunInside is the inner half of Up, run by `kelb up --in-netns` inside
+// the namespace: it starts every component, recording each in the state,
+// and stops them all if one fails or ctx ends.
+func RunInside(ctx context.Context, name string, out io.Writer) (err error) {
+	st, err := LoadState(name)
+	if err != nil {
+		return err
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+	defer func() {
+		if err != nil {
+			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			_ = stopAll(stopCtx, st, logf)
+		}
+	}()
+
+	cp, err := controlplane.Start(ctx, controlplane.Config{
+		Dir:                   filepath.Join(st.Dir, "k8s"),
+		BinDir:                st.BinDir,
+		Address:               ControlPlaneIP,
+		APIServerPort:         APIServerPort,
+		EtcdPort:              2379,
+		EtcdPeerPort:          2380,
+		ControllerManagerPort: 10257,
+		SchedulerPort:         10259,
+		ServiceCIDR:           ServiceCIDR,
+		Detach:                true,
+		Log:                   logf,
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range cp.Processes {
+		st.Processes = append(st.Processes, p.Info)
+	}
+	st.Kubeconfig = filepath.Join(st.Dir, "kubeconfig")
+	if err := copyFile(cp.KubeconfigPath, st.Kubeconfig); err != nil {
+		return err
+	}
+	if err := st.save(); err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(cp.RESTConfig)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	if st.Options.CRDDir != "" {
+		if err := applyCRDs(ctx, st, logf); err != nil {
+			return err
+		}
+	}
+
+	if err := writeCredentials(st); err != nil {
+		return err
+	}
+	if err := st.save(); err != nil {
+		return err
+	}
+	c := st.Options.Components
+	if c.Server {
+		if _, err := startComponent(ctx, st, "kelb-server", ServerArgs(st), logf, func(ctx context.Context) error {
+			return dialable(ctx, net.JoinHostPort(ControlPlaneIP, strconv.Itoa(ELBAPIPort)))
+		}); err != nil {
+			return err
+		}
+	} else {
+		logf("kelb server is not available in this build; skipping it")
+	}
+	if c.Nodes {
+		args := []string{"nodes", "--kubeconfig", st.Kubeconfig, "--count", strconv.Itoa(st.Options.Nodes), "--zones", strings.Join(st.Options.Zones, ",")}
+		if _, err := startComponent(ctx, st, "kelb-nodes", args, logf, func(ctx context.Context) error {
+			ready, err := readyNodes(ctx, client)
+			if err != nil {
+				return err
+			}
+			if ready < st.Options.Nodes {
+				return fmt.Errorf("%d of %d nodes Ready", ready, st.Options.Nodes)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	} else {
+		logf("kelb nodes is not available in this build; the cluster has no nodes")
+	}
+	switch {
+	case st.Options.NoController:
+		logf("kelb controller left out (--no-controller); run your own with the environment below")
+	case !c.Controller:
+		logf("kelb controller is not available in this build; skipping it")
+	default:
+		args := []string{"controller", "--kubeconfig", st.Kubeconfig}
+		if _, err := startComponent(ctx, st, "kelb-controller", args, logf, nil); err != nil {
+			return err
+		}
+	}
+	st.Ready = true
+	return st.save()
+}
+
+// ServerArgs returns the arguments of kelb server in environment st: the
+// API, DNS and metrics on the control-plane address, one address pool per
+// zone, and each zone's nodes and pod ranges as its targets.
+func ServerArgs(st *State) []string {
+	args := []string{"server",
+		"--api-addr", net.JoinHostPort(ControlPlaneIP, strconv.Itoa(ELBAPIPort)),
+		"--dns-addr", net.JoinHostPort(ControlPlaneIP, "53"),
+		"--metrics-addr", net.JoinHostPort(ControlPlaneIP, strconv.Itoa(MetricsPort)),
+		"--data-dir", filepath.Join(st.Dir, "kelb-server"),
+		"--region", Region,
+		"--credentials-file", filepath.Join(st.Dir, "credentials"),
+		"--dns-domain", DNSDomain,
+	}
+	for i, z := range st.Options.Zones {
+		args = append(args, "--zone", z+"="+ZoneCIDR(i))
+	}
+	for n := 1; n <= st.Options.Nodes; n++ {
+		z := NodeZone(st.Options.Zones, n)
+		args = append(args, "--zone-targets", z+"="+PodCIDR(n), "--zone-targets", z+"="+NodeIP(n)+"/32")
+	}
+	return args
+}
+
+// startComponent starts the kelb binary with args, records it, and waits
+// until healthy (if given) answers nil.
+func startComponent(ctx context.Context, st *State, name string, args []string, logf func(string, ...any), healthy func(context.Context) error) (*proc.Process, error) {
+	logf("starting %s", name)
+	p, err := proc.Start(proc.Spec{
+		Name:    name,
+		Path:    st.Options.Kelb,
+		Args:    args,
+		Env:     st.Env(),
+		LogPath: filepath.Join(st.Dir, "logs", name+".log"),
+		Detach:  true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	st.Processes = append(st.Processes, p.Info)
+	if err := st.save(); err != nil {
+		return p, err
+	}
+	if healthy == nil {
+		// No health signal: give it a moment to fail on bad flags.
+		healthy = func(context.Context) error { return nil }
+		select {
+		case <-time.After(2 * time.Second):
+		case <-ctx.Done():
+			return p, ctx.Err()
+		}
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	var last error
+	for {
+		if p.Exited() {
+			return p, fmt.Errorf("%s exited\n%s", name, controlplane.LogTail(p.LogPath, 15))
+		}
+		if last = healthy(waitCtx); last == nil {
+			logf("%s is healthy (pid %d)", name, p.PID)
+			return p, nil
+		}
+		select {
+		case <-waitCtx.Done():
+			return p, fmt.Errorf("%s not healthy: %w (last: %v)\n%s", name, waitCtx.Err(), last, controlplane.LogTail(p.LogPath, 15))
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+// readyNodes counts the nodes whose Ready condition is True.
+func readyNodes(ctx context.Context, client kubernetes.Interface) (int, error) {
+	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("list nodes: %w", err)
+	}
+	ready := 0
+	for _, n := range nodes.Items {
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				ready++
+			}
+		}
+	}
+	return ready, nil
+}
+
+func dialable(ctx context.Context, addr string) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+// applyCRDs applies the CustomResourceDefinitions of st.Options.CRDDir
+// with the environment's kubectl.
+func applyCRDs(ctx context.Context, st *State, logf func(string, ...any)) error {
+	logf("applying the CustomResourceDefinitions of %s", st.Options.CRDDir)
+	kubectl := filepath.Join(st.BinDir, "kubectl")
+	if _, err := os.Stat(kubectl); err != nil {
+		kubectl = "kubectl"
+	}
+	cmd := exec.CommandContext(ctx, kubectl, "--kubeconfig", st.Kubeconfig, "apply", "--server-side", "-f", st.Options.CRDDir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("apply CRDs from %s: %w\n%s", st.Options.CRDDir, err, out)
+	}
+	return nil
+}
+
+// writeCredentials writes the AWS credentials file kelb server accepts and
+// the environment's shell exports.
+func writeCredentials(st *State) error {
+	id := make([]byte, 8)
+	secret := make([]byte, 20)
+	if _, err := rand.Read(id); err != nil {
+		return fmt.Errorf("generate credentials: %w", err)
+	}
+	if _, err := rand.Read(secret); err != nil {
+		return fmt.Errorf("generate credentials: %w", err)
+	}
+	st.AccessKeyID = "AKIAKELB" + strings.ToUpper(hex.EncodeToString(id))[:12]
+	st.SecretAccessKey = hex.EncodeToString(secret)
+	ini := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", st.AccessKeyID, st.SecretAccessKey)
+	path := filepath.Join(st.Dir, "credentials")
+	if err := os.WriteFile(path, []byte(ini), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", from, err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		return fmt.Errorf("copy to %s: %w", to, err)
+	}
+	return nil
+}
