@@ -582,3 +582,85 @@ print(json.dumps({"state": d["State"]["Code"], "type": d["Type"], "health": h[0]
 		t.Errorf("boto3 (-want +got):\n%s", diff)
 	}
 }
+
+func TestSDKRules(t *testing.T) {
+	srv := startELB(t)
+	c := srv.client(t)
+	ctx := t.Context()
+	lb := must(c.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("k8s-ingress-alb")}))(t).LoadBalancers[0]
+	web := must(c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("web"), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(80), TargetType: types.TargetTypeEnumIp}))(t).TargetGroups[0]
+	api := must(c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("api"), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(8080), TargetType: types.TargetTypeEnumIp}))(t).TargetGroups[0]
+	if aws.ToString(web.HealthCheckPath) != "/" || aws.ToString(web.Matcher.HttpCode) != "200" || aws.ToInt32(web.HealthCheckTimeoutSeconds) != 5 {
+		t.Errorf("HTTP health check defaults = path %q matcher %+v timeout %d", aws.ToString(web.HealthCheckPath), web.Matcher, aws.ToInt32(web.HealthCheckTimeoutSeconds))
+	}
+	l := must(c.CreateListener(ctx, &elbv2.CreateListenerInput{
+		LoadBalancerArn: lb.LoadBalancerArn, Protocol: types.ProtocolEnumHttp, Port: aws.Int32(80),
+		DefaultActions: []types.Action{{Type: types.ActionTypeEnumFixedResponse, FixedResponseConfig: &types.FixedResponseActionConfig{
+			StatusCode: aws.String("404"), ContentType: aws.String("text/plain"), MessageBody: aws.String("not found")}}},
+	}))(t).Listeners[0]
+	must(c.CreateRule(ctx, &elbv2.CreateRuleInput{
+		ListenerArn: l.ListenerArn, Priority: aws.Int32(1),
+		Conditions: []types.RuleCondition{{Field: aws.String("path-pattern"), PathPatternConfig: &types.PathPatternConditionConfig{Values: []string{"/api/*"}}}},
+		Actions: []types.Action{{Type: types.ActionTypeEnumForward, ForwardConfig: &types.ForwardActionConfig{
+			TargetGroups: []types.TargetGroupTuple{{TargetGroupArn: api.TargetGroupArn, Weight: aws.Int32(3)}, {TargetGroupArn: web.TargetGroupArn, Weight: aws.Int32(1)}}}}},
+	}))(t)
+	must(c.CreateRule(ctx, &elbv2.CreateRuleInput{
+		ListenerArn: l.ListenerArn, Priority: aws.Int32(2),
+		Conditions: []types.RuleCondition{{Field: aws.String("http-header"), HttpHeaderConfig: &types.HttpHeaderConditionConfig{HttpHeaderName: aws.String("X-Canary"), Values: []string{"yes"}}}},
+		Actions:    []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: web.TargetGroupArn}},
+	}))(t)
+	_, err := c.CreateRule(ctx, &elbv2.CreateRuleInput{
+		ListenerArn: l.ListenerArn, Priority: aws.Int32(2),
+		Conditions: []types.RuleCondition{{Field: aws.String("host-header"), Values: []string{"a.example.com"}}},
+		Actions:    []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: web.TargetGroupArn}},
+	})
+	var inUse *types.PriorityInUseException
+	if !errors.As(err, &inUse) {
+		t.Errorf("duplicate priority: %v, want PriorityInUseException", err)
+	}
+
+	rules := must(c.DescribeRules(ctx, &elbv2.DescribeRulesInput{ListenerArn: l.ListenerArn}))(t).Rules
+	type line struct {
+		Priority, Field, Values, Action string
+		Weights                         []int32
+		IsDefault                       bool
+	}
+	var got []line
+	for _, r := range rules {
+		ln := line{Priority: aws.ToString(r.Priority), IsDefault: aws.ToBool(r.IsDefault), Action: string(r.Actions[0].Type)}
+		if len(r.Conditions) > 0 {
+			c := r.Conditions[0]
+			ln.Field = aws.ToString(c.Field)
+			switch {
+			case c.PathPatternConfig != nil:
+				ln.Values = strings.Join(c.PathPatternConfig.Values, ",")
+			case c.HttpHeaderConfig != nil:
+				ln.Values = aws.ToString(c.HttpHeaderConfig.HttpHeaderName) + ":" + strings.Join(c.HttpHeaderConfig.Values, ",")
+			}
+		}
+		if fc := r.Actions[0].ForwardConfig; fc != nil {
+			for _, tg := range fc.TargetGroups {
+				ln.Weights = append(ln.Weights, aws.ToInt32(tg.Weight))
+			}
+		}
+		got = append(got, ln)
+	}
+	want := []line{
+		{Priority: "1", Field: "path-pattern", Values: "/api/*", Action: "forward", Weights: []int32{3, 1}},
+		{Priority: "2", Field: "http-header", Values: "X-Canary:yes", Action: "forward", Weights: []int32{1}},
+		{Priority: "default", Action: "fixed-response", IsDefault: true},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("rules (-want +got):\n%s", diff)
+	}
+	if fr := rules[2].Actions[0].FixedResponseConfig; fr == nil || aws.ToString(fr.MessageBody) != "not found" {
+		t.Errorf("default rule fixed response = %+v", fr)
+	}
+	must(c.SetRulePriorities(ctx, &elbv2.SetRulePrioritiesInput{RulePriorities: []types.RulePriorityPair{
+		{RuleArn: rules[0].RuleArn, Priority: aws.Int32(5)}}}))(t)
+	must(c.DeleteRule(ctx, &elbv2.DeleteRuleInput{RuleArn: rules[1].RuleArn}))(t)
+	left := must(c.DescribeRules(ctx, &elbv2.DescribeRulesInput{ListenerArn: l.ListenerArn}))(t).Rules
+	if len(left) != 2 || aws.ToString(left[0].Priority) != "5" {
+		t.Errorf("rules after changes = %d, first priority %q", len(left), aws.ToString(left[0].Priority))
+	}
+}

@@ -38,6 +38,11 @@ func Ops(svc *elb.Service) map[string]OpFunc {
 		"AddTags":                        o.addTags,
 		"RemoveTags":                     o.removeTags,
 		"DescribeTags":                   o.describeTags,
+		"CreateRule":                     o.createRule,
+		"DescribeRules":                  o.describeRules,
+		"ModifyRule":                     o.modifyRule,
+		"DeleteRule":                     o.deleteRule,
+		"SetRulePriorities":              o.setRulePriorities,
 		"DescribeAccountLimits":          o.describeAccountLimits,
 		"DescribeSSLPolicies":            o.describeSSLPolicies,
 	}
