@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"sort"
 	"strings"
@@ -83,6 +84,8 @@ type Config struct {
 	// ReconcileInterval is Run's period; zero means
 	// DefaultReconcileInterval.
 	ReconcileInterval time.Duration
+	// Logger receives Run's failures; nil discards them.
+	Logger *slog.Logger
 }
 
 // Service implements the ELBv2 operations on a store.
@@ -112,6 +115,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.ReconcileInterval <= 0 {
 		cfg.ReconcileInterval = DefaultReconcileInterval
@@ -182,12 +188,14 @@ func (s *Service) Snapshot(ctx context.Context) (State, error) {
 }
 
 // Run applies time-driven changes every ReconcileInterval until ctx is done.
+// A failed pass is logged and retried at the next tick: a store that is
+// briefly unavailable delays draining targets' removal, nothing more.
 func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.ReconcileInterval)
 	defer t.Stop()
 	for {
 		if err := s.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			return err
+			s.cfg.Logger.Warn("elb reconcile failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():
