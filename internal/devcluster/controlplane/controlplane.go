@@ -290,7 +290,14 @@ func (cfg *Config) defaults() error {
 		}
 		*p.port = port
 	}
-	for _, name := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+	need := []string{"kube-apiserver"}
+	if !cfg.WithoutControllerManager {
+		need = append(need, "kube-controller-manager")
+	}
+	if !cfg.WithoutScheduler {
+		need = append(need, "kube-scheduler")
+	}
+	for _, name := range need {
 		if _, err := os.Stat(filepath.Join(cfg.BinDir, name)); err != nil {
 			return fmt.Errorf("control plane: %w", err)
 		}
