@@ -1,0 +1,42 @@
+package health_test
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kelb-io/kelb/internal/dns"
+	"github.com/kelb-io/kelb/internal/elb"
+	"github.com/kelb-io/kelb/internal/health"
+)
+
+// The checker follows the configuration, and DNS follows both the
+// configuration and the checker's verdicts.
+func ExampleChecker() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	states := make(chan elb.State) // from the store's watch
+
+	c := health.NewChecker(health.Options{Logger: slog.Default(), Registerer: prometheus.NewRegistry()})
+	d := dns.NewServer(dns.Options{Addr: "127.0.0.1:0", Domain: "kelb.local"})
+	checking, serving := make(chan struct{}), make(chan error, 1)
+	go func() { defer close(checking); c.Run(ctx) }()
+	go func() { serving <- d.Run(ctx) }()
+
+	var st elb.State
+	for {
+		select {
+		case <-ctx.Done():
+			<-checking
+			if err := <-serving; err != nil {
+				slog.Error("dns", "err", err)
+			}
+			return
+		case st = <-states:
+			c.Update(st)
+		case <-c.Changed():
+		}
+		d.Update(st, c)
+	}
+}
