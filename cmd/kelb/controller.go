@@ -1,17 +1,180 @@
 package main
 
 import (
-	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/controller/service"
 )
 
+// controllerFlags are kelb controller's flags, named as the AWS Load
+// Balancer Controller's.
+type controllerFlags struct {
+	kubeconfig              string
+	clusterName             string
+	loadBalancerClass       string
+	defaultTargetType       string
+	defaultScheme           string
+	defaultLoadBalancer     bool
+	defaultTags             string
+	elbEndpoint             string
+	leaderElect             bool
+	leaderElectionID        string
+	leaderElectionNamespace string
+	healthProbeAddr         string
+	metricsAddr             string
+	logLevel                string
+}
+
 func newControllerCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    "controller",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("controller: not available in this build")
+	var f controllerFlags
+	cmd := &cobra.Command{
+		Use:   "controller",
+		Short: "Turn Kubernetes Services into kelb network load balancers",
+		Long: `kelb controller watches the Services of a Kubernetes cluster and gives each
+Service that is its own a network load balancer on kelb server, through the
+ELBv2 API, as the AWS Load Balancer Controller does on EKS.
+
+The region and credentials come from the usual AWS environment (AWS_REGION,
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...); the kelb server
+address from --elb-endpoint or AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runController(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file; empty: $KUBECONFIG, then the in-cluster configuration")
+	fl.StringVar(&f.clusterName, "cluster-name", "", "name of the cluster, tagged on every resource the controller makes (required)")
+	fl.StringVar(&f.loadBalancerClass, "load-balancer-class", service.DefaultLoadBalancerClass, "the spec.loadBalancerClass of Services that are the controller's")
+	fl.StringVar(&f.defaultTargetType, "default-target-type", "instance", "target type of a Service of our class with no target type annotation: instance or ip")
+	fl.StringVar(&f.defaultScheme, "default-load-balancer-scheme", service.SchemeInternal, "scheme of a load balancer with no scheme annotation: internal or internet-facing")
+	fl.BoolVar(&f.defaultLoadBalancer, "default-load-balancer", false, "also take every type LoadBalancer Service with no class and no aws-load-balancer-type annotation (instance mode)")
+	fl.StringVar(&f.defaultTags, "default-tags", "", "tags added to every resource, as k1=v1,k2=v2")
+	fl.StringVar(&f.elbEndpoint, "elb-endpoint", "", "URL of the kelb server ELBv2 API; empty: the AWS SDK's endpoint resolution")
+	fl.BoolVar(&f.leaderElect, "leader-elect", true, "elect one active controller among replicas")
+	fl.StringVar(&f.leaderElectionID, "leader-election-id", "kelb-controller-leader", "name of the leader election lease")
+	fl.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease; empty: the controller's namespace")
+	fl.StringVar(&f.healthProbeAddr, "health-probe-bind-address", ":61779", "address of the /healthz and /readyz endpoints")
+	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint; 0 disables it")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+func runController(cmd *cobra.Command, f controllerFlags) error {
+	ctx := cmd.Context()
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	ctrl.SetLogger(logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+
+	if f.clusterName == "" {
+		return fmt.Errorf("--cluster-name is required")
+	}
+	if f.defaultTargetType != "instance" && f.defaultTargetType != "ip" {
+		return fmt.Errorf("--default-target-type %q: must be instance or ip", f.defaultTargetType)
+	}
+	if f.defaultScheme != service.SchemeInternal && f.defaultScheme != service.SchemeInternetFacing {
+		return fmt.Errorf("--default-load-balancer-scheme %q: must be internal or internet-facing", f.defaultScheme)
+	}
+	tags, err := parseTags(f.defaultTags)
+	if err != nil {
+		return fmt.Errorf("--default-tags: %w", err)
+	}
+
+	restConfig, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: f.kubeconfig, Precedence: kubeconfigPrecedence()},
+		&clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return fmt.Errorf("kubernetes client configuration: %w", err)
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("AWS configuration: %w", err)
+	}
+	elbClient := elbv2.NewFromConfig(awsCfg, func(o *elbv2.Options) {
+		if f.elbEndpoint != "" {
+			o.BaseEndpoint = &f.elbEndpoint
+		}
+	})
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := elbv2api.AddToScheme(scheme); err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
+		HealthProbeBindAddress:  f.healthProbeAddr,
+		LeaderElection:          f.leaderElect,
+		LeaderElectionID:        f.leaderElectionID,
+		LeaderElectionNamespace: f.leaderElectionNamespace,
+	})
+	if err != nil {
+		return fmt.Errorf("controller manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	rec := &service.Reconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorderFor("service"),
+		Deployer: &service.Deployer{Client: elbClient, ClusterName: f.clusterName},
+		Selection: service.Selection{
+			LoadBalancerClass:   f.loadBalancerClass,
+			DefaultLoadBalancer: f.defaultLoadBalancer,
+		},
+		Options: service.BuildOptions{
+			ClusterName:       f.clusterName,
+			DefaultTargetType: f.defaultTargetType,
+			DefaultScheme:     f.defaultScheme,
+			DefaultTags:       tags,
 		},
 	}
+	if err := rec.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("service controller: %w", err)
+	}
+	return mgr.Start(ctx)
+}
+
+func kubeconfigPrecedence() []string {
+	if v := os.Getenv("KUBECONFIG"); v != "" {
+		return strings.Split(v, string(os.PathListSeparator))
+	}
+	return nil
+}
+
+// parseTags parses k1=v1,k2=v2.
+func parseTags(s string) (map[string]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, item := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%q is not key=value", item)
+		}
+		out[k] = v
+	}
+	return out, nil
 }

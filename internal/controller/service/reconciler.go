@@ -1,0 +1,203 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+)
+
+// Finalizer holds a Service until its load balancer is deleted.
+const Finalizer = "service.k8s.aws/resources"
+
+// Event reasons on Services.
+const (
+	ReasonSuccessfullyReconciled = "SuccessfullyReconciled"
+	ReasonFailedBuildModel       = "FailedBuildModel"
+	ReasonFailedDeployModel      = "FailedDeployModel"
+	ReasonFailedCleanup          = "FailedCleanup"
+	ReasonIgnoredAnnotation      = "IgnoredAnnotation"
+)
+
+// Reconciler keeps the load balancer of every Service that is ours in step
+// with the Service: build the stack, deploy it, write its
+// TargetGroupBindings and the Service's status. A Service that is deleted,
+// or stops being ours, has its load balancer and bindings removed before
+// the finalizer is released. A malformed annotation stops the reconcile
+// with a Warning event and leaves the existing load balancer as it was.
+type Reconciler struct {
+	Client    client.Client
+	Recorder  record.EventRecorder
+	Deployer  *Deployer
+	Selection Selection
+	Options   BuildOptions
+}
+
+// SetupWithManager registers the reconciler with mgr.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("service").
+		For(&corev1.Service{}).
+		Owns(&elbv2api.TargetGroupBinding{}).
+		Complete(r)
+}
+
+// Reconcile reconciles one Service.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	logger := log.FromContext(ctx)
+	var svc corev1.Service
+	if err := r.Client.Get(ctx, req.NamespacedName, &svc); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	stackID := svc.Namespace + "/" + svc.Name
+	if !svc.DeletionTimestamp.IsZero() || !r.Selection.Manages(&svc) {
+		if !controllerutil.ContainsFinalizer(&svc, Finalizer) {
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, r.cleanup(ctx, &svc, stackID)
+	}
+	if controllerutil.AddFinalizer(&svc, Finalizer) {
+		if err := r.Client.Update(ctx, &svc); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer to %s: %w", stackID, err)
+		}
+	}
+
+	st, err := Build(&svc, r.Options)
+	if err != nil {
+		r.Recorder.Event(&svc, corev1.EventTypeWarning, ReasonFailedBuildModel, err.Error())
+		var aerr *AnnotationError
+		if errors.As(err, &aerr) {
+			// Only a change to the Service can fix it, and that triggers a
+			// new reconcile.
+			logger.Info("not deploying: malformed annotation", "error", err)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("build %s: %w", stackID, err)
+	}
+	for _, w := range st.Warnings {
+		r.Recorder.Event(&svc, corev1.EventTypeWarning, ReasonIgnoredAnnotation, w)
+	}
+	res, err := r.Deployer.Deploy(ctx, st)
+	if err != nil {
+		r.Recorder.Event(&svc, corev1.EventTypeWarning, ReasonFailedDeployModel, err.Error())
+		return ctrl.Result{}, err
+	}
+	bindingsChanged, err := r.writeBindings(ctx, &svc, st, res)
+	if err != nil {
+		r.Recorder.Event(&svc, corev1.EventTypeWarning, ReasonFailedDeployModel, err.Error())
+		return ctrl.Result{}, err
+	}
+	statusChanged, err := r.writeStatus(ctx, &svc, res)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if res.Changed || bindingsChanged || statusChanged {
+		r.Recorder.Event(&svc, corev1.EventTypeNormal, ReasonSuccessfullyReconciled, "Successfully reconciled")
+		logger.Info("reconciled", "loadBalancer", res.LoadBalancerARN, "dnsName", res.DNSName)
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *Reconciler) cleanup(ctx context.Context, svc *corev1.Service, stackID string) error {
+	if _, err := r.deleteBindings(ctx, svc, nil); err != nil {
+		r.Recorder.Event(svc, corev1.EventTypeWarning, ReasonFailedCleanup, err.Error())
+		return err
+	}
+	if err := r.Deployer.Delete(ctx, stackID); err != nil {
+		r.Recorder.Event(svc, corev1.EventTypeWarning, ReasonFailedCleanup, err.Error())
+		return err
+	}
+	if len(svc.Status.LoadBalancer.Ingress) > 0 && svc.DeletionTimestamp.IsZero() {
+		svc.Status.LoadBalancer.Ingress = nil
+		if err := r.Client.Status().Update(ctx, svc); err != nil {
+			return fmt.Errorf("clear status of %s: %w", stackID, err)
+		}
+	}
+	controllerutil.RemoveFinalizer(svc, Finalizer)
+	if err := r.Client.Update(ctx, svc); err != nil {
+		return fmt.Errorf("remove finalizer of %s: %w", stackID, err)
+	}
+	r.Recorder.Event(svc, corev1.EventTypeNormal, ReasonSuccessfullyReconciled, "Load balancer deleted")
+	return nil
+}
+
+// writeBindings creates or updates the stack's TargetGroupBindings, with
+// their target group ARNs, and deletes the Service's other bindings.
+func (r *Reconciler) writeBindings(ctx context.Context, svc *corev1.Service, st *Stack, res *Result) (bool, error) {
+	changed := false
+	keep := map[string]bool{}
+	for _, want := range st.TargetGroupBindings {
+		keep[want.Name] = true
+		spec := *want.Spec.DeepCopy()
+		spec.TargetGroupARN = res.TargetGroupARNs[want.TargetGroup]
+		tgb := &elbv2api.TargetGroupBinding{ObjectMeta: metav1.ObjectMeta{Namespace: want.Namespace, Name: want.Name}}
+		op, err := controllerutil.CreateOrUpdate(ctx, r.Client, tgb, func() error {
+			if tgb.Labels == nil {
+				tgb.Labels = map[string]string{}
+			}
+			for k, v := range want.Labels {
+				tgb.Labels[k] = v
+			}
+			tgb.Spec = spec
+			return controllerutil.SetControllerReference(svc, tgb, r.Client.Scheme())
+		})
+		if err != nil {
+			return false, fmt.Errorf("write target group binding %s/%s: %w", want.Namespace, want.Name, err)
+		}
+		changed = changed || op != controllerutil.OperationResultNone
+	}
+	deleted, err := r.deleteBindings(ctx, svc, keep)
+	return changed || deleted, err
+}
+
+// deleteBindings deletes the Service's TargetGroupBindings not in keep.
+func (r *Reconciler) deleteBindings(ctx context.Context, svc *corev1.Service, keep map[string]bool) (bool, error) {
+	var list elbv2api.TargetGroupBindingList
+	if err := r.Client.List(ctx, &list, client.InNamespace(svc.Namespace), client.MatchingLabels{
+		LabelStackNamespace: svc.Namespace, LabelStackName: svc.Name,
+	}); err != nil {
+		return false, fmt.Errorf("list target group bindings of %s/%s: %w", svc.Namespace, svc.Name, err)
+	}
+	deleted := false
+	for i := range list.Items {
+		tgb := &list.Items[i]
+		if keep[tgb.Name] {
+			continue
+		}
+		if err := r.Client.Delete(ctx, tgb); err != nil && !apierrors.IsNotFound(err) {
+			return deleted, fmt.Errorf("delete target group binding %s/%s: %w", tgb.Namespace, tgb.Name, err)
+		}
+		deleted = true
+	}
+	return deleted, nil
+}
+
+// writeStatus sets status.loadBalancer.ingress to the load balancer's
+// hostname and addresses.
+func (r *Reconciler) writeStatus(ctx context.Context, svc *corev1.Service, res *Result) (bool, error) {
+	want := []corev1.LoadBalancerIngress{{Hostname: res.DNSName}}
+	for _, ip := range res.Addresses {
+		want = append(want, corev1.LoadBalancerIngress{IP: ip})
+	}
+	if slices.EqualFunc(svc.Status.LoadBalancer.Ingress, want, func(a, b corev1.LoadBalancerIngress) bool {
+		return a.Hostname == b.Hostname && a.IP == b.IP
+	}) {
+		return false, nil
+	}
+	svc.Status.LoadBalancer.Ingress = want
+	if err := r.Client.Status().Update(ctx, svc); err != nil {
+		return false, fmt.Errorf("write status of %s/%s: %w", svc.Namespace, svc.Name, err)
+	}
+	return true, nil
+}
