@@ -88,7 +88,10 @@ func Build(state elb.State, health elb.HealthView) Config {
 			}
 			affinity = attrBool(tg.Attributes, attrStickinessEnabled, false) && tg.Attributes[attrStickinessType] == stickinessSourceIP
 			proxyV2 = attrBool(tg.Attributes, attrProxyProtocolV2, false)
-			preserve = attrBool(tg.Attributes, attrPreserveClientIP, tg.TargetType == targetTypeInstance)
+			// AWS's defaults: on for instance targets and for UDP and
+			// TCP_UDP groups, off for ip targets over TCP and TLS.
+			preserve = attrBool(tg.Attributes, attrPreserveClientIP,
+				tg.TargetType == targetTypeInstance || tg.Protocol == ProtocolUDP || tg.Protocol == protocolTCPUDP)
 		}
 		idle := defaultIdleTimeout
 		if s, err := strconv.Atoi(ls.Attributes[attrIdleTimeout]); err == nil && s > 0 {

@@ -30,6 +30,7 @@ func (h healthMap) TargetHealth(tg string, k elb.TargetKey) (elb.TargetHealth, b
 type stateOpts struct {
 	lbAttrs, tgAttrs, lsAttrs map[string]string
 	protocol                  string
+	tgProtocol                string
 	targetType                string
 	targets                   []elb.Target
 }
@@ -42,6 +43,9 @@ func testState(o stateOpts) elb.State {
 	}
 	if o.targetType == "" {
 		o.targetType = "ip"
+	}
+	if o.tgProtocol == "" {
+		o.tgProtocol = "TCP"
 	}
 	return elb.State{
 		LoadBalancers: []elb.LoadBalancer{{
@@ -64,7 +68,7 @@ func testState(o stateOpts) elb.State {
 			Protocol: "HTTP", Port: 80, DefaultActions: []elb.Action{{Type: "forward", TargetGroupARN: testTGARN}},
 		}},
 		TargetGroups: []elb.TargetGroup{{
-			ARN: testTGARN, Name: "web-tg", Protocol: "TCP", Port: 8080, TargetType: o.targetType,
+			ARN: testTGARN, Name: "web-tg", Protocol: o.tgProtocol, Port: 8080, TargetType: o.targetType,
 			Attributes: o.tgAttrs, Targets: o.targets,
 		}},
 	}
@@ -247,6 +251,21 @@ func TestBuild(t *testing.T) {
 					for _, l := range tcpPair(RoutingZonal, []string{a1}, RoutingFailover, []string{a1}) {
 						l.Protocol, l.IdleTimeout = ProtocolUDP, 0
 						ls = append(ls, l)
+					}
+					return ls
+				}(),
+				TargetGroups: groupWith(ts(targetA1, "healthy")),
+			},
+		},
+		{
+			name:   "UDP ip target groups preserve client IPs by default",
+			state:  testState(stateOpts{protocol: "UDP", tgProtocol: "UDP", targets: []elb.Target{targetA1}}),
+			health: allHealthy,
+			want: Config{
+				Listeners: func() []Listener {
+					ls := tcpPair(RoutingZonal, []string{a1}, RoutingFailover, []string{a1})
+					for i := range ls {
+						ls[i].Protocol, ls[i].IdleTimeout, ls[i].PreserveClientIP = ProtocolUDP, 0, true
 					}
 					return ls
 				}(),

@@ -145,15 +145,16 @@ func freePort(t *testing.T) uint16 {
 // lbState is a network load balancer in zones a and b with one listener on
 // port forwarding to a target group of targets.
 type lbState struct {
-	port     uint16
-	protocol string
-	lbAttrs  map[string]string
-	tgAttrs  map[string]string
-	targets  []elb.Target
+	port       uint16
+	protocol   string
+	tgProtocol string
+	lbAttrs    map[string]string
+	tgAttrs    map[string]string
+	targets    []elb.Target
 }
 
 func (s lbState) state() elb.State {
-	st := testState(stateOpts{protocol: s.protocol, lbAttrs: s.lbAttrs, tgAttrs: s.tgAttrs, targets: s.targets})
+	st := testState(stateOpts{protocol: s.protocol, tgProtocol: s.tgProtocol, lbAttrs: s.lbAttrs, tgAttrs: s.tgAttrs, targets: s.targets})
 	st.LoadBalancers[0].Zones = []elb.ZoneAddress{{Zone: "zone-a", Address: zoneAAddr}, {Zone: "zone-b", Address: zoneBAddr}}
 	st.Listeners[0].Port = int32(s.port)
 	return st
@@ -662,4 +663,38 @@ func TestClose(t *testing.T) {
 		t.Error("Apply after Close returned no error")
 	}
 	p.Close() // idempotent
+}
+
+func TestTCPSourceIPStickiness(t *testing.T) {
+	tests := []struct {
+		name       string
+		stickiness map[string]string
+		wantOne    bool // every connection of the client on one target
+	}{
+		{"source_ip", map[string]string{attrStickinessEnabled: "true", attrStickinessType: "source_ip"}, true},
+		{"off: flows spread", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var targets []elb.Target
+			h := healthMap{testTGARN: {}}
+			for i := range 4 {
+				b := startBackend(t, fmt.Sprint("t", i), fmt.Sprintf("127.0.0.%d", 11+i), false)
+				targets = append(targets, b.target("zone-a"))
+				h[testTGARN][b.key()] = elb.HealthHealthy
+			}
+			s := lbState{port: freePort(t), tgAttrs: tt.stickiness, targets: targets}
+			p := newPlane(t, Options{})
+			apply(t, p, Build(s.state(), h))
+			seen := map[string]bool{}
+			for range 20 {
+				c, greeting := dial(t, zoneAAddr, s.port)
+				seen[targetName(greeting)] = true
+				c.Close()
+			}
+			if got := len(seen) == 1; got != tt.wantOne {
+				t.Errorf("20 connections from one client reached %d targets %v", len(seen), seen)
+			}
+		})
+	}
 }

@@ -195,3 +195,21 @@ func TestUDPTerminateOnUnhealthy(t *testing.T) {
 		t.Errorf("after %s turned unhealthy the flow reached %q, want %q", first, got, other.name)
 	}
 }
+
+func TestUDPPreserveClientIP(t *testing.T) {
+	a := startUDPBackend(t, "a", "127.0.0.11")
+	// A UDP target group of ip targets preserves client IPs by default.
+	s := lbState{port: freePort(t), protocol: "UDP", tgProtocol: "UDP", targets: []elb.Target{a.target("zone-a")}}
+	p := newPlane(t, Options{})
+	apply(t, p, Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
+	reply, _ := exchange(t, udpClient(t), netip.AddrPortFrom(zoneAAddr, s.port), "x")
+	_, rest, _ := strings.Cut(reply, " ")
+	src, _, _ := strings.Cut(rest, " ")
+	got, err := netip.ParseAddrPort(src)
+	if err != nil {
+		t.Fatalf("target saw source %q: %v", src, err)
+	}
+	if got.Addr() != clientIP {
+		t.Errorf("target saw the flow from %s, want the client's %s", got.Addr(), clientIP)
+	}
+}
