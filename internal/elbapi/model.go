@@ -272,10 +272,10 @@ func (v *validator) scalar(raw, path string, s *shape) {
 func (v *validator) list(p Params, key, path string, s *shape) {
 	idx, _ := p.indexed(key + ".member.")
 	if s.Min != nil && float64(len(idx)) < *s.Min {
-		v.fail(quoteValue(v.render(p, key, s, idx)), path, fmt.Sprintf("Member must have length greater than or equal to %s", formatBound(*s.Min)))
+		v.fail(quoteValue(v.render(p, key, idx)), path, fmt.Sprintf("Member must have length greater than or equal to %s", formatBound(*s.Min)))
 	}
 	if s.Max != nil && float64(len(idx)) > *s.Max {
-		v.fail(quoteValue(v.render(p, key, s, idx)), path, fmt.Sprintf("Member must have length less than or equal to %s", formatBound(*s.Max)))
+		v.fail(quoteValue(v.render(p, key, idx)), path, fmt.Sprintf("Member must have length less than or equal to %s", formatBound(*s.Max)))
 	}
 	if s.Member == nil {
 		return
@@ -287,7 +287,7 @@ func (v *validator) list(p Params, key, path string, s *shape) {
 }
 
 // render shows a list value the way AWS echoes it: [a, b] for scalars.
-func (v *validator) render(p Params, key string, s *shape, idx []int) string {
+func (v *validator) render(p Params, key string, idx []int) string {
 	var items []string
 	for _, n := range idx {
 		itemKey := key + ".member." + strconv.Itoa(n)
