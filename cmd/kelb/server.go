@@ -1,17 +1,136 @@
 package main
 
 import (
-	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kelb-io/kelb/internal/elb"
+	"github.com/kelb-io/kelb/internal/elbapi"
+	"github.com/kelb-io/kelb/internal/server"
 )
 
 func newServerCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    "server",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("server: not available in this build")
+	var (
+		cfg             server.Config
+		zones           []string
+		zoneTargets     []string
+		credentialsFile string
+		accessKeyID     string
+		secretKey       string
+		logLevel        string
+	)
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run kelb server: the ELBv2 API, the load balancers' data plane, health checks and DNS",
+		Long: `kelb server is the load balancer service: it answers the ELBv2 API (the aws CLI,
+boto3 and the AWS SDKs work against it with an endpoint override), keeps its
+configuration in a store under --data-dir, and runs every load balancer's
+listeners, forwarding to the healthy targets of their target groups.
+
+Zones are given with --zone NAME=CIDR (repeatable): each load balancer gets
+one address per zone from that zone's pool. With no --zone, one zone
+<region>a with the pool 127.0.1.0/24 is used, which needs no network setup.
+
+Every API request must be signed (SigV4) with a known access key: from
+--credentials-file (AWS credentials file format), from --access-key-id and
+--secret-access-key, or else a key pair generated on first start and kept
+in the data dir.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			if len(zones) == 0 {
+				zones = []string{cfg.Region + "a=127.0.1.0/24"}
+			}
+			for _, z := range zones {
+				zone, err := server.ParseZone(z)
+				if err != nil {
+					return fmt.Errorf("--zone: %w", err)
+				}
+				cfg.Zones = append(cfg.Zones, zone)
+			}
+			for _, zt := range zoneTargets {
+				if err := server.ParseZoneTargets(cfg.Zones, zt); err != nil {
+					return fmt.Errorf("--zone-targets: %w", err)
+				}
+			}
+			if err := server.ValidateZones(cfg.Zones); err != nil {
+				return fmt.Errorf("--zone: %w", err)
+			}
+			creds, err := serverCredentials(cmd, cfg.DataDir, credentialsFile, accessKeyID, secretKey)
+			if err != nil {
+				return err
+			}
+			cfg.Credentials = creds
+			return server.Run(cmd.Context(), cfg)
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.APIAddr, "api-addr", "127.0.0.1:9400", "address of the ELBv2 API (HTTP)")
+	f.StringVar(&cfg.DNSAddr, "dns-addr", "127.0.0.1:5353", "address of the DNS server for load balancer names (UDP and TCP); empty disables it")
+	f.StringVar(&cfg.MetricsAddr, "metrics-addr", "127.0.0.1:9401", "address of the Prometheus metrics endpoint; empty disables it")
+	f.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(), "directory of the configuration store and generated credentials")
+	f.StringVar(&cfg.Region, "region", elb.DefaultRegion, "region of ARNs and DNS names")
+	f.StringVar(&cfg.DNSDomain, "dns-domain", elb.DefaultDNSDomain, "domain of load balancer DNS names (<name>-<id>.elb.<region>.<domain>)")
+	f.StringArrayVar(&zones, "zone", nil, "zone NAME=CIDR[,subnet=SUBNET_ID]: a zone and the pool of its load balancer addresses (repeatable)")
+	f.StringArrayVar(&zoneTargets, "zone-targets", nil, "NAME=CIDR: targets in this network are in zone NAME (repeatable)")
+	f.StringVar(&credentialsFile, "credentials-file", "", "AWS credentials file whose access keys the API accepts")
+	f.StringVar(&accessKeyID, "access-key-id", "", "access key id the API accepts (with --secret-access-key)")
+	f.StringVar(&secretKey, "secret-access-key", "", "secret access key of --access-key-id")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+// serverCredentials picks the access keys the API accepts, generating a key
+// pair in the data dir on first start when none is configured.
+func serverCredentials(cmd *cobra.Command, dataDir, file, id, secret string) (elbapi.Credentials, error) {
+	switch {
+	case (id == "") != (secret == ""):
+		return nil, fmt.Errorf("--access-key-id and --secret-access-key go together")
+	case id != "" && file != "":
+		return nil, fmt.Errorf("give --credentials-file or --access-key-id, not both")
+	case id != "":
+		return elbapi.StaticCredentials{id: secret}, nil
+	case file != "":
+		creds, err := elbapi.ReadCredentialsFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--credentials-file: %w", err)
+		}
+		if len(creds) == 0 {
+			return nil, fmt.Errorf("--credentials-file %s holds no access key", file)
+		}
+		return creds, nil
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	id, secret, created, err := elbapi.LoadOrCreateCredentials(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		fmt.Fprintf(cmd.ErrOrStderr(), `kelb server: generated an access key, kept in %s.
+Sign requests with it:
+  export AWS_ACCESS_KEY_ID=%s
+  export AWS_SECRET_ACCESS_KEY=%s
+`, filepath.Join(dataDir, "credentials"), id, secret)
+	}
+	return elbapi.StaticCredentials{id: secret}, nil
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "kelb", "server")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "kelb", "server")
+	}
+	return "kelb-data"
 }

@@ -162,7 +162,18 @@ func applyHealthCheck(hc HealthCheck, in HealthCheckInput, protocol, version str
 	if err := set(&hc.UnhealthyThreshold, in.UnhealthyThreshold, "Unhealthy threshold count", 2, 10); err != nil {
 		return hc, err
 	}
-	if hc.TimeoutSeconds >= hc.IntervalSeconds {
+	// Application load balancers need the timeout below the interval;
+	// network load balancers accept it equal (the AWS Load Balancer
+	// Controller's NLB defaults are 10 and 10). A default timeout that a
+	// shorter interval leaves too long follows the interval down.
+	maxTimeout := hc.IntervalSeconds
+	if isL7Protocol(protocol) {
+		maxTimeout--
+	}
+	if in.TimeoutSeconds == nil && hc.TimeoutSeconds > maxTimeout {
+		hc.TimeoutSeconds = max(maxTimeout, 2)
+	}
+	if hc.TimeoutSeconds > maxTimeout {
 		return hc, errorf(CodeInvalidConfigurationRequest, "Health check timeout '%d' must be smaller than the interval '%d'", hc.TimeoutSeconds, hc.IntervalSeconds)
 	}
 	if in.Matcher != nil {

@@ -1,0 +1,223 @@
+// Package server assembles kelb server: the ELBv2 API over the store, the
+// health checker, the L4 data plane, DNS for load balancer names and
+// Prometheus metrics.
+//
+// One loop keeps the moving parts in step. It wakes on every committed store
+// revision and on every target health transition, takes a snapshot of the
+// whole configuration, and hands it to the health checker (what to probe),
+// the data plane (what to listen on and forward to) and DNS (which addresses
+// answer for a name). Health results never write the store: they flow from
+// the checker's view straight into the data plane and DNS. After a restart
+// the first pass runs before the API serves, so every load balancer is back
+// as soon as its sockets are bound; targets whose health is not known yet
+// are served fail-open until the first probes decide.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kelb-io/kelb/internal/dataplane"
+	"github.com/kelb-io/kelb/internal/dns"
+	"github.com/kelb-io/kelb/internal/elb"
+	"github.com/kelb-io/kelb/internal/elb/store"
+	"github.com/kelb-io/kelb/internal/elbapi"
+	"github.com/kelb-io/kelb/internal/health"
+)
+
+// Config configures kelb server.
+type Config struct {
+	// APIAddr is where the ELBv2 API listens (HTTP).
+	APIAddr string
+	// DNSAddr is where DNS for load balancer names listens (UDP and TCP);
+	// empty disables it.
+	DNSAddr string
+	// MetricsAddr is where Prometheus metrics are served; empty disables
+	// them.
+	MetricsAddr string
+	// DataDir holds the store.
+	DataDir   string
+	Region    string
+	DNSDomain string
+	Zones     []elb.Zone
+	// Credentials are the access keys whose signatures the API accepts.
+	Credentials elbapi.Credentials
+	Logger      *slog.Logger
+}
+
+// Run serves until ctx is done.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	st, err := store.OpenBolt(filepath.Join(cfg.DataDir, "kelb.db"))
+	if err != nil {
+		return fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
+	}
+	defer st.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	checker := health.NewChecker(health.Options{Logger: log.With("component", "health"), Registerer: reg})
+	svc, err := elb.New(elb.Config{
+		Store:     st,
+		Zones:     cfg.Zones,
+		Region:    cfg.Region,
+		DNSDomain: cfg.DNSDomain,
+		Health:    checker,
+	})
+	if err != nil {
+		return err
+	}
+	plane := dataplane.New(dataplane.Options{Logger: log.With("component", "dataplane"), Registerer: reg})
+	defer plane.Close()
+
+	var names *dns.Server
+	if cfg.DNSAddr != "" {
+		names = dns.NewServer(dns.Options{Addr: cfg.DNSAddr, Domain: cfg.DNSDomain, Logger: log.With("component", "dns")})
+	}
+
+	// Bind the API and metrics ports before anything runs, so a port in use
+	// is reported at once.
+	apiLn, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	api := &http.Server{
+		Handler: elbapi.NewHandler(elbapi.HandlerConfig{
+			Ops:         elbapi.Ops(svc),
+			Credentials: cfg.Credentials,
+			Region:      svc.Region(),
+			Logger:      log.With("component", "api"),
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	var metricsLn net.Listener
+	var metrics *http.Server
+	if cfg.MetricsAddr != "" {
+		metricsLn, err = net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			apiLn.Close()
+			return fmt.Errorf("metrics: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	}
+
+	s := &syncer{svc: svc, store: st, checker: checker, plane: plane, dns: names, log: log}
+	// The first pass restores every load balancer before the API answers.
+	if err := s.sync(ctx); err != nil {
+		apiLn.Close()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
+		return err
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.run(ctx) })
+	g.Go(func() error { checker.Run(ctx); return nil })
+	g.Go(func() error { return plane.Run(ctx) })
+	g.Go(func() error { return svc.Run(ctx) })
+	if names != nil {
+		g.Go(func() error { return names.Run(ctx) })
+	}
+	g.Go(func() error { return serveHTTP(ctx, api, apiLn) })
+	if metrics != nil {
+		g.Go(func() error { return serveHTTP(ctx, metrics, metricsLn) })
+	}
+	log.Info("kelb server ready", "api", apiLn.Addr().String(), "dns", cfg.DNSAddr, "metrics", cfg.MetricsAddr, "zones", len(cfg.Zones), "data_dir", cfg.DataDir)
+	return g.Wait()
+}
+
+// serveHTTP serves srv on ln until ctx is done, then shuts it down.
+func serveHTTP(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
+}
+
+// syncer hands every new configuration and health view to the checker, the
+// data plane and DNS.
+type syncer struct {
+	svc     *elb.Service
+	store   store.Store
+	checker *health.Checker
+	plane   *dataplane.Plane
+	dns     *dns.Server
+	log     *slog.Logger
+
+	state elb.State
+}
+
+// run re-syncs on every store revision and health change until ctx is done.
+func (s *syncer) run(ctx context.Context) error {
+	revisions := s.store.Watch(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case _, ok := <-revisions:
+			if !ok {
+				return nil
+			}
+			if err := s.sync(ctx); err != nil {
+				s.log.Error("apply configuration", "err", err)
+			}
+		case <-s.checker.Changed():
+			s.apply()
+		}
+	}
+}
+
+// sync takes a new snapshot and applies it.
+func (s *syncer) sync(ctx context.Context) error {
+	st, err := s.svc.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	s.state = st
+	s.checker.Update(st)
+	s.apply()
+	return nil
+}
+
+// apply hands the current snapshot and health view to the data plane and DNS.
+func (s *syncer) apply() {
+	if err := s.plane.Apply(dataplane.Build(s.state, s.checker)); err != nil {
+		s.log.Error("data plane", "revision", s.state.Revision, "err", err)
+	}
+	if s.dns != nil {
+		s.dns.Update(s.state, s.checker)
+	}
+}
