@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"testing"
@@ -99,5 +100,98 @@ func BenchmarkUDPForward(b *testing.B) {
 	b.SetBytes(int64(len(msg)))
 	for b.Loop() {
 		roundTrip()
+	}
+}
+
+// tcpBench runs a plane with one TCP listener in front of an echo target
+// and returns the listener's address.
+func tcpBench(b *testing.B) netip.AddrPort {
+	b.Helper()
+	target, err := net.Listen("tcp4", "127.0.0.11:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := target.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 512)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					if _, err := c.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	b.Cleanup(func() {
+		target.Close()
+		<-done
+	})
+	taddr := target.Addr().String()
+	lb := netip.AddrPortFrom(zoneAAddr, 29998)
+	p := New(Options{})
+	b.Cleanup(p.Close)
+	err = p.Apply(Config{Listeners: []Listener{{
+		Protocol: ProtocolTCP, Address: lb.String(), TargetGroupARN: testTGARN,
+		Targets: []string{taddr}, IdleTimeout: defaultIdleTimeout,
+	}}, TargetGroups: []TargetGroup{{ARN: testTGARN, Targets: []TargetState{{Address: taddr, Health: elb.HealthHealthy}}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return lb
+}
+
+// BenchmarkTCPRequest is one small request and response over an
+// established connection through the load balancer (keep-alive).
+func BenchmarkTCPRequest(b *testing.B) {
+	lb := tcpBench(b)
+	c, err := net.Dial("tcp4", lb.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	msg := make([]byte, 100)
+	buf := make([]byte, 100)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkTCPConnection is a new connection per op: accept, pick, connect
+// to the target, one request and response, close.
+func BenchmarkTCPConnection(b *testing.B) {
+	lb := tcpBench(b)
+	msg := make([]byte, 100)
+	buf := make([]byte, 100)
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := net.Dial("tcp4", lb.String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
 	}
 }

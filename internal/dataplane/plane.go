@@ -251,7 +251,7 @@ func (p *Plane) terminateFlows(groups map[string]TargetGroup) {
 		state, registered := TargetState{}, false
 		if ok {
 			for _, t := range g.Targets {
-				if t.Address == key.target {
+				if a, err := netip.ParseAddrPort(t.Address); err == nil && a == key.target {
 					state, registered = t, true
 					break
 				}
@@ -332,7 +332,7 @@ type flow interface {
 // targetKey names a target of a target group, as flows are tracked.
 type targetKey struct {
 	group  string
-	target string // "ip:port", as in Config
+	target netip.AddrPort
 }
 
 // flowTable tracks established flows per target, so that Apply can close

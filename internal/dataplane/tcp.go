@@ -1,7 +1,6 @@
 package dataplane
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -147,7 +146,7 @@ func (p *Plane) proxyTCP(client *net.TCPConn, r *route) {
 	}
 
 	f := &tcpFlow{client: client, target: target, idle: r.cfg.IdleTimeout}
-	key := targetKey{group: r.cfg.TargetGroupARN, target: addr.String()}
+	key := targetKey{group: r.cfg.TargetGroupARN, target: addr}
 	p.flows.add(key, f)
 	m.active.Inc()
 	defer func() {
@@ -206,35 +205,25 @@ func (p *Plane) dialTarget(r *route, src netip.AddrPort) (*net.TCPConn, netip.Ad
 // group preserves client IPs, falling back to the load balancer's address
 // (then to the kernel's choice) when that address cannot be used.
 func (p *Plane) dialTCP(r *route, src, target netip.AddrPort) (*net.TCPConn, error) {
-	ctx, cancel := context.WithTimeout(p.ctx, p.opts.DialTimeout)
-	defer cancel()
-	d := net.Dialer{}
+	d := net.Dialer{Timeout: p.opts.DialTimeout}
+	nw := network("tcp", target.Addr())
 	if r.cfg.PreserveClientIP {
-		d.LocalAddr = &net.TCPAddr{IP: src.Addr().AsSlice()}
 		d.Control = transparentControl
-		c, err := d.DialContext(ctx, network("tcp", target.Addr()), target.String())
+		c, err := d.DialTCP(p.ctx, nw, netip.AddrPortFrom(src.Addr(), 0), target)
 		if err == nil || !isBindError(err) {
-			return asTCP(c, err)
+			return c, err
 		}
 		r.metrics.preserveFallbacks.Inc()
 	}
 	d.Control = bindControl
 	if r.local.Addr().Unmap().Is4() == target.Addr().Unmap().Is4() {
-		d.LocalAddr = &net.TCPAddr{IP: r.local.Addr().AsSlice()}
-		c, err := d.DialContext(ctx, network("tcp", target.Addr()), target.String())
+		c, err := d.DialTCP(p.ctx, nw, netip.AddrPortFrom(r.local.Addr(), 0), target)
 		if err == nil || !isBindError(err) {
-			return asTCP(c, err)
+			return c, err
 		}
 	}
-	d.LocalAddr = nil
-	return asTCP(d.DialContext(ctx, network("tcp", target.Addr()), target.String()))
-}
-
-func asTCP(c net.Conn, err error) (*net.TCPConn, error) {
-	if err != nil {
-		return nil, err
-	}
-	return c.(*net.TCPConn), nil
+	d.Control = nil
+	return d.DialTCP(p.ctx, nw, netip.AddrPort{}, target)
 }
 
 type copyResult struct {

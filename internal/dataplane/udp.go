@@ -145,7 +145,7 @@ func (l *udpListener) flow(client netip.AddrPort) *udpFlow {
 	}
 	f = &udpFlow{
 		l: l, client: client, upstream: up, metrics: r.metrics,
-		key: targetKey{group: r.cfg.TargetGroupARN, target: addr.String()},
+		key: targetKey{group: r.cfg.TargetGroupARN, target: addr},
 	}
 	f.lastActive.Store(l.p.opts.Now().UnixNano())
 	sh.flows[client] = f
@@ -226,29 +226,19 @@ func (p *Plane) dialUDP(r *route, client, target netip.AddrPort) (*net.UDPConn, 
 	d := net.Dialer{}
 	nw := network("udp", target.Addr())
 	if r.cfg.PreserveClientIP {
-		d.LocalAddr = &net.UDPAddr{IP: client.Addr().AsSlice()}
 		d.Control = transparentControl
-		c, err := d.DialContext(p.ctx, nw, target.String())
+		c, err := d.DialUDP(p.ctx, nw, netip.AddrPortFrom(client.Addr(), 0), target)
 		if err == nil || !isBindError(err) {
-			return asUDP(c, err)
+			return c, err
 		}
 		r.metrics.preserveFallbacks.Inc()
-		d.Control = nil
 	}
+	d.Control = nil
 	if r.local.Addr().Unmap().Is4() == target.Addr().Unmap().Is4() {
-		d.LocalAddr = &net.UDPAddr{IP: r.local.Addr().AsSlice()}
-		c, err := d.DialContext(p.ctx, nw, target.String())
+		c, err := d.DialUDP(p.ctx, nw, netip.AddrPortFrom(r.local.Addr(), 0), target)
 		if err == nil || !isBindError(err) {
-			return asUDP(c, err)
+			return c, err
 		}
 	}
-	d.LocalAddr = nil
-	return asUDP(d.DialContext(p.ctx, nw, target.String()))
-}
-
-func asUDP(c net.Conn, err error) (*net.UDPConn, error) {
-	if err != nil {
-		return nil, err
-	}
-	return c.(*net.UDPConn), nil
+	return d.DialUDP(p.ctx, nw, netip.AddrPort{}, target)
 }
