@@ -1,0 +1,45 @@
+// Package kubelet simulates the nodes of kelb up: one process plays N
+// kubelets. Each node registers a Node object (Ready, InternalIP
+// 198.18.0.(10+N), pod range 198.18.N.0/24, EKS-style name and zone labels),
+// renews its Lease in kube-node-lease and refreshes its conditions every
+// heartbeat (10 s). On shutdown the objects are left as they are.
+//
+// Pods bound to one of these nodes (spec.nodeName) are "run": the pod gets the
+// lowest free address of its node's range (.2 upwards; addresses found in the
+// status of existing pods are kept, so restarting kelb nodes does not renumber
+// pods; hostNetwork pods use the node IP) and listens there on every declared
+// container port and every probe port. A TCP connection that starts with an
+// HTTP request line is answered like the echoserver image (Hostname, pod
+// information, client_address, request line and headers; keep-alive
+// honoured); any other TCP stream is echoed back, and UDP datagrams too. The
+// status is written through the status subresource with a strategic merge
+// patch, so conditions owned by others (readiness gates) survive.
+//
+// Readiness is the kubelet's: startup, readiness and liveness probes (httpGet
+// incl. named ports, tcpSocket; gRPC probes only connect, exec probes always
+// pass) run against the pod's own listeners with their delays, periods and
+// thresholds. Ready is True only when every container is ready and every
+// spec.readinessGates condition is True. A liveness failure restarts the
+// container: listeners close and reopen, restartCount grows.
+//
+// Deletion: once the pod has a deletionTimestamp, Ready turns False, preStop
+// hooks run (sleep, exec "sleep N" waits N seconds, httpGet is sent), then the
+// listeners close (new connections are refused) while open connections
+// continue until the grace period ends; then everything closes and the pod
+// object is deleted with grace period 0.
+//
+// Making a pod misbehave:
+//
+//	kubectl annotate pod NAME kelb.io/fail=readiness  # every HTTP answer is 503, readiness fails
+//	kubectl annotate pod NAME kelb.io/fail=all        # listeners close: connections refused
+//	kubectl annotate pod NAME kelb.io/fail-           # recover
+//
+// A slow answer: any HTTP request with the query parameter delay=5s (or the
+// header X-Kelb-Delay: 5s) is answered after that delay, bounded to 10
+// minutes.
+//
+// Failure behaviour: apiserver errors are logged and retried (heartbeats on
+// the next beat, pod status on the next resync, 10 s); informers reconnect by
+// themselves. A port that cannot be bound is logged and retried at the next
+// resync; the pod stays not ready meanwhile.
+package kubelet
