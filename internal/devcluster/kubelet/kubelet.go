@@ -147,7 +147,9 @@ func (k *kubelet) reserveExistingIPs() error {
 	if err != nil {
 		return fmt.Errorf("list pods: %w", err)
 	}
-	slices.SortFunc(pods, func(a, b *corev1.Pod) int { return cmp.Compare(a.CreationTimestamp.UnixNano(), b.CreationTimestamp.UnixNano()) })
+	slices.SortFunc(pods, func(a, b *corev1.Pod) int {
+		return cmp.Compare(a.CreationTimestamp.UnixNano(), b.CreationTimestamp.UnixNano())
+	})
 	for _, pod := range pods {
 		ipam := k.ipam[pod.Spec.NodeName]
 		if ipam == nil || pod.Spec.HostNetwork || pod.Status.PodIP == "" {
