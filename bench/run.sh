@@ -149,5 +149,5 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 		done
 	done
 	echo
-	echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s; proxies on CPU $PROXY_CPU (HAProxy nbthread 1, kelb GOMAXPROCS=1), nginx and wrk on CPU $LOAD_CPU; $(nproc) CPUs, $(uname -r), $(date -u +%Y-%m-%d)."
+	echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s; proxies on CPU $PROXY_CPU (HAProxy nbthread 1, kelb GOMAXPROCS=1), nginx and wrk on CPU $LOAD_CPU; $(nproc) CPUs, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%d)."
 } | tee bench/results/l4.md
