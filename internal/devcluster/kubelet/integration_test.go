@@ -1,0 +1,291 @@
+package kubelet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kelb-io/kelb/internal/devcluster/controlplane"
+	"github.com/kelb-io/kelb/internal/devcluster/k8sbin"
+	"github.com/kelb-io/kelb/internal/devcluster/kubelet/netnstest"
+)
+
+// startCluster starts kube-apiserver (and etcd) on 127.0.0.1 and a simulated
+// node 198.18.0.11 whose pods serve on 198.18.1.0/24, or skips the test when
+// the binaries are missing. It must run inside a test network namespace.
+func startCluster(t *testing.T) (kubernetes.Interface, NodeSpec) {
+	t.Helper()
+	bin, err := k8sbin.BinDir(k8sbin.Options{})
+	if err != nil {
+		t.Skipf("no Kubernetes binary cache: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(bin, "kube-apiserver")); err != nil {
+		t.Skipf("kube-apiserver not built in %s (kelb up builds it)", bin)
+	}
+	if _, err := exec.LookPath("etcd"); err != nil {
+		t.Skip("etcd not on PATH (apt-get install etcd-server)")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	cp, err := controlplane.Start(ctx, controlplane.Config{Dir: t.TempDir(), BinDir: bin, WithoutControllerManager: true, WithoutScheduler: true, Log: t.Logf})
+	if err != nil {
+		t.Fatalf("start control plane: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := cp.Stop(context.Background()); err != nil {
+			t.Errorf("stop control plane: %v", err)
+		}
+	})
+	client := kubernetes.NewForConfigOrDie(cp.RESTConfig)
+	// No controller-manager: create what its controllers would.
+	for _, ns := range []string{"default", corev1.NamespaceNodeLease} {
+		if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("create namespace %s: %v", ns, err)
+		}
+	}
+	if _, err := client.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("create service account: %v", err)
+	}
+
+	nodes, err := Plan(1, []string{"us-west-2a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := Run(runCtx, Config{Client: client, Nodes: nodes, HeartbeatInterval: time.Second, Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))}); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		stop()
+		wg.Wait()
+	})
+	return client, nodes[0]
+}
+
+// testWriter sends log lines to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// poll calls get until cond holds on its result, or fails the test.
+func poll[T any](t *testing.T, what string, get func() (T, error), cond func(T) bool) T {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var last T
+	var err error
+	for time.Now().Before(deadline) {
+		last, err = get()
+		if err == nil && cond(last) {
+			return last
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: not reached within 60s (last error %v, last value %+v)", what, err, last)
+	return last
+}
+
+func podCondition(p *corev1.Pod, c corev1.PodConditionType) corev1.ConditionStatus {
+	if cond := findCondition(p.Status.Conditions, c); cond != nil {
+		return cond.Status
+	}
+	return ""
+}
+
+func echoPod(name string, node NodeSpec) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: corev1.PodSpec{
+			NodeName: node.Name,
+			Containers: []corev1.Container{{
+				Name:  "echo",
+				Image: "registry.k8s.io/echoserver:1.10",
+				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+				ReadinessProbe: &corev1.Probe{
+					ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}},
+					PeriodSeconds:    1,
+					FailureThreshold: 1,
+				},
+			}},
+		},
+	}
+}
+
+func TestNodesAndPodsAgainstAPIServer(t *testing.T) {
+	if !netnstest.Enter(t) {
+		return
+	}
+	client, node := startCluster(t)
+	ctx := t.Context()
+	pods := client.CoreV1().Pods("default")
+
+	t.Run("node registers Ready with a fresh lease", func(t *testing.T) {
+		n := poll(t, "node Ready", func() (*corev1.Node, error) {
+			return client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
+		}, func(n *corev1.Node) bool {
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+					return true
+				}
+			}
+			return false
+		})
+		if got := n.Labels["topology.kubernetes.io/zone"]; got != "us-west-2a" {
+			t.Errorf("zone label = %q", got)
+		}
+		if n.Spec.PodCIDR != "198.18.1.0/24" || n.Status.NodeInfo.KubeletVersion != "v1.36.3" {
+			t.Errorf("podCIDR %q kubeletVersion %q", n.Spec.PodCIDR, n.Status.NodeInfo.KubeletVersion)
+		}
+		first := poll(t, "lease", func() (time.Time, error) {
+			l, err := client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, node.Name, metav1.GetOptions{})
+			if err != nil {
+				return time.Time{}, err
+			}
+			return l.Spec.RenewTime.Time, nil
+		}, func(time.Time) bool { return true })
+		poll(t, "lease renewed", func() (time.Time, error) {
+			l, err := client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, node.Name, metav1.GetOptions{})
+			if err != nil {
+				return time.Time{}, err
+			}
+			return l.Spec.RenewTime.Time, nil
+		}, func(r time.Time) bool { return r.After(first) })
+	})
+
+	t.Run("pod runs, gets an IP of its node and serves", func(t *testing.T) {
+		if _, err := pods.Create(ctx, echoPod("echo-a", node), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		p := poll(t, "pod Ready", func() (*corev1.Pod, error) { return pods.Get(ctx, "echo-a", metav1.GetOptions{}) },
+			func(p *corev1.Pod) bool { return podCondition(p, corev1.PodReady) == corev1.ConditionTrue })
+		if p.Status.Phase != corev1.PodRunning || p.Status.PodIP != "198.18.1.2" || p.Status.HostIP != "198.18.0.11" {
+			t.Errorf("phase %s podIP %s hostIP %s; want Running 198.18.1.2 198.18.0.11", p.Status.Phase, p.Status.PodIP, p.Status.HostIP)
+		}
+		if cs := p.Status.ContainerStatuses; len(cs) != 1 || !cs[0].Ready || !strings.HasPrefix(cs[0].ContainerID, "kelb://") || cs[0].State.Running == nil {
+			t.Errorf("container statuses %+v", cs)
+		}
+		code, body := get(t, clientFrom("198.18.0.12"), "http://198.18.1.2:8080/")
+		if code != 200 || !strings.Contains(body, "Hostname: echo-a\n") || !strings.Contains(body, "client_address=198.18.0.12\n") {
+			t.Errorf("GET pod: %d\n%s", code, body)
+		}
+	})
+
+	t.Run("fail annotation makes the pod unready, removing it recovers", func(t *testing.T) {
+		annotate := func(v any) {
+			t.Helper()
+			patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{FailAnnotation: v}}})
+			if _, err := pods.Patch(ctx, "echo-a", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		annotate(FailReadiness)
+		poll(t, "pod unready", func() (*corev1.Pod, error) { return pods.Get(ctx, "echo-a", metav1.GetOptions{}) },
+			func(p *corev1.Pod) bool { return podCondition(p, corev1.PodReady) == corev1.ConditionFalse })
+		annotate(nil)
+		poll(t, "pod ready again", func() (*corev1.Pod, error) { return pods.Get(ctx, "echo-a", metav1.GetOptions{}) },
+			func(p *corev1.Pod) bool { return podCondition(p, corev1.PodReady) == corev1.ConditionTrue })
+	})
+
+	t.Run("readiness gate holds the pod unready until set", func(t *testing.T) {
+		gate := corev1.PodConditionType("target-health.elbv2.k8s.aws/k8s-default-echo-0123456789")
+		pod := echoPod("echo-gated", node)
+		pod.Spec.ReadinessGates = []corev1.PodReadinessGate{{ConditionType: gate}}
+		if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		p := poll(t, "containers ready", func() (*corev1.Pod, error) { return pods.Get(ctx, "echo-gated", metav1.GetOptions{}) },
+			func(p *corev1.Pod) bool { return podCondition(p, corev1.ContainersReady) == corev1.ConditionTrue })
+		if got := podCondition(p, corev1.PodReady); got != corev1.ConditionFalse {
+			t.Errorf("Ready = %q with the gate unset, want False", got)
+		}
+		if p.Status.PodIP != "198.18.1.3" {
+			t.Errorf("second pod IP = %s, want 198.18.1.3", p.Status.PodIP)
+		}
+		patch, _ := json.Marshal(map[string]any{"status": map[string]any{"conditions": []map[string]any{{"type": gate, "status": "True", "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}}}})
+		if _, err := pods.Patch(ctx, "echo-gated", types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+			t.Fatal(err)
+		}
+		p = poll(t, "pod Ready", func() (*corev1.Pod, error) { return pods.Get(ctx, "echo-gated", metav1.GetOptions{}) },
+			func(p *corev1.Pod) bool { return podCondition(p, corev1.PodReady) == corev1.ConditionTrue })
+		if podCondition(p, gate) != corev1.ConditionTrue {
+			t.Errorf("the gate's condition was not kept: %+v", p.Status.Conditions)
+		}
+	})
+
+	t.Run("deletion honours preStop and the grace period", func(t *testing.T) {
+		pod := echoPod("echo-graceful", node)
+		grace := int64(6)
+		pod.Spec.TerminationGracePeriodSeconds = &grace
+		pod.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/bin/sh", "-c", "sleep 2"}}}}
+		if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		p := poll(t, "pod Ready", func() (*corev1.Pod, error) { return pods.Get(ctx, "echo-graceful", metav1.GetOptions{}) },
+			func(p *corev1.Pod) bool { return podCondition(p, corev1.PodReady) == corev1.ConditionTrue })
+		url := "http://" + p.Status.PodIP + ":8080"
+
+		inflight := make(chan error, 1)
+		go func() {
+			resp, err := clientFrom("198.18.0.12").Get(url + "/?delay=4s")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+			}
+			inflight <- err
+		}()
+		time.Sleep(300 * time.Millisecond) // let the request reach the pod
+		if err := pods.Delete(ctx, "echo-graceful", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, "Ready False while terminating", func() (*corev1.Pod, error) { return pods.Get(ctx, "echo-graceful", metav1.GetOptions{}) },
+			func(p *corev1.Pod) bool { return podCondition(p, corev1.PodReady) == corev1.ConditionFalse })
+		// During preStop the pod still accepts new connections.
+		if code, _ := get(t, clientFrom("198.18.0.12"), url+"/"); code != 200 {
+			t.Errorf("GET during preStop: %d", code)
+		}
+		poll(t, "new connections refused after preStop", func() (error, error) {
+			c, err := net.Dial("tcp", p.Status.PodIP+":8080")
+			if err == nil {
+				c.Close()
+			}
+			return err, nil
+		}, func(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) })
+		if err := <-inflight; err != nil {
+			t.Errorf("in-flight request during deletion: %v", err)
+		}
+		poll(t, "pod deleted", func() (bool, error) {
+			_, err := pods.Get(ctx, "echo-graceful", metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return true, nil
+			}
+			return false, err
+		}, func(gone bool) bool { return gone })
+	})
+}
