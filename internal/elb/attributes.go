@@ -2,8 +2,10 @@ package elb
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // Attribute keys that the service itself reads.
@@ -146,13 +148,41 @@ func targetGroupAttrSpecs(protocol, targetType string) map[string]attrSpec {
 	return m
 }
 
+// AttrSourceRanges is kelb's listener attribute that limits the sources a
+// listener accepts: a comma-separated list of CIDRs, empty for every
+// source. It is what security group rules do for a load balancer on AWS,
+// and what a Service's loadBalancerSourceRanges becomes.
+const AttrSourceRanges = "kelb.source_ranges.cidrs"
+
+// sourceRangesAttr accepts an empty list or comma-separated CIDRs.
+var sourceRangesAttr = attrSpec{def: "", valid: func(v string) bool {
+	_, err := ParseSourceRanges(v)
+	return err == nil
+}}
+
+// ParseSourceRanges parses the value of AttrSourceRanges.
+func ParseSourceRanges(v string) ([]netip.Prefix, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		p, err := netip.ParsePrefix(strings.TrimSpace(f))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
 // listenerAttrSpecs returns the attributes of a listener with protocol.
 func listenerAttrSpecs(protocol string) map[string]attrSpec {
 	switch protocol {
 	case "TCP", "TLS", "TCP_UDP":
-		return map[string]attrSpec{attrTCPIdleTimeout: intAttr(350, 60, 6000)}
+		return map[string]attrSpec{attrTCPIdleTimeout: intAttr(350, 60, 6000), AttrSourceRanges: sourceRangesAttr}
 	}
-	return map[string]attrSpec{}
+	return map[string]attrSpec{AttrSourceRanges: sourceRangesAttr}
 }
 
 func defaultAttrs(specs map[string]attrSpec) map[string]string {

@@ -775,14 +775,20 @@ func TestListeners(t *testing.T) {
 
 	attrs, err := env.svc.DescribeListenerAttributes(ctx, l.ARN)
 	wantCode(t, err, "")
-	if diff := cmp.Diff([]Attribute{{Key: "tcp.idle_timeout.seconds", Value: "350"}}, attrs); diff != "" {
+	if diff := cmp.Diff([]Attribute{{Key: AttrSourceRanges, Value: ""}, {Key: "tcp.idle_timeout.seconds", Value: "350"}}, attrs); diff != "" {
 		t.Errorf("listener attributes (-want +got):\n%s", diff)
 	}
 	for _, tt := range []struct {
-		value    string
-		wantCode string
-	}{{"60", ""}, {"6000", ""}, {"59", CodeValidationError}, {"6001", CodeValidationError}, {"x", CodeValidationError}} {
-		_, err := env.svc.ModifyListenerAttributes(ctx, l.ARN, []Attribute{{Key: "tcp.idle_timeout.seconds", Value: tt.value}})
+		key, value string
+		wantCode   string
+	}{
+		{"tcp.idle_timeout.seconds", "60", ""}, {"tcp.idle_timeout.seconds", "6000", ""},
+		{"tcp.idle_timeout.seconds", "59", CodeValidationError}, {"tcp.idle_timeout.seconds", "6001", CodeValidationError},
+		{"tcp.idle_timeout.seconds", "x", CodeValidationError},
+		{AttrSourceRanges, "10.0.0.0/8, 198.18.0.7/32", ""}, {AttrSourceRanges, "", ""},
+		{AttrSourceRanges, "10.0.0.0/8,nope", CodeValidationError}, {AttrSourceRanges, "10.0.0.1", CodeValidationError},
+	} {
+		_, err := env.svc.ModifyListenerAttributes(ctx, l.ARN, []Attribute{{Key: tt.key, Value: tt.value}})
 		wantCode(t, err, tt.wantCode)
 	}
 
