@@ -237,8 +237,10 @@ func TestSDKLifecycle(t *testing.T) {
 		ListenerArn: aws.String(lsARN),
 		Attributes:  []types.ListenerAttribute{{Key: aws.String("tcp.idle_timeout.seconds"), Value: aws.String("600")}},
 	}))(t)
-	if len(lAttrs.Attributes) != 1 || aws.ToString(lAttrs.Attributes[0].Value) != "600" {
-		t.Errorf("listener attributes = %+v", lAttrs.Attributes)
+	if m := attrsOf(lAttrs.Attributes, func(a types.ListenerAttribute) (string, string) {
+		return aws.ToString(a.Key), aws.ToString(a.Value)
+	}); m["tcp.idle_timeout.seconds"] != "600" {
+		t.Errorf("listener attributes = %v", m)
 	}
 	_, err = c.ModifyLoadBalancerAttributes(ctx, &elbv2.ModifyLoadBalancerAttributesInput{
 		LoadBalancerArn: aws.String(lbARN),
