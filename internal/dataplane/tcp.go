@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kelb-io/kelb/internal/dataplane/proxyproto"
 )
 
@@ -159,11 +161,10 @@ func (p *Plane) proxyTCP(client *net.TCPConn, r *route) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		up = f.pipe(target, client)
+		up = f.pipe(target, client, m.bytes)
 	}()
-	down := f.pipe(client, target)
+	down := f.pipe(client, target, m.bytes)
 	wg.Wait()
-	m.bytes.Add(float64(up.n + down.n))
 	if up.err == nil && down.err == nil {
 		f.close()
 		return
@@ -227,34 +228,48 @@ func (p *Plane) dialTCP(r *route, src, target netip.AddrPort) (*net.TCPConn, err
 }
 
 type copyResult struct {
-	n   int64
 	err error
 }
 
 // errIdle ends a direction whose flow was idle for the idle timeout.
 var errIdle = errors.New("idle timeout")
 
+// bytesInterval is how often a busy TCP flow's byte count reaches the
+// metrics: splice runs in the kernel, so bytes are counted when ReadFrom
+// returns, which a read deadline forces at least this often.
+const bytesInterval = 5 * time.Second
+
 // pipe copies src to dst until src's EOF (then half-closes dst) or an
-// error. dst.ReadFrom(src) between two *net.TCPConn is splice(2): data moves
-// in the kernel, never through this process. The idle timeout is a read
-// deadline on src; when it fires, the kernel's per-socket time since data
-// last arrived (TCP_INFO) on both connections decides whether the flow was
-// idle in both directions or the deadline moves on.
-func (f *tcpFlow) pipe(dst, src *net.TCPConn) copyResult {
+// error, adding the bytes to the flow's metric as it goes. dst.ReadFrom(src)
+// between two *net.TCPConn is splice(2): data moves in the kernel, never
+// through this process. ReadFrom returns at read deadlines, at least every
+// bytesInterval; when no byte moved since the last return, the kernel's time
+// since data last arrived on either connection (TCP_INFO) decides whether
+// the flow has been idle in both directions for the idle timeout.
+func (f *tcpFlow) pipe(dst, src *net.TCPConn, bytes prometheus.Counter) copyResult {
 	var res copyResult
 	wait := f.idle
 	for {
+		d := bytesInterval
 		if wait > 0 {
-			_ = src.SetReadDeadline(time.Now().Add(wait))
+			d = min(d, wait)
 		}
+		_ = src.SetReadDeadline(time.Now().Add(d))
 		n, err := dst.ReadFrom(src)
-		res.n += n
+		if n > 0 {
+			bytes.Add(float64(n))
+		}
 		if err == nil {
 			_ = dst.CloseWrite()
 			return res
 		}
-		if f.idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) && !f.reset.Load() {
-			if idleFor, ok := f.idleFor(); ok && idleFor < f.idle {
+		if errors.Is(err, os.ErrDeadlineExceeded) && !f.reset.Load() {
+			if f.idle <= 0 || n > 0 {
+				wait = f.idle
+				continue
+			}
+			idleFor, ok := f.idleFor()
+			if !ok || idleFor < f.idle {
 				wait = f.idle - idleFor
 				continue
 			}
