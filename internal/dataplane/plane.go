@@ -246,21 +246,25 @@ func (p *Plane) open(key socketKey, r *route) (socket, error) {
 // setting, or its last one when the group itself is gone). Called with p.mu
 // held.
 func (p *Plane) terminateFlows(groups map[string]TargetGroup) {
-	for _, key := range p.flows.targets() {
-		g, ok := groups[key.group]
-		state, registered := TargetState{}, false
-		if ok {
-			for _, t := range g.Targets {
-				if a, err := netip.ParseAddrPort(t.Address); err == nil && a == key.target {
-					state, registered = t, true
-					break
-				}
+	tracked := p.flows.targets()
+	if len(tracked) == 0 {
+		return
+	}
+	states := map[targetKey]TargetState{}
+	for _, g := range groups {
+		for _, t := range g.Targets {
+			if a, err := netip.ParseAddrPort(t.Address); err == nil {
+				states[targetKey{group: g.ARN, target: a}] = t
 			}
 		}
+	}
+	for _, key := range tracked {
+		state, registered := states[key]
+		g, groupKept := groups[key.group]
 		switch {
 		case registered && state.CloseConnections:
-		case !registered && ok && g.TerminateOnDeregistration:
-		case !registered && !ok && p.groups[key.group].TerminateOnDeregistration:
+		case !registered && groupKept && g.TerminateOnDeregistration:
+		case !registered && !groupKept && p.groups[key.group].TerminateOnDeregistration:
 		default:
 			continue
 		}
