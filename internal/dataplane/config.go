@@ -32,8 +32,8 @@ const (
 	// RoutingFailover: cross-zone load balancing is off but the listener's
 	// zone has no healthy target, so new flows go to the healthy targets of
 	// the other zones rather than fail. NLB takes such a zone's address out
-	// of the load balancer's DNS answer (DNS failover); kelb does that too
-	// (its DNS reads Routing), and still forwards the flows of clients that
+	// of the load balancer's DNS answer (DNS failover, which kelb's DNS
+	// does too); the data plane still forwards the flows of clients that
 	// reach the zone's address anyway, so that they succeed.
 	RoutingFailover = "failover"
 	// RoutingFailOpen: no target is healthy anywhere, so new flows go to every
