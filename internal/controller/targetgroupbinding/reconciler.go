@@ -1,0 +1,457 @@
+package targetgroupbinding
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/elb"
+)
+
+// Finalizer holds a TargetGroupBinding until its targets are deregistered.
+const Finalizer = "elbv2.k8s.aws/resources"
+
+// AnnotationCheckpoint holds the hash of the target group and targets last
+// brought in step (see Checkpoint).
+const AnnotationCheckpoint = "elbv2.k8s.aws/checkpoint"
+
+// Event reasons on TargetGroupBindings.
+const (
+	ReasonSuccessfullyReconciled = "SuccessfullyReconciled"
+	ReasonBackendNotFound        = "BackendNotFound"
+	ReasonFailedReconcile        = "FailedReconcile"
+	ReasonFailedCleanup          = "FailedCleanup"
+)
+
+// DefaultGateRequeue is how often a binding is looked at again while a
+// gated pod waits for its target to turn healthy.
+const DefaultGateRequeue = 2 * time.Second
+
+// ELBAPI is the part of the ELBv2 API the reconciler calls;
+// *elasticloadbalancingv2.Client implements it.
+type ELBAPI interface {
+	DescribeTargetGroups(context.Context, *elbv2.DescribeTargetGroupsInput, ...func(*elbv2.Options)) (*elbv2.DescribeTargetGroupsOutput, error)
+	DescribeTargetHealth(context.Context, *elbv2.DescribeTargetHealthInput, ...func(*elbv2.Options)) (*elbv2.DescribeTargetHealthOutput, error)
+	RegisterTargets(context.Context, *elbv2.RegisterTargetsInput, ...func(*elbv2.Options)) (*elbv2.RegisterTargetsOutput, error)
+	DeregisterTargets(context.Context, *elbv2.DeregisterTargetsInput, ...func(*elbv2.Options)) (*elbv2.DeregisterTargetsOutput, error)
+}
+
+var _ ELBAPI = (*elbv2.Client)(nil)
+
+// Reconciler reconciles TargetGroupBindings: see the package comment.
+type Reconciler struct {
+	Client   client.Client
+	Recorder record.EventRecorder
+	ELB      ELBAPI
+	// GateRequeue is the requeue interval while readiness gates wait;
+	// zero means DefaultGateRequeue.
+	GateRequeue time.Duration
+}
+
+// Reconcile reconciles one TargetGroupBinding.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var tgb elbv2api.TargetGroupBinding
+	if err := r.Client.Get(ctx, req.NamespacedName, &tgb); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !tgb.DeletionTimestamp.IsZero() {
+		if !controllerutil.ContainsFinalizer(&tgb, Finalizer) {
+			return ctrl.Result{}, nil
+		}
+		if err := r.cleanup(ctx, &tgb); err != nil {
+			r.Recorder.Event(&tgb, corev1.EventTypeWarning, ReasonFailedCleanup, err.Error())
+			return ctrl.Result{}, err
+		}
+		controllerutil.RemoveFinalizer(&tgb, Finalizer)
+		if err := r.Client.Update(ctx, &tgb); err != nil && !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("remove finalizer of %s: %w", req, err)
+		}
+		return ctrl.Result{}, nil
+	}
+	if controllerutil.AddFinalizer(&tgb, Finalizer) {
+		if err := r.Client.Update(ctx, &tgb); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer to %s: %w", req, err)
+		}
+	}
+	res, err := r.reconcile(ctx, &tgb)
+	if err != nil {
+		var nf *backendNotFoundError
+		if errors.As(err, &nf) {
+			// A change to the Service or its EndpointSlices triggers the
+			// next reconcile.
+			r.Recorder.Event(&tgb, corev1.EventTypeWarning, ReasonBackendNotFound, err.Error())
+			log.FromContext(ctx).Info("backend not found", "error", err)
+			return ctrl.Result{}, nil
+		}
+		r.Recorder.Event(&tgb, corev1.EventTypeWarning, ReasonFailedReconcile, err.Error())
+		return ctrl.Result{}, err
+	}
+	if err := r.writeObservedGeneration(ctx, &tgb); err != nil {
+		return ctrl.Result{}, err
+	}
+	return res, nil
+}
+
+type backendNotFoundError struct{ err error }
+
+func (e *backendNotFoundError) Error() string { return e.err.Error() }
+func (e *backendNotFoundError) Unwrap() error { return e.err }
+
+// desired is what a binding wants.
+type desired struct {
+	targets []Target
+	// pending: an endpoint may become a target without an EndpointSlice
+	// change.
+	pending bool
+	// pods are the namespace's pods by name (ip targets), for gates.
+	pods map[string]*corev1.Pod
+	// known lists every target this cluster could have registered, for
+	// shared target groups.
+	known map[elb.TargetKey]bool
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, tgb *elbv2api.TargetGroupBinding) (ctrl.Result, error) {
+	logger := log.FromContext(ctx)
+	want, err := r.desired(ctx, tgb)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	arn := tgb.Spec.TargetGroupARN
+	checkpoint := Checkpoint(arn, want.targets)
+	if tgb.Annotations[AnnotationCheckpoint] == checkpoint && !want.pending {
+		return ctrl.Result{}, nil
+	}
+
+	current, err := r.describeTargets(ctx, arn)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var owned func(elb.TargetKey) bool
+	if tgb.Spec.MultiClusterTargetGroup {
+		owned = func(k elb.TargetKey) bool { return want.known[k] }
+	}
+	changes := Diff(want.targets, current, owned)
+	if len(changes.Deregister) > 0 {
+		if _, err := r.ELB.DeregisterTargets(ctx, &elbv2.DeregisterTargetsInput{
+			TargetGroupArn: &arn, Targets: descriptions(changes.Deregister),
+		}); err != nil {
+			return ctrl.Result{}, fmt.Errorf("deregister %d targets from %s: %w", len(changes.Deregister), arn, err)
+		}
+	}
+	if len(changes.Register) > 0 {
+		if _, err := r.ELB.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{
+			TargetGroupArn: &arn, Targets: descriptions(changes.Register),
+		}); err != nil {
+			return ctrl.Result{}, fmt.Errorf("register %d targets in %s: %w", len(changes.Register), arn, err)
+		}
+	}
+	if !changes.Empty() {
+		msg := fmt.Sprintf("Registered %d and deregistered %d targets", len(changes.Register), len(changes.Deregister))
+		r.Recorder.Event(tgb, corev1.EventTypeNormal, ReasonSuccessfullyReconciled, msg)
+		logger.Info("targets changed", "targetGroup", arn, "registered", targetStrings(changes.Register), "deregistered", targetStrings(changes.Deregister))
+	}
+
+	gatesWaiting, err := r.updateGates(ctx, tgb, want, current)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if gatesWaiting || want.pending {
+		return ctrl.Result{RequeueAfter: r.gateRequeue()}, nil
+	}
+	if tgb.Annotations[AnnotationCheckpoint] != checkpoint {
+		patch := client.MergeFrom(tgb.DeepCopy())
+		if tgb.Annotations == nil {
+			tgb.Annotations = map[string]string{}
+		}
+		tgb.Annotations[AnnotationCheckpoint] = checkpoint
+		if err := r.Client.Patch(ctx, tgb, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("write checkpoint of %s/%s: %w", tgb.Namespace, tgb.Name, err)
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *Reconciler) gateRequeue() time.Duration {
+	if r.GateRequeue > 0 {
+		return r.GateRequeue
+	}
+	return DefaultGateRequeue
+}
+
+// targetType returns the binding's target type and address family, asking
+// the target group when the spec leaves them unset.
+func (r *Reconciler) targetType(ctx context.Context, tgb *elbv2api.TargetGroupBinding) (elbv2api.TargetType, bool, error) {
+	if tgb.Spec.TargetType != nil && tgb.Spec.IPAddressType != nil {
+		return *tgb.Spec.TargetType, *tgb.Spec.IPAddressType == elbv2api.TargetGroupIPAddressTypeIPv6, nil
+	}
+	out, err := r.ELB.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: []string{tgb.Spec.TargetGroupARN}})
+	if err != nil {
+		return "", false, fmt.Errorf("describe target group %s: %w", tgb.Spec.TargetGroupARN, err)
+	}
+	if len(out.TargetGroups) != 1 {
+		return "", false, fmt.Errorf("describe target group %s: %d results", tgb.Spec.TargetGroupARN, len(out.TargetGroups))
+	}
+	tg := out.TargetGroups[0]
+	tt := elbv2api.TargetType(tg.TargetType)
+	if tgb.Spec.TargetType != nil {
+		tt = *tgb.Spec.TargetType
+	}
+	ipv6 := tg.IpAddressType == elbv2types.TargetGroupIpAddressTypeEnumIpv6
+	if tgb.Spec.IPAddressType != nil {
+		ipv6 = *tgb.Spec.IPAddressType == elbv2api.TargetGroupIPAddressTypeIPv6
+	}
+	if tt != elbv2api.TargetTypeIP && tt != elbv2api.TargetTypeInstance {
+		return "", false, fmt.Errorf("target group %s has target type %q: only ip and instance can be bound", tgb.Spec.TargetGroupARN, tt)
+	}
+	return tt, ipv6, nil
+}
+
+func (r *Reconciler) desired(ctx context.Context, tgb *elbv2api.TargetGroupBinding) (*desired, error) {
+	var svc corev1.Service
+	key := client.ObjectKey{Namespace: tgb.Namespace, Name: tgb.Spec.ServiceRef.Name}
+	if err := r.Client.Get(ctx, key, &svc); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, &backendNotFoundError{fmt.Errorf("service %s not found", key)}
+		}
+		return nil, fmt.Errorf("get service %s: %w", key, err)
+	}
+	port, err := FindServicePort(&svc, tgb.Spec.ServiceRef.Port)
+	if err != nil {
+		return nil, &backendNotFoundError{err}
+	}
+	targetType, ipv6, err := r.targetType(ctx, tgb)
+	if err != nil {
+		return nil, err
+	}
+	var nodes corev1.NodeList
+	if err := r.Client.List(ctx, &nodes); err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	want := &desired{known: map[elb.TargetKey]bool{}}
+
+	if targetType == elbv2api.TargetTypeInstance {
+		if port.NodePort == 0 {
+			return nil, &backendNotFoundError{fmt.Errorf("service %s port %d has no node port (type %s)", key, port.Port, svc.Spec.Type)}
+		}
+		sel := labels.Everything()
+		if tgb.Spec.NodeSelector != nil {
+			if sel, err = metav1.LabelSelectorAsSelector(tgb.Spec.NodeSelector); err != nil {
+				return nil, fmt.Errorf("spec.nodeSelector of %s/%s: %w", tgb.Namespace, tgb.Name, err)
+			}
+		}
+		want.targets = NodeTargets(nodes.Items, sel, port.NodePort, ipv6)
+		for _, t := range NodeTargets(nodes.Items, labels.Everything(), port.NodePort, ipv6) {
+			want.known[t.Key()] = true
+		}
+		return want, nil
+	}
+
+	var slices discoveryv1.EndpointSliceList
+	if err := r.Client.List(ctx, &slices, client.InNamespace(tgb.Namespace),
+		client.MatchingLabels{discoveryv1.LabelServiceName: svc.Name}); err != nil {
+		return nil, fmt.Errorf("list endpoint slices of %s: %w", key, err)
+	}
+	var pods corev1.PodList
+	if err := r.Client.List(ctx, &pods, client.InNamespace(tgb.Namespace)); err != nil {
+		return nil, fmt.Errorf("list pods of %s: %w", tgb.Namespace, err)
+	}
+	in := PodInput{
+		ServicePort: port,
+		Slices:      slices.Items,
+		Pods:        map[string]*corev1.Pod{},
+		Nodes:       map[string]*corev1.Node{},
+		Gate:        GateFor(tgb.Name),
+		IPv6:        ipv6,
+	}
+	for i := range pods.Items {
+		in.Pods[pods.Items[i].Name] = &pods.Items[i]
+	}
+	for i := range nodes.Items {
+		in.Nodes[nodes.Items[i].Name] = &nodes.Items[i]
+	}
+	want.targets, want.pending = PodTargets(in)
+	want.pods = in.Pods
+	for _, s := range slices.Items {
+		for _, ep := range s.Endpoints {
+			for _, p := range s.Ports {
+				if p.Port != nil && len(ep.Addresses) > 0 {
+					want.known[elb.TargetKey{ID: ep.Addresses[0], Port: *p.Port}] = true
+				}
+			}
+		}
+	}
+	return want, nil
+}
+
+// describeTargets returns the registered targets of a target group.
+func (r *Reconciler) describeTargets(ctx context.Context, arn string) ([]Registered, error) {
+	out, err := r.ELB.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: &arn})
+	if err != nil {
+		return nil, fmt.Errorf("describe target health of %s: %w", arn, err)
+	}
+	var current []Registered
+	for _, d := range out.TargetHealthDescriptions {
+		if d.Target == nil || d.Target.Id == nil {
+			continue
+		}
+		reg := Registered{Key: elb.TargetKey{ID: *d.Target.Id, Port: aws.ToInt32(d.Target.Port)}}
+		if d.TargetHealth != nil {
+			reg.Health = elb.TargetHealth{
+				State:       string(d.TargetHealth.State),
+				Reason:      string(d.TargetHealth.Reason),
+				Description: aws.ToString(d.TargetHealth.Description),
+			}
+		}
+		current = append(current, reg)
+	}
+	return current, nil
+}
+
+// updateGates sets the readiness gate condition of every desired pod that
+// carries the binding's gate, and reports whether some gate is not True
+// yet.
+func (r *Reconciler) updateGates(ctx context.Context, tgb *elbv2api.TargetGroupBinding, want *desired, current []Registered) (bool, error) {
+	if want.pods == nil {
+		return false, nil
+	}
+	gate := GateFor(tgb.Name)
+	health := map[elb.TargetKey]elb.TargetHealth{}
+	for _, c := range current {
+		if !draining(c.Health.State) {
+			health[c.Key] = c.Health
+		}
+	}
+	waiting := false
+	for _, t := range want.targets {
+		pod := want.pods[t.Pod]
+		if pod == nil || !HasGate(pod, gate) {
+			continue
+		}
+		h, known := health[t.Key()]
+		cond := GateCondition(gate, h, known)
+		if cond.Status != corev1.ConditionTrue {
+			waiting = true
+		}
+		if err := r.setPodCondition(ctx, pod, cond); err != nil {
+			return waiting, err
+		}
+	}
+	return waiting, nil
+}
+
+// setPodCondition patches pod's status with cond unless it already has it.
+func (r *Reconciler) setPodCondition(ctx context.Context, pod *corev1.Pod, cond corev1.PodCondition) error {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == cond.Type && c.Status == cond.Status && c.Reason == cond.Reason && c.Message == cond.Message {
+			return nil
+		}
+	}
+	now := metav1.Now()
+	cond.LastProbeTime = now
+	cond.LastTransitionTime = now
+	orig := pod.DeepCopy()
+	found := false
+	for i, c := range pod.Status.Conditions {
+		if c.Type != cond.Type {
+			continue
+		}
+		if c.Status == cond.Status {
+			cond.LastTransitionTime = c.LastTransitionTime
+		}
+		pod.Status.Conditions[i] = cond
+		found = true
+	}
+	if !found {
+		pod.Status.Conditions = append(pod.Status.Conditions, cond)
+	}
+	// A strategic merge patch keyed by condition type leaves the kubelet's
+	// conditions alone.
+	if err := r.Client.Status().Patch(ctx, pod, client.StrategicMergeFrom(orig)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("set condition %s of pod %s/%s: %w", cond.Type, pod.Namespace, pod.Name, err)
+	}
+	return nil
+}
+
+// cleanup deregisters the binding's targets: all of them, or for a shared
+// target group those this cluster knows.
+func (r *Reconciler) cleanup(ctx context.Context, tgb *elbv2api.TargetGroupBinding) error {
+	arn := tgb.Spec.TargetGroupARN
+	current, err := r.describeTargets(ctx, arn)
+	if err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	var owned func(elb.TargetKey) bool
+	if tgb.Spec.MultiClusterTargetGroup {
+		want, err := r.desired(ctx, tgb)
+		if err != nil {
+			return fmt.Errorf("find the targets of shared target group %s: %w", arn, err)
+		}
+		owned = func(k elb.TargetKey) bool { return want.known[k] }
+	}
+	changes := Diff(nil, current, owned)
+	if len(changes.Deregister) == 0 {
+		return nil
+	}
+	if _, err := r.ELB.DeregisterTargets(ctx, &elbv2.DeregisterTargetsInput{
+		TargetGroupArn: &arn, Targets: descriptions(changes.Deregister),
+	}); err != nil && !isNotFound(err) {
+		return fmt.Errorf("deregister %d targets from %s: %w", len(changes.Deregister), arn, err)
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	var nf *elbv2types.TargetGroupNotFoundException
+	return errors.As(err, &nf)
+}
+
+func (r *Reconciler) writeObservedGeneration(ctx context.Context, tgb *elbv2api.TargetGroupBinding) error {
+	if g := tgb.Status.ObservedGeneration; g != nil && *g == tgb.Generation {
+		return nil
+	}
+	patch := client.MergeFrom(tgb.DeepCopy())
+	gen := tgb.Generation
+	tgb.Status.ObservedGeneration = &gen
+	if err := r.Client.Status().Patch(ctx, tgb, patch); err != nil {
+		return fmt.Errorf("write status of %s/%s: %w", tgb.Namespace, tgb.Name, err)
+	}
+	return nil
+}
+
+func descriptions(ts []Target) []elbv2types.TargetDescription {
+	out := make([]elbv2types.TargetDescription, len(ts))
+	for i, t := range ts {
+		out[i] = elbv2types.TargetDescription{Id: aws.String(t.ID), Port: aws.Int32(t.Port)}
+	}
+	return out
+}
+
+func targetStrings(ts []Target) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.String()
+	}
+	return out
+}
