@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -105,3 +106,24 @@ func TestApplyReusesUnchangedTables(t *testing.T) {
 }
 
 type tableID struct{ tab *maglev.Table }
+
+func TestPreserveClientIPFallbackCounted(t *testing.T) {
+	// An IPv6 target cannot see an IPv4 client's address: kelb connects
+	// from its own address and counts the fallback.
+	a := startBackend(t, "a", "::1", false)
+	s := lbState{port: freePort(t), tgAttrs: map[string]string{attrPreserveClientIP: "true"},
+		targets: []elb.Target{a.target("zone-a")}}
+	reg := prometheus.NewRegistry()
+	p := newPlane(t, Options{Registerer: reg})
+	apply(t, p, Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
+	c, greeting := dial(t, zoneAAddr, s.port)
+	if err := c.echo("over IPv6"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(greeting, "a [::1]:") {
+		t.Errorf("target saw %q, want a connection from ::1", greeting)
+	}
+	if got := metricValues(t, reg)["kelb_nlb_preserve_client_ip_fallbacks_total"]; got != 1 {
+		t.Errorf("preserve_client_ip fallbacks = %v, want 1", got)
+	}
+}

@@ -45,7 +45,7 @@ type backend struct {
 
 func startBackend(t *testing.T, name, ip string, proxy bool) *backend {
 	t.Helper()
-	ln, err := net.Listen("tcp4", ip+":0")
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(netip.MustParseAddr(ip), 0).String())
 	if err != nil {
 		t.Fatalf("listen backend %s: %v", name, err)
 	}

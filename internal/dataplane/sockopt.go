@@ -71,6 +71,8 @@ func network(proto string, addr netip.Addr) string {
 	return proto + "6"
 }
 
+func sameFamily(a, b netip.Addr) bool { return a.Unmap().Is4() == b.Unmap().Is4() }
+
 // tcpStats reads the kernel's view of a TCP connection: its state and the
 // milliseconds since it last received data.
 func tcpStats(c *net.TCPConn) (state uint8, sinceRecvMs uint32, err error) {

@@ -208,16 +208,18 @@ func (p *Plane) dialTarget(r *route, src netip.AddrPort) (*net.TCPConn, netip.Ad
 func (p *Plane) dialTCP(r *route, src, target netip.AddrPort) (*net.TCPConn, error) {
 	d := net.Dialer{Timeout: p.opts.DialTimeout}
 	nw := network("tcp", target.Addr())
-	if r.cfg.PreserveClientIP {
+	if r.cfg.PreserveClientIP && sameFamily(src.Addr(), target.Addr()) {
 		d.Control = transparentControl
 		c, err := d.DialTCP(p.ctx, nw, netip.AddrPortFrom(src.Addr(), 0), target)
 		if err == nil || !isBindError(err) {
 			return c, err
 		}
 		r.metrics.preserveFallbacks.Inc()
+	} else if r.cfg.PreserveClientIP {
+		r.metrics.preserveFallbacks.Inc() // an IPv4 client cannot be the source towards an IPv6 target
 	}
 	d.Control = bindControl
-	if r.local.Addr().Unmap().Is4() == target.Addr().Unmap().Is4() {
+	if sameFamily(r.local.Addr(), target.Addr()) {
 		c, err := d.DialTCP(p.ctx, nw, netip.AddrPortFrom(r.local.Addr(), 0), target)
 		if err == nil || !isBindError(err) {
 			return c, err

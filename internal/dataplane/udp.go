@@ -225,16 +225,18 @@ func (l *udpListener) expire(cutoff int64) {
 func (p *Plane) dialUDP(r *route, client, target netip.AddrPort) (*net.UDPConn, error) {
 	d := net.Dialer{}
 	nw := network("udp", target.Addr())
-	if r.cfg.PreserveClientIP {
+	if r.cfg.PreserveClientIP && sameFamily(client.Addr(), target.Addr()) {
 		d.Control = transparentControl
 		c, err := d.DialUDP(p.ctx, nw, netip.AddrPortFrom(client.Addr(), 0), target)
 		if err == nil || !isBindError(err) {
 			return c, err
 		}
 		r.metrics.preserveFallbacks.Inc()
+	} else if r.cfg.PreserveClientIP {
+		r.metrics.preserveFallbacks.Inc()
 	}
 	d.Control = nil
-	if r.local.Addr().Unmap().Is4() == target.Addr().Unmap().Is4() {
+	if sameFamily(r.local.Addr(), target.Addr()) {
 		c, err := d.DialUDP(p.ctx, nw, netip.AddrPortFrom(r.local.Addr(), 0), target)
 		if err == nil || !isBindError(err) {
 			return c, err
