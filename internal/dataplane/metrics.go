@@ -100,3 +100,17 @@ func (m *metrics) forListener(l Listener) flowMetrics {
 		targetDialErrors:  m.targetDialErrors.WithLabelValues(lb, tg),
 	}
 }
+
+// forget drops the series of a load balancer and target group pair that no
+// longer has a listener, so deleted load balancers do not linger in
+// /metrics. Flows still open keep counting on their own, unexported, copies.
+func (m *metrics) forget(lb, tg string) {
+	m.activeFlows.DeleteLabelValues(lb, tg)
+	m.newFlows.DeleteLabelValues(lb, tg)
+	m.processedBytes.DeleteLabelValues(lb, tg)
+	for _, origin := range []string{originClient, originTarget, originELB} {
+		m.resets.DeleteLabelValues(lb, tg, origin)
+	}
+	m.preserveFallbacks.DeleteLabelValues(lb, tg)
+	m.targetDialErrors.DeleteLabelValues(lb, tg)
+}

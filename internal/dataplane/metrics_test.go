@@ -73,6 +73,12 @@ func TestTCPMetrics(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("metrics (-want +got):\n%s", diff)
 	}
+
+	// The load balancer goes away, and so do its series.
+	apply(t, p, Config{})
+	if got := metricValues(t, reg); len(got) != 0 {
+		t.Errorf("metrics of a deleted load balancer are still exported: %v", got)
+	}
 }
 
 func TestApplyReusesUnchangedTables(t *testing.T) {

@@ -62,6 +62,7 @@ type Plane struct {
 	sockets map[socketKey]socket
 	tables  map[string]*maglev.Table // by targetsKey
 	groups  map[string]TargetGroup   // of the last applied Config, by ARN
+	labels  map[[2]string]bool       // metric label pairs of the last Config
 
 	flows flowTable
 }
@@ -137,6 +138,7 @@ func New(opts Options) *Plane {
 		sockets: map[socketKey]socket{},
 		tables:  map[string]*maglev.Table{},
 		groups:  map[string]TargetGroup{},
+		labels:  map[[2]string]bool{},
 		flows:   flowTable{byTarget: map[targetKey]map[flow]struct{}{}},
 	}
 }
@@ -196,6 +198,17 @@ func (p *Plane) Apply(cfg Config) error {
 	}
 	p.terminateFlows(groups)
 	p.groups = groups
+
+	labels := make(map[[2]string]bool, len(wanted))
+	for _, r := range wanted {
+		labels[[2]string{r.cfg.LoadBalancer, r.cfg.TargetGroup}] = true
+	}
+	for l := range p.labels {
+		if !labels[l] {
+			p.metrics.forget(l[0], l[1])
+		}
+	}
+	p.labels = labels
 	return errors.Join(errs...)
 }
 

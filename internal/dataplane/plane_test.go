@@ -571,14 +571,36 @@ func TestApplyKeepsEstablishedConnections(t *testing.T) {
 	p := newPlane(t, Options{})
 	apply(t, p, Build(s.state(), h))
 
+	// Ten connections talk without pause while the configuration changes
+	// under them: a target joins, turns healthy, cross-zone flips, the
+	// target leaves again.
 	var conns []*clientConn
 	for range 10 {
 		conn, _ := dial(t, zoneAAddr, s.port)
 		conns = append(conns, conn)
 	}
-	// Reconfigure over and over while the connections talk: a target
-	// joins, turns healthy, a listener attribute changes, cross-zone flips.
-	for i := range 20 {
+	stop := make(chan struct{})
+	errs := make(chan error, len(conns))
+	var wg sync.WaitGroup
+	for i, conn := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				if err := conn.echo(fmt.Sprintf("conn %d message %d", i, n)); err != nil {
+					errs <- fmt.Errorf("connection %d, message %d: %w", i, n, err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 40 {
 		switch i % 4 {
 		case 0:
 			s.targets = append(s.targets[:2], c.target("zone-a"))
@@ -592,10 +614,14 @@ func TestApplyKeepsEstablishedConnections(t *testing.T) {
 			h[testTGARN][c.key()] = elb.HealthInitial
 		}
 		apply(t, p, Build(s.state(), h))
-		for j, conn := range conns {
-			if err := conn.echo(fmt.Sprintf("round %d conn %d", i, j)); err != nil {
-				t.Fatalf("round %d: connection %d broke: %v", i, j, err)
-			}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
 		}
 	}
 }
