@@ -1,0 +1,147 @@
+// Package webhook is kelb controller's admission webhook: it injects the
+// readiness gates target-health.elbv2.k8s.aws/<binding> into new pods, as
+// the AWS Load Balancer Controller does, and looks after its own serving
+// certificate.
+//
+// Mutation: a pod created in a namespace labelled
+// elbv2.k8s.aws/pod-readiness-gate-inject=enabled, not itself labelled with
+// that label set to disabled, gets one readiness gate per ip-mode
+// TargetGroupBinding of its namespace whose Service selects it. The
+// TargetGroupBinding reconciler then sets the condition True once the pod's
+// target is healthy, so a rolling update waits for the load balancer. The
+// webhook configuration's failurePolicy is Ignore: if the webhook cannot be
+// reached, pods are created without gates, as if the feature were off; if
+// it cannot read the bindings it answers with the error, which Ignore turns
+// into the same.
+//
+// Certificate: CertManager generates a self-signed CA and a serving
+// certificate for the names and addresses the API server uses, writes them
+// where the webhook server reads them (it reloads changed files), and puts
+// the CA into the MutatingWebhookConfiguration's caBundle. The bundle keeps
+// the CAs of other replicas and earlier runs while they are valid, so
+// replicas and restarts never leave a serving certificate untrusted. A
+// certificate is renewed when two thirds of its life have passed: the new CA
+// joins the bundle first, then the new certificate is written.
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/controller/targetgroupbinding"
+)
+
+const (
+	// LabelInject turns readiness gate injection on for a namespace
+	// (enabled) and off for a pod (disabled).
+	LabelInject = "elbv2.k8s.aws/pod-readiness-gate-inject"
+	// PathMutatePod is where the pod mutating webhook is served.
+	PathMutatePod = "/mutate-v1-pod"
+	// WebhookName names the pod webhook in the configuration.
+	WebhookName = "mpod.elbv2.k8s.aws"
+)
+
+// ReadinessGates returns the readiness gates pod lacks: one per ip-mode
+// binding, not being deleted, whose Service (from services, by name)
+// selects the pod. Sorted by name.
+func ReadinessGates(pod *corev1.Pod, bindings []elbv2api.TargetGroupBinding, services map[string]*corev1.Service) []corev1.PodReadinessGate {
+	var out []corev1.PodReadinessGate
+	for i := range bindings {
+		b := &bindings[i]
+		if b.Spec.TargetType == nil || *b.Spec.TargetType != elbv2api.TargetTypeIP || b.DeletionTimestamp != nil {
+			continue
+		}
+		svc := services[b.Spec.ServiceRef.Name]
+		if svc == nil || len(svc.Spec.Selector) == 0 {
+			continue
+		}
+		if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(pod.Labels)) {
+			continue
+		}
+		gate := targetgroupbinding.GateFor(b.Name)
+		if targetgroupbinding.HasGate(pod, gate) || slices.ContainsFunc(out, func(g corev1.PodReadinessGate) bool { return g.ConditionType == gate }) {
+			continue
+		}
+		out = append(out, corev1.PodReadinessGate{ConditionType: gate})
+	}
+	slices.SortFunc(out, func(a, b corev1.PodReadinessGate) int { return strings.Compare(string(a.ConditionType), string(b.ConditionType)) })
+	return out
+}
+
+// PodMutator is the admission handler that injects readiness gates.
+type PodMutator struct {
+	// Client reads namespaces, TargetGroupBindings and Services (the
+	// manager's cache).
+	Client  client.Reader
+	decoder admission.Decoder
+}
+
+// NewPodMutator returns a PodMutator decoding with scheme.
+func NewPodMutator(c client.Reader, scheme *runtime.Scheme) *PodMutator {
+	return &PodMutator{Client: c, decoder: admission.NewDecoder(scheme)}
+}
+
+var _ admission.Handler = (*PodMutator)(nil)
+
+// Handle answers one admission request for a pod.
+func (m *PodMutator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	var pod corev1.Pod
+	if err := m.decoder.Decode(req, &pod); err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decode pod: %w", err))
+	}
+	ns := req.Namespace
+	if ns == "" {
+		ns = pod.Namespace
+	}
+	if pod.Labels[LabelInject] == "disabled" {
+		return admission.Allowed("readiness gate injection disabled for the pod")
+	}
+	var namespace corev1.Namespace
+	if err := m.Client.Get(ctx, client.ObjectKey{Name: ns}, &namespace); err != nil {
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("get namespace %s: %w", ns, err))
+	}
+	if namespace.Labels[LabelInject] != "enabled" {
+		return admission.Allowed("readiness gate injection not enabled in the namespace")
+	}
+	var bindings elbv2api.TargetGroupBindingList
+	if err := m.Client.List(ctx, &bindings, client.InNamespace(ns)); err != nil {
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("list target group bindings in %s: %w", ns, err))
+	}
+	services := map[string]*corev1.Service{}
+	for _, b := range bindings.Items {
+		name := b.Spec.ServiceRef.Name
+		if _, done := services[name]; done {
+			continue
+		}
+		var svc corev1.Service
+		if err := m.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &svc); err != nil {
+			if client.IgnoreNotFound(err) != nil {
+				return admission.Errored(http.StatusInternalServerError, fmt.Errorf("get service %s/%s: %w", ns, name, err))
+			}
+			services[name] = nil
+			continue
+		}
+		services[name] = &svc
+	}
+	gates := ReadinessGates(&pod, bindings.Items, services)
+	if len(gates) == 0 {
+		return admission.Allowed("no target group binding selects the pod")
+	}
+	pod.Spec.ReadinessGates = append(pod.Spec.ReadinessGates, gates...)
+	raw, err := json.Marshal(&pod)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode pod: %w", err))
+	}
+	return admission.PatchResponseFromRaw(req.Object.Raw, raw)
+}
