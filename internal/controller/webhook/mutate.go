@@ -75,7 +75,9 @@ func ReadinessGates(pod *corev1.Pod, bindings []elbv2api.TargetGroupBinding, ser
 		}
 		out = append(out, corev1.PodReadinessGate{ConditionType: gate})
 	}
-	slices.SortFunc(out, func(a, b corev1.PodReadinessGate) int { return strings.Compare(string(a.ConditionType), string(b.ConditionType)) })
+	slices.SortFunc(out, func(a, b corev1.PodReadinessGate) int {
+		return strings.Compare(string(a.ConditionType), string(b.ConditionType))
+	})
 	return out
 }
 
