@@ -93,6 +93,14 @@ func Build(state elb.State, health elb.HealthView) Config {
 			preserve = attrBool(tg.Attributes, attrPreserveClientIP,
 				tg.TargetType == targetTypeInstance || tg.Protocol == ProtocolUDP || tg.Protocol == protocolTCPUDP)
 		}
+		// The API validates the attribute, so a parse error cannot happen
+		// here; the ranges are kept as canonical CIDR strings.
+		var sourceRanges []string
+		if prefixes, err := elb.ParseSourceRanges(ls.Attributes[elb.AttrSourceRanges]); err == nil {
+			for _, p := range prefixes {
+				sourceRanges = append(sourceRanges, p.String())
+			}
+		}
 		idle := defaultIdleTimeout
 		if s, err := strconv.Atoi(ls.Attributes[attrIdleTimeout]); err == nil && s > 0 {
 			idle = time.Duration(s) * time.Second
@@ -114,6 +122,7 @@ func Build(state elb.State, health elb.HealthView) Config {
 					Targets:          targets,
 					SourceIPAffinity: affinity,
 					PreserveClientIP: preserve,
+					SourceRanges:     sourceRanges,
 				}
 				if tgARN != "" {
 					l.TargetGroup = arnLabel(tgARN, targetGroupARNMarker, 1)

@@ -273,6 +273,22 @@ func TestBuild(t *testing.T) {
 			},
 		},
 		{
+			name: "source ranges",
+			state: testState(stateOpts{targets: []elb.Target{targetA1},
+				lsAttrs: map[string]string{elb.AttrSourceRanges: "10.1.2.3/8, 198.18.0.7/32"}}),
+			health: allHealthy,
+			want: Config{
+				Listeners: func() []Listener {
+					ls := tcpPair(RoutingZonal, []string{a1}, RoutingFailover, []string{a1})
+					for i := range ls {
+						ls[i].SourceRanges = []string{"10.0.0.0/8", "198.18.0.7/32"}
+					}
+					return ls
+				}(),
+				TargetGroups: groupWith(ts(targetA1, "healthy")),
+			},
+		},
+		{
 			name:  "TLS listeners are not served",
 			state: testState(stateOpts{protocol: "TLS", targets: []elb.Target{targetA1}}),
 			want:  Config{},

@@ -73,6 +73,11 @@ type Listener struct {
 	// SourceIPAffinity hashes only the client's address (stickiness type
 	// source_ip), so every flow of one client goes to the same target.
 	SourceIPAffinity bool
+	// SourceRanges are the client networks the listener accepts, as CIDRs
+	// (kelb.source_ranges.cidrs, what security group rules do on AWS);
+	// empty accepts every client. TCP connections from elsewhere are reset
+	// at once, UDP datagrams from elsewhere dropped.
+	SourceRanges []string
 }
 
 // TargetGroup holds what the data plane needs to know about the registered

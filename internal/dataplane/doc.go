@@ -34,7 +34,12 @@
 // UDP: each client address:port is a flow with its own connected socket to
 // its target; replies go back from the listener's address. Flows end after
 // Options.UDPFlowTimeout without a datagram either way (Run expires them).
-// Datagrams of known flows are forwarded without allocation.
+// Datagrams of known flows are forwarded without allocation. Replies longer
+// than 9 KiB (a jumbo frame) are truncated.
+//
+// A listener with source ranges (kelb.source_ranges.cidrs, kelb's stand-in
+// for security group rules) resets TCP connections and drops UDP datagrams
+// from clients outside them before any target is chosen.
 //
 // Failure behaviour: a listener that cannot be bound is reported by Apply
 // while the rest of the Config applies; a target that refuses or times out

@@ -85,6 +85,7 @@ type socket interface {
 type route struct {
 	cfg     Listener
 	local   netip.AddrPort
+	sources []netip.Prefix // empty: every client
 	targets []netip.AddrPort
 	table   *maglev.Table
 	metrics flowMetrics
@@ -98,6 +99,19 @@ func (r *route) pick(hash uint64, attempt int) (netip.AddrPort, bool) {
 		return netip.AddrPort{}, false
 	}
 	return r.targets[(i+attempt)%len(r.targets)], true
+}
+
+// admits reports whether the listener accepts flows from client.
+func (r *route) admits(client netip.Addr) bool {
+	if len(r.sources) == 0 {
+		return true
+	}
+	for _, p := range r.sources {
+		if p.Contains(client) {
+			return true
+		}
+	}
+	return false
 }
 
 // flowHash returns the hash that picks a new flow's target.
@@ -223,6 +237,13 @@ func (p *Plane) newRoute(l Listener, tables map[string]*maglev.Table) (*route, e
 		return nil, fmt.Errorf("parse address: %w", err)
 	}
 	r := &route{cfg: l, local: local, metrics: p.metrics.forListener(l)}
+	for _, c := range l.SourceRanges {
+		pfx, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, fmt.Errorf("parse source range: %w", err)
+		}
+		r.sources = append(r.sources, pfx.Masked())
+	}
 	for _, t := range l.Targets {
 		a, err := netip.ParseAddrPort(t)
 		if err != nil {

@@ -724,3 +724,47 @@ func TestTCPSourceIPStickiness(t *testing.T) {
 		})
 	}
 }
+
+func TestSourceRanges(t *testing.T) {
+	tests := []struct {
+		ranges    string
+		wantReach bool
+	}{
+		{"", true},
+		{"127.0.0.9/32", true},
+		{"10.0.0.0/8, 127.0.0.0/30", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ranges, func(t *testing.T) {
+			tcp := startBackend(t, "tcp", "127.0.0.11", false)
+			startUDPBackendAt(t, "udp", tcp.addr)
+			s := lbState{port: freePort(t), protocol: "TCP_UDP", targets: []elb.Target{tcp.target("zone-a")}}
+			st := s.state()
+			st.Listeners[0].Attributes = map[string]string{elb.AttrSourceRanges: tt.ranges}
+			p := newPlane(t, Options{})
+			apply(t, p, Build(st, healthMap{testTGARN: {tcp.key(): elb.HealthHealthy}}))
+
+			c, _, err := tryDial(zoneAAddr, s.port)
+			if c != nil {
+				c.Close()
+			}
+			if gotReach := err == nil; gotReach != tt.wantReach {
+				t.Errorf("TCP from %s reached the target: %v, want %v (err %v)", clientIP, gotReach, tt.wantReach, err)
+			}
+
+			u := udpClient(t)
+			lb := netip.AddrPortFrom(zoneAAddr, s.port)
+			if tt.wantReach {
+				exchange(t, u, lb, "in range")
+				return
+			}
+			if _, err := u.WriteToUDPAddrPort([]byte("out of range"), lb); err != nil {
+				t.Fatal(err)
+			}
+			_ = u.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			if n, _, err := u.ReadFromUDPAddrPort(make([]byte, 100)); err == nil {
+				t.Errorf("UDP from outside the source ranges got a %d byte reply", n)
+			}
+		})
+	}
+}

@@ -122,10 +122,16 @@ func (f *tcpFlow) close() {
 // (trying the next targets of the set when a connect fails), send the PROXY
 // header if configured, then copy both ways until both sides are done.
 func (p *Plane) proxyTCP(client *net.TCPConn, r *route) {
-	m := r.metrics
-	m.newFlows.Inc()
 	src := client.RemoteAddr().(*net.TCPAddr).AddrPort()
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	if !r.admits(src.Addr()) {
+		// Outside the listener's source ranges: not a flow at all.
+		_ = client.SetLinger(0)
+		_ = client.Close()
+		return
+	}
+	m := r.metrics
+	m.newFlows.Inc()
 
 	target, addr := p.dialTarget(r, src)
 	if target == nil {

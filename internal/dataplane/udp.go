@@ -133,6 +133,9 @@ func (l *udpListener) flow(client netip.AddrPort) *udpFlow {
 		return f
 	}
 	r := l.route.Load()
+	if !r.admits(client.Addr()) {
+		return nil // outside the listener's source ranges: dropped
+	}
 	addr, ok := r.pick(r.flowHash(ipProtoUDP, client), 0)
 	if !ok {
 		return nil
