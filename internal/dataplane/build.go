@@ -13,23 +13,24 @@ import (
 
 // Attribute keys the data plane reads, and their defaults when absent.
 const (
-	attrCrossZone             = "load_balancing.cross_zone.enabled"
-	attrIdleTimeout           = "tcp.idle_timeout.seconds"
-	attrProxyProtocolV2       = "proxy_protocol_v2.enabled"
-	attrPreserveClientIP      = "preserve_client_ip.enabled"
-	attrStickinessEnabled     = "stickiness.enabled"
-	attrStickinessType        = "stickiness.type"
-	attrTerminateOnDeregister = "deregistration_delay.connection_termination.enabled"
-	attrTerminateOnUnhealthy  = "target_health_state.unhealthy.connection_termination.enabled"
-	crossZoneUseLoadBalancer  = "use_load_balancer_configuration"
-	stickinessSourceIP        = "source_ip"
-	defaultIdleTimeout        = 350 * time.Second
-	zoneAll                   = "all"
-	targetTypeInstance        = "instance"
-	protocolTCPUDP            = "TCP_UDP"
-	actionForward             = "forward"
-	loadBalancerARNMarker     = ":loadbalancer/"
-	targetGroupARNMarker      = ":targetgroup/"
+	attrCrossZone                 = "load_balancing.cross_zone.enabled"
+	attrIdleTimeout               = "tcp.idle_timeout.seconds"
+	attrProxyProtocolV2           = "proxy_protocol_v2.enabled"
+	attrPreserveClientIP          = "preserve_client_ip.enabled"
+	attrStickinessEnabled         = "stickiness.enabled"
+	attrStickinessType            = "stickiness.type"
+	attrTerminateOnDeregister     = "deregistration_delay.connection_termination.enabled"
+	attrTerminateOnUnhealthy      = "target_health_state.unhealthy.connection_termination.enabled"
+	attrUnhealthyDrainingInterval = "target_health_state.unhealthy.draining_interval_seconds"
+	crossZoneUseLoadBalancer      = "use_load_balancer_configuration"
+	stickinessSourceIP            = "source_ip"
+	defaultIdleTimeout            = 350 * time.Second
+	zoneAll                       = "all"
+	targetTypeInstance            = "instance"
+	protocolTCPUDP                = "TCP_UDP"
+	actionForward                 = "forward"
+	loadBalancerARNMarker         = ":loadbalancer/"
+	targetGroupARNMarker          = ":targetgroup/"
 )
 
 // Build derives the data plane's configuration from the store's state and the
@@ -193,10 +194,17 @@ func newGroupView(tg *elb.TargetGroup, health elb.HealthView) groupView {
 			v.eligible = append(v.eligible, i)
 		}
 	}
-	closeUnhealthy := attrBool(tg.Attributes, attrTerminateOnUnhealthy, true) && len(v.healthy) > 0
+	// An unhealthy target's connections are closed at once when
+	// connection termination is on. When it is off they are kept, except
+	// with an unhealthy draining interval: the target is unhealthy.draining
+	// (connections kept) for the interval, then unhealthy (closed). Never
+	// while the group fails open: then the unhealthy targets carry the
+	// traffic.
+	closeUnhealthy := len(v.healthy) > 0 &&
+		(attrBool(tg.Attributes, attrTerminateOnUnhealthy, true) || attrInt(tg.Attributes, attrUnhealthyDrainingInterval) > 0)
 	for i := range v.group.Targets {
 		t := &v.group.Targets[i]
-		t.CloseConnections = closeUnhealthy && (t.Health == elb.HealthUnhealthy || t.Health == elb.HealthUnhealthyDraining)
+		t.CloseConnections = closeUnhealthy && t.Health == elb.HealthUnhealthy
 	}
 	return v
 }
@@ -264,6 +272,11 @@ func attrBool(attrs map[string]string, key string, def bool) bool {
 		return false
 	}
 	return def
+}
+
+func attrInt(attrs map[string]string, key string) int {
+	n, _ := strconv.Atoi(attrs[key])
+	return n
 }
 
 // arnLabel returns the part of arn from skip bytes into marker on

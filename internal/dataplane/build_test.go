@@ -194,6 +194,17 @@ func TestBuild(t *testing.T) {
 			},
 		},
 		{
+			name: "unhealthy draining interval keeps connections while unhealthy.draining, then closes",
+			state: testState(stateOpts{targets: []elb.Target{targetA1, targetA2, targetB1},
+				tgAttrs: map[string]string{attrTerminateOnUnhealthy: "false", attrUnhealthyDrainingInterval: "60"}}),
+			health: health(map[elb.Target]string{targetA1: "unhealthy.draining", targetA2: "healthy", targetB1: "unhealthy"}),
+			want: Config{
+				Listeners: tcpPair(RoutingZonal, []string{a2}, RoutingFailover, []string{a2}),
+				TargetGroups: groupWith(ts(targetA1, "unhealthy.draining"), ts(targetA2, "healthy"),
+					TargetState{Address: b1, Zone: "zone-b", Health: "unhealthy", CloseConnections: true}),
+			},
+		},
+		{
 			name:   "no healthy target fails open to every non-draining target of the zone",
 			state:  testState(stateOpts{targets: allTargets}),
 			health: health(map[elb.Target]string{targetA1: "unhealthy", drainB2: "draining"}),

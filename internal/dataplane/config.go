@@ -100,7 +100,9 @@ type TargetState struct {
 	Zone    string
 	Health  string // an elb.Health* state; "initial" when no verdict yet
 	// CloseConnections closes the target's existing connections: it is
-	// unhealthy, target_health_state.unhealthy.connection_termination.enabled
-	// is true, and the group is not failing open.
+	// unhealthy (not unhealthy.draining), and either
+	// target_health_state.unhealthy.connection_termination.enabled is true
+	// or its unhealthy draining interval is over; and the group is not
+	// failing open.
 	CloseConnections bool
 }
