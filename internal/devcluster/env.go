@@ -52,6 +52,10 @@ const (
 	APIServerPort  = 6443
 	ELBAPIPort     = 9400
 	MetricsPort    = 9401
+	// ControllerHealthPort and ControllerMetricsPort are kelb
+	// controller's, on ControlPlaneIP.
+	ControllerHealthPort  = 61779
+	ControllerMetricsPort = 9402
 	// PlanCIDR is routed to the namespace's loopback.
 	PlanCIDR = "198.18.0.0/15"
 )

@@ -103,6 +103,8 @@ func Check(ctx context.Context, st *State) []ComponentStatus {
 			if err == nil {
 				s.Detail = "ELBv2 API at " + ELBEndpoint()
 			}
+		case "kelb-controller":
+			err = httpOK(ctx, ControllerHealthURL())
 		case "kelb-nodes":
 			err = cfgErr
 			if err == nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,8 +228,9 @@ func RunInside(ctx context.Context, name string, out io.Writer) (err error) {
 	case !c.Controller:
 		logf("kelb controller is not available in this build; skipping it")
 	default:
-		args := []string{"controller", "--kubeconfig", st.Kubeconfig}
-		if _, err := startComponent(ctx, st, "kelb-controller", args, logf, nil); err != nil {
+		if _, err := startComponent(ctx, st, "kelb-controller", ControllerArgs(st), logf, func(ctx context.Context) error {
+			return httpOK(ctx, ControllerHealthURL())
+		}); err != nil {
 			return err
 		}
 	}
@@ -257,6 +259,29 @@ func ServerArgs(st *State) []string {
 		args = append(args, "--zone-targets", z+"="+PodCIDR(n), "--zone-targets", z+"="+NodeIP(n)+"/32")
 	}
 	return args
+}
+
+// ControllerArgs returns the arguments of kelb controller in environment
+// st. Its endpoints bind the control-plane address only: a wildcard bind
+// would take their ports on every pod address of the namespace.
+func ControllerArgs(st *State) []string {
+	return []string{"controller",
+		"--kubeconfig", st.Kubeconfig,
+		"--cluster-name", "kelb-" + st.Options.Name,
+		"--elb-endpoint", ELBEndpoint(),
+		"--leader-elect=false",
+		"--health-probe-bind-address", net.JoinHostPort(ControlPlaneIP, strconv.Itoa(ControllerHealthPort)),
+		"--metrics-bind-address", net.JoinHostPort(ControlPlaneIP, strconv.Itoa(ControllerMetricsPort)),
+	}
+}
+
+// ControllerHealthURL is kelb controller's readiness endpoint.
+func ControllerHealthURL() string {
+	return fmt.Sprintf("http://%s:%d/readyz", ControlPlaneIP, ControllerHealthPort)
+}
+
+func httpOK(ctx context.Context, url string) error {
+	return controlplane.Probe(ctx, http.DefaultClient, url)
 }
 
 // startComponent starts the kelb binary with args, records it, and waits
