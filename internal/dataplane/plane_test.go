@@ -768,3 +768,33 @@ func TestSourceRanges(t *testing.T) {
 		})
 	}
 }
+
+func TestIPv6ListenerWithProxyProtocol(t *testing.T) {
+	a := startBackend(t, "a", "::1", true)
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	lb := netip.AddrPortFrom(netip.IPv6Loopback(), uint16(port))
+	p := newPlane(t, Options{})
+	apply(t, p, Config{
+		Listeners: []Listener{{Protocol: ProtocolTCP, Address: lb.String(), TargetGroupARN: testTGARN,
+			Targets: []string{a.addr.String()}, ProxyProtocolV2: true}},
+	})
+	c, err := net.Dial("tcp6", lb.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatalf("read greeting: %v", err)
+	}
+	want := fmt.Sprintf("a %s to %s\n", c.LocalAddr(), lb)
+	if diff := cmp.Diff(want, line); diff != "" {
+		t.Errorf("target's view of the IPv6 PROXY header (-want +got):\n%s", diff)
+	}
+}
