@@ -161,6 +161,12 @@ func (p *Plane) proxyTCP(client *net.TCPConn, r *route) {
 		m.active.Dec()
 		p.flows.remove(key, f)
 	}()
+	if p.ctx.Err() != nil {
+		// Close ran while this flow was connecting: it cancels the context
+		// before it resets the tracked flows, so either it saw this flow
+		// or this check sees the cancellation.
+		f.terminate()
+	}
 
 	var wg sync.WaitGroup
 	var up copyResult

@@ -26,6 +26,7 @@ const (
 // target's replies go back to the client from the listener's address.
 type udpListener struct {
 	p      *Plane
+	closed atomic.Bool
 	conn   *net.UDPConn
 	route  atomic.Pointer[route]
 	shards [udpShards]udpShard
@@ -71,6 +72,9 @@ func (l *udpListener) setRoute(r *route) { l.route.Store(r) }
 // close closes the socket and every flow of the listener: replies could no
 // longer be sent from the listener's address.
 func (l *udpListener) close() {
+	// closed is set before the shards are emptied: a flow being created
+	// concurrently either sees it or is in its shard when it is emptied.
+	l.closed.Store(true)
 	_ = l.conn.Close()
 	for i := range l.shards {
 		sh := &l.shards[i]
@@ -131,6 +135,9 @@ func (l *udpListener) flow(client netip.AddrPort) *udpFlow {
 	defer sh.mu.Unlock()
 	if f := sh.flows[client]; f != nil {
 		return f
+	}
+	if l.closed.Load() {
+		return nil
 	}
 	r := l.route.Load()
 	if !r.admits(client.Addr()) {
