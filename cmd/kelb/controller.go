@@ -3,8 +3,12 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -12,13 +16,18 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
 	"github.com/kelb-io/kelb/internal/controller/service"
+	"github.com/kelb-io/kelb/internal/controller/targetgroupbinding"
+	"github.com/kelb-io/kelb/internal/controller/webhook"
 )
 
 // controllerFlags are kelb controller's flags, named as the AWS Load
@@ -38,6 +47,11 @@ type controllerFlags struct {
 	healthProbeAddr         string
 	metricsAddr             string
 	logLevel                string
+	webhookBindAddr         string
+	webhookHost             string
+	webhookConfigName       string
+	webhookCertDir          string
+	webhookService          string
 }
 
 func newControllerCmd() *cobra.Command {
@@ -70,6 +84,11 @@ address from --elb-endpoint or AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2.`,
 	fl.StringVar(&f.healthProbeAddr, "health-probe-bind-address", ":61779", "address of the /healthz and /readyz endpoints")
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint; 0 disables it")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.StringVar(&f.webhookBindAddr, "webhook-bind-address", ":9443", "address of the pod readiness gate webhook (host:port); empty disables it")
+	fl.StringVar(&f.webhookHost, "webhook-host", "", "host or IP the API server reaches the webhook on, outside the cluster: the controller then writes the webhook configuration with a url clientConfig; empty: the configuration from the manifests (a Service)")
+	fl.StringVar(&f.webhookConfigName, "webhook-config-name", "kelb-webhook", "name of the MutatingWebhookConfiguration whose caBundle the controller keeps")
+	fl.StringVar(&f.webhookCertDir, "webhook-cert-dir", filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs"), "directory of the webhook's generated serving certificate")
+	fl.StringVar(&f.webhookService, "webhook-service", "kelb-system/kelb-webhook-service", "namespace/name of the webhook's Service, named in its certificate, when --webhook-host is empty")
 	return cmd
 }
 
@@ -118,7 +137,12 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 	if err := elbv2api.AddToScheme(scheme); err != nil {
 		return err
 	}
+	hook, err := webhookSetup(f, restConfig, scheme)
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		WebhookServer:           hook.server,
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
 		HealthProbeBindAddress:  f.healthProbeAddr,
@@ -153,7 +177,67 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 	if err := rec.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("service controller: %w", err)
 	}
+	bindings := &targetgroupbinding.Reconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorderFor("targetgroupbinding"),
+		ELB:      elbClient,
+	}
+	if err := bindings.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("target group binding controller: %w", err)
+	}
+	if hook.certs != nil {
+		hook.certs.Log = mgr.GetLogger().WithName("webhook-certs")
+		if err := hook.certs.Setup(time.Now()); err != nil {
+			return fmt.Errorf("webhook certificate: %w", err)
+		}
+		if err := mgr.Add(hook.certs); err != nil {
+			return err
+		}
+		mgr.GetWebhookServer().Register(webhook.PathMutatePod, &ctrlwebhook.Admission{
+			Handler: webhook.NewPodMutator(mgr.GetClient(), scheme),
+		})
+	}
 	return mgr.Start(ctx)
+}
+
+// webhookParts are the webhook server and its certificate manager; both
+// nil when the webhook is disabled.
+type webhookParts struct {
+	server ctrlwebhook.Server
+	certs  *webhook.CertManager
+}
+
+// webhookSetup builds the webhook server and certificate manager from the
+// flags.
+func webhookSetup(f controllerFlags, restConfig *rest.Config, scheme *runtime.Scheme) (webhookParts, error) {
+	if f.webhookBindAddr == "" {
+		return webhookParts{}, nil
+	}
+	host, portStr, err := net.SplitHostPort(f.webhookBindAddr)
+	if err != nil {
+		return webhookParts{}, fmt.Errorf("--webhook-bind-address: %w", err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 1 || port > 65535 {
+		return webhookParts{}, fmt.Errorf("--webhook-bind-address: bad port %q", portStr)
+	}
+	direct, err := client.New(restConfig, client.Options{Scheme: scheme})
+	if err != nil {
+		return webhookParts{}, fmt.Errorf("webhook client: %w", err)
+	}
+	certs := &webhook.CertManager{Client: direct, ConfigName: f.webhookConfigName, CertDir: f.webhookCertDir}
+	if f.webhookHost != "" {
+		certs.Hosts = []string{f.webhookHost}
+		certs.URL = "https://" + net.JoinHostPort(f.webhookHost, portStr) + webhook.PathMutatePod
+	} else {
+		ns, name, ok := strings.Cut(f.webhookService, "/")
+		if !ok || ns == "" || name == "" {
+			return webhookParts{}, fmt.Errorf("--webhook-service %q: want namespace/name", f.webhookService)
+		}
+		certs.Hosts = []string{name + "." + ns + ".svc", name + "." + ns + ".svc.cluster.local"}
+	}
+	server := ctrlwebhook.NewServer(ctrlwebhook.Options{Host: host, Port: port, CertDir: f.webhookCertDir})
+	return webhookParts{server: server, certs: certs}, nil
 }
 
 func kubeconfigPrecedence() []string {
