@@ -356,8 +356,8 @@ func TestTCPNoTargetsResets(t *testing.T) {
 	p := newPlane(t, Options{})
 	apply(t, p, Build(s.state(), nil))
 	_, _, err := tryDial(zoneAAddr, s.port)
-	if err == nil {
-		t.Fatal("connection to a load balancer without targets got a greeting")
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("connection to a load balancer without targets: %v, want a reset", err)
 	}
 }
 
@@ -750,6 +750,9 @@ func TestSourceRanges(t *testing.T) {
 			}
 			if gotReach := err == nil; gotReach != tt.wantReach {
 				t.Errorf("TCP from %s reached the target: %v, want %v (err %v)", clientIP, gotReach, tt.wantReach, err)
+			}
+			if !tt.wantReach && !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("TCP from outside the source ranges: %v, want a reset", err)
 			}
 
 			u := udpClient(t)
