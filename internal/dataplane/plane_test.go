@@ -801,3 +801,18 @@ func TestIPv6ListenerWithProxyProtocol(t *testing.T) {
 		t.Errorf("target's view of the IPv6 PROXY header (-want +got):\n%s", diff)
 	}
 }
+
+// TestListenerBindsAddressNotYetConfigured checks IP_FREEBIND: a load
+// balancer's listeners open before its address is configured on the host.
+// Nothing is sent to the address.
+func TestListenerBindsAddressNotYetConfigured(t *testing.T) {
+	p := newPlane(t, Options{})
+	addr := "198.19.255.77:80"
+	err := p.Apply(Config{Listeners: []Listener{
+		{Protocol: ProtocolTCP, Address: addr},
+		{Protocol: ProtocolUDP, Address: addr},
+	}})
+	if err != nil {
+		t.Fatalf("Apply with an unconfigured address: %v", err)
+	}
+}
