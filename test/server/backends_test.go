@@ -196,7 +196,7 @@ func whoAnswers(addr string) (string, error) {
 	return c.Target, nil
 }
 
-// udpEchoBackend answers every datagram with its name, a colon and the
+// startUDPEchoBackend answers every datagram with "NAME from IP: " and the
 // datagram.
 func startUDPEchoBackend(t *testing.T, name, addr string) {
 	t.Helper()
@@ -213,7 +213,8 @@ func startUDPEchoBackend(t *testing.T, name, addr string) {
 			if err != nil {
 				return
 			}
-			_, _ = pc.WriteTo(append([]byte(name+":"), buf[:n]...), from)
+			host, _, _ := net.SplitHostPort(from.String())
+			_, _ = pc.WriteTo(append([]byte(name+" from "+host+": "), buf[:n]...), from)
 		}
 	}()
 	t.Cleanup(func() { pc.Close(); <-done })
