@@ -97,8 +97,11 @@ func tcpStats(c *net.TCPConn) (state uint8, sinceRecvMs uint32, err error) {
 // fully closed.
 const tcpStateClose = 7
 
-// listenConfig and dialers are shared; they hold no per-socket state.
-var listenConfig = net.ListenConfig{Control: listenControl}
+// listenConfig is shared; it holds no per-socket state. Go's default TCP
+// keep-alive probes are off on both sides of a flow (KeepAlive -1 here and
+// in the dialers), as NLB sends none: the idle timeout ends dead flows, and
+// each connection saves eight setsockopt calls.
+var listenConfig = net.ListenConfig{Control: listenControl, KeepAlive: -1}
 
 func listenTCP(ctx context.Context, addr netip.AddrPort) (*net.TCPListener, error) {
 	ln, err := listenConfig.Listen(ctx, network("tcp", addr.Addr()), addr.String())

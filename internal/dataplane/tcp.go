@@ -218,7 +218,7 @@ func (p *Plane) dialTarget(r *route, src netip.AddrPort) (*net.TCPConn, netip.Ad
 // group preserves client IPs, falling back to the load balancer's address
 // (then to the kernel's choice) when that address cannot be used.
 func (p *Plane) dialTCP(r *route, src, target netip.AddrPort) (*net.TCPConn, error) {
-	d := net.Dialer{Timeout: p.opts.DialTimeout}
+	d := net.Dialer{Timeout: p.opts.DialTimeout, KeepAlive: -1}
 	nw := network("tcp", target.Addr())
 	if r.cfg.PreserveClientIP && sameFamily(src.Addr(), target.Addr()) {
 		d.Control = transparentControl
