@@ -343,3 +343,8 @@ func scanLines(b []byte) []string {
 }
 
 var errNotYet = errors.New("not yet")
+
+// errNotYetf is a condition of eventually that does not hold yet.
+func errNotYetf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errNotYet, fmt.Sprintf(format, args...))
+}
