@@ -191,6 +191,7 @@ func (p *Plane) Apply(cfg Config) error {
 		if _, ok := wanted[key]; !ok {
 			s.close()
 			delete(p.sockets, key)
+			p.log.Info("listener closed", "protocol", key.protocol, "address", key.addr.String())
 		}
 	}
 	for key, r := range wanted {
@@ -204,6 +205,8 @@ func (p *Plane) Apply(cfg Config) error {
 			continue
 		}
 		p.sockets[key] = s
+		p.log.Info("listener opened", "protocol", key.protocol, "address", key.addr.String(),
+			"load_balancer", r.cfg.LoadBalancer, "target_group", r.cfg.TargetGroup)
 	}
 
 	groups := make(map[string]TargetGroup, len(cfg.TargetGroups))
