@@ -65,6 +65,24 @@ func TestServerArgs(t *testing.T) {
 	}
 }
 
+func TestControllerArgs(t *testing.T) {
+	st := &State{Dir: "/state", Options: Options{Name: "dev"}}
+	want := []string{"controller",
+		"--kubeconfig", "",
+		"--cluster-name", "kelb-dev",
+		"--elb-endpoint", "http://198.18.0.1:9400",
+		"--leader-elect=false",
+		"--health-probe-bind-address", "198.18.0.1:61779",
+		"--metrics-bind-address", "198.18.0.1:9402",
+		"--webhook-bind-address", "198.18.0.1:9443",
+		"--webhook-host", "198.18.0.1",
+		"--webhook-cert-dir", "/state/kelb-controller/webhook-certs",
+	}
+	if diff := cmp.Diff(want, ControllerArgs(st)); diff != "" {
+		t.Errorf("ControllerArgs mismatch (-want +got):\n%s", diff)
+	}
+}
+
 func TestOptionsDefaults(t *testing.T) {
 	tests := []struct {
 		name    string

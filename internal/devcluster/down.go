@@ -22,9 +22,6 @@ func Down(ctx context.Context, name string, out io.Writer) error {
 	if name == "" {
 		name = "default"
 	}
-	if err := checkPrivileges(); err != nil {
-		return err
-	}
 	ns := Namespace(name)
 	dir, err := StateDir(name)
 	if err != nil {
@@ -34,7 +31,13 @@ func Down(ctx context.Context, name string, out io.Writer) error {
 	if err != nil && !errors.Is(err, ErrNoEnvironment) {
 		return err
 	}
-	if st == nil && !namespaceExists(ns) {
+	rootless := os.Geteuid() != 0
+	if !rootless {
+		if err := checkPrivileges(); err != nil {
+			return err
+		}
+	}
+	if st == nil && (rootless || !namespaceExists(ns)) {
 		if _, err := os.Stat(dir); err != nil {
 			fmt.Fprintf(out, "kelb environment %q is not up; nothing to do\n", name)
 			return nil
@@ -49,6 +52,15 @@ func Down(ctx context.Context, name string, out io.Writer) error {
 	// Anything left in the namespace was started there by this
 	// environment (a component's own children, or a process whose PID was
 	// not recorded because up was interrupted at that instant).
+	if rootless {
+		// The user namespace goes away with its last process.
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s: %w", dir, err))
+		} else {
+			fmt.Fprintf(out, "removed %s\n", dir)
+		}
+		return errors.Join(errs...)
+	}
 	for _, pid := range namespacePIDs(ctx, ns) {
 		if err := proc.Stop(ctx, proc.Info{Name: "process in " + ns, PID: pid}, stopGrace); err != nil && !errors.Is(err, syscall.ESRCH) {
 			errs = append(errs, err)

@@ -56,6 +56,7 @@ const (
 	// controller's, on ControlPlaneIP.
 	ControllerHealthPort  = 61779
 	ControllerMetricsPort = 9402
+	ControllerWebhookPort = 9443
 	// PlanCIDR is routed to the namespace's loopback.
 	PlanCIDR = "198.18.0.0/15"
 )
@@ -140,6 +141,9 @@ type State struct {
 	SecretAccessKey string `json:"secretAccessKey"`
 	// Ready is set once every component was healthy.
 	Ready bool `json:"ready"`
+	// Rootless environments live in a user namespace kept by Holder.
+	Rootless bool      `json:"rootless,omitempty"`
+	Holder   proc.Info `json:"holder,omitempty"`
 }
 
 // Namespace returns the network namespace of environment name.

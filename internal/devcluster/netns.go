@@ -57,11 +57,15 @@ func createNamespace(ctx context.Context, ns string) error {
 	if err := os.MkdirAll(resolvDir(ns), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", resolvDir(ns), err)
 	}
-	resolv := "# written by kelb up: name resolution inside " + ns + " goes to kelb server's DNS\nnameserver " + ControlPlaneIP + "\noptions ndots:1\n"
-	if err := os.WriteFile(filepath.Join(resolvDir(ns), "resolv.conf"), []byte(resolv), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(resolvDir(ns), "resolv.conf"), []byte(resolvConf(ns)), 0o644); err != nil {
 		return fmt.Errorf("write resolv.conf of %s: %w", ns, err)
 	}
 	return nil
+}
+
+// resolvConf points name resolution at kelb server's DNS.
+func resolvConf(ns string) string {
+	return "# written by kelb up: name resolution inside " + ns + " goes to kelb server's DNS\nnameserver " + ControlPlaneIP + "\noptions ndots:1\n"
 }
 
 // deleteNamespace removes ns and its /etc/netns directory. Missing ones

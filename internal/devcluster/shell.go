@@ -22,10 +22,12 @@ func ShellCommand(ctx context.Context, name string, args []string) (*exec.Cmd, e
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPrivileges(); err != nil {
-		return nil, err
+	if !st.Rootless {
+		if err := checkPrivileges(); err != nil {
+			return nil, err
+		}
 	}
-	if !namespaceExists(st.Namespace) {
+	if !environmentExists(st) {
 		return nil, fmt.Errorf("environment %q: network namespace %s is gone; run kelb down --name %s, then kelb up", name, st.Namespace, name)
 	}
 	if len(args) == 0 {
@@ -35,7 +37,7 @@ func ShellCommand(ctx context.Context, name string, args []string) (*exec.Cmd, e
 		}
 		args = []string{sh}
 	}
-	cmd := inNamespace(ctx, st.Namespace, args[0], args[1:]...)
+	cmd := enter(ctx, st, args[0], args[1:]...)
 	env := os.Environ()
 	for i, kv := range env {
 		if strings.HasPrefix(kv, "PATH=") {
@@ -53,12 +55,24 @@ func PrintEnv(out io.Writer, st *State) {
 	if name != "default" {
 		flag = " --name " + name
 	}
-	fmt.Fprintf(out, "Kubernetes %s, %d nodes in %s, network namespace %s.\n", st.K8sVer, st.Options.Nodes, strings.Join(st.Options.Zones, ", "), st.Namespace)
+	zones := st.Options.Zones
+	if len(zones) > st.Options.Nodes {
+		zones = zones[:st.Options.Nodes]
+	}
+	mode := ""
+	if st.Rootless {
+		mode = " (rootless: a user namespace)"
+	}
+	fmt.Fprintf(out, "Kubernetes %s, %d nodes in %s, network namespace %s%s.\n", st.K8sVer, st.Options.Nodes, strings.Join(zones, ", "), st.Namespace, mode)
 	fmt.Fprintf(out, "KUBECONFIG: %s\n", st.Kubeconfig)
 	fmt.Fprintf(out, "ELBv2 API:  %s\n\n", ELBEndpoint())
 	fmt.Fprintf(out, "Open a shell inside the environment (kubectl %s first on PATH, DNS via kelb):\n\n    kelb shell%s\n\n", st.K8sVer, flag)
 	fmt.Fprintf(out, "or run one command there:  kelb shell%s -- kubectl get nodes\n\n", flag)
-	fmt.Fprintf(out, "Inside the namespace (ip netns exec %s ...), this is the environment:\n\n", st.Namespace)
+	if st.Rootless {
+		fmt.Fprintf(out, "Inside the namespace (nsenter --target %d --user --net --mount --preserve-credentials ...), this is the environment:\n\n", st.Holder.PID)
+	} else {
+		fmt.Fprintf(out, "Inside the namespace (ip netns exec %s ...), this is the environment:\n\n", st.Namespace)
+	}
 	for _, kv := range st.Env() {
 		if strings.HasPrefix(kv, "AWS_REGION=") || strings.HasPrefix(kv, "KELB_ENV=") {
 			continue

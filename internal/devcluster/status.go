@@ -39,13 +39,15 @@ func Status(ctx context.Context, name string, inNetns bool, out io.Writer) error
 		return err
 	}
 	if !inNetns {
-		if err := checkPrivileges(); err != nil {
-			return err
+		if !st.Rootless {
+			if err := checkPrivileges(); err != nil {
+				return err
+			}
 		}
-		if !namespaceExists(st.Namespace) {
+		if !environmentExists(st) {
 			return fmt.Errorf("environment %q: network namespace %s is gone; run kelb down --name %s", name, st.Namespace, name)
 		}
-		cmd := inNamespace(ctx, st.Namespace, st.Options.Kelb, "status", "--name", name, "--"+InNetnsFlag)
+		cmd := enter(ctx, st, st.Options.Kelb, "status", "--name", name, "--"+InNetnsFlag)
 		cmd.Stdout = out
 		cmd.Stderr = out
 		if err := cmd.Run(); err != nil {
@@ -103,6 +105,8 @@ func Check(ctx context.Context, st *State) []ComponentStatus {
 			if err == nil {
 				s.Detail = "ELBv2 API at " + ELBEndpoint()
 			}
+		case "namespace":
+			s.Detail = "holds the environment's user and network namespaces"
 		case "kelb-controller":
 			err = httpOK(ctx, ControllerHealthURL())
 		case "kelb-nodes":

@@ -35,12 +35,13 @@ func Up(ctx context.Context, opts Options, out io.Writer) error {
 	if err := opts.defaults(); err != nil {
 		return err
 	}
-	if err := checkPrivileges(); err != nil {
+	rootless, err := privileges(ctx)
+	if err != nil {
 		return err
 	}
 	ns := Namespace(opts.Name)
 	if st, err := LoadState(opts.Name); err == nil {
-		if st.Ready && namespaceExists(ns) {
+		if st.Ready && environmentExists(st) {
 			if dead := deadProcesses(st); len(dead) > 0 {
 				return fmt.Errorf("environment %q is up but %s stopped running (logs in %s/logs); run kelb down --name %s, then kelb up again",
 					opts.Name, strings.Join(dead, ", "), st.Dir, opts.Name)
@@ -53,7 +54,7 @@ func Up(ctx context.Context, opts Options, out io.Writer) error {
 	} else if !errors.Is(err, ErrNoEnvironment) {
 		return err
 	}
-	if namespaceExists(ns) {
+	if !rootless && namespaceExists(ns) {
 		return fmt.Errorf("network namespace %s exists but kelb has no state for it; if no kelb environment runs there, remove it with: ip netns delete %s", ns, ns)
 	}
 	if _, err := exec.LookPath("etcd"); err != nil {
@@ -83,7 +84,7 @@ func Up(ctx context.Context, opts Options, out io.Writer) error {
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
 		return fmt.Errorf("create the state directory: %w", err)
 	}
-	st := &State{Options: opts, Namespace: ns, Dir: dir, BinDir: binDir, K8sVer: version}
+	st := &State{Options: opts, Namespace: ns, Dir: dir, BinDir: binDir, K8sVer: version, Rootless: rootless}
 	if err := st.save(); err != nil {
 		return err
 	}
@@ -107,13 +108,20 @@ func Up(ctx context.Context, opts Options, out io.Writer) error {
 
 // up creates the namespace and runs the inner half inside it.
 func up(ctx context.Context, st *State, out io.Writer) error {
-	fmt.Fprintf(out, "creating network namespace %s\n", st.Namespace)
-	if err := createNamespace(ctx, st.Namespace); err != nil {
-		return err
-	}
 	// The inner half gets its own stop signal (Ctrl-C reaches it through
 	// the terminal's process group); this context only bounds the wait.
-	cmd := inNamespace(context.WithoutCancel(ctx), st.Namespace, st.Options.Kelb, "up", "--name", st.Options.Name, "--"+InNetnsFlag)
+	inner := []string{st.Options.Kelb, "up", "--name", st.Options.Name, "--" + InNetnsFlag}
+	var cmd *exec.Cmd
+	if st.Rootless {
+		fmt.Fprintf(out, "creating user and network namespaces for %s (not root: rootless mode)\n", st.Namespace)
+		cmd = exec.Command("unshare", append([]string{"--user", "--map-root-user", "--net", "--mount", "--propagation", "private", "--"}, inner...)...)
+	} else {
+		fmt.Fprintf(out, "creating network namespace %s\n", st.Namespace)
+		if err := createNamespace(ctx, st.Namespace); err != nil {
+			return err
+		}
+		cmd = inNamespace(context.WithoutCancel(ctx), st.Namespace, inner[0], inner[1:]...)
+	}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
@@ -153,6 +161,11 @@ func RunInside(ctx context.Context, name string, out io.Writer) (err error) {
 		}
 	}()
 
+	if st.Rootless {
+		if err := rootlessInner(ctx, st); err != nil {
+			return err
+		}
+	}
 	cp, err := controlplane.Start(ctx, controlplane.Config{
 		Dir:                   filepath.Join(st.Dir, "k8s"),
 		BinDir:                st.BinDir,
@@ -227,6 +240,8 @@ func RunInside(ctx context.Context, name string, out io.Writer) (err error) {
 		logf("kelb controller left out (--no-controller); run your own with the environment below")
 	case !c.Controller:
 		logf("kelb controller is not available in this build; skipping it")
+	case st.Options.CRDDir == "":
+		logf("kelb controller needs its CustomResourceDefinitions: run kelb up from the kelb source tree or pass --crds <kelb>/config/crd/bases; starting without the controller")
 	default:
 		if _, err := startComponent(ctx, st, "kelb-controller", ControllerArgs(st), logf, func(ctx context.Context) error {
 			return httpOK(ctx, ControllerHealthURL())
@@ -272,6 +287,11 @@ func ControllerArgs(st *State) []string {
 		"--leader-elect=false",
 		"--health-probe-bind-address", net.JoinHostPort(ControlPlaneIP, strconv.Itoa(ControllerHealthPort)),
 		"--metrics-bind-address", net.JoinHostPort(ControlPlaneIP, strconv.Itoa(ControllerMetricsPort)),
+		// kube-apiserver reaches the readiness gate webhook directly, by URL:
+		// the controller runs beside the cluster, not in a pod.
+		"--webhook-bind-address", net.JoinHostPort(ControlPlaneIP, strconv.Itoa(ControllerWebhookPort)),
+		"--webhook-host", ControlPlaneIP,
+		"--webhook-cert-dir", filepath.Join(st.Dir, "kelb-controller", "webhook-certs"),
 	}
 }
 

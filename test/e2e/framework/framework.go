@@ -7,7 +7,8 @@
 // the environment only the way a user does: through `kelb shell --`, so
 // kubectl and curl run inside its network namespace.
 //
-// The environment needs root (network namespaces) and the cached
+// The environment needs root or unprivileged user namespaces (for its
+// network namespace) and the cached
 // Kubernetes binaries; without them every test skips and says why. The
 // first build of the Kubernetes binaries takes several minutes, longer
 // than go test's default timeout, so Main only builds them when
@@ -102,7 +103,10 @@ func Main(m *testing.M, opts Options) int {
 // unsupported says why the environment cannot run here, or "".
 func unsupported() string {
 	if os.Geteuid() != 0 {
-		return "the e2e tests need root: kelb up creates a network namespace (run go test as root, e.g. in CI)"
+		// kelb up falls back to an unprivileged user namespace.
+		if err := exec.Command("unshare", "--user", "--map-root-user", "--net", "--mount", "true").Run(); err != nil {
+			return "the e2e tests need root or unprivileged user namespaces, and neither is available here: kelb up creates a network namespace (run go test as root, e.g. in CI)"
+		}
 	}
 	if _, err := exec.LookPath("etcd"); err != nil {
 		return "etcd is not installed (apt-get install etcd-server)"
