@@ -63,6 +63,9 @@ type Plane struct {
 	tables  map[string]*maglev.Table // by targetsKey
 	groups  map[string]TargetGroup   // of the last applied Config, by ARN
 	labels  map[[2]string]bool       // metric label pairs of the last Config
+	// unopened are the listeners of the last Config whose sockets could
+	// not be opened (an address or port in use); Run retries them.
+	unopened map[socketKey]*route
 
 	flows flowTable
 }
@@ -144,16 +147,17 @@ func New(opts Options) *Plane {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Plane{
-		opts:    opts,
-		log:     opts.Logger,
-		metrics: newMetrics(opts.Registerer),
-		ctx:     ctx,
-		cancel:  cancel,
-		sockets: map[socketKey]socket{},
-		tables:  map[string]*maglev.Table{},
-		groups:  map[string]TargetGroup{},
-		labels:  map[[2]string]bool{},
-		flows:   flowTable{byTarget: map[targetKey]map[flow]struct{}{}},
+		opts:     opts,
+		log:      opts.Logger,
+		metrics:  newMetrics(opts.Registerer),
+		ctx:      ctx,
+		cancel:   cancel,
+		sockets:  map[socketKey]socket{},
+		tables:   map[string]*maglev.Table{},
+		groups:   map[string]TargetGroup{},
+		labels:   map[[2]string]bool{},
+		unopened: map[socketKey]*route{},
+		flows:    flowTable{byTarget: map[targetKey]map[flow]struct{}{}},
 	}
 }
 
@@ -162,7 +166,8 @@ func New(opts Options) *Plane {
 // others; established flows are kept, except those Config says to close
 // (see TargetGroup and TargetState). Maglev tables are rebuilt only for
 // target sets that changed. A listener that cannot be opened (or is
-// invalid) is reported in the returned error; the rest of cfg still applies.
+// invalid) is reported in the returned error; the rest of cfg still applies,
+// and Run keeps trying to open it.
 func (p *Plane) Apply(cfg Config) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -194,19 +199,16 @@ func (p *Plane) Apply(cfg Config) error {
 			p.log.Info("listener closed", "protocol", key.protocol, "address", key.addr.String())
 		}
 	}
+	clear(p.unopened)
 	for key, r := range wanted {
 		if s, ok := p.sockets[key]; ok {
 			s.setRoute(r)
 			continue
 		}
-		s, err := p.open(key, r)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("listener %s %s of %s: %w", key.protocol, key.addr, r.cfg.ListenerARN, err))
-			continue
+		if err := p.openSocket(key, r); err != nil {
+			errs = append(errs, err)
+			p.unopened[key] = r
 		}
-		p.sockets[key] = s
-		p.log.Info("listener opened", "protocol", key.protocol, "address", key.addr.String(),
-			"load_balancer", r.cfg.LoadBalancer, "target_group", r.cfg.TargetGroup)
 	}
 
 	groups := make(map[string]TargetGroup, len(cfg.TargetGroups))
@@ -268,12 +270,39 @@ func (p *Plane) newRoute(l Listener, tables map[string]*maglev.Table) (*route, e
 	return r, nil
 }
 
-func (p *Plane) open(key socketKey, r *route) (socket, error) {
+// openSocket opens the socket of key and adds it to p.sockets. Called with
+// p.mu held.
+func (p *Plane) openSocket(key socketKey, r *route) error {
+	var s socket
+	var err error
 	switch key.protocol {
 	case ProtocolTCP:
-		return p.openTCP(key.addr, r)
+		s, err = p.openTCP(key.addr, r)
 	default:
-		return p.openUDP(key.addr, r)
+		s, err = p.openUDP(key.addr, r)
+	}
+	if err != nil {
+		return fmt.Errorf("listener %s %s of %s: %w", key.protocol, key.addr, r.cfg.ListenerARN, err)
+	}
+	p.sockets[key] = s
+	p.log.Info("listener opened", "protocol", key.protocol, "address", key.addr.String(),
+		"load_balancer", r.cfg.LoadBalancer, "target_group", r.cfg.TargetGroup)
+	return nil
+}
+
+// retryUnopened tries again to open the sockets Apply could not.
+func (p *Plane) retryUnopened() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	for key, r := range p.unopened {
+		if err := p.openSocket(key, r); err != nil {
+			p.log.Debug("listener still unopened", "err", err)
+			continue
+		}
+		delete(p.unopened, key)
 	}
 }
 
@@ -311,8 +340,10 @@ func (p *Plane) terminateFlows(groups map[string]TargetGroup) {
 	}
 }
 
-// Run does the plane's background work (UDP flow expiry) until ctx ends,
-// then closes the plane and returns nil.
+// Run does the plane's background work until ctx ends, then closes the
+// plane and returns nil: it expires idle UDP flows, and retries opening the
+// listeners that Apply could not open (their error was returned by Apply;
+// they open as soon as their address and port are free).
 func (p *Plane) Run(ctx context.Context) error {
 	tick := min(max(p.opts.UDPFlowTimeout/8, 10*time.Millisecond), 5*time.Second)
 	t := time.NewTicker(tick)
@@ -326,6 +357,7 @@ func (p *Plane) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			p.expireUDPFlows()
+			p.retryUnopened()
 		}
 	}
 }

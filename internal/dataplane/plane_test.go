@@ -816,3 +816,31 @@ func TestListenerBindsAddressNotYetConfigured(t *testing.T) {
 		t.Fatalf("Apply with an unconfigured address: %v", err)
 	}
 }
+
+func TestListenerOpensOnceItsPortIsFree(t *testing.T) {
+	a := startBackend(t, "a", "127.0.0.11", false)
+	s := lbState{port: freePort(t), targets: []elb.Target{a.target("zone-a")}}
+	squatter, err := net.Listen("tcp4", netip.AddrPortFrom(zoneAAddr, s.port).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A short UDP flow timeout makes Run tick, and retry, often.
+	p := newPlane(t, Options{UDPFlowTimeout: 200 * time.Millisecond})
+	err = p.Apply(Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("Apply with the port taken: %v, want address already in use", err)
+	}
+	// Zone b's listener opened regardless.
+	c, _ := dial(t, zoneBAddr, s.port)
+	c.Close()
+
+	squatter.Close()
+	eventually(t, "zone a's listener to open", func() bool {
+		c, greeting, err := tryDial(zoneAAddr, s.port)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return targetName(greeting) == "a"
+	})
+}
