@@ -34,6 +34,10 @@ listeners, forwarding to the healthy targets of their target groups.
 Zones are given with --zone NAME=CIDR (repeatable): each load balancer gets
 one address per zone from that zone's pool. With no --zone, one zone
 <region>a with the pool 127.0.1.0/24 is used, which needs no network setup.
+Listeners bind their addresses with IP_FREEBIND; to have traffic to them
+delivered, route the pools to this host, or give --manage-addresses IFACE
+and kelb adds each load balancer's addresses to IFACE (as /32) and removes
+them when the load balancer is deleted.
 
 Every API request must be signed (SigV4) with a known access key: from
 --credentials-file (AWS credentials file format), from --access-key-id and
@@ -81,6 +85,7 @@ in the data dir.`,
 	f.StringVar(&cfg.DNSDomain, "dns-domain", elb.DefaultDNSDomain, "domain of load balancer DNS names (<name>-<id>.elb.<region>.<domain>)")
 	f.StringArrayVar(&zones, "zone", nil, "zone NAME=CIDR[,subnet=SUBNET_ID]: a zone and the pool of its load balancer addresses (repeatable)")
 	f.StringArrayVar(&zoneTargets, "zone-targets", nil, "NAME=CIDR: targets in this network are in zone NAME (repeatable)")
+	f.StringVar(&cfg.ManageAddresses, "manage-addresses", "", "network interface to add load balancer addresses to (as /32) while their load balancer exists; empty binds them with IP_FREEBIND only")
 	f.StringVar(&credentialsFile, "credentials-file", "", "AWS credentials file whose access keys the API accepts")
 	f.StringVar(&accessKeyID, "access-key-id", "", "access key id the API accepts (with --secret-access-key)")
 	f.StringVar(&secretKey, "secret-access-key", "", "secret access key of --access-key-id")

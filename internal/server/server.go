@@ -7,7 +7,9 @@
 // whole configuration, and hands it to the health checker (what to probe),
 // the data plane (what to listen on and forward to) and DNS (which addresses
 // answer for a name). Health results never write the store: they flow from
-// the checker's view straight into the data plane and DNS. After a restart
+// the checker's view straight into the data plane and DNS. With
+// --manage-addresses the same pass adds new load balancer addresses to an
+// interface and removes those of deleted load balancers. After a restart
 // the first pass runs before the API serves, so every load balancer is back
 // as soon as its sockets are bound; targets whose health is not known yet
 // are served fail-open until the first probes decide.
@@ -52,6 +54,10 @@ type Config struct {
 	Region    string
 	DNSDomain string
 	Zones     []elb.Zone
+	// ManageAddresses is a network interface that load balancer addresses
+	// are added to while their load balancer exists; empty leaves
+	// interfaces alone (listeners bind with IP_FREEBIND either way).
+	ManageAddresses string
 	// Credentials are the access keys whose signatures the API accepts.
 	Credentials elbapi.Credentials
 	Logger      *slog.Logger
@@ -124,6 +130,16 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	s := &syncer{svc: svc, store: st, checker: checker, plane: plane, dns: names, log: log}
+	if cfg.ManageAddresses != "" {
+		s.addrs, err = newAddressManager(cfg.ManageAddresses, cfg.Zones, log.With("component", "addresses"))
+		if err != nil {
+			apiLn.Close()
+			if metricsLn != nil {
+				metricsLn.Close()
+			}
+			return err
+		}
+	}
 	// The first pass restores every load balancer before the API answers.
 	if err := s.sync(ctx); err != nil {
 		apiLn.Close()
@@ -175,6 +191,7 @@ type syncer struct {
 	checker *health.Checker
 	plane   *dataplane.Plane
 	dns     *dns.Server
+	addrs   *addressManager // nil unless addresses are managed
 	log     *slog.Logger
 
 	state elb.State
@@ -207,6 +224,11 @@ func (s *syncer) sync(ctx context.Context) error {
 		return err
 	}
 	s.state = st
+	if s.addrs != nil {
+		if err := s.addrs.sync(st); err != nil {
+			s.log.Error("load balancer addresses", "revision", st.Revision, "err", err)
+		}
+	}
 	s.checker.Update(st)
 	s.apply()
 	return nil
