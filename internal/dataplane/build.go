@@ -22,6 +22,8 @@ const (
 	attrTerminateOnDeregister     = "deregistration_delay.connection_termination.enabled"
 	attrTerminateOnUnhealthy      = "target_health_state.unhealthy.connection_termination.enabled"
 	attrUnhealthyDrainingInterval = "target_health_state.unhealthy.draining_interval_seconds"
+	attrRoutingMinHealthyCount    = "target_group_health.unhealthy_state_routing.minimum_healthy_targets.count"
+	attrRoutingMinHealthyPercent  = "target_group_health.unhealthy_state_routing.minimum_healthy_targets.percentage"
 	crossZoneUseLoadBalancer      = "use_load_balancer_configuration"
 	stickinessSourceIP            = "source_ip"
 	defaultIdleTimeout            = 350 * time.Second
@@ -43,7 +45,11 @@ const (
 // preference: the healthy targets of its zone (or of every zone with
 // cross-zone load balancing on); else the healthy targets of the other zones;
 // else every registered target that is neither draining nor unused, in the
-// zone if it has any, else everywhere (fail open).
+// zone if it has any, else everywhere (fail open). A zone (with cross-zone
+// load balancing on: the group) whose healthy targets fall below the target
+// group's unhealthy state routing thresholds
+// (target_group_health.unhealthy_state_routing.minimum_healthy_targets.*)
+// also fails open, to all its eligible targets.
 func Build(state elb.State, health elb.HealthView) Config {
 	groups := make(map[string]*elb.TargetGroup, len(state.TargetGroups))
 	for i := range state.TargetGroups {
@@ -139,7 +145,20 @@ func Build(state elb.State, health elb.HealthView) Config {
 	slices.SortFunc(cfg.Listeners, func(a, b Listener) int {
 		return cmp.Or(cmp.Compare(a.Protocol, b.Protocol), compareAddrPort(a.Address, b.Address))
 	})
-	for _, v := range views {
+	failOpen := map[string]map[string]bool{}
+	for _, l := range cfg.Listeners {
+		if l.Routing != RoutingFailOpen {
+			continue
+		}
+		if failOpen[l.TargetGroupARN] == nil {
+			failOpen[l.TargetGroupARN] = map[string]bool{}
+		}
+		for _, t := range l.Targets {
+			failOpen[l.TargetGroupARN][t] = true
+		}
+	}
+	for arn, v := range views {
+		v.setCloseConnections(failOpen[arn])
 		cfg.TargetGroups = append(cfg.TargetGroups, v.group)
 	}
 	slices.SortFunc(cfg.TargetGroups, func(a, b TargetGroup) int { return cmp.Compare(a.ARN, b.ARN) })
@@ -151,6 +170,14 @@ type groupView struct {
 	group TargetGroup
 	// healthy and eligible (for fail open) hold indexes into group.Targets.
 	healthy, eligible []int
+	// minHealthyCount and minHealthyPercent (0: off) are the unhealthy
+	// state routing thresholds: below either, flows go to every eligible
+	// target of the zone (or group, with cross-zone on), as if none were
+	// healthy.
+	minHealthyCount, minHealthyPercent int
+	// closeUnhealthy says whether unhealthy targets lose their connections
+	// (when no listener fails open onto them).
+	closeUnhealthy bool
 }
 
 func newGroupView(tg *elb.TargetGroup, health elb.HealthView) groupView {
@@ -197,16 +224,28 @@ func newGroupView(tg *elb.TargetGroup, health elb.HealthView) groupView {
 	// An unhealthy target's connections are closed at once when
 	// connection termination is on. When it is off they are kept, except
 	// with an unhealthy draining interval: the target is unhealthy.draining
-	// (connections kept) for the interval, then unhealthy (closed). Never
-	// while the group fails open: then the unhealthy targets carry the
-	// traffic.
-	closeUnhealthy := len(v.healthy) > 0 &&
-		(attrBool(tg.Attributes, attrTerminateOnUnhealthy, true) || attrInt(tg.Attributes, attrUnhealthyDrainingInterval) > 0)
+	// (connections kept) for the interval, then unhealthy (closed).
+	v.closeUnhealthy = attrBool(tg.Attributes, attrTerminateOnUnhealthy, true) ||
+		attrInt(tg.Attributes, attrUnhealthyDrainingInterval) > 0
+	v.minHealthyCount = max(attrInt(tg.Attributes, attrRoutingMinHealthyCount), 1)
+	v.minHealthyPercent = attrInt(tg.Attributes, attrRoutingMinHealthyPercent) // "off" parses as 0
+	return v
+}
+
+// belowThreshold reports whether healthy of eligible targets is below the
+// group's unhealthy state routing thresholds.
+func (v groupView) belowThreshold(healthy, eligible int) bool {
+	return healthy < v.minHealthyCount || healthy*100 < v.minHealthyPercent*eligible
+}
+
+// setCloseConnections marks the unhealthy targets whose connections Apply
+// closes: never one that a listener fails open onto, since it then carries
+// traffic again.
+func (v groupView) setCloseConnections(failOpen map[string]bool) {
 	for i := range v.group.Targets {
 		t := &v.group.Targets[i]
-		t.CloseConnections = closeUnhealthy && t.Health == elb.HealthUnhealthy
+		t.CloseConnections = v.closeUnhealthy && t.Health == elb.HealthUnhealthy && !failOpen[t.Address]
 	}
-	return v
 }
 
 // targetsFor returns the routing mode and the targets of new flows arriving
@@ -227,10 +266,16 @@ func (v groupView) targetsFor(zone string, crossZone bool) (string, []string) {
 	}
 	if crossZone {
 		if t := pick(v.healthy, nil); len(t) > 0 {
+			if v.belowThreshold(len(t), len(v.eligible)) {
+				return RoutingFailOpen, pick(v.eligible, nil)
+			}
 			return RoutingCrossZone, t
 		}
 	} else {
 		if t := pick(v.healthy, inZone); len(t) > 0 {
+			if zoneEligible := pick(v.eligible, inZone); v.belowThreshold(len(t), len(zoneEligible)) {
+				return RoutingFailOpen, zoneEligible
+			}
 			return RoutingZonal, t
 		}
 		if t := pick(v.healthy, nil); len(t) > 0 {

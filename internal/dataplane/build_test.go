@@ -205,6 +205,27 @@ func TestBuild(t *testing.T) {
 			},
 		},
 		{
+			name: "below the routing minimum healthy count the group fails open",
+			state: testState(stateOpts{targets: []elb.Target{targetA1, targetA2, targetB1},
+				lbAttrs: map[string]string{attrCrossZone: "true"},
+				tgAttrs: map[string]string{attrRoutingMinHealthyCount: "2", attrRoutingMinHealthyPercent: "off"}}),
+			health: health(map[elb.Target]string{targetA1: "healthy", targetA2: "unhealthy", targetB1: "unhealthy"}),
+			want: Config{
+				Listeners: tcpPair(RoutingFailOpen, []string{a1, a2, b1}, RoutingFailOpen, []string{a1, a2, b1}),
+				TargetGroups: groupWith(ts(targetA1, "healthy"), ts(targetA2, "unhealthy"), ts(targetB1, "unhealthy")),
+			},
+		},
+		{
+			name: "below the routing minimum healthy percentage a zone fails open",
+			state: testState(stateOpts{targets: []elb.Target{targetA1, targetA2, targetB1},
+				tgAttrs: map[string]string{attrRoutingMinHealthyPercent: "60"}}),
+			health: health(map[elb.Target]string{targetA1: "healthy", targetA2: "unhealthy", targetB1: "healthy"}),
+			want: Config{
+				Listeners: tcpPair(RoutingFailOpen, []string{a1, a2}, RoutingZonal, []string{b1}),
+				TargetGroups: groupWith(ts(targetA1, "healthy"), ts(targetA2, "unhealthy"), ts(targetB1, "healthy")),
+			},
+		},
+		{
 			name:   "no healthy target fails open to every non-draining target of the zone",
 			state:  testState(stateOpts{targets: allTargets}),
 			health: health(map[elb.Target]string{targetA1: "unhealthy", drainB2: "draining"}),
