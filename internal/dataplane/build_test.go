@@ -211,7 +211,7 @@ func TestBuild(t *testing.T) {
 				tgAttrs: map[string]string{attrRoutingMinHealthyCount: "2", attrRoutingMinHealthyPercent: "off"}}),
 			health: health(map[elb.Target]string{targetA1: "healthy", targetA2: "unhealthy", targetB1: "unhealthy"}),
 			want: Config{
-				Listeners: tcpPair(RoutingFailOpen, []string{a1, a2, b1}, RoutingFailOpen, []string{a1, a2, b1}),
+				Listeners:    tcpPair(RoutingFailOpen, []string{a1, a2, b1}, RoutingFailOpen, []string{a1, a2, b1}),
 				TargetGroups: groupWith(ts(targetA1, "healthy"), ts(targetA2, "unhealthy"), ts(targetB1, "unhealthy")),
 			},
 		},
@@ -221,7 +221,7 @@ func TestBuild(t *testing.T) {
 				tgAttrs: map[string]string{attrRoutingMinHealthyPercent: "60"}}),
 			health: health(map[elb.Target]string{targetA1: "healthy", targetA2: "unhealthy", targetB1: "healthy"}),
 			want: Config{
-				Listeners: tcpPair(RoutingFailOpen, []string{a1, a2}, RoutingZonal, []string{b1}),
+				Listeners:    tcpPair(RoutingFailOpen, []string{a1, a2}, RoutingZonal, []string{b1}),
 				TargetGroups: groupWith(ts(targetA1, "healthy"), ts(targetA2, "unhealthy"), ts(targetB1, "healthy")),
 			},
 		},
