@@ -31,7 +31,7 @@ import (
 // startCluster starts kube-apiserver (and etcd) on 127.0.0.1 and a simulated
 // node 198.18.0.11 whose pods serve on 198.18.1.0/24, or skips the test when
 // the binaries are missing. It must run inside a test network namespace.
-func startCluster(t *testing.T) (kubernetes.Interface, NodeSpec) {
+func startCluster(t *testing.T) (client kubernetes.Interface, node NodeSpec, restart func()) {
 	t.Helper()
 	bin, err := k8sbin.BinDir(k8sbin.Options{})
 	if err != nil {
@@ -54,7 +54,7 @@ func startCluster(t *testing.T) (kubernetes.Interface, NodeSpec) {
 			t.Errorf("stop control plane: %v", err)
 		}
 	})
-	client := kubernetes.NewForConfigOrDie(cp.RESTConfig)
+	client = kubernetes.NewForConfigOrDie(cp.RESTConfig)
 	// No controller-manager: create what its controllers would.
 	for _, ns := range []string{"default", corev1.NamespaceNodeLease} {
 		if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -69,20 +69,32 @@ func startCluster(t *testing.T) (kubernetes.Interface, NodeSpec) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := Run(runCtx, Config{Client: client, Nodes: nodes, HeartbeatInterval: time.Second, Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))}); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	var (
+		stop func()
+		wg   sync.WaitGroup
+	)
+	start := func() {
+		runCtx, cancel := context.WithCancel(context.Background())
+		stop = cancel
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := Run(runCtx, Config{Client: client, Nodes: nodes, HeartbeatInterval: time.Second, Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))}); err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		}()
+	}
+	start()
 	t.Cleanup(func() {
 		stop()
 		wg.Wait()
 	})
-	return client, nodes[0]
+	restart = func() {
+		stop()
+		wg.Wait()
+		start()
+	}
+	return client, nodes[0], restart
 }
 
 // testWriter sends log lines to the test log.
@@ -140,7 +152,7 @@ func TestNodesAndPodsAgainstAPIServer(t *testing.T) {
 	if !netnstest.Enter(t) {
 		return
 	}
-	client, node := startCluster(t)
+	client, node, restart := startCluster(t)
 	ctx := t.Context()
 	pods := client.CoreV1().Pods("default")
 
@@ -235,6 +247,75 @@ func TestNodesAndPodsAgainstAPIServer(t *testing.T) {
 		if podCondition(p, gate) != corev1.ConditionTrue {
 			t.Errorf("the gate's condition was not kept: %+v", p.Status.Conditions)
 		}
+	})
+
+	t.Run("liveness failure restarts the container", func(t *testing.T) {
+		pod := echoPod("echo-live", node)
+		pod.Spec.Containers[0].LivenessProbe = &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/live", Port: intstr.FromInt32(8080)}},
+			PeriodSeconds:    1,
+			FailureThreshold: 2,
+		}
+		if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, "pod Ready", func() (*corev1.Pod, error) { return pods.Get(ctx, "echo-live", metav1.GetOptions{}) },
+			func(p *corev1.Pod) bool { return podCondition(p, corev1.PodReady) == corev1.ConditionTrue })
+		patch := []byte(`{"metadata":{"annotations":{"` + FailAnnotation + `":"` + FailReadiness + `"}}}`)
+		if _, err := pods.Patch(ctx, "echo-live", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		p := poll(t, "restart counted", func() (*corev1.Pod, error) { return pods.Get(ctx, "echo-live", metav1.GetOptions{}) },
+			func(p *corev1.Pod) bool {
+				return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount >= 1
+			})
+		if p.Status.ContainerStatuses[0].LastTerminationState.Terminated == nil {
+			t.Errorf("no last termination state after a restart: %+v", p.Status.ContainerStatuses[0])
+		}
+		if err := pods.Delete(ctx, "echo-live", *metav1.NewDeleteOptions(0)); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("restarting the nodes keeps pod IPs", func(t *testing.T) {
+		before, err := pods.Get(ctx, "echo-gated", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Free the lowest address first: a kubelet that forgot the IPs in
+		// use would hand it to the gated pod after the restart.
+		if err := pods.Delete(ctx, "echo-a", *metav1.NewDeleteOptions(0)); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, "echo-a gone", func() (bool, error) {
+			_, err := pods.Get(ctx, "echo-a", metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		}, func(gone bool) bool { return gone })
+		restart()
+		// A pod created after the restart must not take an address in use.
+		if _, err := pods.Create(ctx, echoPod("later", node), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		p := poll(t, "new pod Ready", func() (*corev1.Pod, error) { return pods.Get(ctx, "later", metav1.GetOptions{}) },
+			func(p *corev1.Pod) bool { return podCondition(p, corev1.PodReady) == corev1.ConditionTrue })
+		if p.Status.PodIP == before.Status.PodIP {
+			t.Errorf("pod created after the restart got %s, already in use", p.Status.PodIP)
+		}
+		after, err := pods.Get(ctx, "echo-gated", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.Status.PodIP != before.Status.PodIP {
+			t.Errorf("pod IP changed across the restart: %s -> %s", before.Status.PodIP, after.Status.PodIP)
+		}
+		poll(t, "old pod serves again", func() (int, error) {
+			resp, err := clientFrom("198.18.0.12").Get("http://" + after.Status.PodIP + ":8080/")
+			if err != nil {
+				return 0, err
+			}
+			resp.Body.Close()
+			return resp.StatusCode, nil
+		}, func(code int) bool { return code == 200 })
 	})
 
 	t.Run("deletion honours preStop and the grace period", func(t *testing.T) {

@@ -100,8 +100,12 @@ func (w *podWorker) run(ctx context.Context) {
 		for _, old := range pod.Status.ContainerStatuses {
 			if old.Name == c.Name {
 				cs.RestartCount = old.RestartCount
-				if old.State.Running != nil {
+				if old.State.Running != nil && pod.DeletionTimestamp == nil {
+					// kelb nodes restarted: carry on from the written state
+					// (the probes correct it) rather than flap to not ready.
 					cs.StartedAt = old.State.Running.StartedAt
+					cs.Ready = old.Ready
+					cs.Started = old.Started != nil && *old.Started
 				}
 			}
 		}
