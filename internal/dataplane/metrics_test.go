@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"net"
 	"strings"
 	"testing"
 
@@ -131,5 +132,63 @@ func TestPreserveClientIPFallbackCounted(t *testing.T) {
 	}
 	if got := metricValues(t, reg)["kelb_nlb_preserve_client_ip_fallbacks_total"]; got != 1 {
 		t.Errorf("preserve_client_ip fallbacks = %v, want 1", got)
+	}
+}
+
+func TestTCPResetOrigins(t *testing.T) {
+	tests := []struct {
+		name string
+		// reset resets the flow from one side: the client connection c or
+		// the target's end of it.
+		reset      func(t *testing.T, c *clientConn, b *backend)
+		wantOrigin string
+	}{
+		{
+			name: "client",
+			reset: func(t *testing.T, c *clientConn, b *backend) {
+				_ = c.SetLinger(0)
+				c.Close()
+			},
+			wantOrigin: "kelb_nlb_tcp_resets_total{client}",
+		},
+		{
+			name: "target",
+			reset: func(t *testing.T, c *clientConn, b *backend) {
+				b.mu.Lock()
+				defer b.mu.Unlock()
+				for _, tc := range b.conns {
+					_ = tc.(*net.TCPConn).SetLinger(0)
+					tc.Close()
+				}
+			},
+			wantOrigin: "kelb_nlb_tcp_resets_total{target}",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := startBackend(t, "a", "127.0.0.11", false)
+			s := lbState{port: freePort(t), targets: []elb.Target{a.target("zone-a")}}
+			reg := prometheus.NewRegistry()
+			p := newPlane(t, Options{Registerer: reg})
+			apply(t, p, Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
+			c, _ := dial(t, zoneAAddr, s.port)
+			if err := c.echo("hello"); err != nil {
+				t.Fatal(err)
+			}
+			tt.reset(t, c, a)
+			eventually(t, "the flow to end", func() bool { return metricValues(t, reg)["kelb_nlb_active_flows"] == 0 })
+			got := metricValues(t, reg)
+			want := map[string]float64{
+				"kelb_nlb_tcp_resets_total{client}": 0,
+				"kelb_nlb_tcp_resets_total{target}": 0,
+				"kelb_nlb_tcp_resets_total{elb}":    0,
+			}
+			want[tt.wantOrigin] = 1
+			for k := range want {
+				if got[k] != want[k] {
+					t.Errorf("%s = %v, want %v", k, got[k], want[k])
+				}
+			}
+		})
 	}
 }
