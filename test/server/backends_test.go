@@ -99,7 +99,13 @@ type echoBackend struct {
 
 func startEchoBackend(t *testing.T, name, addr string) *echoBackend {
 	t.Helper()
-	b := &echoBackend{Name: name, Addr: addr, ln: listenRetry(t, "tcp", addr), conn: map[net.Conn]struct{}{}}
+	return serveEcho(t, name, listenRetry(t, "tcp", addr))
+}
+
+// serveEcho serves an echoBackend on ln.
+func serveEcho(t *testing.T, name string, ln net.Listener) *echoBackend {
+	t.Helper()
+	b := &echoBackend{Name: name, Addr: ln.Addr().String(), ln: ln, conn: map[net.Conn]struct{}{}}
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -150,7 +156,12 @@ type echoConn struct {
 // dialEcho connects to addr and reads the backend's greeting.
 func dialEcho(ctx context.Context, addr string) (*echoConn, error) {
 	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+	return dialEchoWith(ctx, d.DialContext, addr)
+}
+
+// dialEchoWith is dialEcho with a dial function of its own.
+func dialEchoWith(ctx context.Context, dial func(ctx context.Context, network, addr string) (net.Conn, error), addr string) (*echoConn, error) {
+	c, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

@@ -109,6 +109,11 @@ type kelbServer struct {
 	Metrics string // base URL of the metrics endpoint
 	ELB     *elbv2.Client
 
+	// wrap runs kelb through another command; dial reaches the process's
+	// network namespace (nil: this one).
+	wrap []string
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	done    chan struct{} // closed when cmd has exited
@@ -121,8 +126,8 @@ type serverOptions struct {
 	extraArgs []string
 	// zoneFlags replace tn.zoneFlags().
 	zoneFlags []string
-	// wrap runs kelb through another command (e.g. "ip netns exec NAME").
-	wrap []string
+	// netns runs kelb in this network namespace ("ip netns exec NAME").
+	netns string
 }
 
 // startServer starts kelb server for t and stops it when t ends.
@@ -133,6 +138,10 @@ func startServer(t *testing.T, tn testNet, o serverOptions) *kelbServer {
 		zones = tn.zoneFlags()
 	}
 	s := &kelbServer{t: t, dataDir: t.TempDir()}
+	if o.netns != "" {
+		s.wrap = []string{"ip", "netns", "exec", o.netns}
+		s.dial = nsDialer(o.netns)
+	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		api, dnsPort, metrics := freePort(t), freeUDPAndTCPPort(t), freePort(t)
@@ -146,10 +155,7 @@ func startServer(t *testing.T, tn testNet, o serverOptions) *kelbServer {
 			"--log-level", "debug",
 		}, zones...)
 		s.args = append(s.args, o.extraArgs...)
-		if len(o.wrap) > 0 {
-			s.args = append(append(append([]string(nil), o.wrap[1:]...), kelbBin), s.args...)
-		}
-		lastErr = s.start(o.wrap)
+		lastErr = s.start()
 		if lastErr == nil {
 			break
 		}
@@ -162,6 +168,7 @@ func startServer(t *testing.T, tn testNet, o serverOptions) *kelbServer {
 		Region:       region,
 		BaseEndpoint: aws.String(s.APIURL),
 		Credentials:  staticCredentials(keyID, secretKey),
+		HTTPClient:   s.httpClient(),
 	})
 	t.Cleanup(func() {
 		s.stop(syscall.SIGTERM)
@@ -178,13 +185,22 @@ func staticCredentials(id, secret string) aws.CredentialsProvider {
 	})
 }
 
-// start runs the process with s.args and waits until its API answers.
-func (s *kelbServer) start(wrap []string) error {
-	bin := kelbBin
-	if len(wrap) > 0 {
-		bin = wrap[0]
+// httpClient reaches the server's network namespace.
+func (s *kelbServer) httpClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if s.dial != nil {
+		tr.DialContext = s.dial
 	}
-	cmd := exec.Command(bin, s.args...)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// start runs the process with s.args and waits until its API answers.
+func (s *kelbServer) start() error {
+	bin, args := kelbBin, s.args
+	if len(s.wrap) > 0 {
+		bin, args = s.wrap[0], append(append(append([]string(nil), s.wrap[1:]...), kelbBin), s.args...)
+	}
+	cmd := exec.Command(bin, args...)
 	logBuf := &bytes.Buffer{}
 	cmd.Stdout = &lockedWriter{mu: &s.mu, w: logBuf}
 	cmd.Stderr = cmd.Stdout
@@ -206,7 +222,7 @@ func (s *kelbServer) start(wrap []string) error {
 	for {
 		// Any HTTP answer (an unsigned request is refused with 403) means
 		// the API is serving.
-		resp, err := http.Get(s.APIURL + "/")
+		resp, err := s.httpClient().Get(s.APIURL + "/")
 		if err == nil {
 			resp.Body.Close()
 			return nil
@@ -251,7 +267,7 @@ func (s *kelbServer) restart() {
 	s.t.Helper()
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		if err = s.start(nil); err == nil {
+		if err = s.start(); err == nil {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
