@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -47,7 +48,13 @@ func Status(ctx context.Context, name string, inNetns bool, out io.Writer) error
 		if !environmentExists(st) {
 			return fmt.Errorf("environment %q: network namespace %s is gone; run kelb down --name %s", name, st.Namespace, name)
 		}
-		cmd := enter(ctx, st, st.Options.Kelb, "status", "--name", name, "--"+InNetnsFlag)
+		// This kelb, not the one recorded: that one may have been rebuilt
+		// or removed since.
+		self, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find the kelb executable: %w", err)
+		}
+		cmd := enter(ctx, st, self, "status", "--name", name, "--"+InNetnsFlag)
 		cmd.Stdout = out
 		cmd.Stderr = out
 		if err := cmd.Run(); err != nil {

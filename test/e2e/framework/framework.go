@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kelb-io/kelb/internal/devcluster"
 	"github.com/kelb-io/kelb/internal/devcluster/k8sbin"
 )
 
@@ -212,6 +213,21 @@ func (e *Env) GetJSON(t testing.TB, v any, args ...string) {
 	if err := json.Unmarshal([]byte(out), v); err != nil {
 		t.Fatalf("decode kubectl get %s: %v", strings.Join(args, " "), err)
 	}
+}
+
+// HasController reports whether kelb controller runs in the environment.
+func (e *Env) HasController(t testing.TB) bool {
+	t.Helper()
+	st, err := devcluster.LoadState(e.Name)
+	if err != nil {
+		t.Fatalf("read the environment's state: %v", err)
+	}
+	for _, p := range st.Processes {
+		if p.Name == "kelb-controller" {
+			return true
+		}
+	}
+	return false
 }
 
 // Namespace creates a Kubernetes namespace for t, deleted when t ends.
