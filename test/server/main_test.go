@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -49,6 +50,15 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	// Tests spend most of their time waiting for health checks of their
+	// own servers, not on the CPU: run more of them at once than there are
+	// cores, unless -parallel says otherwise.
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		_ = flag.Set("test.parallel", "6")
+	}
 	dir, err := os.MkdirTemp("", "kelb-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "temp dir:", err)

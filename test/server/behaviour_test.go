@@ -1,0 +1,334 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+)
+
+// TestFailOpenAndNewTarget: with every target unhealthy, the load balancer
+// fails open and still forwards to them; a new target that turns healthy
+// then takes every new flow.
+func TestFailOpenAndNewTarget(t *testing.T) {
+	t.Parallel()
+	tn := newNet()
+	s := startServer(t, tn, serverOptions{})
+	b1 := startEchoBackend(t, "target-1", tn.backend("a", 1)+":7000")
+	st := createStack(t, s, stackSpec{
+		name: "fail-open", port: 7000, tgPort: 7000, healthCheckPort: "7001",
+		targets: []types.TargetDescription{ipTarget(t, b1.Addr)},
+	})
+	// Nothing listens on the health check port: target-1 turns unhealthy.
+	waitHealth(t, s, st.TG, b1.Addr, "unhealthy Target.FailedHealthChecks", 30*time.Second)
+	addr := st.listenerAddr("a", 7000)
+	if got := flowsTo(t, addr, 10); got[b1.Name] != 10 {
+		t.Errorf("with every target unhealthy flows went:\n%s", histogram(got))
+	}
+
+	b2 := startEchoBackend(t, "target-2", tn.backend("a", 2)+":7000")
+	startHTTPBackend(t, "health-2", tn.backend("a", 2)+":7001")
+	if _, err := s.ELB.RegisterTargets(context.Background(), &elbv2.RegisterTargetsInput{
+		TargetGroupArn: aws.String(st.TG), Targets: []types.TargetDescription{ipTarget(t, b2.Addr)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitHealth(t, s, st.TG, b2.Addr, "healthy", 30*time.Second)
+	eventually(t, 5*time.Second, "the healthy target takes every flow", func() error {
+		if got := flowsTo(t, addr, 20); got[b2.Name] != 20 {
+			return errNotYetf("flows went:\n%s", histogram(got))
+		}
+		return nil
+	})
+}
+
+// TestCrossZoneFailover: without cross-zone load balancing a zone whose
+// targets are all unhealthy sends its flows to another zone's healthy
+// targets, as NLB does.
+func TestCrossZoneFailover(t *testing.T) {
+	t.Parallel()
+	tn := newNet()
+	s := startServer(t, tn, serverOptions{})
+	ba := startEchoBackend(t, "target-a", tn.backend("a", 1)+":7000")
+	bb := startEchoBackend(t, "target-b", tn.backend("b", 1)+":7000")
+	startHTTPBackend(t, "health-b", tn.backend("b", 1)+":7001")
+	st := createStack(t, s, stackSpec{
+		name: "failover", port: 7000, tgPort: 7000, healthCheckPort: "7001",
+		targets: []types.TargetDescription{ipTarget(t, ba.Addr), ipTarget(t, bb.Addr)},
+	})
+	waitHealth(t, s, st.TG, ba.Addr, "unhealthy Target.FailedHealthChecks", 30*time.Second)
+	waitHealth(t, s, st.TG, bb.Addr, "healthy", 30*time.Second)
+	if got := flowsTo(t, st.listenerAddr("a", 7000), 10); got[bb.Name] != 10 {
+		t.Errorf("zone a without a healthy target: flows went:\n%s", histogram(got))
+	}
+	// DNS takes zone a out.
+	got, err := resolveA(s.DNSAddr, st.DNSName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != st.Addr[region+"b"] {
+		t.Errorf("%s resolves to %v, want only zone b's %s", st.DNSName, got, st.Addr[region+"b"])
+	}
+}
+
+// TestSourceIPStickiness: with stickiness.type=source_ip every connection
+// from one client address goes to the same target.
+func TestSourceIPStickiness(t *testing.T) {
+	t.Parallel()
+	tn := newNet()
+	s := startServer(t, tn, serverOptions{})
+	b1 := startEchoBackend(t, "target-1", tn.backend("a", 1)+":7000")
+	b2 := startEchoBackend(t, "target-2", tn.backend("a", 2)+":7000")
+	st := createStack(t, s, stackSpec{
+		name: "sticky", port: 7000, tgPort: 7000,
+		targets: []types.TargetDescription{ipTarget(t, b1.Addr), ipTarget(t, b2.Addr)},
+		tgAttrs: map[string]string{"stickiness.enabled": "true", "stickiness.type": "source_ip"},
+	})
+	waitHealth(t, s, st.TG, b1.Addr, "healthy", 30*time.Second)
+	waitHealth(t, s, st.TG, b2.Addr, "healthy", 30*time.Second)
+	addr := st.listenerAddr("a", 7000)
+	seen := map[string]int{}
+	for i := range 8 {
+		client := net.JoinHostPort(tn.backend("a", 40+i), "0") // distinct client addresses
+		got := map[string]int{}
+		for range 10 {
+			d := net.Dialer{LocalAddr: mustTCPAddr(t, client), Timeout: 5 * time.Second}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			c, err := dialEchoWith(ctx, d.DialContext, addr)
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+			got[c.Target]++
+		}
+		if len(got) != 1 {
+			t.Errorf("client %s went to several targets:\n%s", client, histogram(got))
+		}
+		for k := range got {
+			seen[k]++
+		}
+	}
+	t.Logf("clients per target:\n%s", histogram(seen))
+}
+
+func mustTCPAddr(t *testing.T, hostport string) *net.TCPAddr {
+	t.Helper()
+	a, err := net.ResolveTCPAddr("tcp", hostport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestDeregistrationConnectionTermination: with
+// deregistration_delay.connection_termination.enabled the open connection
+// to a deregistered target is closed when the delay ends.
+func TestDeregistrationConnectionTermination(t *testing.T) {
+	t.Parallel()
+	tn := newNet()
+	s := startServer(t, tn, serverOptions{})
+	b1 := startEchoBackend(t, "target-1", tn.backend("a", 1)+":7000")
+	st := createStack(t, s, stackSpec{
+		name: "terminate", port: 7000, tgPort: 7000,
+		targets: []types.TargetDescription{ipTarget(t, b1.Addr)},
+		tgAttrs: map[string]string{
+			"deregistration_delay.timeout_seconds":                 "2",
+			"deregistration_delay.connection_termination.enabled": "true",
+		},
+	})
+	waitHealth(t, s, st.TG, b1.Addr, "healthy", 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	c, err := dialEcho(ctx, st.listenerAddr("a", 7000))
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := s.ELB.DeregisterTargets(context.Background(), &elbv2.DeregisterTargetsInput{
+		TargetGroupArn: aws.String(st.TG), Targets: []types.TargetDescription{ipTarget(t, b1.Addr)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.roundTrip("while-draining"); err != nil {
+		t.Fatalf("during the delay: %v", err)
+	}
+	waitHealth(t, s, st.TG, b1.Addr, "", 20*time.Second)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = c.r.ReadByte()
+	var ne net.Error
+	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Errorf("connection still open after the delay ended (read: %v)", err)
+	} else {
+		t.Logf("connection closed after the delay: %v", err)
+	}
+}
+
+// TestTCPUDPListener: one TCP_UDP listener carries both protocols to the
+// same port of its targets.
+func TestTCPUDPListener(t *testing.T) {
+	t.Parallel()
+	tn := newNet()
+	s := startServer(t, tn, serverOptions{})
+	backend := tn.backend("a", 1) + ":5300"
+	b := startEchoBackend(t, "both", backend)
+	startUDPEchoBackend(t, "both", backend)
+	st := createStack(t, s, stackSpec{
+		name: "tcp-udp", protocol: types.ProtocolEnumTcpUdp, port: 53, tgPort: 5300,
+		targets: []types.TargetDescription{ipTarget(t, backend)},
+	})
+	waitHealth(t, s, st.TG, backend, "healthy", 30*time.Second)
+	lbAddr := st.listenerAddr("a", 53)
+	if got, err := whoAnswers(lbAddr); err != nil || got != b.Name {
+		t.Errorf("TCP through %s: %q, %v", lbAddr, got, err)
+	}
+	c, err := net.Dial("udp", lbAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 512)
+	var n int
+	eventually(t, 10*time.Second, "UDP answer through "+lbAddr, func() error {
+		if _, err := c.Write([]byte("ping")); err != nil {
+			return err
+		}
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		n, err = c.Read(buf)
+		return err
+	})
+	if got := string(buf[:n]); !strings.HasPrefix(got, "both from ") || !strings.HasSuffix(got, ": ping") {
+		t.Errorf("UDP answer %q", got)
+	}
+}
+
+// TestGeneratedCredentialsAndShutdown starts kelb server without any key:
+// it generates one into the data dir, prints how to export it, accepts
+// requests signed with it, keeps it across restarts, and exits 0 on
+// SIGTERM.
+func TestGeneratedCredentialsAndShutdown(t *testing.T) {
+	t.Parallel()
+	tn := newNet()
+	dataDir := t.TempDir()
+	api := freePort(t)
+	args := append([]string{"server", "--api-addr", api, "--dns-addr", "", "--metrics-addr", "", "--data-dir", dataDir}, tn.zoneFlags()...)
+
+	run := func() (id, secret string) {
+		t.Helper()
+		cmd := exec.Command(kelbBin, args...)
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := make(chan string, 64)
+		go func() {
+			defer close(lines)
+			sc := bufio.NewScanner(stderr)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+		}()
+		exportRE := regexp.MustCompile(`export (AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY)=(\S+)`)
+		ready := false
+		timeout := time.After(20 * time.Second)
+		for !ready {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("kelb server exited: %v", cmd.Wait())
+				}
+				if m := exportRE.FindStringSubmatch(l); m != nil {
+					if m[1] == "AWS_ACCESS_KEY_ID" {
+						id = m[2]
+					} else {
+						secret = m[2]
+					}
+				}
+				ready = strings.Contains(l, "kelb server ready")
+			case <-timeout:
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				t.Fatal("kelb server not ready")
+			}
+		}
+		go func() {
+			for range lines {
+			}
+		}()
+		if id == "" {
+			// Not printed again: read the kept key pair.
+			id, secret = readCredentials(t, filepath.Join(dataDir, "credentials"))
+		}
+		c := elbv2.New(elbv2.Options{Region: region, BaseEndpoint: aws.String("http://" + api), Credentials: staticCredentials(id, secret)})
+		if _, err := c.DescribeLoadBalancers(context.Background(), &elbv2.DescribeLoadBalancersInput{}); err != nil {
+			t.Errorf("request signed with the generated key: %v", err)
+		}
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- cmd.Wait() }()
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Errorf("kelb server on SIGTERM: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-errc
+			t.Error("kelb server did not exit on SIGTERM")
+		}
+		return id, secret
+	}
+	id1, secret1 := run()
+	if !strings.HasPrefix(id1, "AKIA") && !strings.HasPrefix(id1, "AK") {
+		t.Errorf("generated access key id %q", id1)
+	}
+	id2, secret2 := run()
+	if id1 != id2 || secret1 != secret2 {
+		t.Errorf("key pair changed across restarts: %s then %s", id1, id2)
+	}
+}
+
+// readCredentials reads the default profile of an AWS credentials file.
+func readCredentials(t *testing.T, path string) (id, secret string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range scanLines(b) {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(k) {
+		case "aws_access_key_id":
+			id = strings.TrimSpace(v)
+		case "aws_secret_access_key":
+			secret = strings.TrimSpace(v)
+		}
+	}
+	return id, secret
+}
