@@ -146,7 +146,7 @@ func TestDeregistrationConnectionTermination(t *testing.T) {
 		name: "terminate", port: 7000, tgPort: 7000,
 		targets: []types.TargetDescription{ipTarget(t, b1.Addr)},
 		tgAttrs: map[string]string{
-			"deregistration_delay.timeout_seconds":                 "2",
+			"deregistration_delay.timeout_seconds":                "2",
 			"deregistration_delay.connection_termination.enabled": "true",
 		},
 	})
