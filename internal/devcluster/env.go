@@ -146,6 +146,16 @@ type State struct {
 	Holder   proc.Info `json:"holder,omitempty"`
 }
 
+// has reports whether the environment started a process named name.
+func (st *State) has(name string) bool {
+	for _, p := range st.Processes {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // Namespace returns the network namespace of environment name.
 func Namespace(name string) string { return "kelb-" + name }
 

@@ -77,13 +77,39 @@ func PrintEnv(out io.Writer, st *State) {
 		if strings.HasPrefix(kv, "AWS_REGION=") || strings.HasPrefix(kv, "KELB_ENV=") {
 			continue
 		}
-		fmt.Fprintf(out, "    export %s\n", kv)
+		fmt.Fprintf(out, "export %s\n", kv)
 	}
-	fmt.Fprintf(out, "    export PATH=%s:$PATH\n\n", st.BinDir)
+	fmt.Fprintf(out, "export PATH=%s:$PATH\n\n", st.BinDir)
 	fmt.Fprintf(out, "Try:\n\n")
-	fmt.Fprintf(out, "    kubectl get nodes -L topology.kubernetes.io/zone\n")
-	fmt.Fprintf(out, "    kubectl create deployment echoserver --image=k8s.gcr.io/e2e-test-images/echoserver:2.5 --replicas=2 --port=8080\n")
-	fmt.Fprintf(out, "    kubectl get pods -o wide\n")
-	fmt.Fprintf(out, "    aws elbv2 describe-load-balancers\n\n")
+	fmt.Fprintf(out, "kubectl get nodes -L topology.kubernetes.io/zone\n")
+	fmt.Fprintf(out, "kubectl create deployment ui --image=registry.k8s.io/echoserver:1.10 --replicas=2 --port=8080\n")
+	fmt.Fprintf(out, "kubectl get pods -o wide\n")
+	if st.has("kelb-controller") {
+		fmt.Fprint(out, tryNLB)
+	} else {
+		fmt.Fprintf(out, "curl http://$(kubectl get pods -l app=ui -o jsonpath='{.items[0].status.podIP}'):8080/\n")
+	}
+	fmt.Fprintf(out, "aws elbv2 describe-load-balancers\n\n")
 	fmt.Fprintf(out, "kelb status%s reports every component; kelb down%s removes everything.\n", flag, flag)
 }
+
+// tryNLB is the first walkthrough once kelb controller runs: an NLB in IP
+// mode for the ui Deployment, as on EKS. It is not indented, so that it
+// can be pasted into a shell as it is (the heredoc ends at a bare EOF).
+const tryNLB = `kubectl apply -f - <<EOF
+apiVersion: v1
+kind: Service
+metadata:
+  name: ui-nlb
+  annotations:
+    service.beta.kubernetes.io/aws-load-balancer-type: external
+    service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip
+    service.beta.kubernetes.io/aws-load-balancer-scheme: internet-facing
+spec:
+  type: LoadBalancer
+  selector: {app: ui}
+  ports: [{port: 80, targetPort: 8080}]
+EOF
+kubectl get service ui-nlb
+curl http://$(kubectl get service ui-nlb -o jsonpath='{.status.loadBalancer.ingress[0].hostname}')/
+`

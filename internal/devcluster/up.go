@@ -46,7 +46,11 @@ func Up(ctx context.Context, opts Options, out io.Writer) error {
 				return fmt.Errorf("environment %q is up but %s stopped running (logs in %s/logs); run kelb down --name %s, then kelb up again",
 					opts.Name, strings.Join(dead, ", "), st.Dir, opts.Name)
 			}
-			fmt.Fprintf(out, "kelb environment %q is already up.\n\n", opts.Name)
+			fmt.Fprintf(out, "kelb environment %q is already up.\n", opts.Name)
+			if st.Options.Nodes != opts.Nodes || st.Options.NoController != opts.NoController {
+				fmt.Fprintf(out, "It was brought up with other options; kelb down --name %s, then kelb up, applies the new ones.\n", opts.Name)
+			}
+			fmt.Fprintln(out)
 			PrintEnv(out, st)
 			return nil
 		}
