@@ -3,6 +3,7 @@ package elb
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -226,8 +227,9 @@ func (s *Service) checkActions(w *world, lb *LoadBalancer, protocol string, acti
 }
 
 // CreateListener creates a listener on every address of its load balancer.
-// Creating a listener on a port that has one with the same protocol returns
-// that listener; with another protocol it fails with DuplicateListener.
+// Creating a listener on a port that has one with the same protocol and
+// default actions returns that listener; with another protocol or other
+// actions it fails with DuplicateListener.
 func (s *Service) CreateListener(ctx context.Context, in CreateListenerInput) (Listener, error) {
 	if err := checkNewTags(in.Tags); err != nil {
 		return Listener{}, err
@@ -252,6 +254,15 @@ func (s *Service) CreateListener(ctx context.Context, in CreateListenerInput) (L
 			}
 			n++
 			if l.Port == in.Port && l.Protocol == in.Protocol {
+				// As on AWS, only a request with the same settings gets
+				// the existing listener back.
+				actions, err := s.checkActions(w, lb, in.Protocol, cloneActions(in.DefaultActions))
+				if err != nil {
+					return err
+				}
+				if !reflect.DeepEqual(actions, l.DefaultActions) {
+					return errorf(CodeDuplicateListener, "A listener already exists on port %d of load balancer '%s' with other actions", l.Port, lb.ARN)
+				}
 				out = *l
 				return nil
 			}

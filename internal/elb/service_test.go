@@ -700,6 +700,7 @@ func TestListeners(t *testing.T) {
 		t.Fatal(err)
 	}
 	tcp := env.tg(t, "tcp", "TCP")
+	tcp2 := env.tg(t, "tcp2", "TCP")
 	udp := env.tg(t, "udp", "UDP")
 	http := env.tg(t, "http", "HTTP")
 	used := env.tg(t, "used", "TCP")
@@ -714,6 +715,7 @@ func TestListeners(t *testing.T) {
 		{name: "TCP", in: CreateListenerInput{LoadBalancerARN: nlb.ARN, Protocol: "TCP", Port: 80, DefaultActions: fwd(tcp.ARN)}},
 		{name: "same port, same protocol again", in: CreateListenerInput{LoadBalancerARN: nlb.ARN, Protocol: "TCP", Port: 80, DefaultActions: fwd(tcp.ARN)}},
 		{name: "same port, other protocol", in: CreateListenerInput{LoadBalancerARN: nlb.ARN, Protocol: "UDP", Port: 80, DefaultActions: fwd(udp.ARN)}, wantCode: CodeDuplicateListener},
+		{name: "same port, same protocol, other group", in: CreateListenerInput{LoadBalancerARN: nlb.ARN, Protocol: "TCP", Port: 80, DefaultActions: fwd(tcp2.ARN)}, wantCode: CodeDuplicateListener},
 		{name: "UDP", in: CreateListenerInput{LoadBalancerARN: nlb.ARN, Protocol: "UDP", Port: 53, DefaultActions: fwd(udp.ARN)}},
 		{name: "TLS needs a certificate", in: CreateListenerInput{LoadBalancerARN: nlb.ARN, Protocol: "TLS", Port: 443, DefaultActions: fwd(tcp.ARN)}, wantCode: CodeValidationError},
 		{name: "TLS", in: CreateListenerInput{LoadBalancerARN: nlb.ARN, Protocol: "TLS", Port: 443, DefaultActions: fwd(tcp.ARN),
