@@ -1,0 +1,657 @@
+package targetgroupbinding_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/go-logr/logr/testr"
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/yaml"
+
+	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/controller/targetgroupbinding"
+	"github.com/kelb-io/kelb/internal/controller/webhook"
+	"github.com/kelb-io/kelb/internal/devcluster/controlplane"
+	"github.com/kelb-io/kelb/internal/devcluster/k8sbin"
+	"github.com/kelb-io/kelb/internal/devcluster/kubelet/netnstest"
+	"github.com/kelb-io/kelb/internal/elb"
+	"github.com/kelb-io/kelb/internal/elbapi"
+	"github.com/kelb-io/kelb/internal/server"
+)
+
+const (
+	keyID  = "AKIDKELBTEST"
+	secret = "kelb-test-secret"
+)
+
+// countingELB counts the ELBv2 calls the reconciler makes.
+type countingELB struct {
+	targetgroupbinding.ELBAPI
+	calls atomic.Int64
+}
+
+func (c *countingELB) DescribeTargetHealth(ctx context.Context, in *elbv2.DescribeTargetHealthInput, o ...func(*elbv2.Options)) (*elbv2.DescribeTargetHealthOutput, error) {
+	c.calls.Add(1)
+	return c.ELBAPI.DescribeTargetHealth(ctx, in, o...)
+}
+
+func (c *countingELB) RegisterTargets(ctx context.Context, in *elbv2.RegisterTargetsInput, o ...func(*elbv2.Options)) (*elbv2.RegisterTargetsOutput, error) {
+	c.calls.Add(1)
+	return c.ELBAPI.RegisterTargets(ctx, in, o...)
+}
+
+func (c *countingELB) DeregisterTargets(ctx context.Context, in *elbv2.DeregisterTargetsInput, o ...func(*elbv2.Options)) (*elbv2.DeregisterTargetsOutput, error) {
+	c.calls.Add(1)
+	return c.ELBAPI.DeregisterTargets(ctx, in, o...)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// env is a real kube-apiserver, an in-process kelb server and kelb
+// controller's TargetGroupBinding reconciler and webhook, all inside a
+// private network namespace.
+type env struct {
+	kube client.Client
+	elb  *elbv2.Client
+	api  *countingELB
+}
+
+func binDir(t *testing.T) string {
+	t.Helper()
+	dir, err := k8sbin.BinDir(k8sbin.Options{})
+	if err != nil {
+		t.Skipf("no Kubernetes binary cache: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kube-apiserver")); err != nil {
+		t.Skipf("kube-apiserver not built in %s (kelb up builds it)", dir)
+	}
+	if _, err := exec.LookPath("etcd"); err != nil {
+		t.Skip("etcd not on PATH (apt-get install etcd-server)")
+	}
+	return dir
+}
+
+func startEnv(t *testing.T, ctx context.Context) *env {
+	t.Helper()
+	cp, err := controlplane.Start(ctx, controlplane.Config{
+		Dir: t.TempDir(), BinDir: binDir(t), Log: t.Logf,
+		WithoutControllerManager: true, WithoutScheduler: true,
+	})
+	if err != nil {
+		t.Fatalf("control plane: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := cp.Stop(context.Background()); err != nil {
+			t.Errorf("stop control plane: %v", err)
+		}
+	})
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, elbv2api.AddToScheme} {
+		if err := add(scheme); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kube, err := client.New(cp.RESTConfig, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	installCRDs(t, ctx, kube)
+
+	// kelb server, with its health checker and data plane.
+	apiAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	srvCtx, stopServer := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := server.Run(srvCtx, server.Config{
+			APIAddr: apiAddr,
+			DataDir: t.TempDir(),
+			Zones: []elb.Zone{
+				{Name: "us-west-2a", SubnetID: "subnet-a", Pool: netip.MustParsePrefix("198.19.1.0/24")},
+				{Name: "us-west-2b", SubnetID: "subnet-b", Pool: netip.MustParsePrefix("198.19.2.0/24")},
+			},
+			Credentials: elbapi.StaticCredentials{keyID: secret},
+		})
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("kelb server: %v", err)
+		}
+	}()
+	t.Cleanup(func() { stopServer(); wg.Wait() })
+	elbClient := elbv2.New(elbv2.Options{
+		Region:       "us-west-2",
+		BaseEndpoint: aws.String("http://" + apiAddr),
+		Credentials:  credentials.NewStaticCredentialsProvider(keyID, secret, ""),
+	})
+	poll(t, ctx, "kelb server API", func() error {
+		_, err := elbClient.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{})
+		return err
+	})
+
+	// kelb controller's reconciler and webhook.
+	hookPort := freePort(t)
+	certDir := t.TempDir()
+	mgr, err := ctrl.NewManager(cp.RESTConfig, ctrl.Options{
+		Scheme:                 scheme,
+		Logger:                 testr.New(t),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		WebhookServer:          ctrlwebhook.NewServer(ctrlwebhook.Options{Host: "127.0.0.1", Port: hookPort, CertDir: certDir}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &countingELB{ELBAPI: elbClient}
+	rec := &targetgroupbinding.Reconciler{
+		Client:      mgr.GetClient(),
+		Recorder:    mgr.GetEventRecorderFor("targetgroupbinding"),
+		ELB:         api,
+		GateRequeue: time.Second,
+	}
+	if err := rec.SetupWithManager(ctx, mgr); err != nil {
+		t.Fatal(err)
+	}
+	certs := &webhook.CertManager{
+		Client:     kube,
+		ConfigName: "kelb-webhook",
+		URL:        "https://127.0.0.1:" + strconv.Itoa(hookPort) + webhook.PathMutatePod,
+		Hosts:      []string{"127.0.0.1"},
+		CertDir:    certDir,
+		Log:        testr.New(t),
+	}
+	if err := certs.Setup(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := mgr.Add(certs); err != nil {
+		t.Fatal(err)
+	}
+	mgr.GetWebhookServer().Register(webhook.PathMutatePod, &ctrlwebhook.Admission{Handler: webhook.NewPodMutator(mgr.GetClient(), scheme)})
+	mgrCtx, stopMgr := context.WithCancel(log.IntoContext(context.Background(), testr.New(t)))
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := mgr.Start(mgrCtx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	// Stop the manager before the API server (cleanups run last first).
+	t.Cleanup(func() { stopMgr(); wg.Wait() })
+	return &env{kube: kube, elb: elbClient, api: api}
+}
+
+// installCRDs creates the CRDs of config/crd/bases and waits until the
+// TargetGroupBinding API serves.
+func installCRDs(t *testing.T, ctx context.Context, kube client.Client) {
+	t.Helper()
+	files, err := filepath.Glob("../../../config/crd/bases/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("CRD files: %v (%d)", err, len(files))
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var obj map[string]any
+		if err := yaml.Unmarshal(data, &obj); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if err := kube.Create(ctx, &unstructured.Unstructured{Object: obj}); err != nil {
+			t.Fatalf("create CRD %s: %v", f, err)
+		}
+	}
+	poll(t, ctx, "TargetGroupBinding API", func() error {
+		return kube.List(ctx, &elbv2api.TargetGroupBindingList{})
+	})
+}
+
+// poll calls f until it returns nil or ctx ends.
+func poll(t *testing.T, ctx context.Context, what string, f func() error) {
+	t.Helper()
+	var last error
+	for {
+		if last = f(); last == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v (last: %v)", what, ctx.Err(), last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// targetGroup creates a target group behind a TCP listener of a new load
+// balancer, so kelb server health-checks its targets: TCP every 5 s,
+// healthy after 2 successes.
+func (e *env) targetGroup(t *testing.T, ctx context.Context, name string, targetType elbv2types.TargetTypeEnum) string {
+	t.Helper()
+	tg, err := e.elb.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{
+		Name: aws.String(name), Protocol: elbv2types.ProtocolEnumTcp, Port: aws.Int32(80), VpcId: aws.String("vpc-kelb"),
+		TargetType:                 targetType,
+		HealthCheckIntervalSeconds: aws.Int32(5),
+		HealthCheckTimeoutSeconds:  aws.Int32(2),
+		HealthyThresholdCount:      aws.Int32(2),
+		UnhealthyThresholdCount:    aws.Int32(2),
+	})
+	if err != nil {
+		t.Fatalf("create target group %s: %v", name, err)
+	}
+	arn := *tg.TargetGroups[0].TargetGroupArn
+	lb, err := e.elb.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{
+		Name: aws.String(name), Type: elbv2types.LoadBalancerTypeEnumNetwork,
+	})
+	if err != nil {
+		t.Fatalf("create load balancer %s: %v", name, err)
+	}
+	_, err = e.elb.CreateListener(ctx, &elbv2.CreateListenerInput{
+		LoadBalancerArn: lb.LoadBalancers[0].LoadBalancerArn,
+		Protocol:        elbv2types.ProtocolEnumTcp, Port: aws.Int32(80),
+		DefaultActions: []elbv2types.Action{{Type: elbv2types.ActionTypeEnumForward, TargetGroupArn: &arn}},
+	})
+	if err != nil {
+		t.Fatalf("create listener of %s: %v", name, err)
+	}
+	return arn
+}
+
+type health struct {
+	ID    string
+	Port  int32
+	State string
+}
+
+func (e *env) targets(ctx context.Context, arn string) ([]health, error) {
+	out, err := e.elb.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: &arn})
+	if err != nil {
+		return nil, err
+	}
+	var hs []health
+	for _, d := range out.TargetHealthDescriptions {
+		hs = append(hs, health{ID: *d.Target.Id, Port: *d.Target.Port, State: string(d.TargetHealth.State)})
+	}
+	slices.SortFunc(hs, func(a, b health) int {
+		if a.ID != b.ID {
+			if a.ID < b.ID {
+				return -1
+			}
+			return 1
+		}
+		return int(a.Port - b.Port)
+	})
+	return hs, nil
+}
+
+// waitTargets waits until the target group's targets, ignoring draining
+// ones unless want lists them, are want (states compared when given).
+func (e *env) waitTargets(t *testing.T, ctx context.Context, arn string, want []health) {
+	t.Helper()
+	poll(t, ctx, fmt.Sprintf("targets %v", want), func() error {
+		got, err := e.targets(ctx, arn)
+		if err != nil {
+			return err
+		}
+		var cmpGot []health
+		for _, g := range got {
+			j := slices.IndexFunc(want, func(w health) bool { return w.ID == g.ID && w.Port == g.Port })
+			if j < 0 && g.State == string(elbv2types.TargetHealthStateEnumDraining) {
+				continue
+			}
+			if j >= 0 && want[j].State == "" {
+				g.State = ""
+			}
+			cmpGot = append(cmpGot, g)
+		}
+		if diff := cmp.Diff(want, cmpGot); diff != "" {
+			return fmt.Errorf("targets (-want +got):\n%s", diff)
+		}
+		return nil
+	})
+}
+
+func readyNode(name, ip string, mutate func(*corev1.Node)) *corev1.Node {
+	n := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/hostname": name}},
+	}
+	if mutate != nil {
+		mutate(n)
+	}
+	n.Status = corev1.NodeStatus{
+		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+			LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
+		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip}, {Type: corev1.NodeHostName, Address: name}},
+	}
+	return n
+}
+
+func (e *env) createNode(t *testing.T, ctx context.Context, n *corev1.Node) {
+	t.Helper()
+	status := n.Status
+	if err := e.kube.Create(ctx, n); err != nil {
+		t.Fatalf("create node %s: %v", n.Name, err)
+	}
+	n.Status = status
+	if err := e.kube.Status().Update(ctx, n); err != nil {
+		t.Fatalf("node %s status: %v", n.Name, err)
+	}
+}
+
+func endpoint(ip, pod string, ready, terminating bool) discoveryv1.Endpoint {
+	return discoveryv1.Endpoint{
+		Addresses:  []string{ip},
+		Conditions: discoveryv1.EndpointConditions{Ready: &ready, Serving: &ready, Terminating: &terminating},
+		TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: "ui", Name: pod},
+		NodeName:   aws.String("n1"),
+	}
+}
+
+// serveTCP accepts and closes connections on addr until the test ends.
+func serveTCP(t *testing.T, addr string) {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen on %s: %v", addr, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { l.Close(); <-done })
+}
+
+// TestBindingsAgainstKubernetesAndKelb runs the reconciler and the webhook
+// against a real kube-apiserver and kelb server: ip targets follow
+// EndpointSlices, a gated pod's condition turns True once its target is
+// healthy, instance targets follow Nodes, an unchanged binding makes no
+// ELBv2 call, and deleting a binding deregisters its targets.
+func TestBindingsAgainstKubernetesAndKelb(t *testing.T) {
+	if !netnstest.Enter(t) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	e := startEnv(t, ctx)
+	k := e.kube
+
+	for _, obj := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ui", Labels: map[string]string{webhook.LabelInject: "enabled"}}},
+		&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "ui", Name: "ui-nlb"},
+			Spec: corev1.ServiceSpec{
+				Type:     corev1.ServiceTypeNodePort,
+				Selector: map[string]string{"app": "ui"},
+				Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}},
+			},
+		},
+	} {
+		if err := k.Create(ctx, obj); err != nil {
+			t.Fatalf("create %T: %v", obj, err)
+		}
+	}
+	e.createNode(t, ctx, readyNode("n1", "198.18.0.11", nil))
+	e.createNode(t, ctx, readyNode("n2", "198.18.0.12", nil))
+	e.createNode(t, ctx, readyNode("n3", "198.18.0.13", func(n *corev1.Node) { n.Labels[targetgroupbinding.LabelExcludeFromLB] = "" }))
+	e.createNode(t, ctx, readyNode("n4", "198.18.0.14", func(n *corev1.Node) { n.Spec.Unschedulable = true }))
+
+	ipType := elbv2api.TargetTypeIP
+	ipARN := e.targetGroup(t, ctx, "k8s-ui-uinlb-ip", elbv2types.TargetTypeEnumIp)
+	tgb := &elbv2api.TargetGroupBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ui", Name: "k8s-ui-uinlb-ip"},
+		Spec: elbv2api.TargetGroupBindingSpec{
+			TargetGroupARN: ipARN,
+			TargetType:     &ipType,
+			ServiceRef:     elbv2api.ServiceReference{Name: "ui-nlb", Port: intstr.FromInt32(80)},
+		},
+	}
+	if err := k.Create(ctx, tgb); err != nil {
+		t.Fatal(err)
+	}
+	gate := targetgroupbinding.GateFor(tgb.Name)
+
+	t.Run("webhook injects the readiness gate through the API server", func(t *testing.T) {
+		// The configuration is written by the controller at start and
+		// reaches the API server's admission chain shortly after: retry
+		// with throwaway pods until one is mutated.
+		poll(t, ctx, "a pod with the readiness gate", func() error {
+			probe := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "ui", GenerateName: "probe-", Labels: map[string]string{"app": "ui"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "ui", Image: "echoserver"}}},
+			}
+			if err := k.Create(ctx, probe); err != nil {
+				return err
+			}
+			defer k.Delete(ctx, probe)
+			if !targetgroupbinding.HasGate(probe, gate) {
+				return fmt.Errorf("pod %s has readiness gates %v", probe.Name, probe.Spec.ReadinessGates)
+			}
+			return nil
+		})
+		other := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "ui", Name: "other", Labels: map[string]string{"app": "other"}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "x", Image: "echoserver"}}},
+		}
+		if err := k.Create(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		if len(other.Spec.ReadinessGates) != 0 {
+			t.Errorf("a pod no Service of a binding selects got gates %v", other.Spec.ReadinessGates)
+		}
+	})
+
+	// ui-1 runs on n1 with its containers ready; only the gate holds it
+	// back, so its endpoint is not ready.
+	serveTCP(t, "198.18.1.3:8080")
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ui", Name: "ui-1", Labels: map[string]string{"app": "ui"}},
+		Spec:       corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "ui", Image: "echoserver"}}},
+	}
+	if err := k.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	if !targetgroupbinding.HasGate(pod, gate) {
+		t.Fatalf("pod ui-1 has no gate %s: %v", gate, pod.Spec.ReadinessGates)
+	}
+	pod.Status = corev1.PodStatus{
+		Phase: corev1.PodRunning, PodIP: "198.18.1.3", PodIPs: []corev1.PodIP{{IP: "198.18.1.3"}},
+		Conditions: []corev1.PodCondition{
+			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue},
+			{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ReadinessGatesNotReady"},
+		},
+	}
+	if err := k.Status().Update(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ui", Name: "ui-nlb-a", Labels: map[string]string{
+			discoveryv1.LabelServiceName: "ui-nlb", discoveryv1.LabelManagedBy: "kelb-test",
+		}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: aws.String("http"), Port: aws.Int32(8080), Protocol: ptr(corev1.ProtocolTCP)}},
+		Endpoints:   []discoveryv1.Endpoint{endpoint("198.18.1.3", "ui-1", false, false)},
+	}
+	if err := k.Create(ctx, slice); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("gated pod is registered and its condition turns True once healthy", func(t *testing.T) {
+		e.waitTargets(t, ctx, ipARN, []health{{ID: "198.18.1.3", Port: 8080}})
+		poll(t, ctx, "condition "+string(gate)+" True", func() error {
+			var got corev1.Pod
+			if err := k.Get(ctx, client.ObjectKeyFromObject(pod), &got); err != nil {
+				return err
+			}
+			for _, c := range got.Status.Conditions {
+				if c.Type == gate {
+					if c.Status == corev1.ConditionTrue {
+						return nil
+					}
+					return fmt.Errorf("condition %s: %s %s %q", gate, c.Status, c.Reason, c.Message)
+				}
+			}
+			return fmt.Errorf("pod has no condition %s", gate)
+		})
+		e.waitTargets(t, ctx, ipARN, []health{{ID: "198.18.1.3", Port: 8080, State: "healthy"}})
+	})
+
+	update := func(t *testing.T, eps ...discoveryv1.Endpoint) {
+		t.Helper()
+		var cur discoveryv1.EndpointSlice
+		if err := k.Get(ctx, client.ObjectKeyFromObject(slice), &cur); err != nil {
+			t.Fatal(err)
+		}
+		cur.Endpoints = eps
+		if err := k.Update(ctx, &cur); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ui1 := endpoint("198.18.1.3", "ui-1", true, false)
+
+	t.Run("scale up and down", func(t *testing.T) {
+		update(t, ui1, endpoint("198.18.1.4", "ui-2", true, false), endpoint("198.18.1.5", "ui-3", true, false))
+		e.waitTargets(t, ctx, ipARN, []health{{ID: "198.18.1.3", Port: 8080}, {ID: "198.18.1.4", Port: 8080}, {ID: "198.18.1.5", Port: 8080}})
+		// ui-2 terminates: deregistered at once, it drains.
+		update(t, ui1, endpoint("198.18.1.4", "ui-2", false, true), endpoint("198.18.1.5", "ui-3", true, false))
+		e.waitTargets(t, ctx, ipARN, []health{{ID: "198.18.1.3", Port: 8080}, {ID: "198.18.1.4", Port: 8080, State: "draining"}, {ID: "198.18.1.5", Port: 8080}})
+		update(t, ui1)
+		e.waitTargets(t, ctx, ipARN, []health{{ID: "198.18.1.3", Port: 8080}})
+	})
+
+	t.Run("an unchanged binding makes no ELBv2 call", func(t *testing.T) {
+		poll(t, ctx, "checkpoint", func() error {
+			var got elbv2api.TargetGroupBinding
+			if err := k.Get(ctx, client.ObjectKeyFromObject(tgb), &got); err != nil {
+				return err
+			}
+			if got.Annotations[targetgroupbinding.AnnotationCheckpoint] == "" || len(got.Finalizers) == 0 ||
+				got.Status.ObservedGeneration == nil {
+				return fmt.Errorf("binding: annotations %v finalizers %v status %+v", got.Annotations, got.Finalizers, got.Status)
+			}
+			return nil
+		})
+		before := e.api.calls.Load()
+		// A Service change that does not change targets.
+		var svc corev1.Service
+		if err := k.Get(ctx, client.ObjectKey{Namespace: "ui", Name: "ui-nlb"}, &svc); err != nil {
+			t.Fatal(err)
+		}
+		svc.Annotations = map[string]string{"touched": "yes"}
+		if err := k.Update(ctx, &svc); err != nil {
+			t.Fatal(err)
+		}
+		// Give the watch time to deliver it; then nothing may have called.
+		time.Sleep(2 * time.Second)
+		if n := e.api.calls.Load() - before; n != 0 {
+			t.Errorf("%d ELBv2 calls for an unchanged binding", n)
+		}
+	})
+
+	instARN := e.targetGroup(t, ctx, "k8s-ui-uinlb-inst", elbv2types.TargetTypeEnumInstance)
+	instType := elbv2api.TargetTypeInstance
+	inst := &elbv2api.TargetGroupBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ui", Name: "k8s-ui-uinlb-inst"},
+		Spec: elbv2api.TargetGroupBindingSpec{
+			TargetGroupARN: instARN,
+			TargetType:     &instType,
+			ServiceRef:     elbv2api.ServiceReference{Name: "ui-nlb", Port: intstr.FromString("http")},
+		},
+	}
+	t.Run("instance targets follow nodes", func(t *testing.T) {
+		var svc corev1.Service
+		if err := k.Get(ctx, client.ObjectKey{Namespace: "ui", Name: "ui-nlb"}, &svc); err != nil {
+			t.Fatal(err)
+		}
+		nodePort := svc.Spec.Ports[0].NodePort
+		if err := k.Create(ctx, inst); err != nil {
+			t.Fatal(err)
+		}
+		e.waitTargets(t, ctx, instARN, []health{{ID: "198.18.0.11", Port: nodePort}, {ID: "198.18.0.12", Port: nodePort}})
+
+		var n2 corev1.Node
+		if err := k.Get(ctx, client.ObjectKey{Name: "n2"}, &n2); err != nil {
+			t.Fatal(err)
+		}
+		n2.Status.Conditions[0].Status = corev1.ConditionFalse
+		if err := k.Status().Update(ctx, &n2); err != nil {
+			t.Fatal(err)
+		}
+		e.waitTargets(t, ctx, instARN, []health{{ID: "198.18.0.11", Port: nodePort}})
+
+		var n4 corev1.Node
+		if err := k.Get(ctx, client.ObjectKey{Name: "n4"}, &n4); err != nil {
+			t.Fatal(err)
+		}
+		n4.Spec.Unschedulable = false
+		if err := k.Update(ctx, &n4); err != nil {
+			t.Fatal(err)
+		}
+		e.waitTargets(t, ctx, instARN, []health{{ID: "198.18.0.11", Port: nodePort}, {ID: "198.18.0.14", Port: nodePort}})
+	})
+
+	t.Run("deleting a binding deregisters its targets", func(t *testing.T) {
+		if err := k.Delete(ctx, inst); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, ctx, "binding gone", func() error {
+			err := k.Get(ctx, client.ObjectKeyFromObject(inst), &elbv2api.TargetGroupBinding{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("still there: %v", err)
+		})
+		got, err := e.targets(ctx, instARN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range got {
+			if h.State != string(elbv2types.TargetHealthStateEnumDraining) {
+				t.Errorf("target %s:%d is %s after its binding was deleted", h.ID, h.Port, h.State)
+			}
+		}
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
