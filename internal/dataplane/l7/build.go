@@ -1,0 +1,262 @@
+package l7
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kelb-io/kelb/internal/elb"
+)
+
+// Attribute keys Build reads.
+const (
+	attrIdleTimeout        = "idle_timeout.timeout_seconds"
+	attrHTTP2              = "routing.http2.enabled"
+	attrXFFMode            = "routing.http.xff_header_processing.mode"
+	attrAlgorithm          = "load_balancing.algorithm.type"
+	attrStickinessEnabled  = "stickiness.enabled"
+	attrStickinessType     = "stickiness.type"
+	attrLBCookieDuration   = "stickiness.lb_cookie.duration_seconds"
+	attrAppCookieName      = "stickiness.app_cookie.cookie_name"
+	attrAppCookieDuration  = "stickiness.app_cookie.duration_seconds"
+	attrSlowStart          = "slow_start.duration_seconds"
+	defaultIdleTimeout     = 60 * time.Second
+	defaultStickiness      = 86400 * time.Second
+	algorithmRoundRobin    = "round_robin"
+	algorithmLeastRequests = "least_outstanding_requests"
+	stickinessLBCookie     = "lb_cookie"
+	stickinessAppCookie    = "app_cookie"
+	xffAppend              = "append"
+)
+
+// Build derives the L7 configuration from the store's state and the
+// targets' health. It is a pure function; health may be nil (every target
+// initial).
+//
+// Every HTTP and HTTPS listener of every application load balancer that has
+// not failed gets one Listener per zone address. Every target group its
+// default actions and rules forward to gets one TargetGroup whose Targets
+// are its healthy targets; when none is healthy, every registered target
+// that is neither draining nor unused (fail open). Cross-zone load
+// balancing is always on for application load balancers, so a target's
+// zone does not matter.
+func Build(state elb.State, health elb.HealthView) Config {
+	groups := make(map[string]*elb.TargetGroup, len(state.TargetGroups))
+	for i := range state.TargetGroups {
+		groups[state.TargetGroups[i].ARN] = &state.TargetGroups[i]
+	}
+	lbs := map[string]*elb.LoadBalancer{}
+	for i := range state.LoadBalancers {
+		lb := &state.LoadBalancers[i]
+		if lb.Type == elb.TypeApplication && lb.State != elb.StateFailed {
+			lbs[lb.ARN] = lb
+		}
+	}
+	rules := map[string][]elb.Rule{}
+	for _, r := range state.Rules {
+		rules[r.ListenerARN] = append(rules[r.ListenerARN], r)
+	}
+
+	var cfg Config
+	used := map[string]*elb.LoadBalancer{}
+	for _, ls := range state.Listeners {
+		lb, ok := lbs[ls.LoadBalancerARN]
+		if !ok || (ls.Protocol != ProtocolHTTP && ls.Protocol != ProtocolHTTPS) {
+			continue
+		}
+		lr := slices.Clone(rules[ls.ARN])
+		slices.SortStableFunc(lr, func(a, b elb.Rule) int { return cmp.Compare(priority(a), priority(b)) })
+		for _, a := range ls.DefaultActions {
+			for _, tg := range forwardGroups(a) {
+				used[tg] = lb
+			}
+		}
+		for _, r := range lr {
+			for _, a := range r.Actions {
+				for _, tg := range forwardGroups(a) {
+					used[tg] = lb
+				}
+			}
+		}
+		var certs []string
+		for _, c := range ls.Certificates {
+			if c.IsDefault {
+				certs = append([]string{c.ARN}, certs...)
+			} else {
+				certs = append(certs, c.ARN)
+			}
+		}
+		for _, z := range lb.Zones {
+			if !z.Address.IsValid() {
+				continue
+			}
+			cfg.Listeners = append(cfg.Listeners, Listener{
+				ListenerARN:    ls.ARN,
+				LoadBalancer:   arnLabel(lb.ARN, ":loadbalancer/", len(":loadbalancer/")),
+				Zone:           z.Zone,
+				Protocol:       ls.Protocol,
+				Address:        netip.AddrPortFrom(z.Address, uint16(ls.Port)).String(),
+				Certificates:   certs,
+				SSLPolicy:      ls.SslPolicy,
+				HTTP2:          attrBool(lb.Attributes, attrHTTP2, true),
+				IdleTimeout:    idleTimeout(lb),
+				XFFMode:        cmp.Or(lb.Attributes[attrXFFMode], xffAppend),
+				Rules:          lr,
+				DefaultActions: ls.DefaultActions,
+			})
+		}
+	}
+	slices.SortFunc(cfg.Listeners, func(a, b Listener) int { return compareAddrPort(a.Address, b.Address) })
+
+	for arn, lb := range used {
+		tg, ok := groups[arn]
+		if !ok {
+			continue
+		}
+		cfg.TargetGroups = append(cfg.TargetGroups, buildGroup(tg, lb, health))
+	}
+	slices.SortFunc(cfg.TargetGroups, func(a, b TargetGroup) int { return cmp.Compare(a.ARN, b.ARN) })
+	return cfg
+}
+
+func buildGroup(tg *elb.TargetGroup, lb *elb.LoadBalancer, health elb.HealthView) TargetGroup {
+	g := TargetGroup{
+		ARN:             tg.ARN,
+		Label:           arnLabel(tg.ARN, ":targetgroup/", 1),
+		Protocol:        cmp.Or(tg.Protocol, ProtocolHTTP),
+		ProtocolVersion: cmp.Or(tg.ProtocolVersion, "HTTP1"),
+		Algorithm:       algorithmRoundRobin,
+		ResponseTimeout: idleTimeout(lb),
+		XFFMode:         cmp.Or(lb.Attributes[attrXFFMode], xffAppend),
+		SlowStart:       time.Duration(attrInt(tg.Attributes, attrSlowStart)) * time.Second,
+	}
+	if tg.Attributes[attrAlgorithm] == algorithmLeastRequests {
+		g.Algorithm = algorithmLeastRequests
+	}
+	if attrBool(tg.Attributes, attrStickinessEnabled, false) {
+		switch tg.Attributes[attrStickinessType] {
+		case stickinessAppCookie:
+			g.Stickiness = stickinessAppCookie
+			g.AppCookieName = tg.Attributes[attrAppCookieName]
+			g.StickinessDuration = seconds(tg.Attributes, attrAppCookieDuration, defaultStickiness)
+		case stickinessLBCookie, "":
+			g.Stickiness = stickinessLBCookie
+			g.StickinessDuration = seconds(tg.Attributes, attrLBCookieDuration, defaultStickiness)
+		}
+	}
+	var healthy, eligible []string
+	for _, t := range tg.Targets {
+		addr, err := netip.ParseAddr(t.ID)
+		if err != nil {
+			continue
+		}
+		port := t.Port
+		if port == 0 {
+			port = tg.Port
+		}
+		ap := netip.AddrPortFrom(addr, uint16(port)).String()
+		state := elb.HealthInitial
+		if health != nil {
+			if h, ok := health.TargetHealth(tg.ARN, elb.TargetKey{ID: t.ID, Port: t.Port}); ok && h.State != "" {
+				state = h.State
+			}
+		}
+		if t.Draining() {
+			continue
+		}
+		switch state {
+		case elb.HealthHealthy:
+			healthy = append(healthy, ap)
+			eligible = append(eligible, ap)
+		case elb.HealthDraining, elb.HealthUnhealthyDraining, elb.HealthUnused:
+		default:
+			eligible = append(eligible, ap)
+		}
+	}
+	sortAddrs := func(s []string) []string {
+		slices.SortFunc(s, compareAddrPort)
+		return slices.Compact(s)
+	}
+	switch {
+	case len(healthy) > 0:
+		g.Routing, g.Targets = RoutingHealthy, sortAddrs(healthy)
+	case len(eligible) > 0:
+		g.Routing, g.Targets = RoutingFailOpen, sortAddrs(eligible)
+	default:
+		g.Routing = RoutingNoTargets
+	}
+	return g
+}
+
+// forwardGroups returns the target groups a forward action sends to.
+func forwardGroups(a elb.Action) []string {
+	if a.Type != elb.ActionForward {
+		return nil
+	}
+	if a.Forward != nil && len(a.Forward.TargetGroups) > 0 {
+		out := make([]string, 0, len(a.Forward.TargetGroups))
+		for _, t := range a.Forward.TargetGroups {
+			out = append(out, t.TargetGroupARN)
+		}
+		return out
+	}
+	if a.TargetGroupARN != "" {
+		return []string{a.TargetGroupARN}
+	}
+	return nil
+}
+
+func priority(r elb.Rule) int {
+	n, err := strconv.Atoi(r.Priority)
+	if err != nil {
+		return 1 << 30
+	}
+	return n
+}
+
+func idleTimeout(lb *elb.LoadBalancer) time.Duration {
+	return seconds(lb.Attributes, attrIdleTimeout, defaultIdleTimeout)
+}
+
+func seconds(attrs map[string]string, key string, def time.Duration) time.Duration {
+	if n := attrInt(attrs, key); n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	return def
+}
+
+func attrBool(attrs map[string]string, key string, def bool) bool {
+	switch attrs[key] {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	return def
+}
+
+func attrInt(attrs map[string]string, key string) int {
+	n, _ := strconv.Atoi(attrs[key])
+	return n
+}
+
+// arnLabel returns the part of arn from skip bytes into marker on, or arn
+// itself when marker is absent.
+func arnLabel(arn, marker string, skip int) string {
+	if i := strings.Index(arn, marker); i >= 0 {
+		return arn[i+skip:]
+	}
+	return arn
+}
+
+func compareAddrPort(a, b string) int {
+	pa, errA := netip.ParseAddrPort(a)
+	pb, errB := netip.ParseAddrPort(b)
+	if errA != nil || errB != nil {
+		return strings.Compare(a, b)
+	}
+	return pa.Compare(pb)
+}

@@ -1,0 +1,82 @@
+package l7
+
+import (
+	"time"
+
+	"github.com/kelb-io/kelb/internal/elb"
+)
+
+// Listener protocols.
+const (
+	ProtocolHTTP  = "HTTP"
+	ProtocolHTTPS = "HTTPS"
+)
+
+// Routing modes of a target group: where its new requests go.
+const (
+	// RoutingHealthy: the healthy targets.
+	RoutingHealthy = "healthy"
+	// RoutingFailOpen: no target is healthy, so every registered target
+	// that is not draining takes requests, as ALB does.
+	RoutingFailOpen = "fail_open"
+	// RoutingNoTargets: nothing to route to; requests get 503.
+	RoutingNoTargets = "no_targets"
+)
+
+// Config is the whole L7 data plane: what Plane.Apply makes run.
+type Config struct {
+	Listeners    []Listener
+	TargetGroups []TargetGroup
+}
+
+// Listener is one HTTP or HTTPS listener of an application load balancer on
+// one of its zone addresses.
+type Listener struct {
+	ListenerARN string
+	// LoadBalancer is the metrics label: app/<name>/<id>.
+	LoadBalancer string
+	Zone         string
+	Protocol     string // HTTP or HTTPS
+	Address      string // ip:port
+	// Certificates are certificate ARNs, the default one first (HTTPS).
+	Certificates []string
+	SSLPolicy    string
+	// HTTP2 offers h2 in ALPN (HTTPS) and accepts h2c with prior
+	// knowledge (HTTP): routing.http2.enabled.
+	HTTP2 bool
+	// IdleTimeout closes client connections idle this long and bounds the
+	// wait for a target's response headers (idle_timeout.timeout_seconds).
+	IdleTimeout time.Duration
+	// XFFMode is routing.http.xff_header_processing.mode: append,
+	// preserve or remove.
+	XFFMode string
+	// Rules are the listener's rules by priority; DefaultActions apply
+	// when none matches.
+	Rules          []elb.Rule
+	DefaultActions []elb.Action
+}
+
+// TargetGroup is a target group some ALB listener or rule forwards to.
+type TargetGroup struct {
+	ARN string
+	// Label is the metrics label: targetgroup/<name>/<id>.
+	Label           string
+	Protocol        string // HTTP or HTTPS to the targets
+	ProtocolVersion string // HTTP1, HTTP2 or GRPC
+	// Algorithm is round_robin or least_outstanding_requests
+	// (weighted_random is served as round_robin).
+	Algorithm string
+	// Stickiness is "", lb_cookie or app_cookie.
+	Stickiness         string
+	StickinessDuration time.Duration
+	AppCookieName      string
+	SlowStart          time.Duration
+	// ResponseTimeout is the load balancer's idle timeout: a target that
+	// sends no response headers within it gets the request a 504.
+	ResponseTimeout time.Duration
+	// XFFMode is the mode of the load balancer that forwards here.
+	XFFMode string
+	Routing string
+	// Targets are the addresses (ip:port) new requests may go to.
+	Targets []string
+}

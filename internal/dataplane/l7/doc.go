@@ -1,0 +1,44 @@
+// Package l7 is kelb's L7 data plane: it runs every HTTP and HTTPS listener
+// of every application load balancer as a reverse proxy with ALB's listener
+// rules, actions, stickiness and error codes.
+//
+// Build turns the store's state and the health view into a Config: one
+// Listener per listener port × load balancer zone address (cross-zone load
+// balancing is always on for ALB), with its rules in priority order, and one
+// TargetGroup per forwarded-to group with the targets new requests may go
+// to: the healthy ones, else (fail open, as ALB) every registered target
+// that is not draining. Plane.Apply makes a Config run: it binds new
+// sockets (IP_FREEBIND), closes removed ones, and swaps each listener's
+// compiled routing table and TLS configuration with one atomic pointer
+// store, so requests never wait on Apply and those in flight finish on the
+// target they started with (draining targets get no new requests).
+//
+// A request is matched against the listener's rules (conditions AND'ed,
+// values OR'ed, wildcards and case rules as ALB documents them; the
+// matcher does not allocate), then its action runs: a fixed response, a
+// redirect with #{protocol}, #{host}, #{port}, #{path} and #{query}
+// placeholders, or a forward to one of weighted target groups (sticky with
+// the AWSALBTG cookie when group stickiness is on). Within the group the
+// target is the one named by the AWSALB (lb_cookie) or AWSALBAPP-0
+// (app_cookie) stickiness cookie when it is still routable, else the next by
+// round robin or the least outstanding requests; a target in slow start is
+// skipped with the probability of its remaining ramp, so its share grows
+// linearly. Each target group has one http.Transport, a keep-alive pool per
+// target; HTTP/2 (h2, or h2c for HTTP targets) carries GRPC and HTTP2
+// protocol versions. WebSocket upgrades pass through httputil.ReverseProxy.
+// Clients get HTTP/1.1 with keep-alive, and HTTP/2 (h2 through ALPN on
+// HTTPS, h2c with prior knowledge on HTTP) when routing.http2.enabled.
+// HTTPS listeners choose their certificate by SNI among the listener's
+// certificates, the default one when none matches, with the TLS versions
+// and cipher suites of the listener's security policy.
+//
+// Failure behaviour, as ALB answers: no target to route to, 503; a target
+// that refuses the connection or closes it before answering, 502; a target
+// that sends no response headers within the load balancer's idle timeout
+// (or cannot be connected within DialTimeout), 504; a client that goes away
+// before the answer, 460 (counted, nothing sent); a malformed request, 400
+// from net/http before any rule runs. Every answer is counted in
+// kelb_alb_requests_total by class and origin (elb or target). A listener
+// that cannot be bound or whose certificates cannot be loaded is reported
+// by Apply while the rest of the Config applies.
+package l7

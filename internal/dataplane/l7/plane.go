@@ -1,0 +1,384 @@
+package l7
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kelb-io/kelb/internal/elb"
+)
+
+// DefaultDialTimeout bounds connecting to a target, as ALB's 10 seconds.
+const DefaultDialTimeout = 10 * time.Second
+
+// CertificateSource resolves certificate ARNs to key pairs.
+type CertificateSource interface {
+	TLSCertificate(arn string) (*tls.Certificate, error)
+}
+
+// Options configure a Plane. The zero value works for HTTP listeners.
+type Options struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Certificates resolves the certificates of HTTPS listeners; nil
+	// fails every HTTPS listener.
+	Certificates CertificateSource
+	// DialTimeout bounds connecting to a target; zero means
+	// DefaultDialTimeout.
+	DialTimeout time.Duration
+	// MaxIdleConnsPerTarget is the size of each target's pool of idle
+	// keep-alive connections; zero means 256.
+	MaxIdleConnsPerTarget int
+}
+
+// Plane runs the listeners of a Config. Its methods are safe for
+// concurrent use.
+type Plane struct {
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+
+	mu      sync.Mutex
+	closed  bool
+	servers map[string]*server // by address
+	groups  map[string]*group  // by target group ARN
+	wg      sync.WaitGroup     // serving goroutines
+}
+
+// New returns a Plane that serves nothing until Apply.
+func New(opts Options) *Plane {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = DefaultDialTimeout
+	}
+	if opts.MaxIdleConnsPerTarget <= 0 {
+		opts.MaxIdleConnsPerTarget = 256
+	}
+	reg := opts.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	return &Plane{
+		opts:    opts,
+		log:     opts.Logger,
+		metrics: newMetrics(reg),
+		servers: map[string]*server{},
+		groups:  map[string]*group{},
+	}
+}
+
+// Apply makes cfg run: target groups get their new target sets, listeners
+// that are gone or whose socket settings changed (protocol, idle timeout,
+// HTTP/2) are closed, new ones are bound, and every listener's routing
+// table and certificates are swapped atomically. Requests in flight finish
+// on the targets they started with. Listeners that cannot be bound or whose
+// certificates cannot be loaded are reported in the error; the rest of cfg
+// applies.
+func (p *Plane) Apply(cfg Config) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return errors.New("l7: plane closed")
+	}
+	now := time.Now()
+	groups := make(map[string]*group, len(cfg.TargetGroups))
+	for _, tg := range cfg.TargetGroups {
+		g := p.groups[tg.ARN]
+		if g == nil || g.transportKey != transportKey(tg) {
+			g = newGroup(tg, p.opts)
+		}
+		g.update(tg, now)
+		groups[tg.ARN] = g
+	}
+	for arn, g := range p.groups {
+		if groups[arn] != g {
+			g.transport.CloseIdleConnections()
+		}
+	}
+	p.groups = groups
+
+	var errs []error
+	want := make(map[string]Listener, len(cfg.Listeners))
+	for _, l := range cfg.Listeners {
+		want[l.Address] = l
+	}
+	for addr, s := range p.servers {
+		if l, ok := want[addr]; !ok || s.key != serverKey(l) {
+			s.close()
+			delete(p.servers, addr)
+		}
+	}
+	for _, l := range cfg.Listeners {
+		tbl, err := p.buildTable(l)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("listener %s on %s: %w", l.ListenerARN, l.Address, err))
+			continue
+		}
+		var tlsConf *tls.Config
+		if l.Protocol == ProtocolHTTPS {
+			if tlsConf, err = p.tlsConfig(l); err != nil {
+				errs = append(errs, fmt.Errorf("listener %s on %s: %w", l.ListenerARN, l.Address, err))
+				continue
+			}
+		}
+		s := p.servers[l.Address]
+		if s == nil {
+			if s, err = p.bind(l); err != nil {
+				errs = append(errs, fmt.Errorf("listener %s: %w", l.ListenerARN, err))
+				continue
+			}
+			p.servers[l.Address] = s
+		}
+		s.tlsConf.Store(tlsConf)
+		s.table.Store(tbl)
+	}
+	return errors.Join(errs...)
+}
+
+// Close closes every listener and its connections, and waits for the
+// serving goroutines.
+func (p *Plane) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	for addr, s := range p.servers {
+		s.close()
+		delete(p.servers, addr)
+	}
+	for _, g := range p.groups {
+		g.transport.CloseIdleConnections()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+	return nil
+}
+
+// Addresses returns the addresses being listened on (for tests and logs).
+func (p *Plane) Addresses() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, 0, len(p.servers))
+	for a := range p.servers {
+		out = append(out, a)
+	}
+	return out
+}
+
+func (p *Plane) tlsConfig(l Listener) (*tls.Config, error) {
+	if p.opts.Certificates == nil {
+		return nil, errors.New("no certificate source")
+	}
+	certs := make([]tls.Certificate, 0, len(l.Certificates))
+	for _, arn := range l.Certificates {
+		c, err := p.opts.Certificates.TLSCertificate(arn)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %s: %w", arn, err)
+		}
+		certs = append(certs, *c)
+	}
+	return serverTLSConfig(l.SSLPolicy, certs, l.HTTP2)
+}
+
+// buildTable compiles a listener's rules and actions against the current
+// target groups.
+func (p *Plane) buildTable(l Listener) (*table, error) {
+	rt, err := newRouter(l.Rules)
+	if err != nil {
+		return nil, err
+	}
+	_, port, _ := net.SplitHostPort(l.Address)
+	t := &table{
+		router:   rt,
+		protocol: l.Protocol,
+		port:     port,
+		xffMode:  l.XFFMode,
+		metrics:  p.metrics.forRoute(l.LoadBalancer, ""),
+	}
+	compile := func(actions []elb.Action) (*action, error) {
+		a, err := p.compileAction(l, actions)
+		return a, err
+	}
+	for _, r := range l.Rules {
+		a, err := compile(r.Actions)
+		if err != nil {
+			return nil, fmt.Errorf("rule %s: %w", r.ARN, err)
+		}
+		t.actions = append(t.actions, a)
+	}
+	if t.def, err = compile(l.DefaultActions); err != nil {
+		return nil, fmt.Errorf("default actions: %w", err)
+	}
+	return t, nil
+}
+
+func (p *Plane) compileAction(l Listener, actions []elb.Action) (*action, error) {
+	if len(actions) == 0 {
+		return &action{kind: actionNone}, nil
+	}
+	a := actions[0]
+	for _, b := range actions[1:] {
+		if b.Order < a.Order {
+			a = b
+		}
+	}
+	switch a.Type {
+	case elb.ActionRedirect:
+		if a.Redirect == nil {
+			return nil, errors.New("redirect action without configuration")
+		}
+		code := http.StatusMovedPermanently
+		if a.Redirect.StatusCode == "HTTP_302" {
+			code = http.StatusFound
+		}
+		return &action{kind: actionRedirect, redirect: *a.Redirect, status: code}, nil
+	case elb.ActionFixedResponse:
+		if a.FixedResponse == nil {
+			return nil, errors.New("fixed-response action without configuration")
+		}
+		code, err := strconv.Atoi(a.FixedResponse.StatusCode)
+		if err != nil || code < 200 || code > 599 {
+			return nil, fmt.Errorf("fixed-response status code %q", a.FixedResponse.StatusCode)
+		}
+		return &action{kind: actionFixed, status: code, contentType: a.FixedResponse.ContentType, body: []byte(a.FixedResponse.MessageBody)}, nil
+	case elb.ActionForward:
+		out := &action{kind: actionForward}
+		var tuples []elb.WeightedTargetGroup
+		if a.Forward != nil {
+			tuples = a.Forward.TargetGroups
+			out.stickyGroups = a.Forward.StickinessEnabled
+			out.stickyDuration = time.Duration(a.Forward.StickinessDurationSeconds) * time.Second
+		}
+		if len(tuples) == 0 && a.TargetGroupARN != "" {
+			tuples = []elb.WeightedTargetGroup{{TargetGroupARN: a.TargetGroupARN, Weight: 1}}
+		}
+		for _, wt := range tuples {
+			g := p.groups[wt.TargetGroupARN]
+			if g == nil {
+				// The group is gone (deleted between the listener and
+				// the groups being read): it takes no requests.
+				continue
+			}
+			w := int(wt.Weight)
+			if len(tuples) == 1 {
+				w = max(w, 1)
+			}
+			out.groups = append(out.groups, weightedGroup{group: g, weight: w, metrics: p.metrics.forRoute(l.LoadBalancer, g.label)})
+			out.totalWeight += w
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("action type %q", a.Type)
+}
+
+// serverKey is what a listener's socket and http.Server are built from:
+// a change rebinds.
+func serverKey(l Listener) string {
+	return fmt.Sprintf("%s/%s/%v", l.Protocol, l.IdleTimeout, l.HTTP2)
+}
+
+// server is one listening socket and its http.Server.
+type server struct {
+	key     string
+	srv     *http.Server
+	table   atomic.Pointer[table]
+	tlsConf atomic.Pointer[tls.Config]
+}
+
+func (p *Plane) bind(l Listener) (*server, error) {
+	lc := net.ListenConfig{Control: freebind}
+	ln, err := lc.Listen(context.Background(), "tcp", l.Address)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", l.Address, err)
+	}
+	s := &server{key: serverKey(l)}
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	if l.HTTP2 {
+		protocols.SetHTTP2(true)
+		if l.Protocol == ProtocolHTTP {
+			protocols.SetUnencryptedHTTP2(true)
+		}
+	}
+	active := p.metrics.activeConns.WithLabelValues(l.LoadBalancer)
+	accepted := p.metrics.newConns.WithLabelValues(l.LoadBalancer)
+	s.srv = &http.Server{
+		Handler:           s,
+		Protocols:         protocols,
+		IdleTimeout:       l.IdleTimeout,
+		ReadHeaderTimeout: l.IdleTimeout,
+		ErrorLog:          log.New(io.Discard, "", 0),
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			switch st {
+			case http.StateNew:
+				accepted.Inc()
+				active.Inc()
+			case http.StateClosed, http.StateHijacked:
+				active.Dec()
+			}
+		},
+	}
+	if l.Protocol == ProtocolHTTPS {
+		ln = tls.NewListener(ln, &tls.Config{
+			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+				c := s.tlsConf.Load()
+				if c == nil {
+					return nil, errors.New("listener has no certificate")
+				}
+				return c, nil
+			},
+		})
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			p.log.Error("ALB listener stopped", "address", l.Address, "err", err)
+		}
+	}()
+	p.log.Info("ALB listener open", "address", l.Address, "protocol", l.Protocol, "listener", l.ListenerARN)
+	return s, nil
+}
+
+func (s *server) close() {
+	s.srv.Close()
+}
+
+// freebind lets listeners bind load balancer addresses that are not
+// configured yet, as the L4 plane does.
+func freebind(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_IP, syscall.IP_FREEBIND, 1)
+		if serr == nil {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// remoteAddr parses the client's address of r.
+func remoteAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}

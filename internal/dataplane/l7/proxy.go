@@ -1,0 +1,495 @@
+package l7
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"io"
+	"log"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Stickiness cookies, named as ALB names them.
+const (
+	cookieLB      = "AWSALB"
+	cookieLBCORS  = "AWSALBCORS"
+	cookieApp     = "AWSALBAPP-0"
+	cookieTGGroup = "AWSALBTG"
+	// statusClientClosed is ALB's 460: the client closed the connection
+	// before the load balancer could answer.
+	statusClientClosed = 460
+)
+
+// Action kinds of a compiled action.
+const (
+	actionNone = iota
+	actionForward
+	actionRedirect
+	actionFixed
+)
+
+// table is a listener's compiled routing: swapped whole by Apply.
+type table struct {
+	router   *router
+	actions  []*action // parallel to router.rules
+	def      *action
+	protocol string // HTTP or HTTPS
+	port     string
+	xffMode  string
+	metrics  *routeMetrics // responses without a target group
+}
+
+type action struct {
+	kind           int
+	groups         []weightedGroup
+	totalWeight    int
+	stickyGroups   bool
+	stickyDuration time.Duration
+	redirect       redirectConfig
+	status         int
+	contentType    string
+	body           []byte
+}
+
+type weightedGroup struct {
+	group   *group
+	weight  int
+	metrics *routeMetrics
+}
+
+// ServeHTTP routes one request: rules first, then the chosen action.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	t := s.table.Load()
+	if t == nil {
+		writeELBError(w, http.StatusServiceUnavailable)
+		return
+	}
+	a := t.def
+	if i := t.router.Match(r, remoteAddr(r)); i >= 0 {
+		a = t.actions[i]
+	}
+	switch a.kind {
+	case actionRedirect:
+		w.Header().Set("Location", redirectURL(a.redirect, r, t.protocol, t.port))
+		w.Header().Set("Server", "awselb/2.0")
+		w.WriteHeader(a.status)
+		t.metrics.count(a.status, false)
+	case actionFixed:
+		h := w.Header()
+		if a.contentType != "" {
+			h.Set("Content-Type", a.contentType)
+		}
+		h.Set("Content-Length", strconv.Itoa(len(a.body)))
+		h.Set("Server", "awselb/2.0")
+		w.WriteHeader(a.status)
+		w.Write(a.body)
+		t.metrics.count(a.status, false)
+	case actionForward:
+		wg := a.pickGroup(w, r)
+		if wg == nil {
+			writeELBError(w, http.StatusServiceUnavailable)
+			t.metrics.count(http.StatusServiceUnavailable, false)
+			return
+		}
+		wg.group.serve(w, r, t, wg.metrics)
+	default:
+		writeELBError(w, http.StatusServiceUnavailable)
+		t.metrics.count(http.StatusServiceUnavailable, false)
+	}
+}
+
+// pickGroup chooses the target group of a forward action: the one named by
+// the client's group stickiness cookie when it still belongs to the action,
+// else one at random by weight.
+func (a *action) pickGroup(w http.ResponseWriter, r *http.Request) *weightedGroup {
+	switch {
+	case len(a.groups) == 0 || a.totalWeight == 0:
+		return nil
+	case len(a.groups) == 1:
+		return &a.groups[0]
+	}
+	if a.stickyGroups {
+		if c, err := r.Cookie(cookieTGGroup); err == nil {
+			for i := range a.groups {
+				if a.groups[i].group.cookie == c.Value && a.groups[i].weight > 0 {
+					return &a.groups[i]
+				}
+			}
+		}
+	}
+	n := rand.IntN(a.totalWeight)
+	for i := range a.groups {
+		if n < a.groups[i].weight {
+			if a.stickyGroups {
+				http.SetCookie(w, &http.Cookie{Name: cookieTGGroup, Value: a.groups[i].group.cookie, Path: "/",
+					Expires: time.Now().Add(a.stickyDuration)})
+			}
+			return &a.groups[i]
+		}
+		n -= a.groups[i].weight
+	}
+	return &a.groups[len(a.groups)-1]
+}
+
+// group is a target group at run time: its connection pool (one
+// http.Transport, shared by its targets) and its current target set.
+type group struct {
+	arn          string
+	label        string
+	cookie       string // group stickiness cookie value
+	transportKey string
+	transport    *http.Transport
+	state        atomic.Pointer[groupState]
+	targets      map[string]*target // by address; guarded by Plane.mu
+	opts         Options
+}
+
+// groupState is what requests read: swapped whole by update.
+type groupState struct {
+	cfg     TargetGroup
+	targets []*target
+	byAddr  map[string]*target
+	next    atomic.Uint64
+}
+
+// target is one target with its reverse proxy and in-flight count. It
+// outlives Apply as long as the target stays in its group, so counts and
+// slow start carry over.
+type target struct {
+	addr     string
+	cookie   string
+	proxy    *httputil.ReverseProxy
+	inflight atomic.Int64
+	// slowUntil is the end of the target's slow start, zero when none.
+	slowStart time.Time
+}
+
+func transportKey(tg TargetGroup) string {
+	return tg.Protocol + "/" + tg.ProtocolVersion + "/" + tg.ResponseTimeout.String()
+}
+
+func newGroup(tg TargetGroup, opts Options) *group {
+	dialer := &net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		DialContext:           dialer.DialContext,
+		MaxIdleConnsPerHost:   opts.MaxIdleConnsPerTarget,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: tg.ResponseTimeout,
+		// ALB does not verify targets' certificates.
+		TLSClientConfig:    &tls.Config{InsecureSkipVerify: true},
+		DisableCompression: true,
+	}
+	protocols := new(http.Protocols)
+	switch {
+	case tg.ProtocolVersion == "HTTP2" || tg.ProtocolVersion == "GRPC":
+		if tg.Protocol == ProtocolHTTPS {
+			protocols.SetHTTP2(true)
+		} else {
+			protocols.SetUnencryptedHTTP2(true)
+		}
+	default:
+		protocols.SetHTTP1(true)
+	}
+	tr.Protocols = protocols
+	return &group{
+		arn:          tg.ARN,
+		label:        tg.Label,
+		cookie:       base64.RawURLEncoding.EncodeToString([]byte(tg.Label)),
+		transportKey: transportKey(tg),
+		transport:    tr,
+		targets:      map[string]*target{},
+		opts:         opts,
+	}
+}
+
+// update installs a new target set. A target new to a group that already
+// had targets to route to enters slow start, if the group has one.
+func (g *group) update(tg TargetGroup, now time.Time) {
+	prev := g.state.Load()
+	hadTargets := prev != nil && len(prev.targets) > 0
+	st := &groupState{cfg: tg, byAddr: make(map[string]*target, len(tg.Targets))}
+	seen := make(map[string]bool, len(tg.Targets))
+	for _, addr := range tg.Targets {
+		seen[addr] = true
+		t := g.targets[addr]
+		if t == nil {
+			t = g.newTarget(addr, tg)
+			g.targets[addr] = t
+		}
+		if prev != nil && prev.byAddr[addr] == nil && hadTargets && tg.SlowStart > 0 {
+			t.slowStart = now.Add(tg.SlowStart)
+		}
+		st.targets = append(st.targets, t)
+		st.byAddr[addr] = t
+	}
+	removed := false
+	for addr := range g.targets {
+		if !seen[addr] {
+			delete(g.targets, addr)
+			removed = true
+		}
+	}
+	if removed {
+		// Connections busy with in-flight requests are not idle and
+		// finish; the idle ones of every target are dialed again.
+		g.transport.CloseIdleConnections()
+	}
+	g.state.Store(st)
+}
+
+var bufferPool = &bytePool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+type bytePool struct{ pool sync.Pool }
+
+func (p *bytePool) Get() []byte  { return *p.pool.Get().(*[]byte) }
+func (p *bytePool) Put(b []byte) { p.pool.Put(&b) }
+
+var discardLog = log.New(io.Discard, "", 0)
+
+func (g *group) newTarget(addr string, tg TargetGroup) *target {
+	t := &target{addr: addr, cookie: base64.RawURLEncoding.EncodeToString([]byte(addr))}
+	scheme := "http"
+	if tg.Protocol == ProtocolHTTPS {
+		scheme = "https"
+	}
+	t.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = scheme
+			pr.Out.URL.Host = addr
+			pr.Out.Host = pr.In.Host
+			ex, _ := pr.In.Context().Value(exchangeKey{}).(*exchange)
+			if ex != nil {
+				setForwarded(pr, ex.table)
+			}
+		},
+		Transport:      g.transport,
+		BufferPool:     bufferPool,
+		ErrorLog:       discardLog,
+		ModifyResponse: modifyResponse,
+		ErrorHandler:   proxyError,
+	}
+	if tg.ProtocolVersion == "GRPC" {
+		t.proxy.FlushInterval = -1
+	}
+	return t
+}
+
+// setForwarded sets X-Forwarded-For per the load balancer's mode, and
+// X-Forwarded-Proto and X-Forwarded-Port. ReverseProxy has removed the
+// client's X-Forwarded-* from the outbound request already.
+func setForwarded(pr *httputil.ProxyRequest, t *table) {
+	h := pr.Out.Header
+	prior := pr.In.Header["X-Forwarded-For"]
+	switch t.xffMode {
+	case "preserve":
+		if len(prior) > 0 {
+			h["X-Forwarded-For"] = prior
+		}
+	case "remove":
+	default:
+		client := remoteAddr(pr.In).String()
+		if len(prior) > 0 {
+			client = strings.Join(prior, ", ") + ", " + client
+		}
+		h["X-Forwarded-For"] = []string{client}
+	}
+	if t.protocol == ProtocolHTTPS {
+		h["X-Forwarded-Proto"] = protoHTTPS
+	} else {
+		h["X-Forwarded-Proto"] = protoHTTP
+	}
+	h["X-Forwarded-Port"] = []string{t.port}
+}
+
+var (
+	protoHTTP  = []string{"http"}
+	protoHTTPS = []string{"https"}
+)
+
+// pick chooses the target of a request: the sticky one when the client's
+// cookie names a target still in the set, else by the group's algorithm,
+// skipping targets in slow start in proportion to their remaining ramp.
+func (st *groupState) pick(r *http.Request) *target {
+	n := len(st.targets)
+	if n == 0 {
+		return nil
+	}
+	switch st.cfg.Stickiness {
+	case stickinessLBCookie:
+		if c, err := r.Cookie(cookieLB); err == nil {
+			if t := st.byCookie(c.Value); t != nil {
+				return t
+			}
+		}
+	case stickinessAppCookie:
+		if c, err := r.Cookie(cookieApp); err == nil {
+			if t := st.byCookie(c.Value); t != nil {
+				return t
+			}
+		}
+	}
+	if n == 1 {
+		return st.targets[0]
+	}
+	start := int(st.next.Add(1) % uint64(n))
+	var now time.Time
+	for i := range n {
+		t := st.targets[(start+i)%n]
+		if st.cfg.Algorithm == algorithmLeastRequests {
+			t = st.leastOutstanding(start + i)
+		}
+		if t.slowStart.IsZero() {
+			return t
+		}
+		if now.IsZero() {
+			now = time.Now()
+		}
+		left := t.slowStart.Sub(now)
+		if left <= 0 || rand.Float64() >= float64(left)/float64(st.cfg.SlowStart) {
+			return t
+		}
+	}
+	return st.targets[start]
+}
+
+func (st *groupState) leastOutstanding(start int) *target {
+	n := len(st.targets)
+	best := st.targets[start%n]
+	for i := 1; i < n; i++ {
+		t := st.targets[(start+i)%n]
+		if t.inflight.Load() < best.inflight.Load() {
+			best = t
+		}
+	}
+	return best
+}
+
+func (st *groupState) byCookie(v string) *target {
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil {
+		return nil
+	}
+	return st.byAddr[string(b)]
+}
+
+type exchangeKey struct{}
+
+// exchange is one forwarded request's bookkeeping, shared with the
+// reverse proxy's hooks through the request's context.
+type exchange struct {
+	table    *table
+	group    *groupState
+	target   *target
+	sent     time.Time
+	status   int
+	elb      bool
+	ttfb     time.Duration
+	answered bool
+}
+
+// serve forwards r to a target of g, or answers 503 when g has none.
+func (g *group) serve(w http.ResponseWriter, r *http.Request, t *table, m *routeMetrics) {
+	st := g.state.Load()
+	var tg *target
+	if st != nil {
+		tg = st.pick(r)
+	}
+	if tg == nil {
+		writeELBError(w, http.StatusServiceUnavailable)
+		m.count(http.StatusServiceUnavailable, false)
+		return
+	}
+	ex := &exchange{table: t, group: st, target: tg, sent: time.Now()}
+	tg.inflight.Add(1)
+	defer func() {
+		tg.inflight.Add(-1)
+		if ex.answered {
+			m.count(ex.status, !ex.elb)
+			if !ex.elb {
+				m.responseTime.Observe(ex.ttfb.Seconds())
+			}
+		}
+	}()
+	tg.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+}
+
+// modifyResponse records a target's response and sets stickiness cookies.
+func modifyResponse(resp *http.Response) error {
+	ex, _ := resp.Request.Context().Value(exchangeKey{}).(*exchange)
+	if ex == nil {
+		return nil
+	}
+	ex.status, ex.answered, ex.ttfb = resp.StatusCode, true, time.Since(ex.sent)
+	cfg := &ex.group.cfg
+	switch cfg.Stickiness {
+	case stickinessLBCookie:
+		exp := time.Now().Add(cfg.StickinessDuration).UTC().Format(http.TimeFormat)
+		resp.Header.Add("Set-Cookie", cookieLB+"="+ex.target.cookie+"; Expires="+exp+"; Path=/")
+		resp.Header.Add("Set-Cookie", cookieLBCORS+"="+ex.target.cookie+"; Expires="+exp+"; Path=/; SameSite=None; Secure")
+	case stickinessAppCookie:
+		for _, c := range resp.Cookies() {
+			if c.Name == cfg.AppCookieName {
+				exp := time.Now().Add(cfg.StickinessDuration).UTC().Format(http.TimeFormat)
+				resp.Header.Add("Set-Cookie", cookieApp+"="+ex.target.cookie+"; Expires="+exp+"; Path=/")
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// proxyError answers a request the target failed: 460 when the client went
+// away first, 504 when the target did not answer in time, else 502.
+func proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	code := http.StatusBadGateway
+	var ne net.Error
+	switch {
+	case r.Context().Err() != nil:
+		code = statusClientClosed
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		code = http.StatusGatewayTimeout
+	}
+	if ex, _ := r.Context().Value(exchangeKey{}).(*exchange); ex != nil {
+		ex.status, ex.elb, ex.answered = code, true, true
+	}
+	if code != statusClientClosed {
+		writeELBError(w, code)
+	}
+}
+
+// elbErrorBodies are the pages ALB answers its own errors with.
+var elbErrorBodies = map[int][]byte{}
+
+func init() {
+	for _, code := range []int{400, 403, 404, 405, 408, 413, 414, 460, 463, 500, 501, 502, 503, 504} {
+		text := http.StatusText(code)
+		if code == statusClientClosed {
+			text = "Client Closed Request"
+		}
+		if code == http.StatusServiceUnavailable {
+			text = "Service Temporarily Unavailable"
+		}
+		line := strconv.Itoa(code) + " " + text
+		elbErrorBodies[code] = []byte("<html>\r\n<head><title>" + line + "</title></head>\r\n<body>\r\n<center><h1>" + line +
+			"</h1></center>\r\n</body>\r\n</html>\r\n")
+	}
+}
+
+func writeELBError(w http.ResponseWriter, code int) {
+	body := elbErrorBodies[code]
+	h := w.Header()
+	h.Set("Server", "awselb/2.0")
+	h.Set("Content-Type", "text/html")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(code)
+	w.Write(body)
+}
