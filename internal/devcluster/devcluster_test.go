@@ -165,6 +165,28 @@ func TestPrintEnv(t *testing.T) {
 	}
 }
 
+func TestLockEnvironment(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	unlock, err := lockEnvironment("x")
+	if err != nil {
+		t.Fatalf("first lock: %v", err)
+	}
+	if _, err := lockEnvironment("x"); err == nil || !strings.Contains(err.Error(), "another kelb up or kelb down") {
+		t.Errorf("second lock while held = %v, want an error naming the other command", err)
+	}
+	other, err := lockEnvironment("y")
+	if err != nil {
+		t.Fatalf("lock of another environment: %v", err)
+	}
+	other()
+	unlock()
+	again, err := lockEnvironment("x")
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	again()
+}
+
 // TestNamespace creates a real network namespace and checks the plan's
 // addresses are bindable there, name resolution points at kelb's DNS, and
 // deletion leaves nothing behind.

@@ -22,6 +22,24 @@ func Down(ctx context.Context, name string, out io.Writer) error {
 	if name == "" {
 		name = "default"
 	}
+	unlock, err := lockEnvironment(name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := down(ctx, name, out); err != nil {
+		return err
+	}
+	// Leave no trace: the lock file goes too (while still held, so no
+	// other kelb up can be between its open and its lock).
+	if dir, err := StateDir(name); err == nil {
+		_ = os.Remove(dir + ".lock")
+	}
+	return nil
+}
+
+// down is Down for a caller that holds the environment's lock.
+func down(ctx context.Context, name string, out io.Writer) error {
 	ns := Namespace(name)
 	dir, err := StateDir(name)
 	if err != nil {

@@ -39,6 +39,11 @@ func Up(ctx context.Context, opts Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	unlock, err := lockEnvironment(opts.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	ns := Namespace(opts.Name)
 	if st, err := LoadState(opts.Name); err == nil {
 		if st.Ready && environmentExists(st) {
@@ -96,7 +101,7 @@ func Up(ctx context.Context, opts Options, out io.Writer) error {
 		fmt.Fprintf(out, "kelb up failed; removing what it started\n")
 		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		if derr := Down(cleanupCtx, opts.Name, io.Discard); derr != nil {
+		if derr := down(cleanupCtx, opts.Name, io.Discard); derr != nil {
 			err = errors.Join(err, fmt.Errorf("clean up: %w", derr))
 		}
 		return err
