@@ -18,6 +18,11 @@
 // kube-controller-manager, kube-scheduler, kelb server, kelb nodes, kelb
 // controller.
 //
+// Without root, the namespace is an unprivileged user+network+mount
+// namespace instead (see rootless.go), kept alive by a holder process and
+// entered with nsenter. One kelb up or kelb down runs per environment at a
+// time (a lock file beside the state directory).
+//
 // On any failure, and on Ctrl-C, the inner half stops what it started and
 // the outer half removes the namespace, the resolv.conf and the state
 // directory: a failed up leaves nothing behind. Down does the same for a
