@@ -1,0 +1,406 @@
+// Package certstore keeps the certificates of kelb's HTTPS and TLS
+// listeners: PEM certificates, chains and private keys imported through the
+// ACM API, stored in kelb's configuration store under their ARN
+// (arn:aws:acm:<region>:<account>:certificate/<uuid>).
+//
+// Import checks that the certificate parses and that the key matches it
+// before anything is written; importing again with an existing ARN
+// replaces the material and keeps the ARN, so listeners pick up a renewed
+// certificate at the next configuration pass. Delete refuses a certificate
+// a listener uses (ResourceInUseException), asked inside the same
+// transaction through Config.InUse. The private key is kept in the store as
+// given: protect the data directory (kelb creates it 0700).
+//
+// TLSCertificate serves the data plane: it parses a certificate once per
+// stored version and answers later calls from a cache.
+package certstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kelb-io/kelb/internal/elb/store"
+)
+
+// Kind is the store kind certificates are kept under.
+const Kind = "certificate"
+
+// ARNPrefix starts every certificate ARN.
+const ARNPrefix = "arn:aws:acm:"
+
+// Error codes, as ACM names its exceptions.
+const (
+	CodeNotFound   = "ResourceNotFoundException"
+	CodeInUse      = "ResourceInUseException"
+	CodeValidation = "ValidationException"
+	CodeInvalidArn = "InvalidArnException"
+)
+
+// Error is an ACM API error.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Tag is a certificate tag.
+type Tag struct {
+	Key   string
+	Value string
+}
+
+// Certificate is an imported certificate with what DescribeCertificate
+// reports about it.
+type Certificate struct {
+	ARN                     string
+	CertificatePEM          string
+	ChainPEM                string
+	PrivateKeyPEM           string
+	DomainName              string
+	SubjectAlternativeNames []string
+	Serial                  string
+	Subject                 string
+	Issuer                  string
+	NotBefore               time.Time
+	NotAfter                time.Time
+	KeyAlgorithm            string
+	SignatureAlgorithm      string
+	CreatedAt               time.Time
+	ImportedAt              time.Time
+	Tags                    []Tag
+}
+
+// Config configures a Store. Store is required.
+type Config struct {
+	Store     store.Store
+	Region    string // us-west-2 when empty
+	AccountID string // 123456789012 when empty
+	// InUse returns the load balancers whose listeners use the
+	// certificate arn, read within tx; nil: never in use.
+	InUse func(tx store.ReadTx, arn string) ([]string, error)
+	Now   func() time.Time
+}
+
+// Store is the certificate store.
+type Store struct {
+	cfg Config
+
+	mu    sync.Mutex
+	cache map[string]cached // by ARN
+}
+
+type cached struct {
+	sum  [32]byte
+	cert *tls.Certificate
+}
+
+// New returns a Store over cfg.Store.
+func New(cfg Config) *Store {
+	if cfg.Region == "" {
+		cfg.Region = "us-west-2"
+	}
+	if cfg.AccountID == "" {
+		cfg.AccountID = "123456789012"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Store{cfg: cfg, cache: map[string]cached{}}
+}
+
+// ImportInput is the input of Import.
+type ImportInput struct {
+	// ARN re-imports into an existing certificate; empty creates one.
+	ARN         string
+	Certificate []byte // PEM
+	PrivateKey  []byte // PEM
+	Chain       []byte // PEM, optional
+	Tags        []Tag
+}
+
+// Import stores a certificate and returns it.
+func (s *Store) Import(ctx context.Context, in ImportInput) (Certificate, error) {
+	c, err := parse(in.Certificate, in.PrivateKey, in.Chain)
+	if err != nil {
+		return Certificate{}, err
+	}
+	if in.ARN != "" && !strings.HasPrefix(in.ARN, ARNPrefix) {
+		return Certificate{}, errorf(CodeInvalidArn, "String '%s' is not a valid ARN", in.ARN)
+	}
+	now := s.cfg.Now().UTC()
+	err = s.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		c.ARN, c.CreatedAt, c.ImportedAt, c.Tags = in.ARN, now, now, in.Tags
+		if in.ARN != "" {
+			old, err := get(tx, in.ARN)
+			if err != nil {
+				return err
+			}
+			c.CreatedAt, c.Tags = old.CreatedAt, old.Tags
+			if len(in.Tags) > 0 {
+				return errorf(CodeValidation, "Tags cannot be specified when re-importing a certificate")
+			}
+		} else {
+			c.ARN = fmt.Sprintf("%s%s:%s:certificate/%s", ARNPrefix, s.cfg.Region, s.cfg.AccountID, newUUID())
+		}
+		b, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("encode certificate: %w", err)
+		}
+		return tx.Put(Kind, c.ARN, b)
+	})
+	if err != nil {
+		return Certificate{}, fmt.Errorf("import certificate: %w", err)
+	}
+	return c, nil
+}
+
+// Get returns one certificate.
+func (s *Store) Get(ctx context.Context, arn string) (Certificate, error) {
+	var c Certificate
+	err := s.cfg.Store.View(ctx, func(tx store.ReadTx) error {
+		var err error
+		c, err = get(tx, arn)
+		return err
+	})
+	return c, err
+}
+
+// InUseBy returns the load balancers that use certificate arn.
+func (s *Store) InUseBy(ctx context.Context, arn string) ([]string, error) {
+	if s.cfg.InUse == nil {
+		return nil, nil
+	}
+	var out []string
+	err := s.cfg.Store.View(ctx, func(tx store.ReadTx) error {
+		var err error
+		out, err = s.cfg.InUse(tx, arn)
+		return err
+	})
+	return out, err
+}
+
+// List returns every certificate, sorted by ARN.
+func (s *Store) List(ctx context.Context) ([]Certificate, error) {
+	kvs, err := s.cfg.Store.List(ctx, Kind)
+	if err != nil {
+		return nil, fmt.Errorf("list certificates: %w", err)
+	}
+	out := make([]Certificate, 0, len(kvs))
+	for _, kv := range kvs {
+		var c Certificate
+		if err := json.Unmarshal(kv.Value, &c); err != nil {
+			return nil, fmt.Errorf("decode certificate %s: %w", kv.Key, err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// Delete removes a certificate no listener uses.
+func (s *Store) Delete(ctx context.Context, arn string) error {
+	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		if _, err := get(tx, arn); err != nil {
+			return err
+		}
+		if s.cfg.InUse != nil {
+			users, err := s.cfg.InUse(tx, arn)
+			if err != nil {
+				return err
+			}
+			if len(users) > 0 {
+				return errorf(CodeInUse, "Certificate %s in account %s is in use by %s", arn, s.cfg.AccountID, strings.Join(users, ", "))
+			}
+		}
+		return tx.Delete(Kind, arn)
+	})
+	if err != nil {
+		return fmt.Errorf("delete certificate %s: %w", arn, err)
+	}
+	s.mu.Lock()
+	delete(s.cache, arn)
+	s.mu.Unlock()
+	return nil
+}
+
+// Exists reports whether certificate arn is stored, within tx.
+func Exists(tx store.ReadTx, arn string) (bool, error) {
+	_, err := tx.Get(Kind, arn)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// TLSCertificate returns the key pair of certificate arn with its chain,
+// parsed once per stored version.
+func (s *Store) TLSCertificate(arn string) (*tls.Certificate, error) {
+	b, err := s.cfg.Store.Get(context.Background(), Kind, arn)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errorf(CodeNotFound, "Could not find certificate %s", arn)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read certificate %s: %w", arn, err)
+	}
+	sum := sha256.Sum256(b)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.cache[arn]; ok && c.sum == sum {
+		return c.cert, nil
+	}
+	var c Certificate
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("decode certificate %s: %w", arn, err)
+	}
+	pair, err := tls.X509KeyPair([]byte(c.CertificatePEM+"\n"+c.ChainPEM), []byte(c.PrivateKeyPEM))
+	if err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", arn, err)
+	}
+	s.cache[arn] = cached{sum: sum, cert: &pair}
+	return &pair, nil
+}
+
+func get(tx store.ReadTx, arn string) (Certificate, error) {
+	b, err := tx.Get(Kind, arn)
+	if errors.Is(err, store.ErrNotFound) {
+		return Certificate{}, errorf(CodeNotFound, "Could not find certificate %s", arn)
+	}
+	if err != nil {
+		return Certificate{}, err
+	}
+	var c Certificate
+	if err := json.Unmarshal(b, &c); err != nil {
+		return Certificate{}, fmt.Errorf("decode certificate %s: %w", arn, err)
+	}
+	return c, nil
+}
+
+// parse validates imported material and fills in what is reported about it.
+func parse(certPEM, keyPEM, chainPEM []byte) (Certificate, error) {
+	block, rest := pem.Decode(certPEM)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return Certificate{}, errorf(CodeValidation, "The certificate must be a PEM-encoded X.509 certificate")
+	}
+	if len(bytes.TrimSpace(rest)) > 0 {
+		return Certificate{}, errorf(CodeValidation, "The certificate field must contain exactly one certificate; put intermediates in the certificate chain")
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return Certificate{}, errorf(CodeValidation, "Could not parse the certificate: %v", err)
+	}
+	for rest := chainPEM; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			if len(bytes.TrimSpace(rest)) > 0 {
+				return Certificate{}, errorf(CodeValidation, "The certificate chain must be PEM-encoded certificates")
+			}
+			break
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return Certificate{}, errorf(CodeValidation, "Could not parse the certificate chain: %v", err)
+		}
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		return Certificate{}, errorf(CodeValidation, "The private key does not match the certificate or could not be parsed: %v", err)
+	}
+	c := Certificate{
+		CertificatePEM:     string(bytes.TrimSpace(certPEM)) + "\n",
+		ChainPEM:           string(bytes.TrimSpace(chainPEM)),
+		PrivateKeyPEM:      string(bytes.TrimSpace(keyPEM)) + "\n",
+		DomainName:         leaf.Subject.CommonName,
+		Serial:             colonHex(leaf.SerialNumber.Bytes()),
+		Subject:            leaf.Subject.String(),
+		Issuer:             leaf.Issuer.CommonName,
+		NotBefore:          leaf.NotBefore.UTC(),
+		NotAfter:           leaf.NotAfter.UTC(),
+		KeyAlgorithm:       keyAlgorithm(leaf),
+		SignatureAlgorithm: signatureAlgorithm(leaf.SignatureAlgorithm),
+	}
+	if c.ChainPEM != "" {
+		c.ChainPEM += "\n"
+	}
+	c.SubjectAlternativeNames = slices.Clone(leaf.DNSNames)
+	for _, ip := range leaf.IPAddresses {
+		c.SubjectAlternativeNames = append(c.SubjectAlternativeNames, ip.String())
+	}
+	if c.DomainName == "" && len(leaf.DNSNames) > 0 {
+		c.DomainName = leaf.DNSNames[0]
+	}
+	if len(c.SubjectAlternativeNames) == 0 && c.DomainName != "" {
+		c.SubjectAlternativeNames = []string{c.DomainName}
+	}
+	return c, nil
+}
+
+// keyAlgorithm names the certificate's key as ACM does (RSA_2048,
+// EC_prime256v1, ...).
+func keyAlgorithm(c *x509.Certificate) string {
+	switch k := c.PublicKey.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA_%d", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		switch k.Curve.Params().BitSize {
+		case 256:
+			return "EC_prime256v1"
+		case 384:
+			return "EC_secp384r1"
+		case 521:
+			return "EC_secp521r1"
+		}
+	case ed25519.PublicKey:
+		return "ED25519"
+	}
+	return "UNKNOWN"
+}
+
+// signatureAlgorithm names a signature algorithm as ACM does
+// (SHA256WITHRSA, SHA256WITHECDSA).
+func signatureAlgorithm(a x509.SignatureAlgorithm) string {
+	hash, key, ok := strings.Cut(a.String(), "-")
+	if !ok {
+		return strings.ToUpper(a.String())
+	}
+	if hash == "ECDSA" {
+		hash, key = key, hash
+	}
+	return hash + "WITH" + key
+}
+
+func colonHex(b []byte) string {
+	parts := make([]string, len(b))
+	for i, x := range b {
+		parts[i] = fmt.Sprintf("%02x", x)
+	}
+	return strings.Join(parts, ":")
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("certstore: read random id: %v", err))
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
