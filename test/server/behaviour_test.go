@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -331,4 +332,137 @@ func readCredentials(t *testing.T, path string) (id, secret string) {
 		}
 	}
 	return id, secret
+}
+
+// TestUnhealthyConnectionTermination: by default (NLB's
+// target_health_state.unhealthy.connection_termination.enabled=true) the
+// open connections of a target that turns unhealthy are reset while
+// another target stays healthy; with the attribute off they keep working.
+// (With no healthy target left the group fails open and keeps them.)
+func TestUnhealthyConnectionTermination(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name      string
+		attrs     map[string]string
+		wantReset bool
+	}{
+		{name: "default", wantReset: true},
+		{name: "off", attrs: map[string]string{"target_health_state.unhealthy.connection_termination.enabled": "false"}, wantReset: false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tn := newNet()
+			s := startServer(t, tn, serverOptions{})
+			b1 := startEchoBackend(t, "target-1", tn.backend("a", 1)+":7000")
+			startHTTPBackend(t, "health-1", tn.backend("a", 1)+":7001")
+			b2 := startEchoBackend(t, "target-2", tn.backend("a", 2)+":7000")
+			health2 := startHTTPBackend(t, "health-2", tn.backend("a", 2)+":7001")
+			st := createStack(t, s, stackSpec{
+				name: "unhealthy-" + tt.name, port: 7000, tgPort: 7000, healthCheckPort: "7001",
+				targets: []types.TargetDescription{ipTarget(t, b1.Addr), ipTarget(t, b2.Addr)},
+				tgAttrs: tt.attrs,
+			})
+			waitHealth(t, s, st.TG, b1.Addr, "healthy", 30*time.Second)
+			waitHealth(t, s, st.TG, b2.Addr, "healthy", 30*time.Second)
+			c := dialUntil(t, st.listenerAddr("a", 7000), b2.Name)
+			defer c.Close()
+			health2.Stop()
+			waitHealth(t, s, st.TG, b2.Addr, "unhealthy Target.FailedHealthChecks", 30*time.Second)
+			var rtErr error
+			// The reset follows the health change closely; poll for it.
+			deadline := time.Now().Add(5 * time.Second)
+			for time.Now().Before(deadline) {
+				if rtErr = c.roundTrip("ping"); rtErr != nil {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if tt.wantReset && rtErr == nil {
+				t.Errorf("connection to the unhealthy target still works")
+			}
+			if !tt.wantReset && rtErr != nil {
+				t.Errorf("connection to the unhealthy target broke: %v", rtErr)
+			}
+			t.Logf("connection after the target turned unhealthy: %v", rtErr)
+		})
+	}
+}
+
+// dialUntil opens connections to addr until one reaches the target named
+// target, and returns it.
+func dialUntil(t *testing.T, addr, target string) *echoConn {
+	t.Helper()
+	for range 50 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := dialEcho(ctx, addr)
+		cancel()
+		if err != nil {
+			t.Fatalf("connect to %s: %v", addr, err)
+		}
+		if c.Target == target {
+			return c
+		}
+		c.Close()
+	}
+	t.Fatalf("no connection of 50 went to %s", target)
+	return nil
+}
+
+// TestHTTPHealthCheckReasons checks an HTTP health check's path and
+// matcher through the binary: a wrong status makes the target unhealthy
+// (Target.FailedHealthChecks: NLB names no finer reason, ResponseCodeMismatch
+// is ALB's), a matching one healthy.
+func TestHTTPHealthCheckReasons(t *testing.T) {
+	t.Parallel()
+	tn := newNet()
+	s := startServer(t, tn, serverOptions{})
+	b := startEchoBackend(t, "target-1", tn.backend("a", 1)+":7000")
+	// The backend's health endpoint answers 200 on /healthz only (the
+	// echo handler answers 200 everywhere, so use a mux).
+	hc := listenRetry(t, "tcp", tn.backend("a", 1)+":7001")
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("User-Agent") != "ELB-HealthChecker/2.0" {
+			t.Errorf("health check User-Agent %q", r.Header.Get("User-Agent"))
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(hc) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+
+	st := createStack(t, s, stackSpec{
+		name: "http-check", port: 7000, tgPort: 7000, healthCheckPort: "7001",
+		targets: []types.TargetDescription{ipTarget(t, b.Addr)},
+	})
+	ctx := context.Background()
+	modify := func(path, codes string) {
+		t.Helper()
+		if _, err := s.ELB.ModifyTargetGroup(ctx, &elbv2.ModifyTargetGroupInput{
+			TargetGroupArn:      aws.String(st.TG),
+			HealthCheckProtocol: types.ProtocolEnumHttp,
+			HealthCheckPath:     aws.String(path),
+			Matcher:             &types.Matcher{HttpCode: aws.String(codes)},
+		}); err != nil {
+			t.Fatalf("ModifyTargetGroup %s %s: %v", path, codes, err)
+		}
+	}
+	modify("/nope", "200-299")
+	waitHealth(t, s, st.TG, b.Addr, "unhealthy Target.FailedHealthChecks", 30*time.Second)
+	th, err := s.ELB.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(st.TG)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("description: %s", aws.ToString(th.TargetHealthDescriptions[0].TargetHealth.Description))
+	modify("/healthz", "204")
+	waitHealth(t, s, st.TG, b.Addr, "healthy", 30*time.Second)
+	out, err := s.ELB.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: []string{st.TG}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := out.TargetGroups[0]
+	if tg.HealthCheckProtocol != types.ProtocolEnumHttp || aws.ToString(tg.HealthCheckPath) != "/healthz" || aws.ToString(tg.Matcher.HttpCode) != "204" {
+		t.Errorf("described health check: %s %s %s", tg.HealthCheckProtocol, aws.ToString(tg.HealthCheckPath), aws.ToString(tg.Matcher.HttpCode))
+	}
 }

@@ -162,7 +162,7 @@ func startServer(t *testing.T, tn testNet, o serverOptions) *kelbServer {
 			"--api-addr", api, "--dns-addr", dnsPort, "--metrics-addr", metrics,
 			"--data-dir", s.dataDir, "--region", region, "--dns-domain", dnsDomain,
 			"--access-key-id", keyID, "--secret-access-key", secretKey,
-			"--log-level", "debug",
+			"--log-level", "info",
 		}, zones...)
 		s.args = append(s.args, o.extraArgs...)
 		lastErr = s.start()

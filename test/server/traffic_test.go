@@ -169,23 +169,7 @@ func TestDeregisteredTargetDrains(t *testing.T) {
 
 	// Open connections until one lands on target-2 (flows are hashed over
 	// the client's source port).
-	var open *echoConn
-	for i := 0; open == nil && i < 50; i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c, err := dialEcho(ctx, addr)
-		cancel()
-		if err != nil {
-			t.Fatalf("connect to %s: %v", addr, err)
-		}
-		if c.Target == b2.Name {
-			open = c
-		} else {
-			c.Close()
-		}
-	}
-	if open == nil {
-		t.Fatalf("no connection of 50 went to %s", b2.Name)
-	}
+	open := dialUntil(t, addr, b2.Name)
 	t.Cleanup(func() { open.Close() })
 	if err := open.roundTrip("before"); err != nil {
 		t.Fatal(err)
