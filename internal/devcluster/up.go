@@ -31,7 +31,7 @@ const InNetnsFlag = "in-netns"
 
 // Up brings environment opts.Name up, or reports it already is, and
 // prints the environment to out.
-func Up(ctx context.Context, opts Options, out io.Writer) error {
+func Up(ctx context.Context, opts Options, out io.Writer) (err error) {
 	if err := opts.defaults(); err != nil {
 		return err
 	}
@@ -43,7 +43,15 @@ func Up(ctx context.Context, opts Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer func() {
+		// A failed up leaves no trace, not even its lock file.
+		if _, serr := LoadState(opts.Name); err != nil && errors.Is(serr, ErrNoEnvironment) {
+			if dir, derr := StateDir(opts.Name); derr == nil {
+				_ = os.Remove(dir + ".lock")
+			}
+		}
+		unlock()
+	}()
 	ns := Namespace(opts.Name)
 	if st, err := LoadState(opts.Name); err == nil {
 		if st.Ready && environmentExists(st) {
