@@ -74,7 +74,7 @@ func Up(ctx context.Context, opts Options, out io.Writer) (err error) {
 	if !rootless && namespaceExists(ns) {
 		return fmt.Errorf("network namespace %s exists but kelb has no state for it; if no kelb environment runs there, remove it with: ip netns delete %s", ns, ns)
 	}
-	if _, err := exec.LookPath("etcd"); err != nil {
+	if etcdPath(opts.K8sBinDir) == "" {
 		return errors.New("etcd not found on PATH (Debian/Ubuntu: apt-get install etcd-server)")
 	}
 
@@ -186,6 +186,7 @@ func RunInside(ctx context.Context, name string, out io.Writer) (err error) {
 	cp, err := controlplane.Start(ctx, controlplane.Config{
 		Dir:                   filepath.Join(st.Dir, "k8s"),
 		BinDir:                st.BinDir,
+		EtcdPath:              etcdPath(st.BinDir),
 		Address:               ControlPlaneIP,
 		APIServerPort:         APIServerPort,
 		EtcdPort:              2379,
@@ -268,6 +269,26 @@ func RunInside(ctx context.Context, name string, out io.Writer) (err error) {
 	}
 	st.Ready = true
 	return st.save()
+}
+
+// etcdPath returns the etcd of binDir (envtest's assets have one), else
+// the one on PATH, else "".
+func etcdPath(binDir string) string {
+	if binDir != "" {
+		if p := filepath.Join(binDir, "etcd"); isExecutable(p) {
+			return p
+		}
+	}
+	p, err := exec.LookPath("etcd")
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
 // ServerArgs returns the arguments of kelb server in environment st: the
