@@ -201,6 +201,9 @@ func TestNodesAndPodsAgainstAPIServer(t *testing.T) {
 		if cs := p.Status.ContainerStatuses; len(cs) != 1 || !cs[0].Ready || !strings.HasPrefix(cs[0].ContainerID, "kelb://") || cs[0].State.Running == nil {
 			t.Errorf("container statuses %+v", cs)
 		}
+		poll(t, "Started event", func() (*corev1.EventList, error) {
+			return client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=echo-a,reason=Started"})
+		}, func(l *corev1.EventList) bool { return len(l.Items) > 0 })
 		code, body := get(t, clientFrom("198.18.0.12"), "http://198.18.1.2:8080/")
 		if code != 200 || !strings.Contains(body, "Hostname: echo-a\n") || !strings.Contains(body, "client_address=198.18.0.12\n") {
 			t.Errorf("GET pod: %d\n%s", code, body)

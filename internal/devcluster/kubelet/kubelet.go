@@ -17,8 +17,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 )
 
@@ -46,7 +49,8 @@ type kubelet struct {
 	ipam   map[string]*podIPs // by node name
 	queue  workqueue.TypedInterface[string]
 	wg     sync.WaitGroup
-	active map[string]*runningPod // by namespace/name
+	active map[string]*runningPod          // by namespace/name
+	events map[string]record.EventRecorder // by node name
 }
 
 type runningPod struct {
@@ -79,10 +83,17 @@ func Run(ctx context.Context, cfg Config) error {
 		ipam:   map[string]*podIPs{},
 		queue:  workqueue.NewTyped[string](),
 		active: map[string]*runningPod{},
+		events: map[string]record.EventRecorder{},
 	}
+	// Pod events (Started, Unhealthy, Killing) as kubectl describe shows
+	// them; the broadcaster drops events it cannot write.
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cfg.Client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
 	for _, n := range cfg.Nodes {
 		k.nodes[n.Name] = n
 		k.ipam[n.Name] = newPodIPs(n.PodCIDR)
+		k.events[n.Name] = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: n.Name})
 	}
 	defer k.wg.Wait()
 	for _, n := range cfg.Nodes {
@@ -203,7 +214,7 @@ func (k *kubelet) sync(ctx context.Context, key string) {
 		}
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	w := newPodWorker(k.cfg.Client, k.log, node, pod, ip)
+	w := newPodWorker(k.cfg.Client, k.events[node.Name], k.log, node, pod, ip)
 	run = &runningPod{uid: pod.UID, node: node.Name, worker: w, cancel: cancel, done: make(chan struct{})}
 	k.active[key] = run
 	k.log.Info("starting pod", "pod", key, "node", node.Name, "ip", ip)

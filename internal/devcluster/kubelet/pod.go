@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
 )
 
 // resyncInterval is how often a pod worker rewrites a status that failed to
@@ -31,6 +32,8 @@ const (
 	probeLiveness  probeKind = "liveness"
 )
 
+var probeTitle = map[probeKind]string{probeStartup: "Startup", probeReadiness: "Readiness", probeLiveness: "Liveness"}
+
 // probeEvent is a probe's state change, for the container at index
 // container, from the probe generation gen (a restart starts a new one).
 type probeEvent struct {
@@ -43,11 +46,12 @@ type probeEvent struct {
 // podWorker runs one pod on one node: its listeners, its probes, its status
 // and its termination. It owns every goroutine it starts.
 type podWorker struct {
-	client kubernetes.Interface
-	log    *slog.Logger
-	node   NodeSpec
-	uid    types.UID
-	ip     netip.Addr
+	client   kubernetes.Interface
+	recorder record.EventRecorder
+	log      *slog.Logger
+	node     NodeSpec
+	uid      types.UID
+	ip       netip.Addr
 
 	mu      sync.Mutex
 	latest  *corev1.Pod
@@ -56,16 +60,17 @@ type podWorker struct {
 	events chan probeEvent
 }
 
-func newPodWorker(client kubernetes.Interface, log *slog.Logger, node NodeSpec, pod *corev1.Pod, ip netip.Addr) *podWorker {
+func newPodWorker(client kubernetes.Interface, events record.EventRecorder, log *slog.Logger, node NodeSpec, pod *corev1.Pod, ip netip.Addr) *podWorker {
 	return &podWorker{
-		client:  client,
-		log:     log.With("pod", pod.Namespace+"/"+pod.Name, "podIP", ip),
-		node:    node,
-		uid:     pod.UID,
-		ip:      ip,
-		latest:  pod,
-		updated: make(chan struct{}, 1),
-		events:  make(chan probeEvent),
+		client:   client,
+		recorder: events,
+		log:      log.With("pod", pod.Namespace+"/"+pod.Name, "podIP", ip),
+		node:     node,
+		uid:      pod.UID,
+		ip:       ip,
+		latest:   pod,
+		updated:  make(chan struct{}, 1),
+		events:   make(chan probeEvent),
 	}
 }
 
@@ -126,6 +131,13 @@ func (w *podWorker) run(ctx context.Context) {
 		serving = true
 	}
 	startServer()
+	if pod.Status.StartTime == nil {
+		for _, c := range pod.Spec.Containers {
+			w.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.Image)
+			w.recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
+			w.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
+		}
+	}
 
 	var probes sync.WaitGroup
 	gen := 0
@@ -169,6 +181,9 @@ func (w *podWorker) run(ctx context.Context) {
 		if pod.DeletionTimestamp != nil && !terminating {
 			terminating = true
 			w.log.Info("terminating pod", "deadline", pod.DeletionTimestamp.Time)
+			for _, c := range pod.Spec.Containers {
+				w.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
+			}
 			termWG.Add(1)
 			go func() {
 				defer termWG.Done()
@@ -205,6 +220,7 @@ func (w *podWorker) run(ctx context.Context) {
 					continue
 				}
 				w.log.Info("liveness probe failed, restarting container", "container", c.Name)
+				w.recorder.Eventf(w.pod(), corev1.EventTypeNormal, "Killing", "Container %s failed liveness probe, will be restarted", c.Name)
 				stopProbes()
 				probes.Wait()
 				now := metav1.Now()
@@ -407,6 +423,7 @@ func (w *podWorker) probeLoop(ctx context.Context, c *corev1.Container, p *corev
 		ok, changed := tr.observe(err == nil)
 		if err != nil {
 			w.log.Debug("probe failed", "container", c.Name, "probe", kind, "err", err)
+			w.recorder.Eventf(w.pod(), corev1.EventTypeWarning, "Unhealthy", "%s probe failed: %v", probeTitle[kind], err)
 		}
 		switch kind {
 		case probeStartup:
