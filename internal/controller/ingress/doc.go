@@ -1,0 +1,40 @@
+// Package ingress turns Kubernetes Ingresses into application load
+// balancers of kelb server, as the AWS Load Balancer Controller does for
+// ALB.
+//
+// The work is split as in that controller:
+//
+//   - Classes.Of decides which Ingresses are ours: spec.ingressClassName
+//     naming an IngressClass of controller ingress.k8s.aws/alb (with its
+//     IngressClassParams), the legacy kubernetes.io/ingress.class: alb
+//     annotation, or the default IngressClass when it is ours.
+//   - Ingresses are gathered into IngressGroups: group.name (or the class
+//     parameters' group) makes an explicit group shared by many Ingresses;
+//     an Ingress without one is alone in its implicit group. A group is one
+//     load balancer.
+//   - Build, a pure function, turns a group into its desired Stack: the
+//     load balancer, one listener per listen port, one rule per Ingress
+//     path (priorities numbered from 1 in group.order, namespace/name, rule
+//     and path order, so they are stable across reconciles), one target
+//     group and TargetGroupBinding per backend Service port of each
+//     Ingress. The stack serialises to JSON; the golden tests in testdata
+//     compare it.
+//   - Deployer makes kelb server hold a stack through the ELBv2 API. It is
+//     stateless: what exists is found by the elbv2.k8s.aws/cluster and
+//     ingress.k8s.aws/stack tags. It changes in place whatever ELBv2 can
+//     change in place, and replaces the load balancer only when its name,
+//     scheme or type change. Rules are matched to existing ones by
+//     priority, then by content, so a reordered group costs one
+//     SetRulePriorities call rather than new rules.
+//   - Reconciler reconciles one group per request: finalizers, build,
+//     certificate import for spec.tls Secrets, deploy, TargetGroupBindings
+//     and status.
+//
+// Failure behaviour: a malformed annotation, or an exclusive setting that
+// members of a group set differently, fails the whole group's build; every
+// member gets a Warning event naming the Ingress, annotation and value, and
+// the existing load balancer is left as it was. A deploy error leaves the
+// work done so far in place and is retried; the next deploy continues from
+// what exists. Annotations that configure AWS-only resources are accepted
+// and reported in an IgnoredAnnotation event.
+package ingress

@@ -1,0 +1,196 @@
+package ingress
+
+import (
+	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+)
+
+// Tags that tie a kelb server resource to the IngressGroup it was made for,
+// the AWS Load Balancer Controller's: deploy finds what exists from tags
+// alone.
+const (
+	TagCluster  = "elbv2.k8s.aws/cluster"
+	TagStack    = "ingress.k8s.aws/stack"
+	TagResource = "ingress.k8s.aws/resource"
+
+	// ResourceLoadBalancer is the TagResource value of a group's load
+	// balancer; listeners carry their port, target groups
+	// "<namespace>/<ingress>-<service>:<port>".
+	ResourceLoadBalancer = "LoadBalancer"
+)
+
+// Labels on the TargetGroupBindings made for a group: stack-namespace and
+// stack-name for an implicit group, stack for an explicit one.
+const (
+	LabelStack          = "ingress.k8s.aws/stack"
+	LabelStackNamespace = "ingress.k8s.aws/stack-namespace"
+	LabelStackName      = "ingress.k8s.aws/stack-name"
+)
+
+// ListenerAttributeSourceRanges is the kelb listener attribute that carries
+// the networks allowed to reach a listener (inbound-cidrs), comma-separated.
+// kelb server refuses connections from any other source.
+const ListenerAttributeSourceRanges = "kelb.source_ranges.cidrs"
+
+// Action types.
+const (
+	ActionForward       = "forward"
+	ActionRedirect      = "redirect"
+	ActionFixedResponse = "fixed-response"
+)
+
+// Stack is the desired state of one IngressGroup's application load
+// balancer: what deploy makes kelb server hold. Build makes it; it
+// serialises to JSON.
+type Stack struct {
+	// ID is the group's ID (GroupID.String), the value of TagStack.
+	ID                  string               `json:"id"`
+	LoadBalancer        LoadBalancer         `json:"loadBalancer"`
+	Listeners           []Listener           `json:"listeners"`
+	TargetGroups        []TargetGroup        `json:"targetGroups"`
+	TargetGroupBindings []TargetGroupBinding `json:"targetGroupBindings"`
+	// Warnings are annotations that were accepted but have no effect.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// LoadBalancer is the desired application load balancer.
+type LoadBalancer struct {
+	Name          string `json:"name"`
+	Type          string `json:"type"`
+	Scheme        string `json:"scheme"`
+	IPAddressType string `json:"ipAddressType"`
+	// Subnets select the zones of kelb server; none means every zone.
+	Subnets []string `json:"subnets,omitempty"`
+	// Attributes hold only the attributes the group sets; others keep
+	// whatever value kelb server has.
+	Attributes map[string]string `json:"attributes,omitempty"`
+	Tags       map[string]string `json:"tags"`
+}
+
+// Listener is a desired listener, one per listen port of the group.
+type Listener struct {
+	Port     int32  `json:"port"`
+	Protocol string `json:"protocol"`
+	// SSLPolicy and Certificates are set for HTTPS listeners; the first
+	// certificate is the default one.
+	SSLPolicy     string            `json:"sslPolicy,omitempty"`
+	Certificates  []Certificate     `json:"certificates,omitempty"`
+	DefaultAction Action            `json:"defaultAction"`
+	Rules         []Rule            `json:"rules,omitempty"`
+	Attributes    map[string]string `json:"attributes,omitempty"`
+	Tags          map[string]string `json:"tags"`
+}
+
+// Certificate is a listener certificate: an ARN given by annotation, or a
+// Kubernetes TLS Secret ("<namespace>/<name>") that deploy imports into
+// kelb's certificate store.
+type Certificate struct {
+	ARN    string `json:"arn,omitempty"`
+	Secret string `json:"secret,omitempty"`
+}
+
+// Rule is a desired listener rule.
+type Rule struct {
+	Priority   int32       `json:"priority"`
+	Conditions []Condition `json:"conditions"`
+	Action     Action      `json:"action"`
+}
+
+// Condition is a rule condition, in the ELBv2 API's terms.
+type Condition struct {
+	Field string `json:"field"`
+	// Values of host-header, path-pattern, http-header,
+	// http-request-method and source-ip conditions.
+	Values []string `json:"values,omitempty"`
+	// HeaderName of an http-header condition.
+	HeaderName string `json:"headerName,omitempty"`
+	// QueryPairs of a query-string condition.
+	QueryPairs []QueryPair `json:"queryPairs,omitempty"`
+}
+
+// QueryPair is a key (optional) and value of a query-string condition.
+type QueryPair struct {
+	Key   string `json:"key,omitempty"`
+	Value string `json:"value"`
+}
+
+// Action is a rule's or a listener's action.
+type Action struct {
+	Type          string               `json:"type"`
+	Forward       *ForwardAction       `json:"forward,omitempty"`
+	Redirect      *RedirectAction      `json:"redirect,omitempty"`
+	FixedResponse *FixedResponseAction `json:"fixedResponse,omitempty"`
+}
+
+// ForwardAction forwards to weighted target groups.
+type ForwardAction struct {
+	TargetGroups []WeightedTargetGroup `json:"targetGroups"`
+	// StickinessSeconds is the group stickiness duration; 0 when off.
+	StickinessSeconds int32 `json:"stickinessSeconds,omitempty"`
+}
+
+// WeightedTargetGroup is a target group of the stack (by ResourceID) or
+// any target group (by ARN), with its weight.
+type WeightedTargetGroup struct {
+	TargetGroup string `json:"targetGroup,omitempty"`
+	ARN         string `json:"arn,omitempty"`
+	Weight      int32  `json:"weight"`
+}
+
+// RedirectAction is a redirect; empty fields keep the request's part.
+type RedirectAction struct {
+	Protocol   string `json:"protocol,omitempty"`
+	Port       string `json:"port,omitempty"`
+	Host       string `json:"host,omitempty"`
+	Path       string `json:"path,omitempty"`
+	Query      string `json:"query,omitempty"`
+	StatusCode string `json:"statusCode"`
+}
+
+// FixedResponseAction answers with a fixed response.
+type FixedResponseAction struct {
+	StatusCode  string `json:"statusCode"`
+	ContentType string `json:"contentType,omitempty"`
+	MessageBody string `json:"messageBody,omitempty"`
+}
+
+// TargetGroup is a desired target group: one per backend Service port of
+// each Ingress.
+type TargetGroup struct {
+	// ResourceID is "<namespace>/<ingress>-<service>:<port>", the value of
+	// TagResource.
+	ResourceID      string            `json:"resourceID"`
+	Name            string            `json:"name"`
+	Protocol        string            `json:"protocol"`
+	ProtocolVersion string            `json:"protocolVersion"`
+	Port            int32             `json:"port"`
+	TargetType      string            `json:"targetType"`
+	IPAddressType   string            `json:"ipAddressType"`
+	HealthCheck     HealthCheck       `json:"healthCheck"`
+	Attributes      map[string]string `json:"attributes,omitempty"`
+	Tags            map[string]string `json:"tags"`
+}
+
+// HealthCheck is a target group's desired health check.
+type HealthCheck struct {
+	Protocol string `json:"protocol"`
+	// Port is "traffic-port" or a port number.
+	Port               string `json:"port"`
+	Path               string `json:"path"`
+	HTTPCode           string `json:"httpCode,omitempty"`
+	GRPCCode           string `json:"grpcCode,omitempty"`
+	IntervalSeconds    int32  `json:"intervalSeconds"`
+	TimeoutSeconds     int32  `json:"timeoutSeconds"`
+	HealthyThreshold   int32  `json:"healthyThreshold"`
+	UnhealthyThreshold int32  `json:"unhealthyThreshold"`
+}
+
+// TargetGroupBinding is a desired TargetGroupBinding object. Its
+// Spec.TargetGroupARN is empty until deploy knows the target group's ARN.
+type TargetGroupBinding struct {
+	Name      string            `json:"name"`
+	Namespace string            `json:"namespace"`
+	Labels    map[string]string `json:"labels"`
+	// TargetGroup is the ResourceID of the bound target group.
+	TargetGroup string                          `json:"targetGroup"`
+	Spec        elbv2api.TargetGroupBindingSpec `json:"spec"`
+}
