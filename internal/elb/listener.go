@@ -286,6 +286,9 @@ func (s *Service) CreateListener(ctx context.Context, in CreateListenerInput) (L
 		if err := s.checkListener(w, lb, l); err != nil {
 			return err
 		}
+		if err := checkCertificatesExist(tx, l.Certificates); err != nil {
+			return err
+		}
 		out = *l
 		return putJSON(tx, kindListener, l.ARN, l)
 	})
@@ -346,7 +349,15 @@ func (s *Service) ModifyListener(ctx context.Context, in ModifyListenerInput) (L
 			l.SslPolicy = in.SslPolicy
 		}
 		if len(in.Certificates) > 0 {
-			l.Certificates = append([]Certificate(nil), in.Certificates...)
+			// Certificates sets the default certificate; the others,
+			// added with AddListenerCertificates, stay.
+			certs := []Certificate{{ARN: in.Certificates[0].ARN, IsDefault: true}}
+			for _, c := range l.Certificates {
+				if !c.IsDefault && c.ARN != certs[0].ARN {
+					certs = append(certs, c)
+				}
+			}
+			l.Certificates = certs
 		}
 		if len(in.DefaultActions) > 0 {
 			l.DefaultActions = cloneActions(in.DefaultActions)
@@ -358,6 +369,9 @@ func (s *Service) ModifyListener(ctx context.Context, in ModifyListenerInput) (L
 		// load balancer's; drop it from the world while checking.
 		delete(w.listeners, l.ARN)
 		if err := s.checkListener(w, lb, &l); err != nil {
+			return err
+		}
+		if err := checkCertificatesExist(tx, l.Certificates); err != nil {
 			return err
 		}
 		out = l
