@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/kelb-io/kelb/internal/certstore"
 	"github.com/kelb-io/kelb/internal/elb/store"
 )
 
@@ -706,6 +707,12 @@ func TestListeners(t *testing.T) {
 	used := env.tg(t, "used", "TCP")
 	env.listener(t, other.ARN, used.ARN, "TCP", 80)
 	fwd := func(tg string) []Action { return []Action{{Type: ActionForward, TargetGroupARN: tg}} }
+	// TLS listeners need their certificate in the certificate store.
+	if err := env.store.Update(ctx, func(tx store.Tx) error {
+		return tx.Put(certstore.Kind, "arn:aws:acm:us-west-2:123456789012:certificate/abc", []byte("{}"))
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name     string
