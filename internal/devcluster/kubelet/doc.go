@@ -28,6 +28,10 @@
 // continue until the grace period ends; then everything closes and the pod
 // object is deleted with grace period 0.
 //
+// The kubelet's usual pod events are recorded (Pulled, Created, Started,
+// Unhealthy on each failed probe, Killing), so kubectl describe tells what
+// happened.
+//
 // Making a pod misbehave:
 //
 //	kubectl annotate pod NAME kelb.io/fail=readiness  # every HTTP answer is 503, readiness fails

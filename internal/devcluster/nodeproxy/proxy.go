@@ -240,7 +240,8 @@ func (p *Proxy) forwardTCP(fe *frontend, client *net.TCPConn) {
 		client.SetLinger(0) // reset: no endpoint here
 		return
 	}
-	clientAddr := netip.MustParseAddrPort(client.RemoteAddr().String())
+	clientAddr := client.RemoteAddr().(*net.TCPAddr).AddrPort()
+	clientAddr = netip.AddrPortFrom(clientAddr.Addr().Unmap(), clientAddr.Port())
 	var upstream *net.TCPConn
 	for _, b := range backends {
 		c, err := p.dialTCP(f, clientAddr.Addr(), b)
@@ -282,7 +283,9 @@ func (p *Proxy) dialTCP(f *Frontend, client netip.Addr, backend netip.AddrPort) 
 	}
 	c, err := d.DialContext(p.ctx, "tcp", backend.String())
 	if err != nil && f.Local && isBindError(err) {
-		p.bindFallbacks.Add(1)
+		if p.bindFallbacks.Add(1) == 1 {
+			p.opts.Log.Warn("cannot keep client addresses, using the node's", "service", f.Service, "client", client, "err", err)
+		}
 		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(f.Source, 0))
 		c, err = d.DialContext(p.ctx, "tcp", backend.String())
 	}
