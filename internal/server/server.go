@@ -1,6 +1,6 @@
-// Package server assembles kelb server: the ELBv2 API over the store, the
-// health checker, the L4 data plane, DNS for load balancer names and
-// Prometheus metrics.
+// Package server assembles kelb server: the ELBv2 API and the ACM API (for
+// listener certificates) over the store, the health checker, the L4 and L7
+// data planes, DNS for load balancer names and Prometheus metrics.
 //
 // One loop keeps the moving parts in step. It wakes on every committed store
 // revision and on every target health transition, takes a snapshot of the
@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -31,7 +32,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kelb-io/kelb/internal/acmapi"
+	"github.com/kelb-io/kelb/internal/certstore"
 	"github.com/kelb-io/kelb/internal/dataplane"
+	"github.com/kelb-io/kelb/internal/dataplane/l7"
 	"github.com/kelb-io/kelb/internal/dns"
 	"github.com/kelb-io/kelb/internal/elb"
 	"github.com/kelb-io/kelb/internal/elb/store"
@@ -94,6 +98,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	plane := dataplane.New(dataplane.Options{Logger: log.With("component", "dataplane"), Registerer: reg})
 	defer plane.Close()
+	certs := certstore.New(certstore.Config{Store: st, Region: svc.Region(), InUse: elb.CertificateUsers})
+	appPlane := l7.New(l7.Options{Logger: log.With("component", "l7"), Registerer: reg, Certificates: certs})
+	defer appPlane.Close()
 
 	var names *dns.Server
 	if cfg.DNSAddr != "" {
@@ -106,12 +113,25 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
+	ops := elbapi.Ops(svc)
+	maps.Copy(ops, elbapi.ListenerCertificateOps(svc))
+	elbHandler := elbapi.NewHandler(elbapi.HandlerConfig{
+		Ops:         ops,
+		Credentials: cfg.Credentials,
+		Region:      svc.Region(),
+		Logger:      log.With("component", "api"),
+	})
+	// ACM requests (certificates for HTTPS and TLS listeners) share the
+	// API address; X-Amz-Target tells them apart.
+	acmHandler := acmapi.NewHandler(acmapi.Config{Certificates: certs, Credentials: cfg.Credentials, Region: svc.Region(),
+		Logger: log.With("component", "acm")})
 	api := &http.Server{
-		Handler: elbapi.NewHandler(elbapi.HandlerConfig{
-			Ops:         elbapi.Ops(svc),
-			Credentials: cfg.Credentials,
-			Region:      svc.Region(),
-			Logger:      log.With("component", "api"),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if acmapi.IsACMRequest(r) {
+				acmHandler.ServeHTTP(w, r)
+				return
+			}
+			elbHandler.ServeHTTP(w, r)
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
@@ -129,7 +149,7 @@ func Run(ctx context.Context, cfg Config) error {
 		metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
 
-	s := &syncer{svc: svc, store: st, checker: checker, plane: plane, dns: names, log: log}
+	s := &syncer{svc: svc, store: st, checker: checker, plane: plane, appPlane: appPlane, dns: names, log: log}
 	if cfg.ManageAddresses != "" {
 		s.addrs, err = newAddressManager(cfg.ManageAddresses, cfg.Zones, log.With("component", "addresses"))
 		if err != nil {
@@ -190,9 +210,11 @@ type syncer struct {
 	store   store.Store
 	checker *health.Checker
 	plane   *dataplane.Plane
-	dns     *dns.Server
-	addrs   *addressManager // nil unless addresses are managed
-	log     *slog.Logger
+	// appPlane serves application load balancers' listeners.
+	appPlane *l7.Plane
+	dns      *dns.Server
+	addrs    *addressManager // nil unless addresses are managed
+	log      *slog.Logger
 
 	state elb.State
 }
@@ -238,6 +260,11 @@ func (s *syncer) sync(ctx context.Context) error {
 func (s *syncer) apply() {
 	if err := s.plane.Apply(dataplane.Build(s.state, s.checker)); err != nil {
 		s.log.Error("data plane", "revision", s.state.Revision, "err", err)
+	}
+	if s.appPlane != nil {
+		if err := s.appPlane.Apply(l7.Build(s.state, s.checker)); err != nil {
+			s.log.Error("L7 data plane", "revision", s.state.Revision, "err", err)
+		}
 	}
 	if s.dns != nil {
 		s.dns.Update(s.state, s.checker)
