@@ -252,6 +252,26 @@ func TestNodesAndPodsAgainstAPIServer(t *testing.T) {
 		}
 	})
 
+	t.Run("hostNetwork pod serves on the node address", func(t *testing.T) {
+		pod := echoPod("echo-host", node)
+		pod.Spec.HostNetwork = true
+		pod.Spec.Containers[0].Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: 9091}}
+		if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		p := poll(t, "pod Ready", func() (*corev1.Pod, error) { return pods.Get(ctx, "echo-host", metav1.GetOptions{}) },
+			func(p *corev1.Pod) bool { return podCondition(p, corev1.PodReady) == corev1.ConditionTrue })
+		if p.Status.PodIP != node.IP.String() {
+			t.Errorf("hostNetwork pod IP = %s, want the node's %s", p.Status.PodIP, node.IP)
+		}
+		if code, body := get(t, clientFrom("198.18.0.12"), "http://"+node.IP.String()+":9091/"); code != 200 || !strings.Contains(body, "Hostname: echo-host\n") {
+			t.Errorf("GET hostNetwork pod: %d\n%s", code, body)
+		}
+		if err := pods.Delete(ctx, "echo-host", *metav1.NewDeleteOptions(0)); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("liveness failure restarts the container", func(t *testing.T) {
 		pod := echoPod("echo-live", node)
 		pod.Spec.Containers[0].LivenessProbe = &corev1.Probe{

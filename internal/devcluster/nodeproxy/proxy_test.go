@@ -244,3 +244,74 @@ func TestTCPHalfClose(t *testing.T) {
 		t.Errorf("through the proxy: %q, %v; want %q", got, err, "got hello")
 	}
 }
+
+func TestUDPFlowsExpire(t *testing.T) {
+	if !netnstest.Enter(t) {
+		return
+	}
+	// The backend answers with the address the datagram came from.
+	pc, err := net.ListenPacket("udp", "198.18.1.2:5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 1500)
+		for {
+			_, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo([]byte(from.String()), from)
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); wg.Wait() })
+
+	p := New(Options{Log: slog.New(slog.DiscardHandler), UDPIdleTimeout: 300 * time.Millisecond})
+	t.Cleanup(p.Close)
+	if err := p.Apply(State{Frontends: []Frontend{{
+		Listen: netip.MustParseAddrPort("198.18.0.11:30500"), Protocol: corev1.ProtocolUDP, Source: node1.IP,
+		Backends: []netip.AddrPort{netip.MustParseAddrPort("198.18.1.2:5000")},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("udp", "198.18.0.11:30500")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ask := func() string {
+		t.Helper()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte("?")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 100)
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(buf[:n])
+	}
+	first := ask()
+	if !strings.HasPrefix(first, "198.18.0.11:") {
+		t.Fatalf("backend saw %s, want the node address as source", first)
+	}
+	if again := ask(); again != first {
+		t.Errorf("one client flow used two upstream sockets: %s then %s", first, again)
+	}
+	// After the idle timeout the flow ends; the next datagram opens a new
+	// upstream socket (another source port).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		time.Sleep(400 * time.Millisecond)
+		if ask() != first {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the UDP flow never expired")
+		}
+	}
+}
