@@ -466,3 +466,37 @@ func TestHTTPHealthCheckReasons(t *testing.T) {
 		t.Errorf("described health check: %s %s %s", tg.HealthCheckProtocol, aws.ToString(tg.HealthCheckPath), aws.ToString(tg.Matcher.HttpCode))
 	}
 }
+
+// TestReregisterWhileDraining registers a draining target again: it starts
+// over as a new target instead of leaving when the old delay ends.
+func TestReregisterWhileDraining(t *testing.T) {
+	t.Parallel()
+	tn := newNet()
+	s := startServer(t, tn, serverOptions{})
+	b1 := startEchoBackend(t, "target-1", tn.backend("a", 1)+":7000")
+	b2 := startEchoBackend(t, "target-2", tn.backend("a", 2)+":7000")
+	st := createStack(t, s, stackSpec{
+		name: "reregister", port: 7000, tgPort: 7000,
+		targets: []types.TargetDescription{ipTarget(t, b1.Addr), ipTarget(t, b2.Addr)},
+		tgAttrs: map[string]string{"deregistration_delay.timeout_seconds": "3"},
+	})
+	waitHealth(t, s, st.TG, b2.Addr, "healthy", 30*time.Second)
+	ctx := context.Background()
+	target := []types.TargetDescription{ipTarget(t, b2.Addr)}
+	if _, err := s.ELB.DeregisterTargets(ctx, &elbv2.DeregisterTargetsInput{TargetGroupArn: aws.String(st.TG), Targets: target}); err != nil {
+		t.Fatal(err)
+	}
+	waitHealth(t, s, st.TG, b2.Addr, "draining Target.DeregistrationInProgress", 5*time.Second)
+	if _, err := s.ELB.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{TargetGroupArn: aws.String(st.TG), Targets: target}); err != nil {
+		t.Fatal(err)
+	}
+	// Past the old delay, the target is healthy again and takes flows.
+	time.Sleep(4 * time.Second)
+	waitHealth(t, s, st.TG, b2.Addr, "healthy", 30*time.Second)
+	eventually(t, 5*time.Second, "the registered-again target takes flows", func() error {
+		if got := flowsTo(t, st.listenerAddr("a", 7000), 20); got[b2.Name] == 0 {
+			return errNotYetf("flows went:\n%s", histogram(got))
+		}
+		return nil
+	})
+}
