@@ -415,6 +415,7 @@ func (w *podWorker) probeLoop(ctx context.Context, c *corev1.Container, p *corev
 	}
 	tick := time.NewTicker(period)
 	defer tick.Stop()
+	first := true
 	for {
 		err := probeOnce(ctx, p, c, w.ip)
 		if ctx.Err() != nil {
@@ -440,9 +441,12 @@ func (w *podWorker) probeLoop(ctx context.Context, c *corev1.Container, p *corev
 				return false
 			}
 		case probeReadiness:
-			if changed && !send(kind, ok) {
+			// The first result is always sent: the container may carry a
+			// readiness from before kelb nodes restarted.
+			if (changed || first) && !send(kind, ok) {
 				return false
 			}
+			first = false
 		}
 		select {
 		case <-tick.C:
