@@ -500,3 +500,40 @@ func TestReregisterWhileDraining(t *testing.T) {
 		return nil
 	})
 }
+
+// TestShutdownWithOpenFlows: SIGTERM with flows open and a UDP flow
+// remembered still ends kelb server, cleanly.
+func TestShutdownWithOpenFlows(t *testing.T) {
+	t.Parallel()
+	tn := newNet()
+	s := startServer(t, tn, serverOptions{})
+	b := startEchoBackend(t, "target-1", tn.backend("a", 1)+":7000")
+	st := createStack(t, s, stackSpec{
+		name: "shutdown", port: 7000, tgPort: 7000,
+		targets: []types.TargetDescription{ipTarget(t, b.Addr)},
+	})
+	var open []*echoConn
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := dialEcho(ctx, st.listenerAddr("a", 7000))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		open = append(open, c)
+	}
+	s.stop(syscall.SIGTERM)
+	s.mu.Lock()
+	state := s.cmd.ProcessState
+	s.mu.Unlock()
+	if !state.Success() {
+		t.Errorf("kelb server on SIGTERM with open flows: %v", state)
+	}
+	// The flows end with the process.
+	for _, c := range open {
+		if err := c.roundTrip("after"); err == nil {
+			t.Errorf("a flow through %s outlived kelb server", st.listenerAddr("a", 7000))
+		}
+	}
+}
