@@ -1,0 +1,175 @@
+package ingress
+
+import (
+	"bytes"
+	"context"
+	"encoding/pem"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
+	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Tags on the certificates imported from TLS Secrets.
+const (
+	TagSecret                = "ingress.k8s.aws/secret"
+	TagSecretResourceVersion = "ingress.k8s.aws/secret-resource-version"
+)
+
+// ACM is the part of the aws-sdk-go-v2 acm client that SecretCertificates
+// uses; *acm.Client, pointed at kelb server, implements it.
+type ACM interface {
+	ImportCertificate(context.Context, *acm.ImportCertificateInput, ...func(*acm.Options)) (*acm.ImportCertificateOutput, error)
+	acm.ListCertificatesAPIClient
+	GetCertificate(context.Context, *acm.GetCertificateInput, ...func(*acm.Options)) (*acm.GetCertificateOutput, error)
+}
+
+var _ ACM = (*acm.Client)(nil)
+
+// SecretCertificates imports the Kubernetes TLS Secrets that Ingresses name
+// in spec.tls into kelb's certificate store, through its ACM-compatible
+// API, and resolves them to certificate ARNs. It imports only on change:
+// it remembers the Secret's resourceVersion and ARN, and after a restart
+// finds a certificate already imported by its PEM. A Secret whose
+// certificate changed is re-imported into the same ARN, so listeners keep
+// it and serve the new certificate. New certificates are tagged with the
+// Secret's namespace/name, resourceVersion and the cluster.
+type SecretCertificates struct {
+	Kube        client.Reader
+	ACM         ACM
+	ClusterName string
+
+	mu       sync.Mutex
+	imported map[string]importedCertificate
+}
+
+type importedCertificate struct {
+	resourceVersion string
+	arn             string
+}
+
+var _ CertificateResolver = (*SecretCertificates)(nil)
+
+// Resolve returns the ARN of the certificate of Secret "<namespace>/<name>".
+func (s *SecretCertificates) Resolve(ctx context.Context, secret string) (string, error) {
+	ns, name, ok := strings.Cut(secret, "/")
+	if !ok {
+		return "", fmt.Errorf("secret %q: want namespace/name", secret)
+	}
+	var sec corev1.Secret
+	if err := s.Kube.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &sec); err != nil {
+		return "", fmt.Errorf("get secret %s: %w", secret, err)
+	}
+	s.mu.Lock()
+	prev, known := s.imported[secret]
+	s.mu.Unlock()
+	if known && prev.resourceVersion == sec.ResourceVersion {
+		return prev.arn, nil
+	}
+	certPEM, chainPEM, err := splitChain(sec.Data[corev1.TLSCertKey])
+	if err != nil {
+		return "", fmt.Errorf("secret %s: %s: %w", secret, corev1.TLSCertKey, err)
+	}
+	key := sec.Data[corev1.TLSPrivateKeyKey]
+	if len(key) == 0 {
+		return "", fmt.Errorf("secret %s has no %s", secret, corev1.TLSPrivateKeyKey)
+	}
+	arn, err := s.find(ctx, certPEM)
+	if err != nil {
+		return "", err
+	}
+	if arn == "" {
+		in := &acm.ImportCertificateInput{Certificate: certPEM, PrivateKey: key}
+		if len(chainPEM) > 0 {
+			in.CertificateChain = chainPEM
+		}
+		if known {
+			in.CertificateArn = aws.String(prev.arn)
+		} else {
+			in.Tags = []acmtypes.Tag{
+				{Key: aws.String(TagSecret), Value: aws.String(secret)},
+				{Key: aws.String(TagSecretResourceVersion), Value: aws.String(sec.ResourceVersion)},
+			}
+			if s.ClusterName != "" {
+				in.Tags = append(in.Tags, acmtypes.Tag{Key: aws.String(TagCluster), Value: aws.String(s.ClusterName)})
+			}
+		}
+		out, err := s.ACM.ImportCertificate(ctx, in)
+		if err != nil {
+			return "", fmt.Errorf("import certificate of secret %s: %w", secret, err)
+		}
+		arn = aws.ToString(out.CertificateArn)
+	}
+	s.mu.Lock()
+	if s.imported == nil {
+		s.imported = map[string]importedCertificate{}
+	}
+	s.imported[secret] = importedCertificate{resourceVersion: sec.ResourceVersion, arn: arn}
+	s.mu.Unlock()
+	return arn, nil
+}
+
+// find returns the ARN of a certificate in the store whose PEM is certPEM,
+// "" when there is none.
+func (s *SecretCertificates) find(ctx context.Context, certPEM []byte) (string, error) {
+	want, err := pemBlocks(certPEM)
+	if err != nil {
+		return "", err
+	}
+	pages := acm.NewListCertificatesPaginator(s.ACM, &acm.ListCertificatesInput{})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return "", fmt.Errorf("list certificates: %w", err)
+		}
+		for _, c := range page.CertificateSummaryList {
+			got, err := s.ACM.GetCertificate(ctx, &acm.GetCertificateInput{CertificateArn: c.CertificateArn})
+			if err != nil {
+				return "", fmt.Errorf("get certificate %s: %w", aws.ToString(c.CertificateArn), err)
+			}
+			have, err := pemBlocks([]byte(aws.ToString(got.Certificate)))
+			if err == nil && len(have) == 1 && bytes.Equal(have[0].Bytes, want[0].Bytes) {
+				return aws.ToString(c.CertificateArn), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+func pemBlocks(data []byte) ([]*pem.Block, error) {
+	var out []*pem.Block
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if b.Type == "CERTIFICATE" {
+			out = append(out, b)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no PEM certificate")
+	}
+	return out, nil
+}
+
+// splitChain splits a tls.crt into its leaf certificate and the chain
+// after it, both PEM.
+func splitChain(data []byte) (leaf, chain []byte, err error) {
+	blocks, err := pemBlocks(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	leaf = pem.EncodeToMemory(blocks[0])
+	for _, b := range blocks[1:] {
+		chain = append(chain, pem.EncodeToMemory(b)...)
+	}
+	return leaf, chain, nil
+}

@@ -1,0 +1,706 @@
+package ingress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/kelb-io/kelb/internal/controller/service"
+)
+
+// ELBv2 is the part of the aws-sdk-go-v2 elasticloadbalancingv2 client that
+// deploy uses; *elasticloadbalancingv2.Client implements it.
+type ELBv2 interface {
+	service.ELBv2
+	elbv2.DescribeRulesAPIClient
+	CreateRule(context.Context, *elbv2.CreateRuleInput, ...func(*elbv2.Options)) (*elbv2.CreateRuleOutput, error)
+	ModifyRule(context.Context, *elbv2.ModifyRuleInput, ...func(*elbv2.Options)) (*elbv2.ModifyRuleOutput, error)
+	DeleteRule(context.Context, *elbv2.DeleteRuleInput, ...func(*elbv2.Options)) (*elbv2.DeleteRuleOutput, error)
+	SetRulePriorities(context.Context, *elbv2.SetRulePrioritiesInput, ...func(*elbv2.Options)) (*elbv2.SetRulePrioritiesOutput, error)
+	elbv2.DescribeListenerCertificatesAPIClient
+	AddListenerCertificates(context.Context, *elbv2.AddListenerCertificatesInput, ...func(*elbv2.Options)) (*elbv2.AddListenerCertificatesOutput, error)
+	RemoveListenerCertificates(context.Context, *elbv2.RemoveListenerCertificatesInput, ...func(*elbv2.Options)) (*elbv2.RemoveListenerCertificatesOutput, error)
+}
+
+var _ ELBv2 = (*elbv2.Client)(nil)
+
+// CertificateResolver turns a TLS Secret ("<namespace>/<name>") named by a
+// stack into the ARN of its certificate in kelb's certificate store,
+// importing it when needed.
+type CertificateResolver interface {
+	Resolve(ctx context.Context, secret string) (string, error)
+}
+
+// Deployer makes kelb server hold an IngressGroup's desired stack, through
+// the ELBv2 API only. It keeps no state: what exists is found by the
+// elbv2.k8s.aws/cluster and ingress.k8s.aws/stack tags on every deploy.
+type Deployer struct {
+	Client ELBv2
+	// ClusterName must match BuildOptions.ClusterName.
+	ClusterName string
+	// Certificates resolves the TLS Secrets of HTTPS listeners; a stack
+	// that names one fails to deploy without it.
+	Certificates CertificateResolver
+}
+
+// Result is what a deploy leaves in place.
+type Result struct {
+	LoadBalancerARN string
+	DNSName         string
+	// TargetGroupARNs maps the ResourceID of every target group to its ARN.
+	TargetGroupARNs map[string]string
+	// Changed reports whether deploy wrote anything.
+	Changed bool
+}
+
+// actualLoadBalancer is an existing load balancer of the stack.
+type actualLoadBalancer struct {
+	ARN, Name, Type, Scheme, IPAddressType, DNSName string
+	Subnets, Zones                                  []string
+	Attributes, Tags                                map[string]string
+}
+
+// actualListener is an existing listener of the stack's load balancer.
+type actualListener struct {
+	ARN, Protocol, SSLPolicy string
+	Port                     int32
+	DefaultCertificate       string
+	DefaultAction            Action
+	Attributes, Tags         map[string]string
+}
+
+// actualTargetGroup is an existing target group tagged for the stack.
+type actualTargetGroup struct {
+	ARN, Name, Protocol, ProtocolVersion, TargetType, IPAddressType string
+	Port                                                            int32
+	HealthCheck                                                     HealthCheck
+	Attributes, Tags                                                map[string]string
+}
+
+// actual is what kelb server holds for one stack.
+type actual struct {
+	lb           *actualLoadBalancer
+	otherLBs     []string
+	listeners    []actualListener
+	targetGroups []actualTargetGroup
+}
+
+// Deploy makes kelb server hold st. A failure leaves the work done so far
+// in place; the next Deploy continues from what exists.
+func (d *Deployer) Deploy(ctx context.Context, st *Stack) (*Result, error) {
+	a, err := d.find(ctx, st.ID)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{TargetGroupARNs: map[string]string{}}
+	if err := d.deploy(ctx, st, a, res); err != nil {
+		return nil, fmt.Errorf("deploy %s: %w", st.ID, err)
+	}
+	return res, nil
+}
+
+// Delete removes every resource of the stack.
+func (d *Deployer) Delete(ctx context.Context, stackID string) error {
+	a, err := d.find(ctx, stackID)
+	if err != nil {
+		return err
+	}
+	lbs := a.otherLBs
+	if a.lb != nil {
+		lbs = append(lbs, a.lb.ARN)
+	}
+	for _, arn := range lbs {
+		if err := d.deleteLoadBalancer(ctx, arn); err != nil {
+			return fmt.Errorf("delete %s: %w", stackID, err)
+		}
+	}
+	for _, tg := range a.targetGroups {
+		if _, err := d.Client.DeleteTargetGroup(ctx, &elbv2.DeleteTargetGroupInput{TargetGroupArn: &tg.ARN}); err != nil && !notFound(err) {
+			return fmt.Errorf("delete %s: delete target group %s: %w", stackID, tg.ARN, err)
+		}
+	}
+	return nil
+}
+
+func (d *Deployer) deleteLoadBalancer(ctx context.Context, arn string) error {
+	// Deleting the load balancer deletes its listeners and rules.
+	if _, err := d.Client.DeleteLoadBalancer(ctx, &elbv2.DeleteLoadBalancerInput{LoadBalancerArn: &arn}); err != nil && !notFound(err) {
+		return fmt.Errorf("delete load balancer %s: %w", arn, err)
+	}
+	return nil
+}
+
+func (d *Deployer) deploy(ctx context.Context, st *Stack, a *actual, res *Result) error {
+	for _, arn := range a.otherLBs {
+		res.Changed = true
+		if err := d.deleteLoadBalancer(ctx, arn); err != nil {
+			return err
+		}
+	}
+	lb, err := d.loadBalancer(ctx, st, a, res)
+	if err != nil {
+		return err
+	}
+	keepTG, err := d.targetGroups(ctx, st, a, res)
+	if err != nil {
+		return err
+	}
+	wanted := map[int32]bool{}
+	for _, l := range st.Listeners {
+		wanted[l.Port] = true
+		if err := d.listener(ctx, lb, l, a, res); err != nil {
+			return err
+		}
+	}
+	for _, l := range a.listeners {
+		if !wanted[l.Port] {
+			res.Changed = true
+			if _, err := d.Client.DeleteListener(ctx, &elbv2.DeleteListenerInput{ListenerArn: &l.ARN}); err != nil && !notFound(err) {
+				return fmt.Errorf("delete listener %s: %w", l.ARN, err)
+			}
+		}
+	}
+	for _, tg := range a.targetGroups {
+		if keepTG[tg.ARN] {
+			continue
+		}
+		res.Changed = true
+		if _, err := d.Client.DeleteTargetGroup(ctx, &elbv2.DeleteTargetGroupInput{TargetGroupArn: &tg.ARN}); err != nil && !notFound(err) {
+			return fmt.Errorf("delete target group %s: %w", tg.ARN, err)
+		}
+	}
+	return nil
+}
+
+// loadBalancer creates, replaces or updates the load balancer and returns
+// its ARN. It is replaced only when its name, scheme or type change.
+func (d *Deployer) loadBalancer(ctx context.Context, st *Stack, a *actual, res *Result) (string, error) {
+	want := st.LoadBalancer
+	have := a.lb
+	if have != nil && (have.Name != want.Name || have.Scheme != want.Scheme || have.Type != want.Type) {
+		res.Changed = true
+		if err := d.deleteLoadBalancer(ctx, have.ARN); err != nil {
+			return "", err
+		}
+		a.listeners = nil
+		have = nil
+	}
+	if have == nil {
+		res.Changed = true
+		out, err := d.Client.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{
+			Name:          &want.Name,
+			Type:          types.LoadBalancerTypeEnum(want.Type),
+			Scheme:        types.LoadBalancerSchemeEnum(want.Scheme),
+			IpAddressType: types.IpAddressType(want.IPAddressType),
+			Subnets:       want.Subnets,
+			Tags:          sdkTags(want.Tags),
+		})
+		if err != nil {
+			return "", fmt.Errorf("create load balancer %s: %w", want.Name, err)
+		}
+		if len(out.LoadBalancers) != 1 {
+			return "", fmt.Errorf("create load balancer %s: %d load balancers in the reply", want.Name, len(out.LoadBalancers))
+		}
+		arn := aws.ToString(out.LoadBalancers[0].LoadBalancerArn)
+		res.LoadBalancerARN, res.DNSName = arn, aws.ToString(out.LoadBalancers[0].DNSName)
+		return arn, d.setLBAttributes(ctx, arn, want.Attributes)
+	}
+	arn := have.ARN
+	res.LoadBalancerARN, res.DNSName = arn, have.DNSName
+	if have.IPAddressType != want.IPAddressType {
+		res.Changed = true
+		if _, err := d.Client.SetIpAddressType(ctx, &elbv2.SetIpAddressTypeInput{LoadBalancerArn: &arn, IpAddressType: types.IpAddressType(want.IPAddressType)}); err != nil {
+			return "", fmt.Errorf("set address type of %s: %w", arn, err)
+		}
+	}
+	if len(want.Subnets) > 0 && !sameZones(want.Subnets, have) {
+		res.Changed = true
+		if _, err := d.Client.SetSubnets(ctx, &elbv2.SetSubnetsInput{LoadBalancerArn: &arn, Subnets: want.Subnets}); err != nil {
+			return "", fmt.Errorf("set subnets of %s: %w", arn, err)
+		}
+	}
+	if changed := changedAttributes(want.Attributes, have.Attributes); len(changed) > 0 {
+		res.Changed = true
+		if err := d.setLBAttributes(ctx, arn, changed); err != nil {
+			return "", err
+		}
+	}
+	return arn, d.retag(ctx, arn, want.Tags, have.Tags, res)
+}
+
+func (d *Deployer) setLBAttributes(ctx context.Context, arn string, attrs map[string]string) error {
+	if len(attrs) == 0 {
+		return nil
+	}
+	var in []types.LoadBalancerAttribute
+	for _, k := range sortedKeys(attrs) {
+		in = append(in, types.LoadBalancerAttribute{Key: aws.String(k), Value: aws.String(attrs[k])})
+	}
+	if _, err := d.Client.ModifyLoadBalancerAttributes(ctx, &elbv2.ModifyLoadBalancerAttributesInput{LoadBalancerArn: &arn, Attributes: in}); err != nil {
+		return fmt.Errorf("modify attributes of %s: %w", arn, err)
+	}
+	return nil
+}
+
+// targetGroups creates or updates the stack's target groups, filling
+// res.TargetGroupARNs, and returns the existing ones to keep. A target
+// group is replaced only when what ELBv2 cannot modify changes.
+func (d *Deployer) targetGroups(ctx context.Context, st *Stack, a *actual, res *Result) (map[string]bool, error) {
+	kept := map[string]bool{}
+	for _, want := range st.TargetGroups {
+		var match *actualTargetGroup
+		for i := range a.targetGroups {
+			tg := &a.targetGroups[i]
+			if !kept[tg.ARN] && tg.Tags[TagResource] == want.ResourceID && want.Name == tg.Name && want.Protocol == tg.Protocol &&
+				want.Port == tg.Port && want.TargetType == tg.TargetType && (tg.ProtocolVersion == "" || want.ProtocolVersion == tg.ProtocolVersion) &&
+				(tg.IPAddressType == "" || want.IPAddressType == tg.IPAddressType) {
+				match = tg
+				break
+			}
+		}
+		if match == nil {
+			res.Changed = true
+			arn, err := d.createTargetGroup(ctx, want)
+			if err != nil {
+				return nil, err
+			}
+			res.TargetGroupARNs[want.ResourceID] = arn
+			continue
+		}
+		kept[match.ARN] = true
+		res.TargetGroupARNs[want.ResourceID] = match.ARN
+		if want.HealthCheck != match.HealthCheck {
+			res.Changed = true
+			if _, err := d.Client.ModifyTargetGroup(ctx, modifyHealthCheck(match.ARN, want.HealthCheck)); err != nil {
+				return nil, fmt.Errorf("modify health check of %s: %w", match.ARN, err)
+			}
+		}
+		if changed := changedAttributes(want.Attributes, match.Attributes); len(changed) > 0 {
+			res.Changed = true
+			if err := d.setTGAttributes(ctx, match.ARN, changed); err != nil {
+				return nil, err
+			}
+		}
+		if err := d.retag(ctx, match.ARN, want.Tags, match.Tags, res); err != nil {
+			return nil, err
+		}
+	}
+	return kept, nil
+}
+
+func (d *Deployer) createTargetGroup(ctx context.Context, tg TargetGroup) (string, error) {
+	hc := tg.HealthCheck
+	in := &elbv2.CreateTargetGroupInput{
+		Name:                       &tg.Name,
+		Protocol:                   types.ProtocolEnum(tg.Protocol),
+		ProtocolVersion:            aws.String(tg.ProtocolVersion),
+		Port:                       aws.Int32(tg.Port),
+		TargetType:                 types.TargetTypeEnum(tg.TargetType),
+		IpAddressType:              types.TargetGroupIpAddressTypeEnum(tg.IPAddressType),
+		HealthCheckEnabled:         aws.Bool(true),
+		HealthCheckProtocol:        types.ProtocolEnum(hc.Protocol),
+		HealthCheckPort:            aws.String(hc.Port),
+		HealthCheckPath:            aws.String(hc.Path),
+		HealthCheckIntervalSeconds: aws.Int32(hc.IntervalSeconds),
+		HealthCheckTimeoutSeconds:  aws.Int32(hc.TimeoutSeconds),
+		HealthyThresholdCount:      aws.Int32(hc.HealthyThreshold),
+		UnhealthyThresholdCount:    aws.Int32(hc.UnhealthyThreshold),
+		Matcher:                    matcher(hc),
+		Tags:                       sdkTags(tg.Tags),
+	}
+	out, err := d.Client.CreateTargetGroup(ctx, in)
+	if err != nil {
+		return "", fmt.Errorf("create target group %s for %s: %w", tg.Name, tg.ResourceID, err)
+	}
+	if len(out.TargetGroups) != 1 {
+		return "", fmt.Errorf("create target group %s: %d target groups in the reply", tg.Name, len(out.TargetGroups))
+	}
+	arn := aws.ToString(out.TargetGroups[0].TargetGroupArn)
+	return arn, d.setTGAttributes(ctx, arn, tg.Attributes)
+}
+
+func matcher(hc HealthCheck) *types.Matcher {
+	if hc.GRPCCode != "" {
+		return &types.Matcher{GrpcCode: aws.String(hc.GRPCCode)}
+	}
+	return &types.Matcher{HttpCode: aws.String(hc.HTTPCode)}
+}
+
+func modifyHealthCheck(arn string, hc HealthCheck) *elbv2.ModifyTargetGroupInput {
+	return &elbv2.ModifyTargetGroupInput{
+		TargetGroupArn:             &arn,
+		HealthCheckProtocol:        types.ProtocolEnum(hc.Protocol),
+		HealthCheckPort:            aws.String(hc.Port),
+		HealthCheckPath:            aws.String(hc.Path),
+		HealthCheckIntervalSeconds: aws.Int32(hc.IntervalSeconds),
+		HealthCheckTimeoutSeconds:  aws.Int32(hc.TimeoutSeconds),
+		HealthyThresholdCount:      aws.Int32(hc.HealthyThreshold),
+		UnhealthyThresholdCount:    aws.Int32(hc.UnhealthyThreshold),
+		Matcher:                    matcher(hc),
+	}
+}
+
+func (d *Deployer) setTGAttributes(ctx context.Context, arn string, attrs map[string]string) error {
+	if len(attrs) == 0 {
+		return nil
+	}
+	var in []types.TargetGroupAttribute
+	for _, k := range sortedKeys(attrs) {
+		in = append(in, types.TargetGroupAttribute{Key: aws.String(k), Value: aws.String(attrs[k])})
+	}
+	if _, err := d.Client.ModifyTargetGroupAttributes(ctx, &elbv2.ModifyTargetGroupAttributesInput{TargetGroupArn: &arn, Attributes: in}); err != nil {
+		return fmt.Errorf("modify attributes of %s: %w", arn, err)
+	}
+	return nil
+}
+
+// resolveAction replaces the stack's target group ResourceIDs with ARNs.
+func resolveAction(a Action, arns map[string]string) (Action, error) {
+	if a.Forward == nil {
+		return a, nil
+	}
+	f := *a.Forward
+	f.TargetGroups = slices.Clone(f.TargetGroups)
+	for i := range f.TargetGroups {
+		wt := &f.TargetGroups[i]
+		if wt.TargetGroup == "" {
+			continue
+		}
+		arn, ok := arns[wt.TargetGroup]
+		if !ok {
+			return Action{}, fmt.Errorf("no target group %s in the stack", wt.TargetGroup)
+		}
+		wt.ARN, wt.TargetGroup = arn, ""
+	}
+	a.Forward = &f
+	return a, nil
+}
+
+// certificates resolves a listener's certificates to ARNs.
+func (d *Deployer) certificates(ctx context.Context, l Listener) ([]string, error) {
+	var out []string
+	for _, c := range l.Certificates {
+		if c.ARN != "" {
+			out = append(out, c.ARN)
+			continue
+		}
+		if d.Certificates == nil {
+			return nil, fmt.Errorf("listener %d: TLS Secret %s cannot be used: no certificate store configured", l.Port, c.Secret)
+		}
+		arn, err := d.Certificates.Resolve(ctx, c.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("listener %d: certificate from TLS Secret %s: %w", l.Port, c.Secret, err)
+		}
+		out = append(out, arn)
+	}
+	return out, nil
+}
+
+func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, a *actual, res *Result) error {
+	defAction, err := resolveAction(want.DefaultAction, res.TargetGroupARNs)
+	if err != nil {
+		return err
+	}
+	certs, err := d.certificates(ctx, want)
+	if err != nil {
+		return err
+	}
+	var defaultCert []types.Certificate
+	if len(certs) > 0 {
+		defaultCert = []types.Certificate{{CertificateArn: aws.String(certs[0])}}
+	}
+	var have *actualListener
+	for i := range a.listeners {
+		if a.listeners[i].Port == want.Port {
+			have = &a.listeners[i]
+		}
+	}
+	var arn string
+	var rules []ActualRule
+	if have == nil {
+		res.Changed = true
+		out, err := d.Client.CreateListener(ctx, &elbv2.CreateListenerInput{
+			LoadBalancerArn: &lbARN,
+			Port:            aws.Int32(want.Port),
+			Protocol:        types.ProtocolEnum(want.Protocol),
+			SslPolicy:       optional(want.SSLPolicy),
+			Certificates:    defaultCert,
+			DefaultActions:  []types.Action{sdkAction(defAction)},
+			Tags:            sdkTags(want.Tags),
+		})
+		if err != nil {
+			return fmt.Errorf("create listener %d on %s: %w", want.Port, lbARN, err)
+		}
+		if len(out.Listeners) != 1 {
+			return fmt.Errorf("create listener %d on %s: %d listeners in the reply", want.Port, lbARN, len(out.Listeners))
+		}
+		arn = aws.ToString(out.Listeners[0].ListenerArn)
+		if len(want.Attributes) > 0 {
+			if err := d.setListenerAttributes(ctx, arn, want.Attributes); err != nil {
+				return err
+			}
+		}
+	} else {
+		arn = have.ARN
+		wantCert := ""
+		if len(certs) > 0 {
+			wantCert = certs[0]
+		}
+		if have.Protocol != want.Protocol || have.SSLPolicy != want.SSLPolicy || have.DefaultCertificate != wantCert || !SameAction(defAction, have.DefaultAction) {
+			res.Changed = true
+			_, err := d.Client.ModifyListener(ctx, &elbv2.ModifyListenerInput{
+				ListenerArn:    &arn,
+				Protocol:       types.ProtocolEnum(want.Protocol),
+				SslPolicy:      optional(want.SSLPolicy),
+				Certificates:   defaultCert,
+				DefaultActions: []types.Action{sdkAction(defAction)},
+			})
+			if err != nil {
+				return fmt.Errorf("modify listener %s: %w", arn, err)
+			}
+		}
+		changed := changedAttributes(want.Attributes, have.Attributes)
+		if _, wanted := want.Attributes[ListenerAttributeSourceRanges]; !wanted && have.Attributes[ListenerAttributeSourceRanges] != "" {
+			if changed == nil {
+				changed = map[string]string{}
+			}
+			changed[ListenerAttributeSourceRanges] = ""
+		}
+		if len(changed) > 0 {
+			res.Changed = true
+			if err := d.setListenerAttributes(ctx, arn, changed); err != nil {
+				return err
+			}
+		}
+		if err := d.retag(ctx, arn, want.Tags, have.Tags, res); err != nil {
+			return err
+		}
+		if rules, err = d.rules(ctx, arn); err != nil {
+			return err
+		}
+	}
+	if len(certs) > 1 {
+		if err := d.extraCertificates(ctx, arn, certs, res); err != nil {
+			return err
+		}
+	}
+	desired := make([]Rule, len(want.Rules))
+	for i, r := range want.Rules {
+		act, err := resolveAction(r.Action, res.TargetGroupARNs)
+		if err != nil {
+			return err
+		}
+		desired[i] = Rule{Priority: r.Priority, Conditions: r.Conditions, Action: act}
+	}
+	return d.applyRules(ctx, arn, PlanRules(desired, rules), want.Tags, res)
+}
+
+// extraCertificates makes the listener's non-default certificates the
+// given ones after the first.
+func (d *Deployer) extraCertificates(ctx context.Context, arn string, certs []string, res *Result) error {
+	have := map[string]bool{}
+	pages := elbv2.NewDescribeListenerCertificatesPaginator(d.Client, &elbv2.DescribeListenerCertificatesInput{ListenerArn: &arn})
+	for pages.HasMorePages() {
+		out, err := pages.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("describe certificates of %s: %w", arn, err)
+		}
+		for _, c := range out.Certificates {
+			if !aws.ToBool(c.IsDefault) {
+				have[aws.ToString(c.CertificateArn)] = true
+			}
+		}
+	}
+	var add []types.Certificate
+	for _, c := range certs[1:] {
+		if !have[c] {
+			add = append(add, types.Certificate{CertificateArn: aws.String(c)})
+		}
+		delete(have, c)
+	}
+	if len(add) > 0 {
+		res.Changed = true
+		if _, err := d.Client.AddListenerCertificates(ctx, &elbv2.AddListenerCertificatesInput{ListenerArn: &arn, Certificates: add}); err != nil {
+			return fmt.Errorf("add certificates to %s: %w", arn, err)
+		}
+	}
+	if len(have) > 0 {
+		res.Changed = true
+		var remove []types.Certificate
+		for _, c := range sortedKeys(boolKeys(have)) {
+			remove = append(remove, types.Certificate{CertificateArn: aws.String(c)})
+		}
+		if _, err := d.Client.RemoveListenerCertificates(ctx, &elbv2.RemoveListenerCertificatesInput{ListenerArn: &arn, Certificates: remove}); err != nil {
+			return fmt.Errorf("remove certificates from %s: %w", arn, err)
+		}
+	}
+	return nil
+}
+
+func boolKeys(m map[string]bool) map[string]string {
+	out := make(map[string]string, len(m))
+	for k := range m {
+		out[k] = ""
+	}
+	return out
+}
+
+func (d *Deployer) applyRules(ctx context.Context, listenerARN string, p RulePlan, tags map[string]string, res *Result) error {
+	if p.Empty() {
+		return nil
+	}
+	res.Changed = true
+	for _, arn := range p.Delete {
+		if _, err := d.Client.DeleteRule(ctx, &elbv2.DeleteRuleInput{RuleArn: &arn}); err != nil && !notFound(err) {
+			return fmt.Errorf("delete rule %s: %w", arn, err)
+		}
+	}
+	if len(p.Priorities) > 0 {
+		in := &elbv2.SetRulePrioritiesInput{}
+		for _, c := range p.Priorities {
+			in.RulePriorities = append(in.RulePriorities, types.RulePriorityPair{RuleArn: aws.String(c.ARN), Priority: aws.Int32(c.Priority)})
+		}
+		if _, err := d.Client.SetRulePriorities(ctx, in); err != nil {
+			return fmt.Errorf("set rule priorities on %s: %w", listenerARN, err)
+		}
+	}
+	for _, c := range p.Modify {
+		_, err := d.Client.ModifyRule(ctx, &elbv2.ModifyRuleInput{
+			RuleArn:    aws.String(c.ARN),
+			Conditions: sdkConditions(c.Rule.Conditions),
+			Actions:    []types.Action{sdkAction(c.Rule.Action)},
+		})
+		if err != nil {
+			return fmt.Errorf("modify rule %s: %w", c.ARN, err)
+		}
+	}
+	ruleTags := map[string]string{}
+	for k, v := range tags {
+		if k != TagResource {
+			ruleTags[k] = v
+		}
+	}
+	for _, r := range p.Create {
+		_, err := d.Client.CreateRule(ctx, &elbv2.CreateRuleInput{
+			ListenerArn: &listenerARN,
+			Priority:    aws.Int32(r.Priority),
+			Conditions:  sdkConditions(r.Conditions),
+			Actions:     []types.Action{sdkAction(r.Action)},
+			Tags:        sdkTags(ruleTags),
+		})
+		if err != nil {
+			return fmt.Errorf("create rule %d on %s: %w", r.Priority, listenerARN, err)
+		}
+	}
+	return nil
+}
+
+func (d *Deployer) setListenerAttributes(ctx context.Context, arn string, attrs map[string]string) error {
+	var in []types.ListenerAttribute
+	for _, k := range sortedKeys(attrs) {
+		in = append(in, types.ListenerAttribute{Key: aws.String(k), Value: aws.String(attrs[k])})
+	}
+	if _, err := d.Client.ModifyListenerAttributes(ctx, &elbv2.ModifyListenerAttributesInput{ListenerArn: &arn, Attributes: in}); err != nil {
+		return fmt.Errorf("modify attributes of %s: %w", arn, err)
+	}
+	return nil
+}
+
+// retag makes the tags of arn want.
+func (d *Deployer) retag(ctx context.Context, arn string, want, have map[string]string, res *Result) error {
+	set := changedAttributes(want, have)
+	var remove []string
+	for k := range have {
+		if _, ok := want[k]; !ok {
+			remove = append(remove, k)
+		}
+	}
+	sort.Strings(remove)
+	if len(set) > 0 {
+		res.Changed = true
+		if _, err := d.Client.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{arn}, Tags: sdkTags(set)}); err != nil {
+			return fmt.Errorf("tag %s: %w", arn, err)
+		}
+	}
+	if len(remove) > 0 {
+		res.Changed = true
+		if _, err := d.Client.RemoveTags(ctx, &elbv2.RemoveTagsInput{ResourceArns: []string{arn}, TagKeys: remove}); err != nil {
+			return fmt.Errorf("untag %s: %w", arn, err)
+		}
+	}
+	return nil
+}
+
+// changedAttributes returns the desired entries whose actual value
+// differs. Entries the stack does not set are left alone.
+func changedAttributes(want, have map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range want {
+		if hv, ok := have[k]; !ok || hv != v {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// sameZones reports whether the subnets the stack asks for (subnet ids or
+// zone names) are exactly the load balancer's zones.
+func sameZones(want []string, lb *actualLoadBalancer) bool {
+	if len(want) != len(lb.Subnets) {
+		return false
+	}
+	for _, w := range want {
+		if !slices.Contains(lb.Subnets, w) && !slices.Contains(lb.Zones, w) {
+			return false
+		}
+	}
+	return true
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func sdkTags(m map[string]string) []types.Tag {
+	var out []types.Tag
+	for _, k := range sortedKeys(m) {
+		out = append(out, types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
+	}
+	return out
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// notFound reports whether err is an ELBv2 "not found" error: what a
+// delete of something already gone returns.
+func notFound(err error) bool {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.ErrorCode() {
+	case "LoadBalancerNotFound", "TargetGroupNotFound", "ListenerNotFound", "RuleNotFound":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,336 @@
+package ingress
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+)
+
+// find returns the resources of stack stackID: the load balancers and
+// target groups tagged with the cluster and the stack, and the listeners
+// of the load balancer.
+func (d *Deployer) find(ctx context.Context, stackID string) (*actual, error) {
+	a := &actual{}
+	var lbs []types.LoadBalancer
+	pages := elbv2.NewDescribeLoadBalancersPaginator(d.Client, &elbv2.DescribeLoadBalancersInput{})
+	for pages.HasMorePages() {
+		out, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("describe load balancers: %w", err)
+		}
+		lbs = append(lbs, out.LoadBalancers...)
+	}
+	arns := make([]string, len(lbs))
+	for i, lb := range lbs {
+		arns[i] = aws.ToString(lb.LoadBalancerArn)
+	}
+	tags, err := d.tags(ctx, arns)
+	if err != nil {
+		return nil, err
+	}
+	for _, lb := range lbs {
+		arn := aws.ToString(lb.LoadBalancerArn)
+		t := tags[arn]
+		if !d.ours(t, stackID) || t[TagResource] != ResourceLoadBalancer {
+			continue
+		}
+		if a.lb != nil {
+			a.otherLBs = append(a.otherLBs, arn)
+			continue
+		}
+		have := &actualLoadBalancer{
+			ARN: arn, Name: aws.ToString(lb.LoadBalancerName), Type: string(lb.Type), Scheme: string(lb.Scheme),
+			IPAddressType: string(lb.IpAddressType), DNSName: aws.ToString(lb.DNSName), Tags: t, Attributes: map[string]string{},
+		}
+		for _, z := range lb.AvailabilityZones {
+			have.Subnets = append(have.Subnets, aws.ToString(z.SubnetId))
+			have.Zones = append(have.Zones, aws.ToString(z.ZoneName))
+		}
+		out, err := d.Client.DescribeLoadBalancerAttributes(ctx, &elbv2.DescribeLoadBalancerAttributesInput{LoadBalancerArn: &arn})
+		if err != nil {
+			return nil, fmt.Errorf("describe attributes of %s: %w", arn, err)
+		}
+		for _, at := range out.Attributes {
+			have.Attributes[aws.ToString(at.Key)] = aws.ToString(at.Value)
+		}
+		a.lb = have
+	}
+	if a.lb != nil {
+		if a.listeners, err = d.listeners(ctx, a.lb.ARN); err != nil {
+			return nil, err
+		}
+	}
+	if a.targetGroups, err = d.findTargetGroups(ctx, stackID); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (d *Deployer) ours(tags map[string]string, stackID string) bool {
+	if tags[TagStack] != stackID {
+		return false
+	}
+	return d.ClusterName == "" || tags[TagCluster] == d.ClusterName
+}
+
+func (d *Deployer) listeners(ctx context.Context, lbARN string) ([]actualListener, error) {
+	var ls []types.Listener
+	pages := elbv2.NewDescribeListenersPaginator(d.Client, &elbv2.DescribeListenersInput{LoadBalancerArn: &lbARN})
+	for pages.HasMorePages() {
+		out, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("describe listeners of %s: %w", lbARN, err)
+		}
+		ls = append(ls, out.Listeners...)
+	}
+	arns := make([]string, len(ls))
+	for i, l := range ls {
+		arns[i] = aws.ToString(l.ListenerArn)
+	}
+	tags, err := d.tags(ctx, arns)
+	if err != nil {
+		return nil, err
+	}
+	var out []actualListener
+	for _, l := range ls {
+		arn := aws.ToString(l.ListenerArn)
+		have := actualListener{
+			ARN: arn, Port: aws.ToInt32(l.Port), Protocol: string(l.Protocol), SSLPolicy: aws.ToString(l.SslPolicy),
+			Tags: tags[arn], Attributes: map[string]string{},
+		}
+		for _, c := range l.Certificates {
+			if have.DefaultCertificate == "" || aws.ToBool(c.IsDefault) {
+				have.DefaultCertificate = aws.ToString(c.CertificateArn)
+			}
+		}
+		if len(l.DefaultActions) > 0 {
+			have.DefaultAction = fromSDKAction(l.DefaultActions[0])
+		}
+		attrs, err := d.Client.DescribeListenerAttributes(ctx, &elbv2.DescribeListenerAttributesInput{ListenerArn: &arn})
+		if err != nil {
+			return nil, fmt.Errorf("describe attributes of %s: %w", arn, err)
+		}
+		for _, at := range attrs.Attributes {
+			have.Attributes[aws.ToString(at.Key)] = aws.ToString(at.Value)
+		}
+		out = append(out, have)
+	}
+	return out, nil
+}
+
+// rules returns the non-default rules of a listener.
+func (d *Deployer) rules(ctx context.Context, listenerARN string) ([]ActualRule, error) {
+	var out []ActualRule
+	in := &elbv2.DescribeRulesInput{ListenerArn: &listenerARN}
+	for {
+		page, err := d.Client.DescribeRules(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("describe rules of %s: %w", listenerARN, err)
+		}
+		for _, r := range page.Rules {
+			if aws.ToBool(r.IsDefault) {
+				continue
+			}
+			prio, err := strconv.Atoi(aws.ToString(r.Priority))
+			if err != nil {
+				return nil, fmt.Errorf("rule %s: priority %q: %w", aws.ToString(r.RuleArn), aws.ToString(r.Priority), err)
+			}
+			have := ActualRule{ARN: aws.ToString(r.RuleArn), Priority: int32(prio), Conditions: fromSDKConditions(r.Conditions)}
+			if len(r.Actions) > 0 {
+				have.Action = fromSDKAction(r.Actions[0])
+			}
+			out = append(out, have)
+		}
+		if page.NextMarker == nil || *page.NextMarker == "" {
+			return out, nil
+		}
+		in.Marker = page.NextMarker
+	}
+}
+
+func (d *Deployer) findTargetGroups(ctx context.Context, stackID string) ([]actualTargetGroup, error) {
+	var tgs []types.TargetGroup
+	pages := elbv2.NewDescribeTargetGroupsPaginator(d.Client, &elbv2.DescribeTargetGroupsInput{})
+	for pages.HasMorePages() {
+		out, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("describe target groups: %w", err)
+		}
+		tgs = append(tgs, out.TargetGroups...)
+	}
+	arns := make([]string, len(tgs))
+	for i, tg := range tgs {
+		arns[i] = aws.ToString(tg.TargetGroupArn)
+	}
+	tags, err := d.tags(ctx, arns)
+	if err != nil {
+		return nil, err
+	}
+	var out []actualTargetGroup
+	for _, tg := range tgs {
+		arn := aws.ToString(tg.TargetGroupArn)
+		if !d.ours(tags[arn], stackID) {
+			continue
+		}
+		have := actualTargetGroup{
+			ARN: arn, Name: aws.ToString(tg.TargetGroupName), Protocol: string(tg.Protocol), ProtocolVersion: aws.ToString(tg.ProtocolVersion),
+			Port: aws.ToInt32(tg.Port), TargetType: string(tg.TargetType), IPAddressType: string(tg.IpAddressType), Tags: tags[arn],
+			HealthCheck: HealthCheck{
+				Protocol:           string(tg.HealthCheckProtocol),
+				Port:               aws.ToString(tg.HealthCheckPort),
+				Path:               aws.ToString(tg.HealthCheckPath),
+				IntervalSeconds:    aws.ToInt32(tg.HealthCheckIntervalSeconds),
+				TimeoutSeconds:     aws.ToInt32(tg.HealthCheckTimeoutSeconds),
+				HealthyThreshold:   aws.ToInt32(tg.HealthyThresholdCount),
+				UnhealthyThreshold: aws.ToInt32(tg.UnhealthyThresholdCount),
+			},
+			Attributes: map[string]string{},
+		}
+		if tg.Matcher != nil {
+			have.HealthCheck.HTTPCode = aws.ToString(tg.Matcher.HttpCode)
+			have.HealthCheck.GRPCCode = aws.ToString(tg.Matcher.GrpcCode)
+		}
+		attrs, err := d.Client.DescribeTargetGroupAttributes(ctx, &elbv2.DescribeTargetGroupAttributesInput{TargetGroupArn: &arn})
+		if err != nil {
+			return nil, fmt.Errorf("describe attributes of %s: %w", arn, err)
+		}
+		for _, at := range attrs.Attributes {
+			have.Attributes[aws.ToString(at.Key)] = aws.ToString(at.Value)
+		}
+		out = append(out, have)
+	}
+	return out, nil
+}
+
+// tags describes the tags of arns, 20 at a time (the API's limit).
+func (d *Deployer) tags(ctx context.Context, arns []string) (map[string]map[string]string, error) {
+	out := map[string]map[string]string{}
+	for start := 0; start < len(arns); start += 20 {
+		batch := arns[start:min(start+20, len(arns))]
+		res, err := d.Client.DescribeTags(ctx, &elbv2.DescribeTagsInput{ResourceArns: batch})
+		if err != nil {
+			return nil, fmt.Errorf("describe tags: %w", err)
+		}
+		for _, td := range res.TagDescriptions {
+			m := map[string]string{}
+			for _, t := range td.Tags {
+				m[aws.ToString(t.Key)] = aws.ToString(t.Value)
+			}
+			out[aws.ToString(td.ResourceArn)] = m
+		}
+	}
+	return out, nil
+}
+
+// sdkAction is a with its target groups given by ARN, as the API takes it.
+func sdkAction(a Action) types.Action {
+	out := types.Action{Type: types.ActionTypeEnum(a.Type), Order: aws.Int32(1)}
+	switch {
+	case a.Forward != nil:
+		fc := &types.ForwardActionConfig{}
+		for _, wt := range a.Forward.TargetGroups {
+			fc.TargetGroups = append(fc.TargetGroups, types.TargetGroupTuple{TargetGroupArn: aws.String(wt.ARN), Weight: aws.Int32(wt.Weight)})
+		}
+		if a.Forward.StickinessSeconds > 0 {
+			fc.TargetGroupStickinessConfig = &types.TargetGroupStickinessConfig{Enabled: aws.Bool(true), DurationSeconds: aws.Int32(a.Forward.StickinessSeconds)}
+		}
+		out.ForwardConfig = fc
+	case a.Redirect != nil:
+		r := a.Redirect
+		out.RedirectConfig = &types.RedirectActionConfig{
+			StatusCode: types.RedirectActionStatusCodeEnum(r.StatusCode),
+			Protocol:   optional(r.Protocol), Port: optional(r.Port), Host: optional(r.Host), Path: optional(r.Path), Query: optional(r.Query),
+		}
+	case a.FixedResponse != nil:
+		f := a.FixedResponse
+		out.FixedResponseConfig = &types.FixedResponseActionConfig{StatusCode: aws.String(f.StatusCode), ContentType: optional(f.ContentType), MessageBody: optional(f.MessageBody)}
+	}
+	return out
+}
+
+func fromSDKAction(a types.Action) Action {
+	out := Action{Type: string(a.Type)}
+	switch {
+	case a.Type == types.ActionTypeEnumForward:
+		f := &ForwardAction{}
+		if a.ForwardConfig != nil {
+			for _, t := range a.ForwardConfig.TargetGroups {
+				f.TargetGroups = append(f.TargetGroups, WeightedTargetGroup{ARN: aws.ToString(t.TargetGroupArn), Weight: aws.ToInt32(t.Weight)})
+			}
+			if s := a.ForwardConfig.TargetGroupStickinessConfig; s != nil && aws.ToBool(s.Enabled) {
+				f.StickinessSeconds = aws.ToInt32(s.DurationSeconds)
+			}
+		}
+		if len(f.TargetGroups) == 0 && a.TargetGroupArn != nil {
+			f.TargetGroups = []WeightedTargetGroup{{ARN: *a.TargetGroupArn, Weight: 1}}
+		}
+		out.Forward = f
+	case a.RedirectConfig != nil:
+		r := a.RedirectConfig
+		out.Redirect = &RedirectAction{
+			StatusCode: string(r.StatusCode), Protocol: aws.ToString(r.Protocol), Port: aws.ToString(r.Port),
+			Host: aws.ToString(r.Host), Path: aws.ToString(r.Path), Query: aws.ToString(r.Query),
+		}
+	case a.FixedResponseConfig != nil:
+		f := a.FixedResponseConfig
+		out.FixedResponse = &FixedResponseAction{StatusCode: aws.ToString(f.StatusCode), ContentType: aws.ToString(f.ContentType), MessageBody: aws.ToString(f.MessageBody)}
+	}
+	return out
+}
+
+func sdkConditions(cs []Condition) []types.RuleCondition {
+	var out []types.RuleCondition
+	for _, c := range cs {
+		rc := types.RuleCondition{Field: aws.String(c.Field)}
+		switch c.Field {
+		case "host-header":
+			rc.HostHeaderConfig = &types.HostHeaderConditionConfig{Values: c.Values}
+		case "path-pattern":
+			rc.PathPatternConfig = &types.PathPatternConditionConfig{Values: c.Values}
+		case "http-request-method":
+			rc.HttpRequestMethodConfig = &types.HttpRequestMethodConditionConfig{Values: c.Values}
+		case "source-ip":
+			rc.SourceIpConfig = &types.SourceIpConditionConfig{Values: c.Values}
+		case "http-header":
+			rc.HttpHeaderConfig = &types.HttpHeaderConditionConfig{HttpHeaderName: aws.String(c.HeaderName), Values: c.Values}
+		case "query-string":
+			q := &types.QueryStringConditionConfig{}
+			for _, kv := range c.QueryPairs {
+				q.Values = append(q.Values, types.QueryStringKeyValuePair{Key: optional(kv.Key), Value: aws.String(kv.Value)})
+			}
+			rc.QueryStringConfig = q
+		}
+		out = append(out, rc)
+	}
+	return out
+}
+
+func fromSDKConditions(rcs []types.RuleCondition) []Condition {
+	var out []Condition
+	for _, rc := range rcs {
+		c := Condition{Field: aws.ToString(rc.Field), Values: rc.Values}
+		switch {
+		case rc.HostHeaderConfig != nil:
+			c.Values = rc.HostHeaderConfig.Values
+		case rc.PathPatternConfig != nil:
+			c.Values = rc.PathPatternConfig.Values
+		case rc.HttpRequestMethodConfig != nil:
+			c.Values = rc.HttpRequestMethodConfig.Values
+		case rc.SourceIpConfig != nil:
+			c.Values = rc.SourceIpConfig.Values
+		case rc.HttpHeaderConfig != nil:
+			c.HeaderName, c.Values = aws.ToString(rc.HttpHeaderConfig.HttpHeaderName), rc.HttpHeaderConfig.Values
+		case rc.QueryStringConfig != nil:
+			c.Values = nil
+			for _, kv := range rc.QueryStringConfig.Values {
+				c.QueryPairs = append(c.QueryPairs, QueryPair{Key: aws.ToString(kv.Key), Value: aws.ToString(kv.Value)})
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
