@@ -13,7 +13,7 @@ build:
 # environment (they need root or user namespaces, and skip with the reason
 # otherwise).
 test: vet
-	$(GO) test -count=1 -timeout 60m ./...
+	KELB_E2E_BUILD=1 $(GO) test -count=1 -timeout 60m ./...
 
 # Unit and integration tests only, no local environment.
 unit:
@@ -26,9 +26,16 @@ vet:
 bench: build
 	bash bench/run.sh
 
-# The local environment with a working example.
+# The local environment with a working example: seed 000's ui-nlb Service,
+# a network load balancer in IP mode in front of the ui Deployment.
 up: build
-	./$(BIN) up --example
+	./$(BIN) up
+	./$(BIN) shell -- kubectl apply -f examples/ui-nlb.yaml
+	./$(BIN) shell -- kubectl wait -n ui --for=condition=Available deployment/ui --timeout=120s
+	./$(BIN) shell -- kubectl wait -n ui --for=jsonpath='{.status.loadBalancer.ingress[0].hostname}' service/ui-nlb --timeout=120s
+	./$(BIN) shell -- sh -c 'curl -sS --retry 10 --retry-all-errors --retry-delay 1 http://$$(kubectl get service -n ui ui-nlb -o jsonpath="{.status.loadBalancer.ingress[0].hostname}")/ | head -n 4'
+	@echo
+	@echo "kelb is up. Try: ./$(BIN) shell, then the walkthrough in README.md. ./$(BIN) down removes everything."
 
 down:
 	./$(BIN) down
