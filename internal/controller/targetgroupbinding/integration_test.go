@@ -110,14 +110,18 @@ func binDir(t *testing.T) string {
 
 func startEnv(t *testing.T, ctx context.Context) *env {
 	t.Helper()
+	cpDir := t.TempDir()
 	cp, err := controlplane.Start(ctx, controlplane.Config{
-		Dir: t.TempDir(), BinDir: binDir(t), Log: t.Logf,
+		Dir: cpDir, BinDir: binDir(t), Log: t.Logf,
 		WithoutControllerManager: true, WithoutScheduler: true,
 	})
 	if err != nil {
 		t.Fatalf("control plane: %v", err)
 	}
 	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(controlplane.LogTail(filepath.Join(cpDir, "logs", "kube-apiserver.log"), 40))
+		}
 		if err := cp.Stop(context.Background()); err != nil {
 			t.Errorf("stop control plane: %v", err)
 		}
@@ -137,10 +141,10 @@ func startEnv(t *testing.T, ctx context.Context) *env {
 	// kelb server, with its health checker and data plane.
 	apiAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
 	srvCtx, stopServer := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
+	var serverDone sync.WaitGroup
+	serverDone.Add(1)
 	go func() {
-		defer wg.Done()
+		defer serverDone.Done()
 		err := server.Run(srvCtx, server.Config{
 			APIAddr: apiAddr,
 			DataDir: t.TempDir(),
@@ -154,7 +158,7 @@ func startEnv(t *testing.T, ctx context.Context) *env {
 			t.Errorf("kelb server: %v", err)
 		}
 	}()
-	t.Cleanup(func() { stopServer(); wg.Wait() })
+	t.Cleanup(func() { stopServer(); serverDone.Wait() })
 	elbClient := elbv2.New(elbv2.Options{
 		Region:       "us-west-2",
 		BaseEndpoint: aws.String("http://" + apiAddr),
@@ -166,6 +170,7 @@ func startEnv(t *testing.T, ctx context.Context) *env {
 	})
 
 	// kelb controller's reconciler and webhook.
+	ctrl.SetLogger(testr.New(t))
 	hookPort := freePort(t)
 	certDir := t.TempDir()
 	mgr, err := ctrl.NewManager(cp.RESTConfig, ctrl.Options{
@@ -204,15 +209,16 @@ func startEnv(t *testing.T, ctx context.Context) *env {
 	}
 	mgr.GetWebhookServer().Register(webhook.PathMutatePod, &ctrlwebhook.Admission{Handler: webhook.NewPodMutator(mgr.GetClient(), scheme)})
 	mgrCtx, stopMgr := context.WithCancel(log.IntoContext(context.Background(), testr.New(t)))
-	wg.Add(1)
+	var mgrDone sync.WaitGroup
+	mgrDone.Add(1)
 	go func() {
-		defer wg.Done()
+		defer mgrDone.Done()
 		if err := mgr.Start(mgrCtx); err != nil {
 			t.Errorf("manager: %v", err)
 		}
 	}()
 	// Stop the manager before the API server (cleanups run last first).
-	t.Cleanup(func() { stopMgr(); wg.Wait() })
+	t.Cleanup(func() { stopMgr(); mgrDone.Wait() })
 	return &env{kube: kube, elb: elbClient, api: api}
 }
 
@@ -419,6 +425,8 @@ func TestBindingsAgainstKubernetesAndKelb(t *testing.T) {
 
 	for _, obj := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ui", Labels: map[string]string{webhook.LabelInject: "enabled"}}},
+		// No controller-manager runs: pods need their service account.
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "ui", Name: "default"}},
 		&corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "ui", Name: "ui-nlb"},
 			Spec: corev1.ServiceSpec{
@@ -461,7 +469,10 @@ func TestBindingsAgainstKubernetesAndKelb(t *testing.T) {
 				ObjectMeta: metav1.ObjectMeta{Namespace: "ui", GenerateName: "probe-", Labels: map[string]string{"app": "ui"}},
 				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "ui", Image: "echoserver"}}},
 			}
-			if err := k.Create(ctx, probe); err != nil {
+			callCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			if err := k.Create(callCtx, probe); err != nil {
+				t.Logf("create probe pod: %v", err)
 				return err
 			}
 			defer k.Delete(ctx, probe)
