@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -329,4 +331,41 @@ func (m metricLines) matching(s string) []string {
 		}
 	}
 	return out
+}
+
+// TestCredentialsFile starts kelb server with an AWS credentials file of
+// two profiles: both keys are accepted, others are not.
+func TestCredentialsFile(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "credentials")
+	const content = `[default]
+aws_access_key_id = AKIAKELBFILEKEY00001
+aws_secret_access_key = file-secret-one-0000000000000000000000000
+
+[ci]
+aws_access_key_id=AKIAKELBFILEKEY00002
+aws_secret_access_key=file-secret-two-0000000000000000000000000
+`
+	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, newNet(), serverOptions{credentialsFile: file})
+	for _, tt := range []struct {
+		id, secret, wantCode string
+	}{
+		{"AKIAKELBFILEKEY00001", "file-secret-one-0000000000000000000000000", ""},
+		{"AKIAKELBFILEKEY00002", "file-secret-two-0000000000000000000000000", ""},
+		{"AKIAKELBFILEKEY00002", "file-secret-one-0000000000000000000000000", "SignatureDoesNotMatch"},
+		{keyID, secretKey, "InvalidClientTokenId"},
+	} {
+		c := elbv2.New(elbv2.Options{Region: region, BaseEndpoint: aws.String(s.APIURL), Credentials: staticCredentials(tt.id, tt.secret), RetryMaxAttempts: 1})
+		_, err := c.DescribeTargetGroups(context.Background(), &elbv2.DescribeTargetGroupsInput{})
+		var apiErr smithy.APIError
+		switch {
+		case tt.wantCode == "" && err != nil:
+			t.Errorf("key %s: %v", tt.id, err)
+		case tt.wantCode != "" && (!errors.As(err, &apiErr) || apiErr.ErrorCode() != tt.wantCode):
+			t.Errorf("key %s: error %v, want %s", tt.id, err, tt.wantCode)
+		}
+	}
 }

@@ -138,6 +138,8 @@ type serverOptions struct {
 	zoneFlags []string
 	// netns runs kelb in this network namespace ("ip netns exec NAME").
 	netns string
+	// credentialsFile replaces --access-key-id and --secret-access-key.
+	credentialsFile string
 }
 
 // startServer starts kelb server for t and stops it when t ends.
@@ -161,9 +163,13 @@ func startServer(t *testing.T, tn testNet, o serverOptions) *kelbServer {
 		s.args = append([]string{"server",
 			"--api-addr", api, "--dns-addr", dnsPort, "--metrics-addr", metrics,
 			"--data-dir", s.dataDir, "--region", region, "--dns-domain", dnsDomain,
-			"--access-key-id", keyID, "--secret-access-key", secretKey,
 			"--log-level", "info",
 		}, zones...)
+		if o.credentialsFile != "" {
+			s.args = append(s.args, "--credentials-file", o.credentialsFile)
+		} else {
+			s.args = append(s.args, "--access-key-id", keyID, "--secret-access-key", secretKey)
+		}
 		s.args = append(s.args, o.extraArgs...)
 		lastErr = s.start()
 		if lastErr == nil {
