@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -88,9 +89,10 @@ func freePort(t *testing.T) int {
 // controller's TargetGroupBinding reconciler and webhook, all inside a
 // private network namespace.
 type env struct {
-	kube client.Client
-	elb  *elbv2.Client
-	api  *countingELB
+	kubeconfig string
+	kube       client.Client
+	elb        *elbv2.Client
+	api        *countingELB
 }
 
 func binDir(t *testing.T) string {
@@ -219,7 +221,7 @@ func startEnv(t *testing.T, ctx context.Context) *env {
 	}()
 	// Stop the manager before the API server (cleanups run last first).
 	t.Cleanup(func() { stopMgr(); mgrDone.Wait() })
-	return &env{kube: kube, elb: elbClient, api: api}
+	return &env{kubeconfig: cp.KubeconfigPath, kube: kube, elb: elbClient, api: api}
 }
 
 // installCRDs creates the CRDs of config/crd/bases and waits until the
@@ -663,6 +665,54 @@ func TestBindingsAgainstKubernetesAndKelb(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestManifestsApply checks that config/default is accepted by a real API
+// server, as a server-side dry run: CRDs, RBAC, the webhook configuration
+// and the Deployment.
+func TestManifestsApply(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl not on PATH")
+	}
+	bin := binDir(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	cp, err := controlplane.Start(ctx, controlplane.Config{
+		Dir: t.TempDir(), BinDir: bin, Log: t.Logf,
+		WithoutControllerManager: true, WithoutScheduler: true,
+	})
+	if err != nil {
+		t.Fatalf("control plane: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := cp.Stop(context.Background()); err != nil {
+			t.Errorf("stop control plane: %v", err)
+		}
+	})
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", cp.KubeconfigPath}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	// Namespaced objects of a dry run need their namespace to exist.
+	run("create", "namespace", "kelb-system")
+	out := run("apply", "--dry-run=server", "-k", "../../../config/default")
+	for _, want := range []string{
+		"customresourcedefinition.apiextensions.k8s.io/targetgroupbindings.elbv2.k8s.aws",
+		"clusterrole.rbac.authorization.k8s.io/kelb-controller",
+		"mutatingwebhookconfiguration.admissionregistration.k8s.io/kelb-webhook",
+		"deployment.apps/kelb-controller",
+		"service/kelb-webhook-service",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kubectl apply output lacks %s:\n%s", want, out)
+		}
+	}
 }
 
 func ptr[T any](v T) *T { return &v }
