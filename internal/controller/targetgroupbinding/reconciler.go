@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/aws/smithy-go"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -424,7 +425,8 @@ func (r *Reconciler) cleanup(ctx context.Context, tgb *elbv2api.TargetGroupBindi
 
 func isNotFound(err error) bool {
 	var nf *elbv2types.TargetGroupNotFoundException
-	return errors.As(err, &nf)
+	var api smithy.APIError
+	return errors.As(err, &nf) || errors.As(err, &api) && api.ErrorCode() == "TargetGroupNotFound"
 }
 
 func (r *Reconciler) writeObservedGeneration(ctx context.Context, tgb *elbv2api.TargetGroupBinding) error {
