@@ -87,7 +87,7 @@ func TestPlaneGRPC(t *testing.T) {
 	tg.ProtocolVersion = "GRPC"
 	if err := p.Apply(Config{
 		Listeners: []Listener{{ListenerARN: "l", LoadBalancer: "app/lb/1", Protocol: "HTTP", Address: lbAddr, IdleTimeout: time.Minute, HTTP2: true,
-			Rules: []elb.Rule{{ARN: "grpc", Conditions: []elb.RuleCondition{cond("path-pattern", "/grpc.health.v1.Health/*")}, Actions: forward("tg")}},
+			Rules:          []elb.Rule{{ARN: "grpc", Conditions: []elb.RuleCondition{cond("path-pattern", "/grpc.health.v1.Health/*")}, Actions: forward("tg")}},
 			DefaultActions: []elb.Action{{Type: elb.ActionFixedResponse, FixedResponse: &elb.FixedResponseConfig{StatusCode: "404"}}}}},
 		TargetGroups: []TargetGroup{tg},
 	}); err != nil {
