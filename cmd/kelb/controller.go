@@ -11,6 +11,7 @@ import (
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
@@ -25,6 +26,7 @@ import (
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/controller/ingress"
 	"github.com/kelb-io/kelb/internal/controller/service"
 	"github.com/kelb-io/kelb/internal/controller/targetgroupbinding"
 	"github.com/kelb-io/kelb/internal/controller/webhook"
@@ -52,6 +54,7 @@ type controllerFlags struct {
 	webhookConfigName       string
 	webhookCertDir          string
 	webhookService          string
+	ingressClass            string
 }
 
 func newControllerCmd() *cobra.Command {
@@ -89,6 +92,7 @@ address from --elb-endpoint or AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2.`,
 	fl.StringVar(&f.webhookConfigName, "webhook-config-name", "kelb-webhook", "name of the MutatingWebhookConfiguration whose caBundle the controller keeps")
 	fl.StringVar(&f.webhookCertDir, "webhook-cert-dir", filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs"), "directory of the webhook's generated serving certificate")
 	fl.StringVar(&f.webhookService, "webhook-service", "kelb-system/kelb-webhook-service", "namespace/name of the webhook's Service, named in its certificate, when --webhook-host is empty")
+	fl.StringVar(&f.ingressClass, "ingress-class", ingress.DefaultIngressClass, "the legacy kubernetes.io/ingress.class annotation value of Ingresses that are the controller's")
 	return cmd
 }
 
@@ -176,6 +180,19 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 	}
 	if err := rec.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("service controller: %w", err)
+	}
+	if err := ingress.SetupWithManager(mgr, ingress.Options{
+		ELB: elbClient,
+		// kelb server serves its certificate store's ACM API on the ELBv2 endpoint.
+		ACM: acm.NewFromConfig(awsCfg, func(o *acm.Options) {
+			if ep := elbClient.Options().BaseEndpoint; ep != nil {
+				o.BaseEndpoint = ep
+			}
+		}),
+		IngressClass: f.ingressClass,
+		Build:        ingress.BuildOptions{ClusterName: f.clusterName, DefaultTargetType: f.defaultTargetType, DefaultScheme: f.defaultScheme, DefaultTags: tags},
+	}); err != nil {
+		return fmt.Errorf("ingress controller: %w", err)
 	}
 	bindings := &targetgroupbinding.Reconciler{
 		Client:   mgr.GetClient(),
