@@ -665,6 +665,30 @@ func TestBindingsAgainstKubernetesAndKelb(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("a binding whose target group is gone is released", func(t *testing.T) {
+		lbs, err := e.elb.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{Names: []string{"k8s-ui-uinlb-ip"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.elb.DeleteLoadBalancer(ctx, &elbv2.DeleteLoadBalancerInput{LoadBalancerArn: lbs.LoadBalancers[0].LoadBalancerArn}); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, ctx, "target group deleted", func() error {
+			_, err := e.elb.DeleteTargetGroup(ctx, &elbv2.DeleteTargetGroupInput{TargetGroupArn: &ipARN})
+			return err
+		})
+		if err := k.Delete(ctx, tgb); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, ctx, "binding gone", func() error {
+			err := k.Get(ctx, client.ObjectKeyFromObject(tgb), &elbv2api.TargetGroupBinding{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("still there: %v", err)
+		})
+	})
 }
 
 // TestManifestsApply checks that config/default is accepted by a real API
