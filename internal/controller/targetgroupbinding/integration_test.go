@@ -39,6 +39,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/controller/service"
 	"github.com/kelb-io/kelb/internal/controller/targetgroupbinding"
 	"github.com/kelb-io/kelb/internal/controller/webhook"
 	"github.com/kelb-io/kelb/internal/devcluster/controlplane"
@@ -193,6 +194,16 @@ func startEnv(t *testing.T, ctx context.Context) *env {
 		GateRequeue: time.Second,
 	}
 	if err := rec.SetupWithManager(ctx, mgr); err != nil {
+		t.Fatal(err)
+	}
+	svcRec := &service.Reconciler{
+		Client:    mgr.GetClient(),
+		Recorder:  mgr.GetEventRecorderFor("service"),
+		Deployer:  &service.Deployer{Client: elbClient, ClusterName: "kelb-test"},
+		Selection: service.Selection{LoadBalancerClass: service.DefaultLoadBalancerClass},
+		Options:   service.BuildOptions{ClusterName: "kelb-test"},
+	}
+	if err := svcRec.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
 	certs := &webhook.CertManager{
@@ -599,6 +610,67 @@ func TestBindingsAgainstKubernetesAndKelb(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		if n := e.api.calls.Load() - before; n != 0 {
 			t.Errorf("%d ELBv2 calls for an unchanged binding", n)
+		}
+	})
+
+	t.Run("a Service of ours gets a binding whose targets follow its endpoints, and releases it", func(t *testing.T) {
+		class := service.DefaultLoadBalancerClass
+		echo := &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "ui", Name: "echo", Annotations: map[string]string{
+				"service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+			}},
+			Spec: corev1.ServiceSpec{
+				Type:              corev1.ServiceTypeLoadBalancer,
+				LoadBalancerClass: &class,
+				Selector:          map[string]string{"app": "echo"},
+				Ports:             []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}},
+			},
+		}
+		if err := k.Create(ctx, echo); err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Create(ctx, &discoveryv1.EndpointSlice{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "ui", Name: "echo-a", Labels: map[string]string{
+				discoveryv1.LabelServiceName: "echo", discoveryv1.LabelManagedBy: "kelb-test",
+			}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Ports:       []discoveryv1.EndpointPort{{Name: aws.String("http"), Port: aws.Int32(8080), Protocol: ptr(corev1.ProtocolTCP)}},
+			Endpoints:   []discoveryv1.Endpoint{endpoint("198.18.1.20", "echo-1", true, false), endpoint("198.18.1.21", "echo-2", true, false)},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		var arn string
+		poll(t, ctx, "the Service's binding", func() error {
+			var list elbv2api.TargetGroupBindingList
+			if err := k.List(ctx, &list, client.InNamespace("ui"), client.MatchingLabels{service.LabelStackName: "echo"}); err != nil {
+				return err
+			}
+			if len(list.Items) != 1 || list.Items[0].Spec.TargetGroupARN == "" {
+				return fmt.Errorf("bindings: %d", len(list.Items))
+			}
+			arn = list.Items[0].Spec.TargetGroupARN
+			return nil
+		})
+		e.waitTargets(t, ctx, arn, []health{{ID: "198.18.1.20", Port: 8080}, {ID: "198.18.1.21", Port: 8080}})
+
+		if err := k.Delete(ctx, echo); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, ctx, "Service and binding gone", func() error {
+			if err := k.Get(ctx, client.ObjectKeyFromObject(echo), &corev1.Service{}); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("service still there: %v", err)
+			}
+			var list elbv2api.TargetGroupBindingList
+			if err := k.List(ctx, &list, client.InNamespace("ui"), client.MatchingLabels{service.LabelStackName: "echo"}); err != nil {
+				return err
+			}
+			if len(list.Items) != 0 {
+				return fmt.Errorf("%d bindings left", len(list.Items))
+			}
+			return nil
+		})
+		if _, err := e.elb.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: []string{arn}}); err == nil {
+			t.Errorf("target group %s left after the Service was deleted", arn)
 		}
 	})
 
