@@ -1,0 +1,299 @@
+package ingress
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+)
+
+func drain(events chan string) []string {
+	var out []string
+	for {
+		select {
+		case e := <-events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+func countEvents(events []string, prefix string) int {
+	n := 0
+	for _, e := range events {
+		if strings.HasPrefix(e, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// reconcilerEnv is a reconciler over a fake Kubernetes client holding a
+// testdata manifest, and the in-process kelb server API.
+type reconcilerEnv struct {
+	t        *testing.T
+	r        *Reconciler
+	kube     client.Client
+	elb      *elbv2.Client
+	log      *opLog
+	recorder *record.FakeRecorder
+}
+
+func newReconcilerEnv(t *testing.T, path string, extra ...client.Object) *reconcilerEnv {
+	t.Helper()
+	elbClient, log := elbServer(t)
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := elbv2api.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	w := loadWorld(t, path)
+	var objs []client.Object
+	for i := range w.ingresses {
+		objs = append(objs, &w.ingresses[i])
+	}
+	for _, s := range w.services {
+		objs = append(objs, s)
+	}
+	for i := range w.classes.Classes {
+		objs = append(objs, &w.classes.Classes[i])
+	}
+	for i := range w.classes.Params {
+		objs = append(objs, &w.classes.Params[i])
+	}
+	for name, labels := range w.namespaces {
+		ns := &corev1.Namespace{}
+		ns.Name, ns.Labels = name, labels
+		objs = append(objs, ns)
+	}
+	objs = append(objs, extra...)
+	kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithStatusSubresource(&networkingv1.Ingress{}).Build()
+	recorder := record.NewFakeRecorder(100)
+	d := &Deployer{Client: elbClient, ClusterName: testOptions.ClusterName, Certificates: &SecretCertificates{Kube: kube, ACM: testACM, ClusterName: testOptions.ClusterName}}
+	return &reconcilerEnv{t: t, kube: kube, elb: elbClient, log: log, recorder: recorder,
+		r: &Reconciler{Client: kube, Recorder: recorder, Deployer: d, Options: testOptions}}
+}
+
+func (e *reconcilerEnv) reconcile(id GroupID) {
+	e.t.Helper()
+	if _, err := e.r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName(id)}); err != nil {
+		e.t.Fatalf("Reconcile %s: %v", id, err)
+	}
+}
+
+func (e *reconcilerEnv) ingress(ns, name string) *networkingv1.Ingress {
+	e.t.Helper()
+	var ing networkingv1.Ingress
+	if err := e.kube.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, &ing); err != nil {
+		e.t.Fatal(err)
+	}
+	return &ing
+}
+
+// Seed 004's Ingress gets a load balancer, a TargetGroupBinding of target
+// type ip named as the AWS Load Balancer Controller names it, its
+// hostname in status and the implicit group's finalizer; a second
+// reconcile writes nothing; a malformed annotation changes nothing;
+// deleting the Ingress deletes everything and releases it.
+func TestReconcileSeed004(t *testing.T) {
+	ctx := context.Background()
+	e := newReconcilerEnv(t, "testdata/seed004-game-2048.yaml")
+	id := GroupID{Namespace: "game-2048", Name: "ingress-2048"}
+	e.reconcile(id)
+	ing := e.ingress("game-2048", "ingress-2048")
+	if ev := drain(e.recorder.Events); countEvents(ev, "Normal "+ReasonSuccessfullyReconciled) != 1 {
+		t.Errorf("events = %v, want one SuccessfullyReconciled", ev)
+	}
+	if len(ing.Finalizers) != 1 || ing.Finalizers[0] != ImplicitGroupFinalizer {
+		t.Errorf("finalizers = %v", ing.Finalizers)
+	}
+	lbs := ing.Status.LoadBalancer.Ingress
+	if len(lbs) != 1 || !strings.HasPrefix(lbs[0].Hostname, "k8s-game2048-ingress2-") {
+		t.Fatalf("status.loadBalancer.ingress = %+v", lbs)
+	}
+	var tgbs elbv2api.TargetGroupBindingList
+	if err := e.kube.List(ctx, &tgbs, client.InNamespace("game-2048")); err != nil {
+		t.Fatal(err)
+	}
+	if len(tgbs.Items) != 1 {
+		t.Fatalf("%d target group bindings, want 1", len(tgbs.Items))
+	}
+	tgb := tgbs.Items[0]
+	if !strings.HasPrefix(tgb.Name, "k8s-game2048-service2-") || tgb.Spec.ServiceRef.Name != "service-2048" || tgb.Spec.ServiceRef.Port.IntValue() != 80 ||
+		*tgb.Spec.TargetType != elbv2api.TargetTypeIP || !strings.HasPrefix(tgb.Spec.TargetGroupARN, "arn:aws:elasticloadbalancing:") {
+		t.Errorf("target group binding = %s %+v", tgb.Name, tgb.Spec)
+	}
+	e.log.writes()
+
+	e.reconcile(id)
+	if w := e.log.writes(); len(w) != 0 {
+		t.Errorf("reconcile of an unchanged Ingress wrote %v", w)
+	}
+	if ev := drain(e.recorder.Events); len(ev) != 0 {
+		t.Errorf("reconcile of an unchanged Ingress emitted %v", ev)
+	}
+
+	ing = e.ingress("game-2048", "ingress-2048")
+	ing.Annotations[AnnotationHCInterval] = "often"
+	if err := e.kube.Update(ctx, ing); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(id)
+	ev := drain(e.recorder.Events)
+	if countEvents(ev, "Warning "+ReasonFailedBuildModel) != 1 || !strings.Contains(strings.Join(ev, "\n"), `healthcheck-interval-seconds: invalid value "often"`) {
+		t.Errorf("events = %v, want a FailedBuildModel naming the annotation and value", ev)
+	}
+	if w := e.log.writes(); len(w) != 0 {
+		t.Errorf("malformed annotation wrote %v", w)
+	}
+
+	ing = e.ingress("game-2048", "ingress-2048")
+	if err := e.kube.Delete(ctx, ing); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(id)
+	var gone networkingv1.Ingress
+	if err := e.kube.Get(ctx, types.NamespacedName{Namespace: "game-2048", Name: "ingress-2048"}, &gone); err == nil {
+		t.Errorf("Ingress still there with finalizers %v", gone.Finalizers)
+	}
+	a, err := e.r.Deployer.find(ctx, id.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.lb != nil || len(a.targetGroups) != 0 {
+		t.Errorf("resources left after deletion: %+v", a)
+	}
+	if err := e.kube.List(ctx, &tgbs, client.InNamespace("game-2048")); err != nil {
+		t.Fatal(err)
+	}
+	if len(tgbs.Items) != 0 {
+		t.Errorf("%d target group bindings left", len(tgbs.Items))
+	}
+}
+
+// Two Ingresses of group "shop" share one load balancer; a conflicting
+// exclusive annotation fails the group with a Warning on every member and
+// no change; a member leaving the group loses its rules and finalizer.
+func TestReconcileGroup(t *testing.T) {
+	ctx := context.Background()
+	e := newReconcilerEnv(t, "testdata/group-host-path.yaml")
+	id := GroupID{Name: "shop"}
+	e.reconcile(id)
+	hosts, paths := e.ingress("shop", "hosts"), e.ingress("shop", "paths")
+	if hosts.Status.LoadBalancer.Ingress[0].Hostname != paths.Status.LoadBalancer.Ingress[0].Hostname {
+		t.Errorf("members have different hostnames: %v, %v", hosts.Status.LoadBalancer.Ingress, paths.Status.LoadBalancer.Ingress)
+	}
+	if hosts.Finalizers[0] != "group.ingress.k8s.aws/shop" {
+		t.Errorf("finalizers = %v", hosts.Finalizers)
+	}
+	drain(e.recorder.Events)
+	e.log.writes()
+
+	hosts.Annotations[AnnotationScheme] = SchemeInternal
+	if err := e.kube.Update(ctx, hosts); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(id)
+	ev := drain(e.recorder.Events)
+	if n := countEvents(ev, "Warning "+ReasonFailedBuildModel); n != 2 {
+		t.Errorf("events = %v, want a FailedBuildModel on both members", ev)
+	}
+	if w := e.log.writes(); len(w) != 0 {
+		t.Errorf("conflicting group wrote %v", w)
+	}
+
+	// "paths" leaves the group: it gets its own load balancer, and the
+	// group loses its rules.
+	hosts = e.ingress("shop", "hosts")
+	delete(hosts.Annotations, AnnotationScheme)
+	if err := e.kube.Update(ctx, hosts); err != nil {
+		t.Fatal(err)
+	}
+	paths = e.ingress("shop", "paths")
+	delete(paths.Annotations, AnnotationGroupName)
+	if err := e.kube.Update(ctx, paths); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(id)
+	e.reconcile(GroupID{Namespace: "shop", Name: "paths"})
+	paths = e.ingress("shop", "paths")
+	if diff := strings.Join(paths.Finalizers, ","); diff != ImplicitGroupFinalizer {
+		t.Errorf("finalizers of the member that left = %v", paths.Finalizers)
+	}
+	hosts = e.ingress("shop", "hosts")
+	if paths.Status.LoadBalancer.Ingress[0].Hostname == hosts.Status.LoadBalancer.Ingress[0].Hostname {
+		t.Errorf("the member that left still shares the group's load balancer")
+	}
+	a, err := e.r.Deployer.find(ctx, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(describeRules(t, e.elb, a.lb.ARN, 80)); n != 3 {
+		t.Errorf("group listener has %d rules, want the 2 host rules and the default", n)
+	}
+}
+
+// A TLS Secret named in spec.tls is imported once and used for the HTTPS
+// listener; an unchanged Secret is not imported again.
+func TestReconcileTLSSecret(t *testing.T) {
+	ctx := context.Background()
+	certPEM, keyPEM := selfSigned(t, "pay.example.com")
+	secret := &corev1.Secret{Type: corev1.SecretTypeTLS, Data: map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM}}
+	secret.Namespace, secret.Name = "payments", "pay-tls"
+	e := newReconcilerEnv(t, "testdata/tls-secret-params.yaml", secret)
+	// kelb server has IPv4 zones only.
+	var params elbv2api.IngressClassParams
+	if err := e.kube.Get(ctx, types.NamespacedName{Name: "internal"}, &params); err != nil {
+		t.Fatal(err)
+	}
+	params.Spec.IPAddressType = nil
+	if err := e.kube.Update(ctx, &params); err != nil {
+		t.Fatal(err)
+	}
+	id := GroupID{Name: "payments"}
+	e.reconcile(id)
+	if ev := drain(e.recorder.Events); countEvents(ev, "Normal "+ReasonSuccessfullyReconciled) != 1 {
+		t.Fatalf("events = %v", ev)
+	}
+	a, err := e.r.Deployer.find(ctx, "payments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.listeners) != 1 || a.listeners[0].Protocol != "HTTPS" || !strings.HasPrefix(a.listeners[0].DefaultCertificate, "arn:aws:acm:") {
+		t.Fatalf("listeners = %+v", a.listeners)
+	}
+	list, err := testACM.ListCertificates(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.CertificateSummaryList) != 1 || aws.ToString(list.CertificateSummaryList[0].CertificateArn) != a.listeners[0].DefaultCertificate {
+		t.Errorf("certificates = %+v, want the listener's only", list.CertificateSummaryList)
+	}
+	e.log.writes()
+
+	// A restarted controller finds the imported certificate.
+	e.r.Deployer.Certificates = &SecretCertificates{Kube: e.kube, ACM: testACM}
+	e.reconcile(id)
+	if w := e.log.writes(); len(w) != 0 {
+		t.Errorf("reconcile after restart wrote %v", w)
+	}
+	if list, err = testACM.ListCertificates(ctx, nil); err != nil || len(list.CertificateSummaryList) != 1 {
+		t.Errorf("certificates after restart: %v, %v", list, err)
+	}
+}
