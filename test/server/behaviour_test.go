@@ -537,3 +537,56 @@ func TestShutdownWithOpenFlows(t *testing.T) {
 		}
 	}
 }
+
+// TestPreserveClientIP: with preserve_client_ip.enabled the target sees
+// the client's address; without it (the default for TCP ip targets) the
+// load balancer's.
+func TestPreserveClientIP(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name     string
+		preserve string
+	}{
+		{"on", "true"},
+		{"off", "false"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tn := newNet()
+			s := startServer(t, tn, serverOptions{})
+			b := startHTTPBackend(t, "target-1", tn.backend("a", 1)+":8080")
+			st := createStack(t, s, stackSpec{
+				name: "preserve-" + tt.name, port: 80, tgPort: 8080,
+				targets: []types.TargetDescription{ipTarget(t, b.Addr)},
+				tgAttrs: map[string]string{"preserve_client_ip.enabled": tt.preserve},
+			})
+			waitHealth(t, s, st.TG, b.Addr, "healthy", 30*time.Second)
+			c := &http.Client{
+				Transport: &http.Transport{
+					DisableKeepAlives: true,
+					DialContext:       (&net.Dialer{LocalAddr: mustTCPAddr(t, tn.client()+":0")}).DialContext,
+				},
+				Timeout: 5 * time.Second,
+			}
+			resp, err := c.Get("http://" + st.listenerAddr("a", 80) + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var seen string
+			for _, l := range strings.Split(string(body), "\n") {
+				if v, ok := strings.CutPrefix(l, "client_address="); ok {
+					seen, _, _ = net.SplitHostPort(v)
+				}
+			}
+			want := st.Addr[region+"a"]
+			if tt.preserve == "true" {
+				want = tn.client()
+			}
+			if seen != want {
+				t.Errorf("target saw the client as %q, want %q", seen, want)
+			}
+		})
+	}
+}
