@@ -34,8 +34,16 @@ import (
 	"github.com/kelb-io/kelb/internal/devcluster/k8sbin"
 )
 
-// Name is the environment the e2e tests bring up (namespace kelb-e2e).
-const Name = "e2e"
+// Name is the environment the e2e tests bring up (namespace kelb-e2e), or
+// KELB_E2E_NAME when set, so that two runs can share a machine.
+var Name = envOr("KELB_E2E_NAME", "e2e")
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
 
 // Env is a running environment.
 type Env struct {
