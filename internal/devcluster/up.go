@@ -17,6 +17,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -266,9 +268,34 @@ func RunInside(ctx context.Context, name string, out io.Writer) (err error) {
 		}); err != nil {
 			return err
 		}
+		if err := createIngressClass(ctx, client); err != nil {
+			return err
+		}
 	}
 	st.Ready = true
 	return st.save()
+}
+
+// IngressClassName is the IngressClass kelb up creates for kelb
+// controller, as the AWS Load Balancer Controller's Helm chart does: the
+// seeds' Ingresses name it (ingressClassName: alb) without creating it.
+const IngressClassName = "alb"
+
+// createIngressClass creates the alb IngressClass (spec.controller
+// ingress.k8s.aws/alb) unless it exists.
+func createIngressClass(ctx context.Context, client kubernetes.Interface) error {
+	class := &networkingv1.IngressClass{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:   IngressClassName,
+			Labels: map[string]string{"app.kubernetes.io/name": "kelb-controller"},
+		},
+		Spec: networkingv1.IngressClassSpec{Controller: "ingress.k8s.aws/alb"},
+	}
+	_, err := client.NetworkingV1().IngressClasses().Create(ctx, class, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create IngressClass %s: %w", IngressClassName, err)
+	}
+	return nil
 }
 
 // etcdPath returns the etcd of binDir (envtest's assets have one), else
