@@ -1,13 +1,19 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kelb-io/kelb/config"
 	"github.com/kelb-io/kelb/internal/devcluster"
 	"github.com/kelb-io/kelb/internal/devcluster/k8sbin"
 )
@@ -43,7 +49,11 @@ It needs root (to create the network namespace).`,
 				Controller: available(cmd.Root(), "controller"),
 			}
 			if opts.CRDDir == "" {
-				opts.CRDDir = findCRDs()
+				dir, err := writeCRDs()
+				if err != nil {
+					return err
+				}
+				opts.CRDDir = dir
 			}
 			return devcluster.Up(cmd.Context(), opts, cmd.OutOrStdout())
 		},
@@ -55,7 +65,7 @@ It needs root (to create the network namespace).`,
 	f.StringVar(&opts.K8sBinDir, "k8s-bin-dir", "", "directory with kube-apiserver, kube-controller-manager, kube-scheduler (and kubectl) to use instead of building them")
 	f.StringVar(&opts.K8sVersion, "k8s-version", k8sbin.DefaultVersion, "k8s.io/kubernetes version to build")
 	f.BoolVar(&opts.NoController, "no-controller", false, "do not start kelb controller (run your own, e.g. from an IDE)")
-	f.StringVar(&opts.CRDDir, "crds", "", "directory of CustomResourceDefinitions to apply (default: config/crd/bases of the kelb source tree, when found)")
+	f.StringVar(&opts.CRDDir, "crds", "", "directory of CustomResourceDefinitions to apply (default: the ones built into kelb)")
 	f.BoolVar(&inNetns, devcluster.InNetnsFlag, false, "run inside the environment's network namespace (used by kelb up itself)")
 	_ = f.MarkHidden(devcluster.InNetnsFlag)
 	return cmd
@@ -132,28 +142,35 @@ func available(root *cobra.Command, name string) bool {
 	return err == nil && c != root && !c.Hidden
 }
 
-// findCRDs looks for config/crd/bases in the working directory and its
-// parents (a kelb source tree) and next to the executable.
-func findCRDs() string {
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
+// writeCRDs writes the CustomResourceDefinitions built into kelb into a
+// directory of the cache named for their content, and returns it.
+func writeCRDs() (string, error) {
+	files, err := fs.Glob(config.CRDs, "crd/bases/*.yaml")
+	if err != nil {
+		return "", err
 	}
-	if exe, err := os.Executable(); err == nil {
-		starts = append(starts, filepath.Dir(exe))
+	h := sha256.New()
+	data := make(map[string][]byte, len(files))
+	for _, f := range files {
+		b, err := config.CRDs.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		data[path.Base(f)] = b
+		h.Write(b)
 	}
-	for _, dir := range starts {
-		for {
-			crds := filepath.Join(dir, "config", "crd", "bases")
-			if fi, err := os.Stat(crds); err == nil && fi.IsDir() {
-				return crds
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	dir := filepath.Join(cache, "kelb", "crds", hex.EncodeToString(h.Sum(nil))[:16])
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("write CRDs: %w", err)
+	}
+	for name, b := range data {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return "", fmt.Errorf("write CRDs: %w", err)
 		}
 	}
-	return ""
+	return dir, nil
 }
