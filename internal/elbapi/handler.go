@@ -29,6 +29,8 @@ import (
 	"net/url"
 	"runtime/debug"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // maxBodyBytes bounds a request body. The largest ELBv2 requests (rules with
@@ -64,12 +66,16 @@ type HandlerConfig struct {
 	// Logger receives one debug line per request and the detail of
 	// internal errors; nil: discard.
 	Logger *slog.Logger
+	// Registerer receives the kelb_api_requests_total counter (requests
+	// by operation and result code); nil: not exported.
+	Registerer prometheus.Registerer
 }
 
 type handler struct {
-	cfg    HandlerConfig
-	verify verifier
-	log    *slog.Logger
+	cfg     HandlerConfig
+	verify  verifier
+	log     *slog.Logger
+	metrics *metrics
 }
 
 // NewHandler returns the ELBv2 Query API handler. It answers on any path.
@@ -85,9 +91,10 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	}
 	serviceModel() // fail at start, not on the first request, if the model is broken
 	return &handler{
-		cfg:    cfg,
-		verify: verifier{creds: cfg.Credentials, region: cfg.Region, now: cfg.Now},
-		log:    cfg.Logger,
+		cfg:     cfg,
+		verify:  verifier{creds: cfg.Credentials, region: cfg.Region, now: cfg.Now},
+		log:     cfg.Logger,
+		metrics: newMetrics(cfg.Registerer),
 	}
 }
 
@@ -165,6 +172,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, requestID, action, err)
 		return
 	}
+	h.metrics.observe(action, "OK")
 	w.Header().Set("Content-Type", "text/xml")
 	w.WriteHeader(http.StatusOK)
 	w.Write(out)
@@ -211,6 +219,7 @@ func decodeForm(r *http.Request, body []byte) (url.Values, *Error) {
 
 func (h *handler) writeError(w http.ResponseWriter, requestID, action string, err error) {
 	we, internal := toWire(err)
+	h.metrics.observe(action, we.Code)
 	if internal {
 		h.log.Error("ELBv2 API operation failed", "action", action, "requestId", requestID, "err", err)
 	} else {
