@@ -120,6 +120,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Credentials: cfg.Credentials,
 		Region:      svc.Region(),
 		Logger:      log.With("component", "api"),
+		Registerer:  reg,
 	})
 	// ACM requests (certificates for HTTPS and TLS listeners) share the
 	// API address; X-Amz-Target tells them apart.
