@@ -512,6 +512,7 @@ func TestShutdownWithOpenFlows(t *testing.T) {
 		name: "shutdown", port: 7000, tgPort: 7000,
 		targets: []types.TargetDescription{ipTarget(t, b.Addr)},
 	})
+	waitHealth(t, s, st.TG, b.Addr, "healthy", 30*time.Second)
 	var open []*echoConn
 	for range 3 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -66,7 +66,13 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	kelbBin = filepath.Join(dir, "kelb")
-	build := exec.Command("go", "build", "-o", kelbBin, "github.com/kelb-io/kelb/cmd/kelb")
+	// KELB_E2E_RACE=1 builds kelb with the race detector: a data race in
+	// the server then fails the test that ran into it (see stop).
+	buildArgs := []string{"build", "-o", kelbBin}
+	if os.Getenv("KELB_E2E_RACE") == "1" {
+		buildArgs = append(buildArgs, "-race")
+	}
+	build := exec.Command("go", append(buildArgs, "github.com/kelb-io/kelb/cmd/kelb")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build kelb:", err)
@@ -188,6 +194,9 @@ func startServer(t *testing.T, tn testNet, o serverOptions) *kelbServer {
 	})
 	t.Cleanup(func() {
 		s.stop(syscall.SIGTERM)
+		if strings.Contains(s.allLogs(), "WARNING: DATA RACE") {
+			t.Errorf("kelb server ran into a data race:\n%s", s.allLogs())
+		}
 		if t.Failed() {
 			t.Logf("kelb server log:\n%s", s.logTail(80))
 		}
@@ -289,6 +298,16 @@ func (s *kelbServer) restart() {
 		time.Sleep(200 * time.Millisecond)
 	}
 	s.t.Fatalf("restart kelb server: %v", err)
+}
+
+// allLogs is everything the current process wrote.
+func (s *kelbServer) allLogs() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.log == nil {
+		return ""
+	}
+	return s.log.String()
 }
 
 func (s *kelbServer) logTail(lines int) string {
