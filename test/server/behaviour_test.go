@@ -591,3 +591,49 @@ func TestPreserveClientIP(t *testing.T) {
 		})
 	}
 }
+
+// TestLiveReconfiguration changes a running load balancer: turning
+// cross-zone load balancing on spreads zone a's flows to zone b's target,
+// and moving the listener to another port closes the old one.
+func TestLiveReconfiguration(t *testing.T) {
+	t.Parallel()
+	tn := newNet()
+	s := startServer(t, tn, serverOptions{})
+	ba := startEchoBackend(t, "target-a", tn.backend("a", 1)+":7000")
+	bb := startEchoBackend(t, "target-b", tn.backend("b", 1)+":7000")
+	st := createStack(t, s, stackSpec{
+		name: "live", port: 7000, tgPort: 7000,
+		targets: []types.TargetDescription{ipTarget(t, ba.Addr), ipTarget(t, bb.Addr)},
+	})
+	waitHealth(t, s, st.TG, ba.Addr, "healthy", 30*time.Second)
+	waitHealth(t, s, st.TG, bb.Addr, "healthy", 30*time.Second)
+	ctx := context.Background()
+	if got := flowsTo(t, st.listenerAddr("a", 7000), 20); got[ba.Name] != 20 {
+		t.Fatalf("cross-zone off: zone a's flows went:\n%s", histogram(got))
+	}
+	if _, err := s.ELB.ModifyLoadBalancerAttributes(ctx, &elbv2.ModifyLoadBalancerAttributesInput{
+		LoadBalancerArn: aws.String(st.LB),
+		Attributes:      []types.LoadBalancerAttribute{{Key: aws.String("load_balancing.cross_zone.enabled"), Value: aws.String("true")}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "cross-zone on spreads zone a's flows", func() error {
+		if got := flowsTo(t, st.listenerAddr("a", 7000), 30); got[bb.Name] == 0 || got[ba.Name] == 0 {
+			return errNotYetf("flows went:\n%s", histogram(got))
+		}
+		return nil
+	})
+
+	if _, err := s.ELB.ModifyListener(ctx, &elbv2.ModifyListenerInput{ListenerArn: aws.String(st.Listener), Port: aws.Int32(7100)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the listener moves to port 7100", func() error {
+		if _, err := whoAnswers(st.listenerAddr("a", 7100)); err != nil {
+			return err
+		}
+		if _, err := whoAnswers(st.listenerAddr("a", 7000)); err == nil {
+			return errNotYetf("port 7000 still answers")
+		}
+		return nil
+	})
+}
