@@ -369,3 +369,50 @@ aws_secret_access_key=file-secret-two-0000000000000000000000000
 		}
 	}
 }
+
+// TestRestartWhileDraining kills kelb server while a target drains: after
+// the restart the target is still draining, gets no new flows, and leaves
+// when its delay ends.
+func TestRestartWhileDraining(t *testing.T) {
+	t.Parallel()
+	tn := newNet()
+	s := startServer(t, tn, serverOptions{})
+	b1 := startEchoBackend(t, "target-1", tn.backend("a", 1)+":7000")
+	b2 := startEchoBackend(t, "target-2", tn.backend("a", 2)+":7000")
+	st := createStack(t, s, stackSpec{
+		name: "restart-drain", port: 7000, tgPort: 7000,
+		targets: []types.TargetDescription{ipTarget(t, b1.Addr), ipTarget(t, b2.Addr)},
+		tgAttrs: map[string]string{"deregistration_delay.timeout_seconds": "8"},
+	})
+	waitHealth(t, s, st.TG, b2.Addr, "healthy", 30*time.Second)
+	deregistered := time.Now()
+	if _, err := s.ELB.DeregisterTargets(context.Background(), &elbv2.DeregisterTargetsInput{
+		TargetGroupArn: aws.String(st.TG), Targets: []types.TargetDescription{ipTarget(t, b2.Addr)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.stop(syscall.SIGKILL)
+	s.restart()
+	m, err := targetHealth(context.Background(), s, st.TG)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m[b2.Addr]; got != "draining Target.DeregistrationInProgress" {
+		t.Errorf("after the restart %s is %q, want draining", b2.Addr, got)
+	}
+	var got map[string]int
+	eventually(t, 10*time.Second, "traffic after the restart", func() error {
+		if _, err := whoAnswers(st.listenerAddr("a", 7000)); err != nil {
+			return err
+		}
+		got = flowsTo(t, st.listenerAddr("a", 7000), 20)
+		return nil
+	})
+	if got[b2.Name] != 0 {
+		t.Errorf("the draining target got new flows after the restart:\n%s", histogram(got))
+	}
+	waitHealth(t, s, st.TG, b2.Addr, "", 30*time.Second)
+	if gone := time.Since(deregistered); gone < 7*time.Second {
+		t.Errorf("the target left %v after deregistration, before its delay of 8 s", gone)
+	}
+}
