@@ -108,7 +108,7 @@ func (p *Plane) Apply(cfg Config) error {
 	}
 	for arn, g := range p.groups {
 		if groups[arn] != g {
-			g.transport.CloseIdleConnections()
+			g.close()
 		}
 	}
 	p.groups = groups
@@ -161,7 +161,7 @@ func (p *Plane) Close() error {
 		delete(p.servers, addr)
 	}
 	for _, g := range p.groups {
-		g.transport.CloseIdleConnections()
+		g.close()
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
@@ -202,12 +202,17 @@ func (p *Plane) buildTable(l Listener) (*table, error) {
 		return nil, err
 	}
 	_, port, _ := net.SplitHostPort(l.Address)
+	proto := "http"
+	if l.Protocol == ProtocolHTTPS {
+		proto = "https"
+	}
 	t := &table{
-		router:   rt,
-		protocol: l.Protocol,
-		port:     port,
-		xffMode:  l.XFFMode,
-		metrics:  p.metrics.forRoute(l.LoadBalancer, ""),
+		router:           rt,
+		protocol:         l.Protocol,
+		port:             port,
+		xffMode:          l.XFFMode,
+		forwardedHeaders: []byte("X-Forwarded-Proto: " + proto + "\r\nX-Forwarded-Port: " + port + "\r\n"),
+		metrics:          p.metrics.forRoute(l.LoadBalancer, ""),
 	}
 	compile := func(actions []elb.Action) (*action, error) {
 		a, err := p.compileAction(l, actions)
@@ -291,12 +296,27 @@ func serverKey(l Listener) string {
 	return fmt.Sprintf("%s/%s/%v", l.Protocol, l.IdleTimeout, l.HTTP2)
 }
 
-// server is one listening socket and its http.Server.
+// server is one listening socket. HTTP listeners run the fast path
+// (fastpath.go) on their connections and hand net/http (srv, through the
+// handoff listener) the ones it leaves; HTTPS listeners are served by
+// net/http alone.
 type server struct {
 	key     string
 	srv     *http.Server
 	table   atomic.Pointer[table]
 	tlsConf atomic.Pointer[tls.Config]
+
+	// The fast path (HTTP listeners).
+	ln          net.Listener
+	handoff     *handoffListener
+	idleTimeout time.Duration
+	active      prometheus.Gauge
+	accepted    prometheus.Counter
+	ctx         context.Context // ends when the listener closes
+	cancel      context.CancelFunc
+	mu          sync.Mutex
+	closed      bool
+	conns       map[*clientConn]struct{}
 }
 
 func (p *Plane) bind(l Listener) (*server, error) {
@@ -305,7 +325,12 @@ func (p *Plane) bind(l Listener) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", l.Address, err)
 	}
-	s := &server{key: serverKey(l)}
+	s := &server{
+		key:         serverKey(l),
+		idleTimeout: l.IdleTimeout,
+		active:      p.metrics.activeConns.WithLabelValues(l.LoadBalancer),
+		accepted:    p.metrics.newConns.WithLabelValues(l.LoadBalancer),
+	}
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	if l.HTTP2 {
@@ -314,26 +339,29 @@ func (p *Plane) bind(l Listener) (*server, error) {
 			protocols.SetUnencryptedHTTP2(true)
 		}
 	}
-	active := p.metrics.activeConns.WithLabelValues(l.LoadBalancer)
-	accepted := p.metrics.newConns.WithLabelValues(l.LoadBalancer)
 	s.srv = &http.Server{
 		Handler:           s,
 		Protocols:         protocols,
 		IdleTimeout:       l.IdleTimeout,
 		ReadHeaderTimeout: l.IdleTimeout,
 		ErrorLog:          log.New(io.Discard, "", 0),
-		ConnState: func(_ net.Conn, st http.ConnState) {
+		ConnState: func(c net.Conn, st http.ConnState) {
 			switch st {
 			case http.StateNew:
-				accepted.Inc()
-				active.Inc()
+				// The fast path counted the connections it hands over.
+				if _, handed := c.(*handoffConn); !handed {
+					s.accepted.Inc()
+					s.active.Inc()
+				}
 			case http.StateClosed, http.StateHijacked:
-				active.Dec()
+				s.active.Dec()
 			}
 		},
 	}
-	if l.Protocol == ProtocolHTTPS {
-		ln = tls.NewListener(ln, &tls.Config{
+	serveLn := ln
+	switch l.Protocol {
+	case ProtocolHTTPS:
+		serveLn = tls.NewListener(ln, &tls.Config{
 			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 				c := s.tlsConf.Load()
 				if c == nil {
@@ -342,11 +370,22 @@ func (p *Plane) bind(l Listener) (*server, error) {
 				return c, nil
 			},
 		})
+	default:
+		s.ln = ln
+		s.handoff = newHandoffListener(ln.Addr())
+		s.conns = map[*clientConn]struct{}{}
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+		serveLn = s.handoff
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			s.acceptLoop(p)
+		}()
 	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(serveLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			p.log.Error("ALB listener stopped", "address", l.Address, "err", err)
 		}
 	}()
@@ -354,8 +393,75 @@ func (p *Plane) bind(l Listener) (*server, error) {
 	return s, nil
 }
 
+// acceptLoop accepts the fast path's connections until the listener
+// closes, each served by a goroutine p.wg waits for. Accept errors other
+// than a closed listener (out of descriptors) back off up to a second.
+func (s *server) acceptLoop(p *Plane) {
+	var delay time.Duration
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			p.log.Warn("ALB listener accept", "address", s.ln.Addr().String(), "err", err, "retry_in", delay)
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			continue
+		}
+		delay = 0
+		s.accepted.Inc()
+		s.active.Inc()
+		cc := newClientConn(s, c)
+		if !s.track(cc) {
+			c.Close()
+			s.active.Dec()
+			continue
+		}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			s.serveConn(cc)
+		}()
+	}
+}
+
+func (s *server) track(cc *clientConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[cc] = struct{}{}
+	return true
+}
+
+func (s *server) untrack(cc *clientConn) {
+	s.mu.Lock()
+	delete(s.conns, cc)
+	s.mu.Unlock()
+}
+
+// close closes the listener and every connection, requests in flight
+// included.
 func (s *server) close() {
 	s.srv.Close()
+	if s.ln == nil {
+		return
+	}
+	s.handoff.Close()
+	s.ln.Close()
+	s.cancel()
+	s.mu.Lock()
+	s.closed = true
+	for cc := range s.conns {
+		cc.abort()
+	}
+	s.mu.Unlock()
 }
 
 // freebind lets listeners bind load balancer addresses that are not

@@ -45,7 +45,10 @@ type table struct {
 	protocol string // HTTP or HTTPS
 	port     string
 	xffMode  string
-	metrics  *routeMetrics // responses without a target group
+	// forwardedHeaders are the X-Forwarded-Proto and X-Forwarded-Port
+	// lines the fast path adds.
+	forwardedHeaders []byte
+	metrics          *routeMetrics // responses without a target group
 }
 
 type action struct {
@@ -94,7 +97,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write(a.body)
 		t.metrics.count(a.status, false)
 	case actionForward:
-		wg := a.pickGroup(w, r)
+		wg, newCookie := a.pickGroup(r)
+		if newCookie {
+			http.SetCookie(w, a.groupCookie(wg))
+		}
 		if wg == nil {
 			writeELBError(w, http.StatusServiceUnavailable)
 			t.metrics.count(http.StatusServiceUnavailable, false)
@@ -109,19 +115,20 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // pickGroup chooses the target group of a forward action: the one named by
 // the client's group stickiness cookie when it still belongs to the action,
-// else one at random by weight.
-func (a *action) pickGroup(w http.ResponseWriter, r *http.Request) *weightedGroup {
+// else one at random by weight. newCookie reports that the client must get
+// the chosen group's stickiness cookie (groupCookie).
+func (a *action) pickGroup(r *http.Request) (wg *weightedGroup, newCookie bool) {
 	switch {
 	case len(a.groups) == 0 || a.totalWeight == 0:
-		return nil
+		return nil, false
 	case len(a.groups) == 1:
-		return &a.groups[0]
+		return &a.groups[0], false
 	}
 	if a.stickyGroups {
 		if c, err := r.Cookie(cookieTGGroup); err == nil {
 			for i := range a.groups {
 				if a.groups[i].group.cookie == c.Value && a.groups[i].weight > 0 {
-					return &a.groups[i]
+					return &a.groups[i], false
 				}
 			}
 		}
@@ -129,15 +136,16 @@ func (a *action) pickGroup(w http.ResponseWriter, r *http.Request) *weightedGrou
 	n := rand.IntN(a.totalWeight)
 	for i := range a.groups {
 		if n < a.groups[i].weight {
-			if a.stickyGroups {
-				http.SetCookie(w, &http.Cookie{Name: cookieTGGroup, Value: a.groups[i].group.cookie, Path: "/",
-					Expires: time.Now().Add(a.stickyDuration)})
-			}
-			return &a.groups[i]
+			return &a.groups[i], a.stickyGroups
 		}
 		n -= a.groups[i].weight
 	}
-	return &a.groups[len(a.groups)-1]
+	return &a.groups[len(a.groups)-1], a.stickyGroups
+}
+
+// groupCookie is the group stickiness cookie naming wg's group.
+func (a *action) groupCookie(wg *weightedGroup) *http.Cookie {
+	return &http.Cookie{Name: cookieTGGroup, Value: wg.group.cookie, Path: "/", Expires: time.Now().Add(a.stickyDuration)}
 }
 
 // group is a target group at run time: its connection pool (one
@@ -151,6 +159,9 @@ type group struct {
 	state        atomic.Pointer[groupState]
 	targets      map[string]*target // by address; guarded by Plane.mu
 	opts         Options
+	// fast: HTTP/1.1 to the targets, so the fast path forwards the
+	// group's requests through each target's upstreamPool.
+	fast bool
 }
 
 // groupState is what requests read: swapped whole by update.
@@ -169,6 +180,8 @@ type target struct {
 	cookie   string
 	proxy    *httputil.ReverseProxy
 	inflight atomic.Int64
+	// pool holds the fast path's connections to the target (fast groups).
+	pool *upstreamPool
 	// slowUntil is the end of the target's slow start, zero when none.
 	slowStart time.Time
 }
@@ -208,6 +221,18 @@ func newGroup(tg TargetGroup, opts Options) *group {
 		transport:    tr,
 		targets:      map[string]*target{},
 		opts:         opts,
+		fast:         tg.ProtocolVersion != "HTTP2" && tg.ProtocolVersion != "GRPC",
+	}
+}
+
+// close closes the group's idle connections and stops its pools keeping
+// connections: the group is no longer in the configuration.
+func (g *group) close() {
+	g.transport.CloseIdleConnections()
+	for _, t := range g.targets {
+		if t.pool != nil {
+			t.pool.close()
+		}
 	}
 }
 
@@ -232,9 +257,12 @@ func (g *group) update(tg TargetGroup, now time.Time) {
 		st.byAddr[addr] = t
 	}
 	removed := false
-	for addr := range g.targets {
+	for addr, t := range g.targets {
 		if !seen[addr] {
 			delete(g.targets, addr)
+			if t.pool != nil {
+				t.pool.close()
+			}
 			removed = true
 		}
 	}
@@ -257,6 +285,9 @@ var discardLog = log.New(io.Discard, "", 0)
 
 func (g *group) newTarget(addr string, tg TargetGroup) *target {
 	t := &target{addr: addr, cookie: base64.RawURLEncoding.EncodeToString([]byte(addr))}
+	if g.fast {
+		t.pool = newUpstreamPool(addr, tg.Protocol == ProtocolHTTPS, g.opts)
+	}
 	scheme := "http"
 	if tg.Protocol == ProtocolHTTPS {
 		scheme = "https"
