@@ -94,7 +94,12 @@ spec:
 	checkTargets := func() {
 		t.Helper()
 		framework.Eventually(t, 2*time.Minute, func() error {
-			want := podTargets(t, env, ns)
+			// Every target turns healthy, as the workshop's output shows
+			// once registration is over.
+			var want []string
+			for _, target := range podTargets(t, env, ns) {
+				want = append(want, target+" healthy")
+			}
 			out, err := env.Shell(t.Context(), "", "sh", "-c", seed000Targets)
 			if err != nil {
 				return err
@@ -106,6 +111,7 @@ spec:
 						Port             int
 						AvailabilityZone string
 					}
+					TargetHealth struct{ State string }
 				}
 			}
 			if err := json.Unmarshal([]byte(out), &health); err != nil {
@@ -113,7 +119,7 @@ spec:
 			}
 			var got []string
 			for _, d := range health.TargetHealthDescriptions {
-				got = append(got, fmt.Sprintf("%s:%d %s", d.Target.Id, d.Target.Port, d.Target.AvailabilityZone))
+				got = append(got, fmt.Sprintf("%s:%d %s %s", d.Target.Id, d.Target.Port, d.Target.AvailabilityZone, d.TargetHealth.State))
 			}
 			sort.Strings(got)
 			if diff := cmp.Diff(want, got); diff != "" {
