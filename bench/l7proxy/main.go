@@ -30,7 +30,7 @@ func main() {
 
 func run() error {
 	listen := flag.String("listen", "127.0.0.1:18093", "address:port to listen on")
-	targets := flag.String("targets", "127.0.0.1:18081", "comma-separated target address:port list")
+	targets := flag.String("targets", "127.0.0.1:18091", "comma-separated target address:port list")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file until exit")
 	flag.Parse()
 	if *cpuProfile != "" {

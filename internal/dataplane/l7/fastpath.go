@@ -153,9 +153,6 @@ func (s *server) serveConn(cc *clientConn) {
 			return
 		case closeConn:
 			cc.out.flush()
-			if tc, ok := cc.conn.(*net.TCPConn); ok {
-				tc.CloseWrite()
-			}
 			return
 		}
 		if cc.out.flush() != nil {

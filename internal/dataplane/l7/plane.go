@@ -320,7 +320,10 @@ type server struct {
 }
 
 func (p *Plane) bind(l Listener) (*server, error) {
-	lc := net.ListenConfig{Control: freebind}
+	// No TCP keep-alive probes on client connections: the idle timeout
+	// closes dead ones, and each accepted connection is spared the
+	// setsockopt calls.
+	lc := net.ListenConfig{Control: freebind, KeepAlive: -1}
 	ln, err := lc.Listen(context.Background(), "tcp", l.Address)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", l.Address, err)
@@ -464,14 +467,24 @@ func (s *server) close() {
 	s.mu.Unlock()
 }
 
+// deferAcceptSeconds is how long the kernel holds a connection that has
+// sent nothing before handing it to accept anyway.
+const deferAcceptSeconds = 5
+
 // freebind lets listeners bind load balancer addresses that are not
-// configured yet, as the L4 plane does.
+// configured yet, as the L4 plane does, and defers accepting a connection
+// until the client has sent something (TCP_DEFER_ACCEPT).
 func freebind(_, _ string, c syscall.RawConn) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {
 		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_IP, syscall.IP_FREEBIND, 1)
 		if serr == nil {
 			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+		}
+		if serr == nil {
+			// Clients speak first: accept a connection once its first
+			// bytes are in, so the first read does not wait.
+			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT, deferAcceptSeconds)
 		}
 	})
 	if err != nil {
