@@ -2,6 +2,7 @@ package l7
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -16,7 +17,8 @@ import (
 	"time"
 )
 
-// The fast path serves plain HTTP/1.1 on HTTP listeners without net/http:
+// The fast path serves HTTP/1.1 on HTTP and HTTPS listeners without
+// net/http:
 // one goroutine per client connection reads a request head into the
 // connection's buffer, parses it with one allocation (the head as a
 // string, which the reused http.Request's fields point into), routes it
@@ -34,7 +36,10 @@ import (
 // with the bytes it has read: a head it cannot parse or that is too large
 // (net/http answers 400 or 431), HTTP/1.0, h2c prior knowledge, upgrades,
 // Expect, chunked request bodies, and requests routed to HTTP2 or GRPC
-// target groups. From then on net/http serves that connection.
+// target groups; on HTTPS listeners, clients that chose h2 in ALPN, right
+// after the handshake. From then on net/http serves that connection (a TLS
+// one handed over after a request has no *tls.Conn for net/http, which
+// kelb's handler does not need: the listener's table knows its protocol).
 
 // clientBufferSize is a client connection's read buffer: the largest
 // request head the fast path takes.
@@ -92,7 +97,7 @@ func newClientConn(s *server, c net.Conn) *clientConn {
 	cc.in.reset(c, s.idleTimeout)
 	cc.out.conn, cc.out.b, cc.out.err = c, cc.out.b[:0], nil
 	cc.src, cc.client = netip.Addr{}, ""
-	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok { // also through TLS
 		cc.src = ta.AddrPort().Addr().Unmap()
 		cc.client = cc.src.String()
 	}
@@ -134,6 +139,23 @@ func (s *server) serveConn(cc *clientConn) {
 		cc.req = http.Request{}
 		clientConnPool.Put(cc)
 	}()
+	if tc, ok := cc.conn.(*tls.Conn); ok {
+		// HTTPS: the handshake, bounded by the idle timeout; h2 clients
+		// go to net/http as they are.
+		if s.idleTimeout > 0 {
+			tc.SetDeadline(time.Now().Add(s.idleTimeout))
+		}
+		if err := tc.HandshakeContext(s.ctx); err != nil {
+			return
+		}
+		tc.SetWriteDeadline(time.Time{})
+		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+			tc.SetReadDeadline(time.Time{})
+			s.untrack(cc)
+			handed = s.handoff.handoff(tc)
+			return
+		}
+	}
 	for {
 		n, err := cc.in.readHead()
 		if err != nil {

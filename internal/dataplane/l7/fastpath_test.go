@@ -3,6 +3,7 @@ package l7
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -528,4 +529,60 @@ func rawBackendBench(b *testing.B) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+func TestFastPathHTTPS(t *testing.T) {
+	a := backend(t, "127.0.0.1", "a", nil)
+	cert := testCert(t, "web.test")
+	lbAddr := freeAddr(t, "127.0.0.38")
+	p, reg := newTestPlane(t, Options{Certificates: certMap{"c": &cert}})
+	if err := p.Apply(Config{
+		Listeners: []Listener{{ListenerARN: "l", LoadBalancer: "app/lb/1", Protocol: "HTTPS", Address: lbAddr, IdleTimeout: time.Minute,
+			HTTP2: true, XFFMode: "append", Certificates: []string{"c"}, DefaultActions: forward("tg")}},
+		TargetGroups: []TargetGroup{testGroup("tg", a)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := tls.Dial("tcp", lbAddr, &tls.Config{ServerName: "web.test", InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	// Two requests on the fast path, then one net/http takes over
+	// (chunked request body) on the same connection.
+	io.WriteString(conn, "GET /1 HTTP/1.1\r\nHost: web.test\r\n\r\nGET /2 HTTP/1.1\r\nHost: web.test\r\n\r\n"+
+		"POST /3 HTTP/1.1\r\nHost: web.test\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n")
+	br := bufio.NewReader(conn)
+	_, port, _ := net.SplitHostPort(lbAddr)
+	var got []string
+	for range 3 {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		got = append(got, string(body))
+	}
+	want := []string{
+		"a /1 xff=127.0.0.1 proto=https port=" + port,
+		"a /2 xff=127.0.0.1 proto=https port=" + port,
+		"a /3 xff=127.0.0.1 proto=https port=" + port,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("bodies (-want +got):\n%s", diff)
+	}
+	conn.Close()
+	// The connection is counted once, and no longer active once closed.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m := metricValues(t, reg)
+		if m["kelb_alb_new_connections_total{app/lb/1}"] == 1 && m["kelb_alb_active_connections{app/lb/1}"] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connection metrics = %v", m)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -296,18 +296,17 @@ func serverKey(l Listener) string {
 	return fmt.Sprintf("%s/%s/%v", l.Protocol, l.IdleTimeout, l.HTTP2)
 }
 
-// server is one listening socket. HTTP listeners run the fast path
-// (fastpath.go) on their connections and hand net/http (srv, through the
-// handoff listener) the ones it leaves; HTTPS listeners are served by
-// net/http alone.
+// server is one listening socket. The fast path (fastpath.go) serves its
+// connections and hands net/http (srv, through the handoff listener) the
+// ones it leaves.
 type server struct {
 	key     string
 	srv     *http.Server
 	table   atomic.Pointer[table]
 	tlsConf atomic.Pointer[tls.Config]
 
-	// The fast path (HTTP listeners).
-	ln          net.Listener
+	ln net.Listener // TLS for HTTPS listeners
+
 	handoff     *handoffListener
 	idleTimeout time.Duration
 	active      prometheus.Gauge
@@ -348,23 +347,17 @@ func (p *Plane) bind(l Listener) (*server, error) {
 		IdleTimeout:       l.IdleTimeout,
 		ReadHeaderTimeout: l.IdleTimeout,
 		ErrorLog:          log.New(io.Discard, "", 0),
-		ConnState: func(c net.Conn, st http.ConnState) {
-			switch st {
-			case http.StateNew:
-				// The fast path counted the connections it hands over.
-				if _, handed := c.(*handoffConn); !handed {
-					s.accepted.Inc()
-					s.active.Inc()
-				}
-			case http.StateClosed, http.StateHijacked:
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			// Every connection comes from the fast path, which counted it
+			// when it was accepted.
+			if st == http.StateClosed || st == http.StateHijacked {
 				s.active.Dec()
 			}
 		},
 	}
-	serveLn := ln
-	switch l.Protocol {
-	case ProtocolHTTPS:
-		serveLn = tls.NewListener(ln, &tls.Config{
+	clientLn := ln
+	if l.Protocol == ProtocolHTTPS {
+		clientLn = tls.NewListener(ln, &tls.Config{
 			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 				c := s.tlsConf.Load()
 				if c == nil {
@@ -373,18 +366,17 @@ func (p *Plane) bind(l Listener) (*server, error) {
 				return c, nil
 			},
 		})
-	default:
-		s.ln = ln
-		s.handoff = newHandoffListener(ln.Addr())
-		s.conns = map[*clientConn]struct{}{}
-		s.ctx, s.cancel = context.WithCancel(context.Background())
-		serveLn = s.handoff
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			s.acceptLoop(p)
-		}()
 	}
+	s.ln = clientLn
+	s.handoff = newHandoffListener(ln.Addr())
+	s.conns = map[*clientConn]struct{}{}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	serveLn := s.handoff
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		s.acceptLoop(p)
+	}()
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -453,9 +445,6 @@ func (s *server) untrack(cc *clientConn) {
 // included.
 func (s *server) close() {
 	s.srv.Close()
-	if s.ln == nil {
-		return
-	}
 	s.handoff.Close()
 	s.ln.Close()
 	s.cancel()
