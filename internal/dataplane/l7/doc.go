@@ -23,12 +23,22 @@
 // (app_cookie) stickiness cookie when it is still routable, else the next by
 // round robin or the least outstanding requests; a target in slow start is
 // skipped with the probability of its remaining ramp, so its share grows
-// linearly. Each target group has one http.Transport, a keep-alive pool per
-// target; HTTP/2 (h2, or h2c for HTTP targets) carries GRPC and HTTP2
-// protocol versions. WebSocket upgrades pass through httputil.ReverseProxy.
-// Clients get HTTP/1.1 with keep-alive, and HTTP/2 (h2 through ALPN on
-// HTTPS, h2c with prior knowledge on HTTP) when routing.http2.enabled.
-// HTTPS listeners choose their certificate by SNI among the listener's
+// linearly.
+//
+// Requests take one of two paths. The fast path (fastpath.go) serves
+// HTTP/1.1 itself: a goroutine per client connection parses request heads
+// in the connection's buffer, writes each request to a target over a
+// per-target pool of keep-alive connections in one write, and relays the
+// response as the target framed it, with about one allocation per request
+// and no goroutine or channel hand-over inside it. Everything else is
+// handed, with the connection, to net/http and httputil.ReverseProxy at a
+// request boundary: h2 and h2c clients, upgrades (WebSocket), HTTP/1.0,
+// Expect and chunked request bodies, heads over 8 KiB or that do not
+// parse (net/http answers 400 or 431), and requests routed to HTTP2 or
+// GRPC target groups, which one http.Transport per group carries over
+// HTTP/2 (h2, or h2c for HTTP targets). Clients get HTTP/1.1 with
+// keep-alive, and HTTP/2 (h2 through ALPN on HTTPS, h2c with prior
+// knowledge on HTTP) when routing.http2.enabled. HTTPS listeners choose their certificate by SNI among the listener's
 // certificates, the default one when none matches, with the TLS versions
 // and cipher suites of the listener's security policy.
 //
@@ -37,8 +47,14 @@
 // that sends no response headers within the load balancer's idle timeout
 // (or cannot be connected within DialTimeout), 504; a client that goes away
 // before the answer, 460 (counted, nothing sent); a malformed request, 400
-// from net/http before any rule runs. Every answer is counted in
-// kelb_alb_requests_total by class and origin (elb or target). A listener
-// that cannot be bound or whose certificates cannot be loaded is reported
-// by Apply while the rest of the Config applies.
+// from net/http before any rule runs. On the fast path a client that goes
+// away while the target works on its request is noticed when the answer is
+// written, so the target finishes the request (as HAProxy does without
+// abortonclose) and the answer counts as the target's; a client that goes
+// away while its request body streams gets 460. A pooled target connection
+// that turns out closed when reused is replaced and the request sent again
+// when it was sent whole in one write (no body streamed), else 502. Every
+// answer is counted in kelb_alb_requests_total by class and origin (elb or
+// target). A listener that cannot be bound or whose certificates cannot be
+// loaded is reported by Apply while the rest of the Config applies.
 package l7
