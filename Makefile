@@ -23,8 +23,12 @@ vet:
 	$(GO) vet ./...
 
 # Figures, side by side with HAProxy, nginx and a direct connection.
+# L4 (kelb NLB vs HAProxy TCP mode) then L7 (kelb ALB vs HAProxy HTTP mode
+# vs nginx proxy_pass): each script cleans up after itself and they use
+# distinct ports; about 3 minutes in all.
 bench: build
 	bash bench/run.sh
+	bash bench/l7.sh
 
 # The local environment with a working example: seed 000's ui-nlb Service,
 # a network load balancer in IP mode in front of the ui Deployment.

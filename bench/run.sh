@@ -20,6 +20,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 NGINX_ADDR=127.0.0.1:18081
 HAPROXY_ADDR=127.0.0.1:18082
 KELB_ADDR=${KELB_ADDR:-}
+kelb_pid="" # CPU is measured only for the kelb this script starts
 L4PROXY_ADDR=127.0.0.1:18083
 PROXY_CPU=1
 LOAD_CPU=0
@@ -88,6 +89,7 @@ backend be
 CONF
 taskset -c "$PROXY_CPU" haproxy -f "$work/haproxy.cfg" -db &
 pids+=($!)
+haproxy_pid=$!
 
 if [[ -z "$KELB_ADDR" ]]; then
 	go build -o "$work/l4proxy" ./bench/l4proxy
@@ -95,18 +97,25 @@ if [[ -z "$KELB_ADDR" ]]; then
 	[[ "${PROFILE:-}" == 1 ]] && profile=(-cpuprofile bench/results/l4proxy.pprof)
 	GOMAXPROCS=1 taskset -c "$PROXY_CPU" "$work/l4proxy" -listen "$L4PROXY_ADDR" -targets "$NGINX_ADDR" "${profile[@]}" &
 	pids+=($!)
+	kelb_pid=$!
 	KELB_ADDR=$L4PROXY_ADDR
 fi
 wait_port "$NGINX_ADDR"
 wait_port "$HAPROXY_ADDR"
 wait_port "$KELB_ADDR"
 
-# measure NAME ADDR MODE: prints "rps p50_ms p99_ms".
+# cpu_ticks PID: CPU time (user + system, in clock ticks) of PID.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# measure NAME ADDR MODE PID: prints "rps p50_ms p99_ms cpu_us_per_request"
+# (cpu "-" without a PID).
 measure() {
-	local args=(-t1 "-c$CONNECTIONS" "-d${DURATION}s" --latency)
+	local args=(-t1 "-c$CONNECTIONS" "-d${DURATION}s" --latency) before=0 after=0
 	[[ "$3" == close ]] && args+=(-H 'Connection: close')
+	[[ -n "$4" ]] && before=$(cpu_ticks "$4")
 	taskset -c "$LOAD_CPU" wrk "${args[@]}" "http://$2/" >"$work/wrk-$1-$3.txt"
-	awk '
+	[[ -n "$4" ]] && after=$(cpu_ticks "$4")
+	awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" -v pid="$4" '
 		function ms(v) {
 			if (v ~ /us$/) return v / 1000
 			if (v ~ /ms$/) return v + 0
@@ -117,34 +126,40 @@ measure() {
 		$1 == "50%" { p50 = ms($2) }
 		$1 == "99%" { p99 = ms($2) }
 		/Non-2xx|Socket errors/ { errors = errors " " $0 }
-		END { printf "%s %s %s\n", rps, p50, p99; if (errors != "") print errors > "/dev/stderr" }
+		/requests in/ { n = $1 }
+		END {
+			cpu = "-"
+			if (pid != "" && n > 0) cpu = sprintf("%.1f", ticks / hz * 1e6 / n)
+			printf "%s %s %s %s\n", rps, p50, p99, cpu
+			if (errors != "") print errors > "/dev/stderr"
+		}
 	' "$work/wrk-$1-$3.txt"
 }
 
-declare -A rps p50 p99
+declare -A rps p50 p99 cpu
 for mode in keepalive close; do
 	for target in direct haproxy kelb; do
 		case $target in
-		direct) addr=$NGINX_ADDR ;;
-		haproxy) addr=$HAPROXY_ADDR ;;
-		kelb) addr=$KELB_ADDR ;;
+		direct) addr=$NGINX_ADDR pid="" ;;
+		haproxy) addr=$HAPROXY_ADDR pid=$haproxy_pid ;;
+		kelb) addr=$KELB_ADDR pid=$kelb_pid ;;
 		esac
 		echo "bench: $target, $mode, ${DURATION}s..." >&2
-		read -r r a b < <(measure "$target" "$addr" "$mode")
-		rps[$target-$mode]=$r p50[$target-$mode]=$a p99[$target-$mode]=$b
+		read -r r a b c < <(measure "$target" "$addr" "$mode" "$pid")
+		rps[$target-$mode]=$r p50[$target-$mode]=$a p99[$target-$mode]=$b cpu[$target-$mode]=$c
 	done
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 {
-	echo "| path | mode | requests/s | p50 ms | p99 ms | vs direct | vs HAProxy |"
-	echo "|---|---|---:|---:|---:|---:|---:|"
+	echo "| path | mode | requests/s | p50 ms | p99 ms | proxy CPU µs/request | vs direct | vs HAProxy |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|"
 	for mode in keepalive close; do
 		for target in direct haproxy kelb; do
 			k=$target-$mode
-			printf "| %s | %s | %.0f | %.3f | %.3f | %s | %s |\n" "$target" \
+			printf "| %s | %s | %.0f | %.3f | %.3f | %s | %s | %s |\n" "$target" \
 				"$([[ $mode == close ]] && echo 'new connection' || echo 'keep-alive')" \
-				"${rps[$k]}" "${p50[$k]}" "${p99[$k]}" \
+				"${rps[$k]}" "${p50[$k]}" "${p99[$k]}" "${cpu[$k]}" \
 				"$(ratio "${rps[$k]}" "${rps[direct-$mode]}")" "$(ratio "${rps[$k]}" "${rps[haproxy-$mode]}")"
 		done
 	done
