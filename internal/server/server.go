@@ -161,6 +161,12 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
+	// Subscribe before the first pass reads the store, so that no change
+	// committed after that read (by the API, or by svc.Run ending a
+	// deregistration delay that ran out while kelb was down) goes unseen.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	revisions := st.Watch(watchCtx)
 	// The first pass restores every load balancer before the API answers.
 	if err := s.sync(ctx); err != nil {
 		apiLn.Close()
@@ -171,7 +177,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.run(ctx) })
+	g.Go(func() error { return s.run(ctx, revisions) })
 	g.Go(func() error { checker.Run(ctx); return nil })
 	g.Go(func() error { return plane.Run(ctx) })
 	g.Go(func() error { return svc.Run(ctx) })
@@ -221,8 +227,7 @@ type syncer struct {
 }
 
 // run re-syncs on every store revision and health change until ctx is done.
-func (s *syncer) run(ctx context.Context) error {
-	revisions := s.store.Watch(ctx)
+func (s *syncer) run(ctx context.Context, revisions <-chan int64) error {
 	for {
 		select {
 		case <-ctx.Done():
