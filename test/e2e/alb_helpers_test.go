@@ -161,7 +161,7 @@ func hostnames(t *testing.T, env *framework.Env, url string, n int, extra ...str
 	}
 	got := map[string]int{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		got[strings.TrimSpace(strings.TrimPrefix(line, "Hostname: "))]++
+		got[strings.TrimSpace(strings.TrimPrefix(line, "Hostname:"))]++
 	}
 	return got
 }
