@@ -20,8 +20,9 @@ import (
 
 func newUpCmd() *cobra.Command {
 	var (
-		opts    devcluster.Options
-		inNetns bool
+		opts      devcluster.Options
+		inNetns   bool
+		buildOnly bool
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -42,6 +43,14 @@ It needs root (to create the network namespace).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if inNetns {
 				return devcluster.RunInside(cmd.Context(), opts.Name, cmd.OutOrStdout())
+			}
+			if buildOnly {
+				dir, err := k8sbin.Ensure(cmd.Context(), k8sbin.Options{Version: opts.K8sVersion, Progress: cmd.OutOrStdout()})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Kubernetes %s binaries are in %s\n", opts.K8sVersion, dir)
+				return nil
 			}
 			opts.Components = devcluster.Components{
 				Server:     available(cmd.Root(), "server"),
@@ -66,6 +75,7 @@ It needs root (to create the network namespace).`,
 	f.StringVar(&opts.K8sVersion, "k8s-version", k8sbin.DefaultVersion, "k8s.io/kubernetes version to build")
 	f.BoolVar(&opts.NoController, "no-controller", false, "do not start kelb controller (run your own, e.g. from an IDE)")
 	f.StringVar(&opts.CRDDir, "crds", "", "directory of CustomResourceDefinitions to apply (default: the ones built into kelb)")
+	f.BoolVar(&buildOnly, "build-only", false, "build (or find in the cache) the Kubernetes binaries, then exit")
 	f.BoolVar(&inNetns, devcluster.InNetnsFlag, false, "run inside the environment's network namespace (used by kelb up itself)")
 	_ = f.MarkHidden(devcluster.InNetnsFlag)
 	return cmd
