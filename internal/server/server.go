@@ -9,7 +9,11 @@
 // answer for a name). Health results never write the store: they flow from
 // the checker's view straight into the data plane and DNS. With
 // --manage-addresses the same pass adds new load balancer addresses to an
-// interface and removes those of deleted load balancers. After a restart
+// interface and removes those of deleted load balancers. An API call
+// answers only once the revision it left behind has been through this pass
+// (or after two seconds at most), so a change is in effect when its call
+// returns: no new flow reaches a target after DeregisterTargets, a new
+// listener's port accepts connections after CreateListener. After a restart
 // the first pass runs before the API serves, so every load balancer is back
 // as soon as its sockets are bound; targets whose health is not known yet
 // are served fail-open until the first probes decide.
@@ -126,14 +130,15 @@ func Run(ctx context.Context, cfg Config) error {
 	// API address; X-Amz-Target tells them apart.
 	acmHandler := acmapi.NewHandler(acmapi.Config{Certificates: certs, Credentials: cfg.Credentials, Region: svc.Region(),
 		Logger: log.With("component", "acm")})
+	gate := newRevisionGate()
 	api := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Handler: answerWhenApplied(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if acmapi.IsACMRequest(r) {
 				acmHandler.ServeHTTP(w, r)
 				return
 			}
 			elbHandler.ServeHTTP(w, r)
-		}),
+		}), st, gate, log.With("component", "api")),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	var metricsLn net.Listener
@@ -150,7 +155,7 @@ func Run(ctx context.Context, cfg Config) error {
 		metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
 
-	s := &syncer{svc: svc, store: st, checker: checker, plane: plane, appPlane: appPlane, dns: names, log: log}
+	s := &syncer{svc: svc, store: st, checker: checker, plane: plane, appPlane: appPlane, dns: names, gate: gate, log: log}
 	if cfg.ManageAddresses != "" {
 		s.addrs, err = newAddressManager(cfg.ManageAddresses, cfg.Zones, log.With("component", "addresses"))
 		if err != nil {
@@ -221,7 +226,9 @@ type syncer struct {
 	appPlane *l7.Plane
 	dns      *dns.Server
 	addrs    *addressManager // nil unless addresses are managed
-	log      *slog.Logger
+	// gate tells API answers which revision is in effect.
+	gate *revisionGate
+	log  *slog.Logger
 
 	state elb.State
 }
@@ -259,6 +266,7 @@ func (s *syncer) sync(ctx context.Context) error {
 	}
 	s.checker.Update(st)
 	s.apply()
+	s.gate.set(st.Revision)
 	return nil
 }
 
