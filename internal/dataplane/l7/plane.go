@@ -313,6 +313,9 @@ type server struct {
 	accepted    prometheus.Counter
 	ctx         context.Context // ends when the listener closes
 	cancel      context.CancelFunc
+	// idleWorkers hands accepted connections to idle connection
+	// goroutines.
+	idleWorkers chan *clientConn
 	mu          sync.Mutex
 	closed      bool
 	conns       map[*clientConn]struct{}
@@ -370,6 +373,7 @@ func (p *Plane) bind(l Listener) (*server, error) {
 	s.ln = clientLn
 	s.handoff = newHandoffListener(ln.Addr())
 	s.conns = map[*clientConn]struct{}{}
+	s.idleWorkers = make(chan *clientConn)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	serveLn := s.handoff
 	p.wg.Add(1)
@@ -417,11 +421,39 @@ func (s *server) acceptLoop(p *Plane) {
 			s.active.Dec()
 			continue
 		}
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			s.serveConn(cc)
-		}()
+		select {
+		case s.idleWorkers <- cc:
+		default:
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				s.worker(cc)
+			}()
+		}
+	}
+}
+
+// workerIdleTimeout ends a connection goroutine that has had no new
+// connection to serve for this long.
+const workerIdleTimeout = 10 * time.Second
+
+// worker serves cc, then the connections the accept loop hands it, until
+// none comes for workerIdleTimeout or the listener closes. Reusing
+// goroutines spares a new connection a goroutine start and the growth of
+// its stack.
+func (s *server) worker(cc *clientConn) {
+	idle := time.NewTimer(workerIdleTimeout)
+	defer idle.Stop()
+	for {
+		s.serveConn(cc)
+		idle.Reset(workerIdleTimeout)
+		select {
+		case cc = <-s.idleWorkers:
+		case <-idle.C:
+			return
+		case <-s.ctx.Done():
+			return
+		}
 	}
 }
 
