@@ -327,6 +327,7 @@ func (cc *clientConn) forward(t *table, wg *weightedGroup, cookie string) outcom
 	if cc.clen > 0 && int64(cc.in.buffered()) >= cc.clen && cc.clen <= inlineBodyMax {
 		send = append(send, cc.in.buf[cc.in.r:cc.in.r+int(cc.clen)]...)
 		cc.in.r += int(cc.clen)
+		cc.clen = 0
 		inline = true
 	}
 	cc.send = send

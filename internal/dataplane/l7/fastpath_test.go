@@ -586,3 +586,15 @@ func TestFastPathHTTPS(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestFastPathFailedTargetKeepsPipeline(t *testing.T) {
+	// A request whose body went to a target that refuses connections is
+	// answered 502, and the request after it on the connection still is.
+	lb := planeTo(t, "127.0.0.39", testGroup("tg", freeAddr(t, "127.0.0.1")), "append")
+	raw := "POST /1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcGET /2 HTTP/1.1\r\nHost: h\r\n\r\n"
+	got := summarize(t, roundTrip(t, lb, raw, 2, ""))
+	want := []answer{{Status: 502, Body: string(elbErrorBodies[502])}, {Status: 502, Body: string(elbErrorBodies[502])}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("responses (-want +got):\n%s", diff)
+	}
+}
