@@ -56,15 +56,18 @@ spec:
 `
 
 // nlbLoad is a steady load through a load balancer: one curl per request
-// (a new connection and a fresh DNS answer each time), about 20 a second,
-// until stop exists or max requests were sent. Each request prints its
-// status code (000 when there was no answer) and curl's error.
+// (a new connection and a fresh DNS answer each time), one started every
+// 50 ms whatever the previous one's latency, until $STOP exists or max
+// requests were sent. Each request prints one line (shorter than a pipe
+// write is atomic for): its status code (000 when there was no answer)
+// and curl's error.
 const nlbLoad = `i=0
 while [ ! -e "$STOP" ] && [ $i -lt %d ]; do
   i=$((i+1))
-  curl -s -o /dev/null --max-time 5 -w '%%{http_code} %%{errormsg}\n' http://%s/
+  curl -s -o /dev/null --max-time 5 -w '%%{http_code} %%{errormsg}\n' http://%s/ &
   sleep 0.05
 done
+wait
 `
 
 // nlbLoadResult counts the requests of a load run.
@@ -142,9 +145,13 @@ func TestNLBRollingUpdateUnderLoad(t *testing.T) {
 	env := nlbEnv(t)
 	const ns = "nlb-rollout"
 	nlbNamespace(t, env, ns, "elbv2.k8s.aws/pod-readiness-gate-inject=enabled")
-	env.Apply(t, ns, nlbRollout)
+	// As with the AWS Load Balancer Controller, the gate is injected when
+	// a pod is created, so the Service and its binding come first.
+	deployment, service, _ := strings.Cut(nlbRollout, "---\n")
+	env.Apply(t, ns, service)
 	host := nlbHostname(t, env, ns, "web")
 	tg := nlbTargetGroupARN(t, env, ns, "web")
+	env.Apply(t, ns, deployment)
 	env.Kubectl(t, "rollout", "status", "-n", ns, "deployment/web", "--timeout=3m")
 
 	var list corev1.PodList
