@@ -598,3 +598,54 @@ func TestFastPathFailedTargetKeepsPipeline(t *testing.T) {
 		t.Errorf("responses (-want +got):\n%s", diff)
 	}
 }
+
+// FuzzParseRequest checks the fast path's request parser against
+// net/http's: a head the fast path takes, net/http takes too, with the same
+// method, host, path and query.
+func FuzzParseRequest(f *testing.F) {
+	for _, seed := range []string{
+		"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+		"POST /a/b?x=1&y=%20 HTTP/1.1\r\nHost: web.test:8080\r\nContent-Length: 3\r\nConnection: close\r\n\r\n",
+		"GET /%7euser HTTP/1.1\r\nhost: h\r\nx-forwarded-for: 1.2.3.4\r\nCookie: a=b\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: h\r\nHost: i\r\n\r\n",
+		"GET /\x01 HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: h\r\n X: folded\r\n\r\n",
+		"GET / HTTP/1.1\nHost: h\n\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		end := headEnd(in)
+		if end < 0 {
+			return
+		}
+		cc := &clientConn{header: http.Header{}}
+		if !cc.parse(in[:end]) {
+			return
+		}
+		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(in[:end])))
+		if err != nil {
+			t.Fatalf("fast path took %q, net/http refuses it: %v", in[:end], err)
+		}
+		got := []string{cc.req.Method, cc.req.Host, cc.req.URL.Path, cc.req.URL.RawQuery}
+		want := []string{r.Method, r.Host, r.URL.Path, r.URL.RawQuery}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("parse %q (-net/http +fast path):\n%s", in[:end], diff)
+		}
+	})
+}
+
+// headEnd finds the end of a head as connReader.readHead does, or -1.
+func headEnd(s string) int {
+	pos := 0
+	for {
+		i := strings.IndexByte(s[pos:], '\n')
+		if i < 0 {
+			return -1
+		}
+		if i == 0 || (i == 1 && s[pos] == '\r') {
+			return pos + i + 1
+		}
+		pos += i + 1
+	}
+}
