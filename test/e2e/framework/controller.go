@@ -17,34 +17,66 @@ import (
 
 const controllerName = "kelb-controller"
 
-// RestartController stops the environment's kelb controller by its
-// recorded PID (SIGTERM, then SIGKILL after a grace period) and starts it
-// again the way kelb up does: detached, inside the environment's
-// namespace, with devcluster.ControllerArgs, appending to the same log. It
-// records the new process in the environment's state, so that kelb status
-// and kelb down find it, and returns once its readiness endpoint answers.
+// RestartController stops the environment's kelb controller and starts
+// it again (StopController, then StartController).
 func (e *Env) RestartController(t testing.TB) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
+	old := e.StopController(t)
+	pid := e.StartController(t)
+	t.Logf("kelb controller restarted: pid %d -> %d", old.PID, pid)
+}
+
+// controllerIndex returns the environment's state and the index of kelb
+// controller in its processes.
+func (e *Env) controllerIndex(t testing.TB) (*devcluster.State, int) {
+	t.Helper()
 	st, err := devcluster.LoadState(e.Name)
 	if err != nil {
 		t.Fatalf("read the environment's state: %v", err)
 	}
-	idx := -1
 	for i, p := range st.Processes {
 		if p.Name == controllerName {
-			idx = i
+			return st, i
 		}
 	}
-	if idx < 0 {
-		t.Fatal("the environment runs no kelb controller")
-	}
+	t.Fatal("the environment runs no kelb controller")
+	return nil, -1
+}
+
+// StopController stops the environment's kelb controller by its recorded
+// PID (SIGTERM, then SIGKILL after a grace period) and returns what
+// identified it.
+func (e *Env) StopController(t testing.TB) proc.Info {
+	t.Helper()
+	st, idx := e.controllerIndex(t)
 	old := st.Processes[idx]
-	if err := proc.Stop(ctx, old, 15*time.Second); err != nil {
+	if err := proc.Stop(t.Context(), old, 15*time.Second); err != nil {
 		t.Fatalf("stop kelb controller: %v", err)
 	}
+	return old
+}
 
+// ControllerPID returns the PID of the environment's kelb controller.
+func (e *Env) ControllerPID(t testing.TB) int {
+	t.Helper()
+	st, idx := e.controllerIndex(t)
+	return st.Processes[idx].PID
+}
+
+// StartController starts kelb controller the way kelb up does: detached,
+// inside the environment's namespace, with devcluster.ControllerArgs,
+// appending to the same log. It records the new process in the
+// environment's state, so that kelb status and kelb down find it, and
+// returns its PID once its readiness endpoint answers.
+func (e *Env) StartController(t testing.TB) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	st, idx := e.controllerIndex(t)
+	old := st.Processes[idx]
+	if proc.Alive(old) {
+		t.Fatalf("kelb controller (pid %d) is still running", old.PID)
+	}
 	// setsid in a background job of a non-interactive shell execs (the
 	// job is not a process group leader), so $! is the controller itself.
 	args := append([]string{st.Options.Kelb}, devcluster.ControllerArgs(st)...)
@@ -72,7 +104,7 @@ func (e *Env) RestartController(t testing.TB) {
 		_, err := e.Shell(ctx, "", "curl", "-sf", "--max-time", "2", devcluster.ControllerHealthURL())
 		return err
 	})
-	t.Logf("kelb controller restarted: pid %d -> %d", old.PID, pid)
+	return pid
 }
 
 // saveState writes st where devcluster.LoadState reads it, atomically.
