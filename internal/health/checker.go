@@ -100,7 +100,7 @@ func (c *Checker) Update(st elb.State) {
 	changed := false
 	c.mu.Lock()
 	for ref, t := range c.targets {
-		if spec, ok := p.targets[ref]; !ok || spec.disabled != t.spec.disabled {
+		if spec, ok := p.targets[ref]; !ok || spec.idle != t.spec.idle {
 			delete(c.targets, ref)
 			changed = true
 		}
@@ -109,8 +109,8 @@ func (c *Checker) Update(st elb.State) {
 		t, ok := c.targets[ref]
 		if !ok {
 			t = &target{ref: ref, spec: spec, state: newTargetState(), retune: make(chan struct{}, 1)}
-			if spec.disabled {
-				t.state = disabledTargetState()
+			if spec.idle != "" {
+				t.state = idleTargetState(spec.idle)
 			}
 			c.targets[ref] = t
 			changed = true
@@ -152,7 +152,7 @@ func (c *Checker) Run(ctx context.Context) {
 			}
 		}
 		for _, t := range c.targets {
-			if _, ok := running[t]; ok || t.spec.disabled {
+			if _, ok := running[t]; ok || t.spec.idle != "" {
 				continue
 			}
 			tctx, cancel := context.WithCancel(ctx)

@@ -44,11 +44,11 @@ func startChecker(t *testing.T, o Options) *Checker {
 }
 
 // stateWith is a configuration with one network load balancer in zone-a
-// whose listener forwards to tg.
+// and zone-b whose listener forwards to tg.
 func stateWith(tgs ...elb.TargetGroup) elb.State {
 	st := elb.State{
 		LoadBalancers: []elb.LoadBalancer{{ARN: nlbARN, Type: elb.TypeNetwork,
-			Zones: []elb.ZoneAddress{{Zone: "zone-a"}}}},
+			Zones: []elb.ZoneAddress{{Zone: "zone-a"}, {Zone: "zone-b"}}}},
 		Listeners: []elb.Listener{{ARN: "l", LoadBalancerARN: nlbARN, Port: 80,
 			DefaultActions: []elb.Action{{Type: "forward", TargetGroupARN: tgs[0].ARN}}}},
 		TargetGroups: tgs,

@@ -28,9 +28,22 @@ type probeSpec struct {
 	interval   time.Duration
 	timeout    time.Duration
 	thresholds thresholds
-	disabled   bool
-	zone       string
+	// idle, when set, says why the target is not probed: its health is
+	// fixed (idleTargetState) until the configuration changes.
+	idle idleReason
+	zone string
 }
+
+// idleReason is why a target is not probed.
+type idleReason string
+
+const (
+	// idleHealthCheckDisabled: the group's health check is disabled.
+	idleHealthCheckDisabled idleReason = "health-check-disabled"
+	// idleZoneNotEnabled: the target's zone is enabled for none of the
+	// load balancers that forward to its group, so none sends it traffic.
+	idleZoneNotEnabled idleReason = "zone-not-enabled"
+)
 
 // lbUse is a load balancer that forwards to a target group.
 type lbUse struct {
@@ -113,10 +126,29 @@ func desiredTargets(st elb.State) plan {
 				continue
 			}
 			ref := targetRef{tg: tg.ARN, target: elb.TargetKey{ID: t.ID, Port: t.Port}}
-			p.targets[ref] = probeSpecFor(tg, t)
+			spec := probeSpecFor(tg, t)
+			if !zoneEnabled(p.users[tg.ARN], t.AvailabilityZone) {
+				spec.idle = idleZoneNotEnabled
+			}
+			p.targets[ref] = spec
 		}
 	}
 	return p
+}
+
+// zoneEnabled reports whether a target in zone gets traffic from one of
+// users: its zone is one of theirs, or it was registered in zone "all" (or
+// none, in a hand-built State).
+func zoneEnabled(users []lbUse, zone string) bool {
+	if zone == "" || zone == "all" {
+		return true
+	}
+	for _, u := range users {
+		if slices.Contains(u.zones, zone) {
+			return true
+		}
+	}
+	return false
 }
 
 // actionTargetGroups lists the target groups that actions forward to.
@@ -150,8 +182,10 @@ func probeSpecFor(tg elb.TargetGroup, t elb.Target) probeSpec {
 			unhealthy: intOr(hc.UnhealthyThreshold, defaultUnhealthyThreshold),
 			l4:        l4,
 		},
-		disabled: !hc.Enabled,
-		zone:     t.AvailabilityZone,
+		zone: t.AvailabilityZone,
+	}
+	if !hc.Enabled {
+		s.idle = idleHealthCheckDisabled
 	}
 	if s.protocol == "" {
 		s.protocol = "TCP"

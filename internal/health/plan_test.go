@@ -51,6 +51,8 @@ func planState() elb.State {
 				{ID: "198.18.1.5", Port: 8080, AvailabilityZone: "zone-a"},
 				{ID: "198.18.2.5", AvailabilityZone: "zone-b"}, // the group's port
 				{ID: "198.18.2.6", Port: 8080, AvailabilityZone: "zone-b", DeregisteredAt: time.Unix(1, 0)},
+				{ID: "198.18.3.5", Port: 8080, AvailabilityZone: "zone-c"}, // not a zone of the load balancer
+				{ID: "203.0.113.5", Port: 8080, AvailabilityZone: "all"},
 			}},
 			{ARN: tgShop, Protocol: "HTTP", Port: 80, HealthCheck: httpCheck, Targets: []elb.Target{
 				{ID: "198.18.1.7", Port: 80, AvailabilityZone: "zone-a"},
@@ -79,14 +81,20 @@ func TestDesiredTargets(t *testing.T) {
 		s.address, s.zone = address, zone
 		return s
 	}
+	idle := func(s probeSpec, why idleReason) probeSpec {
+		s.idle = why
+		return s
+	}
 	want := plan{
 		targets: map[targetRef]probeSpec{
-			ref(tgWeb, "198.18.1.5", 8080): with(tcp, "198.18.1.5:8080", "zone-a"),
-			ref(tgWeb, "198.18.2.5", 0):    with(tcp, "198.18.2.5:80", "zone-b"),
-			ref(tgShop, "198.18.1.7", 80):  with(http, "198.18.1.7:8081", "zone-a"),
-			ref(tgShop, "fd00::7", 80):     with(http, "[fd00::7]:8081", "zone-a"),
+			ref(tgWeb, "198.18.1.5", 8080):  with(tcp, "198.18.1.5:8080", "zone-a"),
+			ref(tgWeb, "198.18.2.5", 0):     with(tcp, "198.18.2.5:80", "zone-b"),
+			ref(tgWeb, "198.18.3.5", 8080):  idle(with(tcp, "198.18.3.5:8080", "zone-c"), idleZoneNotEnabled),
+			ref(tgWeb, "203.0.113.5", 8080): with(tcp, "203.0.113.5:8080", "all"),
+			ref(tgShop, "198.18.1.7", 80):   with(http, "198.18.1.7:8081", "zone-a"),
+			ref(tgShop, "fd00::7", 80):      with(http, "[fd00::7]:8081", "zone-a"),
 			ref(tgCart, "198.18.1.8", 443): {protocol: "HTTPS", path: "/", matcher: "200",
-				address: "198.18.1.8:443", zone: "zone-a", disabled: true,
+				address: "198.18.1.8:443", zone: "zone-a", idle: idleHealthCheckDisabled,
 				interval: defaultInterval, timeout: defaultTimeout,
 				thresholds: thresholds{healthy: defaultHealthyThreshold, unhealthy: defaultUnhealthyThreshold}},
 		},

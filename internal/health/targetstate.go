@@ -13,6 +13,7 @@ const (
 	descFailedHealthChecks     = "Health checks failed"
 	descTimeout                = "Request timed out"
 	descHealthCheckDisabled    = "Health checks disabled"
+	descZoneNotEnabled         = "Target is in an Availability Zone that is not enabled for the load balancer"
 )
 
 // outcome is what one probe found.
@@ -86,8 +87,15 @@ func newTargetState() targetState {
 	}}
 }
 
-// disabledTargetState is a target of a group whose health check is disabled.
-func disabledTargetState() targetState {
+// idleTargetState is the fixed health of a target that is not probed.
+func idleTargetState(why idleReason) targetState {
+	if why == idleZoneNotEnabled {
+		return targetState{health: elb.TargetHealth{
+			State:       elb.HealthUnused,
+			Reason:      elb.ReasonNotInUse,
+			Description: descZoneNotEnabled,
+		}}
+	}
 	return targetState{health: elb.TargetHealth{
 		State:       elb.HealthUnavailable,
 		Reason:      elb.ReasonHealthCheckDisabled,

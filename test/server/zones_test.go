@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -11,21 +10,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 )
 
-// knownGap skips a test of behaviour kelb does not have yet, unless
-// KELB_E2E_KNOWN_GAPS=1 asks to run it.
-func knownGap(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("KELB_E2E_KNOWN_GAPS") != "1" {
-		t.Skipf("known gap (KELB_E2E_KNOWN_GAPS=1 runs it): %s", what)
-	}
-}
-
 // TestTargetInZoneNotEnabled registers a target in a zone its load
 // balancer is not in. NLB reports it unused (Target.NotInUse: "the target
 // is in an Availability Zone that is not enabled for its load balancer")
 // and sends it no traffic.
 func TestTargetInZoneNotEnabled(t *testing.T) {
-	knownGap(t, "targets in a zone the load balancer is not in are health-checked, reported initial/healthy and reached by zone failover")
 	t.Parallel()
 	tn := newNet()
 	s := startServer(t, tn, serverOptions{})
