@@ -77,9 +77,11 @@ func (e *Env) StartController(t testing.TB) int {
 	if proc.Alive(old) {
 		t.Fatalf("kelb controller (pid %d) is still running", old.PID)
 	}
+	// This run's kelb binary: the one kelb up recorded is gone when the
+	// environment was brought up by an earlier run (KELB_E2E_REUSE=1).
 	// setsid in a background job of a non-interactive shell execs (the
 	// job is not a process group leader), so $! is the controller itself.
-	args := append([]string{st.Options.Kelb}, devcluster.ControllerArgs(st)...)
+	args := append([]string{e.Kelb}, devcluster.ControllerArgs(st)...)
 	script := fmt.Sprintf("setsid %s >>%s 2>&1 </dev/null & echo $!", shellQuote(args), shellQuote([]string{old.LogPath}))
 	out, err := e.Shell(ctx, "", "sh", "-c", script)
 	if err != nil {
