@@ -11,9 +11,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlbuilder "sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
 )
@@ -42,15 +46,47 @@ type Reconciler struct {
 	Deployer  *Deployer
 	Selection Selection
 	Options   BuildOptions
+	// MaxConcurrentReconciles is how many Services are reconciled at
+	// once; zero means 3, the AWS Load Balancer Controller's default.
+	MaxConcurrentReconciles int
 }
 
 // SetupWithManager registers the reconciler with mgr.
+//
+// Every reconcile finds the stack's resources through the ELBv2 API, so
+// the reconciler only wakes up for changes that can change the stack: a
+// Service's spec (generation, which deletion also bumps), annotations,
+// labels or finalizers, and a binding's spec or deletion. Its own writes
+// (status, a binding's checkpoint annotation and status) do not come
+// back as reconciles; controller-runtime's periodic resync still visits
+// every Service.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	workers := r.MaxConcurrentReconciles
+	if workers == 0 {
+		workers = 3
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("service").
-		For(&corev1.Service{}).
-		Owns(&elbv2api.TargetGroupBinding{}).
+		For(&corev1.Service{}, ctrlbuilder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{},
+			predicate.AnnotationChangedPredicate{},
+			predicate.LabelChangedPredicate{},
+			finalizersChanged{},
+		))).
+		Owns(&elbv2api.TargetGroupBinding{}, ctrlbuilder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
+}
+
+// finalizersChanged passes updates that add or remove a finalizer: the
+// last one removed by someone else, or ours removed by hand, must be seen.
+type finalizersChanged struct{ predicate.Funcs }
+
+func (finalizersChanged) Update(e event.UpdateEvent) bool {
+	if e.ObjectOld == nil || e.ObjectNew == nil {
+		return false
+	}
+	return !slices.Equal(e.ObjectOld.GetFinalizers(), e.ObjectNew.GetFinalizers())
 }
 
 // Reconcile reconciles one Service.
