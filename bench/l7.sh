@@ -11,14 +11,16 @@
 # CPU 0, so each proxy gets one core. The table goes to stdout and
 # bench/results/l7.md.
 #
-# Environment: DURATION (wrk seconds per cell, default 10), CONNECTIONS
+# Environment: DURATION (wrk seconds per cell and round, default 5), ROUNDS
+# (default 3; each cell is the median of its rounds), CONNECTIONS
 # (default 32), KELB_ADDR (measure an already running kelb ALB listener
 # forwarding to 127.0.0.1:18091 instead of bench/l7proxy), PROFILE=1 (write
 # a CPU profile of l7proxy to bench/results/l7proxy.pprof).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10}
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-32}
 NGINX_ADDR=127.0.0.1:18091
 HAPROXY_ADDR=127.0.0.1:18092
@@ -182,19 +184,30 @@ measure() {
 	' "$work/wrk-$1-$3.txt"
 }
 
+# Rounds interleave the proxies, so that a burst of load on the shared
+# machine hits one round of each rather than all of one; each cell is the
+# median of its rounds.
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (v[1] == "-") print "-"; else print v[int((NR + 1) / 2)] }'; }
 declare -A rps p50 p99 cpu
-for mode in keepalive close; do
-	for target in direct haproxy nginx kelb; do
-		case $target in
-		direct) addr=$NGINX_ADDR pid="" ;;
-		haproxy) addr=$HAPROXY_ADDR pid=$haproxy_pid ;;
-		nginx) addr=$NGINX_PROXY_ADDR pid=$nginx_proxy_pid ;;
-		kelb) addr=$KELB_ADDR pid=$kelb_pid ;;
-		esac
-		echo "bench: $target, $mode, ${DURATION}s..." >&2
-		read -r r a b c < <(measure "$target" "$addr" "$mode" "$pid")
-		rps[$target-$mode]=$r p50[$target-$mode]=$a p99[$target-$mode]=$b cpu[$target-$mode]=$c
+for round in $(seq "$ROUNDS"); do
+	for mode in keepalive close; do
+		for target in direct haproxy nginx kelb; do
+			case $target in
+			direct) addr=$NGINX_ADDR pid="" ;;
+			haproxy) addr=$HAPROXY_ADDR pid=$haproxy_pid ;;
+			nginx) addr=$NGINX_PROXY_ADDR pid=$nginx_proxy_pid ;;
+			kelb) addr=$KELB_ADDR pid=$kelb_pid ;;
+			esac
+			echo "bench: round $round/$ROUNDS, $target, $mode, ${DURATION}s..." >&2
+			read -r r a b c < <(measure "$target" "$addr" "$mode" "$pid")
+			k=$target-$mode
+			rps[$k]+=" $r" p50[$k]+=" $a" p99[$k]+=" $b" cpu[$k]+=" $c"
+		done
 	done
+done
+for k in "${!rps[@]}"; do
+	rps[$k]=$(median <<<"${rps[$k]}") p50[$k]=$(median <<<"${p50[$k]}")
+	p99[$k]=$(median <<<"${p99[$k]}") cpu[$k]=$(median <<<"${cpu[$k]}")
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
@@ -212,5 +225,5 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 		done
 	done
 	echo
-	echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s; proxies on CPU $PROXY_CPU (HAProxy HTTP mode nbthread 1, nginx proxy_pass 1 worker, kelb ALB GOMAXPROCS=1), nginx and wrk on CPU $LOAD_CPU; $(nproc) CPUs, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%d)."
+	echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s, median of $ROUNDS interleaved rounds; proxies on CPU $PROXY_CPU (HAProxy HTTP mode nbthread 1, nginx proxy_pass 1 worker, kelb ALB GOMAXPROCS=1), nginx and wrk on CPU $LOAD_CPU; $(nproc) CPUs, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%d)."
 } | tee bench/results/l7.md
