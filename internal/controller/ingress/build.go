@@ -336,6 +336,11 @@ func (b *builder) loadBalancer() (LoadBalancer, error) {
 		subnetList = strings.Split(subnets, ",")
 	}
 
+	for _, m := range b.members {
+		if _, err := annotations(m.Ingress.Annotations).attributes(AnnotationLoadBalancerAttributes, loadBalancerAttributes); err != nil {
+			return LoadBalancer{}, memberError(m.Ingress, err)
+		}
+	}
 	attrs, err := b.mergedMap(AnnotationLoadBalancerAttributes)
 	if err != nil {
 		return LoadBalancer{}, err

@@ -326,6 +326,16 @@ func TestMalformedAnnotations(t *testing.T) {
 		{AnnotationBackendProtocol, "TCP"},
 		{AnnotationBackendProtocolVersion, "HTTP3"},
 		{AnnotationTargetGroupAttributes, "stickiness.enabled"},
+		{AnnotationTargetGroupAttributes, "deregistration_delay.timeout_seconds=soon"},
+		{AnnotationTargetGroupAttributes, "deregistration_delay.timeout_seconds=3601"},
+		{AnnotationTargetGroupAttributes, "slow_start.duration_seconds=10"},
+		{AnnotationTargetGroupAttributes, "stickiness.enabled=yes"},
+		{AnnotationTargetGroupAttributes, "stickiness.type=source_ip"},
+		{AnnotationTargetGroupAttributes, "load_balancing.algorithm.type=random"},
+		{AnnotationTargetGroupAttributes, "target_group_health.dns_failover.minimum_healthy_targets.percentage=101"},
+		{AnnotationLoadBalancerAttributes, "idle_timeout.timeout_seconds=0"},
+		{AnnotationLoadBalancerAttributes, "routing.http2.enabled=on"},
+		{AnnotationLoadBalancerAttributes, "routing.http.xff_header_processing.mode=drop"},
 		{AnnotationTargetNodeLabels, "=x"},
 		{AnnotationHCPort, "http-alt"},
 		{AnnotationHCPort, "0"},
@@ -369,6 +379,27 @@ func TestMalformedAnnotations(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), "web/site") {
 				t.Errorf("error %q does not name the Ingress", err)
+			}
+		})
+	}
+}
+
+// Attribute values of the forms ELBv2 documents, and keys kelb controller
+// does not know (kelb server judges those), build.
+func TestWellFormedAttributes(t *testing.T) {
+	for _, tc := range []struct{ key, value string }{
+		{AnnotationTargetGroupAttributes, "deregistration_delay.timeout_seconds=0,slow_start.duration_seconds=30"},
+		{AnnotationTargetGroupAttributes, "slow_start.duration_seconds=0,stickiness.enabled=true,stickiness.type=app_cookie,stickiness.app_cookie.cookie_name=SESSION"},
+		{AnnotationTargetGroupAttributes, "load_balancing.algorithm.type=least_outstanding_requests,load_balancing.cross_zone.enabled=use_load_balancer_configuration"},
+		{AnnotationTargetGroupAttributes, "target_group_health.dns_failover.minimum_healthy_targets.count=off,target_group_health.dns_failover.minimum_healthy_targets.percentage=50"},
+		{AnnotationTargetGroupAttributes, "some.future.attribute=anything"},
+		{AnnotationLoadBalancerAttributes, "idle_timeout.timeout_seconds=4000,routing.http2.enabled=false,routing.http.xff_header_processing.mode=preserve"},
+		{AnnotationLoadBalancerAttributes, "access_logs.s3.enabled=false,access_logs.s3.bucket=logs"},
+	} {
+		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
+			ing, svcs := seedIngress(map[string]string{tc.key: tc.value})
+			if _, err := Build(BuildInput{Group: GroupID{Namespace: "web", Name: "site"}, Members: []Member{{Ingress: ing}}, Services: svcs}, testOptions); err != nil {
+				t.Errorf("Build: %v", err)
 			}
 		})
 	}

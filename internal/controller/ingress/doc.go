@@ -33,7 +33,11 @@
 // Failure behaviour: a malformed annotation, or an exclusive setting that
 // members of a group set differently, fails the whole group's build; every
 // member gets a Warning event naming the Ingress, annotation and value, and
-// the existing load balancer is left as it was. A deploy error leaves the
+// the existing load balancer is left as it was. Attribute values in the
+// load-balancer-attributes and target-group-attributes annotations are
+// checked against the forms ELBv2 documents for the keys it knows, so a
+// malformed value is such a build failure rather than an API error half
+// way through a deploy. A deploy error leaves the
 // work done so far in place and is retried; the next deploy continues from
 // what exists. Annotations that configure AWS-only resources are accepted
 // and reported in an IgnoredAnnotation event.

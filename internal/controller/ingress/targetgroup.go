@@ -92,7 +92,7 @@ func (b *builder) targetGroup(m Member, svcName string, port intstr.IntOrString)
 	if err != nil {
 		return fail(err)
 	}
-	attrs, err := ann.source(AnnotationTargetGroupAttributes).stringMap(AnnotationTargetGroupAttributes)
+	attrs, err := ann.source(AnnotationTargetGroupAttributes).attributes(AnnotationTargetGroupAttributes, targetGroupAttributes)
 	if err != nil {
 		return fail(err)
 	}
