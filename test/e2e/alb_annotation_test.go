@@ -83,7 +83,9 @@ func TestALBMalformedAnnotation(t *testing.T) {
 	// Still reconciled: a valid change reaches the target group.
 	env.Kubectl(t, "annotate", "-n", ns, "ingress", "web", "alb.ingress.kubernetes.io/healthcheck-interval-seconds=10")
 	framework.Eventually(t, time.Minute, func() error {
-		var out struct{ TargetGroups []struct{ HealthCheckIntervalSeconds int } }
+		var out struct {
+			TargetGroups []struct{ HealthCheckIntervalSeconds int }
+		}
 		if err := awsJSON(t, env, &out, "elbv2", "describe-target-groups", "--load-balancer-arn", lb.LoadBalancerArn); err != nil {
 			return err
 		}
