@@ -38,8 +38,7 @@ func TestALBMalformedAnnotation(t *testing.T) {
 	env.Apply(t, ns, albDeployment("web", 2)+"---\n"+plainIngress)
 	host := ingressHostname(t, env, ns, "web")
 	lb := loadBalancerByDNS(t, env, host)
-	env.Kubectl(t, "wait", "-n", ns, "--for=condition=Ready", "pod", "-l", "app=web", "--timeout=120s")
-	pods := podNames(t, env, ns, "app=web")
+	pods := waitReadyPods(t, env, ns, "app=web", 2)
 	serves := func(t *testing.T) {
 		t.Helper()
 		framework.Eventually(t, time.Minute, func() error {

@@ -65,9 +65,8 @@ func TestALBIngressGroup(t *testing.T) {
 		t.Fatalf("load balancers of group %s: %q, want exactly %s", group, got, lb.LoadBalancerArn)
 	}
 
-	env.Kubectl(t, "wait", "-n", ns, "--for=condition=Ready", "pod", "-l", "app in (alpha,beta)", "--timeout=120s")
-	alpha := podNames(t, env, ns, "app=alpha")
-	beta := podNames(t, env, ns, "app=beta")
+	alpha := waitReadyPods(t, env, ns, "app=alpha", 2)
+	beta := waitReadyPods(t, env, ns, "app=beta", 2)
 	routes := func(t *testing.T, withBeta bool) {
 		t.Helper()
 		framework.Eventually(t, 2*time.Minute, func() error {

@@ -191,3 +191,18 @@ func keys(m map[string]int) []string {
 	sort.Strings(out)
 	return out
 }
+
+// waitReadyPods waits until ns has want pods selected by selector, then
+// until they are Ready, and returns their names, sorted. (kubectl wait
+// alone fails when the pods are not created yet.)
+func waitReadyPods(t *testing.T, env *framework.Env, ns, selector string, want int) []string {
+	t.Helper()
+	framework.Eventually(t, 2*time.Minute, func() error {
+		if got := podNames(t, env, ns, selector); len(got) != want {
+			return fmt.Errorf("%d pods %s, want %d", len(got), selector, want)
+		}
+		return nil
+	})
+	env.Kubectl(t, "wait", "-n", ns, "--for=condition=Ready", "pod", "-l", selector, "--timeout=120s")
+	return podNames(t, env, ns, selector)
+}

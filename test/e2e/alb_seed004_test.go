@@ -129,8 +129,7 @@ func TestALBSeed004Game2048(t *testing.T) {
 		t.Errorf("load balancer %+v: want an internet-facing application load balancer named k8s-game2048-ingress2-<hash>", lb)
 	}
 
-	env.Kubectl(t, "wait", "-n", ns, "--for=condition=Ready", "pod", "-l", "app.kubernetes.io/name=app-2048", "--timeout=120s")
-	want := podNames(t, env, ns, "app.kubernetes.io/name=app-2048")
+	want := waitReadyPods(t, env, ns, "app.kubernetes.io/name=app-2048", 2)
 	framework.Eventually(t, 2*time.Minute, func() error {
 		got := hostnames(t, env, "http://"+host+"/", 20)
 		if diff := cmp.Diff(want, keys(got)); diff != "" {

@@ -57,8 +57,7 @@ func TestALBHTTPSFromTLSSecret(t *testing.T) {
 	env.Apply(t, ns, tlsSecret("secure-tls", first)+"---\n"+albDeployment("web", 2)+"---\n"+secureIngress)
 
 	lbHost := ingressHostname(t, env, ns, "secure")
-	env.Kubectl(t, "wait", "-n", ns, "--for=condition=Ready", "pod", "-l", "app=web", "--timeout=120s")
-	pods := podNames(t, env, ns, "app=web")
+	pods := waitReadyPods(t, env, ns, "app=web", 2)
 	caFile := filepath.Join(dir, "ca.pem")
 	if err := os.WriteFile(caFile, first.certPEM, 0o644); err != nil {
 		t.Fatal(err)
