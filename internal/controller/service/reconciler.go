@@ -55,8 +55,8 @@ type Reconciler struct {
 //
 // Every reconcile finds the stack's resources through the ELBv2 API, so
 // the reconciler only wakes up for changes that can change the stack: a
-// Service's spec (generation, which deletion also bumps), annotations,
-// labels or finalizers, and a binding's spec or deletion. Its own writes
+// Service's spec (generation), annotations, labels, finalizers or
+// deletion, and a binding's spec or deletion. Its own writes
 // (status, a binding's checkpoint annotation and status) do not come
 // back as reconciles; controller-runtime's periodic resync still visits
 // every Service.
@@ -78,15 +78,17 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// finalizersChanged passes updates that add or remove a finalizer: the
-// last one removed by someone else, or ours removed by hand, must be seen.
+// finalizersChanged passes updates that start a deletion (an object with
+// finalizers is marked deleted without a new generation) or add or remove
+// a finalizer.
 type finalizersChanged struct{ predicate.Funcs }
 
 func (finalizersChanged) Update(e event.UpdateEvent) bool {
 	if e.ObjectOld == nil || e.ObjectNew == nil {
 		return false
 	}
-	return !slices.Equal(e.ObjectOld.GetFinalizers(), e.ObjectNew.GetFinalizers())
+	return e.ObjectOld.GetDeletionTimestamp().IsZero() != e.ObjectNew.GetDeletionTimestamp().IsZero() ||
+		!slices.Equal(e.ObjectOld.GetFinalizers(), e.ObjectNew.GetFinalizers())
 }
 
 // Reconcile reconciles one Service.
