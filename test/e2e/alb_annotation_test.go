@@ -127,3 +127,39 @@ func albConfig(t *testing.T, env *framework.Env, arn string) map[string]string {
 	}
 	return cfg
 }
+
+// TestALBAWSOnlyAnnotations gives an Ingress annotations for AWS-only
+// resources (security groups, WAF): its load balancer is made and serves,
+// and an IgnoredAnnotation event names each of them.
+func TestALBAWSOnlyAnnotations(t *testing.T) {
+	env := framework.Get(t)
+	requireController(t, env)
+	ns := env.Namespace(t)
+	ignored := map[string]string{
+		"alb.ingress.kubernetes.io/security-groups": "sg-0123456789abcdef0",
+		"alb.ingress.kubernetes.io/wafv2-acl-arn":   "arn:aws:wafv2:us-west-2:123456789012:regional/webacl/web/0123",
+	}
+	manifest := plainIngress
+	for k, v := range ignored {
+		manifest = strings.Replace(manifest, "  annotations:\n", fmt.Sprintf("  annotations:\n    %s: %s\n", k, v), 1)
+	}
+	env.Apply(t, ns, albDeployment("web", 1)+"---\n"+manifest)
+	pods := waitReadyPods(t, env, ns, "app=web", 1)
+	host := ingressHostname(t, env, ns, "web")
+	framework.Eventually(t, time.Minute, func() error {
+		if got := hostnames(t, env, "http://"+host+"/", 3); !cmp.Equal(keys(got), pods) {
+			return fmt.Errorf("answers %v, want %q", got, pods)
+		}
+		return nil
+	})
+	for k, v := range ignored {
+		framework.Eventually(t, time.Minute, func() error {
+			for _, e := range events(t, env, ns, "web") {
+				if e.Reason == "IgnoredAnnotation" && strings.Contains(e.Message, k) && strings.Contains(e.Message, strconv.Quote(v)) {
+					return nil
+				}
+			}
+			return fmt.Errorf("no IgnoredAnnotation event naming %s; events:\n%s", k, ingressEvents(t, env, ns, "web"))
+		})
+	}
+}

@@ -82,8 +82,8 @@ spec:
 // TestALBSeed004Game2048 follows seed 004: the game-2048 manifest, applied
 // unchanged, gets an internet-facing application load balancer whose
 // TargetGroupBinding is in IP mode, and the Ingress hostname answers from
-// both pods. Deleting the Ingress removes the load balancer and the
-// binding.
+// both pods, and from a third once the Deployment is scaled. Deleting the
+// Ingress removes the load balancer and the binding.
 func TestALBSeed004Game2048(t *testing.T) {
 	env := framework.Get(t)
 	requireController(t, env)
@@ -134,6 +134,17 @@ func TestALBSeed004Game2048(t *testing.T) {
 		got := hostnames(t, env, "http://"+host+"/", 20)
 		if diff := cmp.Diff(want, keys(got)); diff != "" {
 			return fmt.Errorf("pods that answered http://%s/ (-pods +answers): %v\n%s", host, got, diff)
+		}
+		return nil
+	})
+
+	// The targets follow kubectl scale.
+	env.Kubectl(t, "scale", "-n", ns, "deployment/deployment-2048", "--replicas=3")
+	want = waitReadyPods(t, env, ns, "app.kubernetes.io/name=app-2048", 3)
+	framework.Eventually(t, 2*time.Minute, func() error {
+		got := hostnames(t, env, "http://"+host+"/", 24)
+		if diff := cmp.Diff(want, keys(got)); diff != "" {
+			return fmt.Errorf("pods that answered http://%s/ after scaling to 3 (-pods +answers): %v\n%s", host, got, diff)
 		}
 		return nil
 	})
