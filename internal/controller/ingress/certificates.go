@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ type ACM interface {
 	ImportCertificate(context.Context, *acm.ImportCertificateInput, ...func(*acm.Options)) (*acm.ImportCertificateOutput, error)
 	acm.ListCertificatesAPIClient
 	GetCertificate(context.Context, *acm.GetCertificateInput, ...func(*acm.Options)) (*acm.GetCertificateOutput, error)
+	DeleteCertificate(context.Context, *acm.DeleteCertificateInput, ...func(*acm.Options)) (*acm.DeleteCertificateOutput, error)
 }
 
 var _ ACM = (*acm.Client)(nil)
@@ -39,7 +41,9 @@ var _ ACM = (*acm.Client)(nil)
 // finds a certificate already imported by its PEM. A Secret whose
 // certificate changed is re-imported into the same ARN, so listeners keep
 // it and serve the new certificate. New certificates are tagged with the
-// Secret's namespace/name, resourceVersion and the cluster.
+// Secret's namespace/name, resourceVersion and the cluster. Release deletes
+// the certificates of Secrets no Ingress names anymore, so that their
+// private keys do not outlive their use in kelb server.
 type SecretCertificates struct {
 	Kube        client.Reader
 	ACM         ACM
@@ -113,6 +117,44 @@ func (s *SecretCertificates) Resolve(ctx context.Context, secret string) (string
 	s.imported[secret] = importedCertificate{resourceVersion: sec.ResourceVersion, arn: arn}
 	s.mu.Unlock()
 	return arn, nil
+}
+
+// Release deletes from kelb's certificate store the certificates imported
+// (or found) for Secrets that keep does not name: keep holds the
+// "<namespace>/<name>" of every TLS Secret an Ingress of ours still names.
+// A certificate a listener still uses is kept (kelb server answers
+// ResourceInUseException) and tried again on a later call; one already
+// gone is forgotten. Release knows only the certificates resolved since
+// the controller started: one left behind across a restart stays in the
+// store until deleted by hand (aws acm delete-certificate).
+func (s *SecretCertificates) Release(ctx context.Context, keep map[string]bool) error {
+	s.mu.Lock()
+	release := map[string]string{}
+	for secret, c := range s.imported {
+		if !keep[secret] {
+			release[secret] = c.arn
+		}
+	}
+	s.mu.Unlock()
+	var errs []error
+	for secret, arn := range release {
+		_, err := s.ACM.DeleteCertificate(ctx, &acm.DeleteCertificateInput{CertificateArn: aws.String(arn)})
+		var inUse *acmtypes.ResourceInUseException
+		var notFound *acmtypes.ResourceNotFoundException
+		switch {
+		case errors.As(err, &inUse):
+			continue
+		case err != nil && !errors.As(err, &notFound):
+			errs = append(errs, fmt.Errorf("delete certificate %s of secret %s: %w", arn, secret, err))
+			continue
+		}
+		s.mu.Lock()
+		if s.imported[secret].arn == arn {
+			delete(s.imported, secret)
+		}
+		s.mu.Unlock()
+	}
+	return errors.Join(errs...)
 }
 
 // find returns the ARN of a certificate in the store whose PEM is certPEM,

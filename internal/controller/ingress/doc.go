@@ -28,7 +28,8 @@
 //     SetRulePriorities call rather than new rules.
 //   - Reconciler reconciles one group per request: finalizers, build,
 //     certificate import for spec.tls Secrets, deploy, TargetGroupBindings
-//     and status.
+//     and status; then the certificates of Secrets no Ingress names
+//     anymore leave kelb's certificate store.
 //
 // Failure behaviour: a malformed annotation, or an exclusive setting that
 // members of a group set differently, fails the whole group's build; every

@@ -102,7 +102,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if len(leaving) == 0 {
 			return ctrl.Result{}, nil
 		}
-		return ctrl.Result{}, r.cleanup(ctx, id, leaving)
+		if err := r.cleanup(ctx, id, leaving); err != nil {
+			return ctrl.Result{}, err
+		}
+		r.releaseCertificates(ctx, grouping)
+		return ctrl.Result{}, nil
 	}
 	for _, m := range active {
 		if controllerutil.AddFinalizer(m.Ingress, id.Finalizer()) {
@@ -153,6 +157,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.release(ctx, id, leaving); err != nil {
 		return ctrl.Result{}, err
 	}
+	r.releaseCertificates(ctx, grouping)
 	if res.Changed || bindingsChanged || statusChanged || len(leaving) > 0 {
 		r.eventAll(active, corev1.EventTypeNormal, ReasonSuccessfullyReconciled, "Successfully reconciled")
 		logger.Info("reconciled", "group", id.String(), "loadBalancer", res.LoadBalancerARN, "dnsName", res.DNSName)
@@ -192,6 +197,39 @@ func (r *Reconciler) input(ctx context.Context, id GroupID, members []Member) (B
 func (r *Reconciler) eventAll(members []Member, eventType, reason, message string) {
 	for _, m := range members {
 		r.Recorder.Event(m.Ingress, eventType, reason, message)
+	}
+}
+
+// certificateReleaser is a CertificateResolver that can delete the
+// certificates of Secrets no Ingress names anymore (*SecretCertificates).
+type certificateReleaser interface {
+	Release(ctx context.Context, keep map[string]bool) error
+}
+
+// releaseCertificates deletes the imported certificates of TLS Secrets
+// that no Ingress of ours names anymore, once the listeners that used them
+// are gone or changed. A failure is logged, not returned: the group is
+// deployed, and the next reconcile of any group tries again.
+func (r *Reconciler) releaseCertificates(ctx context.Context, grouping Grouping) {
+	rel, ok := r.Deployer.Certificates.(certificateReleaser)
+	if !ok {
+		return
+	}
+	keep := map[string]bool{}
+	for _, members := range grouping.Groups {
+		for _, m := range members {
+			if !m.Ingress.DeletionTimestamp.IsZero() {
+				continue
+			}
+			for _, t := range m.Ingress.Spec.TLS {
+				if t.SecretName != "" {
+					keep[m.Ingress.Namespace+"/"+t.SecretName] = true
+				}
+			}
+		}
+	}
+	if err := rel.Release(ctx, keep); err != nil {
+		log.FromContext(ctx).Error(err, "release certificates of TLS Secrets no Ingress names")
 	}
 }
 

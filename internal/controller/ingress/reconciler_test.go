@@ -296,4 +296,14 @@ func TestReconcileTLSSecret(t *testing.T) {
 	if list, err = testACM.ListCertificates(ctx, nil); err != nil || len(list.CertificateSummaryList) != 1 {
 		t.Errorf("certificates after restart: %v, %v", list, err)
 	}
+
+	// Once no Ingress names the Secret, its certificate (and private key)
+	// leaves the store with the load balancer.
+	if err := e.kube.Delete(ctx, e.ingress("payments", "checkout")); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcile(id)
+	if list, err = testACM.ListCertificates(ctx, nil); err != nil || len(list.CertificateSummaryList) != 0 {
+		t.Errorf("certificates after the Ingress was deleted: %+v, %v; want none", list.CertificateSummaryList, err)
+	}
 }
