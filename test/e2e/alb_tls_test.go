@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +47,8 @@ spec:
 // Ingress's spec.tls becomes the certificate of its HTTPS listener: curl
 // trusting only that certificate gets the pods' answer over HTTP/2, the
 // certificate served for the host is the Secret's, HTTP redirects to
-// HTTPS, and a renewed Secret is served in its place.
+// HTTPS, a renewed Secret is served in its place, and the certificate
+// leaves kelb's store with the Ingress.
 func TestALBHTTPSFromTLSSecret(t *testing.T) {
 	env := framework.Get(t)
 	requireController(t, env)
@@ -101,13 +103,18 @@ func TestALBHTTPSFromTLSSecret(t *testing.T) {
 	if err := awsJSON(t, env, &listeners, "elbv2", "describe-listeners", "--load-balancer-arn", lb.LoadBalancerArn); err != nil {
 		t.Fatal(err)
 	}
+	var certARN string
 	for _, l := range listeners.Listeners {
 		if l.Protocol != "HTTPS" {
 			continue
 		}
 		if l.Port != 443 || len(l.Certificates) != 1 || !strings.HasPrefix(l.Certificates[0].CertificateArn, "arn:aws:acm:") {
-			t.Errorf("HTTPS listener %+v: want port 443 with one certificate from kelb's certificate store (arn:aws:acm:...)", l)
+			t.Fatalf("HTTPS listener %+v: want port 443 with one certificate from kelb's certificate store (arn:aws:acm:...)", l)
 		}
+		certARN = l.Certificates[0].CertificateArn
+	}
+	if !slices.Contains(certificates(t, env), certARN) {
+		t.Errorf("aws acm list-certificates does not list the listener's certificate %s", certARN)
 	}
 
 	// Renewing the Secret (as cert-manager does) changes what is served.
@@ -119,6 +126,27 @@ func TestALBHTTPSFromTLSSecret(t *testing.T) {
 		}
 		return nil
 	})
+
+	// With the Ingress gone, the certificate and its key leave kelb's
+	// store.
+	env.Kubectl(t, "delete", "ingress", "-n", ns, "secure", "--timeout=60s")
+	framework.Eventually(t, time.Minute, func() error {
+		if slices.Contains(certificates(t, env), certARN) {
+			return fmt.Errorf("certificate %s is still in the store after its Ingress was deleted", certARN)
+		}
+		return nil
+	})
+}
+
+// certificates returns the ARNs aws acm list-certificates reports; kelb
+// server serves the ACM API on its ELBv2 endpoint.
+func certificates(t *testing.T, env *framework.Env) []string {
+	t.Helper()
+	out, err := env.Shell(t.Context(), "", "sh", "-c", `aws acm list-certificates --endpoint-url "$AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2" --query 'CertificateSummaryList[].CertificateArn' --output text`)
+	if err != nil {
+		t.Fatalf("aws acm list-certificates: %v", err)
+	}
+	return strings.Fields(out)
 }
 
 // curlWrite runs curl on url inside the environment and returns the body
