@@ -19,8 +19,8 @@ import (
 // aws CLI for what kelb server holds, curl for the traffic, all through
 // kelb shell.
 
-// albDeployment is a Deployment of the echo server answering on 8080, one
-// pod per node when replicas allow, with an HTTP readiness probe.
+// albDeployment is a Deployment of the echo server answering on 8080, with
+// an HTTP readiness probe, and its Service on port 80.
 func albDeployment(name string, replicas int) string {
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment

@@ -48,12 +48,12 @@ spec:
       - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
 `
 
-// rollingDeployment is the echo server as the AWS Load Balancer
-// Controller's documentation advises for zero-downtime rollouts: surge one
-// pod at a time, and a preStop sleep so that a terminating pod keeps
-// accepting until the load balancer has stopped sending it new requests
-// (the endpoint change, the deregistration and the data plane update race
-// the pod's shutdown otherwise).
+// rollingDeployment is the echo server set up for zero-downtime rollouts
+// behind an ALB as on EKS: surge one pod at a time, and a preStop sleep so
+// that a terminating pod keeps accepting until the load balancer has
+// stopped sending it new requests. Without it the endpoint change, the
+// deregistration and the data plane update race the pod's shutdown, and a
+// request in a few thousand meets a refused connection (a 502), as on AWS.
 const rollingDeployment = `apiVersion: apps/v1
 kind: Deployment
 metadata:
