@@ -318,9 +318,6 @@ func (cc *clientConn) forward(t *table, wg *weightedGroup, cookie string) outcom
 		m.count(http.StatusServiceUnavailable, false)
 		return cc.outcome()
 	}
-	tg.inflight.Add(1)
-	defer tg.inflight.Add(-1)
-
 	send := append(cc.send[:0], cc.fwd...)
 	send = cc.appendForwarded(send, t)
 	inline := cc.clen == 0
@@ -332,28 +329,38 @@ func (cc *clientConn) forward(t *table, wg *weightedGroup, cookie string) outcom
 	}
 	cc.send = send
 
+	// A target that refuses the connection (it is shutting down and its
+	// deregistration has not reached kelb yet) has seen nothing of the
+	// request: the request moves to another target of the group.
+	var tried [maxTargetAttempts]*target
 	sent := time.Now()
-	u, err := tg.pool.get(cc.s.ctx, sent)
-	if err != nil {
-		if !inline {
-			cc.closeAfter = true
+	var (
+		u   *upstreamConn
+		hn  int
+		err error
+	)
+	for attempt := 0; ; attempt++ {
+		tried[attempt] = tg
+		tg.inflight.Add(1)
+		u, hn, err = cc.sendTo(tg, inline, st.cfg.ResponseTimeout)
+		if err == nil || attempt+1 == maxTargetAttempts || !tryAnotherTarget(err) || cc.s.ctx.Err() != nil {
+			break
 		}
-		return cc.targetFailed(err, m)
+		next := wg.group.state.Load()
+		other := next.pickOther(tried[:attempt+1])
+		if other == nil {
+			break
+		}
+		tg.inflight.Add(-1)
+		st, tg = next, other
+		m.retries.Inc()
 	}
-	cc.upstream.Store(u)
+	defer tg.inflight.Add(-1)
 	defer cc.upstream.Store(nil)
-	hn, err := cc.exchange(u, inline, st.cfg.ResponseTimeout)
-	if err != nil && u.reused && inline && retryable(err) {
-		// The target closed the idle connection: once more on a new one.
-		u.close()
-		if u, err = tg.pool.dial(cc.s.ctx); err != nil {
-			return cc.targetFailed(err, m)
-		}
-		cc.upstream.Store(u)
-		hn, err = cc.exchange(u, inline, st.cfg.ResponseTimeout)
-	}
 	if err != nil {
-		u.close()
+		if u != nil {
+			u.close()
+		}
 		if errors.Is(err, errClientGone) {
 			m.count(statusClientClosed, false)
 			return closeConn
@@ -391,6 +398,30 @@ func (cc *clientConn) forward(t *table, wg *weightedGroup, cookie string) outcom
 		tg.pool.put(u, time.Now())
 	}
 	return cc.outcome()
+}
+
+// sendTo sends the request to tg and reads the response head, on a pooled
+// connection or a new one. A pooled connection that turns out closed
+// before any byte of the response, when the request went whole in one
+// write, is replaced by a new one and the request sent again. An error
+// that tryAnotherTarget accepts means tg saw nothing of the request.
+func (cc *clientConn) sendTo(tg *target, inline bool, timeout time.Duration) (*upstreamConn, int, error) {
+	u, err := tg.pool.get(cc.s.ctx, time.Now())
+	if err != nil {
+		return nil, 0, err
+	}
+	cc.upstream.Store(u)
+	hn, err := cc.exchange(u, inline, timeout)
+	if err != nil && u.reused && inline && retryable(err) {
+		// The target closed the idle connection: once more on a new one.
+		u.close()
+		if u, err = tg.pool.dial(cc.s.ctx); err != nil {
+			return nil, 0, err
+		}
+		cc.upstream.Store(u)
+		hn, err = cc.exchange(u, inline, timeout)
+	}
+	return u, hn, err
 }
 
 // exchange sends the request on u and reads the response head, skipping

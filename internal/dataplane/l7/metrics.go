@@ -22,6 +22,7 @@ type metrics struct {
 	responseTime *prometheus.HistogramVec
 	activeConns  *prometheus.GaugeVec
 	newConns     *prometheus.CounterVec
+	retries      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -43,12 +44,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "kelb_alb_new_connections_total",
 			Help: "Client connections accepted (NewConnectionCount).",
 		}, []string{"load_balancer"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kelb_alb_target_connection_retries_total",
+			Help: "Requests moved to another target of their group because connecting to the chosen one failed before any byte of the request was sent.",
+		}, []string{"load_balancer", "target_group"}),
 	}
 	if reg != nil {
 		m.requests = register(reg, m.requests)
 		m.responseTime = register(reg, m.responseTime)
 		m.activeConns = register(reg, m.activeConns)
 		m.newConns = register(reg, m.newConns)
+		m.retries = register(reg, m.retries)
 	}
 	return m
 }
@@ -73,10 +79,13 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 type routeMetrics struct {
 	codes        [2][len(codeClasses)]prometheus.Counter // [elb, target][class]
 	responseTime prometheus.Observer
+	// retries counts requests moved to another target after a failed
+	// connect.
+	retries prometheus.Counter
 }
 
 func (m *metrics) forRoute(lb, tg string) *routeMetrics {
-	rm := &routeMetrics{responseTime: m.responseTime.WithLabelValues(lb, tg)}
+	rm := &routeMetrics{responseTime: m.responseTime.WithLabelValues(lb, tg), retries: m.retries.WithLabelValues(lb, tg)}
 	for o, origin := range []string{originELB, originTarget} {
 		for c := 1; c < len(codeClasses); c++ {
 			rm.codes[o][c] = m.requests.WithLabelValues(lb, tg, codeClasses[c], origin)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -193,7 +194,13 @@ func transportKey(tg TargetGroup) string {
 func newGroup(tg TargetGroup, opts Options) *group {
 	dialer := &net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
-		DialContext:           dialer.DialContext,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, &connectError{addr: addr, err: err}
+			}
+			return c, nil
+		},
 		MaxIdleConnsPerHost:   opts.MaxIdleConnsPerTarget,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: tg.ResponseTimeout,
@@ -302,7 +309,7 @@ func (g *group) newTarget(addr string, tg TargetGroup) *target {
 				setForwarded(pr, ex.table)
 			}
 		},
-		Transport:      g.transport,
+		Transport:      retryTransport{g: g},
 		BufferPool:     bufferPool,
 		ErrorLog:       discardLog,
 		ModifyResponse: modifyResponse,
@@ -392,6 +399,33 @@ func (st *groupState) pick(r *http.Request) *target {
 	return st.targets[start]
 }
 
+// pickOther chooses a target for a request that could not connect to any
+// of tried: the next one in round robin order, or the one with the least
+// outstanding requests, that is not in tried. Stickiness and slow start do
+// not apply: the sticky target, or the one a ramp would have preferred, is
+// the one that refused. It returns nil when every target has been tried.
+func (st *groupState) pickOther(tried []*target) *target {
+	n := len(st.targets)
+	if n == 0 {
+		return nil
+	}
+	start := int(st.next.Add(1) % uint64(n))
+	var best *target
+	for i := range n {
+		t := st.targets[(start+i)%n]
+		if slices.Contains(tried, t) {
+			continue
+		}
+		if st.cfg.Algorithm != algorithmLeastRequests {
+			return t
+		}
+		if best == nil || t.inflight.Load() < best.inflight.Load() {
+			best = t
+		}
+	}
+	return best
+}
+
 func (st *groupState) leastOutstanding(start int) *target {
 	n := len(st.targets)
 	best := st.targets[start%n]
@@ -419,7 +453,8 @@ type exchangeKey struct{}
 type exchange struct {
 	table    *table
 	group    *groupState
-	target   *target
+	target   *target // the target the request went to, after retries
+	metrics  *routeMetrics
 	sent     time.Time
 	status   int
 	elb      bool
@@ -439,10 +474,10 @@ func (g *group) serve(w http.ResponseWriter, r *http.Request, t *table, m *route
 		m.count(http.StatusServiceUnavailable, false)
 		return
 	}
-	ex := &exchange{table: t, group: st, target: tg, sent: time.Now()}
+	ex := &exchange{table: t, group: st, target: tg, metrics: m, sent: time.Now()}
 	tg.inflight.Add(1)
 	defer func() {
-		tg.inflight.Add(-1)
+		ex.target.inflight.Add(-1)
 		if ex.answered {
 			m.count(ex.status, !ex.elb)
 			if !ex.elb {
@@ -451,6 +486,81 @@ func (g *group) serve(w http.ResponseWriter, r *http.Request, t *table, m *route
 		}
 	}()
 	tg.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+}
+
+// retryTransport carries the reverse proxy's requests over a group's
+// http.Transport. When connecting to the request's target fails before
+// anything was sent (tryAnotherTarget), it sends the request to another
+// target of the group, up to maxTargetAttempts targets in all, and records
+// the target that answered in the request's exchange, so stickiness
+// cookies name it. A request body the failed attempt read from is never
+// sent again.
+type retryTransport struct{ g *group }
+
+func (rt retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ex, _ := req.Context().Value(exchangeKey{}).(*exchange)
+	if ex == nil {
+		return rt.g.transport.RoundTrip(req)
+	}
+	var body *retainedBody
+	if req.Body != nil && req.Body != http.NoBody {
+		body = &retainedBody{rc: req.Body}
+		req = req.WithContext(req.Context())
+		req.Body = body
+		defer body.release()
+	}
+	tried := [maxTargetAttempts]*target{ex.target}
+	for attempt := 1; ; attempt++ {
+		resp, err := rt.g.transport.RoundTrip(req)
+		if err == nil || attempt == maxTargetAttempts || !tryAnotherTarget(err) || req.Context().Err() != nil ||
+			(body != nil && body.read.Load()) {
+			return resp, err
+		}
+		other := rt.g.state.Load().pickOther(tried[:attempt])
+		if other == nil {
+			return resp, err
+		}
+		tried[attempt] = other
+		other.inflight.Add(1)
+		ex.target.inflight.Add(-1)
+		ex.target = other
+		ex.metrics.retries.Inc()
+		next := req.WithContext(req.Context())
+		u := *req.URL
+		u.Host = other.addr
+		next.URL = &u
+		req = next
+	}
+}
+
+// retainedBody is a request body that can go to another target after a
+// failed connect: http.Transport closes the body of a request it could not
+// send, and the close is held back until the request is done, unless the
+// body has been read from.
+type retainedBody struct {
+	rc     io.ReadCloser
+	read   atomic.Bool
+	closed atomic.Bool
+}
+
+func (b *retainedBody) Read(p []byte) (int, error) {
+	b.read.Store(true)
+	return b.rc.Read(p)
+}
+
+func (b *retainedBody) Close() error {
+	if b.read.Load() {
+		return b.rc.Close()
+	}
+	b.closed.Store(true)
+	return nil
+}
+
+// release closes the body when a close was held back.
+func (b *retainedBody) release() {
+	if b.closed.Load() {
+		b.rc.Close()
+	}
 }
 
 // modifyResponse records a target's response and sets stickiness cookies.

@@ -76,7 +76,7 @@ func (p *upstreamPool) get(ctx context.Context, now time.Time) (*upstreamConn, e
 func (p *upstreamPool) dial(ctx context.Context) (*upstreamConn, error) {
 	c, err := p.dialer.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
-		return nil, fmt.Errorf("connect to target %s: %w", p.addr, err)
+		return nil, &connectError{addr: p.addr, err: err}
 	}
 	if p.tls != nil {
 		tc := tls.Client(c, p.tls)
@@ -85,7 +85,7 @@ func (p *upstreamPool) dial(ctx context.Context) (*upstreamConn, error) {
 		cancel()
 		if err != nil {
 			c.Close()
-			return nil, fmt.Errorf("TLS handshake with target %s: %w", p.addr, err)
+			return nil, &connectError{addr: p.addr, err: fmt.Errorf("TLS handshake: %w", err)}
 		}
 		c = tc
 	}
@@ -146,3 +146,36 @@ func retryable(err error) bool {
 }
 
 var errEOFBeforeResponse = errors.New("target closed the connection before responding")
+
+// connectError is a failure to open a connection to a target (the TCP
+// connect, or the TLS handshake of an HTTPS target): nothing of the
+// request has been sent.
+type connectError struct {
+	addr string
+	err  error
+}
+
+func (e *connectError) Error() string { return "connect to target " + e.addr + ": " + e.err.Error() }
+func (e *connectError) Unwrap() error { return e.err }
+
+// maxTargetAttempts is how many targets of its group a request tries when
+// connecting fails: the chosen one and up to two others.
+const maxTargetAttempts = 3
+
+// tryAnotherTarget reports whether err is a connect failure after which a
+// request may move to another target: the connection was refused, reset
+// or unroutable (a target that is shutting down, or gone), so the target
+// saw no byte of the request. A connect that timed out is not retried: the
+// client has waited DialTimeout already, and gets 504; nor is one whose
+// request was cancelled.
+func tryAnotherTarget(err error) bool {
+	var ce *connectError
+	if !errors.As(err, &ce) {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	return true
+}
