@@ -157,8 +157,9 @@ func (r *Reconciler) cleanup(ctx context.Context, svc *corev1.Service, stackID s
 		return err
 	}
 	if len(svc.Status.LoadBalancer.Ingress) > 0 && svc.DeletionTimestamp.IsZero() {
+		patch := client.MergeFrom(svc.DeepCopy())
 		svc.Status.LoadBalancer.Ingress = nil
-		if err := r.Client.Status().Update(ctx, svc); err != nil {
+		if err := r.Client.Status().Patch(ctx, svc, patch); err != nil {
 			return fmt.Errorf("clear status of %s: %w", stackID, err)
 		}
 	}
@@ -233,8 +234,12 @@ func (r *Reconciler) writeStatus(ctx context.Context, svc *corev1.Service, res *
 	}) {
 		return false, nil
 	}
+	// A patch, not an update: the finalizer write just before, or anyone
+	// else's change to the Service, must not fail the status write with a
+	// conflict.
+	patch := client.MergeFrom(svc.DeepCopy())
 	svc.Status.LoadBalancer.Ingress = want
-	if err := r.Client.Status().Update(ctx, svc); err != nil {
+	if err := r.Client.Status().Patch(ctx, svc, patch); err != nil {
 		return false, fmt.Errorf("write status of %s/%s: %w", svc.Namespace, svc.Name, err)
 	}
 	return true, nil
