@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"slices"
 	"strconv"
@@ -489,78 +490,205 @@ func (g *group) serve(w http.ResponseWriter, r *http.Request, t *table, m *route
 }
 
 // retryTransport carries the reverse proxy's requests over a group's
-// http.Transport. When connecting to the request's target fails before
-// anything was sent (tryAnotherTarget), it sends the request to another
-// target of the group, up to maxTargetAttempts targets in all, and records
-// the target that answered in the request's exchange, so stickiness
-// cookies name it. A request body the failed attempt read from is never
-// sent again.
+// http.Transport, and sends a request again when it could not reach its
+// target and its body, if any, can be sent whole again (at most
+// inlineBodyMax bytes of it were read):
+//   - connecting failed (tryAnotherTarget): to another target of the
+//     group, up to maxTargetAttempts targets in all;
+//   - a pooled connection turned out closed or reset before any byte of
+//     the response (the target closed it while idle): once more to the
+//     same target, at most deadConnRetries times, as the fast path does.
+//
+// The target that answers is recorded in the request's exchange, so
+// stickiness cookies name it.
 type retryTransport struct{ g *group }
+
+// deadConnRetries bounds the attempts of one request on pooled
+// connections that turn out closed.
+const deadConnRetries = 2
 
 func (rt retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ex, _ := req.Context().Value(exchangeKey{}).(*exchange)
 	if ex == nil {
 		return rt.g.transport.RoundTrip(req)
 	}
+	ctx := req.Context()
+	var reused bool
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused },
+	}))
 	var body *retainedBody
 	if req.Body != nil && req.Body != http.NoBody {
 		body = &retainedBody{rc: req.Body}
-		req = req.WithContext(req.Context())
-		req.Body = body
-		defer body.release()
+		req.Body = body.attempt()
+		// http.Transport itself sends an idempotent request again on a
+		// new connection when a pooled one turns out closed, if it can
+		// have its body again.
+		req.GetBody = body.again
 	}
-	tried := [maxTargetAttempts]*target{ex.target}
-	for attempt := 1; ; attempt++ {
+	tried := []*target{ex.target}
+	dead := 0
+	for {
+		reused = false
 		resp, err := rt.g.transport.RoundTrip(req)
-		if err == nil || attempt == maxTargetAttempts || !tryAnotherTarget(err) || req.Context().Err() != nil ||
-			(body != nil && body.read.Load()) {
+		if err == nil || ctx.Err() != nil || (body != nil && !body.replayable()) {
+			if body != nil {
+				body.settle(err == nil)
+			}
 			return resp, err
 		}
-		other := rt.g.state.Load().pickOther(tried[:attempt])
-		if other == nil {
-			return resp, err
-		}
-		tried[attempt] = other
-		other.inflight.Add(1)
-		ex.target.inflight.Add(-1)
-		ex.target = other
-		ex.metrics.retries.Inc()
 		next := req.WithContext(req.Context())
-		u := *req.URL
-		u.Host = other.addr
-		next.URL = &u
+		switch {
+		case reused && dead < deadConnRetries && (retryable(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
+			dead++
+		case tryAnotherTarget(err) && len(tried) < maxTargetAttempts:
+			other := rt.g.state.Load().pickOther(tried)
+			if other == nil {
+				if body != nil {
+					body.settle(false)
+				}
+				return resp, err
+			}
+			tried = append(tried, other)
+			other.inflight.Add(1)
+			ex.target.inflight.Add(-1)
+			ex.target = other
+			ex.metrics.retries.Inc()
+			u := *req.URL
+			u.Host = other.addr
+			next.URL = &u
+		default:
+			if body != nil {
+				body.settle(false)
+			}
+			return resp, err
+		}
+		if body != nil {
+			next.Body = body.attempt()
+		}
 		req = next
 	}
 }
 
-// retainedBody is a request body that can go to another target after a
-// failed connect: http.Transport closes the body of a request it could not
-// send, and the close is held back until the request is done, unless the
-// body has been read from.
+// retainedBody is a request body that can be sent again: it keeps the
+// bytes read from the client, up to inlineBodyMax, and gives each attempt
+// a reader of its own that replays them and then reads on. Once more was
+// read, the body cannot be sent again. The client's body is closed by the
+// attempt that got a response (its transport may stream the body on after
+// the response head, as gRPC does), or when the request failed.
 type retainedBody struct {
 	rc     io.ReadCloser
-	read   atomic.Bool
-	closed atomic.Bool
+	readMu sync.Mutex // serializes reads of rc
+
+	mu       sync.Mutex
+	kept     []byte
+	total    int64        // bytes read from rc
+	err      error        // rc's error, once met
+	overflow bool         // more than inlineBodyMax read: no replay
+	latest   *bodyAttempt // the attempt made last, by kelb or http.Transport
+	owner    *bodyAttempt
+	settled  bool
+	closed   bool
 }
 
-func (b *retainedBody) Read(p []byte) (int, error) {
-	b.read.Store(true)
-	return b.rc.Read(p)
+// attempt returns a reader of the whole body for one attempt, the latest.
+func (b *retainedBody) attempt() *bodyAttempt {
+	a := &bodyAttempt{b: b}
+	b.mu.Lock()
+	b.latest = a
+	b.mu.Unlock()
+	return a
 }
 
-func (b *retainedBody) Close() error {
-	if b.read.Load() {
-		return b.rc.Close()
+// again returns the body for another attempt, when it can be sent again.
+func (b *retainedBody) again() (io.ReadCloser, error) {
+	if !b.replayable() {
+		return nil, errBodyConsumed
 	}
-	b.closed.Store(true)
-	return nil
+	return b.attempt(), nil
 }
 
-// release closes the body when a close was held back.
-func (b *retainedBody) release() {
-	if b.closed.Load() {
+func (b *retainedBody) replayable() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.overflow
+}
+
+// settle ends the attempts: when the request got a response, the latest
+// attempt closes the client's body when its transport is done with it;
+// when it failed, the body is closed now.
+func (b *retainedBody) settle(answered bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var owner *bodyAttempt
+	if answered {
+		owner = b.latest
+	}
+	b.settled, b.owner = true, owner
+	if (owner == nil || owner.closed) && !b.closed {
+		b.closed = true
 		b.rc.Close()
 	}
+}
+
+var errBodyConsumed = errors.New("request body too large to send to another target")
+
+// bodyAttempt is one attempt's reader of a retainedBody.
+type bodyAttempt struct {
+	b      *retainedBody
+	off    int64 // guarded by b.readMu
+	closed bool  // guarded by b.mu
+}
+
+func (a *bodyAttempt) Read(p []byte) (int, error) {
+	b := a.b
+	b.readMu.Lock()
+	defer b.readMu.Unlock()
+	b.mu.Lock()
+	if a.off < b.total {
+		defer b.mu.Unlock()
+		if b.overflow {
+			return 0, errBodyConsumed
+		}
+		n := copy(p, b.kept[a.off:])
+		a.off += int64(n)
+		return n, nil
+	}
+	if err := b.err; err != nil {
+		b.mu.Unlock()
+		return 0, err
+	}
+	b.mu.Unlock()
+	n, err := b.rc.Read(p)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n > 0 {
+		if !b.overflow && b.total+int64(n) <= inlineBodyMax {
+			b.kept = append(b.kept, p[:n]...)
+		} else {
+			b.overflow, b.kept = true, nil
+		}
+		b.total += int64(n)
+		a.off += int64(n)
+	}
+	if err != nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// Close closes the client's body when this attempt got the response;
+// other attempts' closes are dropped.
+func (a *bodyAttempt) Close() error {
+	b := a.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a.closed = true
+	if b.settled && b.owner == a && !b.closed {
+		b.closed = true
+		return b.rc.Close()
+	}
+	return nil
 }
 
 // modifyResponse records a target's response and sets stickiness cookies.
