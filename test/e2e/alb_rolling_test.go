@@ -48,13 +48,23 @@ spec:
       - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
 `
 
-// rollingDeployment is the echo server set up for zero-downtime rollouts
-// behind an ALB as on EKS: surge one pod at a time, and a preStop sleep so
-// that a terminating pod keeps accepting until the load balancer has
-// stopped sending it new requests. Without it the endpoint change, the
-// deregistration and the data plane update race the pod's shutdown, and a
-// request in a few thousand meets a refused connection (a 502), as on AWS.
-const rollingDeployment = `apiVersion: apps/v1
+// rollingDeployment is the echo server set up for rollouts behind an ALB
+// as on EKS: surge one pod at a time. With preStopSleep, the pods sleep 5
+// seconds in preStop, as EKS users add so that a terminating pod keeps
+// accepting until the load balancer has stopped sending it new requests.
+// Without it the endpoint change, the deregistration and the data plane
+// update race the pod's shutdown, and on AWS a request in a few thousand
+// meets a refused connection (a 502); kelb sends such a request to another
+// target of the group instead, so no request fails either way.
+func rollingDeployment(preStopSleep bool) string {
+	preStop := ""
+	if preStopSleep {
+		preStop = `
+        lifecycle:
+          preStop:
+            sleep: {seconds: 5}`
+	}
+	return `apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: web
@@ -76,11 +86,8 @@ spec:
         - containerPort: 8080
         readinessProbe:
           httpGet: {path: /, port: 8080}
-          periodSeconds: 1
-        lifecycle:
-          preStop:
-            sleep: {seconds: 5}
-`
+          periodSeconds: 1` + preStop + "\n"
+}
 
 // loadScript sends requests to $1 until the file $2 exists, 4 minutes
 // pass or 30000 requests are sent, and prints "code seconds connects" for
@@ -149,8 +156,20 @@ func parseLoad(out string) (loadResult, error) {
 // while two clients send requests through its load balancer, one opening a
 // connection per request, one keeping connections alive, in a namespace
 // where kelb controller injects readiness gates: no request may fail, and
-// afterwards the new pods answer.
+// afterwards the new pods answer. The pods sleep in preStop, as on EKS.
 func TestALBRollingUpdateUnderLoad(t *testing.T) {
+	testRollingUpdateUnderLoad(t, true)
+}
+
+// TestALBRollingUpdateWithoutPreStopUnderLoad is the same rollout with pods
+// that stop accepting connections as soon as they are told to terminate,
+// before their targets are deregistered: kelb moves the requests that meet
+// a refused connection to another pod, so none may fail either.
+func TestALBRollingUpdateWithoutPreStopUnderLoad(t *testing.T) {
+	testRollingUpdateUnderLoad(t, false)
+}
+
+func testRollingUpdateUnderLoad(t *testing.T, preStopSleep bool) {
 	env := framework.Get(t)
 	requireController(t, env)
 	ns := env.Namespace(t)
@@ -168,7 +187,7 @@ func TestALBRollingUpdateUnderLoad(t *testing.T) {
 		return nil
 	})
 	gate := corev1.PodConditionType("target-health.elbv2.k8s.aws/" + binding)
-	env.Apply(t, ns, rollingDeployment)
+	env.Apply(t, ns, rollingDeployment(preStopSleep))
 	before := waitGatedPods(t, env, ns, gate, 3)
 	url := "http://" + host + "/"
 	framework.Eventually(t, 2*time.Minute, func() error {
