@@ -97,13 +97,13 @@ func TestRedirectURL(t *testing.T) {
 		want     string
 	}{
 		{name: "http to https", cfg: elb.RedirectConfig{Protocol: "HTTPS", Port: "443"}, target: "/a/b?x=1", host: "web.test", protocol: "HTTP", port: "80",
-			want: "https://web.test/a/b?x=1"},
+			want: "https://web.test:443/a/b?x=1"},
 		{name: "defaults keep everything", target: "/p", host: "web.test:8080", protocol: "HTTP", port: "8080", want: "http://web.test:8080/p"},
 		{name: "placeholders", cfg: elb.RedirectConfig{Host: "new.#{host}", Path: "/v2/#{path}", Query: "#{query}&from=#{port}"},
-			target: "/old?q=1", host: "web.test", protocol: "HTTPS", port: "443", want: "https://new.web.test/v2/old?q=1&from=443"},
+			target: "/old?q=1", host: "web.test", protocol: "HTTPS", port: "443", want: "https://new.web.test:443/v2/old?q=1&from=443"},
 		{name: "fixed everything", cfg: elb.RedirectConfig{Protocol: "HTTP", Host: "other.test", Port: "81", Path: "/x", Query: "y=1"},
 			target: "/ignored?z", host: "web.test", protocol: "HTTPS", port: "443", want: "http://other.test:81/x?y=1"},
-		{name: "empty query dropped", cfg: elb.RedirectConfig{Protocol: "#{protocol}"}, target: "/", host: "web.test", protocol: "HTTP", port: "80", want: "http://web.test/"},
+		{name: "empty query dropped", cfg: elb.RedirectConfig{Protocol: "#{protocol}"}, target: "/", host: "web.test", protocol: "HTTP", port: "80", want: "http://web.test:80/"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,7 +17,8 @@
 // values OR'ed, wildcards and case rules as ALB documents them; the
 // matcher does not allocate), then its action runs: a fixed response, a
 // redirect with #{protocol}, #{host}, #{port}, #{path} and #{query}
-// placeholders, or a forward to one of weighted target groups (sticky with
+// placeholders (the Location always carries the port, https://host:443/,
+// as ALB's does), or a forward to one of weighted target groups (sticky with
 // the AWSALBTG cookie when group stickiness is on). Within the group the
 // target is the one named by the AWSALB (lb_cookie) or AWSALBAPP-0
 // (app_cookie) stickiness cookie when it is still routable, else the next by
@@ -42,8 +43,20 @@
 // certificates, the default one when none matches, with the TLS versions
 // and cipher suites of the listener's security policy.
 //
-// Failure behaviour, as ALB answers: no target to route to, 503; a target
-// that refuses the connection or closes it before answering, 502; a target
+// Failure behaviour, as ALB answers, with one difference: a target whose
+// connection is refused, reset or unroutable has seen nothing of the
+// request, which goes to another target of the group (not the sticky one
+// when that is the one refusing), up to three targets in all, counted in
+// kelb_alb_target_connection_retries_total. A pod that stops accepting at
+// SIGTERM, a moment before its target is deregistered, so costs no request
+// and needs no preStop sleep, where ALB answers 502. The fast path does
+// this when connecting to the target fails; the net/http path, through a
+// RoundTripper around the group's http.Transport, when the request's body
+// has not been read or was read whole within 16 KiB. A connect that times
+// out is not retried. Otherwise: no target to route to, 503; every tried
+// target refusing, or a target that closes or resets the connection after
+// the request was sent and before answering (it may have acted on it),
+// 502; a target
 // that sends no response headers within the load balancer's idle timeout
 // (or cannot be connected within DialTimeout), 504; a client that goes away
 // before the answer, 460 (counted, nothing sent); a malformed request, 400
@@ -53,7 +66,9 @@
 // abortonclose) and the answer counts as the target's; a client that goes
 // away while its request body streams gets 460. A pooled target connection
 // that turns out closed when reused is replaced and the request sent again
-// when it was sent whole in one write (no body streamed), else 502. Every
+// when it was sent whole in one write (no body streamed), else 502; when
+// the new connection to that target is refused, the request moves to
+// another target as above. Every
 // answer is counted in kelb_alb_requests_total by class and origin (elb or
 // target). A listener that cannot be bound or whose certificates cannot be
 // loaded is reported by Apply while the rest of the Config applies.

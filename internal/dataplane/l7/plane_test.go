@@ -160,7 +160,7 @@ func TestPlaneRoutesAndAnswers(t *testing.T) {
 			wantBody: "a /x xff=203.0.113.9, 127.0.0.1 proto=http port=" + port},
 		{name: "host rule", path: "/y", header: []string{"Host", "h.test"}, wantCode: 200, wantBody: "b /y"},
 		{name: "fixed response", path: "/fixed", wantCode: 418, wantBody: "teapot", wantHeader: map[string]string{"Content-Type": "text/plain"}},
-		{name: "redirect", path: "/old/page?q=1", wantCode: 301, wantHeader: map[string]string{"Location": "https://127.0.0.21/new/old/page?q=1"}},
+		{name: "redirect", path: "/old/page?q=1", wantCode: 301, wantHeader: map[string]string{"Location": "https://127.0.0.21:443/new/old/page?q=1"}},
 		{name: "no targets", path: "/empty", wantCode: 503, wantBody: "503 Service Temporarily Unavailable"},
 		{name: "target timeout", path: "/slow", wantCode: 504, wantBody: "504 Gateway Timeout"},
 		{name: "target closes", path: "/closer", wantCode: 502, wantBody: "502 Bad Gateway"},

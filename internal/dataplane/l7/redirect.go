@@ -14,8 +14,9 @@ type redirectConfig = elb.RedirectConfig
 // listener of protocol and port. Each component of the configuration may
 // use the placeholders #{protocol}, #{host}, #{port}, #{path} (the path
 // without its leading slash) and #{query}, and defaults to the request's
-// own value. The port is left out when it is the protocol's default, and
-// the query when it is empty.
+// own value. The port is always written, the protocol's default too
+// (https://host:443/path), as ALB writes it; the query is left out when it
+// is empty.
 func redirectURL(c redirectConfig, r *http.Request, protocol, port string) string {
 	host := hostOnly(r.Host)
 	if h, _, err := net.SplitHostPort(r.Host); err == nil {
@@ -50,7 +51,7 @@ func redirectURL(c redirectConfig, r *http.Request, protocol, port string) strin
 		h = "[" + h + "]"
 	}
 	b.WriteString(h)
-	if !(scheme == "http" && p == "80") && !(scheme == "https" && p == "443") && p != "" {
+	if p != "" {
 		b.WriteString(":")
 		b.WriteString(p)
 	}
