@@ -1,6 +1,7 @@
 package l7
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -331,3 +333,43 @@ func lbCookie(t *testing.T, h http.Header) string {
 	t.Fatalf("no %s cookie in %q", cookieLB, h.Values("Set-Cookie"))
 	return ""
 }
+
+func TestTryAnotherTarget(t *testing.T) {
+	refused := dialErr(t, freeAddr(t, "127.0.0.1"))
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"connection refused", refused, true},
+		{"refused after a dead pooled connection", fmt.Errorf("send again: %w", refused), true},
+		{"TLS handshake reset", &connectError{addr: "a", err: fmt.Errorf("TLS handshake: %w", syscall.ECONNRESET)}, true},
+		{"connect timed out", &connectError{addr: "a", err: timeoutError{}}, false},
+		{"request cancelled while connecting", &connectError{addr: "a", err: context.Canceled}, false},
+		{"reset after the request was sent", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, false},
+		{"closed before responding", errEOFBeforeResponse, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tryAnotherTarget(tt.err); got != tt.want {
+				t.Errorf("tryAnotherTarget(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+// dialErr returns the error of a target pool connecting to addr.
+func dialErr(t *testing.T, addr string) error {
+	t.Helper()
+	_, err := newUpstreamPool(addr, false, Options{DialTimeout: 5 * time.Second}).dial(t.Context())
+	if err == nil {
+		t.Fatalf("connecting to %s succeeded", addr)
+	}
+	return err
+}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
