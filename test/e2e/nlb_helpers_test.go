@@ -14,6 +14,11 @@ import (
 
 // nlbEnv returns the environment, skipping t when kelb controller does
 // not run in it.
+//
+// The NLB tests that only look at their own namespace run in parallel;
+// those that watch the whole environment (the ELBv2 API's write count
+// over a controller restart) run alone, before them, as go test runs
+// every sequential test first.
 func nlbEnv(t *testing.T) *framework.Env {
 	t.Helper()
 	env := framework.Get(t)

@@ -143,6 +143,7 @@ func startNLBLoad(t *testing.T, env *framework.Env, host string, max int) func()
 // balancer, and expects every one of them to be answered.
 func TestNLBRollingUpdateUnderLoad(t *testing.T) {
 	env := nlbEnv(t)
+	t.Parallel()
 	const ns = "nlb-rollout"
 	nlbNamespace(t, env, ns, "elbv2.k8s.aws/pod-readiness-gate-inject=enabled")
 	// As with the AWS Load Balancer Controller, the gate is injected when

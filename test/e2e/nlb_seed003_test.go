@@ -73,6 +73,7 @@ const nlbClientIP = "198.18.0.254"
 // pod sees the client's own address.
 func TestNLBSeed003InstanceLocal(t *testing.T) {
 	env := nlbEnv(t)
+	t.Parallel()
 	env.Apply(t, "default", seed003Deployment)
 	env.Apply(t, "default", seed003Service)
 	t.Cleanup(func() {

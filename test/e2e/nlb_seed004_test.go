@@ -60,6 +60,7 @@ spec:
 // target is healthy, gets its share.
 func TestNLBSeed004Spread(t *testing.T) {
 	env := nlbEnv(t)
+	t.Parallel()
 	const ns = "seed004"
 	nlbNamespace(t, env, ns)
 	env.Apply(t, ns, seed004)
