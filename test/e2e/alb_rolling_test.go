@@ -197,6 +197,7 @@ func testRollingUpdateUnderLoad(t *testing.T, preStopSleep bool) {
 		return nil
 	})
 
+	retriesBefore := connectionRetries(t, env)
 	stop := filepath.Join(t.TempDir(), "stop")
 	results := runLoad(t, env, url, stop, "close", "keepalive")
 	time.Sleep(3 * time.Second) // steady load before the rollout
@@ -206,7 +207,11 @@ func testRollingUpdateUnderLoad(t *testing.T, preStopSleep bool) {
 	if err := os.WriteFile(stop, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for mode, r := range results() {
+	res := results()
+	// Not asserted: whether a request meets a pod that stopped accepting
+	// is a matter of timing.
+	t.Logf("requests moved off a target that refused the connection: %v", connectionRetries(t, env)-retriesBefore)
+	for mode, r := range res {
 		t.Logf("%s: %s", mode, r)
 		if r.failed() != 0 {
 			t.Errorf("%s: %d of %d requests failed during the rollout: %v", mode, r.failed(), r.requests, r.codes)
@@ -310,4 +315,21 @@ func runLoad(t *testing.T, env *framework.Env, url, stop string, modes ...string
 		}
 		return out
 	}
+}
+
+// connectionRetries is kelb server's count of requests moved to another
+// target because connecting to theirs failed, over every load balancer.
+func connectionRetries(t *testing.T, env *framework.Env) float64 {
+	t.Helper()
+	samples, err := env.Metrics(t.Context(), framework.ServerMetricsURL())
+	if err != nil {
+		t.Fatalf("kelb server metrics: %v", err)
+	}
+	sum := 0.0
+	for name, v := range samples {
+		if strings.HasPrefix(name, "kelb_alb_target_connection_retries_total") {
+			sum += v
+		}
+	}
+	return sum
 }
