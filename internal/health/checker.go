@@ -204,12 +204,25 @@ func (c *Checker) probeLoop(ctx context.Context, t *target) {
 	}
 }
 
+// initialConfirmInterval is the probe interval of a new target that passes
+// its checks. AWS probes a new target at the group's interval, so it takes
+// HealthyThreshold intervals (a minute or more) to get its first flow; kelb
+// confirms a passing new target every second instead, so it turns healthy
+// within HealthyThreshold-1 seconds of its first successful probe. A
+// failing new target is probed at the group's interval, so a target that
+// starts slowly is not marked unhealthy any sooner than on AWS.
+const initialConfirmInterval = time.Second
+
 // nextDelay is how long after now the probe following the one started at
 // lastStart is due.
 func (c *Checker) nextDelay(t *target, lastStart time.Time, first bool) time.Duration {
 	c.mu.Lock()
 	interval := t.spec.interval
+	confirming := t.state.confirming()
 	c.mu.Unlock()
+	if confirming && interval > initialConfirmInterval {
+		return max(lastStart.Add(initialConfirmInterval).Sub(c.now()), 0)
+	}
 	due := lastStart.Add(interval)
 	if first {
 		due = due.Add(phaseOffset(t.ref, interval))

@@ -373,3 +373,26 @@ func TestCheckerMetrics(t *testing.T) {
 		t.Errorf("kelb_health_probes_total sums to %v, want at least 4", probes)
 	}
 }
+
+// TestCheckerConfirmsPassingNewTargetsFast registers a passing target in a
+// group probed every 30 s with a healthy threshold of 3: probed at the
+// group's interval it would need a minute; kelb confirms it every second.
+// A failing new target keeps the group's pace: after the first failure it
+// waits the interval, so it stays initial.
+func TestCheckerConfirmsPassingNewTargetsFast(t *testing.T) {
+	t.Parallel()
+	up := newCodeServer(t, 200)
+	down := newCodeServer(t, 503)
+	c := startChecker(t, Options{})
+	upTarget, downTarget := targetAt(t, serverAddress(t, up.Server)), targetAt(t, serverAddress(t, down.Server))
+	tg := group(tgShop, "HTTP", upTarget, downTarget)
+	tg.HealthCheck.IntervalSeconds, tg.HealthCheck.TimeoutSeconds, tg.HealthCheck.HealthyThreshold = 30, 5, 3
+	c.Update(stateWith(tg))
+	waitHealth(t, c, tgShop, key(upTarget), healthy)
+	if n := up.hitsOn("/"); n != 3 {
+		t.Errorf("the passing target was probed %d times before it turned healthy, want 3 (the threshold)", n)
+	}
+	if h, _ := c.TargetHealth(tgShop, key(downTarget)); h.State != elb.HealthInitial || down.hitsOn("/") != 1 {
+		t.Errorf("failing new target: %+v after %d probes, want initial after 1", h, down.hitsOn("/"))
+	}
+}

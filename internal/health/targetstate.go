@@ -130,6 +130,13 @@ func (s *targetState) observe(r result, th thresholds) bool {
 	return s.health != before
 }
 
+// confirming reports whether the target is initial and passing: its next
+// probes only confirm what the last one found, and may come sooner than
+// the interval (see initialConfirmInterval).
+func (s *targetState) confirming() bool {
+	return s.health.State == elb.HealthInitial && s.successes > 0
+}
+
 func initialHealthChecking() elb.TargetHealth {
 	return elb.TargetHealth{
 		State:       elb.HealthInitial,
