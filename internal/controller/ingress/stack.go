@@ -2,13 +2,14 @@ package ingress
 
 import (
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
 )
 
 // Tags that tie a kelb server resource to the IngressGroup it was made for,
 // the AWS Load Balancer Controller's: deploy finds what exists from tags
 // alone.
 const (
-	TagCluster  = "elbv2.k8s.aws/cluster"
+	TagCluster  = elbv2deploy.TagCluster
 	TagStack    = "ingress.k8s.aws/stack"
 	TagResource = "ingress.k8s.aws/resource"
 

@@ -3,6 +3,8 @@ package service
 import (
 	"slices"
 	"sort"
+
+	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
 )
 
 // Actual is what kelb server holds for one stack, found by its tags.
@@ -16,21 +18,7 @@ type Actual struct {
 }
 
 // ActualLoadBalancer is an existing load balancer.
-type ActualLoadBalancer struct {
-	ARN           string
-	Name          string
-	Type          string
-	Scheme        string
-	IPAddressType string
-	DNSName       string
-	// Subnets and Zones are the subnet ids and zone names of the load
-	// balancer's zones, in the same order.
-	Subnets    []string
-	Zones      []string
-	Addresses  []string
-	Attributes map[string]string
-	Tags       map[string]string
-}
+type ActualLoadBalancer = elbv2deploy.ActualLoadBalancer
 
 // ActualListener is an existing listener of the stack's load balancer.
 type ActualListener struct {

@@ -2,13 +2,14 @@ package service
 
 import (
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
 )
 
 // Tags that tie a kelb server resource to the Service it was made for. They
 // are the AWS Load Balancer Controller's, so deploy finds what exists from
 // tags alone, with no state of its own.
 const (
-	TagCluster  = "elbv2.k8s.aws/cluster"
+	TagCluster  = elbv2deploy.TagCluster
 	TagStack    = "service.k8s.aws/stack"
 	TagResource = "service.k8s.aws/resource"
 
