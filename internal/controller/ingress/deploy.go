@@ -2,7 +2,6 @@ package ingress
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -10,15 +9,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
-	"github.com/aws/smithy-go"
 
-	"github.com/kelb-io/kelb/internal/controller/service"
+	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
 )
 
 // ELBv2 is the part of the aws-sdk-go-v2 elasticloadbalancingv2 client that
 // deploy uses; *elasticloadbalancingv2.Client implements it.
 type ELBv2 interface {
-	service.ELBv2
+	elbv2deploy.ELBv2
 	elbv2.DescribeRulesAPIClient
 	CreateRule(context.Context, *elbv2.CreateRuleInput, ...func(*elbv2.Options)) (*elbv2.CreateRuleOutput, error)
 	ModifyRule(context.Context, *elbv2.ModifyRuleInput, ...func(*elbv2.Options)) (*elbv2.ModifyRuleOutput, error)
@@ -61,11 +59,7 @@ type Result struct {
 }
 
 // actualLoadBalancer is an existing load balancer of the stack.
-type actualLoadBalancer struct {
-	ARN, Name, Type, Scheme, IPAddressType, DNSName string
-	Subnets, Zones                                  []string
-	Attributes, Tags                                map[string]string
-}
+type actualLoadBalancer = elbv2deploy.ActualLoadBalancer
 
 // actualListener is an existing listener of the stack's load balancer.
 type actualListener struct {
@@ -77,12 +71,7 @@ type actualListener struct {
 }
 
 // actualTargetGroup is an existing target group tagged for the stack.
-type actualTargetGroup struct {
-	ARN, Name, Protocol, ProtocolVersion, TargetType, IPAddressType string
-	Port                                                            int32
-	HealthCheck                                                     HealthCheck
-	Attributes, Tags                                                map[string]string
-}
+type actualTargetGroup = elbv2deploy.ActualTargetGroup
 
 // actual is what kelb server holds for one stack.
 type actual struct {
@@ -122,7 +111,7 @@ func (d *Deployer) Delete(ctx context.Context, stackID string) error {
 		}
 	}
 	for _, tg := range a.targetGroups {
-		if _, err := d.Client.DeleteTargetGroup(ctx, &elbv2.DeleteTargetGroupInput{TargetGroupArn: &tg.ARN}); err != nil && !notFound(err) {
+		if _, err := d.Client.DeleteTargetGroup(ctx, &elbv2.DeleteTargetGroupInput{TargetGroupArn: &tg.ARN}); err != nil && !elbv2deploy.NotFound(err) {
 			return fmt.Errorf("delete %s: delete target group %s: %w", stackID, tg.ARN, err)
 		}
 	}
@@ -131,7 +120,7 @@ func (d *Deployer) Delete(ctx context.Context, stackID string) error {
 
 func (d *Deployer) deleteLoadBalancer(ctx context.Context, arn string) error {
 	// Deleting the load balancer deletes its listeners and rules.
-	if _, err := d.Client.DeleteLoadBalancer(ctx, &elbv2.DeleteLoadBalancerInput{LoadBalancerArn: &arn}); err != nil && !notFound(err) {
+	if _, err := d.Client.DeleteLoadBalancer(ctx, &elbv2.DeleteLoadBalancerInput{LoadBalancerArn: &arn}); err != nil && !elbv2deploy.NotFound(err) {
 		return fmt.Errorf("delete load balancer %s: %w", arn, err)
 	}
 	return nil
@@ -162,7 +151,7 @@ func (d *Deployer) deploy(ctx context.Context, st *Stack, a *actual, res *Result
 	for _, l := range a.listeners {
 		if !wanted[l.Port] {
 			res.Changed = true
-			if _, err := d.Client.DeleteListener(ctx, &elbv2.DeleteListenerInput{ListenerArn: &l.ARN}); err != nil && !notFound(err) {
+			if _, err := d.Client.DeleteListener(ctx, &elbv2.DeleteListenerInput{ListenerArn: &l.ARN}); err != nil && !elbv2deploy.NotFound(err) {
 				return fmt.Errorf("delete listener %s: %w", l.ARN, err)
 			}
 		}
@@ -172,7 +161,7 @@ func (d *Deployer) deploy(ctx context.Context, st *Stack, a *actual, res *Result
 			continue
 		}
 		res.Changed = true
-		if _, err := d.Client.DeleteTargetGroup(ctx, &elbv2.DeleteTargetGroupInput{TargetGroupArn: &tg.ARN}); err != nil && !notFound(err) {
+		if _, err := d.Client.DeleteTargetGroup(ctx, &elbv2.DeleteTargetGroupInput{TargetGroupArn: &tg.ARN}); err != nil && !elbv2deploy.NotFound(err) {
 			return fmt.Errorf("delete target group %s: %w", tg.ARN, err)
 		}
 	}
@@ -200,7 +189,7 @@ func (d *Deployer) loadBalancer(ctx context.Context, st *Stack, a *actual, res *
 			Scheme:        types.LoadBalancerSchemeEnum(want.Scheme),
 			IpAddressType: types.IpAddressType(want.IPAddressType),
 			Subnets:       want.Subnets,
-			Tags:          sdkTags(want.Tags),
+			Tags:          elbv2deploy.SDKTags(want.Tags),
 		})
 		if err != nil {
 			return "", fmt.Errorf("create load balancer %s: %w", want.Name, err)
@@ -240,7 +229,7 @@ func (d *Deployer) setLBAttributes(ctx context.Context, arn string, attrs map[st
 		return nil
 	}
 	var in []types.LoadBalancerAttribute
-	for _, k := range sortedKeys(attrs) {
+	for _, k := range elbv2deploy.SortedKeys(attrs) {
 		in = append(in, types.LoadBalancerAttribute{Key: aws.String(k), Value: aws.String(attrs[k])})
 	}
 	if _, err := d.Client.ModifyLoadBalancerAttributes(ctx, &elbv2.ModifyLoadBalancerAttributesInput{LoadBalancerArn: &arn, Attributes: in}); err != nil {
@@ -284,7 +273,7 @@ func (d *Deployer) targetGroups(ctx context.Context, st *Stack, a *actual, res *
 		}
 		if changed := changedAttributes(want.Attributes, match.Attributes); len(changed) > 0 {
 			res.Changed = true
-			if err := d.setTGAttributes(ctx, match.ARN, changed); err != nil {
+			if err := elbv2deploy.SetTargetGroupAttributes(ctx, d.Client, match.ARN, changed); err != nil {
 				return nil, err
 			}
 		}
@@ -313,7 +302,7 @@ func (d *Deployer) createTargetGroup(ctx context.Context, tg TargetGroup) (strin
 		HealthyThresholdCount:      aws.Int32(hc.HealthyThreshold),
 		UnhealthyThresholdCount:    aws.Int32(hc.UnhealthyThreshold),
 		Matcher:                    matcher(hc),
-		Tags:                       sdkTags(tg.Tags),
+		Tags:                       elbv2deploy.SDKTags(tg.Tags),
 	}
 	out, err := d.Client.CreateTargetGroup(ctx, in)
 	if err != nil {
@@ -323,7 +312,7 @@ func (d *Deployer) createTargetGroup(ctx context.Context, tg TargetGroup) (strin
 		return "", fmt.Errorf("create target group %s: %d target groups in the reply", tg.Name, len(out.TargetGroups))
 	}
 	arn := aws.ToString(out.TargetGroups[0].TargetGroupArn)
-	return arn, d.setTGAttributes(ctx, arn, tg.Attributes)
+	return arn, elbv2deploy.SetTargetGroupAttributes(ctx, d.Client, arn, tg.Attributes)
 }
 
 func matcher(hc HealthCheck) *types.Matcher {
@@ -345,20 +334,6 @@ func modifyHealthCheck(arn string, hc HealthCheck) *elbv2.ModifyTargetGroupInput
 		UnhealthyThresholdCount:    aws.Int32(hc.UnhealthyThreshold),
 		Matcher:                    matcher(hc),
 	}
-}
-
-func (d *Deployer) setTGAttributes(ctx context.Context, arn string, attrs map[string]string) error {
-	if len(attrs) == 0 {
-		return nil
-	}
-	var in []types.TargetGroupAttribute
-	for _, k := range sortedKeys(attrs) {
-		in = append(in, types.TargetGroupAttribute{Key: aws.String(k), Value: aws.String(attrs[k])})
-	}
-	if _, err := d.Client.ModifyTargetGroupAttributes(ctx, &elbv2.ModifyTargetGroupAttributesInput{TargetGroupArn: &arn, Attributes: in}); err != nil {
-		return fmt.Errorf("modify attributes of %s: %w", arn, err)
-	}
-	return nil
 }
 
 // resolveAction replaces the stack's target group ResourceIDs with ARNs.
@@ -433,7 +408,7 @@ func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, a 
 			SslPolicy:       optional(want.SSLPolicy),
 			Certificates:    defaultCert,
 			DefaultActions:  []types.Action{sdkAction(defAction)},
-			Tags:            sdkTags(want.Tags),
+			Tags:            elbv2deploy.SDKTags(want.Tags),
 		})
 		if err != nil {
 			return fmt.Errorf("create listener %d on %s: %w", want.Port, lbARN, err)
@@ -443,7 +418,7 @@ func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, a 
 		}
 		arn = aws.ToString(out.Listeners[0].ListenerArn)
 		if len(want.Attributes) > 0 {
-			if err := d.setListenerAttributes(ctx, arn, want.Attributes); err != nil {
+			if err := elbv2deploy.SetListenerAttributes(ctx, d.Client, arn, want.Attributes); err != nil {
 				return err
 			}
 		}
@@ -475,7 +450,7 @@ func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, a 
 		}
 		if len(changed) > 0 {
 			res.Changed = true
-			if err := d.setListenerAttributes(ctx, arn, changed); err != nil {
+			if err := elbv2deploy.SetListenerAttributes(ctx, d.Client, arn, changed); err != nil {
 				return err
 			}
 		}
@@ -534,7 +509,7 @@ func (d *Deployer) extraCertificates(ctx context.Context, arn string, certs []st
 	if len(have) > 0 {
 		res.Changed = true
 		var remove []types.Certificate
-		for _, c := range sortedKeys(boolKeys(have)) {
+		for _, c := range elbv2deploy.SortedKeys(boolKeys(have)) {
 			remove = append(remove, types.Certificate{CertificateArn: aws.String(c)})
 		}
 		if _, err := d.Client.RemoveListenerCertificates(ctx, &elbv2.RemoveListenerCertificatesInput{ListenerArn: &arn, Certificates: remove}); err != nil {
@@ -558,7 +533,7 @@ func (d *Deployer) applyRules(ctx context.Context, listenerARN string, p RulePla
 	}
 	res.Changed = true
 	for _, arn := range p.Delete {
-		if _, err := d.Client.DeleteRule(ctx, &elbv2.DeleteRuleInput{RuleArn: &arn}); err != nil && !notFound(err) {
+		if _, err := d.Client.DeleteRule(ctx, &elbv2.DeleteRuleInput{RuleArn: &arn}); err != nil && !elbv2deploy.NotFound(err) {
 			return fmt.Errorf("delete rule %s: %w", arn, err)
 		}
 	}
@@ -593,22 +568,11 @@ func (d *Deployer) applyRules(ctx context.Context, listenerARN string, p RulePla
 			Priority:    aws.Int32(r.Priority),
 			Conditions:  sdkConditions(r.Conditions),
 			Actions:     []types.Action{sdkAction(r.Action)},
-			Tags:        sdkTags(ruleTags),
+			Tags:        elbv2deploy.SDKTags(ruleTags),
 		})
 		if err != nil {
 			return fmt.Errorf("create rule %d on %s: %w", r.Priority, listenerARN, err)
 		}
-	}
-	return nil
-}
-
-func (d *Deployer) setListenerAttributes(ctx context.Context, arn string, attrs map[string]string) error {
-	var in []types.ListenerAttribute
-	for _, k := range sortedKeys(attrs) {
-		in = append(in, types.ListenerAttribute{Key: aws.String(k), Value: aws.String(attrs[k])})
-	}
-	if _, err := d.Client.ModifyListenerAttributes(ctx, &elbv2.ModifyListenerAttributesInput{ListenerArn: &arn, Attributes: in}); err != nil {
-		return fmt.Errorf("modify attributes of %s: %w", arn, err)
 	}
 	return nil
 }
@@ -625,7 +589,7 @@ func (d *Deployer) retag(ctx context.Context, arn string, want, have map[string]
 	sort.Strings(remove)
 	if len(set) > 0 {
 		res.Changed = true
-		if _, err := d.Client.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{arn}, Tags: sdkTags(set)}); err != nil {
+		if _, err := d.Client.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{arn}, Tags: elbv2deploy.SDKTags(set)}); err != nil {
 			return fmt.Errorf("tag %s: %w", arn, err)
 		}
 	}
@@ -672,35 +636,4 @@ func optional(s string) *string {
 		return nil
 	}
 	return &s
-}
-
-func sdkTags(m map[string]string) []types.Tag {
-	var out []types.Tag
-	for _, k := range sortedKeys(m) {
-		out = append(out, types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
-	}
-	return out
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-// notFound reports whether err is an ELBv2 "not found" error: what a
-// delete of something already gone returns.
-func notFound(err error) bool {
-	var ae smithy.APIError
-	if !errors.As(err, &ae) {
-		return false
-	}
-	switch ae.ErrorCode() {
-	case "LoadBalancerNotFound", "TargetGroupNotFound", "ListenerNotFound", "RuleNotFound":
-		return true
-	}
-	return false
 }

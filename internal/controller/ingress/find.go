@@ -8,114 +8,51 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
 )
 
 // find returns the resources of stack stackID: the load balancers and
 // target groups tagged with the cluster and the stack, and the listeners
 // of the load balancer.
 func (d *Deployer) find(ctx context.Context, stackID string) (*actual, error) {
-	a := &actual{}
-	var lbs []types.LoadBalancer
-	pages := elbv2.NewDescribeLoadBalancersPaginator(d.Client, &elbv2.DescribeLoadBalancersInput{})
-	for pages.HasMorePages() {
-		out, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("describe load balancers: %w", err)
-		}
-		lbs = append(lbs, out.LoadBalancers...)
-	}
-	arns := make([]string, len(lbs))
-	for i, lb := range lbs {
-		arns[i] = aws.ToString(lb.LoadBalancerArn)
-	}
-	tags, err := d.tags(ctx, arns)
+	owner := elbv2deploy.Owner{StackTag: TagStack, StackID: stackID, ClusterName: d.ClusterName}
+	lb, others, err := elbv2deploy.FindLoadBalancers(ctx, d.Client, func(t map[string]string) bool {
+		return owner.Owns(t) && t[TagResource] == ResourceLoadBalancer
+	})
 	if err != nil {
 		return nil, err
 	}
-	for _, lb := range lbs {
-		arn := aws.ToString(lb.LoadBalancerArn)
-		t := tags[arn]
-		if !d.ours(t, stackID) || t[TagResource] != ResourceLoadBalancer {
-			continue
-		}
-		if a.lb != nil {
-			a.otherLBs = append(a.otherLBs, arn)
-			continue
-		}
-		have := &actualLoadBalancer{
-			ARN: arn, Name: aws.ToString(lb.LoadBalancerName), Type: string(lb.Type), Scheme: string(lb.Scheme),
-			IPAddressType: string(lb.IpAddressType), DNSName: aws.ToString(lb.DNSName), Tags: t, Attributes: map[string]string{},
-		}
-		for _, z := range lb.AvailabilityZones {
-			have.Subnets = append(have.Subnets, aws.ToString(z.SubnetId))
-			have.Zones = append(have.Zones, aws.ToString(z.ZoneName))
-		}
-		out, err := d.Client.DescribeLoadBalancerAttributes(ctx, &elbv2.DescribeLoadBalancerAttributesInput{LoadBalancerArn: &arn})
-		if err != nil {
-			return nil, fmt.Errorf("describe attributes of %s: %w", arn, err)
-		}
-		for _, at := range out.Attributes {
-			have.Attributes[aws.ToString(at.Key)] = aws.ToString(at.Value)
-		}
-		a.lb = have
-	}
+	a := &actual{lb: lb, otherLBs: others}
 	if a.lb != nil {
 		if a.listeners, err = d.listeners(ctx, a.lb.ARN); err != nil {
 			return nil, err
 		}
 	}
-	if a.targetGroups, err = d.findTargetGroups(ctx, stackID); err != nil {
+	if a.targetGroups, err = elbv2deploy.FindTargetGroups(ctx, d.Client, owner.Owns); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
-func (d *Deployer) ours(tags map[string]string, stackID string) bool {
-	if tags[TagStack] != stackID {
-		return false
-	}
-	return d.ClusterName == "" || tags[TagCluster] == d.ClusterName
-}
-
 func (d *Deployer) listeners(ctx context.Context, lbARN string) ([]actualListener, error) {
-	var ls []types.Listener
-	pages := elbv2.NewDescribeListenersPaginator(d.Client, &elbv2.DescribeListenersInput{LoadBalancerArn: &lbARN})
-	for pages.HasMorePages() {
-		out, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("describe listeners of %s: %w", lbARN, err)
-		}
-		ls = append(ls, out.Listeners...)
-	}
-	arns := make([]string, len(ls))
-	for i, l := range ls {
-		arns[i] = aws.ToString(l.ListenerArn)
-	}
-	tags, err := d.tags(ctx, arns)
+	ls, err := elbv2deploy.FindListeners(ctx, d.Client, lbARN)
 	if err != nil {
 		return nil, err
 	}
 	var out []actualListener
 	for _, l := range ls {
-		arn := aws.ToString(l.ListenerArn)
 		have := actualListener{
-			ARN: arn, Port: aws.ToInt32(l.Port), Protocol: string(l.Protocol), SSLPolicy: aws.ToString(l.SslPolicy),
-			Tags: tags[arn], Attributes: map[string]string{},
+			ARN: l.ARN, Port: aws.ToInt32(l.Listener.Port), Protocol: string(l.Listener.Protocol), SSLPolicy: aws.ToString(l.Listener.SslPolicy),
+			Tags: l.Tags, Attributes: l.Attributes,
 		}
-		for _, c := range l.Certificates {
+		for _, c := range l.Listener.Certificates {
 			if have.DefaultCertificate == "" || aws.ToBool(c.IsDefault) {
 				have.DefaultCertificate = aws.ToString(c.CertificateArn)
 			}
 		}
-		if len(l.DefaultActions) > 0 {
-			have.DefaultAction = fromSDKAction(l.DefaultActions[0])
-		}
-		attrs, err := d.Client.DescribeListenerAttributes(ctx, &elbv2.DescribeListenerAttributesInput{ListenerArn: &arn})
-		if err != nil {
-			return nil, fmt.Errorf("describe attributes of %s: %w", arn, err)
-		}
-		for _, at := range attrs.Attributes {
-			have.Attributes[aws.ToString(at.Key)] = aws.ToString(at.Value)
+		if len(l.Listener.DefaultActions) > 0 {
+			have.DefaultAction = fromSDKAction(l.Listener.DefaultActions[0])
 		}
 		out = append(out, have)
 	}
@@ -150,80 +87,6 @@ func (d *Deployer) rules(ctx context.Context, listenerARN string) ([]ActualRule,
 		}
 		in.Marker = page.NextMarker
 	}
-}
-
-func (d *Deployer) findTargetGroups(ctx context.Context, stackID string) ([]actualTargetGroup, error) {
-	var tgs []types.TargetGroup
-	pages := elbv2.NewDescribeTargetGroupsPaginator(d.Client, &elbv2.DescribeTargetGroupsInput{})
-	for pages.HasMorePages() {
-		out, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("describe target groups: %w", err)
-		}
-		tgs = append(tgs, out.TargetGroups...)
-	}
-	arns := make([]string, len(tgs))
-	for i, tg := range tgs {
-		arns[i] = aws.ToString(tg.TargetGroupArn)
-	}
-	tags, err := d.tags(ctx, arns)
-	if err != nil {
-		return nil, err
-	}
-	var out []actualTargetGroup
-	for _, tg := range tgs {
-		arn := aws.ToString(tg.TargetGroupArn)
-		if !d.ours(tags[arn], stackID) {
-			continue
-		}
-		have := actualTargetGroup{
-			ARN: arn, Name: aws.ToString(tg.TargetGroupName), Protocol: string(tg.Protocol), ProtocolVersion: aws.ToString(tg.ProtocolVersion),
-			Port: aws.ToInt32(tg.Port), TargetType: string(tg.TargetType), IPAddressType: string(tg.IpAddressType), Tags: tags[arn],
-			HealthCheck: HealthCheck{
-				Protocol:           string(tg.HealthCheckProtocol),
-				Port:               aws.ToString(tg.HealthCheckPort),
-				Path:               aws.ToString(tg.HealthCheckPath),
-				IntervalSeconds:    aws.ToInt32(tg.HealthCheckIntervalSeconds),
-				TimeoutSeconds:     aws.ToInt32(tg.HealthCheckTimeoutSeconds),
-				HealthyThreshold:   aws.ToInt32(tg.HealthyThresholdCount),
-				UnhealthyThreshold: aws.ToInt32(tg.UnhealthyThresholdCount),
-			},
-			Attributes: map[string]string{},
-		}
-		if tg.Matcher != nil {
-			have.HealthCheck.HTTPCode = aws.ToString(tg.Matcher.HttpCode)
-			have.HealthCheck.GRPCCode = aws.ToString(tg.Matcher.GrpcCode)
-		}
-		attrs, err := d.Client.DescribeTargetGroupAttributes(ctx, &elbv2.DescribeTargetGroupAttributesInput{TargetGroupArn: &arn})
-		if err != nil {
-			return nil, fmt.Errorf("describe attributes of %s: %w", arn, err)
-		}
-		for _, at := range attrs.Attributes {
-			have.Attributes[aws.ToString(at.Key)] = aws.ToString(at.Value)
-		}
-		out = append(out, have)
-	}
-	return out, nil
-}
-
-// tags describes the tags of arns, 20 at a time (the API's limit).
-func (d *Deployer) tags(ctx context.Context, arns []string) (map[string]map[string]string, error) {
-	out := map[string]map[string]string{}
-	for start := 0; start < len(arns); start += 20 {
-		batch := arns[start:min(start+20, len(arns))]
-		res, err := d.Client.DescribeTags(ctx, &elbv2.DescribeTagsInput{ResourceArns: batch})
-		if err != nil {
-			return nil, fmt.Errorf("describe tags: %w", err)
-		}
-		for _, td := range res.TagDescriptions {
-			m := map[string]string{}
-			for _, t := range td.Tags {
-				m[aws.ToString(t.Key)] = aws.ToString(t.Value)
-			}
-			out[aws.ToString(td.ResourceArn)] = m
-		}
-	}
-	return out, nil
 }
 
 // sdkAction is a with its target groups given by ARN, as the API takes it.

@@ -172,18 +172,7 @@ type TargetGroup struct {
 }
 
 // HealthCheck is a target group's desired health check.
-type HealthCheck struct {
-	Protocol string `json:"protocol"`
-	// Port is "traffic-port" or a port number.
-	Port               string `json:"port"`
-	Path               string `json:"path"`
-	HTTPCode           string `json:"httpCode,omitempty"`
-	GRPCCode           string `json:"grpcCode,omitempty"`
-	IntervalSeconds    int32  `json:"intervalSeconds"`
-	TimeoutSeconds     int32  `json:"timeoutSeconds"`
-	HealthyThreshold   int32  `json:"healthyThreshold"`
-	UnhealthyThreshold int32  `json:"unhealthyThreshold"`
-}
+type HealthCheck = elbv2deploy.HealthCheck
 
 // TargetGroupBinding is a desired TargetGroupBinding object. Its
 // Spec.TargetGroupARN is empty until deploy knows the target group's ARN.
