@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -209,13 +208,13 @@ func (d *Deployer) loadBalancer(ctx context.Context, st *Stack, a *actual, res *
 			return "", fmt.Errorf("set address type of %s: %w", arn, err)
 		}
 	}
-	if len(want.Subnets) > 0 && !sameZones(want.Subnets, have) {
+	if len(want.Subnets) > 0 && !elbv2deploy.SameZones(want.Subnets, have) {
 		res.Changed = true
 		if _, err := d.Client.SetSubnets(ctx, &elbv2.SetSubnetsInput{LoadBalancerArn: &arn, Subnets: want.Subnets}); err != nil {
 			return "", fmt.Errorf("set subnets of %s: %w", arn, err)
 		}
 	}
-	if changed := changedAttributes(want.Attributes, have.Attributes); len(changed) > 0 {
+	if changed := elbv2deploy.ChangedAttributes(want.Attributes, have.Attributes); len(changed) > 0 {
 		res.Changed = true
 		if err := d.setLBAttributes(ctx, arn, changed); err != nil {
 			return "", err
@@ -271,7 +270,7 @@ func (d *Deployer) targetGroups(ctx context.Context, st *Stack, a *actual, res *
 				return nil, fmt.Errorf("modify health check of %s: %w", match.ARN, err)
 			}
 		}
-		if changed := changedAttributes(want.Attributes, match.Attributes); len(changed) > 0 {
+		if changed := elbv2deploy.ChangedAttributes(want.Attributes, match.Attributes); len(changed) > 0 {
 			res.Changed = true
 			if err := elbv2deploy.SetTargetGroupAttributes(ctx, d.Client, match.ARN, changed); err != nil {
 				return nil, err
@@ -441,13 +440,7 @@ func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, a 
 				return fmt.Errorf("modify listener %s: %w", arn, err)
 			}
 		}
-		changed := changedAttributes(want.Attributes, have.Attributes)
-		if _, wanted := want.Attributes[ListenerAttributeSourceRanges]; !wanted && have.Attributes[ListenerAttributeSourceRanges] != "" {
-			if changed == nil {
-				changed = map[string]string{}
-			}
-			changed[ListenerAttributeSourceRanges] = ""
-		}
+		changed := elbv2deploy.ChangedListenerAttributes(want.Attributes, have.Attributes)
 		if len(changed) > 0 {
 			res.Changed = true
 			if err := elbv2deploy.SetListenerAttributes(ctx, d.Client, arn, changed); err != nil {
@@ -579,14 +572,7 @@ func (d *Deployer) applyRules(ctx context.Context, listenerARN string, p RulePla
 
 // retag makes the tags of arn want.
 func (d *Deployer) retag(ctx context.Context, arn string, want, have map[string]string, res *Result) error {
-	set := changedAttributes(want, have)
-	var remove []string
-	for k := range have {
-		if _, ok := want[k]; !ok {
-			remove = append(remove, k)
-		}
-	}
-	sort.Strings(remove)
+	set, remove := elbv2deploy.DiffTags(want, have)
 	if len(set) > 0 {
 		res.Changed = true
 		if _, err := d.Client.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{arn}, Tags: elbv2deploy.SDKTags(set)}); err != nil {
@@ -600,35 +586,6 @@ func (d *Deployer) retag(ctx context.Context, arn string, want, have map[string]
 		}
 	}
 	return nil
-}
-
-// changedAttributes returns the desired entries whose actual value
-// differs. Entries the stack does not set are left alone.
-func changedAttributes(want, have map[string]string) map[string]string {
-	var out map[string]string
-	for k, v := range want {
-		if hv, ok := have[k]; !ok || hv != v {
-			if out == nil {
-				out = map[string]string{}
-			}
-			out[k] = v
-		}
-	}
-	return out
-}
-
-// sameZones reports whether the subnets the stack asks for (subnet ids or
-// zone names) are exactly the load balancer's zones.
-func sameZones(want []string, lb *actualLoadBalancer) bool {
-	if len(want) != len(lb.Subnets) {
-		return false
-	}
-	for _, w := range want {
-		if !slices.Contains(lb.Subnets, w) && !slices.Contains(lb.Zones, w) {
-			return false
-		}
-	}
-	return true
 }
 
 func optional(s string) *string {

@@ -30,7 +30,7 @@ const (
 // ListenerAttributeSourceRanges is the kelb listener attribute that carries
 // the networks allowed to reach a listener (inbound-cidrs), comma-separated.
 // kelb server refuses connections from any other source.
-const ListenerAttributeSourceRanges = "kelb.source_ranges.cidrs"
+const ListenerAttributeSourceRanges = elbv2deploy.ListenerAttributeSourceRanges
 
 // Action types.
 const (

@@ -2,7 +2,6 @@ package service
 
 import (
 	"slices"
-	"sort"
 
 	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
 )
@@ -153,10 +152,10 @@ func Diff(desired *Stack, actual *Actual) *Plan {
 		if lb.IPAddressType != desired.LoadBalancer.IPAddressType {
 			p.SetIPAddressType = desired.LoadBalancer.IPAddressType
 		}
-		if len(desired.LoadBalancer.Subnets) > 0 && !sameZones(desired.LoadBalancer.Subnets, lb) {
+		if len(desired.LoadBalancer.Subnets) > 0 && !elbv2deploy.SameZones(desired.LoadBalancer.Subnets, lb) {
 			p.SetSubnets = slices.Clone(desired.LoadBalancer.Subnets)
 		}
-		p.SetLBAttributes = changedAttributes(desired.LoadBalancer.Attributes, lb.Attributes)
+		p.SetLBAttributes = elbv2deploy.ChangedAttributes(desired.LoadBalancer.Attributes, lb.Attributes)
 		p.LBTags = diffTags(desired.LoadBalancer.Tags, lb.Tags)
 	}
 
@@ -181,7 +180,7 @@ func Diff(desired *Stack, actual *Actual) *Plan {
 		p.TargetGroupARNs[want.ResourceID] = match.ARN
 		change := TargetGroupChange{
 			ARN:        match.ARN,
-			Attributes: changedAttributes(want.Attributes, match.Attributes),
+			Attributes: elbv2deploy.ChangedAttributes(want.Attributes, match.Attributes),
 			Tags:       diffTags(want.Tags, match.Tags),
 		}
 		if !sameHealthCheck(want.HealthCheck, match.HealthCheck) {
@@ -220,7 +219,7 @@ func Diff(desired *Stack, actual *Actual) *Plan {
 		change := ListenerChange{
 			ARN:        have.ARN,
 			Port:       want.Port,
-			Attributes: changedListenerAttributes(want.Attributes, have.Attributes),
+			Attributes: elbv2deploy.ChangedListenerAttributes(want.Attributes, have.Attributes),
 			Tags:       diffTags(want.Tags, have.Tags),
 		}
 		arn, exists := p.TargetGroupARNs[want.TargetGroup]
@@ -254,65 +253,9 @@ func sameHealthCheck(want, have HealthCheck) bool {
 	return want == have
 }
 
-// changedAttributes returns the desired attributes whose actual value
-// differs. Attributes the stack does not set are left alone.
-func changedAttributes(want, have map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range want {
-		if hv, ok := have[k]; !ok || hv != v {
-			out[k] = v
-		}
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
-}
-
-// changedListenerAttributes is changedAttributes, and it clears the source
-// ranges attribute when the stack no longer restricts sources.
-func changedListenerAttributes(want, have map[string]string) map[string]string {
-	out := changedAttributes(want, have)
-	if _, wanted := want[ListenerAttributeSourceRanges]; !wanted && have[ListenerAttributeSourceRanges] != "" {
-		if out == nil {
-			out = map[string]string{}
-		}
-		out[ListenerAttributeSourceRanges] = ""
-	}
-	return out
-}
-
 // diffTags returns the tags to add or change and the keys to remove so that
 // have becomes want.
 func diffTags(want, have map[string]string) TagChange {
-	var c TagChange
-	for k, v := range want {
-		if hv, ok := have[k]; !ok || hv != v {
-			if c.Set == nil {
-				c.Set = map[string]string{}
-			}
-			c.Set[k] = v
-		}
-	}
-	for k := range have {
-		if _, ok := want[k]; !ok {
-			c.Remove = append(c.Remove, k)
-		}
-	}
-	sort.Strings(c.Remove)
-	return c
-}
-
-// sameZones reports whether the subnets the stack asks for (subnet ids or
-// zone names) are exactly the load balancer's zones.
-func sameZones(want []string, lb *ActualLoadBalancer) bool {
-	if len(want) != len(lb.Subnets) {
-		return false
-	}
-	for _, w := range want {
-		if !slices.Contains(lb.Subnets, w) && !slices.Contains(lb.Zones, w) {
-			return false
-		}
-	}
-	return true
+	set, remove := elbv2deploy.DiffTags(want, have)
+	return TagChange{Set: set, Remove: remove}
 }

@@ -28,7 +28,7 @@ const (
 // Service's load balancer source ranges, comma-separated. kelb server
 // refuses connections to the listener from any other source. It is absent
 // when every source is allowed.
-const ListenerAttributeSourceRanges = "kelb.source_ranges.cidrs"
+const ListenerAttributeSourceRanges = elbv2deploy.ListenerAttributeSourceRanges
 
 // Stack is the desired state of one Service's load balancer: what deploy
 // makes kelb server hold. It is built by Build and serialises to JSON.
