@@ -1,7 +1,6 @@
 package service
 
 import (
-	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
 	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
 )
 
@@ -44,18 +43,7 @@ type Stack struct {
 }
 
 // LoadBalancer is the desired network load balancer.
-type LoadBalancer struct {
-	Name          string `json:"name"`
-	Type          string `json:"type"`
-	Scheme        string `json:"scheme"`
-	IPAddressType string `json:"ipAddressType"`
-	// Subnets select the zones of kelb server; none means every zone.
-	Subnets []string `json:"subnets,omitempty"`
-	// Attributes hold only the attributes the Service sets; others keep
-	// whatever value kelb server has.
-	Attributes map[string]string `json:"attributes,omitempty"`
-	Tags       map[string]string `json:"tags"`
-}
+type LoadBalancer = elbv2deploy.LoadBalancer
 
 // Listener is a desired listener: one per Service port number.
 type Listener struct {
@@ -97,11 +85,4 @@ type HealthCheck struct {
 
 // TargetGroupBinding is a desired TargetGroupBinding object. Its
 // Spec.TargetGroupARN is empty until deploy knows the target group's ARN.
-type TargetGroupBinding struct {
-	Name      string            `json:"name"`
-	Namespace string            `json:"namespace"`
-	Labels    map[string]string `json:"labels"`
-	// TargetGroup is the ResourceID of the bound target group.
-	TargetGroup string                          `json:"targetGroup"`
-	Spec        elbv2api.TargetGroupBindingSpec `json:"spec"`
-}
+type TargetGroupBinding = elbv2deploy.TargetGroupBinding

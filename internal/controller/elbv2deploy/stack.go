@@ -1,0 +1,31 @@
+package elbv2deploy
+
+import (
+	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+)
+
+// LoadBalancer is a stack's desired load balancer. Its JSON form is part of
+// the Service and Ingress stacks' golden files.
+type LoadBalancer struct {
+	Name          string `json:"name"`
+	Type          string `json:"type"`
+	Scheme        string `json:"scheme"`
+	IPAddressType string `json:"ipAddressType"`
+	// Subnets select the zones of kelb server; none means every zone.
+	Subnets []string `json:"subnets,omitempty"`
+	// Attributes hold only the attributes the Kubernetes object sets;
+	// others keep whatever value kelb server has.
+	Attributes map[string]string `json:"attributes,omitempty"`
+	Tags       map[string]string `json:"tags"`
+}
+
+// TargetGroupBinding is a desired TargetGroupBinding object. Its
+// Spec.TargetGroupARN is empty until deploy knows the target group's ARN.
+type TargetGroupBinding struct {
+	Name      string            `json:"name"`
+	Namespace string            `json:"namespace"`
+	Labels    map[string]string `json:"labels"`
+	// TargetGroup is the ResourceID of the bound target group.
+	TargetGroup string                          `json:"targetGroup"`
+	Spec        elbv2api.TargetGroupBindingSpec `json:"spec"`
+}
