@@ -29,3 +29,18 @@ type TargetGroupBinding struct {
 	TargetGroup string                          `json:"targetGroup"`
 	Spec        elbv2api.TargetGroupBindingSpec `json:"spec"`
 }
+
+// Stack is the desired state of one Kubernetes object's (or group's) load
+// balancer: what a deployer makes kelb server hold. L and TG are the
+// listener and target group types of the kind of load balancer it is.
+type Stack[L, TG any] struct {
+	// ID is the value of the stack tag: "<namespace>/<name>" of a Service,
+	// the group ID of an IngressGroup.
+	ID                  string               `json:"id"`
+	LoadBalancer        LoadBalancer         `json:"loadBalancer"`
+	Listeners           []L                  `json:"listeners"`
+	TargetGroups        []TG                 `json:"targetGroups"`
+	TargetGroupBindings []TargetGroupBinding `json:"targetGroupBindings"`
+	// Warnings are annotations that were accepted but have no effect.
+	Warnings []string `json:"warnings,omitempty"`
+}

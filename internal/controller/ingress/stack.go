@@ -40,17 +40,9 @@ const (
 
 // Stack is the desired state of one IngressGroup's application load
 // balancer: what deploy makes kelb server hold. Build makes it; it
-// serialises to JSON.
-type Stack struct {
-	// ID is the group's ID (GroupID.String), the value of TagStack.
-	ID                  string               `json:"id"`
-	LoadBalancer        LoadBalancer         `json:"loadBalancer"`
-	Listeners           []Listener           `json:"listeners"`
-	TargetGroups        []TargetGroup        `json:"targetGroups"`
-	TargetGroupBindings []TargetGroupBinding `json:"targetGroupBindings"`
-	// Warnings are annotations that were accepted but have no effect.
-	Warnings []string `json:"warnings,omitempty"`
-}
+// serialises to JSON. Its ID is the group's ID (GroupID.String), the value
+// of TagStack.
+type Stack = elbv2deploy.Stack[Listener, TargetGroup]
 
 // LoadBalancer is the desired application load balancer.
 type LoadBalancer = elbv2deploy.LoadBalancer

@@ -30,17 +30,9 @@ const (
 const ListenerAttributeSourceRanges = elbv2deploy.ListenerAttributeSourceRanges
 
 // Stack is the desired state of one Service's load balancer: what deploy
-// makes kelb server hold. It is built by Build and serialises to JSON.
-type Stack struct {
-	// ID is "<namespace>/<name>" of the Service, the value of TagStack.
-	ID                  string               `json:"id"`
-	LoadBalancer        LoadBalancer         `json:"loadBalancer"`
-	Listeners           []Listener           `json:"listeners"`
-	TargetGroups        []TargetGroup        `json:"targetGroups"`
-	TargetGroupBindings []TargetGroupBinding `json:"targetGroupBindings"`
-	// Warnings are annotations that were accepted but have no effect.
-	Warnings []string `json:"warnings,omitempty"`
-}
+// makes kelb server hold. It is built by Build and serialises to JSON; its
+// ID is "<namespace>/<name>" of the Service, the value of TagStack.
+type Stack = elbv2deploy.Stack[Listener, TargetGroup]
 
 // LoadBalancer is the desired network load balancer.
 type LoadBalancer = elbv2deploy.LoadBalancer
