@@ -97,11 +97,7 @@ func FindLoadBalancers(ctx context.Context, c ELBv2, owns func(tags map[string]s
 		}
 		lbs = append(lbs, out.LoadBalancers...)
 	}
-	arns := make([]string, len(lbs))
-	for i, lb := range lbs {
-		arns[i] = aws.ToString(lb.LoadBalancerArn)
-	}
-	tags, err := DescribeTags(ctx, c, arns)
+	tags, err := describeTagsOf(ctx, c, lbs, func(lb types.LoadBalancer) *string { return lb.LoadBalancerArn })
 	if err != nil {
 		return nil, nil, err
 	}
@@ -150,11 +146,7 @@ func FindListeners(ctx context.Context, c ELBv2, lbARN string) ([]ActualListener
 		}
 		ls = append(ls, out.Listeners...)
 	}
-	arns := make([]string, len(ls))
-	for i, l := range ls {
-		arns[i] = aws.ToString(l.ListenerArn)
-	}
-	tags, err := DescribeTags(ctx, c, arns)
+	tags, err := describeTagsOf(ctx, c, ls, func(l types.Listener) *string { return l.ListenerArn })
 	if err != nil {
 		return nil, err
 	}
@@ -186,11 +178,7 @@ func FindTargetGroups(ctx context.Context, c ELBv2, owns func(tags map[string]st
 		}
 		tgs = append(tgs, out.TargetGroups...)
 	}
-	arns := make([]string, len(tgs))
-	for i, tg := range tgs {
-		arns[i] = aws.ToString(tg.TargetGroupArn)
-	}
-	tags, err := DescribeTags(ctx, c, arns)
+	tags, err := describeTagsOf(ctx, c, tgs, func(tg types.TargetGroup) *string { return tg.TargetGroupArn })
 	if err != nil {
 		return nil, err
 	}
@@ -249,6 +237,15 @@ func DescribeTags(ctx context.Context, c ELBv2, arns []string) (map[string]map[s
 		}
 	}
 	return out, nil
+}
+
+// describeTagsOf describes the tags of items, whose ARNs arn returns.
+func describeTagsOf[T any](ctx context.Context, c ELBv2, items []T, arn func(T) *string) (map[string]map[string]string, error) {
+	arns := make([]string, len(items))
+	for i, it := range items {
+		arns[i] = aws.ToString(arn(it))
+	}
+	return DescribeTags(ctx, c, arns)
 }
 
 // Addresses are the IPv4 and IPv6 addresses of a load balancer's zones.
