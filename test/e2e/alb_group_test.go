@@ -124,34 +124,40 @@ func TestALBIngressGroup(t *testing.T) {
 }
 
 // groupLoadBalancers returns the ARNs of the load balancers tagged as the
-// stack of IngressGroup group.
+// stack of IngressGroup group. Other tests run alongside and delete their
+// load balancers, so one listed may be gone when its tags are asked for:
+// then it lists again.
 func groupLoadBalancers(t *testing.T, env *framework.Env, group string) []string {
 	t.Helper()
-	var arns []string
-	for _, lb := range loadBalancers(t, env) {
-		arns = append(arns, lb.LoadBalancerArn)
-	}
 	var found []string
-	// DescribeTags takes at most 20 resources.
-	for len(arns) > 0 {
-		n := min(20, len(arns))
-		var out struct {
-			TagDescriptions []struct {
-				ResourceArn string
-				Tags        []struct{ Key, Value string }
-			}
+	framework.Eventually(t, time.Minute, func() error {
+		var arns []string
+		for _, lb := range loadBalancers(t, env) {
+			arns = append(arns, lb.LoadBalancerArn)
 		}
-		if err := awsJSON(t, env, &out, append([]string{"elbv2", "describe-tags", "--resource-arns"}, arns[:n]...)...); err != nil {
-			t.Fatalf("describe-tags: %v", err)
-		}
-		for _, d := range out.TagDescriptions {
-			for _, tag := range d.Tags {
-				if tag.Key == "ingress.k8s.aws/stack" && tag.Value == group {
-					found = append(found, d.ResourceArn)
+		found = nil
+		// DescribeTags takes at most 20 resources.
+		for len(arns) > 0 {
+			n := min(20, len(arns))
+			var out struct {
+				TagDescriptions []struct {
+					ResourceArn string
+					Tags        []struct{ Key, Value string }
 				}
 			}
+			if err := awsJSON(t, env, &out, append([]string{"elbv2", "describe-tags", "--resource-arns"}, arns[:n]...)...); err != nil {
+				return fmt.Errorf("describe-tags: %w", err)
+			}
+			for _, d := range out.TagDescriptions {
+				for _, tag := range d.Tags {
+					if tag.Key == "ingress.k8s.aws/stack" && tag.Value == group {
+						found = append(found, d.ResourceArn)
+					}
+				}
+			}
+			arns = arns[n:]
 		}
-		arns = arns[n:]
-	}
+		return nil
+	})
 	return found
 }
