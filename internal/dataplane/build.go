@@ -86,18 +86,18 @@ func Build(state elb.State, health elb.HealthView) Config {
 			view = newGroupView(tg, health)
 			views[tgARN] = view
 		}
-		crossZone := attrBool(lb.Attributes, attrCrossZone, false)
+		crossZone := elb.AttrBool(lb.Attributes, attrCrossZone, false)
 		affinity := false
 		proxyV2, preserve := false, false
 		if tg != nil {
 			if v := tg.Attributes[attrCrossZone]; v == "true" || v == "false" {
 				crossZone = v == "true"
 			}
-			affinity = attrBool(tg.Attributes, attrStickinessEnabled, false) && tg.Attributes[attrStickinessType] == stickinessSourceIP
-			proxyV2 = attrBool(tg.Attributes, attrProxyProtocolV2, false)
+			affinity = elb.AttrBool(tg.Attributes, attrStickinessEnabled, false) && tg.Attributes[attrStickinessType] == stickinessSourceIP
+			proxyV2 = elb.AttrBool(tg.Attributes, attrProxyProtocolV2, false)
 			// AWS's defaults: on for instance targets and for UDP and
 			// TCP_UDP groups, off for ip targets over TCP and TLS.
-			preserve = attrBool(tg.Attributes, attrPreserveClientIP,
+			preserve = elb.AttrBool(tg.Attributes, attrPreserveClientIP,
 				tg.TargetType == targetTypeInstance || tg.Protocol == ProtocolUDP || tg.Protocol == protocolTCPUDP)
 		}
 		// The API validates the attribute, so a parse error cannot happen
@@ -183,7 +183,7 @@ type groupView struct {
 func newGroupView(tg *elb.TargetGroup, health elb.HealthView) groupView {
 	v := groupView{group: TargetGroup{
 		ARN:                       tg.ARN,
-		TerminateOnDeregistration: attrBool(tg.Attributes, attrTerminateOnDeregister, false),
+		TerminateOnDeregistration: elb.AttrBool(tg.Attributes, attrTerminateOnDeregister, false),
 	}}
 	for _, t := range tg.Targets {
 		addr, err := netip.ParseAddr(t.ID)
@@ -225,10 +225,10 @@ func newGroupView(tg *elb.TargetGroup, health elb.HealthView) groupView {
 	// connection termination is on. When it is off they are kept, except
 	// with an unhealthy draining interval: the target is unhealthy.draining
 	// (connections kept) for the interval, then unhealthy (closed).
-	v.closeUnhealthy = attrBool(tg.Attributes, attrTerminateOnUnhealthy, true) ||
-		attrInt(tg.Attributes, attrUnhealthyDrainingInterval) > 0
-	v.minHealthyCount = max(attrInt(tg.Attributes, attrRoutingMinHealthyCount), 1)
-	v.minHealthyPercent = attrInt(tg.Attributes, attrRoutingMinHealthyPercent) // "off" parses as 0
+	v.closeUnhealthy = elb.AttrBool(tg.Attributes, attrTerminateOnUnhealthy, true) ||
+		elb.AttrInt(tg.Attributes, attrUnhealthyDrainingInterval, 0) > 0
+	v.minHealthyCount = max(elb.AttrInt(tg.Attributes, attrRoutingMinHealthyCount, 0), 1)
+	v.minHealthyPercent = elb.AttrInt(tg.Attributes, attrRoutingMinHealthyPercent, 0) // "off" parses as 0
 	return v
 }
 
@@ -307,21 +307,6 @@ func forwardTarget(actions []elb.Action) string {
 		}
 	}
 	return ""
-}
-
-func attrBool(attrs map[string]string, key string, def bool) bool {
-	switch attrs[key] {
-	case "true":
-		return true
-	case "false":
-		return false
-	}
-	return def
-}
-
-func attrInt(attrs map[string]string, key string) int {
-	n, _ := strconv.Atoi(attrs[key])
-	return n
 }
 
 // arnLabel returns the part of arn from skip bytes into marker on

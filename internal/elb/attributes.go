@@ -247,12 +247,26 @@ func sortedAttrs(attrs map[string]string) []Attribute {
 	return out
 }
 
-func attrInt(attrs map[string]string, key string, def int) int {
+// AttrInt reads an integer attribute: def when key is unset or not a
+// number.
+func AttrInt(attrs map[string]string, key string, def int) int {
 	n, err := strconv.Atoi(attrs[key])
 	if err != nil {
 		return def
 	}
 	return n
+}
+
+// AttrBool reads a boolean attribute: def when key is unset or neither
+// "true" nor "false".
+func AttrBool(attrs map[string]string, key string, def bool) bool {
+	switch attrs[key] {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	return def
 }
 
 // Attribute is a key/value attribute of a load balancer, target group or

@@ -224,7 +224,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			}
 		}
 		for _, tg := range w.tgs {
-			delay := time.Duration(attrInt(tg.Attributes, attrDeregistrationDelay, 300)) * time.Second
+			delay := time.Duration(AttrInt(tg.Attributes, attrDeregistrationDelay, 300)) * time.Second
 			kept := tg.Targets[:0:0]
 			for _, t := range tg.Targets {
 				if t.Draining() && !now.Before(t.DeregisteredAt.Add(delay)) {

@@ -173,7 +173,7 @@ func (s *Service) DeregisterTargets(ctx context.Context, tgARN string, targets [
 				tg.Targets[i].DeregisteredAt = now
 			}
 		}
-		if attrInt(tg.Attributes, attrDeregistrationDelay, 300) == 0 {
+		if AttrInt(tg.Attributes, attrDeregistrationDelay, 300) == 0 {
 			tg.Targets = slices.DeleteFunc(tg.Targets, Target.Draining)
 		}
 		return putJSON(tx, kindTargetGroup, tgARN, tg)

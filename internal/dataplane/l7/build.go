@@ -101,7 +101,7 @@ func Build(state elb.State, health elb.HealthView) Config {
 				Address:        netip.AddrPortFrom(z.Address, uint16(ls.Port)).String(),
 				Certificates:   certs,
 				SSLPolicy:      ls.SslPolicy,
-				HTTP2:          attrBool(lb.Attributes, attrHTTP2, true),
+				HTTP2:          elb.AttrBool(lb.Attributes, attrHTTP2, true),
 				IdleTimeout:    idleTimeout(lb),
 				XFFMode:        cmp.Or(lb.Attributes[attrXFFMode], xffAppend),
 				Rules:          lr,
@@ -131,12 +131,12 @@ func buildGroup(tg *elb.TargetGroup, lb *elb.LoadBalancer, health elb.HealthView
 		Algorithm:       algorithmRoundRobin,
 		ResponseTimeout: idleTimeout(lb),
 		XFFMode:         cmp.Or(lb.Attributes[attrXFFMode], xffAppend),
-		SlowStart:       time.Duration(attrInt(tg.Attributes, attrSlowStart)) * time.Second,
+		SlowStart:       time.Duration(elb.AttrInt(tg.Attributes, attrSlowStart, 0)) * time.Second,
 	}
 	if tg.Attributes[attrAlgorithm] == algorithmLeastRequests {
 		g.Algorithm = algorithmLeastRequests
 	}
-	if attrBool(tg.Attributes, attrStickinessEnabled, false) {
+	if elb.AttrBool(tg.Attributes, attrStickinessEnabled, false) {
 		switch tg.Attributes[attrStickinessType] {
 		case stickinessAppCookie:
 			g.Stickiness = stickinessAppCookie
@@ -222,25 +222,10 @@ func idleTimeout(lb *elb.LoadBalancer) time.Duration {
 }
 
 func seconds(attrs map[string]string, key string, def time.Duration) time.Duration {
-	if n := attrInt(attrs, key); n > 0 {
+	if n := elb.AttrInt(attrs, key, 0); n > 0 {
 		return time.Duration(n) * time.Second
 	}
 	return def
-}
-
-func attrBool(attrs map[string]string, key string, def bool) bool {
-	switch attrs[key] {
-	case "true":
-		return true
-	case "false":
-		return false
-	}
-	return def
-}
-
-func attrInt(attrs map[string]string, key string) int {
-	n, _ := strconv.Atoi(attrs[key])
-	return n
 }
 
 // arnLabel returns the part of arn from skip bytes into marker on, or arn
