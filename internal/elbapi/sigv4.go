@@ -21,6 +21,10 @@ import (
 // doubly URI-encoded path, sorted query, the headers named in SignedHeaders,
 // the payload hash), derives the signing key from the secret of the access
 // key id and the credential scope, and compares signatures in constant time.
+// Every x-amz-* header of the request must be among the signed headers, so
+// that none (X-Amz-Target above all) can be changed on a captured request; a
+// signature is lower-case hex, as SigV4 writes it; kelb issues no session
+// tokens, so a request that carries X-Amz-Security-Token is refused.
 // Any failure is an *Error with the code AWS answers with; the request never
 // reaches an operation.
 
@@ -113,7 +117,9 @@ func parseAuthParts(cred, signed, sig string) (authorization, *Error) {
 	if _, err := hex.DecodeString(sig); err != nil {
 		return a, incompleteSignature("Signature must be hexadecimal.")
 	}
-	a.Signature = strings.ToLower(sig)
+	// Kept as sent: SigV4 signatures are lower-case hex, and an upper-case
+	// one does not match.
+	a.Signature = sig
 	return a, nil
 }
 
@@ -235,7 +241,15 @@ func (v verifier) verify(r *http.Request, body []byte) (string, *Error) {
 		return "", signatureMismatch("Credential should be scoped with a valid terminator: '%s', not '%s'.", sigv4Terminator, a.Terminator)
 	}
 	if !containsString(a.SignedHeaders, "host") {
-		return "", incompleteSignature("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+		return "", signatureMismatch("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+	}
+	// kelb issues no temporary credentials: any session token is one it
+	// does not know.
+	if r.Header.Get("X-Amz-Security-Token") != "" || query.Get("X-Amz-Security-Token") != "" {
+		return "", errInvalidClientTokenID
+	}
+	if name := unsignedAmzHeader(r.Header, a.SignedHeaders); name != "" {
+		return "", signatureMismatch("'%s' must be a 'SignedHeader' in the AWS Authorization.", name)
 	}
 	secret, ok := "", false
 	if v.creds != nil {
@@ -251,7 +265,7 @@ func (v verifier) verify(r *http.Request, body []byte) (string, *Error) {
 		switch {
 		case h == unsignedPayload && len(body) == 0:
 			payloadHashes = []string{h}
-		case strings.EqualFold(h, bodyHash):
+		case h == bodyHash:
 			payloadHashes = []string{h}
 		default:
 			return "", signatureMismatch("The provided 'x-amz-content-sha256' header does not match what was computed.")
@@ -272,6 +286,23 @@ func (v verifier) verify(r *http.Request, body []byte) (string, *Error) {
 		}
 	}
 	return "", errSignatureMismatch
+}
+
+// unsignedAmzHeader returns the name of the first x-amz-* header of h (in
+// sorted order) that signed does not name, or "".
+func unsignedAmzHeader(h http.Header, signed []string) string {
+	var names []string
+	for name := range h {
+		lower := strings.ToLower(name)
+		if strings.HasPrefix(lower, "x-amz-") && !containsString(signed, lower) {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	sort.Strings(names)
+	return names[0]
 }
 
 // canonicalRequest builds the SigV4 canonical request of r.

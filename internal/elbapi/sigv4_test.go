@@ -42,6 +42,7 @@ type signedRequest struct {
 	header  map[string]string
 	keyID   string
 	secret  string
+	token   string // session token the request is signed with
 	region  string
 	service string
 	at      time.Time
@@ -85,7 +86,7 @@ func (s signedRequest) sendFull(t *testing.T, srv *httptest.Server) (int, xmlErr
 		req.Header.Set(k, v)
 	}
 	sum := sha256.Sum256([]byte(s.body))
-	creds := aws.Credentials{AccessKeyID: def(s.keyID, testKeyID), SecretAccessKey: def(s.secret, testSecret)}
+	creds := aws.Credentials{AccessKeyID: def(s.keyID, testKeyID), SecretAccessKey: def(s.secret, testSecret), SessionToken: s.token}
 	signer := v4.NewSigner()
 	if s.presign {
 		signedURL, _, err := signer.PresignHTTP(t.Context(), creds, req, hex.EncodeToString(sum[:]),
@@ -165,6 +166,23 @@ func TestSigV4(t *testing.T) {
 		{name: "presigned query changed", req: signedRequest{method: "GET", path: "/?" + describeForm, presign: true, after: func(r *http.Request) {
 			r.URL.RawQuery += "&PageSize=1"
 		}}, wantStatus: 403, wantCode: "Sender/SignatureDoesNotMatch"},
+		{name: "X-Amz-Target added after signing", req: signedRequest{body: describeForm, after: func(r *http.Request) {
+			r.Header.Set("X-Amz-Target", "CertificateManager.DeleteCertificate")
+		}}, wantStatus: 403, wantCode: "Sender/SignatureDoesNotMatch"},
+		{name: "X-Amz-Date left out of SignedHeaders", req: signedRequest{body: describeForm, after: func(r *http.Request) {
+			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), ";x-amz-date", "", 1))
+		}}, wantStatus: 403, wantCode: "Sender/SignatureDoesNotMatch"},
+		{name: "unsigned header on a presigned request", req: signedRequest{method: "GET", path: "/?" + describeForm, presign: true, after: func(r *http.Request) {
+			r.Header.Set("X-Amz-Meta-Note", "added")
+		}}, wantStatus: 403, wantCode: "Sender/SignatureDoesNotMatch"},
+		{name: "session token", req: signedRequest{body: describeForm, token: "FwoGZXIvYXdzEBogus"}, wantStatus: 403, wantCode: "Sender/InvalidClientTokenId"},
+		{name: "presigned session token", req: signedRequest{method: "GET", path: "/?" + describeForm, presign: true, token: "FwoGZXIvYXdzEBogus"}, wantStatus: 403, wantCode: "Sender/InvalidClientTokenId"},
+		{name: "upper-case hex signature", req: signedRequest{body: describeForm, after: func(r *http.Request) {
+			auth := r.Header.Get("Authorization")
+			i := strings.Index(auth, "Signature=") + len("Signature=")
+			r.Header.Set("Authorization", auth[:i]+strings.ToUpper(auth[i:]))
+		}}, wantStatus: 403, wantCode: "Sender/SignatureDoesNotMatch"},
+		{name: "upper-case payload hash", req: signedRequest{body: describeForm, header: map[string]string{"X-Amz-Content-Sha256": strings.ToUpper(sha256Hex([]byte(describeForm)))}}, wantStatus: 403, wantCode: "Sender/SignatureDoesNotMatch"},
 		{name: "presigned without signature", req: signedRequest{method: "GET", path: "/?" + describeForm, presign: true, after: func(r *http.Request) {
 			q := r.URL.Query()
 			q.Del("X-Amz-Signature")
@@ -249,7 +267,7 @@ func TestParseAuthorization(t *testing.T) {
 			name:   "any order, no spaces",
 			header: "AWS4-HMAC-SHA256 Signature=" + strings.ToUpper(sig) + ",SignedHeaders=host,Credential=AKID/20260314/r/s/aws4_request",
 			want: authorization{AccessKeyID: "AKID", Date: "20260314", Region: "r", Service: "s",
-				Terminator: "aws4_request", SignedHeaders: []string{"host"}, Signature: sig},
+				Terminator: "aws4_request", SignedHeaders: []string{"host"}, Signature: strings.ToUpper(sig)},
 		},
 		{name: "empty", header: "", wantCode: "IncompleteSignature"},
 		{name: "sigv2", header: "AWS AKID:sig", wantCode: "IncompleteSignature"},
@@ -299,4 +317,62 @@ func FuzzParseAuthorization(f *testing.F) {
 			t.Fatalf("accepted a malformed authorization: %+v", a)
 		}
 	})
+}
+
+// TestUnsignedAmzHeaderNamed checks that the refusal names the x-amz-*
+// header left out of the signature, as AWS does.
+func TestUnsignedAmzHeaderNamed(t *testing.T) {
+	srv := newSigTestServer(t)
+	for _, header := range []string{"X-Amz-Target", "X-Amz-Date", "X-Amz-Content-Sha256"} {
+		t.Run(header, func(t *testing.T) {
+			req := signedRequest{body: describeForm, after: func(r *http.Request) {
+				if header == "X-Amz-Date" {
+					r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), ";x-amz-date", "", 1))
+					return
+				}
+				r.Header.Set(header, sha256Hex([]byte(describeForm)))
+			}}
+			status, e := req.sendFull(t, srv)
+			want := "'" + header + "' must be a 'SignedHeader' in the AWS Authorization."
+			if status != http.StatusForbidden || e.Error.Code != "SignatureDoesNotMatch" || e.Error.Message != want {
+				t.Errorf("got %d %s %q, want 403 SignatureDoesNotMatch %q", status, e.Error.Code, e.Error.Message, want)
+			}
+		})
+	}
+}
+
+// TestVerifySignatureTargetReplay checks the verifier ACM's JSON API uses: a
+// captured GetCertificate whose X-Amz-Target is changed, or dropped from the
+// signed headers, is refused.
+func TestVerifySignatureTargetReplay(t *testing.T) {
+	body := []byte(`{"CertificateArn":"arn:aws:acm:us-west-2:123456789012:certificate/x"}`)
+	capture := func(t *testing.T) *http.Request {
+		req, err := http.NewRequest("POST", "http://kelb.example/", strings.NewReader(string(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Amz-Target", "CertificateManager.GetCertificate")
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		creds := aws.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret}
+		if err := v4.NewSigner().SignHTTP(t.Context(), creds, req, sha256Hex(body), "acm", testRegion, sigTestNow); err != nil {
+			t.Fatal(err)
+		}
+		req.Host = req.URL.Host
+		return req
+	}
+	cfg := SignatureConfig{Credentials: StaticCredentials{testKeyID: testSecret}, Region: testRegion, Service: "acm", Now: func() time.Time { return sigTestNow }}
+	if _, err := VerifySignature(capture(t), body, cfg); err != nil {
+		t.Fatalf("captured request: %v", err)
+	}
+	replay := capture(t)
+	replay.Header.Set("X-Amz-Target", "CertificateManager.DeleteCertificate")
+	if _, err := VerifySignature(replay, body, cfg); err == nil || err.Code != "SignatureDoesNotMatch" {
+		t.Errorf("target changed: %v, want SignatureDoesNotMatch", err)
+	}
+	unsigned := capture(t)
+	auth := unsigned.Header.Get("Authorization")
+	unsigned.Header.Set("Authorization", strings.Replace(auth, ";x-amz-target", "", 1))
+	if _, err := VerifySignature(unsigned, body, cfg); err == nil || err.Message != "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization." {
+		t.Errorf("target left unsigned: %v, want it named", err)
+	}
 }
