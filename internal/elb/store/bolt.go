@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"sync"
+	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -24,16 +24,8 @@ var (
 // holding the revision, which is written in the same transaction as the
 // change it counts, so the revision survives restarts exactly.
 type Bolt struct {
-	db *bolt.DB
-
-	mu       sync.Mutex
-	closed   bool
-	watchers map[*watcher]struct{}
-}
-
-type watcher struct {
-	ch   chan int64
-	stop func() bool
+	db  *bolt.DB
+	hub *hub
 }
 
 // OpenBolt opens (creating if needed) the bbolt database at path.
@@ -49,30 +41,15 @@ func OpenBolt(path string) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("initialise store %s: %w", path, err)
 	}
-	return &Bolt{db: db, watchers: map[*watcher]struct{}{}}, nil
+	return &Bolt{db: db, hub: newHub()}, nil
 }
 
 // Close closes the database and every watch channel.
 func (b *Bolt) Close() error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+	if !b.hub.close() {
 		return nil
 	}
-	b.closed = true
-	for w := range b.watchers {
-		w.stop()
-		close(w.ch)
-		delete(b.watchers, w)
-	}
-	b.mu.Unlock()
 	return b.db.Close()
-}
-
-func (b *Bolt) isClosed() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.closed
 }
 
 // Get implements Store.
@@ -112,7 +89,7 @@ func (b *Bolt) View(ctx context.Context, fn func(tx ReadTx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if b.isClosed() {
+	if b.hub.isClosed() {
 		return ErrClosed
 	}
 	return b.db.View(func(tx *bolt.Tx) error {
@@ -125,7 +102,7 @@ func (b *Bolt) Update(ctx context.Context, fn func(tx Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if b.isClosed() {
+	if b.hub.isClosed() {
 		return ErrClosed
 	}
 	var (
@@ -150,49 +127,14 @@ func (b *Bolt) Update(ctx context.Context, fn func(tx Tx) error) error {
 		return err
 	}
 	if wrote {
-		b.notify(rev)
+		b.hub.notify(rev)
 	}
 	return nil
 }
 
-// notify hands rev to every watcher, replacing an unread older revision.
-// Only notify sends on watcher channels, always under b.mu, so after the
-// buffer is drained the send cannot block.
-func (b *Bolt) notify(rev int64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for w := range b.watchers {
-		select {
-		case w.ch <- rev:
-		default:
-			select {
-			case <-w.ch:
-			default:
-			}
-			w.ch <- rev
-		}
-	}
-}
-
 // Watch implements Store.
 func (b *Bolt) Watch(ctx context.Context) <-chan int64 {
-	w := &watcher{ch: make(chan int64, 1)}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed || ctx.Err() != nil {
-		close(w.ch)
-		return w.ch
-	}
-	b.watchers[w] = struct{}{}
-	w.stop = context.AfterFunc(ctx, func() {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if _, ok := b.watchers[w]; ok {
-			delete(b.watchers, w)
-			close(w.ch)
-		}
-	})
-	return w.ch
+	return b.hub.watch(ctx)
 }
 
 type boltTx struct {
@@ -241,9 +183,27 @@ func (t *boltTx) List(kind string) ([]KV, error) {
 	return kvs, nil
 }
 
+func (t *boltTx) Kinds() ([]string, error) {
+	var kinds []string
+	err := t.tx.ForEach(func(name []byte, bk *bolt.Bucket) error {
+		kind, ok := strings.CutPrefix(string(name), string(kindPrefix))
+		if ok {
+			if k, _ := bk.Cursor().First(); k != nil {
+				kinds = append(kinds, kind)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list kinds: %w", err)
+	}
+	slices.Sort(kinds)
+	return kinds, nil
+}
+
 func (t *boltTx) Put(kind, key string, value []byte) error {
-	if kind == "" || key == "" {
-		return errors.New("put: empty kind or key")
+	if err := checkPut(kind, key); err != nil {
+		return err
 	}
 	bk, err := t.tx.CreateBucketIfNotExists(bucketName(kind))
 	if err != nil {

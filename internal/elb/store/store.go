@@ -9,14 +9,33 @@
 // revisions instead of blocking writers, which is enough for consumers that
 // rebuild from a fresh read (the data plane, the health checker).
 //
-// The interface is deliberately narrow so that a second backend (etcd, for
-// several kelb servers sharing one configuration) can implement it with one
-// transaction per Update and a watch on a key prefix.
+// Two backends implement it. Bolt keeps one kelb server's configuration in
+// one bbolt file. Etcd keeps it in etcd, shared by every kelb server of a
+// fleet: each Update is one etcd transaction, committed only if no other
+// writer committed since its reads (the revision is one etcd key that every
+// commit rewrites, and the transaction compares it), so two servers racing
+// serialize and nothing is ever half-written; a watch on that key wakes the
+// watchers of every server.
+//
+// Contract shared by both backends:
+//   - Update's fn may run more than once: when another writer committed
+//     between fn's reads and the commit, the backend discards fn's writes
+//     and runs it again on a fresh view, up to a bound, then fails with
+//     ErrConflict and writes nothing. fn must therefore only read and write
+//     through tx and set its own results.
+//   - When the backend cannot be reached (etcd down, quorum lost), every
+//     operation fails within a bounded time with an error matching
+//     ErrUnavailable, and a write that fails is not applied. Watch channels
+//     stay open meanwhile: consumers keep the configuration they have and
+//     are woken again when the backend is back and has changed.
+//   - Kinds are non-empty and hold no "/"; keys are non-empty.
 package store
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 )
 
 // ErrNotFound is returned by Get when the key does not exist.
@@ -24,6 +43,34 @@ var ErrNotFound = errors.New("not found")
 
 // ErrClosed is returned by every operation on a closed store.
 var ErrClosed = errors.New("store closed")
+
+// ErrConflict is returned by Update when other writers kept committing
+// between its reads and its commit, retry after retry. Nothing was written.
+var ErrConflict = errors.New("store: too many conflicting writes, nothing written")
+
+// ErrUnavailable matches (errors.Is) the errors of operations that failed
+// because the store could not be reached. Nothing was written, with one
+// exception: an etcd commit cut off by the request timeout after etcd
+// received it may still be applied, whole (never in part).
+var ErrUnavailable = errors.New("configuration store unavailable")
+
+// UnavailableError is the error of an operation that could not reach the
+// store; it names the store and says why.
+type UnavailableError struct {
+	// Store names the store, such as "etcd at https://10.0.0.1:2379".
+	Store string
+	Err   error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("configuration store %s unavailable: %v", e.Store, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrUnavailable) true.
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
 
 // KV is one stored value with its key.
 type KV struct {
@@ -37,6 +84,8 @@ type ReadTx interface {
 	Get(kind, key string) ([]byte, error)
 	// List returns every value of kind, sorted by key.
 	List(kind string) ([]KV, error)
+	// Kinds returns every kind that holds at least one key, sorted.
+	Kinds() ([]string, error)
 	// Revision returns the revision the view reads at.
 	Revision() int64
 }
@@ -70,4 +119,15 @@ type Store interface {
 	Watch(ctx context.Context) <-chan int64
 	// Close releases the store; open watch channels are closed.
 	Close() error
+}
+
+// checkPut rejects a kind or key that cannot be stored.
+func checkPut(kind, key string) error {
+	if kind == "" || key == "" {
+		return errors.New("put: empty kind or key")
+	}
+	if strings.Contains(kind, "/") {
+		return fmt.Errorf("put: kind %q holds a /", kind)
+	}
+	return nil
 }
