@@ -1,0 +1,208 @@
+// Package connlimit caps the connections a server holds open at once: one
+// listener wrapper that every kelb server (the API, metrics, DNS over TCP,
+// the webhook, each ALB listener) accepts through.
+//
+// Listener.Accept hands out at most Max connections; a connection's slot is
+// freed when it is closed (once, however often Close is called). When all
+// slots are taken and a new connection comes, Accept first evicts the connection that has been idle
+// longest, if the server marked any idle (Conn.SetIdle, or ConnState for an
+// http.Server: a connection is idle from its start and between requests
+// until a whole request head has been read, so neither an idle keep-alive
+// connection nor a slow or stalled request head keeps a client that sends
+// whole requests out). With none idle it waits for a slot, and new
+// connections wait in the kernel's accept queue: the cap holds and the
+// server's deadlines free slots. Evictions are counted (Evicted) so that a
+// server under pressure shows it.
+package connlimit
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Listener is a net.Listener that holds at most Max connections open.
+type Listener struct {
+	net.Listener
+	max int
+
+	mu     sync.Mutex
+	conns  map[*Conn]struct{}
+	freed  chan struct{}
+	done   chan struct{}
+	closed bool
+
+	evicted atomic.Uint64
+}
+
+// NewListener caps ln at max open connections; max <= 0 means no cap
+// (connections are still tracked for Open).
+func NewListener(ln net.Listener, max int) *Listener {
+	return &Listener{Listener: ln, max: max, conns: map[*Conn]struct{}{}, freed: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// Accept returns the next connection once it has a slot: a free one, else
+// that of the longest idle connection, which it closes, else the first to
+// be freed. Only the connection waiting for a slot is held beyond the cap.
+func (l *Listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	lc := &Conn{Conn: c, l: l}
+	if err := l.admit(lc); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return lc, nil
+}
+
+// admit gives c a slot, evicting the longest idle connection or waiting
+// for one to close when all are taken.
+func (l *Listener) admit(c *Conn) error {
+	for {
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			return net.ErrClosed
+		}
+		if l.max <= 0 || len(l.conns) < l.max {
+			l.conns[c] = struct{}{}
+			l.mu.Unlock()
+			return nil
+		}
+		victim := l.longestIdle()
+		l.mu.Unlock()
+		if victim != nil {
+			l.evicted.Add(1)
+			victim.Close() // frees its slot
+			continue
+		}
+		select {
+		case <-l.freed:
+		case <-l.done:
+			return net.ErrClosed
+		}
+	}
+}
+
+// longestIdle returns the connection idle longest, nil when none is idle.
+// It runs only at the cap, so a scan is cheaper than keeping an order on
+// every request.
+func (l *Listener) longestIdle() *Conn {
+	var victim *Conn
+	var since int64
+	for c := range l.conns {
+		if t := c.idleSince.Load(); t != 0 && (victim == nil || t < since) {
+			victim, since = c, t
+		}
+	}
+	return victim
+}
+
+// Close closes the listener; connections it accepted stay open.
+func (l *Listener) Close() error {
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.done)
+	}
+	l.mu.Unlock()
+	return l.Listener.Close()
+}
+
+// Open is the number of connections accepted and not closed yet.
+func (l *Listener) Open() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}
+
+// Evicted is the number of idle connections closed to make room for new
+// ones.
+func (l *Listener) Evicted() uint64 { return l.evicted.Load() }
+
+// ConnState is an http.Server ConnState hook that marks connections idle
+// in the New and Idle states.
+func (l *Listener) ConnState(c net.Conn, st http.ConnState) {
+	lc := Unwrap(c)
+	if lc == nil || lc.l != l {
+		return
+	}
+	switch st {
+	case http.StateNew, http.StateIdle:
+		lc.SetIdle(true)
+	case http.StateActive, http.StateHijacked:
+		lc.SetIdle(false)
+	}
+}
+
+// Unwrap finds the *Conn under c (a *Conn, or a *tls.Conn or other
+// wrapper with a NetConn method), nil when there is none.
+func Unwrap(c net.Conn) *Conn {
+	for range 4 {
+		switch v := c.(type) {
+		case *Conn:
+			return v
+		case interface{ NetConn() net.Conn }:
+			c = v.NetConn()
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// Conn is a connection that holds a slot of its Listener until closed.
+type Conn struct {
+	net.Conn
+	l *Listener
+	// idleSince is when the connection became idle (Unix nanoseconds),
+	// zero while busy.
+	idleSince atomic.Int64
+	closeOnce sync.Once
+}
+
+// SetIdle marks the connection idle, so that it may be closed to make
+// room for a new one, or busy. It does nothing on a nil *Conn.
+func (c *Conn) SetIdle(idle bool) {
+	if c == nil {
+		return
+	}
+	if !idle {
+		c.idleSince.Store(0)
+		return
+	}
+	if c.idleSince.Load() == 0 {
+		c.idleSince.Store(time.Now().UnixNano())
+	}
+}
+
+// Close closes the connection and frees its slot.
+func (c *Conn) Close() error {
+	err := c.Conn.Close()
+	c.closeOnce.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
+		select {
+		case c.l.freed <- struct{}{}:
+		default:
+		}
+	})
+	return err
+}
+
+// CloseWrite half-closes a TCP connection, as net/http does before
+// closing one after an error.
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// NetConn returns the connection under c.
+func (c *Conn) NetConn() net.Conn { return c.Conn }
