@@ -19,13 +19,20 @@ var errHeadTooLarge = errors.New("message head too large")
 // pushes the deadline timeout ahead only when less than 15/16 of it is
 // left, so a busy connection sets it about 16 times per timeout instead of
 // once per request, and an idle one is closed between 15/16 of the
-// timeout and the timeout after its last byte.
+// timeout and the timeout after its last byte. With wholeHead, a message
+// head is the exception: it must arrive whole within the timeout of its
+// first byte, which later bytes do not push forward, so a client sending
+// a head a line at a time cannot hold the connection.
 type connReader struct {
-	conn     net.Conn
-	buf      []byte
-	r, w     int // unconsumed bytes are buf[r:w]
-	timeout  time.Duration
-	deadline time.Time
+	conn      net.Conn
+	buf       []byte
+	r, w      int // unconsumed bytes are buf[r:w]
+	timeout   time.Duration
+	deadline  time.Time
+	wholeHead bool
+	// headDeadline, while set, is the fixed deadline of the head being
+	// read.
+	headDeadline bool
 	// flush, when set, runs before a read that may block, so what was
 	// buffered for the other side goes out before waiting.
 	flush *bufWriter
@@ -33,6 +40,7 @@ type connReader struct {
 
 func (c *connReader) reset(conn net.Conn, timeout time.Duration) {
 	c.conn, c.r, c.w, c.timeout, c.deadline, c.flush = conn, 0, 0, timeout, time.Time{}, nil
+	c.wholeHead, c.headDeadline = false, false
 }
 
 func (c *connReader) buffered() int { return c.w - c.r }
@@ -45,7 +53,7 @@ func (c *connReader) setTimeout(d time.Duration) {
 }
 
 func (c *connReader) extend() error {
-	if c.timeout <= 0 {
+	if c.timeout <= 0 || c.headDeadline {
 		return nil
 	}
 	now := time.Now()
@@ -94,6 +102,9 @@ func (c *connReader) fill() error {
 // reading until it is complete. A head that does not fit the buffer is
 // errHeadTooLarge; end of stream before any byte of a head is io.EOF.
 func (c *connReader) readHead() (int, error) {
+	if c.wholeHead {
+		defer c.endHead()
+	}
 	pos := 0 // start of the line being looked at, from c.r
 	for {
 		for {
@@ -106,12 +117,29 @@ func (c *connReader) readHead() (int, error) {
 			}
 			pos += i + 1
 		}
+		if c.wholeHead && !c.headDeadline && c.r < c.w && c.timeout > 0 {
+			// The head has begun: it has the timeout from now to
+			// arrive whole.
+			c.headDeadline = true
+			c.deadline = time.Now().Add(c.timeout)
+			if err := c.conn.SetReadDeadline(c.deadline); err != nil {
+				return 0, err
+			}
+		}
 		if err := c.fill(); err != nil {
 			if err == io.EOF && c.r < c.w {
 				err = io.ErrUnexpectedEOF
 			}
 			return 0, err
 		}
+	}
+}
+
+// endHead lets reads push the deadline forward again after a head.
+func (c *connReader) endHead() {
+	if c.headDeadline {
+		c.headDeadline = false
+		c.deadline = time.Time{} // the next read sets a new one
 	}
 }
 
@@ -184,11 +212,33 @@ var (
 
 // bufWriter buffers small writes to a connection; a write that would
 // overflow the buffer flushes it. The first error sticks.
+//
+// With a timeout, its write deadline follows the writes lazily as
+// connReader's read deadline does: a peer that stops reading fails a write
+// between 15/16 of the timeout and the timeout after the last one that
+// went through.
 type bufWriter struct {
-	conn    net.Conn
-	b       []byte
-	err     error
-	failure error // errClientGone or errTargetGone
+	conn     net.Conn
+	b        []byte
+	err      error
+	failure  error // errClientGone or errTargetGone
+	timeout  time.Duration
+	deadline time.Time
+}
+
+// connWrite writes p to the connection, extending the write deadline.
+func (w *bufWriter) connWrite(p []byte) error {
+	if w.timeout > 0 {
+		now := time.Now()
+		if w.deadline.Sub(now) < w.timeout-w.timeout/16 {
+			w.deadline = now.Add(w.timeout)
+			if err := w.conn.SetWriteDeadline(w.deadline); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := w.conn.Write(p)
+	return err
 }
 
 func (w *bufWriter) write(p []byte) {
@@ -200,7 +250,7 @@ func (w *bufWriter) write(p []byte) {
 			return
 		}
 		if len(p) >= cap(w.b) {
-			if _, err := w.conn.Write(p); err != nil {
+			if err := w.connWrite(p); err != nil {
 				w.err = err
 			}
 			return
@@ -227,7 +277,7 @@ func (w *bufWriter) flush() error {
 	if len(w.b) == 0 {
 		return nil
 	}
-	_, err := w.conn.Write(w.b)
+	err := w.connWrite(w.b)
 	w.b = w.b[:0]
 	if err != nil {
 		w.err = err

@@ -35,7 +35,7 @@
 // handed, with the connection, to net/http and httputil.ReverseProxy at a
 // request boundary: h2 and h2c clients, upgrades (WebSocket), HTTP/1.0,
 // Expect and chunked request bodies, heads over 8 KiB or that do not
-// parse (net/http answers 400 or 431), and requests routed to HTTP2 or
+// parse, and requests routed to HTTP2 or
 // GRPC target groups, which one http.Transport per group carries over
 // HTTP/2 (h2, or h2c for HTTP targets). Clients get HTTP/1.1 with
 // keep-alive, and HTTP/2 (h2 through ALPN on HTTPS, h2c with prior
@@ -59,8 +59,10 @@
 // 502; a target
 // that sends no response headers within the load balancer's idle timeout
 // (or cannot be connected within DialTimeout), 504; a client that goes away
-// before the answer, 460 (counted, nothing sent); a malformed request, 400
-// from net/http before any rule runs. On the fast path a client that goes
+// before the answer, 460 (counted, nothing sent); a malformed request, or
+// one whose request line or a header line is over 16 KiB or whose head is
+// over 64 KiB (ALB's limits), 400 with ALB's page before any rule runs, and
+// the connection closes (limits.go). On the fast path a client that goes
 // away while the target works on its request is noticed when the answer is
 // written, so the target finishes the request (as HAProxy does without
 // abortonclose) and the answer counts as the target's; a client that goes
@@ -72,4 +74,13 @@
 // answer is counted in kelb_alb_requests_total by class and origin (elb or
 // target). A listener that cannot be bound or whose certificates cannot be
 // loaded is reported by Apply while the rest of the Config applies.
+//
+// Deadlines and caps: a client connection waiting for a request closes
+// after the idle timeout (idle_timeout.timeout_seconds); a request head
+// must arrive whole within the idle timeout of its first byte, however
+// slowly its bytes come; a request body or an answer that makes no
+// progress for the idle timeout closes the connection. Each listener holds
+// at most Options.MaxConns client connections: at the cap a new one takes
+// the place of the connection idle longest (one waiting for a request or
+// the rest of its head), else it waits in the accept queue.
 package l7

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kelb-io/kelb/internal/connlimit"
 )
 
 // The fast path serves HTTP/1.1 on HTTP and HTTPS listeners without
@@ -62,6 +64,7 @@ const localBodyDiscardMax = 256 << 10
 type clientConn struct {
 	s      *server
 	conn   net.Conn
+	slot   *connlimit.Conn // the connection's place under the listener's cap
 	in     connReader
 	out    bufWriter // to the client
 	client string    // the client's IP, for X-Forwarded-For
@@ -95,7 +98,11 @@ func newClientConn(s *server, c net.Conn) *clientConn {
 	cc := clientConnPool.Get().(*clientConn)
 	cc.s, cc.conn = s, c
 	cc.in.reset(c, s.idleTimeout)
+	cc.in.wholeHead = true
 	cc.out.conn, cc.out.b, cc.out.err = c, cc.out.b[:0], nil
+	cc.out.timeout, cc.out.deadline = s.idleTimeout, time.Time{}
+	cc.slot = connlimit.Unwrap(c)
+	cc.slot.SetIdle(true)
 	cc.src, cc.client = netip.Addr{}, ""
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok { // also through TLS
 		cc.src = ta.AddrPort().Addr().Unmap()
@@ -133,7 +140,7 @@ func (s *server) serveConn(cc *clientConn) {
 			cc.conn.Close()
 			s.active.Dec()
 		}
-		cc.s, cc.conn, cc.out.conn, cc.in.conn = nil, nil, nil, nil
+		cc.s, cc.conn, cc.out.conn, cc.in.conn, cc.slot = nil, nil, nil, nil, nil
 		clear(cc.vals[:])
 		clear(cc.header)
 		cc.req = http.Request{}
@@ -157,7 +164,16 @@ func (s *server) serveConn(cc *clientConn) {
 		}
 	}
 	for {
+		// Waiting for a request, the connection may make room for a new
+		// one at the listener's connection cap.
+		idle := cc.in.buffered() == 0
+		if idle {
+			cc.slot.SetIdle(true)
+		}
 		n, err := cc.in.readHead()
+		if idle {
+			cc.slot.SetIdle(false)
+		}
 		if err != nil {
 			if errors.Is(err, errHeadTooLarge) {
 				handed = s.handoffConn(cc)
@@ -186,8 +202,8 @@ func (s *server) serveConn(cc *clientConn) {
 // handoffConn gives the connection, with its unconsumed bytes, to the
 // listener's net/http server.
 func (s *server) handoffConn(cc *clientConn) bool {
-	cc.conn.SetReadDeadline(time.Time{})
-	hc := &handoffConn{Conn: cc.conn, prefix: bytes.Clone(cc.in.buf[cc.in.r:cc.in.w])}
+	cc.conn.SetDeadline(time.Time{})
+	hc := &handoffConn{Conn: cc.conn, prefix: bytes.Clone(cc.in.buf[cc.in.r:cc.in.w]), s: s}
 	s.untrack(cc)
 	if !s.handoff.handoff(hc) {
 		return false

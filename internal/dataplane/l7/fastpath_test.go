@@ -224,7 +224,7 @@ func TestFastPathFraming(t *testing.T) {
 			want: []answer{{Status: 200, Body: "GET /old len=0 body= xff=127.0.0.1 host=h", Close: true}}},
 		{name: "chunked request goes to net/http", raw: "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n", n: 1,
 			want: []answer{{Status: 200, Body: "POST /c len=3 body=xyz xff=127.0.0.1 host=h"}}},
-		{name: "no host", raw: "GET / HTTP/1.1\r\n\r\n", n: 1, want: []answer{{Status: 400, Body: "400 Bad Request: missing required Host header", Close: true}}},
+		{name: "no host", raw: "GET / HTTP/1.1\r\n\r\n", n: 1, want: []answer{{Status: 400, Body: string(elbErrorBodies[400]), Close: true}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package l7
 import (
 	"net"
 	"sync"
+	"time"
 )
 
 // handoffListener feeds net/http the client connections the fast path
@@ -50,11 +51,31 @@ func (l *handoffListener) handoff(c net.Conn) bool {
 }
 
 // handoffConn is a client connection handed to net/http: reads return the
-// bytes the fast path had already read first.
+// bytes the fast path had already read first, and the answers net/http
+// writes itself to requests it cannot read are ALB's (see netHTTPError).
 type handoffConn struct {
 	net.Conn
 	prefix []byte
+	s      *server
 }
+
+func (c *handoffConn) Write(p []byte) (int, error) {
+	code, ok := netHTTPError(p)
+	if !ok {
+		return c.Conn.Write(p)
+	}
+	if t := c.s.table.Load(); t != nil {
+		t.metrics.count(code, false)
+	}
+	if _, err := c.Conn.Write(elbErrorResponse(code, time.Now())); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// NetConn returns the client connection, for the listener's connection
+// cap.
+func (c *handoffConn) NetConn() net.Conn { return c.Conn }
 
 func (c *handoffConn) Read(p []byte) (int, error) {
 	if len(c.prefix) > 0 {

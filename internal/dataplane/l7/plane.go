@@ -19,11 +19,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kelb-io/kelb/internal/connlimit"
 	"github.com/kelb-io/kelb/internal/elb"
 )
 
 // DefaultDialTimeout bounds connecting to a target, as ALB's 10 seconds.
 const DefaultDialTimeout = 10 * time.Second
+
+// DefaultMaxConns is the default cap on a listener's open client
+// connections: each costs a descriptor, a goroutine and a read buffer of
+// 8 KiB, so ten thousand take well under a GiB.
+const DefaultMaxConns = 10000
 
 // CertificateSource resolves certificate ARNs to key pairs.
 type CertificateSource interface {
@@ -43,6 +49,11 @@ type Options struct {
 	// MaxIdleConnsPerTarget is the size of each target's pool of idle
 	// keep-alive connections; zero means 256.
 	MaxIdleConnsPerTarget int
+	// MaxConns caps each listener's open client connections; zero means
+	// DefaultMaxConns. At the cap a new connection takes the place of the
+	// one idle longest (waiting for a request, or for the rest of a request
+	// head); with none idle it waits in the accept queue.
+	MaxConns int
 }
 
 // Plane runs the listeners of a Config. Its methods are safe for
@@ -69,6 +80,9 @@ func New(opts Options) *Plane {
 	}
 	if opts.MaxIdleConnsPerTarget <= 0 {
 		opts.MaxIdleConnsPerTarget = 256
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
 	}
 	reg := opts.Registerer
 	if reg == nil {
@@ -306,6 +320,8 @@ type server struct {
 	tlsConf atomic.Pointer[tls.Config]
 
 	ln net.Listener // TLS for HTTPS listeners
+	// limit caps the listener's connections (under TLS).
+	limit *connlimit.Listener
 
 	handoff     *handoffListener
 	idleTimeout time.Duration
@@ -326,12 +342,14 @@ func (p *Plane) bind(l Listener) (*server, error) {
 	// closes dead ones, and each accepted connection is spared the
 	// setsockopt calls.
 	lc := net.ListenConfig{Control: freebind, KeepAlive: -1}
-	ln, err := lc.Listen(context.Background(), "tcp", l.Address)
+	tcpLn, err := lc.Listen(context.Background(), "tcp", l.Address)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", l.Address, err)
 	}
+	ln := connlimit.NewListener(tcpLn, p.opts.MaxConns)
 	s := &server{
 		key:         serverKey(l),
+		limit:       ln,
 		idleTimeout: l.IdleTimeout,
 		active:      p.metrics.activeConns.WithLabelValues(l.LoadBalancer),
 		accepted:    p.metrics.newConns.WithLabelValues(l.LoadBalancer),
@@ -349,8 +367,10 @@ func (p *Plane) bind(l Listener) (*server, error) {
 		Protocols:         protocols,
 		IdleTimeout:       l.IdleTimeout,
 		ReadHeaderTimeout: l.IdleTimeout,
+		MaxHeaderBytes:    maxHeadBytes - netHTTPHeadSlack,
 		ErrorLog:          log.New(io.Discard, "", 0),
-		ConnState: func(_ net.Conn, st http.ConnState) {
+		ConnState: func(c net.Conn, st http.ConnState) {
+			ln.ConnState(c, st)
 			// Every connection comes from the fast path, which counted it
 			// when it was accepted.
 			if st == http.StateClosed || st == http.StateHijacked {
@@ -358,7 +378,7 @@ func (p *Plane) bind(l Listener) (*server, error) {
 			}
 		},
 	}
-	clientLn := ln
+	var clientLn net.Listener = ln
 	if l.Protocol == ProtocolHTTPS {
 		clientLn = tls.NewListener(ln, &tls.Config{
 			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {

@@ -78,6 +78,15 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeELBError(w, http.StatusServiceUnavailable)
 		return
 	}
+	if headTooLarge(r) {
+		if r.ProtoMajor == 1 {
+			w.Header().Set("Connection", "close")
+		}
+		writeELBError(w, http.StatusBadRequest)
+		t.metrics.count(http.StatusBadRequest, false)
+		return
+	}
+	w, r = idleDeadlines(w, r, s.idleTimeout)
 	a := t.def
 	if i := t.router.Match(r, remoteAddr(r)); i >= 0 {
 		a = t.actions[i]
