@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kelb-io/kelb/internal/dataplane/l7"
 	"github.com/kelb-io/kelb/internal/elb"
 	"github.com/kelb-io/kelb/internal/elbapi"
 	"github.com/kelb-io/kelb/internal/server"
@@ -89,6 +90,10 @@ in the data dir.`,
 	f.StringVar(&credentialsFile, "credentials-file", "", "AWS credentials file whose access keys the API accepts")
 	f.StringVar(&accessKeyID, "access-key-id", "", "access key id the API accepts (with --secret-access-key)")
 	f.StringVar(&secretKey, "secret-access-key", "", "secret access key of --access-key-id")
+	f.IntVar(&cfg.APILimits.MaxConns, "api-max-connections", server.DefaultAPILimits.MaxConns, "most open connections to the API; at the cap the one idle longest is closed for a new one")
+	f.DurationVar(&cfg.APILimits.ReadTimeout, "api-read-timeout", server.DefaultAPILimits.ReadTimeout, "time an API request may take to arrive whole, head and body")
+	f.DurationVar(&cfg.APILimits.IdleTimeout, "api-idle-timeout", server.DefaultAPILimits.IdleTimeout, "time an API keep-alive connection may wait for its next request")
+	f.IntVar(&cfg.ALBMaxConns, "alb-max-connections", l7.DefaultMaxConns, "most open client connections per ALB listener; at the cap the one idle longest is closed for a new one")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }

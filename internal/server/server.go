@@ -68,6 +68,12 @@ type Config struct {
 	ManageAddresses string
 	// Credentials are the access keys whose signatures the API accepts.
 	Credentials elbapi.Credentials
+	// APILimits bound the API's connections and requests; zero fields
+	// take DefaultAPILimits'.
+	APILimits HTTPLimits
+	// ALBMaxConns caps the open client connections of each ALB listener;
+	// zero means l7.DefaultMaxConns.
+	ALBMaxConns int
 	Logger      *slog.Logger
 }
 
@@ -103,7 +109,7 @@ func Run(ctx context.Context, cfg Config) error {
 	plane := dataplane.New(dataplane.Options{Logger: log.With("component", "dataplane"), Registerer: reg})
 	defer plane.Close()
 	certs := certstore.New(certstore.Config{Store: st, Region: svc.Region(), InUse: elb.CertificateUsers})
-	appPlane := l7.New(l7.Options{Logger: log.With("component", "l7"), Registerer: reg, Certificates: certs})
+	appPlane := l7.New(l7.Options{Logger: log.With("component", "l7"), Registerer: reg, Certificates: certs, MaxConns: cfg.ALBMaxConns})
 	defer appPlane.Close()
 
 	var names *dns.Server
@@ -131,16 +137,13 @@ func Run(ctx context.Context, cfg Config) error {
 	acmHandler := acmapi.NewHandler(acmapi.Config{Certificates: certs, Credentials: cfg.Credentials, Region: svc.Region(),
 		Logger: log.With("component", "acm")})
 	gate := newRevisionGate()
-	api := &http.Server{
-		Handler: answerWhenApplied(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if acmapi.IsACMRequest(r) {
-				acmHandler.ServeHTTP(w, r)
-				return
-			}
-			elbHandler.ServeHTTP(w, r)
-		}), st, gate, log.With("component", "api")),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	api, apiLn := limitedServer("api", answerWhenApplied(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if acmapi.IsACMRequest(r) {
+			acmHandler.ServeHTTP(w, r)
+			return
+		}
+		elbHandler.ServeHTTP(w, r)
+	}), st, gate, log.With("component", "api")), apiLn, cfg.APILimits.withDefaults(DefaultAPILimits), reg, log.With("component", "api"))
 	var metricsLn net.Listener
 	var metrics *http.Server
 	if cfg.MetricsAddr != "" {
@@ -152,7 +155,7 @@ func Run(ctx context.Context, cfg Config) error {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-		metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		metrics, metricsLn = limitedServer("metrics", mux, metricsLn, metricsLimits, reg, log.With("component", "metrics"))
 	}
 
 	s := &syncer{svc: svc, store: st, checker: checker, plane: plane, appPlane: appPlane, dns: names, gate: gate, log: log}
