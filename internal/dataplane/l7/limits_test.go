@@ -103,7 +103,7 @@ func TestRequestHeadLimits(t *testing.T) {
 	}{
 		{name: "within every limit", target: "/" + strings.Repeat("p", 15<<10), headers: []string{long("X-A", 15<<10), long("X-B", 15<<10), long("X-C", 15<<10)}, want: 200},
 		{name: "request line over 16 KiB", target: "/" + strings.Repeat("p", 16<<10), want: 400},
-		{name: "one header over 16 KiB", headers: []string{long("X-Big", 16<<10 + 1)}, want: 400},
+		{name: "one header over 16 KiB", headers: []string{long("X-Big", 16<<10+1)}, want: 400},
 		{name: "head over 64 KiB", headers: []string{long("X-A", 15<<10), long("X-B", 15<<10), long("X-C", 15<<10), long("X-D", 15<<10), long("X-E", 15<<10)}, want: 400},
 		{name: "1 MiB of headers", headers: func() []string {
 			var hs []string
