@@ -25,5 +25,7 @@
 // times out is skipped; when all fail the answer is SERVFAIL), and REFUSED
 // otherwise. UDP answers that do not fit the client's buffer are truncated
 // with TC set, and the client retries over TCP, which is served on the same
-// port.
+// port. A TCP connection must send each query whole within 2 s, closes
+// after 8 s without one or after 128 queries, and at most MaxTCPConns are
+// open at once (more wait to be accepted).
 package dns

@@ -15,6 +15,7 @@ import (
 
 	mdns "github.com/miekg/dns"
 
+	"github.com/kelb-io/kelb/internal/connlimit"
 	"github.com/kelb-io/kelb/internal/elb"
 )
 
@@ -33,7 +34,25 @@ type Options struct {
 	Logger *slog.Logger
 	// TTL of every answer, in seconds. Zero means 60, as ELB names have.
 	TTL uint32
+	// MaxTCPConns caps open DNS-over-TCP connections; zero means
+	// DefaultMaxTCPConns.
+	MaxTCPConns int
 }
+
+// DefaultMaxTCPConns is the default cap on DNS-over-TCP connections:
+// resolvers use TCP only for the rare truncated answer.
+const DefaultMaxTCPConns = 256
+
+// Deadlines of a DNS-over-TCP connection: a query must arrive whole
+// (length and message) within tcpReadTimeout, its answer be written within
+// tcpWriteTimeout, and a connection with no next query for tcpIdleTimeout
+// closes. A connection answers at most tcpMaxQueries queries.
+const (
+	tcpReadTimeout  = 2 * time.Second
+	tcpWriteTimeout = 2 * time.Second
+	tcpIdleTimeout  = 8 * time.Second
+	tcpMaxQueries   = 128
+)
 
 const (
 	defaultTTL = 60
@@ -116,9 +135,16 @@ func (s *Server) Run(ctx context.Context) error {
 	s.addr.Store(pc.LocalAddr().String())
 
 	udpStarted, tcpStarted := make(chan struct{}), make(chan struct{})
+	maxConns := s.opts.MaxTCPConns
+	if maxConns <= 0 {
+		maxConns = DefaultMaxTCPConns
+	}
+	ln = connlimit.NewListener(ln, maxConns)
 	servers := []*mdns.Server{
 		{PacketConn: pc, Handler: s, NotifyStartedFunc: func() { close(udpStarted) }},
-		{Listener: ln, Handler: s, NotifyStartedFunc: func() { close(tcpStarted) }},
+		{Listener: ln, Handler: s, NotifyStartedFunc: func() { close(tcpStarted) },
+			ReadTimeout: tcpReadTimeout, WriteTimeout: tcpWriteTimeout, MaxTCPQueries: tcpMaxQueries,
+			IdleTimeout: func() time.Duration { return tcpIdleTimeout }},
 	}
 	errs := make(chan error, len(servers))
 	var wg sync.WaitGroup

@@ -3,6 +3,8 @@ package dns
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"slices"
 	"testing"
@@ -250,4 +252,31 @@ func closedAddress(t *testing.T) string {
 	pc.Close()
 	ln.Close()
 	return addr
+}
+
+func TestServerTCPDeadlinesAndCap(t *testing.T) {
+	s := startServer(t, Options{Domain: "kelb.local", MaxTCPConns: 2})
+	s.Update(threeZones(), nil)
+	// Two connections take the cap, each with a query that never ends:
+	// the read deadline closes them.
+	var stalled []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", s.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte{0, 40, 1, 2, 3}) // 40 bytes announced, 3 sent
+		stalled = append(stalled, c)
+	}
+	for i, c := range stalled {
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("stalled connection %d: read %v, want EOF", i, err)
+		}
+	}
+	// A well-behaved client is answered over TCP.
+	if got := query(t, "tcp", s.Addr(), nlbName+".", mdns.TypeA); len(got.Answer) == 0 {
+		t.Errorf("tcp query after stalled connections: %v", got)
+	}
 }
