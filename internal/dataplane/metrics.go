@@ -114,3 +114,25 @@ func (m *metrics) forget(lb, tg string) {
 	m.preserveFallbacks.DeleteLabelValues(lb, tg)
 	m.targetDialErrors.DeleteLabelValues(lb, tg)
 }
+
+// FlowCollectors are the per load balancer and target group collectors that
+// every L4 plane shares, so that a listener's metrics read the same whichever
+// plane runs it.
+type FlowCollectors struct {
+	ActiveFlows    *prometheus.GaugeVec
+	NewFlows       *prometheus.CounterVec
+	ProcessedBytes *prometheus.CounterVec
+	// Resets has a third label, origin: ResetOriginELB for resets kelb
+	// sends.
+	Resets *prometheus.CounterVec
+}
+
+// ResetOriginELB is the origin label of resets kelb sends.
+const ResetOriginELB = originELB
+
+// NewFlowCollectors registers the flow collectors with reg, or returns the
+// ones already registered there.
+func NewFlowCollectors(reg prometheus.Registerer) FlowCollectors {
+	m := newMetrics(reg)
+	return FlowCollectors{ActiveFlows: m.activeFlows, NewFlows: m.newFlows, ProcessedBytes: m.processedBytes, Resets: m.resets}
+}

@@ -1,0 +1,164 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kelb-io/kelb/internal/dataplane"
+)
+
+// Modes of kelb server --dataplane.
+const (
+	// ModeAuto runs listeners on the kernel plane when it can run here
+	// (CAP_NET_ADMIN, nftables), else on the userspace plane.
+	ModeAuto = "auto"
+	// ModeKernel requires the kernel plane.
+	ModeKernel = "kernel"
+	// ModeUserspace runs every listener on the userspace plane.
+	ModeUserspace = "userspace"
+)
+
+// Switch runs each listener of a Config on the plane Choose gives it: the
+// kernel plane when there is one, the userspace plane for the rest.
+type Switch struct {
+	user *dataplane.Plane
+	kern *Plane // nil: userspace only
+	log  *slog.Logger
+
+	planeGauge *prometheus.GaugeVec
+
+	mu     sync.Mutex
+	planes map[string]string // listener key -> plane, as last logged
+}
+
+// NewSwitch starts the planes of mode. In ModeAuto a kernel plane that cannot
+// run is logged and left out; in ModeKernel it is an error.
+func NewSwitch(mode string, user dataplane.Options, kern Options) (*Switch, error) {
+	if user.Logger == nil {
+		user.Logger = slog.New(slog.DiscardHandler)
+	}
+	if user.Registerer == nil {
+		user.Registerer = prometheus.NewRegistry()
+	}
+	if kern.Logger == nil {
+		kern.Logger = user.Logger
+	}
+	if kern.Registerer == nil {
+		kern.Registerer = user.Registerer
+	}
+	if kern.UDPFlowTimeout == 0 {
+		kern.UDPFlowTimeout = user.UDPFlowTimeout
+	}
+	s := &Switch{log: user.Logger, planes: map[string]string{}}
+	switch mode {
+	case ModeUserspace:
+	case ModeAuto, ModeKernel:
+		err := Probe()
+		if err == nil {
+			s.kern, err = New(kern)
+		}
+		if err != nil {
+			if mode == ModeKernel {
+				return nil, fmt.Errorf("kernel data plane: %w", err)
+			}
+			s.log.Warn("kernel data plane unavailable, every listener runs on the userspace plane", "err", err)
+		}
+	default:
+		return nil, fmt.Errorf("data plane %q: want %s, %s or %s", mode, ModeAuto, ModeKernel, ModeUserspace)
+	}
+	s.user = dataplane.New(user)
+	s.planeGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "kelb_nlb_listener_plane",
+		Help: "1 for the data plane (kernel or userspace) each network load balancer listener address runs on.",
+	}, []string{"load_balancer", "target_group", "protocol", "address", "plane"})
+	if err := user.Registerer.Register(s.planeGauge); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			s.planeGauge = are.ExistingCollector.(*prometheus.GaugeVec)
+		}
+	}
+	if s.kern != nil {
+		s.log.Info("kernel data plane ready", "table", "ip "+TableName)
+	}
+	return s, nil
+}
+
+// Kernel reports whether the kernel plane runs.
+func (s *Switch) Kernel() bool { return s.kern != nil }
+
+// Apply applies each plane's share of cfg (see Split).
+func (s *Switch) Apply(cfg dataplane.Config) error {
+	kcfg, ucfg := Split(cfg, s.kern != nil)
+	var errs []error
+	if s.kern != nil {
+		if err := s.kern.Apply(kcfg); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := s.user.Apply(ucfg); err != nil {
+		errs = append(errs, err)
+	}
+	s.report(kcfg, ucfg)
+	return errors.Join(errs...)
+}
+
+// report logs the plane of each new listener, or of one that moved, and sets
+// the plane metric.
+func (s *Switch) report(kcfg, ucfg dataplane.Config) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := map[string]string{}
+	s.planeGauge.Reset()
+	for _, side := range []struct {
+		plane string
+		cfg   dataplane.Config
+	}{{PlaneKernel, kcfg}, {PlaneUserspace, ucfg}} {
+		for _, l := range side.cfg.Listeners {
+			key := l.Protocol + " " + l.Address
+			next[key] = side.plane
+			s.planeGauge.WithLabelValues(l.LoadBalancer, l.TargetGroup, l.Protocol, l.Address, side.plane).Set(1)
+			if s.planes[key] != side.plane {
+				_, why := Choose(l)
+				if side.plane == PlaneUserspace && s.kern == nil {
+					why = "no kernel plane"
+				}
+				s.log.Info("listener data plane", "protocol", l.Protocol, "address", l.Address,
+					"load_balancer", l.LoadBalancer, "plane", side.plane, "reason", why)
+			}
+		}
+	}
+	s.planes = next
+}
+
+// Run runs both planes until ctx ends.
+func (s *Switch) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	var kerr error
+	if s.kern != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			kerr = s.kern.Run(ctx)
+		}()
+	}
+	err := s.user.Run(ctx)
+	wg.Wait()
+	return errors.Join(err, kerr)
+}
+
+// Close stops both planes and removes kelb's nftables table (a clean stop):
+// established flows keep their conntrack NAT bindings. A kelb that is killed
+// leaves the table, and its flows, in place for the next start.
+func (s *Switch) Close() {
+	s.user.Close()
+	if s.kern != nil {
+		if err := s.kern.Remove(); err != nil {
+			s.log.Warn("remove kernel data plane table", "err", err)
+		}
+	}
+}
