@@ -156,60 +156,66 @@ func TestUDPRoundTripAndExpiry(t *testing.T) {
 }
 
 func TestTCPUDPListenerServesBoth(t *testing.T) {
-	tcp := startBackend(t, "tcp", "127.0.0.11", false)
-	// A TCP_UDP target is one address and port for both protocols.
-	startUDPBackendAt(t, "udp", tcp.addr)
-	s := lbState{port: freePort(t), protocol: "TCP_UDP", targets: []elb.Target{tcp.target("zone-a")}}
-	p := newPlane(t, Options{})
-	apply(t, p, Build(s.state(), healthMap{testTGARN: {tcp.key(): elb.HealthHealthy}}))
+	forEachPlane(t, func(t *testing.T, k planeKind) {
+		tcp := startBackend(t, "tcp", "127.0.0.11", false)
+		// A TCP_UDP target is one address and port for both protocols.
+		startUDPBackendAt(t, "udp", tcp.addr)
+		s := lbState{port: freePort(t), protocol: "TCP_UDP", targets: []elb.Target{tcp.target("zone-a")}}
+		p := newPlaneOf(t, k, Options{})
+		apply(t, p, Build(s.state(), healthMap{testTGARN: {tcp.key(): elb.HealthHealthy}}))
 
-	c, greeting := dial(t, zoneAAddr, s.port)
-	c.Close()
-	if got := targetName(greeting); got != "tcp" {
-		t.Errorf("TCP reached %q, want tcp", got)
-	}
-	reply, _ := exchange(t, udpClient(t), netip.AddrPortFrom(zoneAAddr, s.port), "x")
-	if got, _, _ := strings.Cut(reply, " "); got != "udp" {
-		t.Errorf("UDP reached %q, want udp", got)
-	}
+		c, greeting := dial(t, zoneAAddr, s.port)
+		c.Close()
+		if got := targetName(greeting); got != "tcp" {
+			t.Errorf("TCP reached %q, want tcp", got)
+		}
+		reply, _ := exchange(t, udpClient(t), netip.AddrPortFrom(zoneAAddr, s.port), "x")
+		if got, _, _ := strings.Cut(reply, " "); got != "udp" {
+			t.Errorf("UDP reached %q, want udp", got)
+		}
+	})
 }
 
 func TestUDPTerminateOnUnhealthy(t *testing.T) {
-	a := startUDPBackend(t, "a", "127.0.0.11")
-	b := startUDPBackend(t, "b", "127.0.0.12")
-	s := lbState{port: freePort(t), protocol: "UDP", targets: []elb.Target{a.target("zone-a"), b.target("zone-a")}}
-	h := healthMap{testTGARN: {a.key(): elb.HealthHealthy, b.key(): elb.HealthHealthy}}
-	p := newPlane(t, Options{})
-	apply(t, p, Build(s.state(), h))
-	lb := netip.AddrPortFrom(zoneAAddr, s.port)
-	c := udpClient(t)
-	reply, _ := exchange(t, c, lb, "x")
-	first, _, _ := strings.Cut(reply, " ")
-	other := map[string]*udpBackend{"a": b, "b": a}[first]
-	target := map[string]*udpBackend{"a": a, "b": b}[first]
+	forEachPlane(t, func(t *testing.T, k planeKind) {
+		a := startUDPBackend(t, "a", "127.0.0.11")
+		b := startUDPBackend(t, "b", "127.0.0.12")
+		s := lbState{port: freePort(t), protocol: "UDP", targets: []elb.Target{a.target("zone-a"), b.target("zone-a")}}
+		h := healthMap{testTGARN: {a.key(): elb.HealthHealthy, b.key(): elb.HealthHealthy}}
+		p := newPlaneOf(t, k, Options{})
+		apply(t, p, Build(s.state(), h))
+		lb := netip.AddrPortFrom(zoneAAddr, s.port)
+		c := udpClient(t)
+		reply, _ := exchange(t, c, lb, "x")
+		first, _, _ := strings.Cut(reply, " ")
+		other := map[string]*udpBackend{"a": b, "b": a}[first]
+		target := map[string]*udpBackend{"a": a, "b": b}[first]
 
-	h[testTGARN][target.key()] = elb.HealthUnhealthy
-	apply(t, p, Build(s.state(), h))
-	reply, _ = exchange(t, c, lb, "y")
-	if got, _, _ := strings.Cut(reply, " "); got != other.name {
-		t.Errorf("after %s turned unhealthy the flow reached %q, want %q", first, got, other.name)
-	}
+		h[testTGARN][target.key()] = elb.HealthUnhealthy
+		apply(t, p, Build(s.state(), h))
+		reply, _ = exchange(t, c, lb, "y")
+		if got, _, _ := strings.Cut(reply, " "); got != other.name {
+			t.Errorf("after %s turned unhealthy the flow reached %q, want %q", first, got, other.name)
+		}
+	})
 }
 
 func TestUDPPreserveClientIP(t *testing.T) {
-	a := startUDPBackend(t, "a", "127.0.0.11")
-	// A UDP target group of ip targets preserves client IPs by default.
-	s := lbState{port: freePort(t), protocol: "UDP", tgProtocol: "UDP", targets: []elb.Target{a.target("zone-a")}}
-	p := newPlane(t, Options{})
-	apply(t, p, Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
-	reply, _ := exchange(t, udpClient(t), netip.AddrPortFrom(zoneAAddr, s.port), "x")
-	_, rest, _ := strings.Cut(reply, " ")
-	src, _, _ := strings.Cut(rest, " ")
-	got, err := netip.ParseAddrPort(src)
-	if err != nil {
-		t.Fatalf("target saw source %q: %v", src, err)
-	}
-	if got.Addr() != clientIP {
-		t.Errorf("target saw the flow from %s, want the client's %s", got.Addr(), clientIP)
-	}
+	forEachPlane(t, func(t *testing.T, k planeKind) {
+		a := startUDPBackend(t, "a", "127.0.0.11")
+		// A UDP target group of ip targets preserves client IPs by default.
+		s := lbState{port: freePort(t), protocol: "UDP", tgProtocol: "UDP", targets: []elb.Target{a.target("zone-a")}}
+		p := newPlaneOf(t, k, Options{})
+		apply(t, p, Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
+		reply, _ := exchange(t, udpClient(t), netip.AddrPortFrom(zoneAAddr, s.port), "x")
+		_, rest, _ := strings.Cut(reply, " ")
+		src, _, _ := strings.Cut(rest, " ")
+		got, err := netip.ParseAddrPort(src)
+		if err != nil {
+			t.Fatalf("target saw source %q: %v", src, err)
+		}
+		if got.Addr() != clientIP {
+			t.Errorf("target saw the flow from %s, want the client's %s", got.Addr(), clientIP)
+		}
+	})
 }

@@ -146,7 +146,7 @@ func (p *Plane) Collect() error {
 		byKey[listenerKey{proto: s.Proto, addr: s.Addr}] = s.Listener
 	}
 	var errs []error
-	objs, err := p.table.conn.ResetObjects(p.table.t)
+	objs, err := p.table.namedObjects(true)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("read counters: %w", err))
 	}

@@ -74,7 +74,7 @@ func (t *table) existing() (chains, sets, objs map[string]bool, err error) {
 	for _, s := range ss {
 		sets[s.Name] = true
 	}
-	os, err := t.conn.GetObjects(t.t)
+	os, err := t.namedObjects(false)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("list objects: %w", err)
 	}
@@ -277,6 +277,18 @@ func addElements(c *nftables.Conn, s *nftables.Set, els []nftables.SetElement) e
 		els = els[n:]
 	}
 	return nil
+}
+
+// namedObjects lists (and with reset, resets) the table's objects.
+// google/nftables parses ct timeout objects into its package-level default
+// policy, hence the lock.
+func (t *table) namedObjects(reset bool) ([]nftables.Obj, error) {
+	ctTimeoutMu.Lock()
+	defer ctTimeoutMu.Unlock()
+	if reset {
+		return t.conn.ResetNamedObjects(t.t)
+	}
+	return t.conn.GetNamedObjects(t.t)
 }
 
 func (t *table) flush() error {
