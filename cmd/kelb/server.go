@@ -91,8 +91,8 @@ in the data dir.`,
 	f.StringVar(&accessKeyID, "access-key-id", "", "access key id the API accepts (with --secret-access-key)")
 	f.StringVar(&secretKey, "secret-access-key", "", "secret access key of --access-key-id")
 	f.IntVar(&cfg.APILimits.MaxConns, "api-max-connections", server.DefaultAPILimits.MaxConns, "most open connections to the API; at the cap the one idle longest is closed for a new one")
-	f.DurationVar(&cfg.APILimits.ReadTimeout, "api-read-timeout", server.DefaultAPILimits.ReadTimeout, "time an API request may take to arrive whole, head and body")
-	f.DurationVar(&cfg.APILimits.IdleTimeout, "api-idle-timeout", server.DefaultAPILimits.IdleTimeout, "time an API keep-alive connection may wait for its next request")
+	f.DurationVar(&cfg.APILimits.ReadTimeout, "api-read-timeout", server.DefaultAPILimits.ReadTimeout, "time a request to the API or metrics may take to arrive whole, head and body")
+	f.DurationVar(&cfg.APILimits.IdleTimeout, "api-idle-timeout", server.DefaultAPILimits.IdleTimeout, "time a keep-alive connection to the API or metrics may wait for its next request")
 	f.IntVar(&cfg.ALBMaxConns, "alb-max-connections", l7.DefaultMaxConns, "most open client connections per ALB listener; at the cap the one idle longest is closed for a new one")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd

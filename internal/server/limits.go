@@ -46,14 +46,9 @@ var DefaultAPILimits = HTTPLimits{
 	IdleTimeout:       60 * time.Second,
 }
 
-// metricsLimits are the metrics endpoint's: a few scrapers at a time.
-var metricsLimits = HTTPLimits{
-	MaxConns:          64,
-	ReadHeaderTimeout: 10 * time.Second,
-	ReadTimeout:       10 * time.Second,
-	WriteTimeout:      30 * time.Second,
-	IdleTimeout:       60 * time.Second,
-}
+// metricsMaxConns caps the metrics endpoint's connections: a few scrapers
+// at a time. Its deadlines are the API's.
+const metricsMaxConns = 64
 
 // maxHeaderBytes bounds a request head on kelb's own HTTP servers: ALB's
 // limit for all of a request's headers.
@@ -76,6 +71,9 @@ func (l HTTPLimits) withDefaults(def HTTPLimits) HTTPLimits {
 	if l.IdleTimeout <= 0 {
 		l.IdleTimeout = def.IdleTimeout
 	}
+	// net/http gives a head ReadHeaderTimeout even when ReadTimeout is
+	// shorter.
+	l.ReadHeaderTimeout = min(l.ReadHeaderTimeout, l.ReadTimeout)
 	return l
 }
 

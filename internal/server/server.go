@@ -68,8 +68,8 @@ type Config struct {
 	ManageAddresses string
 	// Credentials are the access keys whose signatures the API accepts.
 	Credentials elbapi.Credentials
-	// APILimits bound the API's connections and requests; zero fields
-	// take DefaultAPILimits'.
+	// APILimits bound the API's connections and requests, and the
+	// metrics endpoint's requests; zero fields take DefaultAPILimits'.
 	APILimits HTTPLimits
 	// ALBMaxConns caps the open client connections of each ALB listener;
 	// zero means l7.DefaultMaxConns.
@@ -155,7 +155,9 @@ func Run(ctx context.Context, cfg Config) error {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-		metrics, metricsLn = limitedServer("metrics", mux, metricsLn, metricsLimits, reg, log.With("component", "metrics"))
+		metricsLim := cfg.APILimits.withDefaults(DefaultAPILimits)
+		metricsLim.MaxConns = metricsMaxConns
+		metrics, metricsLn = limitedServer("metrics", mux, metricsLn, metricsLim, reg, log.With("component", "metrics"))
 	}
 
 	s := &syncer{svc: svc, store: st, checker: checker, plane: plane, appPlane: appPlane, dns: names, gate: gate, log: log}
