@@ -37,6 +37,7 @@ func newRootCmd() *cobra.Command {
 		newShellCmd(),
 		newNodesCmd(),
 		newControllerCmd(),
+		newStoreCmd(),
 	)
 	return root
 }

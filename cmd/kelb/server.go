@@ -40,6 +40,15 @@ delivered, route the pools to this host, or give --manage-addresses IFACE
 and kelb adds each load balancer's addresses to IFACE (as /32) and removes
 them when the load balancer is deleted.
 
+The configuration store is kelb.db under --data-dir. With --store etcd it
+is kept in etcd instead (--etcd-endpoints, --etcd-prefix, TLS with
+--etcd-cacert, --etcd-cert and --etcd-key), shared by every kelb server on
+the same etcd and prefix: a change through any server's API reaches every
+server's data plane, health checks and DNS. While etcd cannot be reached,
+API writes fail with ServiceUnavailable and nothing is half-written; the
+load balancers keep serving their last configuration. "kelb store migrate"
+copies a bbolt store into etcd.
+
 Every API request must be signed (SigV4) with a known access key: from
 --credentials-file (AWS credentials file format), from --access-key-id and
 --secret-access-key, or else a key pair generated on first start and kept
@@ -69,6 +78,9 @@ in the data dir.`,
 			if err := server.ValidateZones(cfg.Zones); err != nil {
 				return fmt.Errorf("--zone: %w", err)
 			}
+			if err := checkStoreFlags(cmd, cfg.Store); err != nil {
+				return err
+			}
 			creds, err := serverCredentials(cmd, cfg.DataDir, credentialsFile, accessKeyID, secretKey)
 			if err != nil {
 				return err
@@ -95,6 +107,7 @@ in the data dir.`,
 	f.DurationVar(&cfg.APILimits.IdleTimeout, "api-idle-timeout", server.DefaultAPILimits.IdleTimeout, "time a keep-alive connection to the API or metrics may wait for its next request")
 	f.IntVar(&cfg.ALBMaxConns, "alb-max-connections", l7.DefaultMaxConns, "most open client connections per ALB listener; at the cap the one idle longest is closed for a new one")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	addStoreFlags(cmd, &cfg.Store)
 	return cmd
 }
 

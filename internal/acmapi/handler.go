@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/kelb-io/kelb/internal/certstore"
+	"github.com/kelb-io/kelb/internal/elb/store"
 	"github.com/kelb-io/kelb/internal/elbapi"
 )
 
@@ -134,9 +135,15 @@ func (h *handler) writeError(w http.ResponseWriter, op string, err error) {
 	ae := &apiError{Status: http.StatusInternalServerError, Code: "InternalFailure", Message: "An internal error occurred."}
 	var cerr *certstore.Error
 	var aerr *apiError
+	var unavailable *store.UnavailableError
 	switch {
 	case errors.As(err, &aerr):
 		ae = aerr
+	case errors.As(err, &unavailable):
+		// etcd cannot be reached: nothing changed, the client may retry.
+		h.cfg.Logger.Error("ACM API operation failed", "operation", op, "err", err)
+		ae = &apiError{Status: http.StatusServiceUnavailable, Code: "ServiceUnavailable",
+			Message: "The request has failed due to a temporary failure of the server. " + unavailable.Error()}
 	case errors.As(err, &cerr):
 		ae = &apiError{Status: http.StatusBadRequest, Code: cerr.Code, Message: cerr.Message}
 	default:

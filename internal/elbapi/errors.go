@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/kelb-io/kelb/internal/elb/store"
 )
 
 // Error is an API error, written to the client as an ErrorResponse.
@@ -45,6 +47,8 @@ var (
 		Message: "The request is missing an action or a required parameter."}
 	errInternal = &Error{Code: "InternalFailure", Status: http.StatusInternalServerError,
 		Message: "The request processing has failed because of an unknown error, exception or failure."}
+	errUnavailable = &Error{Code: "ServiceUnavailable", Status: http.StatusServiceUnavailable,
+		Message: "The request has failed due to a temporary failure of the server."}
 	errBodyTooLarge = &Error{Code: "RequestEntityTooLarge", Status: http.StatusRequestEntityTooLarge,
 		Message: "Request body exceeds the maximum allowed size."}
 )
@@ -77,7 +81,13 @@ func toWire(err error) (w wireError, internal bool) {
 	status := 0
 	var apiErr *Error
 	var coder elbCoder
+	var unavailable *store.UnavailableError
 	switch {
+	case errors.As(err, &unavailable):
+		// The configuration store (etcd) cannot be reached: nothing was
+		// changed, the load balancers keep serving, the client may retry.
+		return wireError{Type: "Receiver", Code: errUnavailable.Code, Status: errUnavailable.Status,
+			Message: errUnavailable.Message + " " + unavailable.Error()}, true
 	case errors.As(err, &apiErr):
 		code, msg, status = apiErr.Code, apiErr.Message, apiErr.Status
 	case errors.As(err, &coder):

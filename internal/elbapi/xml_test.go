@@ -1,6 +1,7 @@
 package elbapi
 
 import (
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/kelb-io/kelb/internal/elb/store"
 )
 
 func decodeXML(r io.Reader, v any) error { return xml.NewDecoder(r).Decode(v) }
@@ -90,6 +93,9 @@ func TestToWire(t *testing.T) {
 			wireError{Type: "Receiver", Code: "ServiceUnavailable", Message: "later", Status: 503}, false},
 		{"validation", ValidationError("bad %s", "port"),
 			wireError{Type: "Sender", Code: "ValidationError", Message: "bad port", Status: 400}, false},
+		{"store unavailable", fmt.Errorf("create load balancer: %w", &store.UnavailableError{Store: "etcd at http://127.0.0.1:2379", Err: context.DeadlineExceeded}),
+			wireError{Type: "Receiver", Code: "ServiceUnavailable", Status: 503,
+				Message: "The request has failed due to a temporary failure of the server. configuration store etcd at http://127.0.0.1:2379 unavailable: context deadline exceeded"}, true},
 		{"anything else", errors.New("bolt: database not open"),
 			wireError{Type: "Receiver", Code: "InternalFailure", Message: errInternal.Message, Status: 500}, true},
 	}

@@ -27,8 +27,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,8 +55,10 @@ type Config struct {
 	// MetricsAddr is where Prometheus metrics are served; empty disables
 	// them.
 	MetricsAddr string
-	// DataDir holds the store.
-	DataDir   string
+	// DataDir holds the bbolt store and generated credentials.
+	DataDir string
+	// Store selects the configuration store (bbolt in DataDir by default).
+	Store     StoreConfig
 	Region    string
 	DNSDomain string
 	Zones     []elb.Zone
@@ -83,12 +83,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-	st, err := store.OpenBolt(filepath.Join(cfg.DataDir, "kelb.db"))
+	st, storeDesc, err := openStore(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
+		return err
 	}
 	defer st.Close()
 
@@ -198,7 +195,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if metrics != nil {
 		g.Go(func() error { return serveHTTP(ctx, metrics, metricsLn) })
 	}
-	log.Info("kelb server ready", "api", apiLn.Addr().String(), "dns", cfg.DNSAddr, "metrics", cfg.MetricsAddr, "zones", len(cfg.Zones), "data_dir", cfg.DataDir)
+	log.Info("kelb server ready", "api", apiLn.Addr().String(), "dns", cfg.DNSAddr, "metrics", cfg.MetricsAddr, "zones", len(cfg.Zones), "store", storeDesc)
 	return g.Wait()
 }
 

@@ -536,3 +536,6 @@ func (t *etcdTx) commit() (ok bool, err error) {
 	}
 	return resp.Succeeded, nil
 }
+
+// Prefix returns the key prefix the store lives under.
+func (e *Etcd) Prefix() string { return e.prefix }
