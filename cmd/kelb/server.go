@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kelb-io/kelb/internal/dataplane/kernel"
 	"github.com/kelb-io/kelb/internal/dataplane/l7"
 	"github.com/kelb-io/kelb/internal/elb"
 	"github.com/kelb-io/kelb/internal/elbapi"
@@ -106,6 +107,7 @@ in the data dir.`,
 	f.DurationVar(&cfg.APILimits.ReadTimeout, "api-read-timeout", server.DefaultAPILimits.ReadTimeout, "time a request to the API or metrics may take to arrive whole, head and body")
 	f.DurationVar(&cfg.APILimits.IdleTimeout, "api-idle-timeout", server.DefaultAPILimits.IdleTimeout, "time a keep-alive connection to the API or metrics may wait for its next request")
 	f.IntVar(&cfg.ALBMaxConns, "alb-max-connections", l7.DefaultMaxConns, "most open client connections per ALB listener; at the cap the one idle longest is closed for a new one")
+	f.StringVar(&cfg.DataPlane, "dataplane", kernel.ModeUserspace, "where NLB listeners run: userspace (a TCP/UDP proxy), kernel (nftables NAT and conntrack, needs CAP_NET_ADMIN; flows outlive kelb), or auto (kernel where kelb may program nftables, else userspace); PROXY protocol v2 and IPv6 listeners always run in userspace")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	addStoreFlags(cmd, &cfg.Store)
 	return cmd

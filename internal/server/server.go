@@ -37,6 +37,7 @@ import (
 	"github.com/kelb-io/kelb/internal/acmapi"
 	"github.com/kelb-io/kelb/internal/certstore"
 	"github.com/kelb-io/kelb/internal/dataplane"
+	"github.com/kelb-io/kelb/internal/dataplane/kernel"
 	"github.com/kelb-io/kelb/internal/dataplane/l7"
 	"github.com/kelb-io/kelb/internal/dns"
 	"github.com/kelb-io/kelb/internal/elb"
@@ -71,6 +72,10 @@ type Config struct {
 	// APILimits bound the API's connections and requests, and the
 	// metrics endpoint's requests; zero fields take DefaultAPILimits'.
 	APILimits HTTPLimits
+	// DataPlane is where network load balancer listeners run:
+	// kernel.ModeAuto (the kernel plane where kelb may program nftables),
+	// kernel.ModeKernel or kernel.ModeUserspace; empty is userspace.
+	DataPlane string
 	// ALBMaxConns caps the open client connections of each ALB listener;
 	// zero means l7.DefaultMaxConns.
 	ALBMaxConns int
@@ -103,7 +108,15 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	plane := dataplane.New(dataplane.Options{Logger: log.With("component", "dataplane"), Registerer: reg})
+	mode := cfg.DataPlane
+	if mode == "" {
+		mode = kernel.ModeUserspace
+	}
+	plane, err := kernel.NewSwitch(mode, dataplane.Options{Logger: log.With("component", "dataplane"), Registerer: reg},
+		kernel.Options{Table: kernel.TableFor(cfg.DataDir)})
+	if err != nil {
+		return err
+	}
 	defer plane.Close()
 	certs := certstore.New(certstore.Config{Store: st, Region: svc.Region(), InUse: elb.CertificateUsers})
 	appPlane := l7.New(l7.Options{Logger: log.With("component", "l7"), Registerer: reg, Certificates: certs, MaxConns: cfg.ALBMaxConns})
@@ -223,7 +236,7 @@ type syncer struct {
 	svc     *elb.Service
 	store   store.Store
 	checker *health.Checker
-	plane   *dataplane.Plane
+	plane   *kernel.Switch
 	// appPlane serves application load balancers' listeners.
 	appPlane *l7.Plane
 	dns      *dns.Server

@@ -1,5 +1,6 @@
 // Package kernel is kelb's kernel L4 data plane: it programs the listeners of
-// a dataplane.Config into kelb's own nftables table (ip kelb) through netlink,
+// a dataplane.Config into an nftables table of its own (ip kelb, or the name
+// Options.Table gives: one per kelb server in a network namespace) through netlink,
 // so that TCP and UDP flows are forwarded by the kernel's NAT and connection
 // tracking, with no socket, goroutine or heap per flow, the way kube-proxy's
 // nftables mode forwards Services.
@@ -26,8 +27,12 @@
 // Established flows live in conntrack: their NAT binding is in the
 // conntrack entry, so rewriting rules and maps (Apply) and kelb being down
 // (even killed) do not touch them. Apply rewrites every chain and changed map
-// in one transaction; Close leaves the table in place (a restart reconciles
-// it), Remove deletes it. Flows that Config says to close (unhealthy targets
+// in one transaction. A clean stop (Stop) leaves the table with its hooks and
+// no listener: new flows stop, established ones go on (NAT applies their
+// bindings only while a nat hook is registered in the namespace, which is
+// why the table is emptied rather than deleted), and the next start
+// reconciles it. Remove deletes the table; kelb down deletes the namespace
+// with it. Flows that Config says to close (unhealthy targets
 // with connection termination, deregistered targets with
 // deregistration_delay.connection_termination.enabled) are deleted from
 // conntrack; their next packet is a non-SYN packet of an unknown flow, which

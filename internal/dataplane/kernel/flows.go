@@ -243,7 +243,15 @@ func (s *conntrackStats) report(log *slog.Logger) {
 		return
 	}
 	s.max.Set(float64(n))
-	acct, _ := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_acct")
+	// Processed bytes come from conntrack's per-flow counters.
+	const acctPath = "/proc/sys/net/netfilter/nf_conntrack_acct"
+	acct, _ := os.ReadFile(acctPath)
+	if strings.TrimSpace(string(acct)) == "0" {
+		if err := os.WriteFile(acctPath, []byte("1"), 0o644); err == nil {
+			log.Info("turned conntrack accounting on, for the processed bytes of kernel data plane listeners", "sysctl", "net.netfilter.nf_conntrack_acct=1")
+			acct = []byte("1")
+		}
+	}
 	log.Info("kernel data plane connection tracking", "nf_conntrack_max", n,
 		"nf_conntrack_acct", strings.TrimSpace(string(acct)))
 	if n < minConntrackMax {

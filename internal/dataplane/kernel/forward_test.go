@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kelb-io/kelb/internal/dataplane"
 	"github.com/kelb-io/kelb/internal/devcluster/kubelet/netnstest"
 )
@@ -76,7 +78,7 @@ func dialLB(t *testing.T, from netip.Addr, lb netip.AddrPort) (net.Conn, *bufio.
 }
 
 func nftList(t *testing.T) string {
-	out, _ := exec.Command("nft", "list", "table", "ip", TableName).CombinedOutput()
+	out, _ := exec.Command("nft", "list", "tables").CombinedOutput()
 	return string(out)
 }
 
@@ -86,10 +88,7 @@ func TestForwardTCP(t *testing.T) {
 	}
 	a := startEcho(t, "a", "198.18.1.11:8080")
 	b := startEcho(t, "b", "198.18.1.12:8080")
-	p, err := New(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newPlane(t, Options{})
 	t.Cleanup(func() { _ = p.Remove() })
 	lb := netip.AddrPortFrom(lbAddr, 80)
 	cfg := dataplane.Config{Listeners: []dataplane.Listener{{Protocol: dataplane.ProtocolTCP, Address: lb.String(),
@@ -109,5 +108,182 @@ func TestForwardTCP(t *testing.T) {
 	}
 	if counts["a"] < 5 || counts["b"] < 5 {
 		t.Errorf("40 connections spread %v\n%s", counts, nftList(t))
+	}
+}
+
+func echoLine(c net.Conn, r *bufio.Reader, msg string) error {
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := io.WriteString(c, msg+"\n"); err != nil {
+		return err
+	}
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if got := strings.TrimSpace(line); got != msg {
+		return fmt.Errorf("echo %q, want %q", got, msg)
+	}
+	return nil
+}
+
+func newPlane(t *testing.T, opts Options) *Plane {
+	t.Helper()
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestEstablishedFlowsSurviveRestart: the table and conntrack keep
+// forwarding while no kelb runs (a kill -9 leaves them), a new Plane
+// reconciles the table without breaking established flows, and a removed
+// table stops new flows only.
+func TestEstablishedFlowsSurviveRestart(t *testing.T) {
+	if !netnstest.Enter(t) {
+		return
+	}
+	a := startEcho(t, "a", "198.18.1.11:8080")
+	b := startEcho(t, "b", "198.18.1.12:8080")
+	lb := netip.AddrPortFrom(lbAddr, 80)
+	cfg := dataplane.Config{Listeners: []dataplane.Listener{{Protocol: dataplane.ProtocolTCP, Address: lb.String(),
+		Targets: []string{a.addr.String(), b.addr.String()}}}}
+
+	first := newPlane(t, Options{})
+	if err := first.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	c, r, _ := dialLB(t, clientIP, lb)
+	if err := echoLine(c, r, "before"); err != nil {
+		t.Fatal(err)
+	}
+	first.Close() // as a killed kelb: the table stays
+
+	if err := echoLine(c, r, "while kelb is down"); err != nil {
+		t.Errorf("established flow while kelb is down: %v", err)
+	}
+	down, _, _ := dialLB(t, clientIP, lb)
+	down.Close()
+
+	second := newPlane(t, Options{})
+	if err := second.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := echoLine(c, r, "after the restart"); err != nil {
+		t.Errorf("established flow after the restart: %v", err)
+	}
+	// A change of the target set rewrites the map; the flow stays.
+	cfg.Listeners[0].Targets = cfg.Listeners[0].Targets[1:]
+	if err := second.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := echoLine(c, r, "after a re-Apply"); err != nil {
+		t.Errorf("established flow after a re-Apply: %v", err)
+	}
+	for range 10 {
+		n, _, greeting := dialLB(t, clientIP, lb)
+		n.Close()
+		if !strings.HasPrefix(greeting, "b ") {
+			t.Fatalf("new flow reached %q after a left", greeting)
+		}
+	}
+
+	// A clean stop: the table keeps its hooks and no listener.
+	second.Stop()
+	if err := echoLine(c, r, "after a clean stop"); err != nil {
+		t.Errorf("established flow after a clean stop: %v", err)
+	}
+	d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: clientIP.AsSlice()}}
+	if n, err := d.Dial("tcp4", lb.String()); err == nil {
+		n.Close()
+		t.Error("new connection forwarded after a clean stop")
+	}
+
+	if err := RemoveTable(TableName); err != nil {
+		t.Fatal(err)
+	}
+	if out := nftList(t); strings.Contains(out, "table ip") {
+		t.Errorf("table still there after RemoveTable:\n%s", out)
+	}
+}
+
+// TestHairpin: a target that is its own client reaches itself through the
+// load balancer with client addresses preserved; it sees the load
+// balancer's address, since a reply to its own address would not pass NAT.
+func TestHairpin(t *testing.T) {
+	if !netnstest.Enter(t) {
+		return
+	}
+	a := startEcho(t, "a", "198.18.1.11:8080")
+	lb := netip.AddrPortFrom(lbAddr, 80)
+	p := newPlane(t, Options{})
+	t.Cleanup(func() { _ = p.Remove() })
+	cfg := dataplane.Config{Listeners: []dataplane.Listener{{Protocol: dataplane.ProtocolTCP, Address: lb.String(),
+		Targets: []string{a.addr.String()}, PreserveClientIP: true}}}
+	if err := p.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		from netip.Addr
+		want netip.Addr
+	}{{clientIP, clientIP}, {a.addr.Addr(), lbAddr}} {
+		c, r, greeting := dialLB(t, tt.from, lb)
+		_, src, _ := strings.Cut(greeting, " ")
+		if got, err := netip.ParseAddrPort(src); err != nil || got.Addr() != tt.want {
+			t.Errorf("connection from %s: target saw %s, want %s", tt.from, src, tt.want)
+		}
+		if err := echoLine(c, r, "hairpin"); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestMetricsFromKernelCounters: new flows and kelb's resets come from the
+// table's counters, active flows from conntrack.
+func TestMetricsFromKernelCounters(t *testing.T) {
+	if !netnstest.Enter(t) {
+		return
+	}
+	a := startEcho(t, "a", "198.18.1.11:8080")
+	reg := prometheus.NewRegistry()
+	p := newPlane(t, Options{Registerer: reg})
+	t.Cleanup(func() { _ = p.Remove() })
+	lb := netip.AddrPortFrom(lbAddr, 80)
+	cfg := dataplane.Config{Listeners: []dataplane.Listener{{Protocol: dataplane.ProtocolTCP, Address: lb.String(),
+		LoadBalancer: "net/lb/1", TargetGroup: "targetgroup/tg/1", Targets: []string{a.addr.String()},
+		SourceRanges: []string{"198.18.0.9/32"}}}}
+	if err := p.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		dialLB(t, clientIP, lb) // kept open
+	}
+	d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(198, 18, 0, 10)}}
+	if c, err := d.Dial("tcp4", lb.String()); err == nil {
+		c.Close()
+		t.Fatal("a client outside the source ranges connected")
+	}
+	if err := p.Collect(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"kelb_nlb_new_flows_total": 3, "kelb_nlb_active_flows": 3, "kelb_nlb_tcp_resets_total": 1}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			got[mf.GetName()] += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("%s = %v, want %v", name, got[name], w)
+		}
+	}
+	if got["kelb_conntrack_entries"] < 3 {
+		t.Errorf("kelb_conntrack_entries = %v, want at least 3", got["kelb_conntrack_entries"])
 	}
 }

@@ -26,6 +26,9 @@ type Options struct {
 	// UDPFlowTimeout ends a UDP flow that has carried no datagram in either
 	// direction for this long; zero is 120 seconds, as on NLB.
 	UDPFlowTimeout time.Duration
+	// Table names the nftables table (family ip) the plane owns; empty is
+	// TableName. Two kelb servers in one network namespace need two tables.
+	Table string
 	// MetricsInterval is how often Run reads the kernel's counters and
 	// connection tracking table into the metrics; zero is 10 seconds.
 	MetricsInterval time.Duration
@@ -67,7 +70,10 @@ func New(opts Options) (*Plane, error) {
 	if opts.MetricsInterval <= 0 {
 		opts.MetricsInterval = 10 * time.Second
 	}
-	t, err := openTable()
+	if opts.Table == "" {
+		opts.Table = TableName
+	}
+	t, err := openTable(opts.Table)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +168,7 @@ func (p *Plane) Apply(cfg dataplane.Config) error {
 		}
 	}
 	if err := p.table.program(d); err != nil {
-		return errors.Join(describeErr, fmt.Errorf("program nftables table %s: %w", TableName, err))
+		return errors.Join(describeErr, fmt.Errorf("program nftables table %s: %w", p.opts.Table, err))
 	}
 	prev := p.cfg
 	p.desc, p.cfg = d, cfg
@@ -204,13 +210,28 @@ func (p *Plane) Close() {
 	_ = p.ct.Close()
 }
 
-// Remove deletes kelb's table and closes the plane. Established flows keep
-// their conntrack NAT bindings; new flows are no longer forwarded.
+// Stop is a clean stop: the table keeps its hooks but no listener, so new
+// flows are no longer forwarded while established ones go on (their NAT
+// bindings live in conntrack, and NAT needs a nat hook in the namespace to
+// apply them), and a restart reconciles the table. Then it closes the plane.
+func (p *Plane) Stop() {
+	p.mu.Lock()
+	if !p.closed {
+		if err := p.table.program(Description{}); err != nil {
+			p.log.Warn("empty the kernel data plane table", "table", p.opts.Table, "err", err)
+		}
+	}
+	p.mu.Unlock()
+	p.Close()
+}
+
+// Remove deletes the plane's table and closes the plane. Established flows
+// end with it, unless another nat table keeps NAT hooked in the namespace.
 func (p *Plane) Remove() error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return RemoveTable()
+		return RemoveTable(p.opts.Table)
 	}
 	err := p.table.remove()
 	p.mu.Unlock()
@@ -218,9 +239,9 @@ func (p *Plane) Remove() error {
 	return err
 }
 
-// RemoveTable deletes kelb's nftables table if it exists (kelb down).
-func RemoveTable() error {
-	t, err := openTable()
+// RemoveTable deletes the nftables table name if it exists.
+func RemoveTable(name string) error {
+	t, err := openTable(name)
 	if err != nil {
 		return err
 	}

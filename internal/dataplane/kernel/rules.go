@@ -9,7 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TableName is the nftables table kelb owns (family ip).
+// TableName is the default name of the nftables table (family ip) that a
+// kernel plane owns.
 const TableName = "kelb"
 
 // Chain names of the table besides the listeners' own chains.

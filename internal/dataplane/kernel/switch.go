@@ -2,9 +2,11 @@ package kernel
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,7 +85,7 @@ func NewSwitch(mode string, user dataplane.Options, kern Options) (*Switch, erro
 		}
 	}
 	if s.kern != nil {
-		s.log.Info("kernel data plane ready", "table", "ip "+TableName)
+		s.log.Info("kernel data plane ready", "table", "ip "+s.kern.opts.Table)
 	}
 	return s, nil
 }
@@ -151,14 +153,34 @@ func (s *Switch) Run(ctx context.Context) error {
 	return errors.Join(err, kerr)
 }
 
-// Close stops both planes and removes kelb's nftables table (a clean stop):
-// established flows keep their conntrack NAT bindings. A kelb that is killed
-// leaves the table, and its flows, in place for the next start.
+// Close stops both planes. The kernel plane's table is left with no
+// listener (see Plane.Stop): established flows go on, and the next start
+// reconciles it. A kelb that is killed leaves the table as it was, flows and
+// listeners, for the next start.
 func (s *Switch) Close() {
 	s.user.Close()
 	if s.kern != nil {
-		if err := s.kern.Remove(); err != nil {
-			s.log.Warn("remove kernel data plane table", "err", err)
-		}
+		s.kern.Stop()
 	}
+}
+
+// Remove stops both planes and deletes the kernel plane's table.
+func (s *Switch) Remove() error {
+	s.user.Close()
+	if s.kern != nil {
+		return s.kern.Remove()
+	}
+	return nil
+}
+
+// TableFor names the nftables table of the kelb server whose data directory
+// is dataDir: the same across restarts of that server, so that a restart
+// reconciles its table, and distinct between servers that share a network
+// namespace.
+func TableFor(dataDir string) string {
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
+	sum := sha256.Sum256([]byte(dataDir))
+	return fmt.Sprintf("%s_%x", TableName, sum[:4])
 }

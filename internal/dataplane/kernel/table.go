@@ -36,14 +36,14 @@ type table struct {
 	loaded map[string][]netip.AddrPort
 }
 
-func openTable() (*table, error) {
+func openTable(name string) (*table, error) {
 	c, err := nftables.New(nftables.AsLasting(), nftables.WithSockOptions(func(nc *netlink.Conn) error {
 		return nc.SetWriteBuffer(writeBuffer)
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("open nftables netlink connection: %w", err)
 	}
-	return &table{conn: c, t: &nftables.Table{Name: TableName, Family: nftables.TableFamilyIPv4}, loaded: map[string][]netip.AddrPort{}}, nil
+	return &table{conn: c, t: &nftables.Table{Name: name, Family: nftables.TableFamilyIPv4}, loaded: map[string][]netip.AddrPort{}}, nil
 }
 
 func (t *table) close() { _ = t.conn.CloseLasting() }
@@ -55,7 +55,7 @@ func (t *table) existing() (chains, sets, objs map[string]bool, err error) {
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("list nftables tables: %w", err)
 	}
-	if !slices.ContainsFunc(tables, func(x *nftables.Table) bool { return x.Name == TableName }) {
+	if !slices.ContainsFunc(tables, func(x *nftables.Table) bool { return x.Name == t.t.Name }) {
 		return chains, sets, objs, nil
 	}
 	cs, err := t.conn.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
@@ -63,7 +63,7 @@ func (t *table) existing() (chains, sets, objs map[string]bool, err error) {
 		return nil, nil, nil, fmt.Errorf("list chains: %w", err)
 	}
 	for _, c := range cs {
-		if c.Table.Name == TableName {
+		if c.Table.Name == t.t.Name {
 			chains[c.Name] = true
 		}
 	}
@@ -302,7 +302,7 @@ func (t *table) remove() error {
 	t.conn.DelTable(t.t)
 	clear(t.loaded)
 	if err := t.flush(); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("delete nftables table %s: %w", TableName, err)
+		return fmt.Errorf("delete nftables table %s: %w", t.t.Name, err)
 	}
 	return nil
 }
