@@ -77,6 +77,16 @@ type wireError struct {
 // client sees. internal reports whether the error was not an API error, so
 // that the caller logs its detail (the client gets a generic message).
 func toWire(err error) (w wireError, internal bool) {
+	w, internal = toWireUnbounded(err)
+	w.Message = truncateRunes(w.Message, maxErrorMessageRunes)
+	return w, internal
+}
+
+// maxErrorMessageRunes bounds every error message, whatever the operation
+// put in it.
+const maxErrorMessageRunes = 8192
+
+func toWireUnbounded(err error) (w wireError, internal bool) {
 	var code, msg string
 	status := 0
 	var apiErr *Error

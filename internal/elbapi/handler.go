@@ -26,7 +26,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"runtime/debug"
 	"time"
 
@@ -194,27 +193,6 @@ func (h *handler) lookup(action string, p Params) (OpFunc, *Error) {
 			Message: fmt.Sprintf("Could not find operation %s for version %s", action, version)}
 	}
 	return op, nil
-}
-
-// decodeForm merges the URL query and, for POST, the form body. The body
-// wins when both carry a key.
-func decodeForm(r *http.Request, body []byte) (url.Values, *Error) {
-	form, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return nil, &Error{Code: "MalformedQueryString", Status: http.StatusBadRequest,
-			Message: fmt.Sprintf("The query string is malformed: %v", err)}
-	}
-	if r.Method == http.MethodPost && len(body) > 0 {
-		bodyForm, err := url.ParseQuery(string(body))
-		if err != nil {
-			return nil, &Error{Code: "MalformedQueryString", Status: http.StatusBadRequest,
-				Message: fmt.Sprintf("The form body is malformed: %v", err)}
-		}
-		for k, v := range bodyForm {
-			form[k] = v
-		}
-	}
-	return form, nil
 }
 
 func (h *handler) writeError(w http.ResponseWriter, requestID, action string, err error) {

@@ -114,6 +114,13 @@ func parseModel(data []byte) (*apiModel, error) {
 			m.errors[name] = me
 		}
 	}
+	for name, max := range listLimits {
+		s := m.Shapes[name]
+		if s == nil || s.Type != "list" {
+			return nil, fmt.Errorf("list limit of %s: no such list shape", name)
+		}
+		s.Max = &max
+	}
 	for name, op := range m.Operations {
 		if op.Input != nil && m.Shapes[op.Input.Shape] == nil {
 			return nil, fmt.Errorf("operation %s: unknown input shape %s", name, op.Input.Shape)
@@ -121,6 +128,33 @@ func parseModel(data []byte) (*apiModel, error) {
 	}
 	return &m, nil
 }
+
+// listLimits are the list lengths AWS documents for operations' inputs
+// but the model leaves unbounded: names and ARNs per Describe call, and the
+// resources of one tagging call. A longer list is a ValidationError, worded
+// as for the model's own constraints.
+var listLimits = map[string]float64{
+	"LoadBalancerArns":  20,
+	"LoadBalancerNames": 20,
+	"TargetGroupArns":   20,
+	"TargetGroupNames":  20,
+	"ListenerArns":      20,
+	"RuleArns":          20,
+	"ResourceArns":      20,
+	"SslPolicyNames":    20,
+}
+
+// Bounds of a ValidationError, so that its size does not grow with the
+// request's: the violations listed, the members of a list shown, and the
+// characters of a value shown.
+const (
+	maxListedViolations = 10
+	maxShownListMembers = 10
+	maxShownValueRunes  = 256
+	// A list is shown whole (not cut as one value) with each of its
+	// members cut to this.
+	maxShownListMemberRunes = 64
+)
 
 func (m *apiModel) errorByCode(code string) (modelError, bool) {
 	e, ok := m.errors[code]
@@ -150,7 +184,13 @@ func (m *apiModel) validateInput(op string, p Params) *Error {
 	if len(v.errs) == 1 {
 		noun = "error"
 	}
-	return ValidationError("%d validation %s detected: %s", len(v.errs), noun, strings.Join(v.errs, "; "))
+	listed := v.errs
+	more := ""
+	if len(listed) > maxListedViolations {
+		listed = listed[:maxListedViolations]
+		more = fmt.Sprintf("; and %d more", len(v.errs)-maxListedViolations)
+	}
+	return ValidationError("%d validation %s detected: %s%s", len(v.errs), noun, strings.Join(listed, "; "), more)
 }
 
 type validator struct {
@@ -162,7 +202,23 @@ func (v *validator) fail(value, path, constraint string) {
 	v.errs = append(v.errs, fmt.Sprintf("Value %s at '%s' failed to satisfy constraint: %s", value, path, constraint))
 }
 
-func quoteValue(s string) string { return "'" + s + "'" }
+// quoteValue quotes a value for a message, cut to maxShownValueRunes.
+func quoteValue(s string) string { return "'" + truncateRunes(s, maxShownValueRunes) + "'" }
+
+// truncateRunes cuts s to at most n runes, marking the cut with "...".
+func truncateRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i, count := 0, 0
+	for i = range s {
+		if count == n {
+			break
+		}
+		count++
+	}
+	return s[:i] + "..."
+}
 
 func joinPath(parent, child string) string {
 	if parent == "" {
@@ -269,13 +325,36 @@ func (v *validator) scalar(raw, path string, s *shape) {
 	}
 }
 
+// badIndex returns the first key below prefix (relative to p) whose index,
+// the segment after prefix, is not a list index: a decimal number from 1 to
+// maxFormParams without leading zeros. indexed skips such keys, so without
+// this check a list sent only as Names.member.99999999999999999999 would
+// read as empty, which means "all" to the Describe operations.
+func badIndex(p Params, prefix string) (string, bool) {
+	for _, k := range p.keysWithPrefix(prefix) {
+		head, _, _ := strings.Cut(k, ".")
+		n, err := strconv.Atoi(head)
+		if err != nil || n < 1 || n > maxFormParams || strconv.Itoa(n) != head {
+			return prefix + k, true
+		}
+	}
+	return "", false
+}
+
+func (v *validator) indexes(p Params, prefix, path string) {
+	if bad, ok := badIndex(p, prefix); ok {
+		v.fail(quoteValue(bad), path, fmt.Sprintf("Member must have list indexes from 1 to %d", maxFormParams))
+	}
+}
+
 func (v *validator) list(p Params, key, path string, s *shape) {
+	v.indexes(p, key+".member.", path)
 	idx, _ := p.indexed(key + ".member.")
 	if s.Min != nil && float64(len(idx)) < *s.Min {
-		v.fail(quoteValue(v.render(p, key, idx)), path, fmt.Sprintf("Member must have length greater than or equal to %s", formatBound(*s.Min)))
+		v.fail("'"+v.render(p, key, idx)+"'", path, fmt.Sprintf("Member must have length greater than or equal to %s", formatBound(*s.Min)))
 	}
 	if s.Max != nil && float64(len(idx)) > *s.Max {
-		v.fail(quoteValue(v.render(p, key, idx)), path, fmt.Sprintf("Member must have length less than or equal to %s", formatBound(*s.Max)))
+		v.fail("'"+v.render(p, key, idx)+"'", path, fmt.Sprintf("Member must have length less than or equal to %s", formatBound(*s.Max)))
 	}
 	if s.Member == nil {
 		return
@@ -289,18 +368,24 @@ func (v *validator) list(p Params, key, path string, s *shape) {
 // render shows a list value the way AWS echoes it: [a, b] for scalars.
 func (v *validator) render(p Params, key string, idx []int) string {
 	var items []string
+	more := ""
+	if len(idx) > maxShownListMembers {
+		more = fmt.Sprintf(", ... (%d more)", len(idx)-maxShownListMembers)
+		idx = idx[:maxShownListMembers]
+	}
 	for _, n := range idx {
 		itemKey := key + ".member." + strconv.Itoa(n)
 		if raw, ok := p.lookup(itemKey); ok {
-			items = append(items, raw)
+			items = append(items, truncateRunes(raw, maxShownListMemberRunes))
 		} else {
 			items = append(items, "{...}")
 		}
 	}
-	return "[" + strings.Join(items, ", ") + "]"
+	return "[" + strings.Join(items, ", ") + more + "]"
 }
 
 func (v *validator) mapValue(p Params, key, path string, s *shape) {
+	v.indexes(p, key+".entry.", path)
 	idx, _ := p.indexed(key + ".entry.")
 	if s.Min != nil && float64(len(idx)) < *s.Min {
 		v.fail("'{...}'", path, fmt.Sprintf("Member must have length greater than or equal to %s", formatBound(*s.Min)))

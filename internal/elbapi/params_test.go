@@ -3,6 +3,7 @@ package elbapi
 import (
 	"net/url"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -211,7 +212,12 @@ func FuzzParseParams(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, form string) {
-		values, _ := url.ParseQuery(form)
+		values, n := url.Values{}, 0
+		if err := parseForm(values, form, &n); err == nil {
+			if want, werr := url.ParseQuery(form); werr == nil && len(want) != len(values) {
+				t.Fatalf("parseForm decoded %d keys, url.ParseQuery %d", len(values), len(want))
+			}
+		}
 		p := ParseParams(values)
 		for key := range values {
 			p.Has(key)
@@ -243,7 +249,9 @@ func FuzzParseParams(f *testing.F) {
 		// Validation of arbitrary input against every operation must not
 		// panic either.
 		for op := range serviceModel().Operations {
-			serviceModel().validateInput(op, p)
+			if err := serviceModel().validateInput(op, p); err != nil && len(err.Message) > 2*maxErrorMessageRunes*utf8.UTFMax {
+				t.Fatalf("validation error of %d bytes", len(err.Message))
+			}
 		}
 	})
 }

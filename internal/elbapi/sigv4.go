@@ -155,7 +155,10 @@ func VerifySignature(r *http.Request, body []byte, cfg SignatureConfig) (string,
 // verify authenticates r, whose body has already been read into body. It
 // returns the access key id the request was signed with.
 func (v verifier) verify(r *http.Request, body []byte) (string, *Error) {
-	query, _ := url.ParseQuery(r.URL.RawQuery)
+	// A malformed or oversized query fails the signature or, later, the
+	// form decoding; either way the request goes no further.
+	query, n := url.Values{}, 0
+	_ = parseForm(query, r.URL.RawQuery, &n)
 	var (
 		a         authorization
 		amzDate   string
