@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 
@@ -20,6 +21,7 @@ func newServerCmd() *cobra.Command {
 		cfg             server.Config
 		zones           []string
 		zoneTargets     []string
+		vpcCIDRs        []string
 		credentialsFile string
 		accessKeyID     string
 		secretKey       string
@@ -36,6 +38,11 @@ listeners, forwarding to the healthy targets of their target groups.
 Zones are given with --zone NAME=CIDR (repeatable): each load balancer gets
 one address per zone from that zone's pool. With no --zone, one zone
 <region>a with the pool 127.0.1.0/24 is used, which needs no network setup.
+Targets are addresses of the VPC, given with --vpc-cidr CIDR (repeatable,
+default 127.0.0.0/8), or private addresses outside it (10.0.0.0/8,
+100.64.0.0/10, 172.16.0.0/12, 192.168.0.0/16) registered with an
+Availability Zone, as in AWS; link-local, multicast, broadcast and public
+addresses outside the VPC are refused (InvalidTarget).
 Listeners bind their addresses with IP_FREEBIND; to have traffic to them
 delivered, route the pools to this host, or give --manage-addresses IFACE
 and kelb adds each load balancer's addresses to IFACE (as /32) and removes
@@ -71,6 +78,13 @@ in the data dir.`,
 				}
 				cfg.Zones = append(cfg.Zones, zone)
 			}
+			for _, c := range vpcCIDRs {
+				p, err := netip.ParsePrefix(c)
+				if err != nil {
+					return fmt.Errorf("--vpc-cidr: %w", err)
+				}
+				cfg.VPCCIDRs = append(cfg.VPCCIDRs, p.Masked())
+			}
 			for _, zt := range zoneTargets {
 				if err := server.ParseZoneTargets(cfg.Zones, zt); err != nil {
 					return fmt.Errorf("--zone-targets: %w", err)
@@ -98,7 +112,8 @@ in the data dir.`,
 	f.StringVar(&cfg.Region, "region", elb.DefaultRegion, "region of ARNs and DNS names")
 	f.StringVar(&cfg.DNSDomain, "dns-domain", elb.DefaultDNSDomain, "domain of load balancer DNS names (<name>-<id>.elb.<region>.<domain>)")
 	f.StringArrayVar(&zones, "zone", nil, "zone NAME=CIDR[,subnet=SUBNET_ID]: a zone and the pool of its load balancer addresses (repeatable)")
-	f.StringArrayVar(&zoneTargets, "zone-targets", nil, "NAME=CIDR: targets in this network are in zone NAME (repeatable)")
+	f.StringArrayVar(&zoneTargets, "zone-targets", nil, "NAME=CIDR: targets in this network are in zone NAME (repeatable); the network must lie in the VPC")
+	f.StringArrayVar(&vpcCIDRs, "vpc-cidr", []string{elb.DefaultVPCCIDRs[0].String()}, "a network of the VPC (repeatable): targets are its addresses, or private addresses outside it registered with an Availability Zone")
 	f.StringVar(&cfg.ManageAddresses, "manage-addresses", "", "network interface to add load balancer addresses to (as /32) while their load balancer exists; empty binds them with IP_FREEBIND only")
 	f.StringVar(&credentialsFile, "credentials-file", "", "AWS credentials file whose access keys the API accepts")
 	f.StringVar(&accessKeyID, "access-key-id", "", "access key id the API accepts (with --secret-access-key)")

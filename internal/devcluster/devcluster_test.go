@@ -53,6 +53,7 @@ func TestServerArgs(t *testing.T) {
 		"--region", "us-west-2",
 		"--credentials-file", "/state/credentials",
 		"--dns-domain", "kelb.local",
+		"--vpc-cidr", "198.18.0.0/15",
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

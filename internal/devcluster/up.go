@@ -330,6 +330,8 @@ func ServerArgs(st *State) []string {
 		"--region", Region,
 		"--credentials-file", filepath.Join(st.Dir, "credentials"),
 		"--dns-domain", DNSDomain,
+		// The VPC is the address plan: nodes, pods and cluster IPs.
+		"--vpc-cidr", PlanCIDR,
 	}
 	for i, z := range st.Options.Zones {
 		args = append(args, "--zone", z+"="+ZoneCIDR(i))

@@ -12,22 +12,25 @@ type Limit struct {
 	Max  string
 }
 
-// AccountLimits are the limits kelb enforces or reports, with AWS's
-// default quota values.
+// AccountLimits are the limits kelb enforces (quotas.go), with AWS's
+// default quota values, named as DescribeAccountLimits names them.
 var AccountLimits = []Limit{
-	{Name: "application-load-balancers", Max: "50"},
-	{Name: "network-load-balancers", Max: "50"},
-	{Name: "target-groups", Max: "3000"},
-	{Name: "targets-per-application-load-balancer", Max: "1000"},
-	{Name: "targets-per-network-load-balancer", Max: "3000"},
-	{Name: "targets-per-availability-zone-per-network-load-balancer", Max: "500"},
+	{Name: "application-load-balancers", Max: strconv.Itoa(MaxLoadBalancersPerType)},
+	{Name: "network-load-balancers", Max: strconv.Itoa(MaxLoadBalancersPerType)},
+	{Name: "target-groups", Max: strconv.Itoa(MaxTargetGroups)},
+	{Name: "targets-per-application-load-balancer", Max: strconv.Itoa(MaxTargetsPerApplicationLoadBalancer)},
+	{Name: "targets-per-network-load-balancer", Max: strconv.Itoa(MaxTargetsPerNetworkLoadBalancer)},
+	{Name: "targets-per-availability-zone-per-network-load-balancer", Max: strconv.Itoa(MaxTargetsPerZonePerNetworkLoadBalancer)},
+	{Name: "target-groups-per-application-load-balancer", Max: strconv.Itoa(MaxTargetGroupsPerApplicationLoadBalancer)},
 	{Name: "listeners-per-application-load-balancer", Max: strconv.Itoa(MaxListenersPerLoadBalancer)},
 	{Name: "listeners-per-network-load-balancer", Max: strconv.Itoa(MaxListenersPerLoadBalancer)},
-	{Name: "rules-per-application-load-balancer", Max: "100"},
+	{Name: "rules-per-application-load-balancer", Max: strconv.Itoa(MaxRulesPerLoadBalancer)},
+	{Name: "condition-values-per-alb-rule", Max: strconv.Itoa(MaxConditionValuesPerRule)},
+	{Name: "condition-wildcards-per-alb-rule", Max: strconv.Itoa(MaxConditionWildcardsPerRule)},
 	{Name: "target-groups-per-action-on-application-load-balancer", Max: strconv.Itoa(maxForwardTargetGroups)},
 	{Name: "target-groups-per-action-on-network-load-balancer", Max: "1"},
-	{Name: "certificates-per-application-load-balancer", Max: "25"},
-	{Name: "certificates-per-network-load-balancer", Max: "25"},
+	{Name: "certificates-per-application-load-balancer", Max: strconv.Itoa(MaxCertificatesPerListener - 1)},
+	{Name: "certificates-per-network-load-balancer", Max: strconv.Itoa(MaxCertificatesPerListener - 1)},
 }
 
 // DescribeAccountLimits returns the account limits.

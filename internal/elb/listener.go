@@ -290,7 +290,10 @@ func (s *Service) CreateListener(ctx context.Context, in CreateListenerInput) (L
 			return err
 		}
 		out = *l
-		return putJSON(tx, kindListener, l.ARN, l)
+		if err := putJSON(tx, kindListener, l.ARN, l); err != nil {
+			return err
+		}
+		return checkLoadBalancerQuotas(tx, lb.ARN)
 	})
 	if err != nil {
 		return Listener{}, fmt.Errorf("create listener on %s: %w", in.LoadBalancerARN, err)
@@ -375,7 +378,10 @@ func (s *Service) ModifyListener(ctx context.Context, in ModifyListenerInput) (L
 			return err
 		}
 		out = l
-		return putJSON(tx, kindListener, l.ARN, l)
+		if err := putJSON(tx, kindListener, l.ARN, l); err != nil {
+			return err
+		}
+		return checkLoadBalancerQuotas(tx, lb.ARN)
 	})
 	if err != nil {
 		return Listener{}, fmt.Errorf("modify listener %s: %w", in.ListenerARN, err)

@@ -91,6 +91,15 @@ func (s *Service) CreateLoadBalancer(ctx context.Context, in CreateLoadBalancerI
 			}
 			return errorf(CodeDuplicateLoadBalancerName, "A load balancer with the same name '%s' exists, but with different settings", in.Name)
 		}
+		n := 0
+		for _, lb := range w.lbs {
+			if lb.Type == in.Type {
+				n++
+			}
+		}
+		if n >= MaxLoadBalancersPerType {
+			return errorf("TooManyLoadBalancers", "There are %d %s load balancers already; the limit is %d", n, in.Type, MaxLoadBalancersPerType)
+		}
 		addrs, err := s.allocate(w, zones)
 		if err != nil {
 			return err

@@ -15,10 +15,6 @@ import (
 // Rule condition fields.
 var conditionFields = []string{"host-header", "path-pattern", "http-header", "http-request-method", "query-string", "source-ip"}
 
-// MaxRulesPerListener is the number of rules, besides the default one, a
-// listener may have.
-const MaxRulesPerListener = 100
-
 // CreateRuleInput is the input of CreateRule.
 type CreateRuleInput struct {
 	ListenerARN string
@@ -56,7 +52,7 @@ func checkConditions(conds []RuleCondition) error {
 			return validationf("An HTTP header name must be specified for an http-header condition")
 		}
 	}
-	return nil
+	return checkConditionQuotas(conds)
 }
 
 // ruleListener returns the listener and load balancer a rule belongs to,
@@ -107,16 +103,15 @@ func (s *Service) CreateRule(ctx context.Context, in CreateRuleInput) (Rule, err
 		prio := strconv.Itoa(int(in.Priority))
 		n := 0
 		for _, r := range w.rules {
-			if r.ListenerARN != l.ARN {
-				continue
+			if rl, ok := w.listeners[r.ListenerARN]; ok && rl.LoadBalancerARN == lb.ARN {
+				n++
 			}
-			n++
-			if r.Priority == prio {
+			if r.ListenerARN == l.ARN && r.Priority == prio {
 				return errorf(CodePriorityInUse, "Priority '%s' is currently in use", prio)
 			}
 		}
-		if n >= MaxRulesPerListener {
-			return errorf("TooManyRules", "Listener '%s' has %d rules already", l.ARN, n)
+		if n >= MaxRulesPerLoadBalancer {
+			return errorf("TooManyRules", "Load balancer '%s' has %d rules already; the limit is %d", lb.ARN, n, MaxRulesPerLoadBalancer)
 		}
 		actions, err := s.checkActions(w, lb, l.Protocol, cloneActions(in.Actions))
 		if err != nil {
@@ -131,7 +126,10 @@ func (s *Service) CreateRule(ctx context.Context, in CreateRuleInput) (Rule, err
 			Tags:        in.Tags,
 		}
 		out = r
-		return putJSON(tx, kindRule, r.ARN, r)
+		if err := putJSON(tx, kindRule, r.ARN, r); err != nil {
+			return err
+		}
+		return checkLoadBalancerQuotas(tx, lb.ARN)
 	})
 	if err != nil {
 		return Rule{}, fmt.Errorf("create rule on %s: %w", in.ListenerARN, err)
@@ -237,7 +235,10 @@ func (s *Service) ModifyRule(ctx context.Context, in ModifyRuleInput) (Rule, err
 					l.DefaultActions = actions
 				}
 				out = Rule{ARN: in.RuleARN, ListenerARN: l.ARN, Priority: "default", Actions: l.DefaultActions, IsDefault: true}
-				return putJSON(tx, kindListener, l.ARN, l)
+				if err := putJSON(tx, kindListener, l.ARN, l); err != nil {
+					return err
+				}
+				return checkLoadBalancerQuotas(tx, lb.ARN)
 			}
 			return errorf(CodeRuleNotFound, "Rule '%s' not found", in.RuleARN)
 		}
@@ -257,7 +258,10 @@ func (s *Service) ModifyRule(ctx context.Context, in ModifyRuleInput) (Rule, err
 			r.Actions = actions
 		}
 		out = *r
-		return putJSON(tx, kindRule, r.ARN, r)
+		if err := putJSON(tx, kindRule, r.ARN, r); err != nil {
+			return err
+		}
+		return checkLoadBalancerQuotas(tx, lb.ARN)
 	})
 	if err != nil {
 		return Rule{}, fmt.Errorf("modify rule %s: %w", in.RuleARN, err)

@@ -42,21 +42,6 @@ const (
 	kindTargetGroup  = "targetgroup"
 )
 
-// DefaultTargetNetworks are the addresses a target may have when
-// Config.TargetNetworks is empty: the private ranges AWS accepts for IP
-// targets in a VPC (RFC 1918 and RFC 6598), the benchmarking range kelb's
-// local environment uses, and loopback for single-machine setups. Zones'
-// TargetCIDRs are always allowed too.
-var DefaultTargetNetworks = []netip.Prefix{
-	netip.MustParsePrefix("10.0.0.0/8"),
-	netip.MustParsePrefix("172.16.0.0/12"),
-	netip.MustParsePrefix("192.168.0.0/16"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("127.0.0.0/8"),
-	netip.MustParsePrefix("fc00::/7"),
-}
-
 // Config configures a Service. Only Store is required.
 type Config struct {
 	Store store.Store
@@ -68,10 +53,11 @@ type Config struct {
 	AccountID string
 	DNSDomain string
 	VpcID     string
-	// TargetNetworks are the networks registered targets must be in,
-	// besides the zones' TargetCIDRs; empty means DefaultTargetNetworks.
-	// A target registered with AvailabilityZone "all" may have any address.
-	TargetNetworks []netip.Prefix
+	// VPCCIDRs are the networks of the VPC: targets are addresses in them,
+	// or private addresses outside them given with an Availability Zone
+	// (targetaddr.go). Empty means DefaultVPCCIDRs. Zones' TargetCIDRs
+	// must lie in them.
+	VPCCIDRs []netip.Prefix
 	// Health answers DescribeTargetHealth; nil reports every target in use
 	// as initial (Elb.RegistrationInProgress).
 	Health HealthView
@@ -110,8 +96,16 @@ func New(cfg Config) (*Service, error) {
 	if cfg.VpcID == "" {
 		cfg.VpcID = DefaultVpcID
 	}
-	if len(cfg.TargetNetworks) == 0 {
-		cfg.TargetNetworks = DefaultTargetNetworks
+	vpc := cfg.VPCCIDRs
+	if len(vpc) == 0 {
+		vpc = DefaultVPCCIDRs
+	}
+	cfg.VPCCIDRs = nil
+	for _, p := range vpc {
+		cfg.VPCCIDRs = append(cfg.VPCCIDRs, p.Masked())
+	}
+	if err := checkVPC(cfg.VPCCIDRs, cfg.Zones); err != nil {
+		return nil, fmt.Errorf("elb: %s", err.Message)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

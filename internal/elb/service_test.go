@@ -25,6 +25,9 @@ var testZones = []Zone{
 	{Name: "us-west-2c", SubnetID: "subnet-c", Pool: netip.MustParsePrefix("198.19.3.0/30")},
 }
 
+// testVPC holds the test zones' target networks and 10.0.0.0/8.
+var testVPC = []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("10.0.0.0/8")}
+
 // fakeClock is a settable clock.
 type fakeClock struct {
 	mu  sync.Mutex
@@ -65,7 +68,7 @@ func newTestEnv(t *testing.T, mutate ...func(*Config)) *testEnv {
 	}
 	t.Cleanup(func() { st.Close() })
 	clock := &fakeClock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
-	cfg := Config{Store: st, Zones: testZones, Now: clock.Now}
+	cfg := Config{Store: st, Zones: testZones, VPCCIDRs: testVPC, Now: clock.Now}
 	for _, m := range mutate {
 		m(&cfg)
 	}
@@ -597,7 +600,7 @@ func TestTargets(t *testing.T) {
 		{ID: "198.18.1.10"},             // zone from TargetCIDRs
 		{ID: "198.18.2.10", Port: 9090}, // zone from TargetCIDRs, own port
 		{ID: "10.42.180.183", AvailabilityZone: "us-west-2c"},
-		{ID: "8.8.4.4", AvailabilityZone: "all"}, // outside every network
+		{ID: "192.168.7.7", AvailabilityZone: "all"}, // private, outside the VPC
 	})
 	wantCode(t, err, "")
 	st, _ := env.svc.Snapshot(ctx)
@@ -605,7 +608,7 @@ func TestTargets(t *testing.T) {
 	for _, tgt := range st.TargetGroups[0].Targets {
 		zones = append(zones, tgt.ID+"/"+tgt.AvailabilityZone)
 	}
-	if diff := cmp.Diff([]string{"198.18.1.10/us-west-2a", "198.18.2.10/us-west-2b", "10.42.180.183/us-west-2c", "8.8.4.4/all"}, zones); diff != "" {
+	if diff := cmp.Diff([]string{"198.18.1.10/us-west-2a", "198.18.2.10/us-west-2b", "10.42.180.183/us-west-2c", "192.168.7.7/all"}, zones); diff != "" {
 		t.Errorf("target zones (-want +got):\n%s", diff)
 	}
 	// A hashed zone is stable.
@@ -637,7 +640,7 @@ func TestTargets(t *testing.T) {
 		"198.18.1.10:8080 initial Elb.RegistrationInProgress",
 		"198.18.2.10:9090 healthy ",
 		"10.42.180.183:8080 unhealthy Target.Timeout",
-		"8.8.4.4:8080 initial Elb.RegistrationInProgress",
+		"192.168.7.7:8080 initial Elb.RegistrationInProgress",
 	}
 	if diff := cmp.Diff(want, states()); diff != "" {
 		t.Errorf("with listener (-want +got):\n%s", diff)

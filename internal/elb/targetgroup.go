@@ -290,6 +290,9 @@ func (s *Service) CreateTargetGroup(ctx context.Context, in CreateTargetGroupInp
 			}
 			return errorf(CodeDuplicateTargetGroupName, "A target group with the same name '%s' exists, but with different settings", in.Name)
 		}
+		if len(tgs) >= MaxTargetGroups {
+			return errorf("TooManyTargetGroups", "There are %d target groups already; the limit is %d", len(tgs), MaxTargetGroups)
+		}
 		tg := TargetGroup{
 			ARN:             s.arn("targetgroup/" + in.Name + "/" + newID()),
 			Name:            in.Name,

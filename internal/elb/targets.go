@@ -57,23 +57,6 @@ func (s *Service) targetZone(a netip.Addr) string {
 	return s.cfg.Zones[h.Sum32()%uint32(len(s.cfg.Zones))].Name
 }
 
-// allowedTarget reports whether a is an address targets may have.
-func (s *Service) allowedTarget(a netip.Addr) bool {
-	for _, p := range s.cfg.TargetNetworks {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	for _, z := range s.cfg.Zones {
-		for _, p := range z.TargetCIDRs {
-			if p.Contains(a) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // resolveTargets validates targets for tg and fills in ports and zones.
 func (s *Service) resolveTargets(tg *TargetGroup, targets []TargetDescription, register bool) ([]TargetDescription, error) {
 	if len(targets) == 0 {
@@ -95,6 +78,7 @@ func (s *Service) resolveTargets(tg *TargetGroup, targets []TargetDescription, r
 			return nil, errorf(CodeInvalidTarget, "The port '%d' of target '%s' is not valid", t.Port, t.ID)
 		}
 		if register {
+			given := t.AvailabilityZone
 			switch {
 			case t.AvailabilityZone == AvailabilityZoneAll:
 				if tg.TargetType != TargetTypeIP {
@@ -107,8 +91,8 @@ func (s *Service) resolveTargets(tg *TargetGroup, targets []TargetDescription, r
 			default:
 				t.AvailabilityZone = s.targetZone(a)
 			}
-			if t.AvailabilityZone != AvailabilityZoneAll && !s.allowedTarget(a) {
-				return nil, errorf(CodeInvalidTarget, "The IP address '%s' is not in an allowed network; register it with AvailabilityZone 'all'", t.ID)
+			if err := checkTargetAddress(a, s.cfg.VPCCIDRs, tg.TargetType, given); err != nil {
+				return nil, err
 			}
 		}
 		t.ID = a.String()
@@ -121,6 +105,9 @@ func (s *Service) resolveTargets(tg *TargetGroup, targets []TargetDescription, r
 // is registered already keeps it; registering a draining one registers it
 // anew.
 func (s *Service) RegisterTargets(ctx context.Context, tgARN string, targets []TargetDescription) error {
+	if len(targets) > MaxTargetsPerTargetGroup {
+		return fmt.Errorf("register targets in %s: %w", tgARN, tooManyTargets(tgARN, len(targets)))
+	}
 	now := s.now()
 	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
 		tg, err := getTargetGroup(tx, tgARN)
@@ -141,7 +128,13 @@ func (s *Service) RegisterTargets(ctx context.Context, tgARN string, targets []T
 			}
 			tg.Targets = append(tg.Targets, Target{ID: t.ID, Port: t.Port, AvailabilityZone: t.AvailabilityZone, RegisteredAt: now})
 		}
-		return putJSON(tx, kindTargetGroup, tgARN, tg)
+		if len(tg.Targets) > MaxTargetsPerTargetGroup {
+			return tooManyTargets(tgARN, len(tg.Targets))
+		}
+		if err := putJSON(tx, kindTargetGroup, tgARN, tg); err != nil {
+			return err
+		}
+		return checkTargetGroupQuotas(tx, tgARN)
 	})
 	if err != nil {
 		return fmt.Errorf("register targets in %s: %w", tgARN, err)
@@ -149,11 +142,18 @@ func (s *Service) RegisterTargets(ctx context.Context, tgARN string, targets []T
 	return nil
 }
 
+func tooManyTargets(tgARN string, n int) *Error {
+	return errorf(CodeTooManyTargets, "Target group '%s' would have %d targets; the limit is %d", tgARN, n, MaxTargetsPerTargetGroup)
+}
+
 // DeregisterTargets starts draining targets: they stay in the group with
 // DeregisteredAt set until the group's deregistration delay has passed
 // (Reconcile removes them then). A target that is not registered fails
 // the request with InvalidTarget.
 func (s *Service) DeregisterTargets(ctx context.Context, tgARN string, targets []TargetDescription) error {
+	if len(targets) > MaxTargetsPerTargetGroup {
+		return fmt.Errorf("deregister targets from %s: %w", tgARN, validationf("At most %d targets can be deregistered at once", MaxTargetsPerTargetGroup))
+	}
 	now := s.now()
 	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
 		tg, err := getTargetGroup(tx, tgARN)
@@ -191,6 +191,9 @@ func (s *Service) DeregisterTargets(ctx context.Context, tgARN string, targets [
 // registered is unused (Target.NotRegistered); otherwise the health view's
 // verdict, or initial (Elb.RegistrationInProgress) until it has one.
 func (s *Service) DescribeTargetHealth(ctx context.Context, tgARN string, targets []TargetDescription) ([]TargetHealthDescription, error) {
+	if len(targets) > MaxTargetsPerTargetGroup {
+		return nil, fmt.Errorf("describe target health of %s: %w", tgARN, validationf("At most %d targets can be described at once", MaxTargetsPerTargetGroup))
+	}
 	var out []TargetHealthDescription
 	err := s.cfg.Store.View(ctx, func(tx store.ReadTx) error {
 		w, err := loadWorld(tx)

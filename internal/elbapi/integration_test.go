@@ -67,8 +67,9 @@ func startELB(t *testing.T) *elbServer {
 	t.Cleanup(func() { st.Close() })
 	health := &healthBoard{}
 	svc, err := elb.New(elb.Config{
-		Store:  st,
-		Health: health,
+		Store:    st,
+		Health:   health,
+		VPCCIDRs: []netip.Prefix{netip.MustParsePrefix("10.42.0.0/16")},
 		Zones: []elb.Zone{
 			{Name: "us-west-2a", SubnetID: "subnet-0a", Pool: netip.MustParsePrefix("198.19.1.0/24"),
 				TargetCIDRs: []netip.Prefix{netip.MustParsePrefix("10.42.128.0/19")}},

@@ -27,6 +27,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,9 @@ type Config struct {
 	Region    string
 	DNSDomain string
 	Zones     []elb.Zone
+	// VPCCIDRs are the networks of the VPC targets are in (elb.Config);
+	// empty means elb.DefaultVPCCIDRs.
+	VPCCIDRs []netip.Prefix
 	// ManageAddresses is a network interface that load balancer addresses
 	// are added to while their load balancer exists; empty leaves
 	// interfaces alone (listeners bind with IP_FREEBIND either way).
@@ -101,6 +105,7 @@ func Run(ctx context.Context, cfg Config) error {
 	svc, err := elb.New(elb.Config{
 		Store:     st,
 		Zones:     cfg.Zones,
+		VPCCIDRs:  cfg.VPCCIDRs,
 		Region:    cfg.Region,
 		DNSDomain: cfg.DNSDomain,
 		Health:    checker,

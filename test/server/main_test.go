@@ -114,6 +114,8 @@ func (tn testNet) zoneFlags() []string {
 		"--zone", fmt.Sprintf("%sb=127.%d.2.0/24", region, tn.n),
 		"--zone-targets", fmt.Sprintf("%sa=127.%d.0.0/25", region, tn.n),
 		"--zone-targets", fmt.Sprintf("%sb=127.%d.0.128/25", region, tn.n),
+		// The VPC is loopback: backends and the netns tests' targets.
+		"--vpc-cidr", "127.0.0.0/8",
 	}
 }
 

@@ -36,8 +36,9 @@ func server(t *testing.T) *elbv2.Client {
 	}
 	t.Cleanup(func() { st.Close() })
 	svc, err := elb.New(elb.Config{
-		Store: st,
-		Zones: []elb.Zone{{Name: "us-west-2a", SubnetID: "subnet-a", Pool: netip.MustParsePrefix("198.19.1.0/24")}},
+		Store:    st,
+		VPCCIDRs: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15")},
+		Zones:    []elb.Zone{{Name: "us-west-2a", SubnetID: "subnet-a", Pool: netip.MustParsePrefix("198.19.1.0/24")}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -69,7 +69,8 @@ func elbServer(t *testing.T) (*elbv2.Client, *opLog) {
 	}
 	t.Cleanup(func() { st.Close() })
 	svc, err := elb.New(elb.Config{
-		Store: st,
+		Store:    st,
+		VPCCIDRs: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15")},
 		Zones: []elb.Zone{
 			{Name: "us-west-2a", SubnetID: "subnet-a", Pool: netip.MustParsePrefix("198.19.1.0/24")},
 			{Name: "us-west-2b", SubnetID: "subnet-b", Pool: netip.MustParsePrefix("198.19.2.0/24")},

@@ -61,7 +61,7 @@ func startAPI(t *testing.T) *kelbAPI {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	svc, err := elb.New(elb.Config{Store: st, Zones: []elb.Zone{
+	svc, err := elb.New(elb.Config{Store: st, VPCCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Zones: []elb.Zone{
 		{Name: "us-west-2a", SubnetID: "subnet-0a", Pool: netip.MustParsePrefix("127.0.77.0/24")},
 	}})
 	if err != nil {

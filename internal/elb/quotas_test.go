@@ -1,0 +1,120 @@
+package elb
+
+import (
+	"context"
+	"fmt"
+	"testing"
+)
+
+// targetsOn returns n targets on one address, ports from first.
+func targetsOn(ip string, first, n int) []TargetDescription {
+	out := make([]TargetDescription, n)
+	for i := range out {
+		out[i] = TargetDescription{ID: ip, Port: int32(first + i)}
+	}
+	return out
+}
+
+func countTargets(t *testing.T, env *testEnv, tgARN string) int {
+	t.Helper()
+	descs, err := env.svc.DescribeTargetHealth(context.Background(), tgARN, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(descs)
+}
+
+func TestTargetQuotas(t *testing.T) {
+	env := newTestEnv(t)
+	ctx := context.Background()
+
+	// Per target group, in one call and over several.
+	tg := env.tg(t, "big", "TCP")
+	wantCode(t, env.svc.RegisterTargets(ctx, tg.ARN, targetsOn("198.18.1.10", 1, MaxTargetsPerTargetGroup+1)), CodeTooManyTargets)
+	wantCode(t, env.svc.RegisterTargets(ctx, tg.ARN, targetsOn("198.18.1.10", 1, MaxTargetsPerTargetGroup)), "")
+	wantCode(t, env.svc.RegisterTargets(ctx, tg.ARN, targetsOn("198.18.1.11", 1, 1)), CodeTooManyTargets)
+	// Registering what is registered already adds nothing.
+	wantCode(t, env.svc.RegisterTargets(ctx, tg.ARN, targetsOn("198.18.1.10", 1, 1)), "")
+	if n := countTargets(t, env, tg.ARN); n != MaxTargetsPerTargetGroup {
+		t.Errorf("%d targets, want %d", n, MaxTargetsPerTargetGroup)
+	}
+	wantCode(t, env.svc.DeregisterTargets(ctx, tg.ARN, targetsOn("198.18.1.10", 1, MaxTargetsPerTargetGroup+1)), CodeValidationError)
+
+	// Per zone of a network load balancer: zone "all" counts in each.
+	nlb := env.nlb(t, "net")
+	zoned := env.tg(t, "zoned", "TCP")
+	env.listener(t, nlb.ARN, zoned.ARN, "TCP", 80)
+	wantCode(t, env.svc.RegisterTargets(ctx, zoned.ARN, targetsOn("198.18.1.20", 1, MaxTargetsPerZonePerNetworkLoadBalancer-1)), "")
+	wantCode(t, env.svc.RegisterTargets(ctx, zoned.ARN, []TargetDescription{{ID: "10.1.2.3", Port: 80, AvailabilityZone: AvailabilityZoneAll}}), "")
+	wantCode(t, env.svc.RegisterTargets(ctx, zoned.ARN, []TargetDescription{{ID: "198.18.1.21", Port: 80}}), CodeTooManyTargets)
+	wantCode(t, env.svc.RegisterTargets(ctx, zoned.ARN, []TargetDescription{{ID: "198.18.2.21", Port: 80}}), "")
+	if n := countTargets(t, env, zoned.ARN); n != MaxTargetsPerZonePerNetworkLoadBalancer+1 {
+		t.Errorf("%d targets, want %d", n, MaxTargetsPerZonePerNetworkLoadBalancer+1)
+	}
+
+	// Per application load balancer, over its target groups, whether the
+	// targets come first or the listener.
+	alb, err := env.svc.CreateLoadBalancer(ctx, CreateLoadBalancerInput{Name: "app", Subnets: []string{"subnet-a"}})
+	wantCode(t, err, "")
+	web, api := env.tg(t, "web", "HTTP"), env.tg(t, "api", "HTTP")
+	wantCode(t, env.svc.RegisterTargets(ctx, web.ARN, targetsOn("198.18.1.30", 1, 600)), "")
+	wantCode(t, env.svc.RegisterTargets(ctx, api.ARN, targetsOn("198.18.1.31", 1, 600)), "")
+	l := env.listener(t, alb.ARN, web.ARN, "HTTP", 80)
+	_, err = env.svc.CreateRule(ctx, CreateRuleInput{ListenerARN: l.ARN, Priority: 1,
+		Conditions: []RuleCondition{{Field: "path-pattern", Values: []string{"/api/*"}}},
+		Actions:    []Action{{Type: ActionForward, TargetGroupARN: api.ARN}}})
+	wantCode(t, err, CodeTooManyTargets)
+	_, err = env.svc.CreateListener(ctx, CreateListenerInput{LoadBalancerARN: alb.ARN, Protocol: "HTTP", Port: 81,
+		DefaultActions: []Action{{Type: ActionForward, TargetGroupARN: api.ARN}}})
+	wantCode(t, err, CodeTooManyTargets)
+	// Moving the listener from one group to the other is within the quota.
+	_, err = env.svc.ModifyListener(ctx, ModifyListenerInput{ListenerARN: l.ARN,
+		DefaultActions: []Action{{Type: ActionForward, TargetGroupARN: api.ARN}}})
+	wantCode(t, err, "")
+	wantCode(t, env.svc.RegisterTargets(ctx, api.ARN, targetsOn("198.18.1.32", 1, 400)), "")
+	wantCode(t, env.svc.RegisterTargets(ctx, api.ARN, targetsOn("198.18.1.32", 401, 1)), CodeTooManyTargets)
+}
+
+func TestRuleQuotas(t *testing.T) {
+	env := newTestEnv(t)
+	ctx := context.Background()
+	alb, err := env.svc.CreateLoadBalancer(ctx, CreateLoadBalancerInput{Name: "app", Subnets: []string{"subnet-a"}})
+	wantCode(t, err, "")
+	web := env.tg(t, "web", "HTTP")
+	l1 := env.listener(t, alb.ARN, web.ARN, "HTTP", 80)
+	l2 := env.listener(t, alb.ARN, web.ARN, "HTTP", 81)
+	fwd := []Action{{Type: ActionForward, TargetGroupARN: web.ARN}}
+	rule := func(l string, prio int32, conds ...RuleCondition) error {
+		_, err := env.svc.CreateRule(ctx, CreateRuleInput{ListenerARN: l, Priority: prio, Conditions: conds, Actions: fwd})
+		return err
+	}
+	path := func(values ...string) RuleCondition { return RuleCondition{Field: "path-pattern", Values: values} }
+
+	wantCode(t, rule(l1.ARN, 1, path("/a", "/b", "/c"), RuleCondition{Field: "host-header", Values: []string{"a.example", "b.example"}}), "")
+	wantCode(t, rule(l1.ARN, 2, path("/a", "/b", "/c"), RuleCondition{Field: "host-header", Values: []string{"a.example", "b.example", "c.example"}}), CodeValidationError)
+	wantCode(t, rule(l1.ARN, 2, path("/a*", "/b*", "/c?"), RuleCondition{Field: "host-header", Values: []string{"*.a.example", "*.b.example"}}), "")
+	wantCode(t, rule(l1.ARN, 3, path("/a*", "/b*", "/c??"), RuleCondition{Field: "host-header", Values: []string{"*.a.example", "*.b.example"}}), CodeValidationError)
+
+	// Rules count per load balancer, over its listeners.
+	for i := 3; i <= MaxRulesPerLoadBalancer; i++ {
+		l := l1.ARN
+		if i%2 == 0 {
+			l = l2.ARN
+		}
+		wantCode(t, rule(l, int32(i), path(fmt.Sprintf("/%d", i))), "")
+	}
+	wantCode(t, rule(l2.ARN, 1000, path("/one-too-many")), "TooManyRules")
+}
+
+func TestLoadBalancerQuota(t *testing.T) {
+	env := newTestEnv(t)
+	ctx := context.Background()
+	for i := range MaxLoadBalancersPerType {
+		_, err := env.svc.CreateLoadBalancer(ctx, CreateLoadBalancerInput{Name: fmt.Sprintf("net-%d", i), Type: TypeNetwork, Subnets: []string{"subnet-a"}})
+		wantCode(t, err, "")
+	}
+	_, err := env.svc.CreateLoadBalancer(ctx, CreateLoadBalancerInput{Name: "net-extra", Type: TypeNetwork, Subnets: []string{"subnet-a"}})
+	wantCode(t, err, "TooManyLoadBalancers")
+	_, err = env.svc.CreateLoadBalancer(ctx, CreateLoadBalancerInput{Name: "app", Type: TypeApplication, Subnets: []string{"subnet-a"}})
+	wantCode(t, err, "")
+}
