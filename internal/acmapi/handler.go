@@ -77,6 +77,22 @@ func NewHandler(cfg Config) http.Handler {
 	return h
 }
 
+// jsonAuthCode names an authentication failure as AWS's JSON services do:
+// the Query protocol's SignatureDoesNotMatch is InvalidSignatureException
+// there (an expired signature too), InvalidClientTokenId is
+// UnrecognizedClientException.
+func jsonAuthCode(code string) string {
+	switch code {
+	case "SignatureDoesNotMatch", "RequestExpired":
+		return "InvalidSignatureException"
+	case "InvalidClientTokenId":
+		return "UnrecognizedClientException"
+	case "IncompleteSignature", "MissingAuthenticationToken":
+		return code + "Exception"
+	}
+	return code
+}
+
 // apiError is an error as ACM's JSON protocol sends it.
 type apiError struct {
 	Status  int
@@ -102,7 +118,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, aerr := elbapi.VerifySignature(r, body, elbapi.SignatureConfig{
 		Credentials: h.cfg.Credentials, Region: h.cfg.Region, Service: "acm", Now: h.cfg.Now,
 	}); aerr != nil {
-		h.writeError(w, op, &apiError{Status: aerr.Status, Code: aerr.Code, Message: aerr.Message})
+		h.writeError(w, op, &apiError{Status: aerr.Status, Code: jsonAuthCode(aerr.Code), Message: aerr.Message})
 		return
 	}
 	fn, ok := h.ops[op]

@@ -132,28 +132,28 @@ func TestAbuseSignatures(t *testing.T) {
 			req := abuseSignedRequest(t, s, "acm", acmHeader("GetCertificate"), body)
 			req.Header.Set("X-Amz-Target", "CertificateManager.DeleteCertificate")
 			return req
-		}, "SignatureDoesNotMatch"},
+		}, "InvalidSignatureException"},
 		{"X-Amz-Target added after signing", func() *http.Request {
 			req := abuseSignedRequest(t, s, "acm", map[string]string{"Content-Type": "application/x-amz-json-1.1"}, body)
 			req.Header.Set("X-Amz-Target", "CertificateManager.DeleteCertificate")
 			return req
-		}, "SignatureDoesNotMatch"},
+		}, "InvalidSignatureException"},
 		{"X-Amz-Target struck from SignedHeaders", func() *http.Request {
 			req := abuseSignedRequest(t, s, "acm", acmHeader("DeleteCertificate"), body)
 			req.Header.Set("Authorization", strings.Replace(req.Header.Get("Authorization"), ";x-amz-target", "", 1))
 			return req
-		}, "SignatureDoesNotMatch"},
+		}, "InvalidSignatureException"},
 		{"signed bogus security token", func() *http.Request {
 			return abuseSignedRequest(t, s, "acm", map[string]string{"X-Amz-Target": "CertificateManager.DeleteCertificate",
 				"Content-Type": "application/x-amz-json-1.1", "X-Amz-Security-Token": "FwoGZXIvYXdzEKelbBogusToken"}, body)
-		}, "InvalidClientTokenId"},
+		}, "UnrecognizedClientException"},
 		{"upper-case hex signature", func() *http.Request {
 			req := abuseSignedRequest(t, s, "acm", acmHeader("DeleteCertificate"), body)
 			auth := req.Header.Get("Authorization")
 			i := strings.Index(auth, "Signature=") + len("Signature=")
 			req.Header.Set("Authorization", auth[:i]+strings.ToUpper(auth[i:]))
 			return req
-		}, "SignatureDoesNotMatch"},
+		}, "InvalidSignatureException"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,11 +171,20 @@ func TestAbuseSignatures(t *testing.T) {
 		t.Errorf("certificate gone after the refused requests: %v", err)
 	}
 
+	tokenCreds := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secretKey, SessionToken: "FwoGZXIvYXdzEKelbBogusToken"}, nil
+	})
+	certsWithToken := acm.New(acm.Options{Region: region, BaseEndpoint: aws.String(s.APIURL), Credentials: tokenCreds, HTTPClient: s.httpClient(), RetryMaxAttempts: 1})
+	if _, err := certsWithToken.DeleteCertificate(ctx, &acm.DeleteCertificateInput{CertificateArn: aws.String(arn)}); abuseCode(err) != "UnrecognizedClientException" {
+		t.Errorf("ACM with a session token: %v, want UnrecognizedClientException", err)
+	}
+	if _, err := certs.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn)}); err != nil {
+		t.Errorf("certificate gone after a session token's DeleteCertificate: %v", err)
+	}
+
 	// The ELBv2 API, through the SDK where it can send the request.
 	withToken := elbv2.New(elbv2.Options{Region: region, BaseEndpoint: aws.String(s.APIURL), HTTPClient: s.httpClient(), RetryMaxAttempts: 1,
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secretKey, SessionToken: "FwoGZXIvYXdzEKelbBogusToken"}, nil
-		})})
+		Credentials: tokenCreds})
 	if _, err := withToken.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{}); abuseCode(err) != "InvalidClientTokenId" {
 		t.Errorf("ELBv2 with a session token: %v, want InvalidClientTokenId", err)
 	}
