@@ -207,8 +207,8 @@ func parseAction(ann annotations, name string) (parsedAction, error) {
 			out.action.Forward.TargetGroups = append(out.action.Forward.TargetGroups, w)
 		}
 		return out, nil
-	case "authenticate-cognito", "authenticate-oidc":
-		return parsedAction{}, fail("authentication actions are not supported by kelb")
+	case actionAuthenticateOIDC, actionAuthenticateCognito, actionJWTValidation:
+		return parsedAction{}, refuseActionType(ann, key, a.Type)
 	}
 	return parsedAction{}, fail("type must be forward, redirect or fixed-response")
 }

@@ -52,6 +52,8 @@ const (
 // ignoredAnnotations are the AWS Load Balancer Controller's Ingress
 // annotations that configure AWS-only resources or that kelb does not
 // implement. They are accepted and reported, never silently dropped.
+// Annotations that ask for protection kelb cannot give are not here: they
+// are refused (refused.go).
 var ignoredAnnotations = map[string]string{
 	"security-groups":                      "security groups are AWS-only",
 	"manage-backend-security-group-rules":  "security groups are AWS-only",
@@ -62,14 +64,10 @@ var ignoredAnnotations = map[string]string{
 	"shield-advanced-protection":           "Shield is AWS-only",
 	"customer-owned-ipv4-pool":             "customer-owned address pools are AWS-only",
 	"ipam-ipv4-pool-id":                    "IPAM pools are AWS-only",
-	"auth-type":                            "authentication actions (Cognito, OIDC) are not supported by kelb",
-	"auth-idp-cognito":                     "authentication actions (Cognito, OIDC) are not supported by kelb",
-	"auth-idp-oidc":                        "authentication actions (Cognito, OIDC) are not supported by kelb",
-	"auth-on-unauthenticated-request":      "authentication actions (Cognito, OIDC) are not supported by kelb",
-	"auth-scope":                           "authentication actions (Cognito, OIDC) are not supported by kelb",
-	"auth-session-cookie":                  "authentication actions (Cognito, OIDC) are not supported by kelb",
-	"auth-session-timeout":                 "authentication actions (Cognito, OIDC) are not supported by kelb",
-	"mutual-authentication":                "mutual TLS is not supported by kelb",
+	"auth-on-unauthenticated-request":      "it only tunes authentication, which needs auth-type oidc or cognito",
+	"auth-scope":                           "it only tunes authentication, which needs auth-type oidc or cognito",
+	"auth-session-cookie":                  "it only tunes authentication, which needs auth-type oidc or cognito",
+	"auth-session-timeout":                 "it only tunes authentication, which needs auth-type oidc or cognito",
 	"minimum-load-balancer-capacity":       "capacity reservations are AWS-only",
 	"enable-frontend-nlb":                  "frontend network load balancers are not supported by kelb",
 	"frontend-nlb-scheme":                  "frontend network load balancers are not supported by kelb",
@@ -78,7 +76,6 @@ var ignoredAnnotations = map[string]string{
 	"load-balancer-capacity-reservation":   "capacity reservations are AWS-only",
 	"use-regex-path-match":                 "regular expression path matching is not supported by kelb",
 	"transforms":                           "rule transforms are not supported by kelb",
-	"jwt-validation":                       "JWT validation is not supported by kelb",
 	"enable-cross-zone-load-balancing-alb": "application load balancers always balance across zones",
 }
 
@@ -88,9 +85,16 @@ type AnnotationError struct {
 	Key    string
 	Value  string
 	Reason string
+	// Unimplemented marks a well-formed annotation that asks for protection
+	// kelb does not implement yet (authentication, mutual TLS): the build
+	// refuses it rather than deploy the load balancer without it.
+	Unimplemented bool
 }
 
 func (e *AnnotationError) Error() string {
+	if e.Unimplemented {
+		return fmt.Sprintf("annotation %s=%q: %s; kelb does not implement it yet and refuses to deploy rather than serve without it", e.Key, e.Value, e.Reason)
+	}
 	return fmt.Sprintf("annotation %s: invalid value %q: %s", e.Key, e.Value, e.Reason)
 }
 

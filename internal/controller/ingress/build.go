@@ -137,6 +137,9 @@ func (b *builder) build() (*Stack, error) {
 		if err := b.checkNamespace(m); err != nil {
 			return nil, memberError(m.Ingress, err)
 		}
+		if err := refuseUnprotected(annotations(m.Ingress.Annotations)); err != nil {
+			return nil, memberError(m.Ingress, err)
+		}
 	}
 	lb, err := b.loadBalancer()
 	if err != nil {

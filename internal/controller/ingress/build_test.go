@@ -356,6 +356,9 @@ func TestMalformedAnnotations(t *testing.T) {
 		{AnnotationConditionsPrefix + "web", `[{"field":"http-header","httpHeaderConfig":{"values":["a"]}}]`},
 		{AnnotationConditionsPrefix + "web", `[{"field":"query-string","queryStringConfig":{"values":[{"key":"a"}]}}]`},
 		{AnnotationConditionsPrefix + "web", `{"field":"host-header"}`},
+		{AnnotationAuthType, "basic"},
+		{AnnotationMutualAuthentication, `{"port":443}`},
+		{AnnotationMutualAuthentication, `[{"port":443,"mode":"strict"}]`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.key+"="+tc.value, func(t *testing.T) {

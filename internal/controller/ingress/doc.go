@@ -41,5 +41,12 @@
 // way through a deploy. A deploy error leaves the
 // work done so far in place and is retried; the next deploy continues from
 // what exists. Annotations that configure AWS-only resources are accepted
-// and reported in an IgnoredAnnotation event.
+// and reported in an IgnoredAnnotation event. Annotations that ask for
+// protection kelb does not implement yet fail closed (refused.go): an
+// Ingress or backend Service with auth-type oidc or cognito, an auth-idp-*
+// or jwt-validation annotation, mutual-authentication in mode verify or
+// passthrough, or an actions.* annotation of an authenticate or
+// jwt-validation type fails the group's build like a malformed annotation
+// (an *AnnotationError marked Unimplemented), so the paths are never
+// served without the protection asked for.
 package ingress

@@ -45,6 +45,11 @@ func (b *builder) targetGroup(m Member, svcName string, port intstr.IntOrString)
 	fail := func(err error) (string, error) {
 		return "", fmt.Errorf("backend Service %s/%s port %s: %w", ing.Namespace, svcName, port.String(), err)
 	}
+	// Authentication may be asked for on the Service too, as in the AWS
+	// Load Balancer Controller.
+	if err := refuseUnprotected(annotations(svc.Annotations)); err != nil {
+		return fail(err)
+	}
 
 	targetType := b.opts.DefaultTargetType
 	if targetType == "" {

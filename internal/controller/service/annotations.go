@@ -52,7 +52,8 @@ const (
 // ignoredAnnotations are the AWS Load Balancer Controller annotations that
 // have no meaning in kelb (they configure AWS-only resources) or that kelb
 // does not implement yet. They are accepted and reported, never silently
-// dropped.
+// dropped. A TLS listener, which kelb cannot give yet, is refused instead
+// (refused.go).
 var ignoredAnnotations = map[string]string{
 	"aws-load-balancer-security-groups":                          "security groups are AWS-only",
 	"aws-load-balancer-manage-backend-security-group-rules":      "security groups are AWS-only",
@@ -71,14 +72,16 @@ var ignoredAnnotations = map[string]string{
 	"aws-load-balancer-source-nat-ipv6-prefixes":                 "source NAT prefixes are AWS-only",
 	"aws-load-balancer-enable-icmp-for-path-mtu-discovery":       "security groups are AWS-only",
 	"aws-load-balancer-multi-cluster-target-group":               "multi-cluster target groups are not supported by kelb controller yet",
-	"aws-load-balancer-ssl-cert":                                 "TLS listeners are not supported by kelb controller yet",
-	"aws-load-balancer-ssl-ports":                                "TLS listeners are not supported by kelb controller yet",
-	"aws-load-balancer-ssl-negotiation-policy":                   "TLS listeners are not supported by kelb controller yet",
-	"aws-load-balancer-backend-protocol":                         "TLS listeners are not supported by kelb controller yet",
-	"aws-load-balancer-alpn-policy":                              "TLS listeners are not supported by kelb controller yet",
 	"aws-load-balancer-proxy-protocol-per-target-group":          "use aws-load-balancer-target-group-attributes.<PROTOCOL>-<port> instead",
 	"aws-load-balancer-quic-enabled-ports":                       "QUIC listeners are not supported by kelb",
 	"aws-load-balancer-enable-tcp-udp-listener":                  "kelb always merges a TCP and a UDP port of the same number into a TCP_UDP listener",
+	// A TLS listener is refused (refused.go); without one these change
+	// nothing, as in the AWS Load Balancer Controller.
+	"aws-load-balancer-ssl-cert":               "aws-load-balancer-ssl-ports selects no TCP port of the Service, so no listener is TLS",
+	"aws-load-balancer-ssl-ports":              "it only selects TLS listeners, which need aws-load-balancer-ssl-cert",
+	"aws-load-balancer-ssl-negotiation-policy": "it only applies to TLS listeners, which need aws-load-balancer-ssl-cert",
+	"aws-load-balancer-backend-protocol":       "it only applies to TLS listeners, which need aws-load-balancer-ssl-cert",
+	"aws-load-balancer-alpn-policy":            "it only applies to TLS listeners, which need aws-load-balancer-ssl-cert",
 }
 
 // AnnotationError is a malformed annotation: its key, its value and what is
@@ -87,9 +90,16 @@ type AnnotationError struct {
 	Key    string
 	Value  string
 	Reason string
+	// Unimplemented marks a well-formed annotation that asks for what kelb
+	// does not implement yet and cannot leave out without serving less
+	// safely (a TLS listener): the build refuses it.
+	Unimplemented bool
 }
 
 func (e *AnnotationError) Error() string {
+	if e.Unimplemented {
+		return fmt.Sprintf("annotation %s=%q: %s; kelb does not implement it yet and refuses to deploy rather than serve without it", e.Key, e.Value, e.Reason)
+	}
 	return fmt.Sprintf("annotation %s: invalid value %q: %s", e.Key, e.Value, e.Reason)
 }
 

@@ -77,6 +77,9 @@ type servicePortGroup struct {
 
 func (b *builder) build() (*Stack, error) {
 	stackID := b.svc.Namespace + "/" + b.svc.Name
+	if err := refuseTLS(b.ann, b.svc.Spec.Ports); err != nil {
+		return nil, err
+	}
 	targetType, err := b.targetType()
 	if err != nil {
 		return nil, err

@@ -238,6 +238,8 @@ func TestBuildMalformedAnnotations(t *testing.T) {
 		{key: AnnotationHCSuccessCodes, value: "100"},
 		{key: AnnotationHCSuccessCodes, value: "399-200"},
 		{key: AnnotationHCSuccessCodes, value: "200,abc"},
+		{key: AnnotationSSLCert, value: "arn:aws:acm:us-west-2:000000000000:certificate/a,,b"},
+		{key: AnnotationSSLCert, value: ""},
 	}
 	for _, tt := range tests {
 		t.Run(strings.TrimPrefix(tt.key, AnnotationPrefix)+"="+tt.value, func(t *testing.T) {

@@ -16,5 +16,10 @@
 // and defaults. A malformed annotation makes Build fail with an
 // *AnnotationError naming it and its value, and nothing is deployed, so the
 // existing load balancer stays as it was. Annotations that configure
-// AWS-only resources are accepted and listed in Stack.Warnings.
+// AWS-only resources are accepted and listed in Stack.Warnings. A Service
+// whose aws-load-balancer-ssl-cert (and ssl-ports) would make a TLS
+// listener fails closed in the same way (an *AnnotationError marked
+// Unimplemented, refused.go): kelb controller does not make TLS listeners
+// yet, and a plain TCP listener in its place would hand the clients' TLS to
+// targets that expect plaintext.
 package service

@@ -1,0 +1,132 @@
+package ingress
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Annotations that ask the load balancer to protect what it serves:
+// authenticate clients or verify their certificates. kelb does not
+// implement them yet, and serving the paths without that protection would
+// open them to anyone, so an object that asks for it is refused (see
+// refuseUnprotected).
+const (
+	AnnotationAuthType             = AnnotationPrefix + "auth-type"
+	AnnotationAuthIDPCognito       = AnnotationPrefix + "auth-idp-cognito"
+	AnnotationAuthIDPOIDC          = AnnotationPrefix + "auth-idp-oidc"
+	AnnotationJWTValidation        = AnnotationPrefix + "jwt-validation"
+	AnnotationMutualAuthentication = AnnotationPrefix + "mutual-authentication"
+)
+
+// Action types that authenticate the request before it is routed.
+const (
+	actionAuthenticateOIDC    = "authenticate-oidc"
+	actionAuthenticateCognito = "authenticate-cognito"
+	actionJWTValidation       = "jwt-validation"
+)
+
+// refusedWhy is what kelb would have to do for each refused annotation.
+var refusedWhy = map[string]string{
+	AnnotationAuthType:             "authentication actions (OIDC, Cognito) are not implemented by kelb yet",
+	AnnotationAuthIDPCognito:       "authentication actions (OIDC, Cognito) are not implemented by kelb yet",
+	AnnotationAuthIDPOIDC:          "authentication actions (OIDC, Cognito) are not implemented by kelb yet",
+	AnnotationJWTValidation:        "JWT validation is not implemented by kelb yet",
+	AnnotationMutualAuthentication: "mutual TLS is not implemented by kelb yet",
+}
+
+// unimplemented is the error for an annotation whose protection kelb
+// cannot give.
+func unimplemented(ann annotations, key, why string) *AnnotationError {
+	return &AnnotationError{Key: key, Value: ann[key], Reason: why, Unimplemented: true}
+}
+
+// refuseUnprotected fails when the annotations of an Ingress or of a
+// backend Service ask for authentication or mutual TLS. Such an object is
+// not deployed in a weaker form: the build fails, so a load balancer that
+// already serves stays as it was and a new one is not made. Annotations
+// that switch the protection off (auth-type none, every
+// mutual-authentication port in mode off) build as before.
+func refuseUnprotected(ann annotations) error {
+	keys := make([]string, 0, len(ann))
+	for k := range ann {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := refuseOne(ann, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func refuseOne(ann annotations, key string) error {
+	raw, _ := ann.str(key)
+	switch key {
+	case AnnotationAuthType:
+		switch raw {
+		case "none":
+			return nil
+		case "oidc", "cognito":
+			return unimplemented(ann, key, refusedWhy[key])
+		}
+		return ann.fail(key, "must be one of none, oidc, cognito")
+	case AnnotationAuthIDPCognito, AnnotationAuthIDPOIDC, AnnotationJWTValidation:
+		// Naming an identity provider or a token issuer asks for
+		// authentication, whatever auth-type says.
+		return unimplemented(ann, key, refusedWhy[key])
+	case AnnotationMutualAuthentication:
+		return refuseMutualAuthentication(ann)
+	}
+	if _, ok := strings.CutPrefix(key, AnnotationActionsPrefix); ok {
+		// Only the type is read here; parseAction checks the rest of an
+		// action that kelb implements.
+		var a struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal([]byte(raw), &a) != nil {
+			return nil
+		}
+		return refuseActionType(ann, key, a.Type)
+	}
+	return nil
+}
+
+// refuseActionType fails for the action types that authenticate a request.
+func refuseActionType(ann annotations, key, typ string) error {
+	switch typ {
+	case actionAuthenticateOIDC, actionAuthenticateCognito:
+		return unimplemented(ann, key, fmt.Sprintf("action type %s: %s", typ, refusedWhy[AnnotationAuthType]))
+	case actionJWTValidation:
+		return unimplemented(ann, key, fmt.Sprintf("action type %s: %s", typ, refusedWhy[AnnotationJWTValidation]))
+	}
+	return nil
+}
+
+// refuseMutualAuthentication reads the AWS Load Balancer Controller's
+// mutual-authentication list, [{"port":443,"mode":"verify",...}]: any
+// port in a mode other than off (verify, or passthrough, which hands the
+// client's certificate to the targets in a header) is refused.
+func refuseMutualAuthentication(ann annotations) error {
+	key := AnnotationMutualAuthentication
+	raw, _ := ann.str(key)
+	var ports []struct {
+		Port int32  `json:"port"`
+		Mode string `json:"mode"`
+	}
+	if err := json.Unmarshal([]byte(raw), &ports); err != nil {
+		return ann.fail(key, "not valid JSON for this annotation: "+err.Error())
+	}
+	for _, p := range ports {
+		switch p.Mode {
+		case "off":
+		case "verify", "passthrough":
+			return unimplemented(ann, key, fmt.Sprintf("port %d mode %s: %s", p.Port, p.Mode, refusedWhy[key]))
+		default:
+			return ann.fail(key, fmt.Sprintf("port %d: mode must be one of off, passthrough, verify", p.Port))
+		}
+	}
+	return nil
+}
