@@ -8,8 +8,23 @@
 // replaces the material and keeps the ARN, so listeners pick up a renewed
 // certificate at the next configuration pass. Delete refuses a certificate
 // a listener uses (ResourceInUseException), asked inside the same
-// transaction through Config.InUse. The private key is kept in the store as
-// given: protect the data directory (kelb creates it 0700).
+// transaction through Config.InUse.
+//
+// Private keys never reach the store in plain text: each is sealed with
+// AES-256-GCM (a random nonce per record, the certificate's ARN as
+// additional data) under a Key that kelb server keeps in a file beside the
+// store (<store>.key, mode 0600, created at first start by
+// LoadOrCreateKey). The store file then holds no readable key material,
+// neither while a certificate exists nor in the free pages a deleted or
+// re-imported one leaves behind. Whoever holds both the store and the key
+// file can still open the keys: keep the key file as private as the data
+// directory (kelb creates it 0700), or elsewhere. A key that does not open
+// a record (the key file was replaced) fails Get and TLSCertificate for
+// that certificate with an error saying so; List, re-import and Delete
+// still work. Records written by a kelb that stored keys in plain text are
+// refused until SealPlaintextKeys rewrites them, which kelb server does
+// when it opens the store (then compacting the file, so the plain text
+// does not linger in free pages).
 //
 // TLSCertificate serves the data plane: it parses a certificate once per
 // stored version and answers later calls from a cache.
@@ -25,7 +40,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -99,11 +113,16 @@ type Config struct {
 	// certificate arn, read within tx; nil: never in use.
 	InUse func(tx store.ReadTx, arn string) ([]string, error)
 	Now   func() time.Time
+	// Key seals the private keys; nil: a random key for the life of the
+	// Store, so certificates do not survive a new Store over the same
+	// store (tests). kelb server always gives the key of its key file.
+	Key *Key
 }
 
 // Store is the certificate store.
 type Store struct {
 	cfg Config
+	key *Key
 
 	mu    sync.Mutex
 	cache map[string]cached // by ARN
@@ -125,7 +144,14 @@ func New(cfg Config) *Store {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Store{cfg: cfg, cache: map[string]cached{}}
+	key := cfg.Key
+	if key == nil {
+		var err error
+		if key, err = randomKey(); err != nil {
+			panic(fmt.Sprintf("certstore: %v", err))
+		}
+	}
+	return &Store{cfg: cfg, key: key, cache: map[string]cached{}}
 }
 
 // ImportInput is the input of Import.
@@ -151,7 +177,7 @@ func (s *Store) Import(ctx context.Context, in ImportInput) (Certificate, error)
 	err = s.cfg.Store.Update(ctx, func(tx store.Tx) error {
 		c.ARN, c.CreatedAt, c.ImportedAt, c.Tags = in.ARN, now, now, in.Tags
 		if in.ARN != "" {
-			old, err := get(tx, in.ARN)
+			old, err := getMeta(tx, in.ARN)
 			if err != nil {
 				return err
 			}
@@ -162,9 +188,9 @@ func (s *Store) Import(ctx context.Context, in ImportInput) (Certificate, error)
 		} else {
 			c.ARN = fmt.Sprintf("%s%s:%s:certificate/%s", ARNPrefix, s.cfg.Region, s.cfg.AccountID, newUUID())
 		}
-		b, err := json.Marshal(c)
+		b, err := s.encode(c)
 		if err != nil {
-			return fmt.Errorf("encode certificate: %w", err)
+			return err
 		}
 		return tx.Put(Kind, c.ARN, b)
 	})
@@ -174,12 +200,18 @@ func (s *Store) Import(ctx context.Context, in ImportInput) (Certificate, error)
 	return c, nil
 }
 
-// Get returns one certificate.
+// Get returns one certificate with its private key.
 func (s *Store) Get(ctx context.Context, arn string) (Certificate, error) {
 	var c Certificate
 	err := s.cfg.Store.View(ctx, func(tx store.ReadTx) error {
-		var err error
-		c, err = get(tx, arn)
+		b, err := tx.Get(Kind, arn)
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf(CodeNotFound, "Could not find certificate %s", arn)
+		}
+		if err != nil {
+			return err
+		}
+		c, err = s.decode(arn, b)
 		return err
 	})
 	return c, err
@@ -199,7 +231,8 @@ func (s *Store) InUseBy(ctx context.Context, arn string) ([]string, error) {
 	return out, err
 }
 
-// List returns every certificate, sorted by ARN.
+// List returns every certificate, sorted by ARN, without their private
+// keys (Get and TLSCertificate open those).
 func (s *Store) List(ctx context.Context) ([]Certificate, error) {
 	kvs, err := s.cfg.Store.List(ctx, Kind)
 	if err != nil {
@@ -207,9 +240,9 @@ func (s *Store) List(ctx context.Context) ([]Certificate, error) {
 	}
 	out := make([]Certificate, 0, len(kvs))
 	for _, kv := range kvs {
-		var c Certificate
-		if err := json.Unmarshal(kv.Value, &c); err != nil {
-			return nil, fmt.Errorf("decode certificate %s: %w", kv.Key, err)
+		c, err := decodeMeta(kv.Key, kv.Value)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, c)
 	}
@@ -219,7 +252,7 @@ func (s *Store) List(ctx context.Context) ([]Certificate, error) {
 // Delete removes a certificate no listener uses.
 func (s *Store) Delete(ctx context.Context, arn string) error {
 	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
-		if _, err := get(tx, arn); err != nil {
+		if _, err := getMeta(tx, arn); err != nil {
 			return err
 		}
 		if s.cfg.InUse != nil {
@@ -267,9 +300,9 @@ func (s *Store) TLSCertificate(arn string) (*tls.Certificate, error) {
 	if c, ok := s.cache[arn]; ok && c.sum == sum {
 		return c.cert, nil
 	}
-	var c Certificate
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("decode certificate %s: %w", arn, err)
+	c, err := s.decode(arn, b)
+	if err != nil {
+		return nil, err
 	}
 	pair, err := tls.X509KeyPair([]byte(c.CertificatePEM+"\n"+c.ChainPEM), []byte(c.PrivateKeyPEM))
 	if err != nil {
@@ -279,7 +312,8 @@ func (s *Store) TLSCertificate(arn string) (*tls.Certificate, error) {
 	return &pair, nil
 }
 
-func get(tx store.ReadTx, arn string) (Certificate, error) {
+// getMeta reads certificate arn without its private key.
+func getMeta(tx store.ReadTx, arn string) (Certificate, error) {
 	b, err := tx.Get(Kind, arn)
 	if errors.Is(err, store.ErrNotFound) {
 		return Certificate{}, errorf(CodeNotFound, "Could not find certificate %s", arn)
@@ -287,11 +321,7 @@ func get(tx store.ReadTx, arn string) (Certificate, error) {
 	if err != nil {
 		return Certificate{}, err
 	}
-	var c Certificate
-	if err := json.Unmarshal(b, &c); err != nil {
-		return Certificate{}, fmt.Errorf("decode certificate %s: %w", arn, err)
-	}
-	return c, nil
+	return decodeMeta(arn, b)
 }
 
 // parse validates imported material and fills in what is reported about it.

@@ -96,6 +96,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	st, certKey, err := sealCertificateKeys(ctx, cfg, st, log)
+	if err != nil {
+		return err
+	}
 	defer st.Close()
 
 	reg := prometheus.NewRegistry()
@@ -123,7 +127,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer plane.Close()
-	certs := certstore.New(certstore.Config{Store: st, Region: svc.Region(), InUse: elb.CertificateUsers})
+	certs := certstore.New(certstore.Config{Store: st, Region: svc.Region(), InUse: elb.CertificateUsers, Key: certKey})
 	appPlane := l7.New(l7.Options{Logger: log.With("component", "l7"), Registerer: reg, Certificates: certs, MaxConns: cfg.ALBMaxConns})
 	defer appPlane.Close()
 
