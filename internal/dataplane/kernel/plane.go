@@ -179,7 +179,8 @@ func (p *Plane) Apply(cfg dataplane.Config) error {
 }
 
 // Run reads the kernel's counters into the metrics every MetricsInterval
-// until ctx ends, then closes the plane (leaving the table) and returns nil.
+// until ctx ends, then returns nil. It leaves the table and the plane as
+// they are: the owner chooses Stop, Close or Remove.
 func (p *Plane) Run(ctx context.Context) error {
 	p.ctStats.report(p.log)
 	t := time.NewTicker(p.opts.MetricsInterval)
@@ -187,7 +188,6 @@ func (p *Plane) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			p.Close()
 			return nil
 		case <-t.C:
 			if err := p.Collect(); err != nil {
