@@ -13,6 +13,11 @@
 // connections wait in the kernel's accept queue: the cap holds and the
 // server's deadlines free slots. Evictions are counted (Evicted) so that a
 // server under pressure shows it.
+//
+// HTTPServer builds kelb's own HTTP servers (not the ALB listeners, whose
+// deadlines follow the load balancer's idle timeout) on such a listener,
+// with deadlines for the request head, the whole request, the answer and
+// idle keep-alive connections, and a 64 KiB head limit.
 package connlimit
 
 import (

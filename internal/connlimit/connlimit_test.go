@@ -161,3 +161,49 @@ func TestBusyConnectionsAreNotEvicted(t *testing.T) {
 		t.Errorf("Evicted() = %d, want 0", l.Evicted())
 	}
 }
+
+func TestHTTPServerDeadlines(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, cl := HTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			return
+		}
+		io.WriteString(w, "ok")
+	}), ln, HTTPLimits{MaxConns: 8, ReadHeaderTimeout: time.Minute, ReadTimeout: 500 * time.Millisecond, WriteTimeout: time.Second, IdleTimeout: 500 * time.Millisecond})
+	go srv.Serve(cl)
+	t.Cleanup(func() { srv.Close() })
+
+	// closed reports whether the server closes c before 50 trickles of
+	// 100 ms are out.
+	closed := func(c net.Conn, trickle string) bool {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			io.Copy(io.Discard, c)
+		}()
+		for range 50 {
+			select {
+			case <-done:
+				return true
+			case <-time.After(100 * time.Millisecond):
+			}
+			io.WriteString(c, trickle)
+		}
+		return false
+	}
+	for _, tt := range []struct{ name, first, trickle string }{
+		{"slow head", "POST / HTTP/1.1\r\nHost: x\r\n", "X-Slow: 1\r\n"},
+		{"endless body", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n", "body"},
+		{"idle keep-alive", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", ""},
+	} {
+		c := dial(t, cl.Addr().String())
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		io.WriteString(c, tt.first)
+		if !closed(c, tt.trickle) {
+			t.Errorf("%s: the connection is open after 5 s, with a read timeout and an idle timeout of 500 ms", tt.name)
+		}
+	}
+}

@@ -162,7 +162,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return
 		}
 		elbHandler.ServeHTTP(w, r)
-	}), st, gate, log.With("component", "api")), apiLn, cfg.APILimits.withDefaults(DefaultAPILimits), reg, log.With("component", "api"))
+	}), st, gate, log.With("component", "api")), apiLn, cfg.APILimits.WithDefaults(DefaultAPILimits), reg, log.With("component", "api"))
 	var metricsLn net.Listener
 	var metrics *http.Server
 	if cfg.MetricsAddr != "" {
@@ -174,7 +174,7 @@ func Run(ctx context.Context, cfg Config) error {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-		metricsLim := cfg.APILimits.withDefaults(DefaultAPILimits)
+		metricsLim := cfg.APILimits.WithDefaults(DefaultAPILimits)
 		metricsLim.MaxConns = metricsMaxConns
 		metrics, metricsLn = limitedServer("metrics", mux, metricsLn, metricsLim, reg, log.With("component", "metrics"))
 	}
