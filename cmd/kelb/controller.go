@@ -230,7 +230,7 @@ func webhookSetup(f controllerFlags, restConfig *rest.Config, scheme *runtime.Sc
 	if f.webhookBindAddr == "" {
 		return webhookParts{}, nil
 	}
-	host, portStr, err := net.SplitHostPort(f.webhookBindAddr)
+	_, portStr, err := net.SplitHostPort(f.webhookBindAddr)
 	if err != nil {
 		return webhookParts{}, fmt.Errorf("--webhook-bind-address: %w", err)
 	}
@@ -253,7 +253,7 @@ func webhookSetup(f controllerFlags, restConfig *rest.Config, scheme *runtime.Sc
 		}
 		certs.Hosts = []string{name + "." + ns + ".svc", name + "." + ns + ".svc.cluster.local"}
 	}
-	server := ctrlwebhook.NewServer(ctrlwebhook.Options{Host: host, Port: port, CertDir: f.webhookCertDir})
+	server := &webhook.Server{Addr: f.webhookBindAddr, CertDir: f.webhookCertDir}
 	return webhookParts{server: server, certs: certs}, nil
 }
 
