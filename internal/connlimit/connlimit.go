@@ -40,6 +40,7 @@ type Listener struct {
 	closed bool
 
 	evicted atomic.Uint64
+	onEvict func()
 }
 
 // NewListener caps ln at max open connections; max <= 0 means no cap
@@ -47,6 +48,10 @@ type Listener struct {
 func NewListener(ln net.Listener, max int) *Listener {
 	return &Listener{Listener: ln, max: max, conns: map[*Conn]struct{}{}, freed: make(chan struct{}, 1), done: make(chan struct{})}
 }
+
+// OnEvict sets a function called for each eviction, for a metric. Set it
+// before the first Accept.
+func (l *Listener) OnEvict(f func()) { l.onEvict = f }
 
 // Accept returns the next connection once it has a slot: a free one, else
 // that of the longest idle connection, which it closes, else the first to
@@ -82,6 +87,9 @@ func (l *Listener) admit(c *Conn) error {
 		l.mu.Unlock()
 		if victim != nil {
 			l.evicted.Add(1)
+			if l.onEvict != nil {
+				l.onEvict()
+			}
 			victim.Close() // frees its slot
 			continue
 		}

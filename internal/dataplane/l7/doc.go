@@ -82,5 +82,6 @@
 // progress for the idle timeout closes the connection. Each listener holds
 // at most Options.MaxConns client connections: at the cap a new one takes
 // the place of the connection idle longest (one waiting for a request or
-// the rest of its head), else it waits in the accept queue.
+// the rest of its head), counted in kelb_alb_evicted_connections_total,
+// else it waits in the accept queue.
 package l7

@@ -258,7 +258,16 @@ func TestStalledBodyIsCut(t *testing.T) {
 
 func TestConnectionCap(t *testing.T) {
 	const max = 4
-	lb, backend := limitsPlane(t, "127.0.0.99", time.Minute, Options{MaxConns: max})
+	b := newCountingBackend(t, "b", false)
+	lb := freeAddr(t, "127.0.0.99")
+	p, reg := newTestPlane(t, Options{MaxConns: max})
+	if err := p.Apply(Config{
+		Listeners: []Listener{{ListenerARN: "l", LoadBalancer: "app/lb/1", Protocol: "HTTP", Address: lb,
+			IdleTimeout: time.Minute, DefaultActions: forward("tg")}},
+		TargetGroups: []TargetGroup{testGroup("tg", b.addr)},
+	}); err != nil {
+		t.Fatal(err)
+	}
 	// Connections that send nothing, or part of a head, fill the cap...
 	for i := range 2 * max {
 		c, err := net.Dial("tcp", lb)
@@ -284,8 +293,14 @@ func TestConnectionCap(t *testing.T) {
 			t.Fatalf("request %d: status %d", i, resp.StatusCode)
 		}
 	}
-	if n := backend.requests.Load(); n != 5 {
+	if n := b.requests.Load(); n != 5 {
 		t.Errorf("target got %d requests, want 5", n)
+	}
+	// The 4 connections with half a head took every place (those that
+	// sent nothing wait in the kernel, TCP_DEFER_ACCEPT): the first
+	// request's connection evicted one of them.
+	if got := metricValues(t, reg)["kelb_alb_evicted_connections_total{app/lb/1}"]; got < 1 {
+		t.Errorf("kelb_alb_evicted_connections_total = %v, want at least 1", got)
 	}
 }
 

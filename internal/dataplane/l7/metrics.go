@@ -22,6 +22,7 @@ type metrics struct {
 	responseTime *prometheus.HistogramVec
 	activeConns  *prometheus.GaugeVec
 	newConns     *prometheus.CounterVec
+	evicted      *prometheus.CounterVec
 	retries      *prometheus.CounterVec
 }
 
@@ -44,6 +45,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "kelb_alb_new_connections_total",
 			Help: "Client connections accepted (NewConnectionCount).",
 		}, []string{"load_balancer"}),
+		evicted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kelb_alb_evicted_connections_total",
+			Help: "Idle client connections closed to make room for new ones at a listener's connection cap.",
+		}, []string{"load_balancer"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kelb_alb_target_connection_retries_total",
 			Help: "Requests moved to another target of their group because connecting to the chosen one failed before any byte of the request was sent.",
@@ -54,6 +59,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.responseTime = register(reg, m.responseTime)
 		m.activeConns = register(reg, m.activeConns)
 		m.newConns = register(reg, m.newConns)
+		m.evicted = register(reg, m.evicted)
 		m.retries = register(reg, m.retries)
 	}
 	return m

@@ -347,6 +347,7 @@ func (p *Plane) bind(l Listener) (*server, error) {
 		return nil, fmt.Errorf("listen on %s: %w", l.Address, err)
 	}
 	ln := connlimit.NewListener(tcpLn, p.opts.MaxConns)
+	ln.OnEvict(p.metrics.evicted.WithLabelValues(l.LoadBalancer).Inc)
 	s := &server{
 		key:         serverKey(l),
 		limit:       ln,
