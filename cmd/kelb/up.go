@@ -29,7 +29,8 @@ func newUpCmd() *cobra.Command {
 		Short: "Bring up a local Kubernetes environment with kelb server and kelb controller",
 		Long: `kelb up starts a local environment in a private network namespace (kelb-<name>):
 a real kube-apiserver, kube-controller-manager and kube-scheduler (built once
-from the pinned k8s.io/kubernetes module and cached), etcd, simulated nodes
+from the pinned k8s.io/kubernetes module and cached), etcd (built from the
+pinned go.etcd.io/etcd/server/v3 module and cached), simulated nodes
 whose pods really serve traffic, kelb server and kelb controller.
 
 Addresses: control plane 198.18.0.1 (kube-apiserver :6443, ELBv2 API :9400,
@@ -50,6 +51,11 @@ It needs root (to create the network namespace).`,
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Kubernetes %s binaries are in %s\n", opts.K8sVersion, dir)
+				etcd, err := k8sbin.EnsureEtcd(cmd.Context(), k8sbin.Options{Progress: cmd.OutOrStdout()})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "etcd %s is %s\n", k8sbin.DefaultEtcdVersion, etcd)
 				return nil
 			}
 			opts.Components = devcluster.Components{
@@ -75,7 +81,7 @@ It needs root (to create the network namespace).`,
 	f.StringVar(&opts.K8sVersion, "k8s-version", k8sbin.DefaultVersion, "k8s.io/kubernetes version to build")
 	f.BoolVar(&opts.NoController, "no-controller", false, "do not start kelb controller (run your own, e.g. from an IDE)")
 	f.StringVar(&opts.CRDDir, "crds", "", "directory of CustomResourceDefinitions to apply (default: the ones built into kelb)")
-	f.BoolVar(&buildOnly, "build-only", false, "build (or find in the cache) the Kubernetes binaries, then exit")
+	f.BoolVar(&buildOnly, "build-only", false, "build (or find in the cache) the Kubernetes binaries and etcd, then exit")
 	f.BoolVar(&inNetns, devcluster.InNetnsFlag, false, "run inside the environment's network namespace (used by kelb up itself)")
 	_ = f.MarkHidden(devcluster.InNetnsFlag)
 	return cmd

@@ -134,10 +134,12 @@ func (o *Options) defaults() error {
 // State is what an environment records in <state dir>/state.json between
 // commands.
 type State struct {
-	Options   Options     `json:"options"`
-	Namespace string      `json:"namespace"`
-	Dir       string      `json:"dir"`
-	BinDir    string      `json:"binDir"`
+	Options   Options `json:"options"`
+	Namespace string  `json:"namespace"`
+	Dir       string  `json:"dir"`
+	BinDir    string  `json:"binDir"`
+	// EtcdPath is the etcd binary the control plane runs.
+	EtcdPath  string      `json:"etcdPath,omitempty"`
 	K8sVer    string      `json:"k8sVersion"`
 	Processes []proc.Info `json:"processes"`
 	// Kubeconfig is the admin kubeconfig.

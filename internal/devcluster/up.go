@@ -76,10 +76,6 @@ func Up(ctx context.Context, opts Options, out io.Writer) (err error) {
 	if !rootless && namespaceExists(ns) {
 		return fmt.Errorf("network namespace %s exists but kelb has no state for it; if no kelb environment runs there, remove it with: ip netns delete %s", ns, ns)
 	}
-	if etcdPath(opts.K8sBinDir) == "" {
-		return errors.New("etcd not found on PATH (Debian/Ubuntu: apt-get install etcd-server)")
-	}
-
 	binDir := opts.K8sBinDir
 	if binDir == "" {
 		var err error
@@ -95,6 +91,11 @@ func Up(ctx context.Context, opts Options, out io.Writer) (err error) {
 		return err
 	}
 	fmt.Fprintf(out, "Kubernetes %s from %s\n", version, binDir)
+	etcd, err := etcdBinary(ctx, binDir, out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "etcd %s\n", etcd)
 
 	dir, err := StateDir(opts.Name)
 	if err != nil {
@@ -103,7 +104,7 @@ func Up(ctx context.Context, opts Options, out io.Writer) (err error) {
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
 		return fmt.Errorf("create the state directory: %w", err)
 	}
-	st := &State{Options: opts, Namespace: ns, Dir: dir, BinDir: binDir, K8sVer: version, Rootless: rootless}
+	st := &State{Options: opts, Namespace: ns, Dir: dir, BinDir: binDir, EtcdPath: etcd, K8sVer: version, Rootless: rootless}
 	if err := st.save(); err != nil {
 		return err
 	}
@@ -188,7 +189,7 @@ func RunInside(ctx context.Context, name string, out io.Writer) (err error) {
 	cp, err := controlplane.Start(ctx, controlplane.Config{
 		Dir:                   filepath.Join(st.Dir, "k8s"),
 		BinDir:                st.BinDir,
-		EtcdPath:              etcdPath(st.BinDir),
+		EtcdPath:              st.EtcdPath,
 		Address:               ControlPlaneIP,
 		APIServerPort:         APIServerPort,
 		EtcdPort:              2379,
@@ -298,19 +299,23 @@ func createIngressClass(ctx context.Context, client kubernetes.Interface) error 
 	return nil
 }
 
-// etcdPath returns the etcd of binDir (envtest's assets have one), else
-// the one on PATH, else "".
-func etcdPath(binDir string) string {
-	if binDir != "" {
-		if p := filepath.Join(binDir, "etcd"); isExecutable(p) {
-			return p
-		}
+// etcdBinary picks the etcd of an environment: the one in binDir when it
+// has one (envtest's assets do), else kelb's pinned build (built once and
+// cached, see k8sbin.EnsureEtcd), else, only when that cannot be built,
+// the one on PATH.
+func etcdBinary(ctx context.Context, binDir string, out io.Writer) (string, error) {
+	if p := filepath.Join(binDir, "etcd"); binDir != "" && isExecutable(p) {
+		return p, nil
 	}
-	p, err := exec.LookPath("etcd")
-	if err != nil {
-		return ""
+	p, err := k8sbin.EnsureEtcd(ctx, k8sbin.Options{Progress: out})
+	if err == nil || ctx.Err() != nil {
+		return p, err
 	}
-	return p
+	if path, lerr := exec.LookPath("etcd"); lerr == nil {
+		fmt.Fprintf(out, "cannot build etcd (%v); using %s\n", err, path)
+		return path, nil
+	}
+	return "", fmt.Errorf("etcd: %w; and no etcd on PATH", err)
 }
 
 func isExecutable(path string) bool {

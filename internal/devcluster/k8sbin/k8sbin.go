@@ -1,7 +1,8 @@
 // Package k8sbin provides the Kubernetes binaries of a local environment
 // (kube-apiserver, kube-controller-manager, kube-scheduler and kubectl),
 // built from the k8s.io/kubernetes Go module at one pinned version and
-// cached.
+// cached, and etcd, built the same way from go.etcd.io/etcd/server/v3
+// (etcd.go), so that a machine needs no etcd package.
 //
 // k8s.io/kubernetes cannot be required like an ordinary module: its go.mod
 // replaces every staging module (k8s.io/api, k8s.io/apiserver, ...) with a
@@ -55,6 +56,9 @@ type Options struct {
 	// ProgressEvery is the interval between progress lines during a
 	// build; default 5s.
 	ProgressEvery time.Duration
+	// EtcdVersion is the go.etcd.io/etcd/server/v3 version EnsureEtcd
+	// builds; default DefaultEtcdVersion.
+	EtcdVersion string
 }
 
 // DefaultCacheDir returns $XDG_CACHE_HOME/kelb, or ~/.cache/kelb.
@@ -82,6 +86,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
+	}
+	if o.EtcdVersion == "" {
+		o.EtcdVersion = DefaultEtcdVersion
 	}
 	if o.ProgressEvery <= 0 {
 		o.ProgressEvery = 5 * time.Second
@@ -126,7 +133,7 @@ func Ensure(ctx context.Context, opts Options) (string, error) {
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return "", fmt.Errorf("create %s: %w", bin, err)
 	}
-	unlock, err := lock(ctx, filepath.Join(root, ".lock"), opts.Progress)
+	unlock, err := lock(ctx, filepath.Join(root, ".lock"), "the Kubernetes binaries", opts.Progress)
 	if err != nil {
 		return "", err
 	}
@@ -135,12 +142,12 @@ func Ensure(ctx context.Context, opts Options) (string, error) {
 	if len(missing) == 0 {
 		return bin, nil
 	}
-	b := &builder{goTool: goTool, opts: opts, src: filepath.Join(root, "src"), bin: bin}
+	b := &builder{goTool: goTool, opts: opts, version: opts.Version, src: filepath.Join(root, "src"), bin: bin}
 	if err := b.prepare(ctx); err != nil {
 		return "", err
 	}
 	for i, name := range missing {
-		if err := b.build(ctx, name, fmt.Sprintf("%d/%d", i+1, len(missing))); err != nil {
+		if err := b.build(ctx, name, "k8s.io/kubernetes/cmd/"+name, LDFlags(b.opts.Version), fmt.Sprintf("%d/%d", i+1, len(missing))); err != nil {
 			return "", err
 		}
 	}
@@ -161,6 +168,7 @@ func Version(ctx context.Context, dir string) (string, error) {
 type builder struct {
 	goTool   string
 	opts     Options
+	version  string // of what is built, for progress lines
 	src, bin string
 }
 
@@ -275,16 +283,17 @@ func (b *builder) prepare(ctx context.Context) error {
 	return nil
 }
 
-// build builds one binary to a temporary name and renames it into place.
-func (b *builder) build(ctx context.Context, name, step string) error {
+// build builds one binary, the main package pkg, to a temporary name and
+// renames it into place.
+func (b *builder) build(ctx context.Context, name, pkg, ldflags, step string) error {
 	tmp := filepath.Join(b.bin, "."+name+".tmp")
 	start := time.Now()
-	fmt.Fprintf(b.opts.Progress, "building %s %s (%s); the first build takes several minutes\n", name, b.opts.Version, step)
+	fmt.Fprintf(b.opts.Progress, "building %s %s (%s); the first build takes several minutes\n", name, b.version, step)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		out, err := b.goCmd(ctx, b.src, "build", "-trimpath", "-ldflags", LDFlags(b.opts.Version), "-o", tmp, "k8s.io/kubernetes/cmd/"+name)
+		out, err := b.goCmd(ctx, b.src, "build", "-trimpath", "-ldflags", ldflags, "-o", tmp, pkg)
 		if err != nil {
 			err = fmt.Errorf("build %s: %w\n%s", name, err, out)
 		}
@@ -321,8 +330,9 @@ func (b *builder) goCmd(ctx context.Context, dir string, args ...string) ([]byte
 	return out.Bytes(), err
 }
 
-// lock takes an exclusive lock on path, telling progress if it has to wait.
-func lock(ctx context.Context, path string, progress io.Writer) (func(), error) {
+// lock takes an exclusive lock on path, telling progress if it has to wait
+// for another build of what.
+func lock(ctx context.Context, path, what string, progress io.Writer) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
@@ -338,7 +348,7 @@ func lock(ctx context.Context, path string, progress io.Writer) (func(), error) 
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		if !told {
-			fmt.Fprintf(progress, "another kelb is building the Kubernetes binaries; waiting for it (%s)\n", path)
+			fmt.Fprintf(progress, "another kelb is building %s; waiting for it (%s)\n", what, path)
 			told = true
 		}
 		select {
