@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -191,5 +192,60 @@ func TestStoreMigrate(t *testing.T) {
 	}
 	if len(desc.LoadBalancers) != 1 || aws.ToString(desc.LoadBalancers[0].LoadBalancerArn) != aws.ToString(lbOut.LoadBalancers[0].LoadBalancerArn) {
 		t.Errorf("server on etcd describes %+v, want %s", desc.LoadBalancers, aws.ToString(lbOut.LoadBalancers[0].LoadBalancerArn))
+	}
+}
+
+// BenchmarkAPI measures the ELBv2 API of a kelb server on each store:
+// writes (AddTags on one load balancer; each answers once its change has
+// reached the data plane), the same from 8 clients at once, and reads
+// (DescribeLoadBalancers).
+func BenchmarkAPI(b *testing.B) {
+	for _, backend := range []string{"bolt", "etcd"} {
+		b.Run(backend, func(b *testing.B) {
+			o := serverOptions{}
+			if backend == "etcd" {
+				o = etcdStore(etcdtest.Start(b, etcdtest.Options{}))
+			}
+			s := startServer(b, newNet(), o)
+			ctx := context.Background()
+			lb, err := s.ELB.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{
+				Name: aws.String("bench"), Type: types.LoadBalancerTypeEnumNetwork, Scheme: types.LoadBalancerSchemeEnumInternal,
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			arn := lb.LoadBalancers[0].LoadBalancerArn
+			var n atomic.Int64
+			addTag := func() error {
+				_, err := s.ELB.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{aws.ToString(arn)},
+					Tags: []types.Tag{{Key: aws.String("n"), Value: aws.String(fmt.Sprint(n.Add(1)))}}})
+				return err
+			}
+			b.Run("AddTags", func(b *testing.B) {
+				for b.Loop() {
+					if err := addTag(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("AddTags-8-clients", func(b *testing.B) {
+				b.SetParallelism(4) // 8 goroutines on 2 cores
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := addTag(); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+			b.Run("DescribeLoadBalancers", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := s.ELB.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: []string{aws.ToString(arn)}}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
 	}
 }

@@ -121,7 +121,7 @@ func (tn testNet) zoneFlags() []string {
 
 // kelbServer is one running kelb server process.
 type kelbServer struct {
-	t       *testing.T
+	t       testing.TB
 	dataDir string
 	args    []string // all flags, reused by restart
 	APIURL  string
@@ -153,7 +153,7 @@ type serverOptions struct {
 }
 
 // startServer starts kelb server for t and stops it when t ends.
-func startServer(t *testing.T, tn testNet, o serverOptions) *kelbServer {
+func startServer(t testing.TB, tn testNet, o serverOptions) *kelbServer {
 	t.Helper()
 	zones := o.zoneFlags
 	if zones == nil {
@@ -339,7 +339,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 // freePort returns a loopback TCP address that was free a moment ago.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -351,7 +351,7 @@ func freePort(t *testing.T) string {
 
 // freeUDPAndTCPPort returns a loopback address whose port was free for both
 // UDP and TCP a moment ago (DNS serves both).
-func freeUDPAndTCPPort(t *testing.T) string {
+func freeUDPAndTCPPort(t testing.TB) string {
 	t.Helper()
 	for range 20 {
 		pc, err := net.ListenPacket("udp", "127.0.0.1:0")

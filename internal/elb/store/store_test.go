@@ -44,7 +44,7 @@ func backends(t *testing.T) []backend {
 	etcd := backend{name: "etcd", shared: true}
 	if _, err := etcdtest.Binary(); err != nil {
 		etcd.space = func(t *testing.T) opener {
-			t.Skipf("no etcd binary (install etcd-server, or set KELB_ETCD): %v", err)
+			t.Skipf("no etcd binary (install etcd-server, run make up once to build one, or set KELB_ETCD): %v", err)
 			return nil
 		}
 		return []backend{bolt, etcd}

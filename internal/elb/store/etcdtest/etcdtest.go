@@ -1,5 +1,5 @@
 // Package etcdtest runs a real etcd server for tests: the etcd binary on
-// PATH (Debian's etcd-server, or the one kelb up builds into its cache),
+// PATH (Debian's etcd-server) or the one kelb up builds into its cache,
 // one member on loopback ports picked at random, with a data directory in
 // the test's temporary directory. The process is killed by its PID when the
 // test ends. A test skips, saying why, when no etcd binary is found.
@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kelb-io/kelb/internal/devcluster/k8sbin"
 	"github.com/kelb-io/kelb/internal/devcluster/pki"
 )
 
@@ -50,12 +51,22 @@ type Options struct {
 	TLS bool
 }
 
-// Binary returns the etcd binary: $KELB_ETCD if set, else etcd on PATH.
+// Binary returns the etcd binary: $KELB_ETCD if set, else etcd on PATH,
+// else the one kelb up built into its cache.
 func Binary() (string, error) {
 	if p := os.Getenv("KELB_ETCD"); p != "" {
 		return p, nil
 	}
-	return exec.LookPath("etcd")
+	p, err := exec.LookPath("etcd")
+	if err == nil {
+		return p, nil
+	}
+	if cached, cerr := k8sbin.EtcdPath(k8sbin.Options{}); cerr == nil {
+		if fi, serr := os.Stat(cached); serr == nil && fi.Mode()&0o111 != 0 {
+			return cached, nil
+		}
+	}
+	return "", err
 }
 
 // Start starts etcd and waits until it answers; t is skipped if there is
@@ -64,7 +75,7 @@ func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
-		t.Skipf("no etcd binary (install etcd-server, or set KELB_ETCD): %v", err)
+		t.Skipf("no etcd binary (install etcd-server, run make up once to build one, or set KELB_ETCD): %v", err)
 	}
 	dir := t.TempDir()
 	ports := freePorts(t, 2)
