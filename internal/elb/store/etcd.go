@@ -74,6 +74,10 @@ type Etcd struct {
 	prefix  string
 	timeout time.Duration
 	hub     *hub
+	// writing admits one Update of this process at a time: writers of one
+	// kelb server queue here instead of racing each other in etcd, so
+	// only other servers' commits make an Update run again.
+	writing chan struct{}
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
@@ -112,7 +116,7 @@ func OpenEtcd(ctx context.Context, cfg EtcdConfig) (*Etcd, error) {
 	if err != nil {
 		return nil, &UnavailableError{Store: name, Err: err}
 	}
-	e := &Etcd{cli: cli, name: name, prefix: cfg.Prefix, timeout: cfg.RequestTimeout, hub: newHub()}
+	e := &Etcd{cli: cli, name: name, prefix: cfg.Prefix, timeout: cfg.RequestTimeout, hub: newHub(), writing: make(chan struct{}, 1)}
 	resp, err := e.get(ctx, e.revisionKey())
 	if err != nil {
 		cli.Close()
@@ -293,6 +297,12 @@ func (e *Etcd) View(ctx context.Context, fn func(tx ReadTx) error) error {
 
 // Update implements Store.
 func (e *Etcd) Update(ctx context.Context, fn func(tx Tx) error) error {
+	select {
+	case e.writing <- struct{}{}:
+		defer func() { <-e.writing }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	for attempt := 0; attempt < maxUpdateAttempts; attempt++ {
 		if attempt > 0 {
 			// Back off a little, with jitter, so that racing writers
