@@ -77,7 +77,9 @@ and certificate of a bbolt store (kelb.db in a kelb server's data dir) into
 etcd, under --etcd-prefix, for kelb servers started with --store etcd.
 
 Stop the kelb server that uses the bbolt file first (the file is locked
-while it runs). The etcd prefix must be empty: migrate refuses to overwrite
+while it runs). Certificates' private keys are copied sealed: the kelb
+servers on etcd need the certificate key file of the old data dir
+(kelb.db.key) in their own data dirs. The etcd prefix must be empty: migrate refuses to overwrite
 a configuration. The copy is written in transactions of 100 keys; if it
 fails part-way, delete the prefix (etcdctl del --prefix /kelb/) and run it
 again.`,
