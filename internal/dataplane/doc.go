@@ -23,10 +23,14 @@
 // TCP: each accepted connection is forwarded to a new connection to the
 // target, tried on up to three targets of the set (each attempt bounded by
 // Options.DialTimeout) before the client is reset. Bytes move with splice(2)
-// between the two *net.TCPConn, never through user space; a half-close on
-// one side is passed on with CloseWrite. A flow idle in both directions for
-// the listener's idle timeout is reset on both sides; idleness is read from
-// the kernel (TCP_INFO), so splice stays in use. With proxy_protocol_v2 a
+// between the two sockets, never through user space: each direction waits
+// for readability holding nothing (a syscall.RawConn callback), then
+// borrows a pipe from a bounded pool only while data moves, so an idle flow
+// costs its two sockets and no other descriptor (with every pipe in use, a
+// direction copies through a pooled buffer instead). A half-close on one
+// side is passed on with CloseWrite. A flow idle in both directions for the
+// listener's idle timeout is reset on both sides; idleness is read from the
+// kernel (TCP_INFO). With proxy_protocol_v2 a
 // PROXY v2 header precedes the client's data. With preserve_client_ip the
 // target connection is bound to the client's address (IP_TRANSPARENT); if
 // that fails kelb uses the load balancer's address and counts a fallback.
@@ -36,6 +40,21 @@
 // Options.UDPFlowTimeout without a datagram either way (Run expires them).
 // Datagrams of known flows are forwarded without allocation. Replies longer
 // than 9 KiB (a jumbo frame) are truncated.
+//
+// Bounds: flows are counted per listening socket (Bounds.MaxFlowsPerListener)
+// and in all (Bounds.MaxFlows). A new flow at a bound evicts the flow of
+// that scope that has carried no data for the longest, if for at least a
+// second: a TCP flow is reset on both sides, a UDP flow closed
+// (kelb_nlb_evicted_flows_total). With no flow idle that long the new flow
+// is refused: its TCP connection reset, its UDP datagram dropped
+// (kelb_nlb_refused_flows_total). Eviction candidates come from one scan of
+// the tracked flows per batch, so a flood of new flows does not cost a scan
+// each. DeriveBounds fits the bounds into the process's descriptor limit
+// (a TCP flow takes two descriptors, a UDP flow one, the splice pipes at
+// most Bounds.Pipes pairs) so that a reserve stays free for the rest of
+// kelb server; RaiseDescriptorLimit lifts the soft limit to the hard one.
+// With the defaults and a limit of 1,048,576, kelb holds 100,000 flows,
+// 20,000 on one listening socket.
 //
 // A listener with source ranges (kelb.source_ranges.cidrs, kelb's stand-in
 // for security group rules) resets TCP connections and drops UDP datagrams

@@ -23,6 +23,8 @@ type metrics struct {
 	resets            *prometheus.CounterVec
 	preserveFallbacks *prometheus.CounterVec
 	targetDialErrors  *prometheus.CounterVec
+	evictedFlows      *prometheus.CounterVec
+	refusedFlows      *prometheus.CounterVec
 }
 
 var flowLabels = []string{"load_balancer", "target_group"}
@@ -53,6 +55,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "kelb_nlb_target_connection_errors_total",
 			Help: "Failed attempts to connect to a target (connect errors and timeouts).",
 		}, flowLabels),
+		evictedFlows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kelb_nlb_evicted_flows_total",
+			Help: "Idle flows ended to make room for a new flow when a flow bound was reached (TCP connections are reset on both sides).",
+		}, flowLabels),
+		refusedFlows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kelb_nlb_refused_flows_total",
+			Help: "New flows refused because a flow bound was reached and no flow was idle: TCP connections reset, UDP datagrams dropped.",
+		}, flowLabels),
 	}
 	m.activeFlows = register(reg, m.activeFlows)
 	m.newFlows = register(reg, m.newFlows)
@@ -60,6 +70,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.resets = register(reg, m.resets)
 	m.preserveFallbacks = register(reg, m.preserveFallbacks)
 	m.targetDialErrors = register(reg, m.targetDialErrors)
+	m.evictedFlows = register(reg, m.evictedFlows)
+	m.refusedFlows = register(reg, m.refusedFlows)
 	return m
 }
 
@@ -85,6 +97,7 @@ type flowMetrics struct {
 	bytes                                 prometheus.Counter
 	clientResets, targetResets, elbResets prometheus.Counter
 	preserveFallbacks, targetDialErrors   prometheus.Counter
+	evicted, refused                      prometheus.Counter
 }
 
 func (m *metrics) forListener(l Listener) flowMetrics {
@@ -98,6 +111,8 @@ func (m *metrics) forListener(l Listener) flowMetrics {
 		elbResets:         m.resets.WithLabelValues(lb, tg, originELB),
 		preserveFallbacks: m.preserveFallbacks.WithLabelValues(lb, tg),
 		targetDialErrors:  m.targetDialErrors.WithLabelValues(lb, tg),
+		evicted:           m.evictedFlows.WithLabelValues(lb, tg),
+		refused:           m.refusedFlows.WithLabelValues(lb, tg),
 	}
 }
 
@@ -113,6 +128,8 @@ func (m *metrics) forget(lb, tg string) {
 	}
 	m.preserveFallbacks.DeleteLabelValues(lb, tg)
 	m.targetDialErrors.DeleteLabelValues(lb, tg)
+	m.evictedFlows.DeleteLabelValues(lb, tg)
+	m.refusedFlows.DeleteLabelValues(lb, tg)
 }
 
 // FlowCollectors are the per load balancer and target group collectors that

@@ -70,6 +70,8 @@ func TestTCPMetrics(t *testing.T) {
 		"kelb_nlb_tcp_resets_total{elb}":              1,
 		"kelb_nlb_preserve_client_ip_fallbacks_total": 0,
 		"kelb_nlb_target_connection_errors_total":     0,
+		"kelb_nlb_evicted_flows_total":                0,
+		"kelb_nlb_refused_flows_total":                0,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("metrics (-want +got):\n%s", diff)

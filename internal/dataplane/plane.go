@@ -33,6 +33,9 @@ type Options struct {
 	// TableSize is the number of Maglev slots per target set, a prime; zero
 	// is maglev.DefaultSize.
 	TableSize uint64
+	// Bounds limit the flows and splice pipes; DeriveBounds fits them into
+	// the process's descriptor limit.
+	Bounds
 }
 
 const (
@@ -68,6 +71,10 @@ type Plane struct {
 	unopened map[socketKey]*route
 
 	flows flowTable
+	// total counts the flows of every listener (see admit).
+	total flowSlots
+	// pipes are the splice pipes TCP flows borrow while data moves.
+	pipes *pipePool
 }
 
 // socketKey identifies a listening socket.
@@ -145,6 +152,7 @@ func New(opts Options) *Plane {
 	if opts.TableSize == 0 {
 		opts.TableSize = maglev.DefaultSize
 	}
+	opts.Bounds = opts.Bounds.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Plane{
 		opts:     opts,
@@ -158,6 +166,7 @@ func New(opts Options) *Plane {
 		labels:   map[[2]string]bool{},
 		unopened: map[socketKey]*route{},
 		flows:    flowTable{byTarget: map[targetKey]map[flow]struct{}{}},
+		pipes:    &pipePool{max: opts.Pipes},
 	}
 }
 
@@ -394,12 +403,21 @@ func (p *Plane) Close() {
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
+	p.pipes.close()
 }
 
 // flow is an established TCP connection or UDP flow to a target.
 type flow interface {
 	// terminate ends the flow: a TCP connection is reset on both sides.
 	terminate()
+	// evict ends the flow to make room for a new one and counts it; it
+	// returns false when the flow had ended already.
+	evict() bool
+	// activeAt is the clock's UnixNano when the flow last carried data
+	// (or started).
+	activeAt() int64
+	// slots are the flow counts of the flow's listener.
+	slots() *flowSlots
 }
 
 // targetKey names a target of a target group, as flows are tracked.
@@ -455,6 +473,17 @@ func (t *flowTable) of(k targetKey) []flow {
 		fs = append(fs, f)
 	}
 	return fs
+}
+
+// each calls fn for every tracked flow, with the table locked.
+func (t *flowTable) each(fn func(flow)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, set := range t.byTarget {
+		for f := range set {
+			fn(f)
+		}
+	}
 }
 
 func (t *flowTable) all() []flow {

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -19,6 +20,7 @@ type tcpListener struct {
 	p     *Plane
 	ln    *net.TCPListener
 	route atomic.Pointer[route]
+	flows flowSlots
 }
 
 func (p *Plane) openTCP(addr netip.AddrPort, r *route) (*tcpListener, error) {
@@ -64,7 +66,7 @@ func (l *tcpListener) serve() {
 		l.p.wg.Add(1)
 		go func() {
 			defer l.p.wg.Done()
-			l.p.proxyTCP(c, r)
+			l.p.proxyTCP(c, r, &l.flows)
 		}()
 	}
 }
@@ -73,6 +75,13 @@ func (l *tcpListener) serve() {
 type tcpFlow struct {
 	client, target *net.TCPConn
 	idle           time.Duration
+	listener       *flowSlots
+	metrics        flowMetrics
+	now            func() time.Time
+	// lastActive is the clock's UnixNano at the last transfer either way.
+	lastActive atomic.Int64
+	// ended is set when the flow is over or evicted.
+	ended atomic.Bool
 	// reset is set once the flow was reset by kelb (terminate, idle
 	// timeout), so the copy loops stop classifying errors.
 	reset     atomic.Bool
@@ -111,6 +120,19 @@ func (f *tcpFlow) abort() {
 	})
 }
 
+func (f *tcpFlow) activeAt() int64   { return f.lastActive.Load() }
+func (f *tcpFlow) slots() *flowSlots { return f.listener }
+
+// evict resets the flow for a new one (see Plane.admit).
+func (f *tcpFlow) evict() bool {
+	if f.ended.Swap(true) {
+		return false
+	}
+	f.metrics.evicted.Inc()
+	f.terminate()
+	return true
+}
+
 func (f *tcpFlow) close() {
 	f.closeOnce.Do(func() {
 		_ = f.client.Close()
@@ -120,8 +142,10 @@ func (f *tcpFlow) close() {
 
 // proxyTCP forwards one accepted client connection: pick a target, connect
 // (trying the next targets of the set when a connect fails), send the PROXY
-// header if configured, then copy both ways until both sides are done.
-func (p *Plane) proxyTCP(client *net.TCPConn, r *route) {
+// header if configured, then copy both ways until both sides are done. A
+// connection that finds the flow bounds reached and no idle flow to evict
+// is reset (see Plane.admit).
+func (p *Plane) proxyTCP(client *net.TCPConn, r *route, slots *flowSlots) {
 	src := client.RemoteAddr().(*net.TCPAddr).AddrPort()
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 	if !r.admits(src.Addr()) {
@@ -131,6 +155,13 @@ func (p *Plane) proxyTCP(client *net.TCPConn, r *route) {
 		return
 	}
 	m := r.metrics
+	if !p.admit(slots, m) {
+		m.elbResets.Inc()
+		_ = client.SetLinger(0)
+		_ = client.Close()
+		return
+	}
+	defer p.release(slots)
 	m.newFlows.Inc()
 
 	target, addr := p.dialTarget(r, src)
@@ -153,11 +184,21 @@ func (p *Plane) proxyTCP(client *net.TCPConn, r *route) {
 		}
 	}
 
-	f := &tcpFlow{client: client, target: target, idle: r.cfg.IdleTimeout}
+	f := &tcpFlow{client: client, target: target, idle: r.cfg.IdleTimeout, listener: slots, metrics: m, now: p.opts.Now}
+	f.lastActive.Store(p.opts.Now().UnixNano())
+	toTarget, err1 := newDirection(target, client, p.pipes)
+	toClient, err2 := newDirection(client, target, p.pipes)
+	if err := errors.Join(err1, err2); err != nil {
+		p.log.Debug("forward TCP flow", "listener", r.cfg.Address, "target", addr, "err", err)
+		m.elbResets.Inc()
+		f.terminate()
+		return
+	}
 	key := targetKey{group: r.cfg.TargetGroupARN, target: addr}
 	p.flows.add(key, f)
 	m.active.Inc()
 	defer func() {
+		f.ended.Store(true)
 		m.active.Dec()
 		p.flows.remove(key, f)
 	}()
@@ -173,9 +214,9 @@ func (p *Plane) proxyTCP(client *net.TCPConn, r *route) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		up = f.pipe(target, client, m.bytes)
+		up = f.pipe(toTarget, m.bytes)
 	}()
-	down := f.pipe(client, target, m.bytes)
+	down := f.pipe(toClient, m.bytes)
 	wg.Wait()
 	if up.err == nil && down.err == nil {
 		f.close()
@@ -248,40 +289,34 @@ type copyResult struct {
 // errIdle ends a direction whose flow was idle for the idle timeout.
 var errIdle = errors.New("idle timeout")
 
-// bytesInterval is how often a busy TCP flow's byte count reaches the
-// metrics: splice runs in the kernel, so bytes are counted when ReadFrom
-// returns, which a read deadline forces at least this often.
-const bytesInterval = 5 * time.Second
-
-// pipe copies src to dst until src's EOF (then half-closes dst) or an
-// error, adding the bytes to the flow's metric as it goes. dst.ReadFrom(src)
-// between two *net.TCPConn is splice(2): data moves in the kernel, never
-// through this process. ReadFrom returns at read deadlines, at least every
-// bytesInterval; when no byte moved since the last return, the kernel's time
-// since data last arrived on either connection (TCP_INFO) decides whether
-// the flow has been idle in both directions for the idle timeout.
-func (f *tcpFlow) pipe(dst, src *net.TCPConn, bytes prometheus.Counter) copyResult {
+// pipe moves d's bytes until its source's EOF (then half-closes the
+// destination) or an error, adding them to the flow's metric and activity
+// time as they go. A read deadline wakes it once per idle timeout: the
+// kernel's time since data last arrived on either connection (TCP_INFO)
+// then decides whether the flow has been idle in both directions for the
+// idle timeout, or how much longer to wait.
+func (f *tcpFlow) pipe(d *direction, bytes prometheus.Counter) copyResult {
 	var res copyResult
+	defer d.release()
 	wait := f.idle
 	for {
-		d := bytesInterval
 		if wait > 0 {
-			d = min(d, wait)
+			_ = d.src.SetReadDeadline(time.Now().Add(wait))
 		}
-		_ = src.SetReadDeadline(time.Now().Add(d))
-		n, err := dst.ReadFrom(src)
-		if n > 0 {
-			bytes.Add(float64(n))
+		var err error
+		for err == nil {
+			var n int
+			n, err = d.transfer()
+			if n > 0 {
+				bytes.Add(float64(n))
+				f.lastActive.Store(f.now().UnixNano())
+			}
 		}
-		if err == nil {
-			_ = dst.CloseWrite()
+		if err == io.EOF {
+			_ = d.dst.CloseWrite()
 			return res
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) && !f.reset.Load() {
-			if f.idle <= 0 || n > 0 {
-				wait = f.idle
-				continue
-			}
 			idleFor, ok := f.idleFor()
 			if !ok || idleFor < f.idle {
 				wait = f.idle - idleFor

@@ -30,6 +30,7 @@ type udpListener struct {
 	conn   *net.UDPConn
 	route  atomic.Pointer[route]
 	shards [udpShards]udpShard
+	flows  flowSlots
 }
 
 type udpShard struct {
@@ -131,14 +132,6 @@ func (l *udpListener) flow(client netip.AddrPort) *udpFlow {
 	if f != nil {
 		return f
 	}
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if f := sh.flows[client]; f != nil {
-		return f
-	}
-	if l.closed.Load() {
-		return nil
-	}
 	r := l.route.Load()
 	if !r.admits(client.Addr()) {
 		return nil // outside the listener's source ranges: dropped
@@ -147,8 +140,21 @@ func (l *udpListener) flow(client netip.AddrPort) *udpFlow {
 	if !ok {
 		return nil
 	}
+	// Only this listener's serve loop adds flows, so none appears for
+	// client while the slot is taken (which may evict a flow of any
+	// shard, so it is taken before locking one).
+	if !l.p.admit(&l.flows, r.metrics) {
+		return nil
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if l.closed.Load() {
+		l.p.release(&l.flows)
+		return nil
+	}
 	up, err := l.p.dialUDP(r, client, addr)
 	if err != nil {
+		l.p.release(&l.flows)
 		r.metrics.targetDialErrors.Inc()
 		l.p.log.Debug("open UDP flow", "listener", r.cfg.Address, "target", addr, "err", err)
 		return nil
@@ -193,26 +199,43 @@ func (f *udpFlow) replies() {
 	}
 }
 
-// close releases the flow's socket, which ends its reply goroutine.
-func (f *udpFlow) close() {
+// close releases the flow's socket, which ends its reply goroutine, and
+// its slots. It returns false if the flow was closed already.
+func (f *udpFlow) close() bool {
 	if f.closed.Swap(true) {
-		return
+		return false
 	}
 	_ = f.upstream.Close()
 	f.metrics.active.Dec()
 	f.l.p.flows.remove(f.key, f)
+	f.l.p.release(&f.l.flows)
+	return true
 }
 
 // terminate ends the flow; the client's next datagram starts a new one.
-func (f *udpFlow) terminate() {
+func (f *udpFlow) terminate() { f.end() }
+
+func (f *udpFlow) end() bool {
 	sh := f.l.shard(f.client)
 	sh.mu.Lock()
 	if sh.flows[f.client] == f {
 		delete(sh.flows, f.client)
 	}
 	sh.mu.Unlock()
-	f.close()
+	return f.close()
 }
+
+// evict ends the flow for a new one (see Plane.admit).
+func (f *udpFlow) evict() bool {
+	if !f.end() {
+		return false
+	}
+	f.metrics.evicted.Inc()
+	return true
+}
+
+func (f *udpFlow) activeAt() int64   { return f.lastActive.Load() }
+func (f *udpFlow) slots() *flowSlots { return &f.l.flows }
 
 // expire closes the flows idle since before cutoff (UnixNano).
 func (l *udpListener) expire(cutoff int64) {
