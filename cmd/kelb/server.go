@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kelb-io/kelb/internal/dataplane"
 	"github.com/kelb-io/kelb/internal/dataplane/kernel"
 	"github.com/kelb-io/kelb/internal/dataplane/l7"
 	"github.com/kelb-io/kelb/internal/elb"
@@ -26,6 +27,9 @@ func newServerCmd() *cobra.Command {
 		accessKeyID     string
 		secretKey       string
 		logLevel        string
+		maxFlows        int
+		maxPerListener  int
+		fdReserve       int
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -60,7 +64,18 @@ copies a bbolt store into etcd.
 Every API request must be signed (SigV4) with a known access key: from
 --credentials-file (AWS credentials file format), from --access-key-id and
 --secret-access-key, or else a key pair generated on first start and kept
-in the data dir.`,
+in the data dir.
+
+Network load balancer flows are bounded: --max-flows TCP connections and
+UDP flows in all, --max-flows-per-listener on one listening socket (a
+listener's port on one zone address). At a bound, kelb ends the flow idle
+(no data either way for a second or more) the longest to make room; with
+none idle, a new TCP connection is reset and a new UDP flow's datagram
+dropped (kelb_nlb_evicted_flows_total, kelb_nlb_refused_flows_total).
+kelb raises its descriptor soft limit to the hard limit at start and
+lowers the bounds so that --fd-reserve descriptors stay free for the API,
+metrics, DNS, health checks and application load balancers: a TCP flow
+takes two descriptors, a UDP flow one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
@@ -101,6 +116,9 @@ in the data dir.`,
 				return err
 			}
 			cfg.Credentials = creds
+			if cfg.FlowBounds, err = flowBounds(cfg.Logger, fdReserve, maxFlows, maxPerListener); err != nil {
+				return err
+			}
 			return server.Run(cmd.Context(), cfg)
 		},
 	}
@@ -124,8 +142,38 @@ in the data dir.`,
 	f.IntVar(&cfg.ALBMaxConns, "alb-max-connections", l7.DefaultMaxConns, "most open client connections per ALB listener; at the cap the one idle longest is closed for a new one")
 	f.StringVar(&cfg.DataPlane, "dataplane", kernel.ModeUserspace, "where NLB listeners run: userspace (a TCP/UDP proxy), kernel (nftables NAT and conntrack, needs CAP_NET_ADMIN; flows outlive kelb), or auto (kernel where kelb may program nftables, else userspace); PROXY protocol v2 and IPv6 listeners always run in userspace")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.IntVar(&maxFlows, "max-flows", dataplane.DefaultMaxFlows, "most TCP connections and UDP flows of all network load balancer listeners together (lowered to fit the descriptor limit less --fd-reserve)")
+	f.IntVar(&maxPerListener, "max-flows-per-listener", dataplane.DefaultMaxFlowsPerListener, "most TCP connections or UDP flows of one listening socket (a listener's port on one zone address)")
+	f.IntVar(&fdReserve, "fd-reserve", dataplane.DefaultDescriptorReserve, "descriptors kept free of flows for the API, metrics, DNS, health checks and application load balancers (at most half the limit)")
 	addStoreFlags(cmd, &cfg.Store)
 	return cmd
+}
+
+// flowBounds raises the descriptor limit and fits the flow bounds into it,
+// and logs what is in effect.
+func flowBounds(log *slog.Logger, reserve, maxFlows, maxPerListener int) (dataplane.Bounds, error) {
+	switch {
+	case maxFlows < 1:
+		return dataplane.Bounds{}, fmt.Errorf("--max-flows must be at least 1, not %d", maxFlows)
+	case maxPerListener < 1:
+		return dataplane.Bounds{}, fmt.Errorf("--max-flows-per-listener must be at least 1, not %d", maxPerListener)
+	case reserve < 0:
+		return dataplane.Bounds{}, fmt.Errorf("--fd-reserve must not be negative, not %d", reserve)
+	}
+	limit, err := dataplane.RaiseDescriptorLimit()
+	if err != nil {
+		if limit == 0 {
+			return dataplane.Bounds{}, err
+		}
+		log.Warn("descriptor limit not raised", "err", err)
+	}
+	b, err := dataplane.DeriveBounds(limit, reserve, maxFlows, maxPerListener)
+	if err != nil {
+		return dataplane.Bounds{}, fmt.Errorf("--fd-reserve: %w", err)
+	}
+	log.Info("flow bounds", "descriptor_limit", limit, "fd_reserve", min(reserve, int(limit/2)),
+		"max_flows", b.MaxFlows, "max_flows_per_listener", b.MaxFlowsPerListener, "splice_pipes", b.Pipes)
+	return b, nil
 }
 
 // serverCredentials picks the access keys the API accepts, generating a key

@@ -84,6 +84,10 @@ type Config struct {
 	// zero means l7.DefaultMaxConns.
 	ALBMaxConns int
 	Logger      *slog.Logger
+
+	// FlowBounds limit the network load balancers' flows (zero fields:
+	// the data plane's defaults); see dataplane.DeriveBounds.
+	FlowBounds dataplane.Bounds
 }
 
 // Run serves until ctx is done.
@@ -121,7 +125,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if mode == "" {
 		mode = kernel.ModeUserspace
 	}
-	plane, err := kernel.NewSwitch(mode, dataplane.Options{Logger: log.With("component", "dataplane"), Registerer: reg},
+	plane, err := kernel.NewSwitch(mode, dataplane.Options{Logger: log.With("component", "dataplane"), Registerer: reg, Bounds: cfg.FlowBounds},
 		kernel.Options{Table: kernel.TableFor(cfg.DataDir)})
 	if err != nil {
 		return err
