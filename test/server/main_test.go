@@ -150,6 +150,9 @@ type serverOptions struct {
 	netns string
 	// credentialsFile replaces --access-key-id and --secret-access-key.
 	credentialsFile string
+	// wrap runs kelb through this command, e.g. prlimit (inside netns
+	// when both are given).
+	wrap []string
 }
 
 // startServer starts kelb server for t and stops it when t ends.
@@ -164,6 +167,7 @@ func startServer(t testing.TB, tn testNet, o serverOptions) *kelbServer {
 		s.wrap = []string{"ip", "netns", "exec", o.netns}
 		s.dial = nsDialer(o.netns)
 	}
+	s.wrap = append(s.wrap, o.wrap...)
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		api, dnsPort, metrics := freePort(t), freeUDPAndTCPPort(t), freePort(t)
