@@ -4,7 +4,9 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -117,6 +119,10 @@ type direction struct {
 	src, dst       *net.TCPConn
 	srcRaw, dstRaw syscall.RawConn
 	pipes          *pipePool
+	// active receives the clock's UnixNano when data is read, before
+	// it is written on.
+	active *atomic.Int64
+	now    func() time.Time
 	// fill and drain are the RawConn callbacks, bound once per flow so
 	// that a transfer does not allocate.
 	fill, drain func(fd uintptr) bool
@@ -128,8 +134,8 @@ type direction struct {
 	err     error
 }
 
-func newDirection(dst, src *net.TCPConn, pipes *pipePool) (*direction, error) {
-	d := &direction{src: src, dst: dst, pipes: pipes}
+func newDirection(dst, src *net.TCPConn, pipes *pipePool, active *atomic.Int64, now func() time.Time) (*direction, error) {
+	d := &direction{src: src, dst: dst, pipes: pipes, active: active, now: now}
 	var err error
 	if d.srcRaw, err = src.SyscallConn(); err != nil {
 		return nil, err
@@ -155,6 +161,7 @@ func (d *direction) transfer() (int, error) {
 	if d.eof {
 		return 0, io.EOF
 	}
+	d.active.Store(d.now().UnixNano())
 	n := d.pending
 	if d.buf != nil {
 		_, err := d.dst.Write(d.buf[:n])

@@ -77,8 +77,7 @@ type tcpFlow struct {
 	idle           time.Duration
 	listener       *flowSlots
 	metrics        flowMetrics
-	now            func() time.Time
-	// lastActive is the clock's UnixNano at the last transfer either way.
+	// lastActive is the clock's UnixNano when data last arrived either way.
 	lastActive atomic.Int64
 	// ended is set when the flow is over or evicted.
 	ended atomic.Bool
@@ -184,10 +183,10 @@ func (p *Plane) proxyTCP(client *net.TCPConn, r *route, slots *flowSlots) {
 		}
 	}
 
-	f := &tcpFlow{client: client, target: target, idle: r.cfg.IdleTimeout, listener: slots, metrics: m, now: p.opts.Now}
+	f := &tcpFlow{client: client, target: target, idle: r.cfg.IdleTimeout, listener: slots, metrics: m}
 	f.lastActive.Store(p.opts.Now().UnixNano())
-	toTarget, err1 := newDirection(target, client, p.pipes)
-	toClient, err2 := newDirection(client, target, p.pipes)
+	toTarget, err1 := newDirection(target, client, p.pipes, &f.lastActive, p.opts.Now)
+	toClient, err2 := newDirection(client, target, p.pipes, &f.lastActive, p.opts.Now)
 	if err := errors.Join(err1, err2); err != nil {
 		p.log.Debug("forward TCP flow", "listener", r.cfg.Address, "target", addr, "err", err)
 		m.elbResets.Inc()
@@ -309,7 +308,6 @@ func (f *tcpFlow) pipe(d *direction, bytes prometheus.Counter) copyResult {
 			n, err = d.transfer()
 			if n > 0 {
 				bytes.Add(float64(n))
-				f.lastActive.Store(f.now().UnixNano())
 			}
 		}
 		if err == io.EOF {
