@@ -45,7 +45,7 @@ func TestTargetQuotas(t *testing.T) {
 	zoned := env.tg(t, "zoned", "TCP")
 	env.listener(t, nlb.ARN, zoned.ARN, "TCP", 80)
 	wantCode(t, env.svc.RegisterTargets(ctx, zoned.ARN, targetsOn("198.18.1.20", 1, MaxTargetsPerZonePerNetworkLoadBalancer-1)), "")
-	wantCode(t, env.svc.RegisterTargets(ctx, zoned.ARN, []TargetDescription{{ID: "10.1.2.3", Port: 80, AvailabilityZone: AvailabilityZoneAll}}), "")
+	wantCode(t, env.svc.RegisterTargets(ctx, zoned.ARN, []TargetDescription{{ID: "192.168.1.2", Port: 80, AvailabilityZone: AvailabilityZoneAll}}), "")
 	wantCode(t, env.svc.RegisterTargets(ctx, zoned.ARN, []TargetDescription{{ID: "198.18.1.21", Port: 80}}), CodeTooManyTargets)
 	wantCode(t, env.svc.RegisterTargets(ctx, zoned.ARN, []TargetDescription{{ID: "198.18.2.21", Port: 80}}), "")
 	if n := countTargets(t, env, zoned.ARN); n != MaxTargetsPerZonePerNetworkLoadBalancer+1 {

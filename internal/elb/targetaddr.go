@@ -5,7 +5,9 @@ import (
 )
 
 // What a target's address may be, as AWS rules it for a VPC: an address
-// of the VPC's CIDRs (the instances' and pods' networks), or, for an ip
+// of the VPC's CIDRs (the instances' and pods' networks), in the zone of
+// its subnet (never "all": cross-zone load balancing is the load
+// balancer's attribute), or, for an ip
 // target registered with an Availability Zone, a private address outside
 // the VPC (RFC 1918 or RFC 6598, reached over peering or a VPN). Never an
 // address no load balancer should send traffic to: unspecified, "this
@@ -75,6 +77,9 @@ func checkTargetAddress(a netip.Addr, vpc []netip.Prefix, targetType, az string)
 		return errorf(CodeInvalidTarget, "The IP address '%s' is a %s address and cannot be a target", a, kind)
 	}
 	if inNetworks(a, vpc) {
+		if az == AvailabilityZoneAll {
+			return validationf("The IP address '%s' is within the VPC, and cannot have its Availability Zone overridden to '%s'", a, AvailabilityZoneAll)
+		}
 		return nil
 	}
 	switch {

@@ -17,7 +17,8 @@ func TestCheckTargetAddress(t *testing.T) {
 		wantCode   string
 	}{
 		{name: "in the VPC", addr: "198.18.1.10"},
-		{name: "in the VPC, zone all", addr: "198.18.1.10", az: AvailabilityZoneAll},
+		{name: "in the VPC, named zone", addr: "198.18.1.10", az: "us-west-2b"},
+		{name: "in the VPC, zone all", addr: "198.18.1.10", az: AvailabilityZoneAll, wantCode: CodeValidationError},
 		{name: "IPv6 in the VPC", addr: "fd00:18::7"},
 		{name: "instance in the VPC", addr: "198.18.0.11", targetType: TargetTypeInstance},
 		{name: "loopback VPC", addr: "127.0.0.1", vpc: loopbackVPC},

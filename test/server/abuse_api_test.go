@@ -224,7 +224,8 @@ func TestAbuseTargets(t *testing.T) {
 		{"8.8.8.8", "", "InvalidTarget"},
 		{"fe80::1", "all", "InvalidTarget"},
 		{"::ffff:169.254.169.254", "all", "InvalidTarget"},
-		{"10.1.2.3", "", "ValidationError"}, // outside the VPC: a zone is required
+		{"10.1.2.3", "", "ValidationError"},     // outside the VPC: a zone is required
+		{"127.0.0.1", "all", "ValidationError"}, // in the VPC: its zone is its subnet's
 	}
 	for _, tt := range tests {
 		t.Run(tt.id+"/"+tt.zone, func(t *testing.T) {
@@ -367,6 +368,7 @@ func TestAbuseLimits(t *testing.T) {
 	if len(errBody) > 16<<10 {
 		t.Errorf("a %d-byte request got a %d-byte error", big.Len(), len(errBody))
 	}
+	t.Logf("a %d-byte request of bad values got a %d-byte error", big.Len(), len(errBody))
 	health, err := s.ELB.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: tg})
 	if err != nil {
 		t.Fatal(err)

@@ -200,7 +200,7 @@ func TestALBThroughTheAPIs(t *testing.T) {
 		arn := out.TargetGroups[0].TargetGroupArn
 		ip, port := namedBackend(t, name)
 		if _, err := c.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{TargetGroupArn: arn,
-			Targets: []types.TargetDescription{{Id: aws.String(ip), Port: aws.Int32(port), AvailabilityZone: aws.String("all")}}}); err != nil {
+			Targets: []types.TargetDescription{{Id: aws.String(ip), Port: aws.Int32(port)}}}); err != nil {
 			t.Fatal(err)
 		}
 		return aws.ToString(arn)
