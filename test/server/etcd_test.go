@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -91,6 +92,63 @@ func TestEtcdStoreSharedByTwoServers(t *testing.T) {
 			}
 			return nil
 		})
+	}
+}
+
+// TestEtcdStoreConcurrentWriters: clients of two kelb servers on one etcd
+// register targets in one target group at the same time, each call a
+// read-modify-write of the group. Every registration is kept: the two
+// processes' transactions serialize in etcd.
+func TestEtcdStoreConcurrentWriters(t *testing.T) {
+	t.Parallel()
+	tn := newNet()
+	srv := etcdtest.Start(t, etcdtest.Options{})
+	servers := []*kelbServer{startServer(t, tn, etcdStore(srv)), startServer(t, tn, etcdStore(srv))}
+	ctx := context.Background()
+	tgOut, err := servers[0].ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{
+		Name: aws.String("race"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(7000),
+		TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0kelb"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := tgOut.TargetGroups[0].TargetGroupArn
+	const clientsPerServer, callsPerClient = 4, 10
+	want := map[string]bool{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for si, s := range servers {
+		for c := range clientsPerServer {
+			wg.Go(func() {
+				for i := range callsPerClient {
+					target := fmt.Sprintf("%s:%d", tn.backend("a", 1), 10000+si*1000+c*100+i)
+					_, err := s.ELB.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{TargetGroupArn: tg, Targets: []types.TargetDescription{ipTarget(t, target)}})
+					if err != nil {
+						t.Errorf("RegisterTargets %s through server %d: %v", target, si, err)
+						continue
+					}
+					mu.Lock()
+					want[target] = true
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for si, s := range servers {
+		health, err := targetHealth(ctx, s, aws.ToString(tg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var missing []string
+		for target := range want {
+			if _, ok := health[target]; !ok {
+				missing = append(missing, target)
+			}
+		}
+		if len(missing) > 0 || len(health) != len(want) {
+			t.Errorf("server %d: target group has %d targets, want the %d registered; missing %v", si, len(health), len(want), missing)
+		}
 	}
 }
 
