@@ -1,9 +1,11 @@
 // Package kernel is kelb's kernel L4 data plane: it programs the listeners of
 // a dataplane.Config into an nftables table of its own (ip kelb, or the name
-// Options.Table gives: one per kelb server in a network namespace) through netlink,
-// so that TCP and UDP flows are forwarded by the kernel's NAT and connection
-// tracking, with no socket, goroutine or heap per flow, the way kube-proxy's
-// nftables mode forwards Services.
+// Options.Table gives: one per kelb server in a network namespace) through
+// netlink, so that TCP and UDP flows are forwarded by the kernel's NAT and
+// connection tracking, with no socket, goroutine or heap per flow, the way
+// kube-proxy's nftables mode forwards Services. Metrics come from the
+// table's counters (new flows, kelb's resets) and from conntrack (active
+// flows, processed bytes), read every Options.MetricsInterval.
 //
 // Describe turns a Config into a pure description of the table (one service
 // per listener: its address, source ranges, Maglev slots, SNAT and timeouts);
