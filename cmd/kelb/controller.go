@@ -21,11 +21,11 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/controller/endpoints"
 	"github.com/kelb-io/kelb/internal/controller/ingress"
 	"github.com/kelb-io/kelb/internal/controller/service"
 	"github.com/kelb-io/kelb/internal/controller/targetgroupbinding"
@@ -145,11 +145,12 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 	if err != nil {
 		return err
 	}
+	// kelb serves metrics and health probes itself (endpoints), with its
+	// deadlines and connection caps: controller-runtime's servers are off.
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		WebhookServer:           hook.server,
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
-		HealthProbeBindAddress:  f.healthProbeAddr,
+		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        f.leaderElectionID,
 		LeaderElectionNamespace: f.leaderElectionNamespace,
@@ -157,11 +158,15 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 	if err != nil {
 		return fmt.Errorf("controller manager: %w", err)
 	}
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		return err
+	if f.metricsAddr != "0" && f.metricsAddr != "" {
+		if err := mgr.Add(&endpoints.Server{Addr: f.metricsAddr, Handler: endpoints.Metrics()}); err != nil {
+			return err
+		}
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		return err
+	if f.healthProbeAddr != "" {
+		if err := mgr.Add(&endpoints.Server{Addr: f.healthProbeAddr, Handler: endpoints.Health()}); err != nil {
+			return err
+		}
 	}
 	rec := &service.Reconciler{
 		Client:   mgr.GetClient(),
