@@ -1,0 +1,135 @@
+package kernel
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/kelb-io/kelb/internal/dataplane"
+	"github.com/kelb-io/kelb/internal/devcluster/kubelet/netnstest"
+)
+
+// inNamespace runs fn on a thread of its own in network namespace ns, so
+// that the sockets fn opens belong to it.
+func inNamespace(ns string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // the thread ends with the goroutine
+		h, err := netns.GetFromName(ns)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer h.Close()
+		if err := netns.Set(h); err != nil {
+			errc <- err
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// TestForwardBetweenNamespaces is the layout of kelb up: the client and the
+// target are in namespaces of their own, linked to the load balancer's
+// namespace (this test's) by veth pairs, so flows arrive through prerouting
+// and are routed on. The target sees the client's address with
+// preserve_client_ip, and the load balancer's without.
+func TestForwardBetweenNamespaces(t *testing.T) {
+	if !netnstest.Enter(t) {
+		return
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	client, target := "kelbc-"+id, "kelbt-"+id
+	sh := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	// 198.18.0.0/16 stays local here; 198.19.0.0/24 and 198.19.1.0/24 are
+	// the links to the client and the target.
+	sh("ip", "route", "del", "local", netnstest.Range, "dev", "lo")
+	sh("ip", "route", "add", "local", "198.18.0.0/16", "dev", "lo")
+	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, ns := range []string{client, target} {
+		sh("ip", "netns", "add", ns)
+		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+		host, peer := fmt.Sprintf("h%s%d", id, i), fmt.Sprintf("p%s%d", id, i)
+		sh("ip", "link", "add", host, "type", "veth", "peer", "name", peer, "netns", ns)
+		sh("ip", "addr", "add", fmt.Sprintf("198.19.%d.1/24", i), "dev", host)
+		sh("ip", "link", "set", host, "up")
+		sh("ip", "-n", ns, "addr", "add", fmt.Sprintf("198.19.%d.2/24", i), "dev", peer)
+		sh("ip", "-n", ns, "link", "set", peer, "up")
+		sh("ip", "-n", ns, "link", "set", "lo", "up")
+		sh("ip", "-n", ns, "route", "add", "default", "via", fmt.Sprintf("198.19.%d.1", i))
+	}
+
+	var ln net.Listener
+	if err := inNamespace(target, func() (err error) {
+		ln, err = net.Listen("tcp4", "198.19.1.2:8080")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				fmt.Fprintf(c, "%s\n", c.RemoteAddr())
+				_, _ = bufio.NewReader(c).ReadString('\n')
+			}()
+		}
+	}()
+
+	p := newPlane(t, Options{})
+	t.Cleanup(func() { _ = p.Remove() })
+	lb := netip.AddrPortFrom(lbAddr, 80)
+	for _, preserve := range []bool{true, false} {
+		cfg := dataplane.Config{Listeners: []dataplane.Listener{{Protocol: dataplane.ProtocolTCP, Address: lb.String(),
+			Targets: []string{"198.19.1.2:8080"}, PreserveClientIP: preserve}}}
+		if err := p.Apply(cfg); err != nil {
+			t.Fatal(err)
+		}
+		want := "198.19.0.2"
+		if !preserve {
+			want = lbAddr.String()
+		}
+		var seen string
+		if err := inNamespace(client, func() error {
+			c, err := net.DialTimeout("tcp4", lb.String(), 3*time.Second)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+			seen, err = bufio.NewReader(c).ReadString('\n')
+			return err
+		}); err != nil {
+			t.Fatalf("preserve %v: connect from the client namespace: %v", preserve, err)
+		}
+		if src, _, _ := strings.Cut(strings.TrimSpace(seen), ":"); src != want {
+			t.Errorf("preserve %v: target saw %q, want %s", preserve, seen, want)
+		}
+	}
+}
