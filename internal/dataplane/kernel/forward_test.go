@@ -287,3 +287,77 @@ func TestMetricsFromKernelCounters(t *testing.T) {
 		t.Errorf("kelb_conntrack_entries = %v, want at least 3", got["kelb_conntrack_entries"])
 	}
 }
+
+// TestUDPFlowTimeout: a UDP flow is answered from the listener's address,
+// and its conntrack entry, which holds its target, ends after the UDP flow
+// timeout without a datagram.
+func TestUDPFlowTimeout(t *testing.T) {
+	if !netnstest.Enter(t) {
+		return
+	}
+	target, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("198.18.1.11:5300")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { target.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := target.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			_, _ = target.WriteToUDPAddrPort([]byte(fmt.Sprintf("%s %s", from, buf[:n])), from)
+		}
+	}()
+	reg := prometheus.NewRegistry()
+	p := newPlane(t, Options{Registerer: reg, UDPFlowTimeout: time.Second})
+	t.Cleanup(func() { _ = p.Remove() })
+	lb := netip.AddrPortFrom(lbAddr, 53)
+	if err := p.Apply(dataplane.Config{Listeners: []dataplane.Listener{{Protocol: dataplane.ProtocolUDP, Address: lb.String(),
+		LoadBalancer: "net/udp/1", TargetGroup: "targetgroup/udp/1", Targets: []string{"198.18.1.11:5300"}, PreserveClientIP: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(clientIP, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.WriteToUDPAddrPort([]byte("hello"), lb); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 1500)
+	n, from, err := c.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from != lb {
+		t.Errorf("reply from %s, want the listener's %s", from, lb)
+	}
+	if want := c.LocalAddr().String() + " hello"; string(buf[:n]) != want {
+		t.Errorf("reply %q, want %q", buf[:n], want)
+	}
+	activeFlows := func() float64 {
+		if err := p.Collect(); err != nil {
+			t.Fatal(err)
+		}
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "kelb_nlb_active_flows" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		return -1
+	}
+	if got := activeFlows(); got != 1 {
+		t.Fatalf("active flows = %v, want 1", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for activeFlows() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle UDP flow's conntrack entry outlived the flow timeout")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
