@@ -29,8 +29,8 @@ var AccountLimits = []Limit{
 	{Name: "condition-wildcards-per-alb-rule", Max: strconv.Itoa(MaxConditionWildcardsPerRule)},
 	{Name: "target-groups-per-action-on-application-load-balancer", Max: strconv.Itoa(maxForwardTargetGroups)},
 	{Name: "target-groups-per-action-on-network-load-balancer", Max: "1"},
-	{Name: "certificates-per-application-load-balancer", Max: strconv.Itoa(MaxCertificatesPerListener - 1)},
-	{Name: "certificates-per-network-load-balancer", Max: strconv.Itoa(MaxCertificatesPerListener - 1)},
+	{Name: "certificates-per-application-load-balancer", Max: strconv.Itoa(MaxCertificatesPerLoadBalancer)},
+	{Name: "certificates-per-network-load-balancer", Max: strconv.Itoa(MaxCertificatesPerLoadBalancer)},
 }
 
 // DescribeAccountLimits returns the account limits.

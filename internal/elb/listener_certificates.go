@@ -56,7 +56,10 @@ func (s *Service) AddListenerCertificates(ctx context.Context, listenerARN strin
 		if len(l.Certificates) > MaxCertificatesPerListener {
 			return errorf("TooManyCertificates", "A listener can have at most %d certificates", MaxCertificatesPerListener)
 		}
-		return putJSON(tx, kindListener, l.ARN, l)
+		if err := putJSON(tx, kindListener, l.ARN, l); err != nil {
+			return err
+		}
+		return checkLoadBalancerQuotas(tx, l.LoadBalancerARN)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("add listener certificates to %s: %w", listenerARN, err)

@@ -31,6 +31,10 @@ const (
 	// MaxRulesPerLoadBalancer: rules of all of an ALB's listeners, default
 	// rules not counted (TooManyRules).
 	MaxRulesPerLoadBalancer = 100
+	// MaxCertificatesPerLoadBalancer: certificates of all of a load
+	// balancer's listeners, default certificates not counted
+	// (TooManyCertificates).
+	MaxCertificatesPerLoadBalancer = 25
 	// MaxConditionValuesPerRule and MaxConditionWildcardsPerRule bound the
 	// values of all of a rule's conditions, and the '*' and '?' in them
 	// (ValidationError).
@@ -39,8 +43,8 @@ const (
 )
 
 // checkLoadBalancerQuotas checks the load balancers lbARNs against the
-// quotas that depend on what they forward to: targets (per load balancer,
-// and per zone for an NLB) and distinct target groups. It reads tx after
+// quotas that span their listeners and rules: certificates, targets (per
+// load balancer, and per zone for an NLB) and distinct target groups. It reads tx after
 // the operation's writes, so it sees the result the operation would commit.
 func checkLoadBalancerQuotas(tx store.ReadTx, lbARNs ...string) error {
 	w, err := loadWorld(tx)
@@ -65,6 +69,15 @@ func (w *world) checkQuotas(lbARNs []string) error {
 		lb, ok := w.lbs[arn]
 		if !ok {
 			continue
+		}
+		certs := 0
+		for _, l := range w.listeners {
+			if l.LoadBalancerARN == arn && len(l.Certificates) > 1 {
+				certs += len(l.Certificates) - 1
+			}
+		}
+		if certs > MaxCertificatesPerLoadBalancer {
+			return errorf("TooManyCertificates", "Load balancer '%s' would have %d certificates besides its listeners' default ones; the limit is %d", arn, certs, MaxCertificatesPerLoadBalancer)
 		}
 		tgs := w.targetGroupsOf(arn)
 		if lb.Type == TypeApplication && len(tgs) > MaxTargetGroupsPerApplicationLoadBalancer {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"testing"
+
+	"github.com/kelb-io/kelb/internal/certstore"
+	"github.com/kelb-io/kelb/internal/elb/store"
 )
 
 // targetsOn returns n targets on one address, ports from first.
@@ -117,4 +120,46 @@ func TestLoadBalancerQuota(t *testing.T) {
 	wantCode(t, err, "TooManyLoadBalancers")
 	_, err = env.svc.CreateLoadBalancer(ctx, CreateLoadBalancerInput{Name: "app", Type: TypeApplication, Subnets: []string{"subnet-a"}})
 	wantCode(t, err, "")
+}
+
+func TestCertificateQuota(t *testing.T) {
+	env := newTestEnv(t)
+	ctx := context.Background()
+	var certs []Certificate
+	err := env.store.Update(ctx, func(tx store.Tx) error {
+		for i := range MaxCertificatesPerLoadBalancer + 3 {
+			arn := fmt.Sprintf("arn:aws:acm:us-west-2:123456789012:certificate/%04d", i)
+			certs = append(certs, Certificate{ARN: arn})
+			if err := tx.Put(certstore.Kind, arn, []byte("{}")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alb, err := env.svc.CreateLoadBalancer(ctx, CreateLoadBalancerInput{Name: "app", Subnets: []string{"subnet-a"}})
+	wantCode(t, err, "")
+	web := env.tg(t, "web", "HTTP")
+	listener := func(port int32, cert Certificate) Listener {
+		l, err := env.svc.CreateListener(ctx, CreateListenerInput{LoadBalancerARN: alb.ARN, Protocol: "HTTPS", Port: port,
+			Certificates: []Certificate{cert}, DefaultActions: []Action{{Type: ActionForward, TargetGroupARN: web.ARN}}})
+		wantCode(t, err, "")
+		return l
+	}
+	// Default certificates do not count; the others count over all of the
+	// load balancer's listeners.
+	l1, l2 := listener(443, certs[0]), listener(8443, certs[1])
+	_, err = env.svc.AddListenerCertificates(ctx, l1.ARN, certs[2:22])
+	wantCode(t, err, "")
+	_, err = env.svc.AddListenerCertificates(ctx, l2.ARN, certs[22:27])
+	wantCode(t, err, "")
+	_, err = env.svc.AddListenerCertificates(ctx, l2.ARN, certs[27:28])
+	wantCode(t, err, "TooManyCertificates")
+	got, err := env.svc.DescribeListeners(ctx, DescribeListenersInput{ListenerARNs: []string{l2.ARN}})
+	wantCode(t, err, "")
+	if n := len(got[0].Certificates); n != 6 {
+		t.Errorf("listener has %d certificates after the refused call, want 6", n)
+	}
 }
