@@ -35,6 +35,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/kelb-io/kelb/internal/devcluster/k8sbin"
 	"github.com/kelb-io/kelb/internal/devcluster/pki"
 	"github.com/kelb-io/kelb/internal/devcluster/proc"
 )
@@ -48,7 +49,8 @@ type Config struct {
 	// BinDir holds kube-apiserver, kube-controller-manager and
 	// kube-scheduler (see package k8sbin).
 	BinDir string
-	// EtcdPath is the etcd binary; default: etcd on PATH.
+	// EtcdPath is the etcd binary; default: the one kelb up built into its
+	// cache (k8sbin.EnsureEtcd), else etcd on PATH.
 	EtcdPath string
 
 	// Address is where kube-apiserver listens and what it advertises;
@@ -256,9 +258,9 @@ func (cfg *Config) defaults() error {
 		return errors.New("control plane: Dir and BinDir are required")
 	}
 	if cfg.EtcdPath == "" {
-		p, err := exec.LookPath("etcd")
+		p, err := defaultEtcd()
 		if err != nil {
-			return fmt.Errorf("control plane: etcd not found on PATH (install etcd-server, or set its path): %w", err)
+			return err
 		}
 		cfg.EtcdPath = p
 	}
@@ -476,4 +478,19 @@ func freePort(host string) (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// defaultEtcd returns kelb's cached etcd build if there is one, else etcd
+// on PATH.
+func defaultEtcd() (string, error) {
+	if p, err := k8sbin.EtcdPath(k8sbin.Options{}); err == nil {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("etcd")
+	if err != nil {
+		return "", fmt.Errorf("control plane: no etcd built by kelb up and none on PATH (run kelb up --build-only, install etcd-server, or set its path): %w", err)
+	}
+	return p, nil
 }

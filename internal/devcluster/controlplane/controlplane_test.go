@@ -26,8 +26,8 @@ func binDir(t *testing.T) string {
 	if m := k8sbin.Missing(dir); len(m) > 0 {
 		t.Skipf("Kubernetes binaries %v not built in %s (kelb up builds them)", m, dir)
 	}
-	if _, err := exec.LookPath("etcd"); err != nil {
-		t.Skip("etcd not on PATH (apt-get install etcd-server)")
+	if _, err := defaultEtcd(); err != nil {
+		t.Skipf("no etcd: %v", err)
 	}
 	return dir
 }
