@@ -133,20 +133,28 @@ func (p *Plane) terminate(prev, next dataplane.Config) error {
 // reset), active flows and processed bytes from conntrack (bytes need
 // net.netfilter.nf_conntrack_acct; those of a flow that ends between two
 // reads are lost).
+//
+// The table and conntrack are read without holding Apply's lock, through a
+// conntrack connection of Collect's own: a dump of many flows does not
+// delay a change of targets.
 func (p *Plane) Collect() error {
+	p.collectMu.Lock()
+	defer p.collectMu.Unlock()
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
+	closed, services := p.closed, p.desc.Services
+	p.mu.Unlock()
+	if closed {
 		return nil
 	}
 	byName := map[string]dataplane.Listener{}
 	byKey := map[listenerKey]dataplane.Listener{}
-	for _, s := range p.desc.Services {
+	for _, s := range services {
 		byName[s.Name] = s.Listener
 		byKey[listenerKey{proto: s.Proto, addr: s.Addr}] = s.Listener
 	}
 	var errs []error
-	objs, err := p.table.namedObjects(true)
+	// A connection of its own: Apply may be using the plane's.
+	objs, err := resetObjects(p.table.t)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("read counters: %w", err))
 	}
@@ -170,7 +178,7 @@ func (p *Plane) Collect() error {
 			p.metrics.NewFlows.WithLabelValues(l.LoadBalancer, l.TargetGroup).Add(float64(c.Packets))
 		}
 	}
-	flows, err := p.ct.Dump(nil)
+	flows, err := p.ctCollect.Dump(nil)
 	if err != nil {
 		return errors.Join(append(errs, fmt.Errorf("dump conntrack: %w", err))...)
 	}
@@ -203,6 +211,18 @@ func (p *Plane) Collect() error {
 	}
 	p.ctStats.entries.Set(float64(len(flows)))
 	return errors.Join(errs...)
+}
+
+// resetObjects reads and resets the objects of table t through a netlink
+// connection of its own.
+func resetObjects(t *nftables.Table) ([]nftables.Obj, error) {
+	c, err := nftables.New()
+	if err != nil {
+		return nil, err
+	}
+	ctTimeoutMu.Lock()
+	defer ctTimeoutMu.Unlock()
+	return c.ResetNamedObjects(t)
 }
 
 // tcpEstablished is conntrack's TCP_CONNTRACK_ESTABLISHED: states up to it

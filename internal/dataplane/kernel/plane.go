@@ -49,8 +49,11 @@ type Plane struct {
 	cache  map[string][]netip.AddrPort // Maglev slots by target list
 	desc   Description
 	cfg    dataplane.Config
+	// collectMu serialises Collect, which owns ctCollect and bytes.
+	collectMu sync.Mutex
+	ctCollect *conntrack.Conn
 	// bytes is the last byte count read of each tracked flow, by conntrack
-	// id, so that Run adds only what flowed since.
+	// id, so that Collect adds only what flowed since.
 	bytes map[uint32]uint64
 }
 
@@ -86,15 +89,22 @@ func New(opts Options) (*Plane, error) {
 		t.close()
 		return nil, fmt.Errorf("open conntrack netlink connection: %w", err)
 	}
+	ctCollect, err := conntrack.Dial(nil)
+	if err != nil {
+		t.close()
+		_ = ct.Close()
+		return nil, fmt.Errorf("open conntrack netlink connection: %w", err)
+	}
 	return &Plane{
-		opts:    opts,
-		log:     opts.Logger,
-		metrics: dataplane.NewFlowCollectors(opts.Registerer),
-		ctStats: newConntrackStats(opts.Registerer),
-		table:   t,
-		ct:      ct,
-		cache:   map[string][]netip.AddrPort{},
-		bytes:   map[uint32]uint64{},
+		ctCollect: ctCollect,
+		opts:      opts,
+		log:       opts.Logger,
+		metrics:   dataplane.NewFlowCollectors(opts.Registerer),
+		ctStats:   newConntrackStats(opts.Registerer),
+		table:     t,
+		ct:        ct,
+		cache:     map[string][]netip.AddrPort{},
+		bytes:     map[uint32]uint64{},
 	}, nil
 }
 
@@ -208,6 +218,7 @@ func (p *Plane) Close() {
 	p.closed = true
 	p.table.close()
 	_ = p.ct.Close()
+	_ = p.ctCollect.Close()
 }
 
 // Stop is a clean stop: the table keeps its hooks but no listener, so new

@@ -74,7 +74,7 @@ func (t *table) existing() (chains, sets, objs map[string]bool, err error) {
 	for _, s := range ss {
 		sets[s.Name] = true
 	}
-	os, err := t.namedObjects(false)
+	os, err := t.namedObjects()
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("list objects: %w", err)
 	}
@@ -279,15 +279,11 @@ func addElements(c *nftables.Conn, s *nftables.Set, els []nftables.SetElement) e
 	return nil
 }
 
-// namedObjects lists (and with reset, resets) the table's objects.
-// google/nftables parses ct timeout objects into its package-level default
-// policy, hence the lock.
-func (t *table) namedObjects(reset bool) ([]nftables.Obj, error) {
+// namedObjects lists the table's objects. google/nftables parses ct
+// timeout objects into its package-level default policy, hence the lock.
+func (t *table) namedObjects() ([]nftables.Obj, error) {
 	ctTimeoutMu.Lock()
 	defer ctTimeoutMu.Unlock()
-	if reset {
-		return t.conn.ResetNamedObjects(t.t)
-	}
 	return t.conn.GetNamedObjects(t.t)
 }
 
