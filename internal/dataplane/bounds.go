@@ -123,8 +123,8 @@ type evictionCandidate struct {
 // admit takes a slot of listener ls and of the plane for a new flow,
 // evicting the oldest idle flow of the scope whose bound is reached. It
 // returns false, having counted a refusal, when no flow could be evicted;
-// on true the caller gives the slots back with release when the flow ends.
-// Counts exceed a bound only while evicted flows are closing.
+// on true the caller gives the slots back with release when the flow ends,
+// unless it was evicted: evicting gives them back at once.
 func (p *Plane) admit(ls *flowSlots, m flowMetrics) bool {
 	if ls.n.Add(1) > int64(p.opts.MaxFlowsPerListener) && !p.evict(ls, ls) {
 		ls.n.Add(-1)

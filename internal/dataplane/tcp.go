@@ -79,8 +79,10 @@ type tcpFlow struct {
 	metrics        flowMetrics
 	// lastActive is the clock's UnixNano when data last arrived either way.
 	lastActive atomic.Int64
-	// ended is set when the flow is over or evicted.
+	// ended is set when the flow is over or evicted, by whichever gives
+	// back its slots (see Plane.admit), so they are given back once.
 	ended atomic.Bool
+	plane *Plane
 	// reset is set once the flow was reset by kelb (terminate, idle
 	// timeout), so the copy loops stop classifying errors.
 	reset     atomic.Bool
@@ -127,6 +129,9 @@ func (f *tcpFlow) evict() bool {
 	if f.ended.Swap(true) {
 		return false
 	}
+	// The slots are free at once, not when the flow's goroutines are
+	// done, so that flows admitted meanwhile evict no more.
+	f.plane.release(f.listener)
 	f.metrics.evicted.Inc()
 	f.terminate()
 	return true
@@ -160,7 +165,12 @@ func (p *Plane) proxyTCP(client *net.TCPConn, r *route, slots *flowSlots) {
 		_ = client.Close()
 		return
 	}
-	defer p.release(slots)
+	var f *tcpFlow
+	defer func() {
+		if f == nil || !f.ended.Swap(true) {
+			p.release(slots)
+		}
+	}()
 	m.newFlows.Inc()
 
 	target, addr := p.dialTarget(r, src)
@@ -183,7 +193,7 @@ func (p *Plane) proxyTCP(client *net.TCPConn, r *route, slots *flowSlots) {
 		}
 	}
 
-	f := &tcpFlow{client: client, target: target, idle: r.cfg.IdleTimeout, listener: slots, metrics: m}
+	f = &tcpFlow{client: client, target: target, idle: r.cfg.IdleTimeout, listener: slots, metrics: m, plane: p}
 	f.lastActive.Store(p.opts.Now().UnixNano())
 	toTarget, err1 := newDirection(target, client, p.pipes, &f.lastActive, p.opts.Now)
 	toClient, err2 := newDirection(client, target, p.pipes, &f.lastActive, p.opts.Now)
@@ -197,7 +207,6 @@ func (p *Plane) proxyTCP(client *net.TCPConn, r *route, slots *flowSlots) {
 	p.flows.add(key, f)
 	m.active.Inc()
 	defer func() {
-		f.ended.Store(true)
 		m.active.Dec()
 		p.flows.remove(key, f)
 	}()
