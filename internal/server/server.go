@@ -17,6 +17,13 @@
 // the first pass runs before the API serves, so every load balancer is back
 // as soon as its sockets are bound; targets whose health is not known yet
 // are served fail-open until the first probes decide.
+//
+// The store is bbolt in the data dir, or etcd shared by several kelb
+// servers (store.go); with etcd the same loop runs on every server, woken
+// by any server's writes. When etcd cannot be reached, API calls fail with
+// ServiceUnavailable and write nothing, while the loop keeps the last
+// snapshot applied: load balancers, health checks and DNS carry on as they
+// were until etcd answers again.
 package server
 
 import (
