@@ -64,7 +64,10 @@ copies a bbolt store into etcd.
 Every API request must be signed (SigV4) with a known access key: from
 --credentials-file (AWS credentials file format), from --access-key-id and
 --secret-access-key, or else a key pair generated on first start and kept
-in the data dir.
+in <data-dir>/credentials (mode 0600, an AWS credentials file with a [kelb]
+profile); only its path is printed. Private keys of imported certificates
+are encrypted in the store with a key kept in <data-dir>/kelb.db.key (mode
+0600, created at first start).
 
 Network load balancer flows are bounded: --max-flows TCP connections and
 UDP flows in all, --max-flows-per-listener on one listening socket (a
@@ -204,11 +207,11 @@ func serverCredentials(cmd *cobra.Command, dataDir, file, id, secret string) (el
 		return nil, err
 	}
 	if created {
-		fmt.Fprintf(cmd.ErrOrStderr(), `kelb server: generated an access key, kept in %s.
+		// The path, never the secret: stderr ends up in logs.
+		fmt.Fprintf(cmd.ErrOrStderr(), `kelb server: generated an access key, kept in %[1]s (mode 0600).
 Sign requests with it:
-  export AWS_ACCESS_KEY_ID=%s
-  export AWS_SECRET_ACCESS_KEY=%s
-`, filepath.Join(dataDir, "credentials"), id, secret)
+  export AWS_SHARED_CREDENTIALS_FILE=%[1]s AWS_PROFILE=%[2]s
+`, filepath.Join(dataDir, "credentials"), elbapi.CredentialsProfile)
 	}
 	return elbapi.StaticCredentials{id: secret}, nil
 }

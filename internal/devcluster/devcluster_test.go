@@ -147,15 +147,17 @@ func TestStateRoundTrip(t *testing.T) {
 func TestPrintEnv(t *testing.T) {
 	st := &State{
 		Options: Options{Name: "dev", Nodes: 3, Zones: DefaultZones}, Namespace: "kelb-dev",
-		BinDir: "/cache/bin", Kubeconfig: "/state/kubeconfig", AccessKeyID: "AKIAKELBX", SecretAccessKey: "s3cr3t",
+		BinDir: "/cache/bin", Kubeconfig: "/state/kubeconfig", Dir: "/state",
 	}
 	var out bytes.Buffer
 	PrintEnv(&out, st)
 	for _, want := range []string{
 		"export KUBECONFIG=/state/kubeconfig\n",
 		"export AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2=http://198.18.0.1:9400\n",
-		"export AWS_ACCESS_KEY_ID=AKIAKELBX\n",
-		"export AWS_SECRET_ACCESS_KEY=s3cr3t\n",
+		"export AWS_SHARED_CREDENTIALS_FILE=/state/credentials\n",
+		"export AWS_PROFILE=default\n",
+		"unset AWS_ACCESS_KEY_ID\n",
+		"unset AWS_SECRET_ACCESS_KEY\n",
 		"export AWS_DEFAULT_REGION=us-west-2\n",
 		"kelb shell --name dev\n",
 		"kelb down --name dev",

@@ -143,9 +143,7 @@ type State struct {
 	K8sVer    string      `json:"k8sVersion"`
 	Processes []proc.Info `json:"processes"`
 	// Kubeconfig is the admin kubeconfig.
-	Kubeconfig      string `json:"kubeconfig"`
-	AccessKeyID     string `json:"accessKeyID"`
-	SecretAccessKey string `json:"secretAccessKey"`
+	Kubeconfig string `json:"kubeconfig"`
 	// Ready is set once every component was healthy.
 	Ready bool `json:"ready"`
 	// Rootless environments live in a user namespace kept by Holder.
@@ -221,14 +219,24 @@ func (st *State) save() error {
 	return nil
 }
 
+// CredentialsFile is the AWS credentials file (mode 0600, a [default]
+// profile) holding the access key kelb server accepts. The key itself is
+// kept nowhere else: not in the state, the environment or any output.
+func (st *State) CredentialsFile() string { return filepath.Join(st.Dir, "credentials") }
+
 // Env returns the environment variables of a shell inside the
-// environment, as NAME=value.
+// environment, as NAME=value. The AWS SDKs and CLI read the access key
+// from CredentialsFile; the key variables are set empty because the SDKs
+// would prefer keys inherited from the caller's environment to the file.
 func (st *State) Env() []string {
 	return []string{
 		"KUBECONFIG=" + st.Kubeconfig,
 		"AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2=" + ELBEndpoint(),
-		"AWS_ACCESS_KEY_ID=" + st.AccessKeyID,
-		"AWS_SECRET_ACCESS_KEY=" + st.SecretAccessKey,
+		"AWS_SHARED_CREDENTIALS_FILE=" + st.CredentialsFile(),
+		"AWS_PROFILE=default",
+		"AWS_ACCESS_KEY_ID=",
+		"AWS_SECRET_ACCESS_KEY=",
+		"AWS_SESSION_TOKEN=",
 		"AWS_DEFAULT_REGION=" + Region,
 		"AWS_REGION=" + Region,
 		"KELB_ENV=" + st.Options.Name,

@@ -77,6 +77,10 @@ func PrintEnv(out io.Writer, st *State) {
 		if strings.HasPrefix(kv, "AWS_REGION=") || strings.HasPrefix(kv, "KELB_ENV=") {
 			continue
 		}
+		if name, ok := strings.CutSuffix(kv, "="); ok {
+			fmt.Fprintf(out, "unset %s\n", name)
+			continue
+		}
 		fmt.Fprintf(out, "export %s\n", kv)
 	}
 	fmt.Fprintf(out, "export PATH=%s:$PATH\n\n", st.BinDir)

@@ -333,7 +333,7 @@ func ServerArgs(st *State) []string {
 		"--metrics-addr", net.JoinHostPort(ControlPlaneIP, strconv.Itoa(MetricsPort)),
 		"--data-dir", filepath.Join(st.Dir, "kelb-server"),
 		"--region", Region,
-		"--credentials-file", filepath.Join(st.Dir, "credentials"),
+		"--credentials-file", st.CredentialsFile(),
 		"--dns-domain", DNSDomain,
 		// The VPC is the address plan: nodes, pods and cluster IPs.
 		"--vpc-cidr", PlanCIDR,
@@ -465,7 +465,7 @@ func applyCRDs(ctx context.Context, st *State, logf func(string, ...any)) error 
 }
 
 // writeCredentials writes the AWS credentials file kelb server accepts and
-// the environment's shell exports.
+// the environment's shell reads (State.CredentialsFile, mode 0600).
 func writeCredentials(st *State) error {
 	id := make([]byte, 8)
 	secret := make([]byte, 20)
@@ -475,10 +475,9 @@ func writeCredentials(st *State) error {
 	if _, err := rand.Read(secret); err != nil {
 		return fmt.Errorf("generate credentials: %w", err)
 	}
-	st.AccessKeyID = "AKIAKELB" + strings.ToUpper(hex.EncodeToString(id))[:12]
-	st.SecretAccessKey = hex.EncodeToString(secret)
-	ini := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", st.AccessKeyID, st.SecretAccessKey)
-	path := filepath.Join(st.Dir, "credentials")
+	ini := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n",
+		"AKIAKELB"+strings.ToUpper(hex.EncodeToString(id))[:12], hex.EncodeToString(secret))
+	path := st.CredentialsFile()
 	if err := os.WriteFile(path, []byte(ini), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}

@@ -217,7 +217,8 @@ func TestTCPUDPListener(t *testing.T) {
 }
 
 // TestGeneratedCredentialsAndShutdown starts kelb server without any key:
-// it generates one into the data dir, prints how to export it, accepts
+// it generates one into a 0600 file in the data dir, prints the file's path
+// (never the secret) and how to use it, accepts
 // requests signed with it, keeps it across restarts, and exits 0 on
 // SIGTERM.
 func TestGeneratedCredentialsAndShutdown(t *testing.T) {
@@ -227,7 +228,7 @@ func TestGeneratedCredentialsAndShutdown(t *testing.T) {
 	api := freePort(t)
 	args := append([]string{"server", "--api-addr", api, "--dns-addr", "", "--metrics-addr", "", "--data-dir", dataDir}, tn.zoneFlags()...)
 
-	run := func() (id, secret string) {
+	run := func() (file, id, secret string) {
 		t.Helper()
 		cmd := exec.Command(kelbBin, args...)
 		stderr, err := cmd.StderrPipe()
@@ -245,7 +246,8 @@ func TestGeneratedCredentialsAndShutdown(t *testing.T) {
 				lines <- sc.Text()
 			}
 		}()
-		exportRE := regexp.MustCompile(`export (AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY)=(\S+)`)
+		exportRE := regexp.MustCompile(`export AWS_SHARED_CREDENTIALS_FILE=(\S+) AWS_PROFILE=kelb`)
+		var printed strings.Builder
 		ready := false
 		timeout := time.After(20 * time.Second)
 		for !ready {
@@ -254,12 +256,9 @@ func TestGeneratedCredentialsAndShutdown(t *testing.T) {
 				if !ok {
 					t.Fatalf("kelb server exited: %v", cmd.Wait())
 				}
+				printed.WriteString(l + "\n")
 				if m := exportRE.FindStringSubmatch(l); m != nil {
-					if m[1] == "AWS_ACCESS_KEY_ID" {
-						id = m[2]
-					} else {
-						secret = m[2]
-					}
+					file = m[1]
 				}
 				ready = strings.Contains(l, "kelb server ready")
 			case <-timeout:
@@ -272,9 +271,16 @@ func TestGeneratedCredentialsAndShutdown(t *testing.T) {
 			for range lines {
 			}
 		}()
-		if id == "" {
-			// Not printed again: read the kept key pair.
-			id, secret = readCredentials(t, filepath.Join(dataDir, "credentials"))
+		path := filepath.Join(dataDir, "credentials")
+		if file != "" && file != path {
+			t.Errorf("printed credentials file %s, want %s", file, path)
+		}
+		id, secret = readCredentials(t, path)
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("credentials file %s: %v, %v; want mode 0600", path, fi.Mode(), err)
+		}
+		if secret == "" || strings.Contains(printed.String(), secret) {
+			t.Errorf("kelb server printed its secret key (or kept none):\n%s", printed.String())
 		}
 		c := elbv2.New(elbv2.Options{Region: region, BaseEndpoint: aws.String("http://" + api), Credentials: staticCredentials(id, secret)})
 		if _, err := c.DescribeLoadBalancers(context.Background(), &elbv2.DescribeLoadBalancersInput{}); err != nil {
@@ -295,13 +301,16 @@ func TestGeneratedCredentialsAndShutdown(t *testing.T) {
 			<-errc
 			t.Error("kelb server did not exit on SIGTERM")
 		}
-		return id, secret
+		return file, id, secret
 	}
-	id1, secret1 := run()
+	file1, id1, secret1 := run()
+	if file1 == "" {
+		t.Error("kelb server did not print where its generated key is")
+	}
 	if !strings.HasPrefix(id1, "AKIA") && !strings.HasPrefix(id1, "AK") {
 		t.Errorf("generated access key id %q", id1)
 	}
-	id2, secret2 := run()
+	_, id2, secret2 := run()
 	if id1 != id2 || secret1 != secret2 {
 		t.Errorf("key pair changed across restarts: %s then %s", id1, id2)
 	}
