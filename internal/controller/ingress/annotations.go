@@ -93,7 +93,7 @@ type AnnotationError struct {
 
 func (e *AnnotationError) Error() string {
 	if e.Unimplemented {
-		return fmt.Sprintf("annotation %s=%q: %s; kelb does not implement it yet and refuses to deploy rather than serve without it", e.Key, e.Value, e.Reason)
+		return fmt.Sprintf("annotation %s=%q: %s: kelb does not implement it yet and refuses to deploy rather than serve without it", e.Key, e.Value, e.Reason)
 	}
 	return fmt.Sprintf("annotation %s: invalid value %q: %s", e.Key, e.Value, e.Reason)
 }

@@ -27,13 +27,13 @@ const (
 	actionJWTValidation       = "jwt-validation"
 )
 
-// refusedWhy is what kelb would have to do for each refused annotation.
+// refusedWhy says what each refused annotation asks for.
 var refusedWhy = map[string]string{
-	AnnotationAuthType:             "authentication actions (OIDC, Cognito) are not implemented by kelb yet",
-	AnnotationAuthIDPCognito:       "authentication actions (OIDC, Cognito) are not implemented by kelb yet",
-	AnnotationAuthIDPOIDC:          "authentication actions (OIDC, Cognito) are not implemented by kelb yet",
-	AnnotationJWTValidation:        "JWT validation is not implemented by kelb yet",
-	AnnotationMutualAuthentication: "mutual TLS is not implemented by kelb yet",
+	AnnotationAuthType:             "it asks for authentication (OIDC, Cognito)",
+	AnnotationAuthIDPCognito:       "it asks for authentication (OIDC, Cognito)",
+	AnnotationAuthIDPOIDC:          "it asks for authentication (OIDC, Cognito)",
+	AnnotationJWTValidation:        "it asks for JWT validation",
+	AnnotationMutualAuthentication: "it asks for mutual TLS",
 }
 
 // unimplemented is the error for an annotation whose protection kelb
@@ -98,9 +98,9 @@ func refuseOne(ann annotations, key string) error {
 func refuseActionType(ann annotations, key, typ string) error {
 	switch typ {
 	case actionAuthenticateOIDC, actionAuthenticateCognito:
-		return unimplemented(ann, key, fmt.Sprintf("action type %s: %s", typ, refusedWhy[AnnotationAuthType]))
+		return unimplemented(ann, key, fmt.Sprintf("action type %s asks for authentication (OIDC, Cognito)", typ))
 	case actionJWTValidation:
-		return unimplemented(ann, key, fmt.Sprintf("action type %s: %s", typ, refusedWhy[AnnotationJWTValidation]))
+		return unimplemented(ann, key, fmt.Sprintf("action type %s asks for JWT validation", typ))
 	}
 	return nil
 }
@@ -123,7 +123,7 @@ func refuseMutualAuthentication(ann annotations) error {
 		switch p.Mode {
 		case "off":
 		case "verify", "passthrough":
-			return unimplemented(ann, key, fmt.Sprintf("port %d mode %s: %s", p.Port, p.Mode, refusedWhy[key]))
+			return unimplemented(ann, key, fmt.Sprintf("port %d mode %s asks for mutual TLS", p.Port, p.Mode))
 		default:
 			return ann.fail(key, fmt.Sprintf("port %d: mode must be one of off, passthrough, verify", p.Port))
 		}

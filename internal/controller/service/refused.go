@@ -41,7 +41,7 @@ func refuseTLS(ann annotations, ports []corev1.ServicePort) error {
 			also = append(also, fmt.Sprintf("%s=%q", k, v))
 		}
 	}
-	reason := fmt.Sprintf("port %s would be a TLS listener, and TLS listeners are not implemented by kelb controller yet", strings.Join(tls, ", "))
+	reason := fmt.Sprintf("port %s would be a TLS listener", strings.Join(tls, ", "))
 	if len(also) > 0 {
 		reason += " (with " + strings.Join(also, ", ") + ")"
 	}
