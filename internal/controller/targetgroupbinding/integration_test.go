@@ -155,6 +155,8 @@ func startEnv(t *testing.T, ctx context.Context) *env {
 				{Name: "us-west-2a", SubnetID: "subnet-a", Pool: netip.MustParsePrefix("198.19.1.0/24")},
 				{Name: "us-west-2b", SubnetID: "subnet-b", Pool: netip.MustParsePrefix("198.19.2.0/24")},
 			},
+			// The pods' and nodes' network, as kelb up's VPC.
+			VPCCIDRs:    []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15")},
 			Credentials: elbapi.StaticCredentials{keyID: secret},
 		})
 		if err != nil && !errors.Is(err, context.Canceled) {
