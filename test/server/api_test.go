@@ -69,7 +69,11 @@ func describeAll(t *testing.T, s *kelbServer, st stack) map[string]string {
 
 // TestRestartPersistence kills kelb server with SIGKILL and starts it again
 // on the same data dir: every resource is described as before and traffic
-// flows again.
+// flows again. On the userspace plane the listener dies with the process;
+// on the kernel plane its table outlives it: an established flow goes on
+// and new connections are forwarded while kelb is down, and the restarted
+// server takes the table over (a target deregistered after the restart gets
+// no new flow).
 func TestRestartPersistence(t *testing.T) {
 	t.Parallel()
 	tn := newNet()
@@ -89,10 +93,30 @@ func TestRestartPersistence(t *testing.T) {
 		t.Fatalf("before the restart: %v", err)
 	}
 	before := describeAll(t, s, st)
+	kernelPlane := s.kernelPlane()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	established, err := dialEcho(ctx, addr)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer established.Close()
 
 	s.stop(syscall.SIGKILL)
-	if _, err := whoAnswers(addr); err == nil {
-		t.Fatalf("%s still answers with kelb server killed", addr)
+	if kernelPlane {
+		if err := established.roundTrip("while-killed"); err != nil {
+			t.Errorf("established flow with kelb server killed, kernel plane: %v", err)
+		}
+		if _, err := whoAnswers(addr); err != nil {
+			t.Errorf("new connection with kelb server killed, kernel plane: %v", err)
+		}
+	} else {
+		if err := established.roundTrip("while-killed"); err == nil {
+			t.Errorf("a flow through %s outlived kelb server on the userspace plane", addr)
+		}
+		if _, err := whoAnswers(addr); err == nil {
+			t.Fatalf("%s still answers with kelb server killed", addr)
+		}
 	}
 	s.restart()
 	// The first pass restores the data plane before the API serves, so
@@ -113,6 +137,24 @@ func TestRestartPersistence(t *testing.T) {
 	got := flowsTo(t, addr, 20)
 	if got[b1.Name]+got[b2.Name] != 20 {
 		t.Errorf("after the restart flows went:\n%s", histogram(got))
+	}
+	if kernelPlane {
+		if !s.kernelPlane() {
+			t.Fatalf("the restarted kelb server did not take the kernel plane:\n%s", s.logTail(30))
+		}
+		if err := established.roundTrip("after-restart"); err != nil {
+			t.Errorf("established flow after the restart, kernel plane: %v", err)
+		}
+	}
+	// The restarted server governs the listener: a target it deregisters
+	// gets no new flow (it drains for 30 s, so no flow is closed).
+	if _, err := s.ELB.DeregisterTargets(context.Background(), &elbv2.DeregisterTargetsInput{
+		TargetGroupArn: aws.String(st.TG), Targets: []types.TargetDescription{ipTarget(t, b2.Addr)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := flowsTo(t, addr, 20); got[b1.Name] != 20 {
+		t.Errorf("after deregistering %s flows went:\n%s", b2.Name, histogram(got))
 	}
 }
 
@@ -201,15 +243,25 @@ func TestDNSAndMetrics(t *testing.T) {
 	}
 
 	// Without cross-zone load balancing each zone's address reaches its
-	// own zone's target.
+	// own zone's target. DescribeTargetHealth shows the checker's verdict
+	// a moment before the data plane applies it, and DNS answers every
+	// zone while no target is healthy (fail-open): a zone whose target
+	// is not yet healthy in the plane fails over to the other zone's, so
+	// wait for the plane to route zone-locally, then count every flow.
 	const perZone = 10
 	for _, a := range got {
-		counts := flowsTo(t, a+":7000", perZone)
-		t.Logf("through %s:\n%s", a, histogram(counts))
 		want := ba.Name
 		if a == st.Addr[region+"b"] {
 			want = bb.Name
 		}
+		eventually(t, 5*time.Second, "a flow through "+a+" reaches "+want, func() error {
+			if got, err := whoAnswers(a + ":7000"); err != nil || got != want {
+				return errNotYetf("answered by %q, %v", got, err)
+			}
+			return nil
+		})
+		counts := flowsTo(t, a+":7000", perZone)
+		t.Logf("through %s:\n%s", a, histogram(counts))
 		if counts[want] != perZone {
 			t.Errorf("flows through %s went elsewhere than %s:\n%s", a, want, histogram(counts))
 		}

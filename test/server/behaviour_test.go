@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -137,7 +138,10 @@ func mustTCPAddr(t *testing.T, hostport string) *net.TCPAddr {
 
 // TestDeregistrationConnectionTermination: with
 // deregistration_delay.connection_termination.enabled the open connection
-// to a deregistered target is closed when the delay ends.
+// to a deregistered target is closed when the delay ends. The userspace
+// plane closes the idle connection at once; the kernel plane deletes the
+// flow from conntrack, so the connection's next packet is answered with a
+// reset.
 func TestDeregistrationConnectionTermination(t *testing.T) {
 	t.Parallel()
 	tn := newNet()
@@ -168,6 +172,22 @@ func TestDeregistrationConnectionTermination(t *testing.T) {
 		t.Fatalf("during the delay: %v", err)
 	}
 	waitHealth(t, s, st.TG, b1.Addr, "", 20*time.Second)
+	if s.kernelPlane() {
+		// The plane closes the flow when it applies the end of the delay,
+		// at most a moment after the API shows it.
+		eventually(t, 10*time.Second, "the flow is reset after the delay ended", func() error {
+			err := c.roundTrip("after-delay")
+			if err == nil {
+				return errNotYetf("the connection still echoes")
+			}
+			if !errors.Is(err, syscall.ECONNRESET) {
+				return fmt.Errorf("the connection's next packet: %v, want a reset", err)
+			}
+			t.Logf("connection reset after the delay: %v", err)
+			return nil
+		})
+		return
+	}
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	_, err = c.r.ReadByte()
 	var ne net.Error
@@ -510,8 +530,10 @@ func TestReregisterWhileDraining(t *testing.T) {
 	})
 }
 
-// TestShutdownWithOpenFlows: SIGTERM with flows open and a UDP flow
-// remembered still ends kelb server, cleanly.
+// TestShutdownWithOpenFlows: SIGTERM with flows open still ends kelb
+// server, cleanly. On the userspace plane the flows end with the process; on
+// the kernel plane they live in conntrack and go on, while new connections
+// are refused (the table keeps no listener).
 func TestShutdownWithOpenFlows(t *testing.T) {
 	t.Parallel()
 	tn := newNet()
@@ -540,10 +562,21 @@ func TestShutdownWithOpenFlows(t *testing.T) {
 	if !state.Success() {
 		t.Errorf("kelb server on SIGTERM with open flows: %v", state)
 	}
-	// The flows end with the process.
+	addr := st.listenerAddr("a", 7000)
+	if s.kernelPlane() {
+		for i, c := range open {
+			if err := c.roundTrip("after"); err != nil {
+				t.Errorf("flow %d through %s ended with kelb server on the kernel plane: %v", i, addr, err)
+			}
+		}
+		if _, err := whoAnswers(addr); err == nil {
+			t.Errorf("%s forwards new connections after a clean stop", addr)
+		}
+		return
+	}
 	for _, c := range open {
 		if err := c.roundTrip("after"); err == nil {
-			t.Errorf("a flow through %s outlived kelb server", st.listenerAddr("a", 7000))
+			t.Errorf("a flow through %s outlived kelb server on the userspace plane", addr)
 		}
 	}
 }

@@ -32,17 +32,11 @@ func TestKernelPlaneRestartUnderLoad(t *testing.T) {
 		t.Skipf("no kernel data plane here: %v", err)
 	}
 	tn := newNet()
-	var table string
-	// Registered before the server's own cleanup, so it runs after it.
-	t.Cleanup(func() {
-		if table != "" {
-			if err := kernel.RemoveTable(table); err != nil {
-				t.Errorf("remove table %s: %v", table, err)
-			}
-		}
-	})
+	// startServer's cleanup removes the table the clean stop leaves.
 	s := startServer(t, tn, serverOptions{extraArgs: []string{"--dataplane", "kernel"}})
-	table = kernel.TableFor(s.dataDir)
+	if !s.kernelPlane() {
+		t.Fatalf("kelb server --dataplane kernel did not log %q:\n%s", kernelReadyLog, s.logTail(30))
+	}
 	b1 := startEchoBackend(t, "target-1", tn.backend("a", 1)+":7000")
 	b2 := startEchoBackend(t, "target-2", tn.backend("a", 2)+":7000")
 	st := createStack(t, s, stackSpec{

@@ -33,6 +33,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+
+	"github.com/kelb-io/kelb/internal/dataplane/kernel"
 )
 
 const (
@@ -139,6 +141,25 @@ type kelbServer struct {
 	done    chan struct{} // closed when cmd has exited
 	log     *bytes.Buffer
 	Started time.Time // when the current process was started
+	// kernel: the current process runs NLB listeners on the kernel data
+	// plane (kelb server --dataplane auto, the default, where it has
+	// CAP_NET_ADMIN).
+	kernel bool
+	// kernelTable: some process of s ran the kernel plane, whose table
+	// outlives it.
+	kernelTable bool
+}
+
+// kernelReadyLog is what kelb server logs at start when its kernel data
+// plane runs.
+const kernelReadyLog = "kernel data plane ready"
+
+// kernelPlane reports whether the current kelb server process runs its
+// network load balancer listeners on the kernel data plane.
+func (s *kelbServer) kernelPlane() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kernel
 }
 
 type serverOptions struct {
@@ -184,6 +205,12 @@ func startServer(t testing.TB, tn testNet, o serverOptions) *kelbServer {
 		} else {
 			s.args = append(s.args, "--access-key-id", keyID, "--secret-access-key", secretKey)
 		}
+		// KELB_TEST_DATAPLANE runs the servers on another data plane than
+		// the default (auto), e.g. userspace: the behaviour tests then
+		// check that plane. A test's own --dataplane comes after, and wins.
+		if p := os.Getenv("KELB_TEST_DATAPLANE"); p != "" {
+			s.args = append(s.args, "--dataplane", p)
+		}
 		s.args = append(s.args, o.extraArgs...)
 		lastErr = s.start()
 		if lastErr == nil {
@@ -202,6 +229,17 @@ func startServer(t testing.TB, tn testNet, o serverOptions) *kelbServer {
 	})
 	t.Cleanup(func() {
 		s.stop(syscall.SIGTERM)
+		// A clean stop leaves the kernel plane's table empty, for
+		// established flows; the test's server is gone for good. A server
+		// in a namespace of its own takes its table with the namespace.
+		s.mu.Lock()
+		removeTable := s.kernelTable && o.netns == ""
+		s.mu.Unlock()
+		if removeTable {
+			if err := kernel.RemoveTable(kernel.TableFor(s.dataDir)); err != nil {
+				t.Errorf("remove the kernel plane's table: %v", err)
+			}
+		}
 		if strings.Contains(s.allLogs(), "WARNING: DATA RACE") {
 			t.Errorf("kelb server ran into a data race:\n%s", s.allLogs())
 		}
@@ -258,6 +296,11 @@ func (s *kelbServer) start() error {
 		resp, err := s.httpClient().Get(s.APIURL + "/")
 		if err == nil {
 			resp.Body.Close()
+			// The planes start before the API listens.
+			s.mu.Lock()
+			s.kernel = strings.Contains(logBuf.String(), kernelReadyLog)
+			s.kernelTable = s.kernelTable || s.kernel
+			s.mu.Unlock()
 			return nil
 		}
 		select {
