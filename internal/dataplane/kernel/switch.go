@@ -31,6 +31,8 @@ type Switch struct {
 	user *dataplane.Plane
 	kern *Plane // nil: userspace only
 	log  *slog.Logger
+	// noKernel is why there is no kernel plane, as the log gives it.
+	noKernel string
 
 	planeGauge *prometheus.GaugeVec
 
@@ -59,6 +61,7 @@ func NewSwitch(mode string, user dataplane.Options, kern Options) (*Switch, erro
 	s := &Switch{log: user.Logger, planes: map[string]string{}}
 	switch mode {
 	case ModeUserspace:
+		s.noKernel = "--dataplane " + ModeUserspace
 	case ModeAuto, ModeKernel:
 		err := Probe()
 		if err == nil {
@@ -68,6 +71,7 @@ func NewSwitch(mode string, user dataplane.Options, kern Options) (*Switch, erro
 			if mode == ModeKernel {
 				return nil, fmt.Errorf("kernel data plane: %w", err)
 			}
+			s.noKernel = "kernel plane unavailable: " + err.Error()
 			s.log.Warn("kernel data plane unavailable, every listener runs on the userspace plane", "err", err)
 		}
 	default:
@@ -126,8 +130,11 @@ func (s *Switch) report(kcfg, ucfg dataplane.Config) {
 			s.planeGauge.WithLabelValues(l.LoadBalancer, l.TargetGroup, l.Protocol, l.Address, side.plane).Set(1)
 			if s.planes[key] != side.plane {
 				_, why := Choose(l)
-				if side.plane == PlaneUserspace && s.kern == nil {
-					why = "no kernel plane"
+				switch {
+				case side.plane == PlaneUserspace && s.kern == nil:
+					why = s.noKernel
+				case side.plane == PlaneKernel:
+					why = "IPv4 without PROXY protocol v2, and kelb may program nftables"
 				}
 				s.log.Info("listener data plane", "protocol", l.Protocol, "address", l.Address,
 					"load_balancer", l.LoadBalancer, "plane", side.plane, "reason", why)
