@@ -117,13 +117,14 @@ func Run(ctx context.Context, cfg Config) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	checker := health.NewChecker(health.Options{Logger: log.With("component", "health"), Registerer: reg})
+	applied := newAppliedHealth(checker)
 	svc, err := elb.New(elb.Config{
 		Store:     st,
 		Zones:     cfg.Zones,
 		VPCCIDRs:  cfg.VPCCIDRs,
 		Region:    cfg.Region,
 		DNSDomain: cfg.DNSDomain,
-		Health:    checker,
+		Health:    applied,
 	})
 	if err != nil {
 		return err
@@ -190,7 +191,7 @@ func Run(ctx context.Context, cfg Config) error {
 		metrics, metricsLn = limitedServer("metrics", mux, metricsLn, metricsLim, reg, log.With("component", "metrics"))
 	}
 
-	s := &syncer{svc: svc, store: st, checker: checker, plane: plane, appPlane: appPlane, dns: names, gate: gate, log: log}
+	s := &syncer{svc: svc, store: st, checker: checker, applied: applied, plane: plane, appPlane: appPlane, dns: names, gate: gate, log: log}
 	if cfg.ManageAddresses != "" {
 		s.addrs, err = newAddressManager(cfg.ManageAddresses, cfg.Zones, log.With("component", "addresses"))
 		if err != nil {
@@ -256,6 +257,8 @@ type syncer struct {
 	svc     *elb.Service
 	store   store.Store
 	checker *health.Checker
+	// applied is the health view the API describes, published by apply.
+	applied *appliedHealth
 	plane   *kernel.Switch
 	// appPlane serves application load balancers' listeners.
 	appPlane *l7.Plane
@@ -306,16 +309,19 @@ func (s *syncer) sync(ctx context.Context) error {
 }
 
 // apply hands the current snapshot and health view to the data plane and DNS.
+// The API describes target health as of the last apply (see appliedHealth).
 func (s *syncer) apply() {
-	if err := s.plane.Apply(dataplane.Build(s.state, s.checker)); err != nil {
+	view := s.applied.pass()
+	if err := s.plane.Apply(dataplane.Build(s.state, view)); err != nil {
 		s.log.Error("data plane", "revision", s.state.Revision, "err", err)
 	}
 	if s.appPlane != nil {
-		if err := s.appPlane.Apply(l7.Build(s.state, s.checker)); err != nil {
+		if err := s.appPlane.Apply(l7.Build(s.state, view)); err != nil {
 			s.log.Error("L7 data plane", "revision", s.state.Revision, "err", err)
 		}
 	}
 	if s.dns != nil {
-		s.dns.Update(s.state, s.checker)
+		s.dns.Update(s.state, view)
 	}
+	s.applied.publish(view)
 }
