@@ -23,7 +23,9 @@ import (
 // thousands of idle connections. kelb's flows stay within its bounds and
 // its descriptors within the limit less the reserve: the API, metrics, DNS
 // and new connections through the load balancer keep working, and the
-// evictions and refusals are counted.
+// evictions and refusals are counted. The bounds are the userspace plane's
+// (a kernel plane flow takes no descriptor: see the kernel package's
+// TestManyIdleFlows), so the server runs --dataplane userspace.
 func TestL4FloodWithLowDescriptorLimit(t *testing.T) {
 	t.Parallel()
 	requireTools(t, "prlimit")
@@ -37,7 +39,7 @@ func TestL4FloodWithLowDescriptorLimit(t *testing.T) {
 	tn := newNet()
 	s := startServer(t, tn, serverOptions{
 		wrap:      []string{"prlimit", fmt.Sprintf("--nofile=%d:%d", limit, limit), "--"},
-		extraArgs: []string{"--fd-reserve", strconv.Itoa(reserve), "--max-flows-per-listener", strconv.Itoa(perListener)},
+		extraArgs: []string{"--dataplane", "userspace", "--fd-reserve", strconv.Itoa(reserve), "--max-flows-per-listener", strconv.Itoa(perListener)},
 	})
 	maxFlows, pipes := loggedFlowBounds(t, s)
 	if maxFlows <= perListener || 2*maxFlows+2*pipes > limit-reserve {
