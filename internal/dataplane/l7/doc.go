@@ -79,7 +79,9 @@
 // after the idle timeout (idle_timeout.timeout_seconds); a request head
 // must arrive whole within the idle timeout of its first byte, however
 // slowly its bytes come; a request body or an answer that makes no
-// progress for the idle timeout closes the connection. Each listener holds
+// progress for the idle timeout closes the connection; an upgraded
+// connection (WebSocket) that carries no byte in either direction for the
+// idle timeout is closed, with its target connection. Each listener holds
 // at most Options.MaxConns client connections: at the cap a new one takes
 // the place of the connection idle longest (one waiting for a request or
 // the rest of its head), counted in kelb_alb_evicted_connections_total,

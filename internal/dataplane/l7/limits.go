@@ -1,10 +1,15 @@
 package l7
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -146,6 +151,74 @@ func (w *idleWriter) Write(p []byte) (int, error) {
 	return w.ResponseWriter.Write(p)
 }
 
-// Unwrap lets http.ResponseController (flushes, hijacks) reach the
+// Unwrap lets http.ResponseController (flushes, deadlines) reach the
 // server's ResponseWriter.
 func (w *idleWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack takes the connection over for an upgrade (WebSocket), which keeps
+// the idle timeout: see idleConn.
+func (w *idleWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := w.rc.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	return newIdleConn(c, w.timeout), brw, nil
+}
+
+// idleConn is an upgraded client connection under the load balancer's
+// idle timeout, as on ALB: it is closed once no byte has moved in either
+// direction for the timeout. The proxy reads the client's bytes from it
+// and writes the target's to it, so it sees both directions: a read that
+// times out goes on while a write was recent, and fails otherwise, which
+// ends the proxying and closes both connections. Each write must also make
+// progress within the timeout.
+type idleConn struct {
+	net.Conn
+	timeout time.Duration
+	last    atomic.Int64 // Unix nanoseconds of the last byte moved
+	wdl     time.Time    // write deadline, extended lazily
+}
+
+func newIdleConn(c net.Conn, timeout time.Duration) *idleConn {
+	ic := &idleConn{Conn: c, timeout: timeout}
+	now := time.Now()
+	ic.last.Store(now.UnixNano())
+	_ = c.SetReadDeadline(now.Add(timeout))
+	return ic
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	for {
+		n, err := c.Conn.Read(p)
+		if n > 0 {
+			c.last.Store(time.Now().UnixNano())
+		}
+		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		until := time.Unix(0, c.last.Load()).Add(c.timeout)
+		if !time.Now().Before(until) {
+			return 0, err
+		}
+		if err := c.Conn.SetReadDeadline(until); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	extendDeadline(&c.wdl, c.timeout, c.Conn.SetWriteDeadline)
+	n, err := c.Conn.Write(p)
+	if n > 0 {
+		c.last.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+// CloseWrite passes a target's half-close on to the client.
+func (c *idleConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

@@ -3,10 +3,12 @@ package l7
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +161,87 @@ func TestPlaneWeightedForward(t *testing.T) {
 		} else if got := strings.Fields(body)[0]; got != first {
 			t.Fatalf("request %d with the group cookie went to %s, the first to %s", i, got, first)
 		}
+	}
+}
+
+// An upgraded connection stays open while bytes move in either direction
+// and is closed, with its target connection, once idle for the load
+// balancer's idle timeout.
+func TestPlaneWebSocketIdleTimeout(t *testing.T) {
+	targetClosed := make(chan struct{})
+	ws := backend(t, "127.0.0.1", "ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		fmt.Fprint(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		defer close(targetClosed)
+		for {
+			b, err := brw.ReadByte()
+			if err != nil {
+				return // kelb closed the connection
+			}
+			if b != 's' {
+				conn.Write([]byte{b}) // echo
+				continue
+			}
+			// Stream from the target alone, longer than the idle timeout.
+			for range 8 {
+				time.Sleep(250 * time.Millisecond)
+				if _, err := conn.Write([]byte("x")); err != nil {
+					return
+				}
+			}
+		}
+	}))
+	lbAddr := freeAddr(t, "127.0.0.26")
+	p, _ := newTestPlane(t, Options{})
+	if err := p.Apply(Config{
+		Listeners:    []Listener{{ListenerARN: "l", LoadBalancer: "app/lb/1", Protocol: "HTTP", Address: lbAddr, IdleTimeout: time.Second, DefaultActions: forward("tg")}},
+		TargetGroups: []TargetGroup{testGroup("tg", ws)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", lbAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	fmt.Fprint(conn, "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status = %d, want 101", resp.StatusCode)
+	}
+	// The target sends for twice the idle timeout while the client is
+	// silent: the connection stays open.
+	fmt.Fprint(conn, "s")
+	buf := make([]byte, 8)
+	if _, err := io.ReadFull(br, buf); err != nil || string(buf) != "xxxxxxxx" {
+		t.Fatalf("stream from the target = %q, %v; want 8 x", buf, err)
+	}
+	// The client sends for twice the idle timeout: it stays open.
+	for range 8 {
+		time.Sleep(250 * time.Millisecond)
+		fmt.Fprint(conn, "c")
+		if b, err := br.ReadByte(); err != nil || b != 'c' {
+			t.Fatalf("echo = %q, %v; want c", b, err)
+		}
+	}
+	// Silent both ways: kelb closes the client's and the target's
+	// connections.
+	if b, err := br.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("idle upgraded connection: read %q, %v; want it closed by kelb", b, err)
+	}
+	select {
+	case <-targetClosed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the target's connection stayed open after the idle timeout")
 	}
 }
