@@ -142,18 +142,19 @@ takes two descriptors, a UDP flow one.`,
 	f.IntVar(&cfg.APILimits.MaxConns, "api-max-connections", server.DefaultAPILimits.MaxConns, "most open connections to the API; at the cap the one idle longest is closed for a new one")
 	f.DurationVar(&cfg.APILimits.ReadTimeout, "api-read-timeout", server.DefaultAPILimits.ReadTimeout, "time a request to the API or metrics may take to arrive whole, head and body")
 	f.DurationVar(&cfg.APILimits.IdleTimeout, "api-idle-timeout", server.DefaultAPILimits.IdleTimeout, "time a keep-alive connection to the API or metrics may wait for its next request")
-	f.IntVar(&cfg.ALBMaxConns, "alb-max-connections", l7.DefaultMaxConns, "most open client connections per ALB listener; at the cap the one idle longest is closed for a new one")
+	f.IntVar(&cfg.ALBMaxConns, "alb-max-connections", l7.DefaultMaxConns, "most open client connections per ALB listener; at the cap the one idle longest is closed for a new one. All ALB connections and NLB flows also share one descriptor budget: the descriptor limit less --fd-reserve, two descriptors each")
 	f.StringVar(&cfg.DataPlane, "dataplane", kernel.ModeUserspace, "where NLB listeners run: userspace (a TCP/UDP proxy), kernel (nftables NAT and conntrack, needs CAP_NET_ADMIN; flows outlive kelb), or auto (kernel where kelb may program nftables, else userspace); PROXY protocol v2 and IPv6 listeners always run in userspace")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.IntVar(&maxFlows, "max-flows", dataplane.DefaultMaxFlows, "most TCP connections and UDP flows of all network load balancer listeners together (lowered to fit the descriptor limit less --fd-reserve)")
 	f.IntVar(&maxPerListener, "max-flows-per-listener", dataplane.DefaultMaxFlowsPerListener, "most TCP connections or UDP flows of one listening socket (a listener's port on one zone address)")
-	f.IntVar(&fdReserve, "fd-reserve", dataplane.DefaultDescriptorReserve, "descriptors kept free of flows for the API, metrics, DNS, health checks and application load balancers (at most half the limit)")
+	f.IntVar(&fdReserve, "fd-reserve", dataplane.DefaultDescriptorReserve, "descriptors kept free for the API, metrics, DNS and health checks (at most half the limit); the rest is the budget NLB flows and ALB client connections share, two descriptors each (a new one at the budget evicts the flow or connection idle longest, else waits or is refused)")
 	addStoreFlags(cmd, &cfg.Store)
 	return cmd
 }
 
-// flowBounds raises the descriptor limit and fits the flow bounds into it,
-// and logs what is in effect.
+// flowBounds raises the descriptor limit and fits the flow bounds and the
+// descriptor budget NLB flows and ALB connections share into it, and logs
+// what is in effect.
 func flowBounds(log *slog.Logger, reserve, maxFlows, maxPerListener int) (dataplane.Bounds, error) {
 	switch {
 	case maxFlows < 1:
@@ -175,6 +176,7 @@ func flowBounds(log *slog.Logger, reserve, maxFlows, maxPerListener int) (datapl
 		return dataplane.Bounds{}, fmt.Errorf("--fd-reserve: %w", err)
 	}
 	log.Info("flow bounds", "descriptor_limit", limit, "fd_reserve", min(reserve, int(limit/2)),
+		"budget_slots", b.Slots, "descriptors_per_slot", dataplane.DescriptorsPerFlow,
 		"max_flows", b.MaxFlows, "max_flows_per_listener", b.MaxFlowsPerListener, "splice_pipes", b.Pipes)
 	return b, nil
 }

@@ -14,6 +14,12 @@
 // server's deadlines free slots. Evictions are counted (Evicted) so that a
 // server under pressure shows it.
 //
+// A Budget bounds the connections of several servers together: kelb
+// server's descriptor budget, shared by the application load balancers'
+// listeners (Listener.Share) and the network load balancers' flows. A
+// listener that finds it spent evicts as at its own cap, its own idle
+// connection first, then one of another server, else waits.
+//
 // HTTPServer builds kelb's own HTTP servers (not the ALB listeners, whose
 // deadlines follow the load balancer's idle timeout) on such a listener,
 // with deadlines for the request head, the whole request, the answer and
@@ -41,6 +47,9 @@ type Listener struct {
 
 	evicted atomic.Uint64
 	onEvict func()
+
+	budget     *Budget // shared with other servers; nil: none
+	unregister func()
 }
 
 // NewListener caps ln at max open connections; max <= 0 means no cap
@@ -70,7 +79,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 }
 
 // admit gives c a slot, evicting the longest idle connection or waiting
-// for one to close when all are taken.
+// for one to close when all are taken. With a shared Budget spent, it
+// evicts the longest idle connection of its own, else of another server
+// of the budget, else waits for a slot of either.
 func (l *Listener) admit(c *Conn) error {
 	for {
 		l.mu.Lock()
@@ -78,27 +89,75 @@ func (l *Listener) admit(c *Conn) error {
 			l.mu.Unlock()
 			return net.ErrClosed
 		}
+		atBudget := false
 		if l.max <= 0 || len(l.conns) < l.max {
-			l.conns[c] = struct{}{}
-			l.mu.Unlock()
-			return nil
+			if l.budget.TryAcquire() {
+				l.conns[c] = struct{}{}
+				l.mu.Unlock()
+				return nil
+			}
+			atBudget = true
 		}
 		victim := l.longestIdle()
 		l.mu.Unlock()
 		if victim != nil {
-			l.evicted.Add(1)
-			if l.onEvict != nil {
-				l.onEvict()
-			}
+			l.countEviction()
 			victim.Close() // frees its slot
 			continue
 		}
+		if atBudget && l.budget.Evict() {
+			continue
+		}
+		var retry *time.Timer
+		var retryC <-chan time.Time
+		if atBudget {
+			// Slots freed by other servers are not signalled: look again.
+			retry = time.NewTimer(budgetRetry)
+			retryC = retry.C
+		}
 		select {
 		case <-l.freed:
+		case <-retryC:
 		case <-l.done:
 			return net.ErrClosed
 		}
+		if retry != nil {
+			retry.Stop()
+		}
 	}
+}
+
+// budgetRetry is how often a listener waiting for a slot of a spent
+// Budget looks for one.
+const budgetRetry = 20 * time.Millisecond
+
+func (l *Listener) countEviction() {
+	l.evicted.Add(1)
+	if l.onEvict != nil {
+		l.onEvict()
+	}
+}
+
+// evictIdle closes the longest idle connection, for the Budget, and
+// reports whether there was one.
+func (l *Listener) evictIdle() bool {
+	l.mu.Lock()
+	victim := l.longestIdle()
+	l.mu.Unlock()
+	if victim == nil {
+		return false
+	}
+	l.countEviction()
+	victim.Close()
+	return true
+}
+
+// Share makes the listener's connections take slots of b as well (nil: no
+// budget) and offers its idle connections for eviction to the budget's
+// other servers. Call it before the first Accept.
+func (l *Listener) Share(b *Budget) {
+	l.budget = b
+	l.unregister = b.Register(l.evictIdle)
 }
 
 // longestIdle returns the connection idle longest, nil when none is idle.
@@ -123,6 +182,9 @@ func (l *Listener) Close() error {
 		close(l.done)
 	}
 	l.mu.Unlock()
+	if l.unregister != nil {
+		l.unregister()
+	}
 	return l.Listener.Close()
 }
 
@@ -200,6 +262,7 @@ func (c *Conn) Close() error {
 		c.l.mu.Lock()
 		delete(c.l.conns, c)
 		c.l.mu.Unlock()
+		c.l.budget.Release()
 		select {
 		case c.l.freed <- struct{}{}:
 		default:

@@ -207,3 +207,52 @@ func TestHTTPServerDeadlines(t *testing.T) {
 		}
 	}
 }
+
+// Two listeners sharing a budget of two slots hold two connections
+// together; at the budget a new connection of one takes the place of the
+// other's idle connection, and with none idle it waits for a slot.
+func TestBudgetSharedByListeners(t *testing.T) {
+	b := NewBudget(2)
+	la, lb := listen(t, 10), listen(t, 10)
+	la.Share(b)
+	lb.Share(b)
+	accept := func(l *Listener) <-chan net.Conn {
+		ch := make(chan net.Conn, 1)
+		go func() {
+			c, err := l.Accept()
+			if err == nil {
+				ch <- c
+			}
+		}()
+		return ch
+	}
+	dial(t, la.Addr().String())
+	a1 := <-accept(la)
+	dial(t, la.Addr().String())
+	a2 := <-accept(la)
+	if b.InUse() != 2 {
+		t.Fatalf("InUse() = %d, want 2", b.InUse())
+	}
+	// Both busy: lb's connection waits.
+	dial(t, lb.Addr().String())
+	waiting := accept(lb)
+	select {
+	case <-waiting:
+		t.Fatal("a third connection was accepted with a budget of 2 and none idle")
+	case <-time.After(200 * time.Millisecond):
+	}
+	// One of la's turns idle: lb's connection takes its place.
+	Unwrap(a2).SetIdle(true)
+	select {
+	case <-waiting:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection waiting for the budget was not accepted once one of the other listener's was idle")
+	}
+	if la.Open()+lb.Open() != 2 || b.InUse() != 2 || la.Evicted() != 1 {
+		t.Errorf("open %d+%d, in use %d, evicted %d; want 1+1, 2, 1", la.Open(), lb.Open(), b.InUse(), la.Evicted())
+	}
+	a1.Close()
+	if b.InUse() != 1 {
+		t.Errorf("InUse() = %d after a close, want 1", b.InUse())
+	}
+}

@@ -48,6 +48,12 @@ type Bounds struct {
 	// Pipes bounds the splice pipe pairs open at once (two descriptors
 	// each); a transfer that finds none copies through a buffer.
 	Pipes int
+	// Slots is the descriptor budget, in slots of DescriptorsPerFlow
+	// descriptors, that the flows share with the application load
+	// balancers' client connections (one slot each: the client's socket
+	// and one to a target); zero: no shared budget. See
+	// connlimit.Budget.
+	Slots int
 }
 
 func (b Bounds) withDefaults() Bounds {
@@ -66,8 +72,9 @@ func (b Bounds) withDefaults() Bounds {
 
 // DeriveBounds fits the flow bounds into the process's descriptor limit:
 // reserve descriptors (at most half the limit) stay free for the rest of
-// kelb server; of the others, pipes take at most one eighth and flows
-// DescriptorsPerFlow each. maxFlows and maxPerListener (zero: the
+// kelb server; of the others, pipes take at most one eighth, and the rest
+// is the budget (Slots) that flows and the application load balancers'
+// client connections share, DescriptorsPerFlow descriptors each. maxFlows and maxPerListener (zero: the
 // defaults) are upper bounds that the limit may lower.
 func DeriveBounds(limit uint64, reserve, maxFlows, maxPerListener int) (Bounds, error) {
 	if reserve < 0 {
@@ -77,7 +84,8 @@ func DeriveBounds(limit uint64, reserve, maxFlows, maxPerListener int) (Bounds, 
 	budget := lim - min(reserve, lim/2)
 	b := Bounds{MaxFlows: maxFlows, MaxFlowsPerListener: maxPerListener}.withDefaults()
 	b.Pipes = min(DefaultPipes, budget/16)
-	b.MaxFlows = min(b.MaxFlows, (budget-2*b.Pipes)/DescriptorsPerFlow)
+	b.Slots = (budget - 2*b.Pipes) / DescriptorsPerFlow
+	b.MaxFlows = min(b.MaxFlows, b.Slots)
 	b.MaxFlowsPerListener = min(b.MaxFlowsPerListener, b.MaxFlows)
 	if b.MaxFlows < 1 || b.Pipes < 1 {
 		return Bounds{}, fmt.Errorf("a descriptor limit of %d leaves no room for flows: raise it (ulimit -n)", limit)
@@ -120,11 +128,13 @@ type evictionCandidate struct {
 	since int64 // the flow's activeAt when it was scanned
 }
 
-// admit takes a slot of listener ls and of the plane for a new flow,
-// evicting the oldest idle flow of the scope whose bound is reached. It
-// returns false, having counted a refusal, when no flow could be evicted;
-// on true the caller gives the slots back with release when the flow ends,
-// unless it was evicted: evicting gives them back at once.
+// admit takes a slot of listener ls, of the plane and of the shared
+// Budget for a new flow, evicting the oldest idle flow of the scope whose
+// bound is reached (with the Budget spent: of the plane, else an idle
+// connection of an application load balancer). It returns false, having
+// counted a refusal, when nothing could be evicted; on true the caller
+// gives the slots back with release when the flow ends, unless it was
+// evicted: evicting gives them back at once.
 func (p *Plane) admit(ls *flowSlots, m flowMetrics) bool {
 	if ls.n.Add(1) > int64(p.opts.MaxFlowsPerListener) && !p.evict(ls, ls) {
 		ls.n.Add(-1)
@@ -137,6 +147,12 @@ func (p *Plane) admit(ls *flowSlots, m flowMetrics) bool {
 		m.refused.Inc()
 		return false
 	}
+	if b := p.opts.Budget; !b.TryAcquire() && !((p.evict(&p.total, nil) || b.Evict()) && b.TryAcquire()) {
+		p.total.n.Add(-1)
+		ls.n.Add(-1)
+		m.refused.Inc()
+		return false
+	}
 	return true
 }
 
@@ -144,6 +160,7 @@ func (p *Plane) admit(ls *flowSlots, m flowMetrics) bool {
 func (p *Plane) release(ls *flowSlots) {
 	ls.n.Add(-1)
 	p.total.n.Add(-1)
+	p.opts.Budget.Release()
 }
 
 // evict ends the oldest flow of scope s that has been idle for at least

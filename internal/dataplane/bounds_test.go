@@ -37,13 +37,13 @@ func TestDeriveBounds(t *testing.T) {
 		wantErr                 bool
 	}{
 		{name: "large limit: the defaults", limit: 1 << 20, reserve: DefaultDescriptorReserve,
-			want: Bounds{MaxFlows: DefaultMaxFlows, MaxFlowsPerListener: DefaultMaxFlowsPerListener, Pipes: DefaultPipes}},
+			want: Bounds{MaxFlows: DefaultMaxFlows, MaxFlowsPerListener: DefaultMaxFlowsPerListener, Pipes: DefaultPipes, Slots: (1<<20 - 2048 - 2*128) / 2}},
 		{name: "limit of this machine", limit: 20000, reserve: 2048,
-			want: Bounds{MaxFlows: (20000 - 2048 - 2*128) / 2, MaxFlowsPerListener: (20000 - 2048 - 2*128) / 2, Pipes: 128}},
+			want: Bounds{MaxFlows: (20000 - 2048 - 2*128) / 2, MaxFlowsPerListener: (20000 - 2048 - 2*128) / 2, Pipes: 128, Slots: (20000 - 2048 - 2*128) / 2}},
 		{name: "flags lower than the limit allows", limit: 1 << 20, reserve: 1000, max: 5000, perListen: 100,
-			want: Bounds{MaxFlows: 5000, MaxFlowsPerListener: 100, Pipes: 128}},
+			want: Bounds{MaxFlows: 5000, MaxFlowsPerListener: 100, Pipes: 128, Slots: (1<<20 - 1000 - 2*128) / 2}},
 		{name: "small limit: reserve at most half, fewer pipes", limit: 1024, reserve: 2048,
-			want: Bounds{MaxFlows: (512 - 2*32) / 2, MaxFlowsPerListener: (512 - 2*32) / 2, Pipes: 32}},
+			want: Bounds{MaxFlows: (512 - 2*32) / 2, MaxFlowsPerListener: (512 - 2*32) / 2, Pipes: 32, Slots: (512 - 2*32) / 2}},
 		{name: "no room at all", limit: 8, reserve: 0, wantErr: true},
 		{name: "negative reserve", limit: 4096, reserve: -1, wantErr: true},
 	}
@@ -56,7 +56,7 @@ func TestDeriveBounds(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("DeriveBounds (-want +got):\n%s", diff)
 			}
-			if err == nil && 2*got.MaxFlows+2*got.Pipes > int(tt.limit)-min(tt.reserve, int(tt.limit)/2) {
+			if err == nil && DescriptorsPerFlow*max(got.MaxFlows, got.Slots)+2*got.Pipes > int(tt.limit)-min(tt.reserve, int(tt.limit)/2) {
 				t.Errorf("bounds %+v take more than the limit %d less the reserve", got, tt.limit)
 			}
 		})

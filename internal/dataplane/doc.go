@@ -53,6 +53,12 @@
 // (a TCP flow takes two descriptors, a UDP flow one, the splice pipes at
 // most Bounds.Pipes pairs) so that a reserve stays free for the rest of
 // kelb server; RaiseDescriptorLimit lifts the soft limit to the hard one.
+// What the reserve leaves is one budget (Bounds.Slots, a connlimit.Budget
+// in Options.Budget) that the flows share with the application load
+// balancers' client connections, DescriptorsPerFlow descriptors a slot:
+// at the budget a new flow evicts the plane's oldest flow idle a second or
+// more, else an idle ALB connection, else it is refused; an ALB listener
+// at the budget evicts likewise, its own idle connection first.
 // With the defaults and a limit of 1,048,576, kelb holds 100,000 flows,
 // 20,000 on one listening socket.
 //

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kelb-io/kelb/internal/connlimit"
 	"github.com/kelb-io/kelb/internal/dataplane/maglev"
 )
 
@@ -36,6 +37,10 @@ type Options struct {
 	// Bounds limit the flows and splice pipes; DeriveBounds fits them into
 	// the process's descriptor limit.
 	Bounds
+	// Budget is the descriptor budget the flows share with the
+	// application load balancers' connections (one slot a flow), built
+	// from Bounds.Slots; nil: the flows are bounded by Bounds alone.
+	Budget *connlimit.Budget
 }
 
 const (
@@ -75,6 +80,8 @@ type Plane struct {
 	total flowSlots
 	// pipes are the splice pipes TCP flows borrow while data moves.
 	pipes *pipePool
+	// unregister withdraws the plane's flows from the Budget's evictions.
+	unregister func()
 }
 
 // socketKey identifies a listening socket.
@@ -154,7 +161,7 @@ func New(opts Options) *Plane {
 	}
 	opts.Bounds = opts.Bounds.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Plane{
+	p := &Plane{
 		opts:     opts,
 		log:      opts.Logger,
 		metrics:  newMetrics(opts.Registerer),
@@ -168,6 +175,8 @@ func New(opts Options) *Plane {
 		flows:    flowTable{byTarget: map[targetKey]map[flow]struct{}{}},
 		pipes:    &pipePool{max: opts.Pipes},
 	}
+	p.unregister = opts.Budget.Register(func() bool { return p.evict(&p.total, nil) })
+	return p
 }
 
 // Apply makes cfg the running configuration: it opens the sockets of new
@@ -402,6 +411,7 @@ func (p *Plane) Close() {
 		}
 	}
 	p.mu.Unlock()
+	p.unregister()
 	p.wg.Wait()
 	p.pipes.close()
 }

@@ -44,6 +44,7 @@ import (
 
 	"github.com/kelb-io/kelb/internal/acmapi"
 	"github.com/kelb-io/kelb/internal/certstore"
+	"github.com/kelb-io/kelb/internal/connlimit"
 	"github.com/kelb-io/kelb/internal/dataplane"
 	"github.com/kelb-io/kelb/internal/dataplane/kernel"
 	"github.com/kelb-io/kelb/internal/dataplane/l7"
@@ -92,7 +93,8 @@ type Config struct {
 	ALBMaxConns int
 	Logger      *slog.Logger
 
-	// FlowBounds limit the network load balancers' flows (zero fields:
+	// FlowBounds limit the network load balancers' flows, and their Slots
+	// the descriptor budget those share with the ALB connections (zero fields:
 	// the data plane's defaults); see dataplane.DeriveBounds.
 	FlowBounds dataplane.Bounds
 }
@@ -133,14 +135,16 @@ func Run(ctx context.Context, cfg Config) error {
 	if mode == "" {
 		mode = kernel.ModeUserspace
 	}
-	plane, err := kernel.NewSwitch(mode, dataplane.Options{Logger: log.With("component", "dataplane"), Registerer: reg, Bounds: cfg.FlowBounds},
+	// One descriptor budget for the NLB flows and the ALB connections.
+	budget := connlimit.NewBudget(cfg.FlowBounds.Slots)
+	plane, err := kernel.NewSwitch(mode, dataplane.Options{Logger: log.With("component", "dataplane"), Registerer: reg, Bounds: cfg.FlowBounds, Budget: budget},
 		kernel.Options{Table: kernel.TableFor(cfg.DataDir)})
 	if err != nil {
 		return err
 	}
 	defer plane.Close()
 	certs := certstore.New(certstore.Config{Store: st, Region: svc.Region(), InUse: elb.CertificateUsers, Key: certKey})
-	appPlane := l7.New(l7.Options{Logger: log.With("component", "l7"), Registerer: reg, Certificates: certs, MaxConns: cfg.ALBMaxConns})
+	appPlane := l7.New(l7.Options{Logger: log.With("component", "l7"), Registerer: reg, Certificates: certs, MaxConns: cfg.ALBMaxConns, Budget: budget})
 	defer appPlane.Close()
 
 	var names *dns.Server

@@ -54,6 +54,13 @@ type Options struct {
 	// one idle longest (waiting for a request, or for the rest of a request
 	// head); with none idle it waits in the accept queue.
 	MaxConns int
+	// Budget is kelb server's descriptor budget, which every listener's
+	// client connections take a slot of (their socket and one to a
+	// target), shared with the network load balancers' flows. With it
+	// spent a new connection evicts as at MaxConns, the longest idle
+	// connection of its listener first, then an idle one of another
+	// listener or flow, else it waits. Nil: MaxConns alone bounds them.
+	Budget *connlimit.Budget
 }
 
 // Plane runs the listeners of a Config. Its methods are safe for
@@ -347,6 +354,7 @@ func (p *Plane) bind(l Listener) (*server, error) {
 		return nil, fmt.Errorf("listen on %s: %w", l.Address, err)
 	}
 	ln := connlimit.NewListener(tcpLn, p.opts.MaxConns)
+	ln.Share(p.opts.Budget)
 	ln.OnEvict(p.metrics.evicted.WithLabelValues(l.LoadBalancer).Inc)
 	s := &server{
 		key:         serverKey(l),
