@@ -793,10 +793,7 @@ func TestApplyReportsBadListeners(t *testing.T) {
 			}
 		}
 		// The valid listener is up: it resets (no targets).
-		c, dialErr := net.Dial("tcp4", good.Address)
-		if c != nil {
-			c.Close()
-		}
+		_, _, dialErr := tryDial(zoneAAddr, port)
 		k.wantReset(t, dialErr)
 	})
 }
