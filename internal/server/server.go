@@ -86,7 +86,7 @@ type Config struct {
 	APILimits HTTPLimits
 	// DataPlane is where network load balancer listeners run:
 	// kernel.ModeAuto (the kernel plane where kelb may program nftables),
-	// kernel.ModeKernel or kernel.ModeUserspace; empty is userspace.
+	// kernel.ModeKernel or kernel.ModeUserspace; empty is kernel.ModeAuto.
 	DataPlane string
 	// ALBMaxConns caps the open client connections of each ALB listener;
 	// zero means l7.DefaultMaxConns.
@@ -133,7 +133,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	mode := cfg.DataPlane
 	if mode == "" {
-		mode = kernel.ModeUserspace
+		mode = kernel.ModeAuto
 	}
 	// One descriptor budget for the NLB flows and the ALB connections.
 	budget := connlimit.NewBudget(cfg.FlowBounds.Slots)

@@ -40,9 +40,15 @@
 // conntrack; their next packet is a non-SYN packet of an unknown flow, which
 // the table answers with a reset.
 //
-// Choose decides per listener which plane runs it: the kernel cannot add a
-// PROXY protocol v2 header, and the table is IPv4 only, so those listeners
-// stay on the userspace plane.
+// Switch runs a Config on both planes, as kelb server --dataplane says:
+// auto (the default) runs the kernel plane wherever Probe succeeds (kelb has
+// CAP_NET_ADMIN and the kernel has nftables NAT), else logs why not and
+// runs every listener on the userspace plane; kernel requires the kernel
+// plane; userspace never starts it. Choose decides per listener which plane
+// runs it: the kernel cannot add a PROXY protocol v2 header, and the table
+// is IPv4 only, so those listeners stay on the userspace plane. Each
+// listener's plane and the reason are logged when it starts or moves, and
+// exported as kelb_nlb_listener_plane.
 //
 // Failure behaviour: a transaction the kernel refuses changes nothing (the
 // previous table keeps forwarding) and is reported by Apply; a conntrack
