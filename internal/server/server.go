@@ -24,6 +24,13 @@
 // ServiceUnavailable and write nothing, while the loop keeps the last
 // snapshot applied: load balancers, health checks and DNS carry on as they
 // were until etcd answers again.
+//
+// Network load balancer listeners run on the kernel data plane (package
+// dataplane/kernel: nftables NAT and conntrack, flows that outlive the
+// process) wherever kelb may program nftables, and on the userspace plane
+// otherwise or when Config.DataPlane says userspace; the kernel plane's
+// table is named for the data dir, so a restart on the same data dir takes
+// over the table a killed server left.
 package server
 
 import (
