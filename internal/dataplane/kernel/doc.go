@@ -4,8 +4,9 @@
 // netlink, so that TCP and UDP flows are forwarded by the kernel's NAT and
 // connection tracking, with no socket, goroutine or heap per flow, the way
 // kube-proxy's nftables mode forwards Services. Metrics come from the
-// table's counters (new flows, kelb's resets) and from conntrack (active
-// flows, processed bytes), read every Options.MetricsInterval.
+// table's counters (new flows, kelb's resets) and from the conntrack entries
+// that carry kelb's mark (active flows, processed bytes: each read zeroes
+// their counters), read every Options.MetricsInterval.
 //
 // Describe turns a Config into a pure description of the table (one service
 // per listener: its address, source ranges, Maglev slots, SNAT and timeouts);

@@ -12,6 +12,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/ti-mo/conntrack"
 
 	"github.com/kelb-io/kelb/internal/dataplane"
 )
@@ -130,9 +131,10 @@ func (p *Plane) terminate(prev, next dataplane.Config) error {
 
 // Collect reads the table's counters and the conntrack table into the
 // metrics: new flows and kelb's resets from the table's counters (read and
-// reset), active flows and processed bytes from conntrack (bytes need
-// net.netfilter.nf_conntrack_acct; those of a flow that ends between two
-// reads are lost).
+// reset), active flows and processed bytes from the flows conntrack holds
+// with kelb's mark (bytes need net.netfilter.nf_conntrack_acct; Collect
+// reads and zeroes each flow's counters, so it keeps nothing per flow; the
+// bytes of a flow that ends between two reads are lost).
 //
 // The table and conntrack are read without holding Apply's lock, through a
 // conntrack connection of Collect's own: a dump of many flows does not
@@ -178,7 +180,8 @@ func (p *Plane) Collect() error {
 			p.metrics.NewFlows.WithLabelValues(l.LoadBalancer, l.TargetGroup).Add(float64(c.Packets))
 		}
 	}
-	flows, err := p.ctCollect.Dump(nil)
+	flows, err := p.ctCollect.DumpFilter(conntrack.NewFilter().Mark(flowMark).MarkMask(flowMark),
+		&conntrack.DumpOptions{ZeroCounters: true})
 	if err != nil {
 		return errors.Join(append(errs, fmt.Errorf("dump conntrack: %w", err))...)
 	}
@@ -187,7 +190,6 @@ func (p *Plane) Collect() error {
 	for _, l := range byKey {
 		active[pair{l.LoadBalancer, l.TargetGroup}] = 0
 	}
-	seen := make(map[uint32]uint64, len(p.bytes))
 	for _, f := range flows {
 		k := listenerKey{proto: f.TupleOrig.Proto.Protocol,
 			addr: netip.AddrPortFrom(f.TupleOrig.IP.DestinationAddress, f.TupleOrig.Proto.DestinationPort)}
@@ -199,17 +201,18 @@ func (p *Plane) Collect() error {
 		if f.ProtoInfo.TCP == nil || f.ProtoInfo.TCP.State <= tcpEstablished {
 			active[lp]++
 		}
-		total := f.CountersOrig.Bytes + f.CountersReply.Bytes
-		if d := total - p.bytes[f.ID]; total >= p.bytes[f.ID] && d > 0 {
-			p.metrics.ProcessedBytes.WithLabelValues(lp.lb, lp.tg).Add(float64(d))
+		if b := f.CountersOrig.Bytes + f.CountersReply.Bytes; b > 0 {
+			p.metrics.ProcessedBytes.WithLabelValues(lp.lb, lp.tg).Add(float64(b))
 		}
-		seen[f.ID] = total
 	}
-	p.bytes = seen
 	for lp, n := range active {
 		p.metrics.ActiveFlows.WithLabelValues(lp.lb, lp.tg).Set(float64(n))
 	}
-	p.ctStats.entries.Set(float64(len(flows)))
+	if b, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_count"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			p.ctStats.entries.Set(float64(n))
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -49,12 +49,9 @@ type Plane struct {
 	cache  map[string][]netip.AddrPort // Maglev slots by target list
 	desc   Description
 	cfg    dataplane.Config
-	// collectMu serialises Collect, which owns ctCollect and bytes.
+	// collectMu serialises Collect, which owns ctCollect.
 	collectMu sync.Mutex
 	ctCollect *conntrack.Conn
-	// bytes is the last byte count read of each tracked flow, by conntrack
-	// id, so that Collect adds only what flowed since.
-	bytes map[uint32]uint64
 }
 
 // New opens the netlink connections of a kernel plane. It fails without
@@ -104,7 +101,6 @@ func New(opts Options) (*Plane, error) {
 		table:     t,
 		ct:        ct,
 		cache:     map[string][]netip.AddrPort{},
-		bytes:     map[uint32]uint64{},
 	}, nil
 }
 

@@ -26,6 +26,10 @@ const (
 // the load balancer's address. Only the first packet of a flow carries it.
 const snatMark = 0x02000000
 
+// flowMark is the conntrack mark bit kelb sets on every flow its listeners
+// forward: Collect reads (and zeroes the counters of) those flows only.
+const flowMark = 0x02000000
+
 // hashSeed seeds jhash: the same on every kelb node, so nodes agree.
 const hashSeed = 0x6b656c62 // "kelb"
 
@@ -130,7 +134,8 @@ func prefixMask(bits int) [4]byte {
 	return m
 }
 
-// forwarding DNATs a new flow to its Maglev target.
+// forwarding marks a new flow as kelb's (flowMark) and DNATs it to its
+// Maglev target.
 func forwarding(s Service) []Rule {
 	var rules []Rule
 	if s.Proto == ipProtoTCP {
@@ -154,7 +159,12 @@ func forwarding(s Service) []Rule {
 			&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: reg1},
 		)
 	}
-	r = append(r, &expr.Objref{Type: objCtr, Name: s.Name},
+	r = append(r,
+		&expr.Ct{Key: expr.CtKeyMARK, Register: reg1},
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(^uint32(flowMark)), Xor: binaryutil.NativeEndian.PutUint32(flowMark)},
+		&expr.Ct{Key: expr.CtKeyMARK, Register: reg1, SourceRegister: true},
+		&expr.Objref{Type: objCtr, Name: s.Name},
 		&expr.Payload{DestRegister: reg2, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4})
 	length := uint32(4)
 	if !s.SourceHash {
