@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -240,7 +241,7 @@ func TestHairpin(t *testing.T) {
 }
 
 // TestMetricsFromKernelCounters: new flows and kelb's resets come from the
-// table's counters, active flows from conntrack.
+// table's counters, active flows and processed bytes from conntrack.
 func TestMetricsFromKernelCounters(t *testing.T) {
 	if !netnstest.Enter(t) {
 		return
@@ -256,8 +257,15 @@ func TestMetricsFromKernelCounters(t *testing.T) {
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
+	// Run turns accounting on; this test collects without it.
+	if err := os.WriteFile("/proc/sys/net/netfilter/nf_conntrack_acct", []byte("1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var readers []*bufio.Reader
 	for range 3 {
-		dialLB(t, clientIP, lb) // kept open
+		c, r, _ := dialLB(t, clientIP, lb) // kept open
+		conns, readers = append(conns, c), append(readers, r)
 	}
 	d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(198, 18, 0, 10)}}
 	if c, err := d.Dial("tcp4", lb.String()); err == nil {
@@ -285,6 +293,37 @@ func TestMetricsFromKernelCounters(t *testing.T) {
 	}
 	if got["kelb_conntrack_entries"] < 3 {
 		t.Errorf("kelb_conntrack_entries = %v, want at least 3", got["kelb_conntrack_entries"])
+	}
+
+	// Processed bytes: each Collect adds what flowed since the last one,
+	// once.
+	processed := func() float64 {
+		t.Helper()
+		if err := p.Collect(); err != nil {
+			t.Fatal(err)
+		}
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "kelb_nlb_processed_bytes_total" {
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return 0
+	}
+	first := processed()
+	if err := echoLine(conns[0], readers[0], "0123456789"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the client's delayed ACK
+	second := processed()
+	if second <= first {
+		t.Errorf("processed bytes %v after an echo, %v before", second, first)
+	}
+	if third := processed(); third != second {
+		t.Errorf("processed bytes %v on a read without traffic, %v before", third, second)
 	}
 }
 
