@@ -272,8 +272,6 @@ func (s *kelbServer) start() error {
 		bin, args = s.wrap[0], append(append(append([]string(nil), s.wrap[1:]...), kelbBin), s.args...)
 	}
 	cmd := exec.Command(bin, args...)
-	// A test binary killed by its timeout takes its servers with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logBuf := &bytes.Buffer{}
 	cmd.Stdout = &lockedWriter{mu: &s.mu, w: logBuf}
 	cmd.Stderr = cmd.Stdout
