@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -20,37 +19,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-)
 
-// inNetns runs fn on an OS thread switched into the named network
-// namespace, so that sockets fn creates belong to it; they keep belonging
-// to it when used from other threads. The thread is not handed back to the
-// scheduler (no UnlockOSThread): it exits with the goroutine, so no other
-// goroutine ever runs in the namespace by accident.
-func inNetns(name string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		h, err := netns.GetFromName(name)
-		if err != nil {
-			errc <- fmt.Errorf("network namespace %s: %w", name, err)
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- fmt.Errorf("enter network namespace %s: %w", name, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
+	"github.com/kelb-io/kelb/internal/devcluster/kubelet/netnstest"
+)
 
 // nsDialer dials from inside the named network namespace.
 func nsDialer(name string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var c net.Conn
-		err := inNetns(name, func() error {
+		err := netnstest.In(name, func() error {
 			var d net.Dialer
 			var err error
 			c, err = d.DialContext(ctx, network, addr)
@@ -146,7 +123,7 @@ func TestManageAddresses(t *testing.T) {
 
 	// A backend on the namespace's loopback.
 	var ln net.Listener
-	if err := inNetns(ns, func() (err error) {
+	if err := netnstest.In(ns, func() (err error) {
 		ln, err = net.Listen("tcp", "127.0.0.10:7000")
 		return err
 	}); err != nil {

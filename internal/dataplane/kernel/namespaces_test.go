@@ -9,37 +9,13 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
-
 	"github.com/kelb-io/kelb/internal/dataplane"
 	"github.com/kelb-io/kelb/internal/devcluster/kubelet/netnstest"
 )
-
-// inNamespace runs fn on a thread of its own in network namespace ns, so
-// that the sockets fn opens belong to it.
-func inNamespace(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // the thread ends with the goroutine
-		h, err := netns.GetFromName(ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- err
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
 
 // TestForwardBetweenNamespaces is the layout of kelb up: the client and the
 // target are in namespaces of their own, linked to the load balancer's
@@ -81,7 +57,7 @@ func TestForwardBetweenNamespaces(t *testing.T) {
 	}
 
 	var ln net.Listener
-	if err := inNamespace(target, func() (err error) {
+	if err := netnstest.In(target, func() (err error) {
 		ln, err = net.Listen("tcp4", "198.19.1.2:8080")
 		return err
 	}); err != nil {
@@ -116,7 +92,7 @@ func TestForwardBetweenNamespaces(t *testing.T) {
 			want = lbAddr.String()
 		}
 		var seen string
-		if err := inNamespace(client, func() error {
+		if err := netnstest.In(client, func() error {
 			c, err := net.DialTimeout("tcp4", lb.String(), 3*time.Second)
 			if err != nil {
 				return err

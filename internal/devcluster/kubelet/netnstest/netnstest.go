@@ -15,12 +15,16 @@ package netnstest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netns"
 )
 
 // envGuard names the namespace a re-executed test binary runs in.
@@ -91,4 +95,28 @@ func Enter(t *testing.T) bool {
 		t.Skip("skipped inside the network namespace (see log)")
 	}
 	return false
+}
+
+// In runs fn on an OS thread switched into the named network namespace, so
+// that the sockets fn creates belong to it; they keep belonging to it when
+// used from other threads. The thread is not handed back to the scheduler
+// (no UnlockOSThread): it exits with the goroutine, so no other goroutine
+// ever runs in the namespace by accident.
+func In(name string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		h, err := netns.GetFromName(name)
+		if err != nil {
+			errc <- fmt.Errorf("network namespace %s: %w", name, err)
+			return
+		}
+		defer h.Close()
+		if err := netns.Set(h); err != nil {
+			errc <- fmt.Errorf("enter network namespace %s: %w", name, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
 }
