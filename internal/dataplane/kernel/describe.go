@@ -59,6 +59,9 @@ func Split(cfg dataplane.Config, kernelOK bool) (kernel, userspace dataplane.Con
 // lowered to nftables expressions.
 type Description struct {
 	Services []Service
+	// FlowMark is the conntrack mark of the plane's flows (FlowMark of its
+	// table); the Plane sets it, Describe leaves it zero.
+	FlowMark uint32
 	// Hairpin are the targets of listeners that preserve the client's
 	// address: a flow from one of them to itself is SNATed to the load
 	// balancer's address, or its replies would not come back through NAT.

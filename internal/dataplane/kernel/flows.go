@@ -180,7 +180,7 @@ func (p *Plane) Collect() error {
 			p.metrics.NewFlows.WithLabelValues(l.LoadBalancer, l.TargetGroup).Add(float64(c.Packets))
 		}
 	}
-	flows, err := p.ctCollect.DumpFilter(conntrack.NewFilter().Mark(flowMark).MarkMask(flowMark),
+	flows, err := p.ctCollect.DumpFilter(conntrack.NewFilter().Mark(FlowMark(p.opts.Table)).MarkMask(flowMarkMask),
 		&conntrack.DumpOptions{ZeroCounters: true})
 	if err != nil {
 		return errors.Join(append(errs, fmt.Errorf("dump conntrack: %w", err))...)

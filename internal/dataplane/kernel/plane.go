@@ -131,7 +131,7 @@ func Probe() error {
 	c.AddObj(&nftables.NamedObj{Table: t, Name: "probe", Type: nftables.ObjTypeCounter, Obj: &expr.Counter{}})
 	c.AddObj(&nftables.NamedObj{Table: t, Name: TimeoutName(ipProtoTCP, 1), Type: nftables.ObjTypeCtTimeout,
 		Obj: &expr.CtTimeout{L3Proto: 2, L4Proto: ipProtoTCP, Policy: tcpPolicy(1)}})
-	for _, r := range forwarding(d.Services[0])[1:] {
+	for _, r := range forwarding(d.Services[0], FlowMark(t.Name))[1:] {
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: r})
 	}
 	c.DelTable(t)
@@ -166,6 +166,7 @@ func (p *Plane) Apply(cfg dataplane.Config) error {
 		cache[k] = v
 	}
 	d, describeErr := Describe(cfg, p.opts.UDPFlowTimeout, cache)
+	d.FlowMark = FlowMark(p.opts.Table)
 	// Keep only the tables in use.
 	p.cache = map[string][]netip.AddrPort{}
 	for _, l := range cfg.Listeners {

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"encoding/binary"
+	"hash/fnv"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -26,9 +27,21 @@ const (
 // the load balancer's address. Only the first packet of a flow carries it.
 const snatMark = 0x02000000
 
-// flowMark is the conntrack mark bit kelb sets on every flow its listeners
-// forward: Collect reads (and zeroes the counters of) those flows only.
-const flowMark = 0x02000000
+// flowMarkBit and the table's id in the low 16 bits (FlowMark) make the
+// conntrack mark kelb sets on every flow its listeners forward: Collect
+// reads (and zeroes the counters of) the flows of its own table only, so
+// two kelb servers in one network namespace do not take each other's bytes.
+const (
+	flowMarkBit  = 0x02000000
+	flowMarkMask = flowMarkBit | 0xffff
+)
+
+// FlowMark is the conntrack mark of the flows forwarded by table.
+func FlowMark(table string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(table))
+	return flowMarkBit | h.Sum32()&0xffff
+}
 
 // hashSeed seeds jhash: the same on every kelb node, so nodes agree.
 const hashSeed = 0x6b656c62 // "kelb"
@@ -79,7 +92,7 @@ func Chains(d Description) []Chain {
 	for _, s := range d.Services {
 		admit, forward := chainNames(s)
 		services.Rules = append(services.Rules, dispatch(s, admit))
-		chains = append(chains, Chain{Name: admit, Rules: admission(s, forward)}, Chain{Name: forward, Rules: forwarding(s)})
+		chains = append(chains, Chain{Name: admit, Rules: admission(s, forward)}, Chain{Name: forward, Rules: forwarding(s, d.FlowMark)})
 	}
 	return append(chains, services)
 }
@@ -134,9 +147,9 @@ func prefixMask(bits int) [4]byte {
 	return m
 }
 
-// forwarding marks a new flow as kelb's (flowMark) and DNATs it to its
-// Maglev target.
-func forwarding(s Service) []Rule {
+// forwarding marks a new flow as kelb's (mark, see FlowMark) and DNATs it
+// to its Maglev target.
+func forwarding(s Service, mark uint32) []Rule {
 	var rules []Rule
 	if s.Proto == ipProtoTCP {
 		// A TCP packet that is not a SYN yet starts a conntrack entry: a
@@ -162,7 +175,7 @@ func forwarding(s Service) []Rule {
 	r = append(r,
 		&expr.Ct{Key: expr.CtKeyMARK, Register: reg1},
 		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4,
-			Mask: binaryutil.NativeEndian.PutUint32(^uint32(flowMark)), Xor: binaryutil.NativeEndian.PutUint32(flowMark)},
+			Mask: binaryutil.NativeEndian.PutUint32(^uint32(flowMarkMask)), Xor: binaryutil.NativeEndian.PutUint32(mark)},
 		&expr.Ct{Key: expr.CtKeyMARK, Register: reg1, SourceRegister: true},
 		&expr.Objref{Type: objCtr, Name: s.Name},
 		&expr.Payload{DestRegister: reg2, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4})
