@@ -338,9 +338,12 @@ func (s *kelbServer) stop(sig syscall.Signal) {
 	}
 }
 
-// restart starts the process again with the same flags and data dir.
+// restart starts the process again with the same flags and data dir,
+// stopping it first (SIGTERM) if it still runs: a second process would find
+// the first one's API answering and leave it running past the test.
 func (s *kelbServer) restart() {
 	s.t.Helper()
+	s.stop(syscall.SIGTERM)
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		if err = s.start(); err == nil {
