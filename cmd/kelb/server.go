@@ -111,6 +111,9 @@ takes two descriptors, a UDP flow one.`,
 			if err := server.ValidateZones(cfg.Zones); err != nil {
 				return fmt.Errorf("--zone: %w", err)
 			}
+			if err := kernel.CheckSNATSource(cfg.SNATSource); err != nil {
+				return fmt.Errorf("--snat-source: %w", err)
+			}
 			if err := checkStoreFlags(cmd, cfg.Store); err != nil {
 				return err
 			}
@@ -144,6 +147,7 @@ takes two descriptors, a UDP flow one.`,
 	f.DurationVar(&cfg.APILimits.IdleTimeout, "api-idle-timeout", server.DefaultAPILimits.IdleTimeout, "time a keep-alive connection to the API or metrics may wait for its next request")
 	f.IntVar(&cfg.ALBMaxConns, "alb-max-connections", l7.DefaultMaxConns, "most open client connections per ALB listener; at the cap the one idle longest is closed for a new one. All ALB connections and NLB flows also share one descriptor budget: the descriptor limit less --fd-reserve, two descriptors each")
 	f.StringVar(&cfg.DataPlane, "dataplane", kernel.ModeAuto, "where NLB listeners run: auto (the kernel plane where kelb has CAP_NET_ADMIN and nftables, else userspace), kernel (nftables NAT and conntrack, required; flows outlive kelb), or userspace (a TCP/UDP proxy; flows end with kelb); PROXY protocol v2 and IPv6 listeners always run in userspace")
+	f.StringVar(&cfg.SNATSource, "snat-source", kernel.SNATLoadBalancer, "source address of kernel plane flows to targets without preserve_client_ip (and of hairpin flows): load-balancer (the load balancer's address, as AWS) or node (the outgoing interface's address, which a fleet of servers behind ECMP routes needs so that replies come back to the server holding the flow)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.IntVar(&maxFlows, "max-flows", dataplane.DefaultMaxFlows, "most TCP connections and UDP flows of all network load balancer listeners together (lowered to fit the descriptor limit less --fd-reserve)")
 	f.IntVar(&maxPerListener, "max-flows-per-listener", dataplane.DefaultMaxFlowsPerListener, "most TCP connections or UDP flows of one listening socket (a listener's port on one zone address)")

@@ -95,6 +95,10 @@ type Config struct {
 	// kernel.ModeAuto (the kernel plane where kelb may program nftables),
 	// kernel.ModeKernel or kernel.ModeUserspace; empty is kernel.ModeAuto.
 	DataPlane string
+	// SNATSource is where kernel plane flows of target groups without
+	// preserve_client_ip come from: kernel.SNATLoadBalancer (empty, as
+	// AWS) or kernel.SNATNode (the outgoing interface's address).
+	SNATSource string
 	// ALBMaxConns caps the open client connections of each ALB listener;
 	// zero means l7.DefaultMaxConns.
 	ALBMaxConns int
@@ -145,7 +149,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// One descriptor budget for the NLB flows and the ALB connections.
 	budget := connlimit.NewBudget(cfg.FlowBounds.Slots)
 	plane, err := kernel.NewSwitch(mode, dataplane.Options{Logger: log.With("component", "dataplane"), Registerer: reg, Bounds: cfg.FlowBounds, Budget: budget},
-		kernel.Options{Table: kernel.TableFor(cfg.DataDir)})
+		kernel.Options{Table: kernel.TableFor(cfg.DataDir), SNATSource: cfg.SNATSource})
 	if err != nil {
 		return err
 	}

@@ -62,6 +62,11 @@ type Description struct {
 	// FlowMark is the conntrack mark of the plane's flows (FlowMark of its
 	// table); the Plane sets it, Describe leaves it zero.
 	FlowMark uint32
+	// Masquerade SNATs flows (those of services with SNAT, and hairpin
+	// flows) to the address of the interface they leave by instead of the
+	// load balancer's address (SNATNode); the Plane sets it, Describe
+	// leaves it false.
+	Masquerade bool
 	// Hairpin are the targets of listeners that preserve the client's
 	// address: a flow from one of them to itself is SNATed to the load
 	// balancer's address, or its replies would not come back through NAT.

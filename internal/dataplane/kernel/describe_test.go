@@ -168,8 +168,21 @@ func TestChains(t *testing.T) {
 		t.Errorf("UDP forwarding without targets: %d rules ending with %v, want one drop", len(udp), last(udp[len(udp)-1]))
 	}
 	// No listener preserves the client's address: no hairpin rule.
-	if n := len(chains["postrouting"].Rules); n != 1 {
-		t.Errorf("postrouting has %d rules, want the SNAT of marked flows alone", n)
+	post := chains["postrouting"].Rules
+	if len(post) != 1 {
+		t.Fatalf("postrouting has %d rules, want the SNAT of marked flows alone", len(post))
+	}
+	if nat, ok := last(post[0]).(*expr.NAT); !ok || nat.Type != expr.NATTypeSourceNAT {
+		t.Errorf("postrouting ends with %T, want SNAT to the load balancer's address", last(post[0]))
+	}
+	// --snat-source node: a masquerade instead.
+	d.Masquerade = true
+	for _, c := range Chains(d) {
+		if c.Name == "postrouting" {
+			if _, ok := last(c.Rules[0]).(*expr.Masq); !ok {
+				t.Errorf("postrouting with Masquerade ends with %T, want a masquerade", last(c.Rules[0]))
+			}
+		}
 	}
 }
 

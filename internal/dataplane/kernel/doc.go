@@ -25,7 +25,10 @@
 // plane, but every kelb node running the kernel plane picks the same one. A
 // postrouting chain SNATs to the load balancer's address the flows of
 // listeners without preserve_client_ip and hairpin flows (a target that is
-// its own client).
+// its own client); with Options.SNATSource SNATNode it masquerades them to
+// the address of the interface they leave by instead, so that a target's
+// replies come back to the node holding the flow when several nodes share
+// the load balancer's address behind ECMP.
 //
 // Established flows live in conntrack: their NAT binding is in the
 // conntrack entry, so rewriting rules and maps (Apply) and kelb being down

@@ -21,7 +21,9 @@ import (
 // target are in namespaces of their own, linked to the load balancer's
 // namespace (this test's) by veth pairs, so flows arrive through prerouting
 // and are routed on. The target sees the client's address with
-// preserve_client_ip, and the load balancer's without.
+// preserve_client_ip; without, it sees the load balancer's address, or with
+// SNATNode the address of the load balancer node's link to the target. A
+// target that is its own client (hairpin) sees the same SNAT address.
 func TestForwardBetweenNamespaces(t *testing.T) {
 	if !netnstest.Enter(t) {
 		return
@@ -78,34 +80,57 @@ func TestForwardBetweenNamespaces(t *testing.T) {
 		}
 	}()
 
-	p := newPlane(t, Options{})
-	t.Cleanup(func() { _ = p.Remove() })
 	lb := netip.AddrPortFrom(lbAddr, 80)
-	for _, preserve := range []bool{true, false} {
-		cfg := dataplane.Config{Listeners: []dataplane.Listener{{Protocol: dataplane.ProtocolTCP, Address: lb.String(),
-			Targets: []string{"198.19.1.2:8080"}, PreserveClientIP: preserve}}}
-		if err := p.Apply(cfg); err != nil {
-			t.Fatal(err)
-		}
-		want := "198.19.0.2"
-		if !preserve {
-			want = lbAddr.String()
-		}
-		var seen string
-		if err := netnstest.In(client, func() error {
+	// seen connects from ns to the load balancer and returns the address
+	// the target saw.
+	seen := func(ns string) (string, error) {
+		var line string
+		err := netnstest.In(ns, func() error {
 			c, err := net.DialTimeout("tcp4", lb.String(), 3*time.Second)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
 			_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
-			seen, err = bufio.NewReader(c).ReadString('\n')
+			line, err = bufio.NewReader(c).ReadString('\n')
 			return err
-		}); err != nil {
-			t.Fatalf("preserve %v: connect from the client namespace: %v", preserve, err)
+		})
+		src, _, _ := strings.Cut(strings.TrimSpace(line), ":")
+		return src, err
+	}
+	for _, tt := range []struct {
+		snat     string
+		preserve bool
+		from     string
+		want     string
+	}{
+		{SNATLoadBalancer, true, client, "198.19.0.2"},
+		{SNATLoadBalancer, false, client, lbAddr.String()},
+		{SNATLoadBalancer, true, target, lbAddr.String()},
+		{SNATNode, true, client, "198.19.0.2"},
+		{SNATNode, false, client, "198.19.1.1"},
+		{SNATNode, true, target, "198.19.1.1"},
+		{"", false, client, lbAddr.String()}, // the default
+	} {
+		name := fmt.Sprintf("snat source %q, preserve %v, from %s", tt.snat, tt.preserve, tt.from)
+		p := newPlane(t, Options{SNATSource: tt.snat})
+		cfg := dataplane.Config{Listeners: []dataplane.Listener{{Protocol: dataplane.ProtocolTCP, Address: lb.String(),
+			Targets: []string{"198.19.1.2:8080"}, PreserveClientIP: tt.preserve}}}
+		if err := p.Apply(cfg); err != nil {
+			t.Fatalf("%s: %v", name, err)
 		}
-		if src, _, _ := strings.Cut(strings.TrimSpace(seen), ":"); src != want {
-			t.Errorf("preserve %v: target saw %q, want %s", preserve, seen, want)
+		got, err := seen(tt.from)
+		if err := p.Remove(); err != nil {
+			t.Fatalf("%s: remove the table: %v", name, err)
 		}
+		if err != nil {
+			t.Fatalf("%s: connect: %v", name, err)
+		}
+		if got != tt.want {
+			t.Errorf("%s: target saw %q, want %s", name, got, tt.want)
+		}
+	}
+	if _, err := New(Options{SNATSource: "client"}); err == nil || !strings.Contains(err.Error(), `"client"`) {
+		t.Errorf("New with SNAT source client: %v, want an error naming it", err)
 	}
 }

@@ -32,6 +32,29 @@ type Options struct {
 	// MetricsInterval is how often Run reads the kernel's counters and
 	// connection tracking table into the metrics; zero is 10 seconds.
 	MetricsInterval time.Duration
+	// SNATSource is the source address of flows of listeners without
+	// preserve_client_ip, and of hairpin flows: SNATLoadBalancer (empty,
+	// as AWS) or SNATNode.
+	SNATSource string
+}
+
+// Sources of the flows kelb SNATs (kelb server --snat-source).
+const (
+	// SNATLoadBalancer SNATs to the load balancer's address, as AWS does.
+	SNATLoadBalancer = "load-balancer"
+	// SNATNode masquerades to the address of the interface a flow leaves
+	// by: the targets' replies come back to the node that holds the flow,
+	// which a fleet of nodes behind ECMP routes needs.
+	SNATNode = "node"
+)
+
+// CheckSNATSource reports whether s is a valid Options.SNATSource.
+func CheckSNATSource(s string) error {
+	switch s {
+	case "", SNATLoadBalancer, SNATNode:
+		return nil
+	}
+	return fmt.Errorf("SNAT source %q: want %s or %s", s, SNATLoadBalancer, SNATNode)
 }
 
 // Plane runs listeners in kelb's nftables table. All methods are safe for
@@ -72,6 +95,9 @@ func New(opts Options) (*Plane, error) {
 	}
 	if opts.Table == "" {
 		opts.Table = TableName
+	}
+	if err := CheckSNATSource(opts.SNATSource); err != nil {
+		return nil, err
 	}
 	t, err := openTable(opts.Table)
 	if err != nil {
@@ -167,6 +193,7 @@ func (p *Plane) Apply(cfg dataplane.Config) error {
 	}
 	d, describeErr := Describe(cfg, p.opts.UDPFlowTimeout, cache)
 	d.FlowMark = FlowMark(p.opts.Table)
+	d.Masquerade = p.opts.SNATSource == SNATNode
 	// Keep only the tables in use.
 	p.cache = map[string][]netip.AddrPort{}
 	for _, l := range cfg.Listeners {

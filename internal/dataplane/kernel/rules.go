@@ -197,11 +197,15 @@ func forwarding(s Service, mark uint32) []Rule {
 }
 
 // postrouting SNATs marked flows (preserve_client_ip off) and hairpin flows
-// to the load balancer's address: the original destination of the flow.
+// to the load balancer's address (the original destination of the flow), or
+// with d.Masquerade to the address of the interface they leave by.
 func postrouting(d Description) []Rule {
 	snat := []expr.Any{
 		&expr.Ct{Register: reg1, Key: expr.CtKeyDST, Direction: 0},
 		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg1},
+	}
+	if d.Masquerade {
+		snat = []expr.Any{&expr.Masq{}}
 	}
 	marked := Rule{
 		&expr.Meta{Key: expr.MetaKeyMARK, Register: reg1},

@@ -58,6 +58,9 @@ func NewSwitch(mode string, user dataplane.Options, kern Options) (*Switch, erro
 	if kern.UDPFlowTimeout == 0 {
 		kern.UDPFlowTimeout = user.UDPFlowTimeout
 	}
+	if err := CheckSNATSource(kern.SNATSource); err != nil {
+		return nil, err
+	}
 	s := &Switch{log: user.Logger, planes: map[string]string{}}
 	switch mode {
 	case ModeUserspace:
