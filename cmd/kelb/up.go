@@ -37,6 +37,16 @@ Addresses: control plane 198.18.0.1 (kube-apiserver :6443, ELBv2 API :9400,
 DNS :53); node N 198.18.0.(10+N) with pods in 198.18.N.0/24; service
 cluster IPs 198.18.240.0/20; load balancers of zone Z in 198.19.Z.0/24.
 
+With --lb-nodes N, kelb server runs as a fleet of N nodes instead: node i in
+network namespace kelb-<name>-lb<i> serving zone i (round-robin), API, DNS
+and metrics on 198.19.252.(4i-2), the configuration in a three-member etcd
+cluster (198.18.0.1:2479, :2579, :2679), and a router namespace
+(kelb-<name>-rtr) running BIRD 2 that peers by BGP with every node and
+spreads each load balancer address over the nodes of its zone (ECMP). The
+environment's namespace routes 198.19.0.0/16 to the router; the ELBv2 API
+it is given is node 1's, and its DNS the nodes'. It needs BIRD 2
+(apt-get install bird2) and nft (apt-get install nftables).
+
 It returns once everything is healthy and prints how to reach it; the
 processes keep running until kelb down. Running it again prints the same.
 It needs root (to create the network namespace).`,
@@ -63,6 +73,11 @@ It needs root (to create the network namespace).`,
 				Nodes:      available(cmd.Root(), "nodes"),
 				Controller: available(cmd.Root(), "controller"),
 			}
+			opts.Fleet = devcluster.FleetFeatures{
+				NodeName:   hasFlags(cmd.Root(), "server", "node-name", "node-zones"),
+				BGP:        hasFlags(cmd.Root(), "server", "announce", "bgp-asn", "bgp-router-id", "bgp-peer"),
+				SNATSource: hasFlags(cmd.Root(), "server", "snat-source"),
+			}
 			if opts.CRDDir == "" {
 				dir, err := writeCRDs()
 				if err != nil {
@@ -80,6 +95,7 @@ It needs root (to create the network namespace).`,
 	f.StringVar(&opts.K8sBinDir, "k8s-bin-dir", "", "directory with kube-apiserver, kube-controller-manager, kube-scheduler (and kubectl) to use instead of building them")
 	f.StringVar(&opts.K8sVersion, "k8s-version", k8sbin.DefaultVersion, "k8s.io/kubernetes version to build")
 	f.BoolVar(&opts.NoController, "no-controller", false, "do not start kelb controller (run your own, e.g. from an IDE)")
+	f.IntVar(&opts.LBNodes, "lb-nodes", 0, "run a fleet of N kelb server nodes (each in network namespace kelb-<name>-lb<i>, one zone each, their configuration in a three-member etcd cluster) behind a router namespace running BIRD 2 (Debian: bird2) that spreads each load balancer address over its zone's nodes by BGP and ECMP; 0 runs one kelb server")
 	f.StringVar(&opts.CRDDir, "crds", "", "directory of CustomResourceDefinitions to apply (default: the ones built into kelb)")
 	f.BoolVar(&buildOnly, "build-only", false, "build (or find in the cache) the Kubernetes binaries and etcd, then exit")
 	f.BoolVar(&inNetns, devcluster.InNetnsFlag, false, "run inside the environment's network namespace (used by kelb up itself)")
@@ -157,6 +173,20 @@ and name resolution pointed at kelb server's DNS.
 func available(root *cobra.Command, name string) bool {
 	c, _, err := root.Find([]string{name})
 	return err == nil && c != root && !c.Hidden
+}
+
+// hasFlags reports whether subcommand name has every one of flags.
+func hasFlags(root *cobra.Command, name string, flags ...string) bool {
+	c, _, err := root.Find([]string{name})
+	if err != nil || c == root {
+		return false
+	}
+	for _, f := range flags {
+		if c.Flags().Lookup(f) == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // writeCRDs writes the CustomResourceDefinitions built into kelb into a

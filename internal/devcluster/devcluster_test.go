@@ -199,7 +199,7 @@ func TestNamespace(t *testing.T) {
 	}
 	ctx := t.Context()
 	ns := fmt.Sprintf("kelb-test%d", os.Getpid())
-	if err := createNamespace(ctx, ns); err != nil {
+	if err := createNamespace(ctx, ns, PlanCIDR, []string{ControlPlaneIP}); err != nil {
 		t.Fatalf("createNamespace: %v", err)
 	}
 	t.Cleanup(func() { _ = deleteNamespace(context.Background(), ns) })

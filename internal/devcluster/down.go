@@ -79,15 +79,29 @@ func down(ctx context.Context, name string, out io.Writer) error {
 		}
 		return errors.Join(errs...)
 	}
-	for _, pid := range namespacePIDs(ctx, ns) {
-		if err := proc.Stop(ctx, proc.Info{Name: "process in " + ns, PID: pid}, stopGrace); err != nil && !errors.Is(err, syscall.ESRCH) {
+	// A fleet's namespaces first, the main one last. Only the recorded
+	// ones: a namespace named like them belongs to no one else's state.
+	var nss []string
+	if st != nil && st.Namespace == ns {
+		nss = fleetNamespaces(st)
+	}
+	for _, n := range append(nss, ns) {
+		for _, pid := range namespacePIDs(ctx, n) {
+			if err := proc.Stop(ctx, proc.Info{Name: "process in " + n, PID: pid}, stopGrace); err != nil && !errors.Is(err, syscall.ESRCH) {
+				errs = append(errs, err)
+			}
+		}
+		if !namespaceExists(n) {
+			continue
+		}
+		if err := deleteNamespace(ctx, n); err != nil {
 			errs = append(errs, err)
+		} else {
+			fmt.Fprintf(out, "deleted network namespace %s\n", n)
 		}
 	}
-	if err := deleteNamespace(ctx, ns); err != nil {
-		errs = append(errs, err)
-	} else {
-		fmt.Fprintf(out, "deleted network namespace %s\n", ns)
+	if err := os.RemoveAll(resolvDir(ns)); err != nil {
+		errs = append(errs, fmt.Errorf("remove %s: %w", resolvDir(ns), err))
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove %s: %w", dir, err))

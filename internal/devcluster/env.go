@@ -96,6 +96,11 @@ type Options struct {
 	// CRDDir holds CustomResourceDefinitions applied after the control
 	// plane is up (kelb's config/crd/bases); empty applies none.
 	CRDDir string
+	// LBNodes is the number of kelb server nodes of a fleet (fleet.go);
+	// 0 runs one kelb server in the environment's namespace.
+	LBNodes int `json:"lbNodes,omitempty"`
+	// Fleet says which fleet flags kelb server has in this build.
+	Fleet FleetFeatures `json:"fleet,omitempty"`
 }
 
 // Components says which optional kelb subcommands the binary has.
@@ -120,6 +125,12 @@ func (o *Options) defaults() error {
 	}
 	if len(o.Zones) == 0 {
 		o.Zones = DefaultZones
+	}
+	if o.LBNodes < 0 || o.LBNodes > MaxLBNodes {
+		return fmt.Errorf("--lb-nodes %d: the address plan has room for 0 (one kelb server) to %d lb nodes", o.LBNodes, MaxLBNodes)
+	}
+	if o.LBNodes > 0 && len(o.Zones) > MaxFleetZones {
+		return fmt.Errorf("--zones: with --lb-nodes the address plan has room for %d zones, not %d", MaxFleetZones, len(o.Zones))
 	}
 	if o.Kelb == "" {
 		exe, err := os.Executable()
@@ -231,7 +242,7 @@ func (st *State) CredentialsFile() string { return filepath.Join(st.Dir, "creden
 func (st *State) Env() []string {
 	return []string{
 		"KUBECONFIG=" + st.Kubeconfig,
-		"AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2=" + ELBEndpoint(),
+		"AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2=" + st.APIEndpoint(),
 		"AWS_SHARED_CREDENTIALS_FILE=" + st.CredentialsFile(),
 		"AWS_PROFILE=default",
 		"AWS_ACCESS_KEY_ID=",

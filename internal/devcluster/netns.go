@@ -36,9 +36,10 @@ func checkPrivileges() error {
 	return errors.New("kelb up needs root to create its network namespace (ip netns add); run it with sudo, as root, or in a container with CAP_SYS_ADMIN and CAP_NET_ADMIN")
 }
 
-// createNamespace creates ns with its loopback up and the whole plan range
-// routed to it, and points its name resolution at kelb's DNS.
-func createNamespace(ctx context.Context, ns string) error {
+// createNamespace creates ns with its loopback up and localCIDR (the
+// whole plan, or a fleet's plan less its load balancer pools) routed to
+// it, and points its name resolution at nameservers (kelb's DNS).
+func createNamespace(ctx context.Context, ns, localCIDR string, nameservers []string) error {
 	if err := ip(ctx, "netns", "add", ns); err != nil {
 		return err
 	}
@@ -47,7 +48,7 @@ func createNamespace(ctx context.Context, ns string) error {
 		// A local route makes every address of the range bindable and
 		// reachable inside the namespace: pods, nodes and load balancers
 		// need no per-address setup.
-		{"-n", ns, "route", "add", "local", PlanCIDR, "dev", "lo"},
+		{"-n", ns, "route", "add", "local", localCIDR, "dev", "lo"},
 	}
 	for _, args := range steps {
 		if err := ip(ctx, args...); err != nil {
@@ -57,15 +58,26 @@ func createNamespace(ctx context.Context, ns string) error {
 	if err := os.MkdirAll(resolvDir(ns), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", resolvDir(ns), err)
 	}
-	if err := os.WriteFile(filepath.Join(resolvDir(ns), "resolv.conf"), []byte(resolvConf(ns)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(resolvDir(ns), "resolv.conf"), []byte(resolvConf(ns, nameservers)), 0o644); err != nil {
 		return fmt.Errorf("write resolv.conf of %s: %w", ns, err)
 	}
 	return nil
 }
 
-// resolvConf points name resolution at kelb server's DNS.
-func resolvConf(ns string) string {
-	return "# written by kelb up: name resolution inside " + ns + " goes to kelb server's DNS\nnameserver " + ControlPlaneIP + "\noptions ndots:1\n"
+// resolvConf points name resolution at kelb server's DNS: one kelb
+// server, or several lb nodes, tried in turn with a short timeout so that
+// a dead node delays a lookup by a second only.
+func resolvConf(ns string, nameservers []string) string {
+	if len(nameservers) == 1 {
+		return "# written by kelb up: name resolution inside " + ns + " goes to kelb server's DNS\nnameserver " + nameservers[0] + "\noptions ndots:1\n"
+	}
+	var b strings.Builder
+	b.WriteString("# written by kelb up: name resolution inside " + ns + " goes to the DNS of kelb's lb nodes\n")
+	for _, n := range nameservers {
+		b.WriteString("nameserver " + n + "\n")
+	}
+	b.WriteString("options ndots:1 timeout:1 attempts:2\n")
+	return b.String()
 }
 
 // deleteNamespace removes ns and its /etc/netns directory. Missing ones

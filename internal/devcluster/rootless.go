@@ -75,7 +75,7 @@ func rootlessInner(ctx context.Context, st *State) error {
 		}
 	}
 	resolv := filepath.Join(st.Dir, "resolv.conf")
-	if err := os.WriteFile(resolv, []byte(resolvConf(st.Namespace)), 0o644); err != nil {
+	if err := os.WriteFile(resolv, []byte(resolvConf(st.Namespace, st.nameservers())), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", resolv, err)
 	}
 	if err := syscall.Mount(resolv, "/etc/resolv.conf", "", syscall.MS_BIND, ""); err != nil {

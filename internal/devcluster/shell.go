@@ -65,7 +65,18 @@ func PrintEnv(out io.Writer, st *State) {
 	}
 	fmt.Fprintf(out, "Kubernetes %s, %d nodes in %s, network namespace %s%s.\n", st.K8sVer, st.Options.Nodes, strings.Join(zones, ", "), st.Namespace, mode)
 	fmt.Fprintf(out, "KUBECONFIG: %s\n", st.Kubeconfig)
-	fmt.Fprintf(out, "ELBv2 API:  %s\n\n", ELBEndpoint())
+	fmt.Fprintf(out, "ELBv2 API:  %s\n", st.APIEndpoint())
+	for i := 1; i <= st.Options.LBNodes; i++ {
+		fmt.Fprintf(out, "lb node %s: zone %s, namespace %s, API %s\n", LBNodeName(i), LBZone(st.Options.Zones, i), LBNamespace(st.Namespace, i), LBEndpoint(i))
+	}
+	if st.Options.LBNodes > 0 {
+		routing := "BGP (birdc -s " + st.BirdSocket() + " show route)"
+		if !st.Options.Fleet.BGP {
+			routing = "static ECMP routes (fallback: this kelb server has no --announce bgp)"
+		}
+		fmt.Fprintf(out, "router:     namespace %s, %s\n", RouterNamespace(st.Namespace), routing)
+	}
+	fmt.Fprintln(out)
 	fmt.Fprintf(out, "Open a shell inside the environment (kubectl %s first on PATH, DNS via kelb):\n\n    kelb shell%s\n\n", st.K8sVer, flag)
 	fmt.Fprintf(out, "or run one command there:  kelb shell%s -- kubectl get nodes\n\n", flag)
 	if st.Rootless {

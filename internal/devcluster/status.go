@@ -97,6 +97,15 @@ func Check(ctx context.Context, st *State) []ComponentStatus {
 			out = append(out, s)
 			continue
 		}
+		if detail, ok, err := checkFleet(ctx, st, p.Name); ok {
+			s.Healthy = err == nil
+			s.Detail = detail
+			if err != nil {
+				s.Detail = err.Error()
+			}
+			out = append(out, s)
+			continue
+		}
 		var err error
 		switch p.Name {
 		case "etcd":

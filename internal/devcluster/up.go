@@ -55,6 +55,16 @@ func Up(ctx context.Context, opts Options, out io.Writer) (err error) {
 		unlock()
 	}()
 	ns := Namespace(opts.Name)
+	if opts.LBNodes > 0 {
+		if rootless {
+			return errors.New("kelb up --lb-nodes needs root: it creates a network namespace per lb node and one for the router")
+		}
+		if opts.Fleet.BGP {
+			if _, err := checkBird(); err != nil {
+				return err
+			}
+		}
+	}
 	if st, err := LoadState(opts.Name); err == nil {
 		if st.Ready && environmentExists(st) {
 			if dead := deadProcesses(st); len(dead) > 0 {
@@ -62,7 +72,7 @@ func Up(ctx context.Context, opts Options, out io.Writer) (err error) {
 					opts.Name, strings.Join(dead, ", "), st.Dir, opts.Name)
 			}
 			fmt.Fprintf(out, "kelb environment %q is already up.\n", opts.Name)
-			if st.Options.Nodes != opts.Nodes || st.Options.NoController != opts.NoController {
+			if st.Options.Nodes != opts.Nodes || st.Options.NoController != opts.NoController || st.Options.LBNodes != opts.LBNodes {
 				fmt.Fprintf(out, "It was brought up with other options; kelb down --name %s, then kelb up, applies the new ones.\n", opts.Name)
 			}
 			fmt.Fprintln(out)
@@ -73,8 +83,12 @@ func Up(ctx context.Context, opts Options, out io.Writer) (err error) {
 	} else if !errors.Is(err, ErrNoEnvironment) {
 		return err
 	}
-	if !rootless && namespaceExists(ns) {
-		return fmt.Errorf("network namespace %s exists but kelb has no state for it; if no kelb environment runs there, remove it with: ip netns delete %s", ns, ns)
+	if !rootless {
+		for _, n := range append([]string{ns}, fleetNamespaces(&State{Namespace: ns, Options: opts})...) {
+			if namespaceExists(n) {
+				return fmt.Errorf("network namespace %s exists but kelb has no state for it; if no kelb environment runs there, remove it with: ip netns delete %s", n, n)
+			}
+		}
 	}
 	binDir := opts.K8sBinDir
 	if binDir == "" {
@@ -137,8 +151,19 @@ func up(ctx context.Context, st *State, out io.Writer) error {
 		cmd = exec.Command("unshare", append([]string{"--user", "--map-root-user", "--net", "--mount", "--propagation", "private", "--"}, inner...)...)
 	} else {
 		fmt.Fprintf(out, "creating network namespace %s\n", st.Namespace)
-		if err := createNamespace(ctx, st.Namespace); err != nil {
+		local := PlanCIDR
+		if st.Options.LBNodes > 0 {
+			local = fleetMainLocalCIDR
+		}
+		if err := createNamespace(ctx, st.Namespace, local, st.nameservers()); err != nil {
 			return err
+		}
+		if st.Options.LBNodes > 0 {
+			fmt.Fprintf(out, "creating the router namespace %s and %d lb node namespaces %s..%s\n", RouterNamespace(st.Namespace),
+				st.Options.LBNodes, LBNamespace(st.Namespace, 1), LBNamespace(st.Namespace, st.Options.LBNodes))
+			if err := createFleetNetwork(ctx, st); err != nil {
+				return err
+			}
 		}
 		cmd = inNamespace(context.WithoutCancel(ctx), st.Namespace, inner[0], inner[1:]...)
 	}
@@ -230,7 +255,11 @@ func RunInside(ctx context.Context, name string, out io.Writer) (err error) {
 		return err
 	}
 	c := st.Options.Components
-	if c.Server {
+	if c.Server && st.Options.LBNodes > 0 {
+		if err := startFleet(ctx, st, logf); err != nil {
+			return err
+		}
+	} else if c.Server {
 		if _, err := startComponent(ctx, st, "kelb-server", ServerArgs(st), logf, func(ctx context.Context) error {
 			return dialable(ctx, net.JoinHostPort(ControlPlaneIP, strconv.Itoa(ELBAPIPort)))
 		}); err != nil {
@@ -327,11 +356,17 @@ func isExecutable(path string) bool {
 // API, DNS and metrics on the control-plane address, one address pool per
 // zone, and each zone's nodes and pod ranges as its targets.
 func ServerArgs(st *State) []string {
+	return serverArgs(st, ControlPlaneIP, filepath.Join(st.Dir, "kelb-server"))
+}
+
+// serverArgs returns the arguments of a kelb server of st listening on
+// addr with its data in dataDir.
+func serverArgs(st *State, addr, dataDir string) []string {
 	args := []string{"server",
-		"--api-addr", net.JoinHostPort(ControlPlaneIP, strconv.Itoa(ELBAPIPort)),
-		"--dns-addr", net.JoinHostPort(ControlPlaneIP, "53"),
-		"--metrics-addr", net.JoinHostPort(ControlPlaneIP, strconv.Itoa(MetricsPort)),
-		"--data-dir", filepath.Join(st.Dir, "kelb-server"),
+		"--api-addr", net.JoinHostPort(addr, strconv.Itoa(ELBAPIPort)),
+		"--dns-addr", net.JoinHostPort(addr, "53"),
+		"--metrics-addr", net.JoinHostPort(addr, strconv.Itoa(MetricsPort)),
+		"--data-dir", dataDir,
 		"--region", Region,
 		"--credentials-file", st.CredentialsFile(),
 		"--dns-domain", DNSDomain,
@@ -355,7 +390,7 @@ func ControllerArgs(st *State) []string {
 	return []string{"controller",
 		"--kubeconfig", st.Kubeconfig,
 		"--cluster-name", "kelb-" + st.Options.Name,
-		"--elb-endpoint", ELBEndpoint(),
+		"--elb-endpoint", st.APIEndpoint(),
 		"--leader-elect=false",
 		"--health-probe-bind-address", net.JoinHostPort(ControlPlaneIP, strconv.Itoa(ControllerHealthPort)),
 		"--metrics-bind-address", net.JoinHostPort(ControlPlaneIP, strconv.Itoa(ControllerMetricsPort)),
