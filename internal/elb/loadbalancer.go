@@ -23,6 +23,10 @@ const (
 type SubnetMapping struct {
 	SubnetID           string
 	PrivateIPv4Address string
+	// AllocationID and IPv6Address are refused: kelb has no Elastic IPs
+	// and serves IPv4 only.
+	AllocationID string
+	IPv6Address  string
 }
 
 // CreateLoadBalancerInput is the input of CreateLoadBalancer.
@@ -36,6 +40,9 @@ type CreateLoadBalancerInput struct {
 	SubnetMappings []SubnetMapping
 	SecurityGroups []string
 	Tags           []Tag
+	// EnablePrefixForIpv6SourceNat is "on", "off" or empty; kelb refuses
+	// "on" (it serves IPv4 only).
+	EnablePrefixForIpv6SourceNat string
 }
 
 // CreateLoadBalancer creates a load balancer with one address in each
@@ -64,14 +71,24 @@ func (s *Service) CreateLoadBalancer(ctx context.Context, in CreateLoadBalancerI
 	if in.Scheme != SchemeInternetFacing && in.Scheme != SchemeInternal {
 		return LoadBalancer{}, errorf("InvalidScheme", "Scheme '%s' is not valid", in.Scheme)
 	}
-	if in.IPAddressType != IPAddressTypeIPv4 {
-		return LoadBalancer{}, errorf(CodeInvalidConfigurationRequest, "IP address type '%s' is not supported by kelb; use ipv4", in.IPAddressType)
-	}
 	if err := checkNewTags(in.Tags); err != nil {
+		return LoadBalancer{}, err
+	}
+	if err := checkSecurityGroupIDs(in.SecurityGroups); err != nil {
+		return LoadBalancer{}, err
+	}
+	if err := checkSourceNatPrefix(in.EnablePrefixForIpv6SourceNat, in.Type); err != nil {
 		return LoadBalancer{}, err
 	}
 	zones, err := s.selectZones(in.Subnets, in.SubnetMappings)
 	if err != nil {
+		return LoadBalancer{}, err
+	}
+	var subnets []string
+	for _, c := range zones {
+		subnets = append(subnets, c.zone.SubnetID)
+	}
+	if err := checkIPAddressType(in.IPAddressType, in.Type, in.Scheme, subnets); err != nil {
 		return LoadBalancer{}, err
 	}
 
@@ -122,8 +139,11 @@ func (s *Service) CreateLoadBalancer(ctx context.Context, in CreateLoadBalancerI
 			CreatedTime:    now,
 			Zones:          addrs,
 			SecurityGroups: in.SecurityGroups,
-			Attributes:     defaultAttrs(specs),
-			Tags:           in.Tags,
+			// An NLB with security groups enforces them on PrivateLink
+			// traffic unless told otherwise, as on AWS.
+			EnforcePrivateLinkInbound: privateLinkDefault(in.Type, in.SecurityGroups),
+			Attributes:                defaultAttrs(specs),
+			Tags:                      in.Tags,
 		}
 		if s.cfg.ProvisioningDelay > 0 {
 			lb.State = StateProvisioning
@@ -141,6 +161,13 @@ func (s *Service) CreateLoadBalancer(ctx context.Context, in CreateLoadBalancerI
 		return LoadBalancer{}, fmt.Errorf("create load balancer %s: %w", in.Name, err)
 	}
 	return out, nil
+}
+
+func privateLinkDefault(lbType string, groups []string) string {
+	if lbType == TypeNetwork && len(groups) > 0 {
+		return On
+	}
+	return ""
 }
 
 // zoneChoice is a selected zone with an optional requested address.
@@ -178,6 +205,12 @@ func (s *Service) selectZones(subnets []string, mappings []SubnetMapping) ([]zon
 			return nil, errorf(CodeInvalidConfigurationRequest, "A load balancer cannot be attached to multiple subnets in the same Availability Zone '%s'", z.Name)
 		}
 		used[z.Name] = true
+		if m.AllocationID != "" {
+			return nil, errorf("AllocationIdNotFound", "The allocation ID '%s' does not exist: kelb has no Elastic IP addresses", m.AllocationID)
+		}
+		if m.IPv6Address != "" {
+			return nil, errorf(CodeInvalidConfigurationRequest, "IPv6 address '%s' cannot be assigned in subnet '%s': kelb serves IPv4 only", m.IPv6Address, m.SubnetID)
+		}
 		c := zoneChoice{zone: z}
 		if m.PrivateIPv4Address != "" {
 			a, err := netip.ParseAddr(m.PrivateIPv4Address)

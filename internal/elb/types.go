@@ -55,8 +55,15 @@ type LoadBalancer struct {
 	State         string
 	CreatedTime   time.Time
 	Zones         []ZoneAddress
-	// SecurityGroups are kept and reported, never enforced.
+	// SecurityGroups are the ids of the load balancer's security groups,
+	// as CreateLoadBalancer and SetSecurityGroups set them. Package elb
+	// keeps them as data; enforcing their rules is the EC2 side's work
+	// (read them with Service.LoadBalancerSecurityGroups).
 	SecurityGroups []string
+	// EnforcePrivateLinkInbound is an NLB's
+	// EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic ("on" or
+	// "off"); empty for a load balancer without security groups.
+	EnforcePrivateLinkInbound string `json:",omitempty"`
 	// Attributes hold every attribute key of the load balancer's type, with
 	// defaults filled in.
 	Attributes map[string]string

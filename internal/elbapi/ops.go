@@ -2,6 +2,7 @@ package elbapi
 
 import (
 	"context"
+	"maps"
 	"time"
 
 	"github.com/kelb-io/kelb/internal/elb"
@@ -14,7 +15,7 @@ import (
 // output shape so that encoding/xml renders it as AWS does.
 func Ops(svc *elb.Service) map[string]OpFunc {
 	o := &ops{svc: svc}
-	return map[string]OpFunc{
+	m := map[string]OpFunc{
 		"CreateLoadBalancer":             o.createLoadBalancer,
 		"DescribeLoadBalancers":          o.describeLoadBalancers,
 		"DeleteLoadBalancer":             o.deleteLoadBalancer,
@@ -46,6 +47,8 @@ func Ops(svc *elb.Service) map[string]OpFunc {
 		"DescribeAccountLimits":          o.describeAccountLimits,
 		"DescribeSSLPolicies":            o.describeSSLPolicies,
 	}
+	maps.Copy(m, loadBalancerSetOps(o))
+	return m
 }
 
 type ops struct {

@@ -19,6 +19,10 @@ type xLoadBalancer struct {
 	AvailabilityZones     List[xAvailabilityZone]
 	SecurityGroups        []string `xml:"SecurityGroups>member"`
 	IpAddressType         string
+	// EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic and
+	// EnablePrefixForIpv6SourceNat are NLB fields, as AWS reports them.
+	EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic string `xml:",omitempty"`
+	EnablePrefixForIpv6SourceNat                         string `xml:",omitempty"`
 }
 
 type xLoadBalancerState struct {
@@ -34,6 +38,9 @@ type xAvailabilityZone struct {
 
 type xLoadBalancerAddress struct {
 	IpAddress string
+	// PrivateIPv4Address is the address of an internal load balancer's
+	// zone, reported as AWS reports an internal NLB's.
+	PrivateIPv4Address string `xml:",omitempty"`
 }
 
 type loadBalancersResult struct {
@@ -56,14 +63,41 @@ func (o *ops) encodeLoadBalancer(lb elb.LoadBalancer) xLoadBalancer {
 		SecurityGroups:        lb.SecurityGroups,
 		IpAddressType:         lb.IPAddressType,
 	}
-	for _, z := range lb.Zones {
-		x.AvailabilityZones = append(x.AvailabilityZones, xAvailabilityZone{
-			ZoneName:              z.Zone,
-			SubnetId:              z.SubnetID,
-			LoadBalancerAddresses: List[xLoadBalancerAddress]{{IpAddress: z.Address.String()}},
-		})
+	x.AvailabilityZones = encodeZones(lb)
+	if lb.Type == elb.TypeNetwork {
+		x.EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic = lb.EnforcePrivateLinkInbound
+		x.EnablePrefixForIpv6SourceNat = elb.Off
 	}
 	return x
+}
+
+func encodeZones(lb elb.LoadBalancer) List[xAvailabilityZone] {
+	out := List[xAvailabilityZone]{}
+	for _, z := range lb.Zones {
+		a := xLoadBalancerAddress{IpAddress: z.Address.String()}
+		if lb.Scheme == elb.SchemeInternal && lb.Type == elb.TypeNetwork {
+			a.PrivateIPv4Address = a.IpAddress
+		}
+		out = append(out, xAvailabilityZone{
+			ZoneName:              z.Zone,
+			SubnetId:              z.SubnetID,
+			LoadBalancerAddresses: List[xLoadBalancerAddress]{a},
+		})
+	}
+	return out
+}
+
+func decodeSubnetMappings(p Params) []elb.SubnetMapping {
+	var out []elb.SubnetMapping
+	for _, m := range p.StructList("SubnetMappings") {
+		out = append(out, elb.SubnetMapping{
+			SubnetID:           m.String("SubnetId"),
+			PrivateIPv4Address: m.String("PrivateIPv4Address"),
+			AllocationID:       m.String("AllocationId"),
+			IPv6Address:        m.String("IPv6Address"),
+		})
+	}
+	return out
 }
 
 func (o *ops) createLoadBalancer(ctx context.Context, p Params) (any, error) {
@@ -75,12 +109,9 @@ func (o *ops) createLoadBalancer(ctx context.Context, p Params) (any, error) {
 		Subnets:        p.StringList("Subnets"),
 		SecurityGroups: p.StringList("SecurityGroups"),
 		Tags:           decodeTags(p, "Tags"),
-	}
-	for _, m := range p.StructList("SubnetMappings") {
-		in.SubnetMappings = append(in.SubnetMappings, elb.SubnetMapping{
-			SubnetID:           m.String("SubnetId"),
-			PrivateIPv4Address: m.String("PrivateIPv4Address"),
-		})
+		SubnetMappings: decodeSubnetMappings(p),
+
+		EnablePrefixForIpv6SourceNat: p.String("EnablePrefixForIpv6SourceNat"),
 	}
 	lb, err := o.svc.CreateLoadBalancer(ctx, in)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -220,5 +222,92 @@ func TestDeployLifecycle(t *testing.T) {
 	}
 	if actual.LoadBalancer == nil || len(actual.TargetGroups) != 1 {
 		t.Errorf("other stack after delete: %+v", actual)
+	}
+}
+
+// A Service whose subnets annotation changes keeps its load balancer, whose
+// zones follow the annotation through SetSubnets (a zone that stays keeps
+// its address); asking for dualstack, which kelb cannot serve, fails the
+// deploy with AWS's error and changes nothing.
+func TestDeploySubnetsChange(t *testing.T) {
+	ctx := context.Background()
+	client, _ := server(t)
+	d := &service.Deployer{Client: client, ClusterName: opts.ClusterName}
+	withSubnets := func(subnets string) *service.Stack {
+		return build(t, testService(func(s *corev1.Service) { s.Annotations[service.AnnotationSubnets] = subnets }))
+	}
+	zones := func(arn string) map[string]string {
+		t.Helper()
+		out, err := client.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: []string{arn}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, z := range out.LoadBalancers[0].AvailabilityZones {
+			m[aws.ToString(z.SubnetId)] = aws.ToString(z.LoadBalancerAddresses[0].IpAddress)
+		}
+		return m
+	}
+
+	first, err := d.Deploy(ctx, withSubnets("subnet-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := zones(first.LoadBalancerARN)
+	if len(one) != 1 || one["subnet-a"] == "" {
+		t.Fatalf("zones with subnet-a: %v", one)
+	}
+	keptB := ""
+	for _, step := range []struct {
+		subnets string
+		want    []string
+	}{
+		{"subnet-a,subnet-b", []string{"subnet-a", "subnet-b"}},
+		{"subnet-b", []string{"subnet-b"}},
+		{"subnet-a,subnet-b", []string{"subnet-a", "subnet-b"}},
+	} {
+		st := withSubnets(step.subnets)
+		res, err := d.Deploy(ctx, st)
+		if err != nil {
+			t.Fatalf("deploy with subnets %s: %v", step.subnets, err)
+		}
+		if res.LoadBalancerARN != first.LoadBalancerARN || !res.Changed {
+			t.Errorf("subnets %s: load balancer %s (changed %v), want %s changed in place", step.subnets, res.LoadBalancerARN, res.Changed, first.LoadBalancerARN)
+		}
+		got := zones(res.LoadBalancerARN)
+		var ids []string
+		for id := range got {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		if !slices.Equal(ids, step.want) {
+			t.Errorf("subnets %s: zones %v", step.subnets, got)
+		}
+		actual, err := d.Find(ctx, st.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan := service.Diff(st, actual); !plan.Empty() {
+			t.Errorf("subnets %s: plan after deploy is not empty: %+v", step.subnets, plan)
+		}
+		// subnet-b stays enabled from the first step on: its address
+		// never moves.
+		if keptB == "" {
+			keptB = got["subnet-b"]
+		} else if got["subnet-b"] != keptB {
+			t.Errorf("subnets %s: subnet-b's address moved from %s to %s while it stayed enabled", step.subnets, keptB, got["subnet-b"])
+		}
+	}
+
+	dual := build(t, testService(func(s *corev1.Service) {
+		s.Annotations[service.AnnotationSubnets] = "subnet-a,subnet-b"
+		s.Annotations[service.AnnotationIPAddressType] = "dualstack"
+	}))
+	before := zones(first.LoadBalancerARN)
+	if _, err := d.Deploy(ctx, dual); err == nil || !strings.Contains(err.Error(), "InvalidSubnet") {
+		t.Errorf("dualstack deploy: %v, want InvalidSubnet", err)
+	}
+	if diff := cmp.Diff(before, zones(first.LoadBalancerARN)); diff != "" {
+		t.Errorf("refused dualstack changed zones:\n%s", diff)
 	}
 }
