@@ -650,7 +650,15 @@ func TestTargets(t *testing.T) {
 	}
 
 	// Deregistration drains for the group's delay, then the target goes.
-	wantCode(t, env.svc.DeregisterTargets(ctx, tg.ARN, []TargetDescription{{ID: "10.1.1.1"}}), CodeInvalidTarget)
+	// Deregistering a target that is not registered succeeds and changes
+	// nothing, as on AWS; describing one, even an id that could never be
+	// registered, answers Target.NotRegistered.
+	wantCode(t, env.svc.DeregisterTargets(ctx, tg.ARN, []TargetDescription{{ID: "10.1.1.1"}}), "")
+	wantCode(t, env.svc.DeregisterTargets(ctx, tg.ARN, []TargetDescription{{ID: "i-0123456789abcdef0"}}), "")
+	if diff := cmp.Diff([]string{"i-0123456789abcdef0:8080 unused Target.NotRegistered", "203.0.113.9:8080 unused Target.NotRegistered"},
+		states(TargetDescription{ID: "i-0123456789abcdef0"}, TargetDescription{ID: "203.0.113.9"})); diff != "" {
+		t.Errorf("unregistered ids (-want +got):\n%s", diff)
+	}
 	wantCode(t, env.svc.DeregisterTargets(ctx, tg.ARN, []TargetDescription{{ID: "198.18.2.10", Port: 9090}}), "")
 	if diff := cmp.Diff([]string{"198.18.2.10:9090 draining Target.DeregistrationInProgress"}, states(TargetDescription{ID: "198.18.2.10", Port: 9090})); diff != "" {
 		t.Errorf("draining (-want +got):\n%s", diff)

@@ -64,36 +64,44 @@ func (s *Service) resolveTargets(tg *TargetGroup, targets []TargetDescription, r
 	}
 	out := make([]TargetDescription, 0, len(targets))
 	for _, t := range targets {
-		a, err := netip.ParseAddr(t.ID)
-		if err != nil || a.Zone() != "" {
-			return nil, errorf(CodeInvalidTarget, "The target Id '%s' is not a valid IP address", t.ID)
-		}
-		if tg.IPAddressType == IPAddressTypeIPv4 && !a.Is4() {
-			return nil, errorf(CodeInvalidTarget, "The IP address '%s' is not an IPv4 address", t.ID)
-		}
 		if t.Port == 0 {
 			t.Port = tg.Port
 		}
 		if t.Port < 1 || t.Port > 65535 {
 			return nil, errorf(CodeInvalidTarget, "The port '%d' of target '%s' is not valid", t.Port, t.ID)
 		}
-		if register {
-			given := t.AvailabilityZone
-			switch {
-			case t.AvailabilityZone == AvailabilityZoneAll:
-				if tg.TargetType != TargetTypeIP {
-					return nil, errorf(CodeInvalidTarget, "Availability zone 'all' is only valid for target type ip")
-				}
-			case t.AvailabilityZone != "":
-				if !slices.ContainsFunc(s.cfg.Zones, func(z Zone) bool { return z.Name == t.AvailabilityZone }) {
-					return nil, errorf(CodeInvalidTarget, "Availability zone '%s' of target '%s' is not enabled", t.AvailabilityZone, t.ID)
-				}
-			default:
-				t.AvailabilityZone = s.targetZone(a)
+		a, err := netip.ParseAddr(t.ID)
+		if !register {
+			// A target that could never be registered is simply not
+			// registered: describing it answers Target.NotRegistered and
+			// deregistering it does nothing, as on AWS.
+			if err == nil {
+				t.ID = a.String()
 			}
-			if err := checkTargetAddress(a, s.cfg.VPCCIDRs, tg.TargetType, given); err != nil {
-				return nil, err
+			out = append(out, t)
+			continue
+		}
+		if err != nil || a.Zone() != "" {
+			return nil, errorf(CodeInvalidTarget, "The target Id '%s' is not a valid IP address", t.ID)
+		}
+		if tg.IPAddressType == IPAddressTypeIPv4 && !a.Is4() {
+			return nil, errorf(CodeInvalidTarget, "The IP address '%s' is not an IPv4 address", t.ID)
+		}
+		given := t.AvailabilityZone
+		switch {
+		case t.AvailabilityZone == AvailabilityZoneAll:
+			if tg.TargetType != TargetTypeIP {
+				return nil, errorf(CodeInvalidTarget, "Availability zone 'all' is only valid for target type ip")
 			}
+		case t.AvailabilityZone != "":
+			if !slices.ContainsFunc(s.cfg.Zones, func(z Zone) bool { return z.Name == t.AvailabilityZone }) {
+				return nil, errorf(CodeInvalidTarget, "Availability zone '%s' of target '%s' is not enabled", t.AvailabilityZone, t.ID)
+			}
+		default:
+			t.AvailabilityZone = s.targetZone(a)
+		}
+		if err := checkTargetAddress(a, s.cfg.VPCCIDRs, tg.TargetType, given); err != nil {
+			return nil, err
 		}
 		t.ID = a.String()
 		out = append(out, t)
@@ -148,8 +156,8 @@ func tooManyTargets(tgARN string, n int) *Error {
 
 // DeregisterTargets starts draining targets: they stay in the group with
 // DeregisteredAt set until the group's deregistration delay has passed
-// (Reconcile removes them then). A target that is not registered fails
-// the request with InvalidTarget.
+// (Reconcile removes them then). Deregistering a target that is not
+// registered does nothing, as on AWS.
 func (s *Service) DeregisterTargets(ctx context.Context, tgARN string, targets []TargetDescription) error {
 	if len(targets) > MaxTargetsPerTargetGroup {
 		return fmt.Errorf("deregister targets from %s: %w", tgARN, validationf("At most %d targets can be deregistered at once", MaxTargetsPerTargetGroup))
@@ -167,7 +175,7 @@ func (s *Service) DeregisterTargets(ctx context.Context, tgARN string, targets [
 		for _, t := range resolved {
 			i := slices.IndexFunc(tg.Targets, func(x Target) bool { return x.ID == t.ID && x.Port == t.Port })
 			if i < 0 {
-				return errorf(CodeInvalidTarget, "The target '%s' on port %d is not registered in target group '%s'", t.ID, t.Port, tgARN)
+				continue
 			}
 			if !tg.Targets[i].Draining() {
 				tg.Targets[i].DeregisteredAt = now
