@@ -30,6 +30,7 @@ func newServerCmd() *cobra.Command {
 		maxFlows        int
 		maxPerListener  int
 		fdReserve       int
+		announce        *announceFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -51,6 +52,13 @@ Listeners bind their addresses with IP_FREEBIND; to have traffic to them
 delivered, route the pools to this host, or give --manage-addresses IFACE
 and kelb adds each load balancer's addresses to IFACE (as /32) and removes
 them when the load balancer is deleted.
+
+With --announce bgp, kelb runs a BGP speaker that connects to each
+--bgp-peer ADDR,asn=N[,port=P][,hold=D][,password=S] and announces a /32
+route for every load balancer address of its zones, next hop its own
+address on the peering link, while its data plane serves it: a failed
+apply withdraws them all, a clean stop withdraws everything and closes the
+sessions before exit, and losing etcd changes nothing announced.
 
 The configuration store is kelb.db under --data-dir. With --store etcd it
 is kept in etcd instead (--etcd-endpoints, --etcd-prefix, TLS with
@@ -117,6 +125,11 @@ takes two descriptors, a UDP flow one.`,
 			if err := checkStoreFlags(cmd, cfg.Store); err != nil {
 				return err
 			}
+			announceCfg, err := announce.config(cmd)
+			if err != nil {
+				return err
+			}
+			cfg.Announce = announceCfg
 			creds, err := serverCredentials(cmd, cfg.DataDir, credentialsFile, accessKeyID, secretKey)
 			if err != nil {
 				return err
@@ -153,6 +166,7 @@ takes two descriptors, a UDP flow one.`,
 	f.IntVar(&maxPerListener, "max-flows-per-listener", dataplane.DefaultMaxFlowsPerListener, "most TCP connections or UDP flows of one listening socket (a listener's port on one zone address)")
 	f.IntVar(&fdReserve, "fd-reserve", dataplane.DefaultDescriptorReserve, "descriptors kept free for the API, metrics, DNS and health checks (at most half the limit); the rest is the budget NLB flows and ALB client connections share, two descriptors each (a new one at the budget evicts the flow or connection idle longest, else waits or is refused)")
 	addStoreFlags(cmd, &cfg.Store)
+	announce = addAnnounceFlags(cmd)
 	return cmd
 }
 

@@ -9,7 +9,11 @@
 // answer for a name). Health results never write the store: they flow from
 // the checker's view straight into the data plane and DNS. With
 // --manage-addresses the same pass adds new load balancer addresses to an
-// interface and removes those of deleted load balancers. An API call
+// interface and removes those of deleted load balancers, and with
+// --announce it tells the network which addresses this node serves
+// (announce.go: BGP routes while the last apply succeeded, withdrawn when
+// it failed and on a clean stop; nothing announced changes when the store
+// cannot be read). An API call
 // answers only once the revision it left behind has been through this pass
 // (or after two seconds at most), so a change is in effect when its call
 // returns: no new flow reaches a target after DeregisterTargets, a new
@@ -86,6 +90,9 @@ type Config struct {
 	// are added to while their load balancer exists; empty leaves
 	// interfaces alone (listeners bind with IP_FREEBIND either way).
 	ManageAddresses string
+	// Announce configures how load balancer addresses are announced to the
+	// network (announce.go).
+	Announce AnnounceConfig
 	// Credentials are the access keys whose signatures the API accepts.
 	Credentials elbapi.Credentials
 	// APILimits bound the API's connections and requests, and the
@@ -217,6 +224,13 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
+	if s.announcer, err = newAnnouncer(ctx, cfg, reg, log.With("component", "announce")); err != nil {
+		apiLn.Close()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
+		return err
+	}
 	// Subscribe before the first pass reads the store, so that no change
 	// committed after that read (by the API, or by svc.Run ending a
 	// deregistration delay that ran out while kelb was down) goes unseen.
@@ -225,6 +239,9 @@ func Run(ctx context.Context, cfg Config) error {
 	revisions := st.Watch(watchCtx)
 	// The first pass restores every load balancer before the API answers.
 	if err := s.sync(ctx); err != nil {
+		if s.announcer != nil {
+			s.announcer.stop()
+		}
 		apiLn.Close()
 		if metricsLn != nil {
 			metricsLn.Close()
@@ -234,6 +251,9 @@ func Run(ctx context.Context, cfg Config) error {
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.run(ctx, revisions) })
+	if s.announcer != nil {
+		g.Go(func() error { return s.announcer.run(ctx) })
+	}
 	g.Go(func() error { checker.Run(ctx); return nil })
 	g.Go(func() error { return plane.Run(ctx) })
 	g.Go(func() error { return svc.Run(ctx) })
@@ -279,6 +299,9 @@ type syncer struct {
 	appPlane *l7.Plane
 	dns      *dns.Server
 	addrs    *addressManager // nil unless addresses are managed
+	// announcer tells the network which addresses this node serves; nil
+	// unless --announce.
+	announcer announcer
 	// gate tells API answers which revision is in effect.
 	gate *revisionGate
 	log  *slog.Logger
@@ -327,13 +350,19 @@ func (s *syncer) sync(ctx context.Context) error {
 // The API describes target health as of the last apply (see appliedHealth).
 func (s *syncer) apply() {
 	view := s.applied.pass()
+	ok := true
 	if err := s.plane.Apply(dataplane.Build(s.state, view)); err != nil {
 		s.log.Error("data plane", "revision", s.state.Revision, "err", err)
+		ok = false
 	}
 	if s.appPlane != nil {
 		if err := s.appPlane.Apply(l7.Build(s.state, view)); err != nil {
 			s.log.Error("L7 data plane", "revision", s.state.Revision, "err", err)
+			ok = false
 		}
+	}
+	if s.announcer != nil {
+		s.announcer.update(s.state, ok)
 	}
 	if s.dns != nil {
 		s.dns.Update(s.state, view)

@@ -326,7 +326,12 @@ func resolveA(server, name string) ([]string, error) {
 type metricLines []string
 
 func scrape(u string) (metricLines, error) {
-	resp, err := http.Get(u)
+	return scrapeWith(http.DefaultClient, u)
+}
+
+// scrapeWith scrapes u with c (which may reach another network namespace).
+func scrapeWith(c *http.Client, u string) (metricLines, error) {
+	resp, err := c.Get(u)
 	if err != nil {
 		return nil, err
 	}

@@ -61,6 +61,9 @@ type Config struct {
 // DefaultConnectRetry is the time between connection attempts to a peer.
 const DefaultConnectRetry = 3 * time.Second
 
+// ErrStopped is Announce's error once the speaker is stopped.
+var ErrStopped = errors.New("bgp: speaker stopped")
+
 // Speaker is an embedded BGP speaker announcing host routes.
 type Speaker struct {
 	srv *gobgp.BgpServer
@@ -193,7 +196,7 @@ func (s *Speaker) Announce(ctx context.Context, addrs []netip.Addr) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped {
-		return fmt.Errorf("bgp: speaker stopped")
+		return ErrStopped
 	}
 	var want []netip.Addr
 	for _, a := range addrs {
