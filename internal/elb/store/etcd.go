@@ -549,3 +549,8 @@ func (t *etcdTx) commit() (ok bool, err error) {
 
 // Prefix returns the key prefix the store lives under.
 func (e *Etcd) Prefix() string { return e.prefix }
+
+// Client is the etcd client of the store, for what shares its etcd and
+// connection settings (the fleet's node registry). Closing the store closes
+// it.
+func (e *Etcd) Client() *clientv3.Client { return e.cli }
