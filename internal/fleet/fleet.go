@@ -1,0 +1,523 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/kelb-io/kelb/internal/elb"
+)
+
+// Defaults of Config.
+const (
+	DefaultLeaseTTL       = 3 * time.Second
+	defaultRequestTimeout = 3 * time.Second
+	// healthWriteInterval bounds how often a node writes its key and
+	// health view.
+	healthWriteInterval = time.Second
+	// retryInterval is the wait between registrations while etcd does
+	// not answer.
+	retryInterval = time.Second
+	// maxTxnOps stays under etcd's default of 128 operations a
+	// transaction.
+	maxTxnOps = 100
+)
+
+// Config configures New.
+type Config struct {
+	// Client is the store's etcd client; nil is a fleet of this one node
+	// (the bbolt store).
+	Client *clientv3.Client
+	// Prefix is the store's key prefix.
+	Prefix string
+	// Node is this node: Name, Zones, API and Version; State starts as
+	// StateServing.
+	Node Node
+	// LeaseTTL is the lifetime of the node's lease; default
+	// DefaultLeaseTTL.
+	LeaseTTL time.Duration
+	// RequestTimeout bounds each etcd request; default 3 s.
+	RequestTimeout time.Duration
+	Logger         *slog.Logger
+}
+
+// Fleet is this node's membership of the fleet and its view of the others.
+type Fleet struct {
+	cfg  Config
+	name string
+	log  *slog.Logger
+	// changed is signalled when the live nodes or their health views
+	// change.
+	changed chan struct{}
+	// dirty is signalled when this node's key or health view must be
+	// written.
+	dirty chan struct{}
+
+	mu     sync.Mutex
+	self   Node
+	report map[string][]byte // own health view, by target group id
+	peers  map[string]Node   // the other live nodes, by name
+	views  map[string]map[string]groupHealth
+	lease  clientv3.LeaseID // 0 while not registered
+	index  atomic.Pointer[healthIndex]
+}
+
+// New returns this node's fleet; Run registers it.
+func New(cfg Config) (*Fleet, error) {
+	if err := ValidateName(cfg.Node.Name); err != nil {
+		return nil, err
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	if cfg.LeaseTTL < time.Second {
+		return nil, fmt.Errorf("node lease TTL %v: must be at least 1s", cfg.LeaseTTL)
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = defaultRequestTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	now := time.Now().UTC()
+	self := cfg.Node
+	self.Zones = slices.Clone(self.Zones)
+	self.State, self.Since, self.Started = StateServing, now, now
+	f := &Fleet{
+		cfg: cfg, name: self.Name, log: cfg.Logger,
+		changed: make(chan struct{}, 1), dirty: make(chan struct{}, 1),
+		self: self, peers: map[string]Node{}, views: map[string]map[string]groupHealth{},
+	}
+	f.index.Store(&healthIndex{})
+	return f, nil
+}
+
+// Changed is signalled (coalesced) when the live nodes or their health
+// views change.
+func (f *Fleet) Changed() <-chan struct{} { return f.changed }
+
+// Name is this node's name.
+func (f *Fleet) Name() string { return f.name }
+
+// Nodes returns the live nodes as this node last saw them, itself
+// included, in name order.
+func (f *Fleet) Nodes() []Node {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := []Node{f.self}
+	for _, n := range f.peers {
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b Node) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// LiveZones returns the zones that have a live node.
+func (f *Fleet) LiveZones() map[string]bool {
+	zones := map[string]bool{}
+	for _, n := range f.Nodes() {
+		for _, z := range n.Zones {
+			zones[z] = true
+		}
+	}
+	return zones
+}
+
+// Lease returns the lease this node is registered with, and false while
+// it is not registered (etcd unreachable, or no etcd at all). Keys
+// attached to it live as long as the node does in the fleet's eyes.
+func (f *Fleet) Lease() (clientv3.LeaseID, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lease, f.lease != 0
+}
+
+// SetState records this node's state; its key follows.
+func (f *Fleet) SetState(s State) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.self.State == s {
+		return
+	}
+	f.self.State, f.self.Since = s, time.Now().UTC()
+	signal(f.dirty)
+}
+
+// Publish makes r this node's health view; it is written to etcd if it
+// changed, at most about once a second.
+func (f *Fleet) Publish(r HealthReport) {
+	enc := encodeReport(r)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if maps.EqualFunc(enc, f.report, bytes.Equal) {
+		return
+	}
+	f.report = enc
+	signal(f.dirty)
+}
+
+// Health returns the fleet's health view over own, this node's verdicts:
+// for each target, Merge of the verdicts of the live nodes that check it.
+// With no etcd it is own.
+func (f *Fleet) Health(own elb.HealthView) elb.HealthView {
+	if f.cfg.Client == nil {
+		return own
+	}
+	return mergedView{f: f, own: own}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Run keeps this node registered until ctx is done, then marks it stopping
+// and revokes its lease. While etcd does not answer it keeps the last view
+// and registers again, with a new lease, once etcd answers.
+func (f *Fleet) Run(ctx context.Context) error {
+	if f.cfg.Client == nil {
+		<-ctx.Done()
+		return nil
+	}
+	lost := false
+	for {
+		err := f.serve(ctx, lost)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !lost {
+			f.log.Warn("fleet: etcd lost; keeping the last view of the fleet and serving", "node", f.name, "err", err)
+			lost = true
+		} else {
+			f.log.Debug("fleet: registration failed", "node", f.name, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(retryInterval):
+		}
+	}
+}
+
+// registration is one lease's worth of this node's keys.
+type registration struct {
+	lease clientv3.LeaseID
+	node  []byte            // the node value written
+	views map[string][]byte // health values written, by target group id
+}
+
+// serve registers with a new lease and follows the fleet until the lease is
+// lost, the watch fails or ctx is done.
+func (f *Fleet) serve(ctx context.Context, again bool) error {
+	cli := f.cfg.Client
+	ttl := int64(math.Ceil(f.cfg.LeaseTTL.Seconds()))
+	rctx, cancel := context.WithTimeout(ctx, f.cfg.RequestTimeout)
+	grant, err := cli.Grant(rctx, ttl)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("grant a lease: %w", err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	reg := &registration{lease: grant.ID, views: map[string][]byte{}}
+	keepAlive, err := cli.KeepAlive(sctx, grant.ID)
+	if err != nil {
+		return fmt.Errorf("keep lease alive: %w", err)
+	}
+	if err := f.register(ctx, reg); err != nil {
+		f.revoke(ctx, reg.lease)
+		return err
+	}
+	rev, err := f.load(ctx)
+	if err != nil {
+		f.revoke(ctx, reg.lease)
+		return err
+	}
+	wctx := clientv3.WithRequireLeader(sctx)
+	nodes := cli.Watch(wctx, nodesPrefix(f.cfg.Prefix), clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	views := cli.Watch(wctx, healthPrefix(f.cfg.Prefix), clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	f.mu.Lock()
+	f.lease = reg.lease
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.lease = 0
+		f.mu.Unlock()
+	}()
+	if again {
+		f.log.Info("fleet: etcd answers again; registered anew", "node", f.name, "lease", fmt.Sprintf("%x", int64(reg.lease)))
+	} else {
+		f.log.Info("fleet: registered", "node", f.name, "zones", f.self.Zones, "lease", fmt.Sprintf("%x", int64(reg.lease)), "lease_ttl", f.cfg.LeaseTTL)
+	}
+
+	var retry <-chan time.Time // a pending write
+	lastWrite := time.Now()
+	write := func() {
+		retry = nil
+		lastWrite = time.Now()
+		if err := f.write(ctx, reg); err != nil {
+			f.log.Debug("fleet: write node state", "node", f.name, "err", err)
+			retry = time.After(healthWriteInterval)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			f.leave(ctx, reg)
+			return nil
+		case _, ok := <-keepAlive:
+			if !ok {
+				return errors.New("lease expired: etcd did not answer its keep-alives")
+			}
+		case wr, ok := <-nodes:
+			if !ok || wr.Err() != nil {
+				return fmt.Errorf("watch nodes: %v", watchErr(wr, ok))
+			}
+			f.nodeEvents(wr.Events)
+		case wr, ok := <-views:
+			if !ok || wr.Err() != nil {
+				return fmt.Errorf("watch health views: %v", watchErr(wr, ok))
+			}
+			f.healthEvents(wr.Events)
+		case <-f.dirty:
+			if retry != nil {
+				continue // written when the pending write runs
+			}
+			if wait := healthWriteInterval - time.Since(lastWrite); wait > 0 {
+				retry = time.After(wait)
+				continue
+			}
+			write()
+		case <-retry:
+			write()
+		}
+	}
+}
+
+func watchErr(wr clientv3.WatchResponse, ok bool) error {
+	if !ok {
+		return errors.New("watch closed")
+	}
+	return wr.Err()
+}
+
+// register writes this node's key and health view with reg's lease, and
+// deletes health keys an earlier run of this node left under another
+// lease.
+func (f *Fleet) register(ctx context.Context, reg *registration) error {
+	rctx, cancel := context.WithTimeout(ctx, f.cfg.RequestTimeout)
+	resp, err := f.cfg.Client.Get(rctx, nodeHealthPrefix(f.cfg.Prefix, f.name), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	cancel()
+	if err != nil {
+		return fmt.Errorf("read own health keys: %w", err)
+	}
+	for _, kv := range resp.Kvs {
+		// Pretend they were written: write deletes those not in the view
+		// and rewrites the others with this lease.
+		reg.views[strings.TrimPrefix(string(kv.Key), nodeHealthPrefix(f.cfg.Prefix, f.name))] = nil
+	}
+	return f.write(ctx, reg)
+}
+
+// write brings this node's key and health keys in etcd to what f holds.
+func (f *Fleet) write(ctx context.Context, reg *registration) error {
+	f.mu.Lock()
+	node, err := json.Marshal(f.self)
+	report := f.report
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	var ops []clientv3.Op
+	if !bytes.Equal(node, reg.node) {
+		ops = append(ops, clientv3.OpPut(nodeKey(f.cfg.Prefix, f.name), string(node), clientv3.WithLease(reg.lease)))
+	}
+	prefix := nodeHealthPrefix(f.cfg.Prefix, f.name)
+	for _, id := range slices.Sorted(maps.Keys(report)) {
+		if old, ok := reg.views[id]; !ok || old == nil || !bytes.Equal(old, report[id]) {
+			ops = append(ops, clientv3.OpPut(prefix+id, string(report[id]), clientv3.WithLease(reg.lease)))
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(reg.views)) {
+		if _, ok := report[id]; !ok {
+			ops = append(ops, clientv3.OpDelete(prefix+id))
+		}
+	}
+	for len(ops) > 0 {
+		n := min(len(ops), maxTxnOps)
+		rctx, cancel := context.WithTimeout(ctx, f.cfg.RequestTimeout)
+		_, err := f.cfg.Client.Txn(rctx).Then(ops[:n]...).Commit()
+		cancel()
+		if err != nil {
+			return fmt.Errorf("write node %s: %w", f.name, err)
+		}
+		ops = ops[n:]
+	}
+	reg.node = node
+	reg.views = maps.Clone(report)
+	if reg.views == nil {
+		reg.views = map[string][]byte{}
+	}
+	return nil
+}
+
+// leave marks this node stopping and revokes its lease, so that the others
+// see it gone at once.
+func (f *Fleet) leave(ctx context.Context, reg *registration) {
+	f.SetState(StateStopping)
+	ctx = context.WithoutCancel(ctx)
+	if err := f.write(ctx, reg); err != nil {
+		f.log.Debug("fleet: write stopping state", "node", f.name, "err", err)
+	}
+	f.revoke(ctx, reg.lease)
+}
+
+func (f *Fleet) revoke(ctx context.Context, lease clientv3.LeaseID) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.RequestTimeout)
+	defer cancel()
+	if _, err := f.cfg.Client.Revoke(rctx, lease); err != nil {
+		f.log.Warn("fleet: revoke lease; the node stays listed until it expires", "node", f.name, "err", err)
+	}
+}
+
+// load reads the whole fleet at one revision and replaces the view with it.
+func (f *Fleet) load(ctx context.Context) (int64, error) {
+	rctx, cancel := context.WithTimeout(ctx, f.cfg.RequestTimeout)
+	defer cancel()
+	resp, err := f.cfg.Client.Txn(rctx).Then(
+		clientv3.OpGet(nodesPrefix(f.cfg.Prefix), clientv3.WithPrefix()),
+		clientv3.OpGet(healthPrefix(f.cfg.Prefix), clientv3.WithPrefix()),
+	).Commit()
+	if err != nil {
+		return 0, fmt.Errorf("read the fleet: %w", err)
+	}
+	peers := map[string]Node{}
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+		if n, ok := f.decodePeer(kv.Key, kv.Value); ok {
+			peers[n.Name] = n
+		}
+	}
+	views := map[string]map[string]groupHealth{}
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		if node, id, g, ok := f.decodeView(kv.Key, kv.Value); ok {
+			if views[node] == nil {
+				views[node] = map[string]groupHealth{}
+			}
+			views[node][id] = g
+		}
+	}
+	f.mu.Lock()
+	f.peers, f.views = peers, views
+	f.reindex()
+	f.mu.Unlock()
+	return resp.Header.Revision, nil
+}
+
+// decodePeer decodes another node's key; this node's own and undecodable
+// ones are false.
+func (f *Fleet) decodePeer(key, value []byte) (Node, bool) {
+	name := strings.TrimPrefix(string(key), nodesPrefix(f.cfg.Prefix))
+	if name == f.name {
+		return Node{}, false
+	}
+	n, err := decodeNode(string(key), value)
+	if err != nil {
+		f.log.Warn("fleet: ignoring a node key", "err", err)
+		return Node{}, false
+	}
+	n.Name = name
+	return n, true
+}
+
+// decodeView decodes another node's health key.
+func (f *Fleet) decodeView(key, value []byte) (node, id string, g groupHealth, ok bool) {
+	node, id, found := strings.Cut(strings.TrimPrefix(string(key), healthPrefix(f.cfg.Prefix)), "/")
+	if !found || node == f.name {
+		return "", "", groupHealth{}, false
+	}
+	if value == nil {
+		return node, id, groupHealth{}, true
+	}
+	g, err := decodeGroupHealth(string(key), value)
+	if err != nil {
+		f.log.Warn("fleet: ignoring a health key", "err", err)
+		return "", "", groupHealth{}, false
+	}
+	return node, id, g, true
+}
+
+func (f *Fleet) nodeEvents(evs []*clientv3.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	changed := false
+	for _, ev := range evs {
+		name := strings.TrimPrefix(string(ev.Kv.Key), nodesPrefix(f.cfg.Prefix))
+		if ev.Type == clientv3.EventTypeDelete {
+			if _, ok := f.peers[name]; ok {
+				delete(f.peers, name)
+				changed = true
+			}
+			continue
+		}
+		if n, ok := f.decodePeer(ev.Kv.Key, ev.Kv.Value); ok {
+			f.peers[n.Name] = n
+			changed = true
+		}
+	}
+	if changed {
+		f.reindex()
+	}
+}
+
+func (f *Fleet) healthEvents(evs []*clientv3.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	changed := false
+	for _, ev := range evs {
+		value := ev.Kv.Value
+		if ev.Type == clientv3.EventTypeDelete {
+			value = nil
+		}
+		node, id, g, ok := f.decodeView(ev.Kv.Key, value)
+		if !ok {
+			continue
+		}
+		changed = true
+		if value == nil {
+			delete(f.views[node], id)
+			if len(f.views[node]) == 0 {
+				delete(f.views, node)
+			}
+			continue
+		}
+		if f.views[node] == nil {
+			f.views[node] = map[string]groupHealth{}
+		}
+		f.views[node][id] = g
+	}
+	if changed {
+		f.reindex()
+	}
+}
+
+// reindex rebuilds the peers' health index and tells Changed; f.mu is
+// held.
+func (f *Fleet) reindex() {
+	idx := buildIndex(f.views, f.peers)
+	f.index.Store(&idx)
+	signal(f.changed)
+}
