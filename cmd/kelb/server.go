@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/kelb-io/kelb/internal/dataplane/l7"
 	"github.com/kelb-io/kelb/internal/elb"
 	"github.com/kelb-io/kelb/internal/elbapi"
+	"github.com/kelb-io/kelb/internal/fleet"
 	"github.com/kelb-io/kelb/internal/server"
 )
 
@@ -68,6 +70,21 @@ server's data plane, health checks and DNS. While etcd cannot be reached,
 API writes fail with ServiceUnavailable and nothing is half-written; the
 load balancers keep serving their last configuration. "kelb store migrate"
 copies a bbolt store into etcd.
+
+The kelb servers on one etcd and prefix form a fleet. Each is a node named
+--node-name (unique in the fleet) serving --node-zones, registered under
+<prefix>nodes/ with a lease of --node-lease-ttl that it keeps alive; a node
+whose lease runs out (killed, cut off from etcd) is gone for the others,
+and "kelb server nodes" lists the nodes. Every node health-checks the
+targets of the load balancers with an address in its zones and publishes
+its verdicts. DescribeTargetHealth on any node merges the live nodes'
+verdicts: the worst state wins (unhealthy over initial over healthy), and an
+unhealthy target's description names the nodes that see it fail. DNS on
+every node answers, for a load balancer name, the addresses of the zones
+that have a live node and a healthy target (all of them when none has). A
+node that loses etcd keeps its last view of the fleet and keeps serving; it
+registers anew when etcd answers again. With the bbolt store the fleet is
+this one server.
 
 Every API request must be signed (SigV4) with a known access key: from
 --credentials-file (AWS credentials file format), from --access-key-id and
@@ -130,6 +147,15 @@ takes two descriptors, a UDP flow one.`,
 				return err
 			}
 			cfg.Announce = announceCfg
+			if err := server.ValidateNodeZones(cfg.Zones, cfg.Node.Zones); err != nil {
+				return fmt.Errorf("--node-zones: %w", err)
+			}
+			if err := fleet.ValidateName(cfg.Node.Name); err != nil {
+				return fmt.Errorf("--node-name: %w", err)
+			}
+			if cfg.Node.LeaseTTL < time.Second {
+				return fmt.Errorf("--node-lease-ttl must be at least 1s, not %v", cfg.Node.LeaseTTL)
+			}
 			creds, err := serverCredentials(cmd, cfg.DataDir, credentialsFile, accessKeyID, secretKey)
 			if err != nil {
 				return err
@@ -165,8 +191,12 @@ takes two descriptors, a UDP flow one.`,
 	f.IntVar(&maxFlows, "max-flows", dataplane.DefaultMaxFlows, "most TCP connections and UDP flows of all network load balancer listeners together (lowered to fit the descriptor limit less --fd-reserve)")
 	f.IntVar(&maxPerListener, "max-flows-per-listener", dataplane.DefaultMaxFlowsPerListener, "most TCP connections or UDP flows of one listening socket (a listener's port on one zone address)")
 	f.IntVar(&fdReserve, "fd-reserve", dataplane.DefaultDescriptorReserve, "descriptors kept free for the API, metrics, DNS and health checks (at most half the limit); the rest is the budget NLB flows and ALB client connections share, two descriptors each (a new one at the budget evicts the flow or connection idle longest, else waits or is refused)")
+	f.StringVar(&cfg.Node.Name, "node-name", server.DefaultNodeName(), "name of this kelb server in the fleet sharing its etcd store (unique in the fleet)")
+	f.StringSliceVar(&cfg.Node.Zones, "node-zones", nil, "zones (of --zone, comma-separated) whose load balancer addresses this node serves, announces and health-checks for; empty: every zone")
+	f.DurationVar(&cfg.Node.LeaseTTL, "node-lease-ttl", fleet.DefaultLeaseTTL, "lifetime of this node's etcd lease: a node not heard from for this long is gone for the fleet (whole seconds, at least 1s)")
 	addStoreFlags(cmd, &cfg.Store)
 	announce = addAnnounceFlags(cmd)
+	cmd.AddCommand(newServerNodesCmd())
 	return cmd
 }
 

@@ -27,9 +27,13 @@ const (
 	dualstackNamePrefix    = "dualstack."
 )
 
+// LiveZones are the zones that have a live kelb server node (package
+// fleet); nil means every zone.
+type LiveZones map[string]bool
+
 // buildRecords computes the records of every load balancer in st. health
 // may be nil, in which case every zone is answered.
-func buildRecords(st elb.State, health elb.HealthView) records {
+func buildRecords(st elb.State, health elb.HealthView, live LiveZones) records {
 	groups := make(map[string]elb.TargetGroup, len(st.TargetGroups))
 	for _, tg := range st.TargetGroups {
 		groups[tg.ARN] = tg
@@ -56,7 +60,7 @@ func buildRecords(st elb.State, health elb.HealthView) records {
 				tgs = append(tgs, tg)
 			}
 		}
-		serve := servedZones(lb, tgs, health)
+		serve := servedZones(lb, tgs, health, live)
 		var ans answer
 		dualstack := strings.HasPrefix(lb.IPAddressType, ipAddressTypeDualstack)
 		for _, z := range lb.Zones {
@@ -79,12 +83,21 @@ func buildRecords(st elb.State, health elb.HealthView) records {
 	return recs
 }
 
-// servedZones decides which of lb's zones DNS answers: those whose node has
-// a healthy target to send to, or all of them when none has.
-func servedZones(lb elb.LoadBalancer, tgs []elb.TargetGroup, health elb.HealthView) map[string]bool {
+// servedZones decides which of lb's zones DNS answers: those that have a
+// live kelb node and a healthy target to send to. When no zone has a live
+// node, every zone is a candidate; when no candidate has a healthy target,
+// every candidate is answered (fail open).
+func servedZones(lb elb.LoadBalancer, tgs []elb.TargetGroup, health elb.HealthView, live LiveZones) map[string]bool {
 	serve := map[string]bool{}
+	anyLive := false
 	for _, z := range lb.Zones {
-		serve[z.Zone] = health == nil
+		anyLive = anyLive || live == nil || live[z.Zone]
+	}
+	candidate := func(zone string) bool { return !anyLive || live == nil || live[zone] }
+	for _, z := range lb.Zones {
+		if candidate(z.Zone) {
+			serve[z.Zone] = health == nil
+		}
 	}
 	if health == nil {
 		return serve

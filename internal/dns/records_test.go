@@ -75,7 +75,8 @@ func TestBuildRecords(t *testing.T) {
 		name   string
 		modify func(*elb.State)
 		health elb.HealthView
-		want   answer // of the network load balancer
+		live   LiveZones // nil: every zone has a live node
+		want   answer    // of the network load balancer
 	}{
 		{
 			name:   "all zones healthy",
@@ -133,6 +134,45 @@ func TestBuildRecords(t *testing.T) {
 			want:   answer{a: addrs("198.19.1.1", "198.19.2.1", "198.19.3.1")},
 		},
 		{
+			name:   "a zone with no live node is out",
+			health: healthMap{"198.18.1.5": healthy, "198.18.2.5": healthy, "198.18.3.5": healthy},
+			live:   LiveZones{"zone-a": true, "zone-c": true},
+			want:   answer{a: addrs("198.19.1.1", "198.19.3.1")},
+		},
+		{
+			name:   "a live zone without healthy targets is out",
+			health: healthMap{"198.18.1.5": healthy, "198.18.2.5": healthy, "198.18.3.5": unhealthy},
+			live:   LiveZones{"zone-a": true, "zone-c": true},
+			want:   answer{a: addrs("198.19.1.1")},
+		},
+		{
+			name:   "the only zone with healthy targets has no live node: fail open among live zones",
+			health: healthMap{"198.18.1.5": unhealthy, "198.18.2.5": healthy, "198.18.3.5": unhealthy},
+			live:   LiveZones{"zone-a": true, "zone-c": true},
+			want:   answer{a: addrs("198.19.1.1", "198.19.3.1")},
+		},
+		{
+			name: "cross-zone: a zone with no live node stays out",
+			modify: func(st *elb.State) {
+				st.LoadBalancers[0].Attributes = map[string]string{"load_balancing.cross_zone.enabled": "true"}
+			},
+			health: healthMap{"198.18.2.5": healthy},
+			live:   LiveZones{"zone-a": true, "zone-b": true},
+			want:   answer{a: addrs("198.19.1.1", "198.19.2.1")},
+		},
+		{
+			name:   "no zone of the load balancer has a live node: every zone, as without a fleet",
+			health: healthMap{"198.18.1.5": healthy, "198.18.2.5": unhealthy, "198.18.3.5": healthy},
+			live:   LiveZones{"zone-x": true},
+			want:   answer{a: addrs("198.19.1.1", "198.19.3.1")},
+		},
+		{
+			name:   "no health view: every live zone",
+			health: nil,
+			live:   LiveZones{"zone-b": true},
+			want:   answer{a: addrs("198.19.2.1")},
+		},
+		{
 			name: "an IPv6 zone address of an ipv4 load balancer is not answered",
 			modify: func(st *elb.State) {
 				st.LoadBalancers[0].Zones = append(st.LoadBalancers[0].Zones,
@@ -147,11 +187,19 @@ func TestBuildRecords(t *testing.T) {
 			if tt.modify != nil {
 				tt.modify(&st)
 			}
-			got := buildRecords(st, tt.health)
+			got := buildRecords(st, tt.health, tt.live)
 			want := records{
 				nlbName + ".":                tt.want,
 				albName + ".":                albAnswer,
 				"dualstack." + albName + ".": albAnswer,
+			}
+			if tt.live != nil {
+				// The cases with live zones are about the network load
+				// balancer only.
+				for _, name := range []string{albName + ".", "dualstack." + albName + "."} {
+					delete(want, name)
+					delete(got, name)
+				}
 			}
 			if diff := cmp.Diff(want, got, cmp.AllowUnexported(answer{}), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 				t.Errorf("buildRecords (-want +got):\n%s", diff)

@@ -37,6 +37,6 @@ func ExampleChecker() {
 			c.Update(st)
 		case <-c.Changed():
 		}
-		d.Update(st, c)
+		d.Update(st, c, nil)
 	}
 }

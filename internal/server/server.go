@@ -63,6 +63,7 @@ import (
 	"github.com/kelb-io/kelb/internal/elb"
 	"github.com/kelb-io/kelb/internal/elb/store"
 	"github.com/kelb-io/kelb/internal/elbapi"
+	"github.com/kelb-io/kelb/internal/fleet"
 	"github.com/kelb-io/kelb/internal/health"
 )
 
@@ -79,7 +80,9 @@ type Config struct {
 	// DataDir holds the bbolt store and generated credentials.
 	DataDir string
 	// Store selects the configuration store (bbolt in DataDir by default).
-	Store     StoreConfig
+	Store StoreConfig
+	// Node is this server as a node of the fleet sharing the etcd store.
+	Node      NodeConfig
 	Region    string
 	DNSDomain string
 	Zones     []elb.Zone
@@ -132,6 +135,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer st.Close()
+	members, err := joinFleet(cfg, st, log)
+	if err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -144,7 +151,7 @@ func Run(ctx context.Context, cfg Config) error {
 		VPCCIDRs:  cfg.VPCCIDRs,
 		Region:    cfg.Region,
 		DNSDomain: cfg.DNSDomain,
-		Health:    applied,
+		Health:    members.Health(applied),
 	})
 	if err != nil {
 		return err
@@ -213,7 +220,8 @@ func Run(ctx context.Context, cfg Config) error {
 		metrics, metricsLn = limitedServer("metrics", mux, metricsLn, metricsLim, reg, log.With("component", "metrics"))
 	}
 
-	s := &syncer{svc: svc, store: st, checker: checker, applied: applied, plane: plane, appPlane: appPlane, dns: names, gate: gate, log: log}
+	s := &syncer{svc: svc, store: st, checker: checker, applied: applied, plane: plane, appPlane: appPlane, dns: names, gate: gate, log: log,
+		fleet: members, zones: nodeZones(cfg)}
 	if cfg.ManageAddresses != "" {
 		s.addrs, err = newAddressManager(cfg.ManageAddresses, cfg.Zones, log.With("component", "addresses"))
 		if err != nil {
@@ -257,6 +265,7 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { checker.Run(ctx); return nil })
 	g.Go(func() error { return plane.Run(ctx) })
 	g.Go(func() error { return svc.Run(ctx) })
+	g.Go(func() error { return members.Run(ctx) })
 	if names != nil {
 		g.Go(func() error { return names.Run(ctx) })
 	}
@@ -305,6 +314,10 @@ type syncer struct {
 	// gate tells API answers which revision is in effect.
 	gate *revisionGate
 	log  *slog.Logger
+	// fleet is this node's fleet; zones are the zones it serves and
+	// health-checks for.
+	fleet *fleet.Fleet
+	zones []string
 
 	state elb.State
 }
@@ -324,6 +337,8 @@ func (s *syncer) run(ctx context.Context, revisions <-chan int64) error {
 			}
 		case <-s.checker.Changed():
 			s.apply()
+		case <-s.fleet.Changed():
+			s.apply()
 		}
 	}
 }
@@ -340,7 +355,7 @@ func (s *syncer) sync(ctx context.Context) error {
 			s.log.Error("load balancer addresses", "revision", st.Revision, "err", err)
 		}
 	}
-	s.checker.Update(st)
+	s.checker.Update(checkedState(st, s.zones))
 	s.apply()
 	s.gate.set(st.Revision)
 	return nil
@@ -365,7 +380,13 @@ func (s *syncer) apply() {
 		s.announcer.update(s.state, ok)
 	}
 	if s.dns != nil {
-		s.dns.Update(s.state, view)
+		s.dns.Update(s.state, s.fleet.Health(view), s.fleet.LiveZones())
 	}
 	s.applied.publish(view)
+	state := fleet.StateServing
+	if !ok {
+		state = fleet.StateDataPlaneFailing
+	}
+	s.fleet.SetState(state)
+	s.fleet.Publish(healthReport(s.state, view))
 }
