@@ -29,6 +29,12 @@
 // snapshot applied: load balancers, health checks and DNS carry on as they
 // were until etcd answers again.
 //
+// Each server is a node of the fleet on its store (fleet.go, package
+// fleet; with bbolt a fleet of one): it health-checks only the load
+// balancers with an address in its zones, publishes its verdicts, and the
+// same pass hands DNS the fleet's merged health and the zones that have a
+// live node. DescribeTargetHealth describes the merged health.
+//
 // Network load balancer listeners run on the kernel data plane (package
 // dataplane/kernel: nftables NAT and conntrack, flows that outlive the
 // process) wherever kelb may program nftables, and on the userspace plane
