@@ -216,8 +216,8 @@ func (s *Service) checkActions(w *world, lb *LoadBalancer, protocol string, acti
 		if lb.Type != TypeApplication {
 			return nil, errorf(CodeInvalidLoadBalancerAction, "Fixed-response actions are only supported by application load balancers")
 		}
-		if a.FixedResponse == nil || a.FixedResponse.StatusCode == "" {
-			return nil, validationf("A fixed-response action needs a fixed-response configuration with a status code")
+		if err := checkFixedResponse(a.FixedResponse); err != nil {
+			return nil, err
 		}
 		a.Forward, a.Redirect, a.TargetGroupARN = nil, nil, ""
 	default:
@@ -244,8 +244,13 @@ func (s *Service) CreateListener(ctx context.Context, in CreateListenerInput) (L
 		if !ok {
 			return errorf(CodeLoadBalancerNotFound, "Load balancer '%s' not found", in.LoadBalancerARN)
 		}
+		// Application and network load balancers' listeners need both
+		// (only a Gateway Load Balancer's have neither).
 		if in.Protocol == "" {
-			in.Protocol = listenerProtocols[lb.Type][0]
+			return validationf("A listener protocol must be specified")
+		}
+		if in.Port == 0 {
+			return validationf("A listener port must be specified")
 		}
 		n := 0
 		for _, l := range w.listeners {

@@ -52,6 +52,9 @@ func checkConditions(conds []RuleCondition) error {
 			return validationf("An HTTP header name must be specified for an http-header condition")
 		}
 	}
+	if err := checkConditionLimits(conds); err != nil {
+		return err
+	}
 	return checkConditionQuotas(conds)
 }
 
