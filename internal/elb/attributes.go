@@ -3,6 +3,7 @@ package elb
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -76,6 +77,10 @@ var (
 		"dns_record.client_routing_policy": enumAttr("any_availability_zone",
 			"availability_zone_affinity", "partial_availability_zone_affinity", "any_availability_zone"),
 		"zonal_shift.config.enabled": boolAttr(false),
+		// Extra addresses per zone for source NAT of NLBs with security
+		// groups; kelb's flows need none, so the value is kept and
+		// reported only.
+		"secondary_ips.auto_assigned.per_subnet": intAttr(0, 0, 7),
 	}
 	applicationLBAttrs = map[string]attrSpec{
 		attrDeletionProtection:         boolAttr(false),
@@ -277,3 +282,41 @@ type Attribute struct {
 }
 
 func (a Attribute) String() string { return fmt.Sprintf("%s=%s", a.Key, a.Value) }
+
+// stickinessTypes are the stickiness types each kind of target group
+// supports.
+func stickinessTypes(protocol string) []string {
+	if isL7Protocol(protocol) {
+		return []string{"lb_cookie", "app_cookie"}
+	}
+	return []string{"source_ip"}
+}
+
+// checkTargetGroupAttrChanges refuses, with AWS's InvalidConfigurationRequest,
+// what a target group of protocol cannot have although other target groups
+// can: a stickiness type of the other kind of group, stickiness on a TLS
+// group (NLB stickiness does not work through TLS), and attribute keys of
+// the other kind of group. Unknown keys and bad values are left to
+// applyAttrs' ValidationError.
+func checkTargetGroupAttrChanges(protocol, targetType string, changes []Attribute) error {
+	own := targetGroupAttrSpecs(protocol, targetType)
+	other := targetGroupAttrSpecs("TCP", targetType)
+	if !isL7Protocol(protocol) {
+		other = targetGroupAttrSpecs("HTTP", targetType)
+	}
+	for _, a := range changes {
+		switch {
+		case a.Key == "stickiness.type" && !slices.Contains(stickinessTypes(protocol), a.Value) &&
+			slices.Contains(append(stickinessTypes("HTTP"), stickinessTypes("TCP")...), a.Value):
+			return errorf(CodeInvalidConfigurationRequest, "Stickiness type '%s' is not supported for target groups with the %s protocol", a.Value, protocol)
+		case a.Key == "stickiness.enabled" && a.Value == "true" && protocol == "TLS":
+			return errorf(CodeInvalidConfigurationRequest, "Stickiness is not supported for target groups with the TLS protocol")
+		}
+		if _, mine := own[a.Key]; !mine {
+			if _, theirs := other[a.Key]; theirs {
+				return errorf(CodeInvalidConfigurationRequest, "The target group attribute '%s' is not supported for target groups with the %s protocol", a.Key, protocol)
+			}
+		}
+	}
+	return nil
+}

@@ -288,7 +288,8 @@ func (s *Service) allocate(w *world, zones []zoneChoice) ([]ZoneAddress, error) 
 }
 
 // validateName checks a load balancer or target group name as ELBv2 does:
-// 1 to 32 alphanumerics or hyphens, not beginning or ending with a hyphen.
+// 1 to 32 alphanumerics or hyphens, not beginning or ending with a hyphen
+// and without two hyphens in a row.
 func validateName(what, name string) error {
 	if name == "" {
 		return validationf("%s name cannot be empty", what)
@@ -298,6 +299,9 @@ func validateName(what, name string) error {
 	}
 	if name[0] == '-' || name[len(name)-1] == '-' {
 		return validationf("%s name cannot begin or end with a hyphen", what)
+	}
+	if strings.Contains(name, "--") {
+		return validationf("%s name '%s' cannot contain two consecutive hyphens", what, name)
 	}
 	for _, r := range name {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {

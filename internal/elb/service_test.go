@@ -353,6 +353,8 @@ func TestLoadBalancerAttributes(t *testing.T) {
 		"ipv6.deny_all_igw_traffic":         "false",
 		"dns_record.client_routing_policy":  "any_availability_zone",
 		"zonal_shift.config.enabled":        "false",
+		// 0 to 7 extra addresses per zone, as AWS bounds them.
+		"secondary_ips.auto_assigned.per_subnet": "0",
 	}
 	if diff := cmp.Diff(wantNLB, attrMap(got)); diff != "" {
 		t.Errorf("NLB attributes (-want +got):\n%s", diff)
@@ -482,9 +484,9 @@ func TestCreateTargetGroupDefaults(t *testing.T) {
 				IntervalSeconds: 10, TimeoutSeconds: 5, HealthyThreshold: 2, UnhealthyThreshold: 3},
 		},
 		{name: "timeout above interval", in: CreateTargetGroupInput{Name: "x", Protocol: "TCP", Port: 80,
-			HealthCheck: HealthCheckInput{IntervalSeconds: ptr[int32](10), TimeoutSeconds: ptr[int32](11)}}, wantCode: CodeInvalidConfigurationRequest},
+			HealthCheck: HealthCheckInput{IntervalSeconds: ptr[int32](10), TimeoutSeconds: ptr[int32](11)}}, wantCode: CodeValidationError},
 		{name: "ALB timeout not below interval", in: CreateTargetGroupInput{Name: "x", Protocol: "HTTP", Port: 80,
-			HealthCheck: HealthCheckInput{IntervalSeconds: ptr[int32](10), TimeoutSeconds: ptr[int32](10)}}, wantCode: CodeInvalidConfigurationRequest},
+			HealthCheck: HealthCheckInput{IntervalSeconds: ptr[int32](10), TimeoutSeconds: ptr[int32](10)}}, wantCode: CodeValidationError},
 		{name: "TCP check of an HTTP group", in: CreateTargetGroupInput{Name: "x", Protocol: "HTTP", Port: 80,
 			HealthCheck: HealthCheckInput{Protocol: "TCP"}}, wantCode: CodeInvalidConfigurationRequest},
 		{name: "path on a TCP check", in: CreateTargetGroupInput{Name: "x", Protocol: "TCP", Port: 80,
@@ -551,13 +553,32 @@ func TestTargetGroupLifecycle(t *testing.T) {
 	}
 	for _, bad := range []Attribute{
 		{Key: "deregistration_delay.timeout_seconds", Value: "3601"},
-		{Key: "stickiness.type", Value: "lb_cookie"},
-		{Key: "slow_start.duration_seconds", Value: "30"},
+		{Key: "stickiness.type", Value: "no_such_type"},
+		{Key: "no.such.attribute", Value: "1"},
 		{Key: "load_balancing.cross_zone.enabled", Value: "maybe"},
 	} {
 		_, err := env.svc.ModifyTargetGroupAttributes(ctx, tg.ARN, []Attribute{bad})
 		wantCode(t, err, CodeValidationError)
 	}
+	// What an HTTP group has but a TCP group cannot have is refused as
+	// AWS refuses it.
+	for _, bad := range []Attribute{
+		{Key: "stickiness.type", Value: "lb_cookie"},
+		{Key: "slow_start.duration_seconds", Value: "30"},
+	} {
+		_, err := env.svc.ModifyTargetGroupAttributes(ctx, tg.ARN, []Attribute{bad})
+		wantCode(t, err, CodeInvalidConfigurationRequest)
+	}
+	tls := env.tg(t, "tls", "TLS")
+	_, err = env.svc.ModifyTargetGroupAttributes(ctx, tls.ARN, []Attribute{{Key: "stickiness.enabled", Value: "true"}})
+	wantCode(t, err, CodeInvalidConfigurationRequest)
+	_, err = env.svc.ModifyTargetGroupAttributes(ctx, tls.ARN, []Attribute{{Key: "stickiness.enabled", Value: "false"}})
+	wantCode(t, err, "")
+	web := env.tg(t, "web-http", "HTTP")
+	_, err = env.svc.ModifyTargetGroupAttributes(ctx, web.ARN, []Attribute{{Key: "stickiness.type", Value: "source_ip"}})
+	wantCode(t, err, CodeInvalidConfigurationRequest)
+	_, err = env.svc.ModifyTargetGroupAttributes(ctx, web.ARN, []Attribute{{Key: "stickiness.enabled", Value: "true"}, {Key: "stickiness.type", Value: "app_cookie"}})
+	wantCode(t, err, "")
 	udp := env.tg(t, "dns", "UDP")
 	_, err = env.svc.ModifyTargetGroupAttributes(ctx, udp.ARN, []Attribute{{Key: "preserve_client_ip.enabled", Value: "false"}})
 	wantCode(t, err, CodeValidationError)

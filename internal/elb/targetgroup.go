@@ -174,7 +174,10 @@ func applyHealthCheck(hc HealthCheck, in HealthCheckInput, protocol, version str
 		hc.TimeoutSeconds = max(maxTimeout, 2)
 	}
 	if hc.TimeoutSeconds > maxTimeout {
-		return hc, errorf(CodeInvalidConfigurationRequest, "Health check timeout '%d' must be smaller than the interval '%d'", hc.TimeoutSeconds, hc.IntervalSeconds)
+		if isL7Protocol(protocol) {
+			return hc, validationf("Health check interval must be greater than the timeout.")
+		}
+		return hc, validationf("Health check interval must be greater than or equal to the timeout.")
 	}
 	if in.Matcher != nil {
 		if !isL7Protocol(hc.Protocol) {
@@ -240,8 +243,13 @@ func (s *Service) CreateTargetGroup(ctx context.Context, in CreateTargetGroupInp
 	if in.TargetType != TargetTypeInstance && in.TargetType != TargetTypeIP {
 		return TargetGroup{}, errorf(CodeInvalidConfigurationRequest, "Target type '%s' is not supported by kelb", in.TargetType)
 	}
-	if in.Protocol == "" || in.Port == 0 {
-		return TargetGroup{}, validationf("A protocol and port must be specified for target groups with target type '%s'", in.TargetType)
+	// Target types instance and ip need a protocol and a port (lambda
+	// would refuse them, but kelb has no lambda targets).
+	if in.Protocol == "" {
+		return TargetGroup{}, validationf("A protocol must be specified")
+	}
+	if in.Port == 0 {
+		return TargetGroup{}, validationf("A port must be specified")
 	}
 	if !isL4Protocol(in.Protocol) && !isL7Protocol(in.Protocol) {
 		return TargetGroup{}, validationf("Protocol '%s' is not supported for target groups", in.Protocol)
@@ -469,6 +477,9 @@ func (s *Service) ModifyTargetGroupAttributes(ctx context.Context, arn string, a
 	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
 		tg, err := getTargetGroup(tx, arn)
 		if err != nil {
+			return err
+		}
+		if err := checkTargetGroupAttrChanges(tg.Protocol, tg.TargetType, attrs); err != nil {
 			return err
 		}
 		next, err := applyAttrs("Target group", targetGroupAttrSpecs(tg.Protocol, tg.TargetType), tg.Attributes, attrs)

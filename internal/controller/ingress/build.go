@@ -391,7 +391,7 @@ func (b *builder) loadBalancerName(scheme string) (string, error) {
 			return "", ann.fail(AnnotationLoadBalancerName, "must be 1 to 32 characters")
 		}
 		if !validLoadBalancerName(v) {
-			return "", ann.fail(AnnotationLoadBalancerName, "must be letters, digits and hyphens, not starting or ending with a hyphen nor starting with internal-")
+			return "", ann.fail(AnnotationLoadBalancerName, "must be letters, digits and hyphens, not starting or ending with a hyphen, without two hyphens in a row, nor starting with internal-")
 		}
 		return v, nil
 	})
@@ -416,7 +416,7 @@ func generatedName(namespace, name, hash string) string {
 }
 
 func validLoadBalancerName(name string) bool {
-	if strings.HasPrefix(name, "-") || strings.HasSuffix(name, "-") || strings.HasPrefix(name, "internal-") {
+	if strings.HasPrefix(name, "-") || strings.HasSuffix(name, "-") || strings.HasPrefix(name, "internal-") || strings.Contains(name, "--") {
 		return false
 	}
 	for _, r := range name {

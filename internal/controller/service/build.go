@@ -211,7 +211,7 @@ func (b *builder) loadBalancerName(scheme string) (string, error) {
 			return "", &AnnotationError{Key: AnnotationName, Value: b.ann[AnnotationName], Reason: "must be 1 to 32 characters"}
 		}
 		if !validLoadBalancerName(name) {
-			return "", &AnnotationError{Key: AnnotationName, Value: b.ann[AnnotationName], Reason: "must be letters, digits and hyphens, not starting or ending with a hyphen nor starting with internal-"}
+			return "", &AnnotationError{Key: AnnotationName, Value: b.ann[AnnotationName], Reason: "must be letters, digits and hyphens, not starting or ending with a hyphen, without two hyphens in a row, nor starting with internal-"}
 		}
 		return name, nil
 	}
@@ -229,7 +229,7 @@ func generatedName(namespace, name, hash string) string {
 }
 
 func validLoadBalancerName(name string) bool {
-	if strings.HasPrefix(name, "-") || strings.HasSuffix(name, "-") || strings.HasPrefix(name, "internal-") {
+	if strings.HasPrefix(name, "-") || strings.HasSuffix(name, "-") || strings.HasPrefix(name, "internal-") || strings.Contains(name, "--") {
 		return false
 	}
 	for _, r := range name {
