@@ -97,6 +97,23 @@ func (s *Service) RemoveListenerCertificates(ctx context.Context, listenerARN st
 	return nil
 }
 
+// describedCertificates lists a listener's certificates as ELBv2 does:
+// the default certificate first with IsDefault true, then the certificate
+// list, of which the default certificate is a member, with IsDefault false
+// (so the default certificate appears twice).
+func describedCertificates(certs []Certificate) []Certificate {
+	var out []Certificate
+	for _, c := range certs {
+		if c.IsDefault {
+			out = append(out, c)
+		}
+	}
+	for _, c := range certs {
+		out = append(out, Certificate{ARN: c.ARN})
+	}
+	return out
+}
+
 // DescribeListenerCertificates returns every certificate of a listener,
 // the default one first with IsDefault set.
 func (s *Service) DescribeListenerCertificates(ctx context.Context, listenerARN string) ([]Certificate, error) {
@@ -106,16 +123,7 @@ func (s *Service) DescribeListenerCertificates(ctx context.Context, listenerARN 
 		if err != nil {
 			return err
 		}
-		out = slices.Clone(l.Certificates)
-		slices.SortStableFunc(out, func(a, b Certificate) int {
-			switch {
-			case a.IsDefault == b.IsDefault:
-				return 0
-			case a.IsDefault:
-				return -1
-			}
-			return 1
-		})
+		out = describedCertificates(l.Certificates)
 		return nil
 	})
 	if err != nil {

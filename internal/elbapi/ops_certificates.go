@@ -2,6 +2,7 @@ package elbapi
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/kelb-io/kelb/internal/elb"
 )
@@ -59,7 +60,9 @@ func (o *ops) describeListenerCertificates(ctx context.Context, p Params) (any, 
 	if err != nil {
 		return nil, err
 	}
-	page, next, err := Paginate(certs, p, func(c elb.Certificate) string { return c.ARN })
+	// The default certificate is listed twice, once as the default: the
+	// marker tells the two apart.
+	page, next, err := Paginate(certs, p, func(c elb.Certificate) string { return strconv.FormatBool(c.IsDefault) + " " + c.ARN })
 	if err != nil {
 		return nil, err
 	}

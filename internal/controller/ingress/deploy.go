@@ -480,9 +480,11 @@ func (d *Deployer) extraCertificates(ctx context.Context, arn string, certs []st
 		if err != nil {
 			return fmt.Errorf("describe certificates of %s: %w", arn, err)
 		}
+		// ELBv2 lists the default certificate twice, once as a
+		// member of the certificate list: it is not an extra one.
 		for _, c := range out.Certificates {
-			if !aws.ToBool(c.IsDefault) {
-				have[aws.ToString(c.CertificateArn)] = true
+			if arn := aws.ToString(c.CertificateArn); !aws.ToBool(c.IsDefault) && (len(certs) == 0 || arn != certs[0]) {
+				have[arn] = true
 			}
 		}
 	}

@@ -271,7 +271,10 @@ func TestALBThroughTheAPIs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(lc.Certificates) != 2 || !aws.ToBool(lc.Certificates[0].IsDefault) || aws.ToString(lc.Certificates[1].CertificateArn) != certARNs[1] {
+	// The default certificate first, then the certificate list, which
+	// holds the default certificate too, as ELBv2 lists them.
+	if len(lc.Certificates) != 3 || !aws.ToBool(lc.Certificates[0].IsDefault) || aws.ToString(lc.Certificates[1].CertificateArn) != aws.ToString(lc.Certificates[0].CertificateArn) ||
+		aws.ToBool(lc.Certificates[1].IsDefault) || aws.ToString(lc.Certificates[2].CertificateArn) != certARNs[1] {
 		t.Errorf("DescribeListenerCertificates = %+v", lc.Certificates)
 	}
 	_, err = c.CreateListener(ctx, &elbv2.CreateListenerInput{LoadBalancerArn: lbARN, Protocol: types.ProtocolEnumHttps, Port: aws.Int32(9443),
