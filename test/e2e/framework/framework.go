@@ -67,6 +67,9 @@ type Options struct {
 	Nodes int
 	// ExtraUpArgs are added to kelb up.
 	ExtraUpArgs []string
+	// NameSuffix is added to Name: a test binary with an environment of
+	// its own (say -fleet) can run beside the others.
+	NameSuffix string
 }
 
 // Main brings the environment up, runs the tests and tears it down. Use it
@@ -85,7 +88,8 @@ func Main(m *testing.M, opts Options) int {
 		return m.Run()
 	}
 	defer os.RemoveAll(tmp)
-	env := &Env{Kelb: filepath.Join(tmp, "kelb"), Name: Name, Nodes: opts.Nodes}
+	name := Name + opts.NameSuffix
+	env := &Env{Kelb: filepath.Join(tmp, "kelb"), Name: name, Nodes: opts.Nodes}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	if err := setup(ctx, env, opts); err != nil {
@@ -95,12 +99,12 @@ func Main(m *testing.M, opts Options) int {
 	}
 	code := m.Run()
 	if os.Getenv("KELB_E2E_KEEP") == "1" {
-		fmt.Fprintf(os.Stderr, "e2e: leaving environment %q up (KELB_E2E_KEEP=1); kelb down --name %s removes it\n", Name, Name)
+		fmt.Fprintf(os.Stderr, "e2e: leaving environment %q up (KELB_E2E_KEEP=1); kelb down --name %s removes it\n", name, name)
 		return code
 	}
 	downCtx, downCancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer downCancel()
-	if out, err := exec.CommandContext(downCtx, env.Kelb, "down", "--name", Name).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(downCtx, env.Kelb, "down", "--name", name).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: kelb down: %v\n%s", err, out)
 		if code == 0 {
 			code = 1
@@ -141,11 +145,11 @@ func setup(ctx context.Context, env *Env, opts Options) error {
 		return fmt.Errorf("build kelb: %w\n%s", err, out)
 	}
 	if os.Getenv("KELB_E2E_REUSE") != "1" {
-		if out, err := exec.CommandContext(ctx, env.Kelb, "down", "--name", Name).CombinedOutput(); err != nil {
+		if out, err := exec.CommandContext(ctx, env.Kelb, "down", "--name", env.Name).CombinedOutput(); err != nil {
 			return fmt.Errorf("remove a previous e2e environment: %w\n%s", err, out)
 		}
 	}
-	args := append([]string{"up", "--name", Name, "--nodes", fmt.Sprint(opts.Nodes)}, opts.ExtraUpArgs...)
+	args := append([]string{"up", "--name", env.Name, "--nodes", fmt.Sprint(opts.Nodes)}, opts.ExtraUpArgs...)
 	up := exec.CommandContext(ctx, env.Kelb, args...)
 	var out bytes.Buffer
 	up.Stdout = &out
