@@ -7,7 +7,10 @@
 // --node-lease-ttl that it keeps alive. A node whose lease expires (killed,
 // cut off from etcd) loses its key and is gone for the others; a node that
 // stops cleanly marks itself stopping and revokes its lease, so it is gone
-// at once. Every node watches <prefix>nodes/ and <prefix>health/ and keeps
+// at once. Names are unique: a node whose name is held by a key under
+// another lease waits up to a lease TTL for it to run out (a killed
+// predecessor's) and otherwise refuses to run (ErrNameInUse: a live node
+// has that name). Every node watches <prefix>nodes/ and <prefix>health/ and keeps
 // the live nodes, their zones and their health views in memory.
 //
 // Health: every node checks the targets of the load balancers that have an

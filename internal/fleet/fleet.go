@@ -71,7 +71,10 @@ type Fleet struct {
 	peers  map[string]Node   // the other live nodes, by name
 	views  map[string]map[string]groupHealth
 	lease  clientv3.LeaseID // 0 while not registered
-	index  atomic.Pointer[healthIndex]
+	// last is the lease of the last registration, whose key this node
+	// may overwrite.
+	last  clientv3.LeaseID
+	index atomic.Pointer[healthIndex]
 }
 
 // New returns this node's fleet; Run registers it.
@@ -199,6 +202,9 @@ func (f *Fleet) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, ErrNameInUse) {
+			return err
+		}
 		if !lost {
 			f.log.Warn("fleet: etcd lost; keeping the last view of the fleet and serving", "node", f.name, "err", err)
 			lost = true
@@ -224,6 +230,9 @@ type registration struct {
 // lost, the watch fails or ctx is done.
 func (f *Fleet) serve(ctx context.Context, again bool) error {
 	cli := f.cfg.Client
+	if err := f.claimName(ctx); err != nil {
+		return err
+	}
 	ttl := int64(math.Ceil(f.cfg.LeaseTTL.Seconds()))
 	rctx, cancel := context.WithTimeout(ctx, f.cfg.RequestTimeout)
 	grant, err := cli.Grant(rctx, ttl)
@@ -231,6 +240,9 @@ func (f *Fleet) serve(ctx context.Context, again bool) error {
 	if err != nil {
 		return fmt.Errorf("grant a lease: %w", err)
 	}
+	f.mu.Lock()
+	f.last = grant.ID
+	f.mu.Unlock()
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	reg := &registration{lease: grant.ID, views: map[string][]byte{}}
@@ -304,6 +316,41 @@ func (f *Fleet) serve(ctx context.Context, again bool) error {
 			write()
 		case <-retry:
 			write()
+		}
+	}
+}
+
+// ErrNameInUse is Run's error when a live node holds this node's name.
+var ErrNameInUse = errors.New("node name in use")
+
+// claimName waits until no other node holds this node's name: a node key
+// under a lease that is not this node's is left by a node that was killed
+// (its lease runs out within its TTL) or is held by a live node of the
+// same name, which keeps renewing it. The latter is ErrNameInUse.
+func (f *Fleet) claimName(ctx context.Context) error {
+	f.mu.Lock()
+	last := f.last
+	f.mu.Unlock()
+	deadline := time.Now().Add(f.cfg.LeaseTTL + f.cfg.RequestTimeout)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, f.cfg.RequestTimeout)
+		resp, err := f.cfg.Client.Get(rctx, nodeKey(f.cfg.Prefix, f.name))
+		cancel()
+		if err != nil {
+			return fmt.Errorf("read node key: %w", err)
+		}
+		if len(resp.Kvs) == 0 || resp.Kvs[0].Lease == 0 || clientv3.LeaseID(resp.Kvs[0].Lease) == last {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			other, _ := decodeNode(string(resp.Kvs[0].Key), resp.Kvs[0].Value)
+			return fmt.Errorf("%w: a live node named %q (API %s, started %s) is registered; give each kelb server of the fleet its own --node-name",
+				ErrNameInUse, f.name, other.API, other.Started.Format(time.RFC3339))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }

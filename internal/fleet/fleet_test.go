@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -172,4 +173,62 @@ func TestFleetOfOne(t *testing.T) {
 	if _, err := New(Config{Node: Node{Name: "a/b"}}); err == nil {
 		t.Errorf("New accepted the node name a/b")
 	}
+}
+
+// TestFleetNodeName: a second live node with a node's name is refused
+// with ErrNameInUse; a node started again after it was killed (its key
+// left behind under a lease nobody renews) registers once that lease has
+// run out.
+func TestFleetNodeName(t *testing.T) {
+	srv := etcdtest.Start(t, etcdtest.Options{})
+	a, _ := startNode(t, srv, "a", "zone-a")
+	waitFor(t, "a registers", func() error {
+		if _, ok := a.Lease(); !ok {
+			return fmt.Errorf("not registered")
+		}
+		return nil
+	})
+
+	st, err := store.OpenEtcd(context.Background(), store.EtcdConfig{Endpoints: []string{srv.Endpoint}, Prefix: "/fleet-test/", RequestTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	twin, err := New(Config{Client: st.Client(), Prefix: st.Prefix(), Node: Node{Name: "a"}, RequestTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := twin.Run(ctx); !errors.Is(err, ErrNameInUse) {
+		t.Fatalf("a second node named a: Run = %v, want ErrNameInUse", err)
+	}
+
+	// Kill k: its client goes away without revoking its lease.
+	kst, err := store.OpenEtcd(context.Background(), store.EtcdConfig{Endpoints: []string{srv.Endpoint}, Prefix: "/fleet-test/", RequestTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := New(Config{Client: kst.Client(), Prefix: kst.Prefix(), Node: Node{Name: "k"}, RequestTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kctx, kcancel := context.WithCancel(context.Background())
+	kdone := make(chan struct{})
+	go func() { defer close(kdone); _ = k.Run(kctx) }()
+	waitFor(t, "a sees k", nodesAre(a, "a", "k"))
+	kst.Close()
+	kcancel()
+	<-kdone
+	if err := nodesAre(a, "a", "k")(); err != nil {
+		t.Fatalf("right after k was killed: %v (its key should stay until its lease runs out)", err)
+	}
+	again, _ := startNode(t, srv, "k")
+	waitFor(t, "k registers again", func() error {
+		if _, ok := again.Lease(); !ok {
+			return fmt.Errorf("not registered")
+		}
+		return nil
+	})
+	waitFor(t, "a sees k", nodesAre(a, "a", "k"))
 }

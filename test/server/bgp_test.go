@@ -119,7 +119,7 @@ func (f *bgpFleet) startNode(t *testing.T, i int) *kelbServer {
 		netns:     f.nodes[i],
 		zoneFlags: []string{"--zone", region + "a=198.19.1.0/24"},
 		extraArgs: []string{
-			"--store", "etcd", "--etcd-endpoints", f.etcd, "--etcd-prefix", "/kelb-bgp/",
+			"--store", "etcd", "--etcd-endpoints", f.etcd, "--etcd-prefix", "/kelb-bgp/", "--node-name", fmt.Sprintf("bgp-node-%d", i),
 			"--announce", "bgp", "--bgp-peer", fmt.Sprintf("%s,asn=%d,hold=3s", fleetRouter, fleetASN),
 		},
 	})

@@ -23,10 +23,15 @@ import (
 	"github.com/kelb-io/kelb/internal/elb/store/etcdtest"
 )
 
-// etcdStore returns the flags of a kelb server on srv's etcd.
+// etcdStore returns the flags of a kelb server on srv's etcd, a fleet node
+// with a name of its own (extra may name it).
 func etcdStore(srv *etcdtest.Server, extra ...string) serverOptions {
-	return serverOptions{extraArgs: append([]string{"--store", "etcd", "--etcd-endpoints", srv.Endpoint, "--etcd-prefix", "/kelb-e2e/"}, extra...)}
+	name := fmt.Sprintf("node-%d", fleetNodes.Add(1))
+	return serverOptions{extraArgs: append([]string{"--store", "etcd", "--etcd-endpoints", srv.Endpoint, "--etcd-prefix", "/kelb-e2e/", "--node-name", name}, extra...)}
 }
+
+// fleetNodes numbers the fleet nodes tests start.
+var fleetNodes atomic.Int32
 
 // TestEtcdStoreSharedByTwoServers runs two kelb servers (two fleet nodes)
 // on one etcd: what is created through one's API is described by the

@@ -33,7 +33,7 @@ type fleetRow struct{ name, zones, api, state, lease string }
 
 // serverNodes runs kelb server nodes on srv's etcd and parses its table.
 func serverNodes(srv *etcdtest.Server) ([]fleetRow, error) {
-	out, err := exec.Command(kelbBin, append([]string{"server", "nodes"}, etcdStore(srv).extraArgs...)...).CombinedOutput()
+	out, err := exec.Command(kelbBin, "server", "nodes", "--store", "etcd", "--etcd-endpoints", srv.Endpoint, "--etcd-prefix", "/kelb-e2e/").CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("kelb server nodes: %v\n%s", err, out)
 	}
