@@ -52,9 +52,9 @@ type announcer interface {
 }
 
 // announcedZones are the zones whose load balancer addresses this node
-// announces.
+// announces: its --node-zones.
 func announcedZones(cfg Config) []elb.Zone {
-	return cfg.Zones
+	return servedZones(cfg)
 }
 
 // newAnnouncer starts what cfg.Announce asks for; nil when nothing is

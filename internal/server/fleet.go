@@ -85,6 +85,19 @@ func nodeZones(cfg Config) []string {
 	return all
 }
 
+// servedZones are the zones of cfg this node serves: their load balancer
+// addresses are the ones it announces and adds with --manage-addresses.
+func servedZones(cfg Config) []elb.Zone {
+	mine := nodeZones(cfg)
+	var out []elb.Zone
+	for _, z := range cfg.Zones {
+		if slices.Contains(mine, z.Name) {
+			out = append(out, z)
+		}
+	}
+	return out
+}
+
 func version() string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		return bi.Main.Version

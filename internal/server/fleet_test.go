@@ -71,3 +71,21 @@ func TestValidateNodeZones(t *testing.T) {
 		}
 	}
 }
+
+func TestServedZones(t *testing.T) {
+	a := elb.Zone{Name: "a", Pool: netip.MustParsePrefix("198.19.1.0/24")}
+	b := elb.Zone{Name: "b", Pool: netip.MustParsePrefix("198.19.2.0/24")}
+	for _, tc := range []struct {
+		nodeZones []string
+		want      []elb.Zone
+	}{
+		{nil, []elb.Zone{a, b}},
+		{[]string{"b"}, []elb.Zone{b}},
+		{[]string{"b", "a"}, []elb.Zone{a, b}},
+	} {
+		got := servedZones(Config{Zones: []elb.Zone{a, b}, Node: NodeConfig{Zones: tc.nodeZones}})
+		if diff := cmp.Diff(tc.want, got, cmp.Comparer(func(x, y netip.Prefix) bool { return x == y })); diff != "" {
+			t.Errorf("servedZones with node zones %v (-want +got):\n%s", tc.nodeZones, diff)
+		}
+	}
+}

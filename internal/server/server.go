@@ -229,7 +229,7 @@ func Run(ctx context.Context, cfg Config) error {
 	s := &syncer{svc: svc, store: st, checker: checker, applied: applied, plane: plane, appPlane: appPlane, dns: names, gate: gate, log: log,
 		fleet: members, zones: nodeZones(cfg)}
 	if cfg.ManageAddresses != "" {
-		s.addrs, err = newAddressManager(cfg.ManageAddresses, cfg.Zones, log.With("component", "addresses"))
+		s.addrs, err = newAddressManager(cfg.ManageAddresses, servedZones(cfg), log.With("component", "addresses"))
 		if err != nil {
 			apiLn.Close()
 			if metricsLn != nil {
