@@ -2,12 +2,24 @@
 GO ?= go
 BIN := bin/kelb
 
-.PHONY: all build test unit vet bench up down shell
+.PHONY: all build image test unit vet bench up down shell
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kelb
+
+# kelb's OCI image, built without a container daemon (cmd/kelb-image): the
+# static binary on an empty base, as an OCI layout (bin/kelb-image) and a
+# tarball (bin/kelb-image.tar) for docker load, podman load or crane push.
+# Reproducible: the same commit and toolchain give the same digest.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGE ?= ghcr.io/kelb-io/kelb:latest
+
+image:
+	mkdir -p bin
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./cmd/kelb-image -tag $(IMAGE) \
+		-revision "$$(git rev-parse HEAD 2>/dev/null)" -layout bin/kelb-image -tarball bin/kelb-image.tar
 
 # Everything: vet, unit and integration tests, and the e2e tests in the local
 # environment (they need root or user namespaces, and skip with the reason
