@@ -197,6 +197,7 @@ takes two descriptors, a UDP flow one.`,
 	addStoreFlags(cmd, &cfg.Store)
 	announce = addAnnounceFlags(cmd)
 	cmd.AddCommand(newServerNodesCmd())
+	addFlagsFile(cmd)
 	return cmd
 }
 
