@@ -6,6 +6,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kelb-io/kelb/internal/announce/bgp"
+	"github.com/kelb-io/kelb/internal/dataplane/kernel"
+	"github.com/kelb-io/kelb/internal/server"
 )
 
 func TestFlagsFile(t *testing.T) {
@@ -60,4 +67,89 @@ func TestFlagsFile(t *testing.T) {
 	if err := applyFlagsFile(newServerCmd().Flags(), filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("a missing flags file was accepted")
 	}
+}
+
+// checkServerFlags checks that args (and the flags file they name, if any)
+// are valid kelb server flags: known, with zones, BGP peers and the node's
+// zones that parse.
+func checkServerFlags(t *testing.T, what string, args []string, flagsFile string) {
+	t.Helper()
+	cmd := newServerCmd()
+	if err := cmd.ParseFlags(args); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	fs := cmd.Flags()
+	if flagsFile != "" {
+		if err := applyFlagsFile(fs, flagsFile); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	names := map[string]bool{}
+	zones, _ := fs.GetStringArray("zone")
+	for _, z := range zones {
+		zone, err := server.ParseZone(z)
+		if err != nil {
+			t.Errorf("%s: --zone %s: %v", what, z, err)
+		}
+		names[zone.Name] = true
+	}
+	nodeZones, _ := fs.GetStringSlice("node-zones")
+	for _, z := range nodeZones {
+		if !names[z] {
+			t.Errorf("%s: --node-zones %s is not a --zone of %v", what, z, zones)
+		}
+	}
+	peers, _ := fs.GetStringArray("bgp-peer")
+	for _, p := range peers {
+		if _, err := bgp.ParsePeer(p); err != nil {
+			t.Errorf("%s: --bgp-peer %s: %v", what, p, err)
+		}
+	}
+	for flag, want := range map[string]string{"store": server.StoreEtcd, "announce": server.AnnounceBGP, "snat-source": kernel.SNATNode} {
+		if got, _ := fs.GetString(flag); got != want {
+			t.Errorf("%s: --%s %q, want %q", what, flag, got, want)
+		}
+	}
+	if len(zones) == 0 || len(peers) == 0 {
+		t.Errorf("%s: zones %q, BGP peers %q: want some of each", what, zones, peers)
+	}
+}
+
+// TestShippedServerFlags: the DaemonSet of config/server with its flags file,
+// and the systemd unit's example environment file, give kelb server flags it
+// accepts.
+func TestShippedServerFlags(t *testing.T) {
+	raw, err := os.ReadFile("../../config/server/daemonset.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds appsv1.DaemonSet
+	if err := yaml.Unmarshal(raw, &ds); err != nil {
+		t.Fatal(err)
+	}
+	// The values the kubelet puts in for $(VAR).
+	vars := strings.NewReplacer("$(KELB_NODE_NAME)", "lb-1", "$(KELB_NODE_ZONE)", "us-west-2b", "$(KELB_POD_IP)", "10.0.0.21")
+	var args []string
+	for _, a := range ds.Spec.Template.Spec.Containers[0].Args {
+		args = append(args, vars.Replace(a))
+	}
+	if len(args) == 0 || args[0] != "server" {
+		t.Fatalf("DaemonSet args %q do not run kelb server", args)
+	}
+	checkServerFlags(t, "config/server", args[1:], "../../config/server/server.flags")
+
+	env, err := os.ReadFile("../../config/systemd/kelb-server.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As systemd reads it: a trailing backslash continues the line, quotes
+	// group, $KELB_SERVER_FLAGS splits at white space.
+	joined := strings.ReplaceAll(string(env), "\\\n", "")
+	var flags string
+	for _, line := range strings.Split(joined, "\n") {
+		if v, ok := strings.CutPrefix(line, "KELB_SERVER_FLAGS="); ok {
+			flags = strings.Trim(v, `"`)
+		}
+	}
+	checkServerFlags(t, "config/systemd/kelb-server.env", strings.Fields(flags), "")
 }
