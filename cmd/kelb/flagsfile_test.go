@@ -138,18 +138,42 @@ func TestShippedServerFlags(t *testing.T) {
 	}
 	checkServerFlags(t, "config/server", args[1:], "../../config/server/server.flags")
 
+	// The unit's ExecStart with the example environment file, as systemd
+	// expands it: $VAR splits the variable's value at white space.
+	unit, err := os.ReadFile("../../config/systemd/kelb-server.service")
+	if err != nil {
+		t.Fatal(err)
+	}
 	env, err := os.ReadFile("../../config/systemd/kelb-server.env")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// As systemd reads it: a trailing backslash continues the line, quotes
-	// group, $KELB_SERVER_FLAGS splits at white space.
-	joined := strings.ReplaceAll(string(env), "\\\n", "")
-	var flags string
-	for _, line := range strings.Split(joined, "\n") {
-		if v, ok := strings.CutPrefix(line, "KELB_SERVER_FLAGS="); ok {
-			flags = strings.Trim(v, `"`)
+	values := map[string]string{}
+	for _, line := range strings.Split(string(env), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			values[k] = strings.TrimSpace(v)
 		}
 	}
-	checkServerFlags(t, "config/systemd/kelb-server.env", strings.Fields(flags), "")
+	var exec []string
+	for _, line := range strings.Split(string(unit), "\n") {
+		if v, ok := strings.CutPrefix(line, "ExecStart="); ok {
+			exec = strings.Fields(v)
+		}
+	}
+	var sargs []string
+	for _, w := range exec {
+		if name, ok := strings.CutPrefix(w, "$"); ok {
+			v, set := values[name]
+			if !set {
+				t.Errorf("kelb-server.service names $%s, which kelb-server.env does not set", name)
+			}
+			sargs = append(sargs, strings.Fields(v)...)
+		} else {
+			sargs = append(sargs, w)
+		}
+	}
+	if len(sargs) < 2 || sargs[1] != "server" {
+		t.Fatalf("ExecStart %q does not run kelb server", exec)
+	}
+	checkServerFlags(t, "config/systemd", sargs[2:], "")
 }
