@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os/exec"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
+	"github.com/kelb-io/kelb/internal/devcluster/kubelet/netnstest"
 	"github.com/kelb-io/kelb/internal/elb/store/etcdtest"
 )
 
@@ -278,4 +280,46 @@ func TestFleetTargetHealthAndDNS(t *testing.T) {
 	eventually(t, 20*time.Second, "fleet-a's DNS answers zone a's address only", answers(a, zoneA))
 	// The dead target is now seen failing from fleet-a alone.
 	waitFleetHealth(t, a, tgBoth, dead, types.TargetHealthStateEnumUnhealthy, "(seen from node fleet-a)")
+}
+
+// TestFleetTargetFailingFromOneNode runs two nodes in network namespaces
+// of their own (on one etcd in a router namespace) and a target on the
+// first node's loopback, which only the first node reaches: the second
+// node's probes are refused by its own loopback. DescribeTargetHealth
+// through either node shows the target unhealthy, seen from the second
+// node alone; once the second node is killed and its lease has run out,
+// the target is healthy (the first node's verdict).
+func TestFleetTargetFailingFromOneNode(t *testing.T) {
+	t.Parallel()
+	f := newBGPFleet(t, 2)
+	var nodes []*kelbServer
+	for i, ns := range f.nodes {
+		nodes = append(nodes, startServer(t, testNet{}, serverOptions{
+			netns:     ns,
+			zoneFlags: []string{"--zone", region + "a=198.19.1.0/24"},
+			extraArgs: []string{"--store", "etcd", "--etcd-endpoints", f.etcd, "--etcd-prefix", "/kelb-fleet/", "--node-name", fmt.Sprintf("ns-node-%d", i)},
+		}))
+	}
+	var ln net.Listener
+	if err := netnstest.In(f.nodes[0], func() (err error) {
+		ln, err = net.Listen("tcp", "127.0.0.10:7000")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	target := serveEcho(t, "ns-node-0-only", ln).Addr
+
+	lb, err := nodes[0].ELB.CreateLoadBalancer(context.Background(), &elbv2.CreateLoadBalancerInput{
+		Name: aws.String("one-node-fails"), Type: types.LoadBalancerTypeEnumNetwork, Scheme: types.LoadBalancerSchemeEnumInternal,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := fleetTargetGroup(t, nodes[0], "one-node-fails", aws.ToString(lb.LoadBalancers[0].LoadBalancerArn), 7000, target)
+	for _, s := range nodes {
+		waitFleetHealth(t, s, tg, target, types.TargetHealthStateEnumUnhealthy, "(seen from node ns-node-1)")
+	}
+
+	nodes[1].stop(syscall.SIGKILL)
+	waitFleetHealth(t, nodes[0], tg, target, types.TargetHealthStateEnumHealthy, "")
 }
