@@ -21,6 +21,27 @@ import (
 	"github.com/kelb-io/kelb/internal/devcluster/k8sbin"
 )
 
+// kubectlPath is kubectl on PATH, else the one kelb up builds with the
+// Kubernetes binaries.
+func kubectlPath(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("kubectl"); err == nil {
+		return p
+	}
+	if dir, err := k8sbin.BinDir(k8sbin.Options{}); err == nil {
+		if p := filepath.Join(dir, "kubectl"); exists(p) {
+			return p
+		}
+	}
+	t.Skip("kubectl neither on PATH nor built in the Kubernetes binary cache (kelb up --build-only)")
+	return ""
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 // kustomize builds a kustomization directory with kubectl's kustomize and
 // returns its objects by kind/name.
 func kustomize(t *testing.T, kubectl, dir string) map[string][]byte {
@@ -83,10 +104,7 @@ func keys(m map[string][]byte) []string {
 // BGP and ARP need, on the labelled nodes, with the fleet's flags; and that
 // config/fleet adds the controller pointed at the server's Service.
 func TestServerManifests(t *testing.T) {
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl not on PATH")
-	}
+	kubectl := kubectlPath(t)
 	server := kustomize(t, kubectl, "server")
 	ds := serverDaemonSet(t, server)
 	pod := ds.Spec.Template.Spec
@@ -168,15 +186,12 @@ func TestServerManifests(t *testing.T) {
 // gets the node's topology.kubernetes.io/zone label, which the env var
 // KELB_NODE_ZONE reads.
 func TestServerManifestsApply(t *testing.T) {
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl not on PATH")
-	}
+	kubectl := kubectlPath(t)
 	bin, err := k8sbin.BinDir(k8sbin.Options{})
 	if err != nil {
 		t.Skipf("no Kubernetes binary cache: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(bin, "kube-apiserver")); err != nil {
+	if !exists(filepath.Join(bin, "kube-apiserver")) {
 		t.Skipf("kube-apiserver not built in %s (kelb up builds it)", bin)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
