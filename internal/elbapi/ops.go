@@ -48,6 +48,7 @@ func Ops(svc *elb.Service) map[string]OpFunc {
 		"DescribeSSLPolicies":            o.describeSSLPolicies,
 	}
 	maps.Copy(m, loadBalancerSetOps(o))
+	maps.Copy(m, trustStoreOps(o))
 	return m
 }
 
