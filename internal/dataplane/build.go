@@ -63,6 +63,7 @@ func Build(state elb.State, health elb.HealthView) Config {
 		}
 	}
 
+	admission := elb.NewAdmission(state)
 	var cfg Config
 	views := map[string]groupView{}
 	for _, ls := range state.Listeners {
@@ -100,12 +101,13 @@ func Build(state elb.State, health elb.HealthView) Config {
 			preserve = elb.AttrBool(tg.Attributes, attrPreserveClientIP,
 				tg.TargetType == targetTypeInstance || tg.Protocol == ProtocolUDP || tg.Protocol == protocolTCPUDP)
 		}
-		// The API validates the attribute, so a parse error cannot happen
-		// here; the ranges are kept as canonical CIDR strings.
-		var sourceRanges []string
-		if prefixes, err := elb.ParseSourceRanges(ls.Attributes[elb.AttrSourceRanges]); err == nil {
-			for _, p := range prefixes {
-				sourceRanges = append(sourceRanges, p.String())
+		sourceRanges := map[string][]string{}
+		sourcesLimited := false
+		for _, p := range protocols {
+			prefixes, limited := admission.Sources(lb, &ls, p)
+			sourcesLimited = limited
+			for _, pfx := range prefixes {
+				sourceRanges[p] = append(sourceRanges[p], pfx.String())
 			}
 		}
 		idle := defaultIdleTimeout
@@ -129,7 +131,8 @@ func Build(state elb.State, health elb.HealthView) Config {
 					Targets:          targets,
 					SourceIPAffinity: affinity,
 					PreserveClientIP: preserve,
-					SourceRanges:     sourceRanges,
+					SourceRanges:     sourceRanges[p],
+					SourcesLimited:   sourcesLimited,
 				}
 				if tgARN != "" {
 					l.TargetGroup = arnLabel(tgARN, targetGroupARNMarker, 1)

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kelb-io/kelb/internal/elb"
+	"github.com/kelb-io/kelb/internal/secgroup"
 )
 
 const (
@@ -33,6 +34,14 @@ type stateOpts struct {
 	tgProtocol                string
 	targetType                string
 	targets                   []elb.Target
+}
+
+// withGroups gives the load balancer of st the security groups ids, and st
+// the groups.
+func withGroups(st elb.State, ids []string, groups ...secgroup.SecurityGroup) elb.State {
+	st.LoadBalancers[0].SecurityGroups = ids
+	st.SecurityGroups = groups
+	return st
 }
 
 // testState is one network load balancer in zones a (198.19.1.10) and b
@@ -314,9 +323,91 @@ func TestBuild(t *testing.T) {
 					ls := tcpPair(RoutingZonal, []string{a1}, RoutingFailover, []string{a1})
 					for i := range ls {
 						ls[i].SourceRanges = []string{"10.0.0.0/8", "198.18.0.7/32"}
+						ls[i].SourcesLimited = true
 					}
 					return ls
 				}(),
+				TargetGroups: groupWith(ts(targetA1, "healthy")),
+			},
+		},
+		{
+			name: "security groups: the ingress rules for the listener's protocol and port",
+			state: withGroups(testState(stateOpts{protocol: "TCP_UDP", targets: []elb.Target{targetA1}}), []string{"sg-1", "sg-2", "sg-unknown"},
+				secgroup.SecurityGroup{ID: "sg-1", Ingress: []secgroup.Rule{
+					{Protocol: "tcp", FromPort: 80, ToPort: 80, CIDR: "10.0.0.0/8"},
+					{Protocol: "tcp", FromPort: 81, ToPort: 90, CIDR: "10.9.0.0/16"},     // other ports
+					{Protocol: "udp", FromPort: 0, ToPort: 65535, CIDR: "172.16.0.0/12"}, // UDP only
+					{Protocol: "tcp", FromPort: 80, ToPort: 80, GroupID: "sg-2"},         // no address
+				}},
+				secgroup.SecurityGroup{ID: "sg-2", Ingress: []secgroup.Rule{
+					{Protocol: "-1", CIDR: "198.18.0.7/32"},
+					{Protocol: "tcp", FromPort: 1, ToPort: 100, CIDR: "10.1.0.0/16"}, // inside 10.0.0.0/8
+				}},
+				secgroup.SecurityGroup{ID: "sg-other", Ingress: []secgroup.Rule{{Protocol: "-1", CIDR: "0.0.0.0/0"}}}),
+			health: allHealthy,
+			want: Config{
+				Listeners: func() []Listener {
+					var ls []Listener
+					for _, p := range []string{ProtocolTCP, ProtocolUDP} {
+						for _, l := range tcpPair(RoutingZonal, []string{a1}, RoutingFailover, []string{a1}) {
+							l.Protocol = p
+							l.SourcesLimited = true
+							l.SourceRanges = []string{"10.0.0.0/8", "198.18.0.7/32"}
+							if p == ProtocolUDP {
+								l.IdleTimeout = 0
+								l.SourceRanges = []string{"172.16.0.0/12", "198.18.0.7/32"}
+							}
+							ls = append(ls, l)
+						}
+					}
+					return ls
+				}(),
+				TargetGroups: groupWith(ts(targetA1, "healthy")),
+			},
+		},
+		{
+			name: "security groups and source ranges: clients both admit",
+			state: withGroups(testState(stateOpts{targets: []elb.Target{targetA1},
+				lsAttrs: map[string]string{elb.AttrSourceRanges: "10.1.0.0/16,192.168.0.0/16"}}), []string{"sg-1"},
+				secgroup.SecurityGroup{ID: "sg-1", Ingress: []secgroup.Rule{
+					{Protocol: "tcp", FromPort: 80, ToPort: 80, CIDR: "10.0.0.0/8"},
+					{Protocol: "tcp", FromPort: 80, ToPort: 80, CIDR: "192.168.7.0/24"},
+				}}),
+			health: allHealthy,
+			want: Config{
+				Listeners: func() []Listener {
+					ls := tcpPair(RoutingZonal, []string{a1}, RoutingFailover, []string{a1})
+					for i := range ls {
+						ls[i].SourceRanges = []string{"10.1.0.0/16", "192.168.7.0/24"}
+						ls[i].SourcesLimited = true
+					}
+					return ls
+				}(),
+				TargetGroups: groupWith(ts(targetA1, "healthy")),
+			},
+		},
+		{
+			name: "security groups that admit nobody to the port",
+			state: withGroups(testState(stateOpts{targets: []elb.Target{targetA1}}), []string{"sg-1"},
+				secgroup.SecurityGroup{ID: "sg-1", Ingress: []secgroup.Rule{{Protocol: "tcp", FromPort: 443, ToPort: 443, CIDR: "0.0.0.0/0"}}}),
+			health: allHealthy,
+			want: Config{
+				Listeners: func() []Listener {
+					ls := tcpPair(RoutingZonal, []string{a1}, RoutingFailover, []string{a1})
+					for i := range ls {
+						ls[i].SourcesLimited = true
+					}
+					return ls
+				}(),
+				TargetGroups: groupWith(ts(targetA1, "healthy")),
+			},
+		},
+		{
+			name:   "security groups kelb does not hold are not enforced",
+			state:  withGroups(testState(stateOpts{targets: []elb.Target{targetA1}}), []string{"sg-unknown"}),
+			health: allHealthy,
+			want: Config{
+				Listeners:    tcpPair(RoutingZonal, []string{a1}, RoutingFailover, []string{a1}),
 				TargetGroups: groupWith(ts(targetA1, "healthy")),
 			},
 		},

@@ -73,12 +73,19 @@ type Listener struct {
 	// SourceIPAffinity hashes only the client's address (stickiness type
 	// source_ip), so every flow of one client goes to the same target.
 	SourceIPAffinity bool
-	// SourceRanges are the client networks the listener accepts, as CIDRs
-	// (kelb.source_ranges.cidrs, what security group rules do on AWS);
-	// empty accepts every client. TCP connections from elsewhere are reset
-	// at once, UDP datagrams from elsewhere dropped.
+	// SourceRanges are the client networks the listener accepts, as CIDRs:
+	// what the ingress rules of the load balancer's security groups and the
+	// kelb.source_ranges.cidrs attribute admit (elb.Admission). Empty
+	// accepts every client unless SourcesLimited. TCP connections from
+	// elsewhere are reset at once, UDP datagrams from elsewhere dropped.
 	SourceRanges []string
+	// SourcesLimited makes SourceRanges apply even when empty: a listener
+	// its security groups admit nobody to accepts no client.
+	SourcesLimited bool `json:",omitempty"`
 }
+
+// AllSources reports whether the listener accepts every client.
+func (l Listener) AllSources() bool { return !l.SourcesLimited && len(l.SourceRanges) == 0 }
 
 // TargetGroup holds what the data plane needs to know about the registered
 // targets of a target group beyond the Listeners' target lists: which

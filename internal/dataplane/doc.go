@@ -62,9 +62,12 @@
 // With the defaults and a limit of 1,048,576, kelb holds 100,000 flows,
 // 20,000 on one listening socket.
 //
-// A listener with source ranges (kelb.source_ranges.cidrs, kelb's stand-in
-// for security group rules) resets TCP connections and drops UDP datagrams
-// from clients outside them before any target is chosen.
+// A listener admits the clients that the ingress rules of its load
+// balancer's security groups allow for its protocol and port, within its
+// kelb.source_ranges.cidrs when it has that attribute (elb.Admission); it
+// resets TCP connections and drops UDP datagrams from every other client
+// before any target is chosen. A listener whose groups allow nobody
+// admits nobody.
 //
 // Failure behaviour: a listener that cannot be bound is reported by Apply
 // while the rest of the Config applies; a target that refuses or times out

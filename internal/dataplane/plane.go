@@ -102,7 +102,7 @@ type socket interface {
 type route struct {
 	cfg     Listener
 	local   netip.AddrPort
-	sources []netip.Prefix // empty: every client
+	sources []netip.Prefix // with cfg.AllSources(): every client
 	targets []netip.AddrPort
 	table   *maglev.Table
 	metrics flowMetrics
@@ -120,7 +120,7 @@ func (r *route) pick(hash uint64, attempt int) (netip.AddrPort, bool) {
 
 // admits reports whether the listener accepts flows from client.
 func (r *route) admits(client netip.Addr) bool {
-	if len(r.sources) == 0 {
+	if r.cfg.AllSources() {
 		return true
 	}
 	for _, p := range r.sources {

@@ -155,8 +155,9 @@ func targetGroupAttrSpecs(protocol, targetType string) map[string]attrSpec {
 
 // AttrSourceRanges is kelb's listener attribute that limits the sources a
 // listener accepts: a comma-separated list of CIDRs, empty for every
-// source. It is what security group rules do for a load balancer on AWS,
-// and what a Service's loadBalancerSourceRanges becomes.
+// source. It is what a Service's loadBalancerSourceRanges becomes, and an
+// older way to say what the ingress rules of the load balancer's security
+// groups say: with both, a client must be admitted by both (Admission).
 const AttrSourceRanges = "kelb.source_ranges.cidrs"
 
 // sourceRangesAttr accepts an empty list or comma-separated CIDRs.

@@ -25,6 +25,7 @@ const (
 	CodeTargetGroupAssociationLimit = "TargetGroupAssociationLimit"
 	CodeInvalidLoadBalancerAction   = "InvalidLoadBalancerAction"
 	CodeCertificateNotFound         = "CertificateNotFound"
+	CodeInvalidSecurityGroup        = "InvalidSecurityGroup"
 	CodeSSLPolicyNotFound           = "SSLPolicyNotFound"
 	CodePriorityInUse               = "PriorityInUse"
 	CodeTooManyTargets              = "TooManyTargets"

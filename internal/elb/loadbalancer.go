@@ -117,6 +117,9 @@ func (s *Service) CreateLoadBalancer(ctx context.Context, in CreateLoadBalancerI
 		if n >= MaxLoadBalancersPerType {
 			return errorf("TooManyLoadBalancers", "There are %d %s load balancers already; the limit is %d", n, in.Type, MaxLoadBalancersPerType)
 		}
+		if err := checkSecurityGroupsExist(tx, in.SecurityGroups); err != nil {
+			return err
+		}
 		addrs, err := s.allocate(w, zones)
 		if err != nil {
 			return err

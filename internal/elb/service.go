@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kelb-io/kelb/internal/elb/store"
+	"github.com/kelb-io/kelb/internal/secgroup"
 )
 
 // Defaults of Config.
@@ -135,6 +136,12 @@ func (s *Service) Region() string { return s.cfg.Region }
 // VpcID returns the VPC id reported for load balancers.
 func (s *Service) VpcID() string { return s.cfg.VpcID }
 
+// VPCCIDRs returns the networks of the VPC.
+func (s *Service) VPCCIDRs() []netip.Prefix { return append([]netip.Prefix(nil), s.cfg.VPCCIDRs...) }
+
+// AccountID returns the account of ARNs.
+func (s *Service) AccountID() string { return s.cfg.AccountID }
+
 // Zones returns the configured zones.
 func (s *Service) Zones() []Zone { return append([]Zone(nil), s.cfg.Zones...) }
 
@@ -173,7 +180,8 @@ func (s *Service) Snapshot(ctx context.Context) (State, error) {
 		}
 		st = w.state()
 		st.Revision = tx.Revision()
-		return nil
+		st.SecurityGroups, err = secgroup.List(tx)
+		return err
 	})
 	if err != nil {
 		return State{}, fmt.Errorf("snapshot: %w", err)

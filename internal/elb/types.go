@@ -3,6 +3,8 @@ package elb
 import (
 	"net/netip"
 	"time"
+
+	"github.com/kelb-io/kelb/internal/secgroup"
 )
 
 // Load balancer types, as ELBv2 names them.
@@ -55,10 +57,10 @@ type LoadBalancer struct {
 	State         string
 	CreatedTime   time.Time
 	Zones         []ZoneAddress
-	// SecurityGroups are the ids of the load balancer's security groups,
-	// as CreateLoadBalancer and SetSecurityGroups set them. Package elb
-	// keeps them as data; enforcing their rules is the EC2 side's work
-	// (read them with Service.LoadBalancerSecurityGroups).
+	// SecurityGroups are the ids of the load balancer's security groups
+	// (package secgroup), as CreateLoadBalancer and SetSecurityGroups set
+	// them; the listeners admit the clients their ingress rules allow (see
+	// Admission).
 	SecurityGroups []string
 	// EnforcePrivateLinkInbound is an NLB's
 	// EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic ("on" or
@@ -261,4 +263,6 @@ type State struct {
 	Listeners     []Listener
 	Rules         []Rule
 	TargetGroups  []TargetGroup
+	// SecurityGroups are every security group, for Admission.
+	SecurityGroups []secgroup.SecurityGroup
 }

@@ -187,7 +187,7 @@ func describe(l dataplane.Listener, udpTimeout uint32, cache map[string][]netip.
 	}
 	s.Addr = a
 	s.Name = fmt.Sprintf("%s_%s_%d", strings.ToLower(l.Protocol), a.Addr(), a.Port())
-	s.AllSources = len(l.SourceRanges) == 0
+	s.AllSources = l.AllSources()
 	for _, c := range l.SourceRanges {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {

@@ -60,6 +60,7 @@ func Build(state elb.State, health elb.HealthView) Config {
 		rules[r.ListenerARN] = append(rules[r.ListenerARN], r)
 	}
 
+	admission := elb.NewAdmission(state)
 	var cfg Config
 	used := map[string]*elb.LoadBalancer{}
 	for _, ls := range state.Listeners {
@@ -89,11 +90,18 @@ func Build(state elb.State, health elb.HealthView) Config {
 				certs = append(certs, c.ARN)
 			}
 		}
+		prefixes, limited := admission.Sources(lb, &ls, "TCP")
+		var sources []string
+		for _, p := range prefixes {
+			sources = append(sources, p.String())
+		}
 		for _, z := range lb.Zones {
 			if !z.Address.IsValid() {
 				continue
 			}
 			cfg.Listeners = append(cfg.Listeners, Listener{
+				SourceRanges:   sources,
+				SourcesLimited: limited,
 				ListenerARN:    ls.ARN,
 				LoadBalancer:   arnLabel(lb.ARN, ":loadbalancer/", len(":loadbalancer/")),
 				Zone:           z.Zone,

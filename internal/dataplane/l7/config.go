@@ -54,6 +54,13 @@ type Listener struct {
 	// when none matches.
 	Rules          []elb.Rule
 	DefaultActions []elb.Action
+	// SourceRanges are the client networks the listener accepts, as CIDRs
+	// (elb.Admission: the load balancer's security groups and the
+	// kelb.source_ranges.cidrs attribute); empty accepts every client
+	// unless SourcesLimited. Connections from elsewhere are closed as soon
+	// as they are accepted, before any byte is read.
+	SourceRanges   []string `json:",omitempty"`
+	SourcesLimited bool     `json:",omitempty"`
 }
 
 // TargetGroup is a target group some ALB listener or rule forwards to.

@@ -160,7 +160,7 @@ func (p *Plane) Apply(cfg Config) error {
 		}
 		s := p.servers[l.Address]
 		if s == nil {
-			if s, err = p.bind(l); err != nil {
+			if s, err = p.bind(l, tbl); err != nil {
 				errs = append(errs, fmt.Errorf("listener %s: %w", l.ListenerARN, err))
 				continue
 			}
@@ -234,6 +234,14 @@ func (p *Plane) buildTable(l Listener) (*table, error) {
 		xffMode:          l.XFFMode,
 		forwardedHeaders: []byte("X-Forwarded-Proto: " + proto + "\r\nX-Forwarded-Port: " + port + "\r\n"),
 		metrics:          p.metrics.forRoute(l.LoadBalancer, ""),
+		allSources:       !l.SourcesLimited && len(l.SourceRanges) == 0,
+	}
+	for _, c := range l.SourceRanges {
+		pfx, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, fmt.Errorf("source range: %w", err)
+		}
+		t.sources = append(t.sources, pfx.Masked())
 	}
 	compile := func(actions []elb.Action) (*action, error) {
 		a, err := p.compileAction(l, actions)
@@ -344,7 +352,9 @@ type server struct {
 	conns       map[*clientConn]struct{}
 }
 
-func (p *Plane) bind(l Listener) (*server, error) {
+// bind opens l's socket and serves it with tbl, which is in place before
+// the first connection is accepted.
+func (p *Plane) bind(l Listener, tbl *table) (*server, error) {
 	// No TCP keep-alive probes on client connections: the idle timeout
 	// closes dead ones, and each accepted connection is spared the
 	// setsockopt calls.
@@ -400,6 +410,7 @@ func (p *Plane) bind(l Listener) (*server, error) {
 		})
 	}
 	s.ln = clientLn
+	s.table.Store(tbl)
 	s.handoff = newHandoffListener(ln.Addr())
 	s.conns = map[*clientConn]struct{}{}
 	s.idleWorkers = make(chan *clientConn)
@@ -442,6 +453,12 @@ func (s *server) acceptLoop(p *Plane) {
 			continue
 		}
 		delay = 0
+		if t := s.table.Load(); t == nil || !t.admits(c.RemoteAddr()) {
+			// Outside the listener's security group rules: closed before
+			// a byte is read, with a reset where the socket allows.
+			refuse(c)
+			continue
+		}
 		s.accepted.Inc()
 		s.active.Inc()
 		cc := newClientConn(s, c)
@@ -460,6 +477,19 @@ func (s *server) acceptLoop(p *Plane) {
 			}()
 		}
 	}
+}
+
+// refuse closes a connection the listener does not admit, with a TCP
+// reset when the connection (or the one under TLS) can set SO_LINGER.
+func refuse(c net.Conn) {
+	nc := c
+	if tc, ok := c.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	if l, ok := nc.(interface{ SetLinger(int) error }); ok {
+		l.SetLinger(0)
+	}
+	c.Close()
 }
 
 // workerIdleTimeout ends a connection goroutine that has had no new

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/http/httputil"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,6 +52,28 @@ type table struct {
 	// lines the fast path adds.
 	forwardedHeaders []byte
 	metrics          *routeMetrics // responses without a target group
+	// allSources admits every client; else only those in sources.
+	allSources bool
+	sources    []netip.Prefix
+}
+
+// admits reports whether the listener accepts a connection from addr (a
+// net.Addr's "ip:port").
+func (t *table) admits(addr net.Addr) bool {
+	if t.allSources {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil {
+		return false
+	}
+	client := ap.Addr().Unmap()
+	for _, p := range t.sources {
+		if p.Contains(client) {
+			return true
+		}
+	}
+	return false
 }
 
 type action struct {
