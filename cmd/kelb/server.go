@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -50,6 +51,11 @@ default 127.0.0.0/8), or private addresses outside it (10.0.0.0/8,
 100.64.0.0/10, 172.16.0.0/12, 192.168.0.0/16) registered with an
 Availability Zone, as in AWS; link-local, multicast, broadcast and public
 addresses outside the VPC are refused (InvalidTarget).
+The VPC (--vpc-id, --vpc-cidr), the zones as its subnets and security
+groups are served by the EC2 API on the same address (aws ec2
+describe-subnets, create-security-group, authorize-security-group-ingress,
+...). A load balancer's listeners admit only the clients the ingress rules
+of its security groups allow for their protocol and port.
 Listeners bind their addresses with IP_FREEBIND; to have traffic to them
 delivered, route the pools to this host, or give --manage-addresses IFACE
 and kelb adds each load balancer's addresses to IFACE (as /32) and removes
@@ -121,6 +127,9 @@ takes two descriptors, a UDP flow one.`,
 				}
 				cfg.Zones = append(cfg.Zones, zone)
 			}
+			if !strings.HasPrefix(cfg.VpcID, "vpc-") {
+				return fmt.Errorf("--vpc-id %q must start with vpc-", cfg.VpcID)
+			}
 			for _, c := range vpcCIDRs {
 				p, err := netip.ParsePrefix(c)
 				if err != nil {
@@ -176,6 +185,7 @@ takes two descriptors, a UDP flow one.`,
 	f.StringVar(&cfg.DNSDomain, "dns-domain", elb.DefaultDNSDomain, "domain of load balancer DNS names (<name>-<id>.elb.<region>.<domain>)")
 	f.StringArrayVar(&zones, "zone", nil, "zone NAME=CIDR[,subnet=SUBNET_ID]: a zone and the pool of its load balancer addresses (repeatable)")
 	f.StringArrayVar(&zoneTargets, "zone-targets", nil, "NAME=CIDR: targets in this network are in zone NAME (repeatable); the network must lie in the VPC")
+	f.StringVar(&cfg.VpcID, "vpc-id", elb.DefaultVpcID, "id of the VPC load balancers and security groups are in, as the ELBv2 and EC2 APIs report it")
 	f.StringArrayVar(&vpcCIDRs, "vpc-cidr", []string{elb.DefaultVPCCIDRs[0].String()}, "a network of the VPC (repeatable): targets are its addresses, or private addresses outside it registered with an Availability Zone")
 	f.StringVar(&cfg.ManageAddresses, "manage-addresses", "", "network interface to add load balancer addresses to (as /32) while their load balancer exists; empty binds them with IP_FREEBIND only")
 	f.StringVar(&credentialsFile, "credentials-file", "", "AWS credentials file whose access keys the API accepts")

@@ -49,9 +49,9 @@ func parseForm(form url.Values, s string, seen *int) error {
 
 var errTooManyParams = fmt.Errorf("more than %d parameters", maxFormParams)
 
-// decodeForm merges the URL query and, for POST, the form body. The body
-// wins when both carry a key.
-func decodeForm(r *http.Request, body []byte) (url.Values, *Error) {
+// DecodeForm merges the URL query and, for POST, the form body. The body
+// wins when both carry a key. The EC2 API decodes its forms with it too.
+func DecodeForm(r *http.Request, body []byte) (url.Values, *Error) {
 	form := url.Values{}
 	seen := 0
 	if err := parseForm(form, r.URL.RawQuery, &seen); err != nil {

@@ -143,7 +143,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	form, perr := decodeForm(r, body)
+	form, perr := DecodeForm(r, body)
 	if perr != nil {
 		h.writeError(w, requestID, action, perr)
 		return

@@ -184,6 +184,35 @@ func (p Params) StructList(key string) []Params {
 	return out
 }
 
+// FlatList returns key.1 .. key.N in numeric order of N: a list as the EC2
+// protocol sends it (GroupId.1, Filter.1.Value.2), without ".member". It
+// returns nil when there is none.
+func (p Params) FlatList(key string) []string {
+	idx, rest := p.indexed(key + ".")
+	var out []string
+	for _, n := range idx {
+		for _, tail := range rest[n] {
+			if tail == "" {
+				out = append(out, p.String(key+"."+strconv.Itoa(n)))
+				break
+			}
+		}
+	}
+	return out
+}
+
+// FlatStructList returns the structures key.N.<field> (the EC2 protocol's
+// lists of structures, such as Filter.1.Name) grouped by N, in numeric
+// order of N, each addressing its fields without the prefix.
+func (p Params) FlatStructList(key string) []Params {
+	idx, _ := p.indexed(key + ".")
+	var out []Params
+	for _, n := range idx {
+		out = append(out, Params{form: p.form, prefix: p.prefix + key + "." + strconv.Itoa(n) + "."})
+	}
+	return out
+}
+
 // Struct returns the structure key.<field>. ok is false when no field of it
 // is present.
 func (p Params) Struct(key string) (Params, bool) {

@@ -1,5 +1,6 @@
-// Package server assembles kelb server: the ELBv2 API and the ACM API (for
-// listener certificates) over the store, the health checker, the L4 and L7
+// Package server assembles kelb server: the ELBv2 API, the ACM API (for
+// listener certificates) and the EC2 API (the VPC, subnets and security
+// groups) over the store, the health checker, the L4 and L7
 // data planes, DNS for load balancer names and Prometheus metrics.
 //
 // One loop keeps the moving parts in step. It wakes on every committed store
@@ -66,11 +67,13 @@ import (
 	"github.com/kelb-io/kelb/internal/dataplane/kernel"
 	"github.com/kelb-io/kelb/internal/dataplane/l7"
 	"github.com/kelb-io/kelb/internal/dns"
+	"github.com/kelb-io/kelb/internal/ec2api"
 	"github.com/kelb-io/kelb/internal/elb"
 	"github.com/kelb-io/kelb/internal/elb/store"
 	"github.com/kelb-io/kelb/internal/elbapi"
 	"github.com/kelb-io/kelb/internal/fleet"
 	"github.com/kelb-io/kelb/internal/health"
+	"github.com/kelb-io/kelb/internal/secgroup"
 )
 
 // Config configures kelb server.
@@ -95,6 +98,9 @@ type Config struct {
 	// VPCCIDRs are the networks of the VPC targets are in (elb.Config);
 	// empty means elb.DefaultVPCCIDRs.
 	VPCCIDRs []netip.Prefix
+	// VpcID is the id of that VPC, as the ELBv2 and EC2 APIs report it;
+	// empty means elb.DefaultVpcID.
+	VpcID string
 	// ManageAddresses is a network interface that load balancer addresses
 	// are added to while their load balancer exists; empty leaves
 	// interfaces alone (listeners bind with IP_FREEBIND either way).
@@ -155,6 +161,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Store:     st,
 		Zones:     cfg.Zones,
 		VPCCIDRs:  cfg.VPCCIDRs,
+		VpcID:     cfg.VpcID,
 		Region:    cfg.Region,
 		DNSDomain: cfg.DNSDomain,
 		Health:    members.Health(applied),
@@ -202,10 +209,19 @@ func Run(ctx context.Context, cfg Config) error {
 	// API address; X-Amz-Target tells them apart.
 	acmHandler := acmapi.NewHandler(acmapi.Config{Certificates: certs, Credentials: cfg.Credentials, Region: svc.Region(),
 		Logger: log.With("component", "acm")})
+	// EC2 requests (the VPC, subnets, security groups) share it too; their
+	// signature's scope tells them apart.
+	groups := secgroup.New(secgroup.Config{Store: st, VpcID: svc.VpcID(), AccountID: svc.AccountID(), InUse: elb.SecurityGroupUsers})
+	ec2Handler := ec2api.NewHandler(ec2api.Config{ELB: svc, Groups: groups, Credentials: cfg.Credentials,
+		Logger: log.With("component", "ec2")})
 	gate := newRevisionGate()
 	api, apiLn := limitedServer("api", answerWhenApplied(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if acmapi.IsACMRequest(r) {
 			acmHandler.ServeHTTP(w, r)
+			return
+		}
+		if ec2api.IsEC2Request(r) {
+			ec2Handler.ServeHTTP(w, r)
 			return
 		}
 		elbHandler.ServeHTTP(w, r)
