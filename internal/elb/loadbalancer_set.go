@@ -249,6 +249,9 @@ func (s *Service) SetSecurityGroups(ctx context.Context, in SetSecurityGroupsInp
 				return validationf("An Application Load Balancer must have at least one security group")
 			}
 		}
+		if err := checkSecurityGroupsExist(tx, in.SecurityGroups); err != nil {
+			return err
+		}
 		lb.SecurityGroups = slices.Clone(in.SecurityGroups)
 		if lb.Type == TypeNetwork && lb.EnforcePrivateLinkInbound == "" {
 			lb.EnforcePrivateLinkInbound = On

@@ -55,6 +55,7 @@ type elbServer struct {
 	URL    string
 	svc    *elb.Service
 	health *healthBoard
+	store  store.Store
 }
 
 // startELB serves the ELBv2 API of a fresh service on a bolt store.
@@ -86,7 +87,7 @@ func startELB(t *testing.T) *elbServer {
 		Region:      "us-west-2",
 	}))
 	t.Cleanup(srv.Close)
-	return &elbServer{URL: srv.URL, svc: svc, health: health}
+	return &elbServer{URL: srv.URL, svc: svc, health: health, store: st}
 }
 
 func (s *elbServer) client(t *testing.T) *elbv2.Client {

@@ -8,6 +8,9 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/kelb-io/kelb/internal/elb"
+	"github.com/kelb-io/kelb/internal/secgroup"
 )
 
 func zoneAddrs(zones []types.AvailabilityZone) map[string]string {
@@ -141,10 +144,20 @@ func TestSetSecurityGroups(t *testing.T) {
 	srv := startELB(t)
 	c := srv.client(t)
 	ctx := t.Context()
+	// The groups exist, as AWS requires: kelb's EC2 side keeps them.
+	sgs := secgroup.New(secgroup.Config{Store: srv.store, VpcID: elb.DefaultVpcID})
+	var g []string
+	for _, name := range []string{"a", "b", "c", "d"} {
+		sg, err := sgs.Create(ctx, secgroup.CreateInput{Name: name, Description: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g = append(g, sg.ID)
+	}
 	bare := must(c.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("sg-bare"), Type: types.LoadBalancerTypeEnumNetwork}))(t).LoadBalancers[0]
 	nlb := must(c.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("sg-nlb"), Type: types.LoadBalancerTypeEnumNetwork,
-		SecurityGroups: []string{"sg-0123456789abcdef0"}}))(t).LoadBalancers[0]
-	alb := must(c.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("sg-alb"), SecurityGroups: []string{"sg-0aaa"}}))(t).LoadBalancers[0]
+		SecurityGroups: []string{g[0]}}))(t).LoadBalancers[0]
+	alb := must(c.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("sg-alb"), SecurityGroups: []string{g[0]}}))(t).LoadBalancers[0]
 	if got := aws.ToString(nlb.EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic); got != "on" {
 		t.Errorf("new NLB with groups: EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic = %q, want on", got)
 	}
@@ -152,19 +165,19 @@ func TestSetSecurityGroups(t *testing.T) {
 		t.Errorf("NLB without groups reports %v, %v", bare.SecurityGroups, aws.ToString(bare.EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic))
 	}
 
-	_, err := c.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: bare.LoadBalancerArn, SecurityGroups: []string{"sg-0b"}})
+	_, err := c.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: bare.LoadBalancerArn, SecurityGroups: []string{g[1]}})
 	wantAPIError(t, err, "InvalidConfigurationRequest")
-	out := must(c.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: nlb.LoadBalancerArn, SecurityGroups: []string{"sg-0b", "sg-0c"},
+	out := must(c.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: nlb.LoadBalancerArn, SecurityGroups: []string{g[1], g[2]},
 		EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic: types.EnforceSecurityGroupInboundRulesOnPrivateLinkTrafficEnumOff}))(t)
-	if diff := cmp.Diff([]string{"sg-0b", "sg-0c"}, out.SecurityGroupIds); diff != "" || out.EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic != "off" {
+	if diff := cmp.Diff([]string{g[1], g[2]}, out.SecurityGroupIds); diff != "" || out.EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic != "off" {
 		t.Errorf("SetSecurityGroups = %v %q (-want +got):\n%s", out.SecurityGroupIds, out.EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic, diff)
 	}
 	groups, err := srv.svc.LoadBalancerSecurityGroups(ctx, *nlb.LoadBalancerArn)
-	if err != nil || !cmp.Equal(groups, []string{"sg-0b", "sg-0c"}) {
+	if err != nil || !cmp.Equal(groups, []string{g[1], g[2]}) {
 		t.Errorf("LoadBalancerSecurityGroups = %v, %v", groups, err)
 	}
 	desc := must(c.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{Names: []string{"sg-nlb"}}))(t).LoadBalancers[0]
-	if !cmp.Equal(desc.SecurityGroups, []string{"sg-0b", "sg-0c"}) || aws.ToString(desc.EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic) != "off" {
+	if !cmp.Equal(desc.SecurityGroups, []string{g[1], g[2]}) || aws.ToString(desc.EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic) != "off" {
 		t.Errorf("described %v %q", desc.SecurityGroups, aws.ToString(desc.EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic))
 	}
 
@@ -172,13 +185,15 @@ func TestSetSecurityGroups(t *testing.T) {
 	wantAPIError(t, err, "ValidationError")
 	_, err = c.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: alb.LoadBalancerArn, SecurityGroups: []string{"default"}})
 	wantAPIError(t, err, "InvalidSecurityGroup")
+	_, err = c.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: alb.LoadBalancerArn, SecurityGroups: []string{g[3], "sg-0000000000000000f"}})
+	wantAPIError(t, err, "InvalidSecurityGroup")
 	_, err = c.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: alb.LoadBalancerArn, SecurityGroups: []string{"sg-1", "sg-2", "sg-3", "sg-4", "sg-5", "sg-6"}})
 	wantAPIError(t, err, "ValidationError")
 	_, err = c.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: alb.LoadBalancerArn, SecurityGroups: []string{"sg-1"},
 		EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic: types.EnforceSecurityGroupInboundRulesOnPrivateLinkTrafficEnumOn})
 	wantAPIError(t, err, "ValidationError")
-	aout := must(c.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: alb.LoadBalancerArn, SecurityGroups: []string{"sg-0d"}}))(t)
-	if !cmp.Equal(aout.SecurityGroupIds, []string{"sg-0d"}) || aout.EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic != "" {
+	aout := must(c.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: alb.LoadBalancerArn, SecurityGroups: []string{g[3]}}))(t)
+	if !cmp.Equal(aout.SecurityGroupIds, []string{g[3]}) || aout.EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic != "" {
 		t.Errorf("ALB SetSecurityGroups = %v %q", aout.SecurityGroupIds, aout.EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic)
 	}
 	_, err = c.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: aws.String(*alb.LoadBalancerArn + "0"), SecurityGroups: []string{"sg-1"}})
@@ -190,7 +205,11 @@ func TestDescribeLoadBalancerFields(t *testing.T) {
 	c := srv.client(t)
 	ctx := t.Context()
 	must(c.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("f-nlb"), Type: types.LoadBalancerTypeEnumNetwork, Scheme: types.LoadBalancerSchemeEnumInternal}))(t)
-	must(c.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("f-alb"), SecurityGroups: []string{"sg-0f"}}))(t)
+	sg, err := secgroup.New(secgroup.Config{Store: srv.store, VpcID: elb.DefaultVpcID}).Create(ctx, secgroup.CreateInput{Name: "f", Description: "f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(c.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("f-alb"), SecurityGroups: []string{sg.ID}}))(t)
 	lbs := must(c.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{}))(t).LoadBalancers
 	if len(lbs) != 2 {
 		t.Fatalf("%d load balancers", len(lbs))
@@ -216,7 +235,7 @@ func TestDescribeLoadBalancerFields(t *testing.T) {
 				t.Errorf("%s: internal NLB address %+v", name, a)
 			}
 		case types.LoadBalancerTypeEnumApplication:
-			if lb.EnablePrefixForIpv6SourceNat != "" || !cmp.Equal(lb.SecurityGroups, []string{"sg-0f"}) {
+			if lb.EnablePrefixForIpv6SourceNat != "" || !cmp.Equal(lb.SecurityGroups, []string{sg.ID}) {
 				t.Errorf("%s: prefix %q, groups %v", name, lb.EnablePrefixForIpv6SourceNat, lb.SecurityGroups)
 			}
 		}
