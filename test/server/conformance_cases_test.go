@@ -67,7 +67,7 @@ func conformanceCases() []confCase {
 func loadBalancerCases() []confCase {
 	return []confCase{
 		{"CreateLoadBalancer", "same name and settings returns the load balancer", "", func(ctx cx, c cl, f fx) error {
-			out, err := c.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("conf-alb"), SecurityGroups: []string{"sg-0conf0000000000b"}})
+			out, err := c.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("conf-alb"), SecurityGroups: []string{f.groups[1]}})
 			if err == nil && aws.ToString(out.LoadBalancers[0].LoadBalancerArn) != f.alb {
 				return fmt.Errorf("got %s, want %s", aws.ToString(out.LoadBalancers[0].LoadBalancerArn), f.alb)
 			}
@@ -219,14 +219,14 @@ func loadBalancerCases() []confCase {
 			return err
 		}},
 		{"SetSecurityGroups", "an NLB created with groups", "", func(ctx cx, c cl, f fx) error {
-			out, err := c.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: &f.nlb, SecurityGroups: []string{"sg-0conf0000000000c", "sg-0conf0000000000d"}})
+			out, err := c.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: &f.nlb, SecurityGroups: []string{f.groups[2], f.groups[3]}})
 			if err == nil && (len(out.SecurityGroupIds) != 2 || out.EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic != "on") {
 				return fmt.Errorf("answer %+v", out)
 			}
 			return err
 		}},
 		{"SetSecurityGroups", "an NLB created without groups", "InvalidConfigurationRequest", func(ctx cx, c cl, f fx) error {
-			_, err := c.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: &f.nlbBare, SecurityGroups: []string{"sg-0conf0000000000c"}})
+			_, err := c.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: &f.nlbBare, SecurityGroups: []string{f.groups[2]}})
 			return err
 		}},
 		{"SetSecurityGroups", "not a group id", "InvalidSecurityGroup", func(ctx cx, c cl, f fx) error {

@@ -171,8 +171,8 @@ func conformanceCLI(t *testing.T, s *kelbServer, f *confFixture) confCLICounts {
 				}
 				return nil
 			}},
-		{"SetSecurityGroups", []string{"set-security-groups", "--load-balancer-arn", f.nlbBare, "--security-groups", "sg-0conf0000000000e"},
-			map[string]any{"LoadBalancerArn": f.nlbBare, "SecurityGroups": []string{"sg-0conf0000000000e"}}, "InvalidConfigurationRequest", nil},
+		{"SetSecurityGroups", []string{"set-security-groups", "--load-balancer-arn", f.nlbBare, "--security-groups", f.groups[4]},
+			map[string]any{"LoadBalancerArn": f.nlbBare, "SecurityGroups": []string{f.groups[4]}}, "InvalidConfigurationRequest", nil},
 		{"DescribeTargetHealth", []string{"describe-target-health", "--target-group-arn", f.tgTCP, "--targets", "Id=i-0123456789abcdef0"},
 			map[string]any{"TargetGroupArn": f.tgTCP, "Targets": []map[string]any{{"Id": "i-0123456789abcdef0"}}}, "", func(out map[string]any) error {
 				d := out["TargetHealthDescriptions"].([]any)[0].(map[string]any)["TargetHealth"].(map[string]any)

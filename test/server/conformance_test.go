@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/acm"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 )
@@ -45,6 +46,9 @@ type confFixture struct {
 	rule                     string
 	cert, cert2              string
 	target                   string // a registered target of tgTCP
+	// groups are security groups made through the EC2 API: load
+	// balancers take only groups kelb holds.
+	groups []string
 }
 
 func modelOperations(t *testing.T) []string {
@@ -78,8 +82,13 @@ func newConfFixture(t *testing.T, s *kelbServer, tn testNet) *confFixture {
 			t.Fatal(err)
 		}
 	}
+	for _, name := range []string{"conf-a", "conf-b", "conf-c", "conf-d", "conf-e"} {
+		sg, err := s.ec2Client().CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String(name), Description: aws.String(name)})
+		check(err)
+		f.groups = append(f.groups, aws.ToString(sg.GroupId))
+	}
 	nlb, err := c.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("conf-nlb"), Type: types.LoadBalancerTypeEnumNetwork,
-		Scheme: types.LoadBalancerSchemeEnumInternal, SecurityGroups: []string{"sg-0conf0000000000a"}})
+		Scheme: types.LoadBalancerSchemeEnumInternal, SecurityGroups: []string{f.groups[0]}})
 	check(err)
 	f.nlb = aws.ToString(nlb.LoadBalancers[0].LoadBalancerArn)
 	for _, az := range nlb.LoadBalancers[0].AvailabilityZones {
@@ -93,7 +102,7 @@ func newConfFixture(t *testing.T, s *kelbServer, tn testNet) *confFixture {
 	bare, err := c.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("conf-bare"), Type: types.LoadBalancerTypeEnumNetwork, Subnets: []string{f.subnetA}})
 	check(err)
 	f.nlbBare = aws.ToString(bare.LoadBalancers[0].LoadBalancerArn)
-	alb, err := c.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("conf-alb"), SecurityGroups: []string{"sg-0conf0000000000b"}})
+	alb, err := c.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("conf-alb"), SecurityGroups: []string{f.groups[1]}})
 	check(err)
 	f.alb = aws.ToString(alb.LoadBalancers[0].LoadBalancerArn)
 
