@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/kelb-io/kelb/internal/elb"
@@ -51,6 +52,8 @@ type Config struct {
 	// RequestTimeout bounds each etcd request; default 3 s.
 	RequestTimeout time.Duration
 	Logger         *slog.Logger
+	// Registerer takes the fleet's metrics; nil registers none.
+	Registerer prometheus.Registerer
 }
 
 // Fleet is this node's membership of the fleet and its view of the others.
@@ -75,6 +78,7 @@ type Fleet struct {
 	// may overwrite.
 	last  clientv3.LeaseID
 	index atomic.Pointer[healthIndex]
+	m     *metrics
 }
 
 // New returns this node's fleet; Run registers it.
@@ -104,6 +108,12 @@ func New(cfg Config) (*Fleet, error) {
 		self: self, peers: map[string]Node{}, views: map[string]map[string]groupHealth{},
 	}
 	f.index.Store(&healthIndex{})
+	f.m = newMetrics(f)
+	if cfg.Registerer != nil {
+		if err := f.m.register(cfg.Registerer); err != nil {
+			return nil, fmt.Errorf("fleet metrics: %w", err)
+		}
+	}
 	return f, nil
 }
 
@@ -265,6 +275,7 @@ func (f *Fleet) serve(ctx context.Context, again bool) error {
 	f.mu.Lock()
 	f.lease = reg.lease
 	f.mu.Unlock()
+	f.m.registrations.Inc()
 	defer func() {
 		f.mu.Lock()
 		f.lease = 0

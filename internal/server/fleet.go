@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kelb-io/kelb/internal/elb"
 	"github.com/kelb-io/kelb/internal/elb/store"
 	"github.com/kelb-io/kelb/internal/fleet"
@@ -54,11 +56,12 @@ func ValidateNodeZones(zones []elb.Zone, nodeZones []string) error {
 
 // joinFleet prepares this node's membership: of the fleet on the store's
 // etcd, or a fleet of one with bbolt.
-func joinFleet(cfg Config, st store.Store, log *slog.Logger) (*fleet.Fleet, error) {
+func joinFleet(cfg Config, st store.Store, reg prometheus.Registerer, log *slog.Logger) (*fleet.Fleet, error) {
 	fc := fleet.Config{
-		Node:     fleet.Node{Name: cfg.Node.Name, Zones: nodeZones(cfg), API: cfg.APIAddr, Version: version()},
-		LeaseTTL: cfg.Node.LeaseTTL,
-		Logger:   log.With("component", "fleet"),
+		Node:       fleet.Node{Name: cfg.Node.Name, Zones: nodeZones(cfg), API: cfg.APIAddr, Version: version()},
+		LeaseTTL:   cfg.Node.LeaseTTL,
+		Logger:     log.With("component", "fleet"),
+		Registerer: reg,
 	}
 	if fc.Node.Name == "" {
 		fc.Node.Name = DefaultNodeName()

@@ -147,13 +147,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer st.Close()
-	members, err := joinFleet(cfg, st, log)
-	if err != nil {
-		return err
-	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	members, err := joinFleet(cfg, st, reg, log)
+	if err != nil {
+		return err
+	}
 
 	checker := health.NewChecker(health.Options{Logger: log.With("component", "health"), Registerer: reg})
 	applied := newAppliedHealth(checker)

@@ -94,6 +94,8 @@ func TestFleetNodes(t *testing.T) {
 		}
 	}
 
+	fleetMetrics(t, nodes["fleet-a"], 3)
+
 	// Killed: no clean stop, so its key stays until its lease runs out.
 	nodes["fleet-b"].stop(syscall.SIGKILL)
 	eventually(t, 20*time.Second, "the killed node drops out of the fleet", func() error {
@@ -106,6 +108,7 @@ func TestFleetNodes(t *testing.T) {
 		}
 		return nil
 	})
+	fleetMetrics(t, nodes["fleet-a"], 2)
 	nodes["fleet-ab"].stop(syscall.SIGTERM)
 	rows, err := serverNodes(srv)
 	if err != nil {
@@ -114,6 +117,25 @@ func TestFleetNodes(t *testing.T) {
 	if got := rowNames(rows); !slices.Equal(got, []string{"fleet-a"}) {
 		t.Errorf("after a clean stop of fleet-ab, kelb server nodes lists %v, want [fleet-a]", got)
 	}
+}
+
+// fleetMetrics waits until s's metrics show it registered, seeing serving
+// live nodes.
+func fleetMetrics(t *testing.T, s *kelbServer, serving int) {
+	t.Helper()
+	eventually(t, 10*time.Second, fmt.Sprintf("metrics show %d serving nodes", serving), func() error {
+		m, err := scrape(s.Metrics + "/metrics")
+		if err != nil {
+			return err
+		}
+		if got := m.sum("kelb_fleet_nodes", `state="serving"`); got != float64(serving) {
+			return errNotYetf("kelb_fleet_nodes{state=\"serving\"} %v", got)
+		}
+		if got := m.matching("kelb_fleet_registered "); !slices.Equal(got, []string{"kelb_fleet_registered 1"}) {
+			return errNotYetf("%v", got)
+		}
+		return nil
+	})
 }
 
 // TestFleetNodesBolt: with the bbolt store, kelb server nodes says there is
