@@ -14,6 +14,8 @@ import (
 	"github.com/kelb-io/kelb/internal/certstore"
 	"github.com/kelb-io/kelb/internal/devcluster/controlplane"
 	"github.com/kelb-io/kelb/internal/devcluster/proc"
+	"github.com/kelb-io/kelb/internal/elb/store"
+	"github.com/kelb-io/kelb/internal/fleet"
 	"github.com/kelb-io/kelb/internal/server"
 )
 
@@ -246,9 +248,36 @@ func parseBirdProtocols(out string) map[string]string {
 // bgpStates are the session states BIRD shows in its Info column.
 var bgpStates = map[string]bool{"Idle": true, "Connect": true, "Active": true, "OpenSent": true, "OpenConfirm": true, "Established": true, "Close": true, "Down": true}
 
+// registry returns what the fleet's registry in etcd says of each lb
+// node, by node name: its state and lease (kelb server nodes), or "not
+// registered"; or why it cannot be read.
+func registry(ctx context.Context, st *State) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	e, err := store.OpenEtcd(ctx, store.EtcdConfig{Endpoints: FleetEtcdEndpoints()})
+	if err != nil {
+		return nil, err
+	}
+	defer e.Close()
+	members, err := fleet.List(ctx, e.Client(), e.Prefix())
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, m := range members {
+		lease := "lease expired"
+		if m.LeaseLive {
+			lease = "lease live"
+		}
+		out[m.Name] = fmt.Sprintf("%s, %s", m.State, lease)
+	}
+	return out, nil
+}
+
 // checkFleet probes the fleet process name (ok false if name is not one):
-// an etcd member's /health, the router's BGP sessions, an lb node's API.
-func checkFleet(ctx context.Context, st *State, name string) (detail string, ok bool, err error) {
+// an etcd member's /health, the router's BGP sessions, an lb node's API
+// (and its state in the fleet's registry, reg, read once per status).
+func checkFleet(ctx context.Context, st *State, name string, reg func() (map[string]string, error)) (detail string, ok bool, err error) {
 	for m := 1; m <= FleetEtcdMembers; m++ {
 		if name == FleetEtcdName(m) {
 			return "fleet configuration store, " + fleetEtcdClientURL(m), true, httpOK(ctx, FleetEtcdHealthURL(m))
@@ -272,6 +301,17 @@ func checkFleet(ctx context.Context, st *State, name string) (detail string, ok 
 	for i := 1; i <= st.Options.LBNodes; i++ {
 		if name == LBProcessName(i) {
 			detail := fmt.Sprintf("lb node %s in %s, zone %s, API %s", LBNodeName(i), LBNamespace(st.Namespace, i), LBZone(st.Options.Zones, i), LBEndpoint(i))
+			if st.Options.Fleet.NodeName {
+				nodes, rerr := reg()
+				switch state, found := nodes[LBNodeName(i)]; {
+				case rerr != nil:
+					detail += "; registry unreadable: " + rerr.Error()
+				case found:
+					detail += "; registry: " + state
+				default:
+					detail += "; registry: not registered"
+				}
+			}
 			return detail, true, dialable(ctx, net.JoinHostPort(LBNodeIP(i), strconv.Itoa(ELBAPIPort)))
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -90,6 +91,15 @@ func Check(ctx context.Context, st *State) []ComponentStatus {
 	defer cancel()
 	restCfg, cfgErr := clientcmd.BuildConfigFromFlags("", st.Kubeconfig)
 	var out []ComponentStatus
+	var (
+		regOnce  sync.Once
+		regNodes map[string]string
+		regErr   error
+	)
+	reg := func() (map[string]string, error) {
+		regOnce.Do(func() { regNodes, regErr = registry(ctx, st) })
+		return regNodes, regErr
+	}
 	for _, p := range st.Processes {
 		s := ComponentStatus{Name: p.Name, PID: p.PID, Alive: proc.Alive(p)}
 		if !s.Alive {
@@ -97,7 +107,7 @@ func Check(ctx context.Context, st *State) []ComponentStatus {
 			out = append(out, s)
 			continue
 		}
-		if detail, ok, err := checkFleet(ctx, st, p.Name); ok {
+		if detail, ok, err := checkFleet(ctx, st, p.Name, reg); ok {
 			s.Healthy = err == nil
 			s.Detail = detail
 			if err != nil {
