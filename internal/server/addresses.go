@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"slices"
 
@@ -12,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kelb-io/kelb/internal/elb"
+	"github.com/kelb-io/kelb/internal/ifaddr"
 )
 
 // addressManager keeps the addresses of kelb's load balancers on one
@@ -38,9 +38,6 @@ type addressManager struct {
 	owned map[netip.Addr]bool
 }
 
-// addressLabelSuffix marks the IPv4 addresses kelb adds.
-const addressLabelSuffix = ":kelb"
-
 // newAddressManager looks up iface and adopts the addresses kelb left on it
 // before.
 func newAddressManager(iface string, zones []elb.Zone, log *slog.Logger) (*addressManager, error) {
@@ -52,9 +49,7 @@ func newAddressManager(iface string, zones []elb.Zone, log *slog.Logger) (*addre
 	for _, z := range zones {
 		m.pools = append(m.pools, z.Pool)
 	}
-	if label := iface + addressLabelSuffix; len(label) < unix.IFNAMSIZ {
-		m.label = label
-	}
+	m.label = ifaddr.Label(iface)
 	present, err := m.list()
 	if err != nil {
 		return nil, err
@@ -69,17 +64,7 @@ func newAddressManager(iface string, zones []elb.Zone, log *slog.Logger) (*addre
 
 // list returns the addresses on the interface with their labels.
 func (m *addressManager) list() (map[netip.Addr]string, error) {
-	addrs, err := netlink.AddrList(m.link, netlink.FAMILY_ALL)
-	if err != nil {
-		return nil, fmt.Errorf("list addresses of %s: %w", m.link.Attrs().Name, err)
-	}
-	present := make(map[netip.Addr]string, len(addrs))
-	for _, a := range addrs {
-		if ip, ok := netip.AddrFromSlice(a.IP); ok {
-			present[ip.Unmap()] = a.Label
-		}
-	}
-	return present, nil
+	return ifaddr.List(m.link)
 }
 
 func (m *addressManager) inPools(a netip.Addr) bool {
@@ -122,12 +107,7 @@ func (m *addressManager) sync(st elb.State) error {
 }
 
 func (m *addressManager) netlinkAddr(a netip.Addr) *netlink.Addr {
-	bits := a.BitLen()
-	addr := &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(bits, bits)}}
-	if a.Is4() {
-		addr.Label = m.label
-	}
-	return addr
+	return ifaddr.Host(a, m.label)
 }
 
 // lbAddresses returns the addresses that load balancers of st hold in the
