@@ -32,8 +32,17 @@ func TestAnnounceFlags(t *testing.T) {
 					t.Errorf("bgp config %+v", cfg.BGP)
 				}
 			}},
-		{args: []string{"--announce", "ospf"}, wantErr: `--announce "ospf": want none or bgp`},
+		{args: []string{"--announce", "ospf"}, wantErr: `--announce "ospf": want none, bgp or l2`},
 		{args: []string{"--bgp-peer", "198.18.0.1,asn=1"}, wantErr: "--bgp-peer needs --announce bgp"},
+		{args: []string{"--l2-interface", "eth0"}, wantErr: "--l2-interface needs --announce l2"},
+		{args: []string{"--announce", "l2"}, wantErr: "--announce l2 needs --l2-interface"},
+		{args: []string{"--announce", "l2", "--l2-interface", "eth0", "--bgp-asn", "65000"}, wantErr: "--bgp-asn needs --announce bgp, not l2"},
+		{args: []string{"--announce", "bgp", "--bgp-peer", "198.18.0.1,asn=1", "--l2-interface", "eth0"}, wantErr: "--l2-interface needs --announce l2, not bgp"},
+		{args: []string{"--announce", "l2", "--l2-interface", "eth0"}, check: func(t *testing.T, cfg server.AnnounceConfig) {
+			if cfg.Mode != server.AnnounceL2 || cfg.L2Interface != "eth0" {
+				t.Errorf("l2 config %+v", cfg)
+			}
+		}},
 		{args: []string{"--announce", "bgp"}, wantErr: "--announce bgp needs at least one --bgp-peer"},
 		{args: []string{"--announce", "bgp", "--bgp-peer", "198.18.0.1"}, wantErr: "--bgp-peer: peer \"198.18.0.1\": asn=N is required"},
 		{args: []string{"--announce", "bgp", "--bgp-peer", "198.18.0.1,asn=1", "--bgp-asn", "0"}, wantErr: "--bgp-asn must be from 1 to 4294967295"},

@@ -66,7 +66,11 @@ With --announce bgp, kelb runs a BGP speaker that connects to each
 route for every load balancer address of its zones, next hop its own
 address on the peering link, while its data plane serves it: a failed
 apply withdraws them all, a clean stop withdraws everything and closes the
-sessions before exit, and losing etcd changes nothing announced.
+sessions before exit, and losing etcd changes nothing announced. With
+--announce l2 --l2-interface IFACE (and --store etcd), one node per load
+balancer address, elected through etcd, adds it to IFACE as a /32 and sends
+gratuitous ARP; it gives the address up when the load balancer is gone, on
+a clean stop, and after losing etcd only once etcd shows another owner.
 
 The configuration store is kelb.db under --data-dir. With --store etcd it
 is kept in etcd instead (--etcd-endpoints, --etcd-prefix, TLS with

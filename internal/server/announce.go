@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kelb-io/kelb/internal/announce/bgp"
+	"github.com/kelb-io/kelb/internal/announce/l2"
 	"github.com/kelb-io/kelb/internal/elb"
+	"github.com/kelb-io/kelb/internal/elb/store"
 )
 
 // Announcement modes (--announce).
@@ -22,17 +25,23 @@ const (
 	// AnnounceBGP announces a /32 per load balancer address of the node's
 	// zones to BGP peers while the data plane serves it.
 	AnnounceBGP = "bgp"
+	// AnnounceL2 has one node per address, elected through etcd, put it
+	// on an interface and answer ARP for it.
+	AnnounceL2 = "l2"
 )
 
 // AnnounceConfig configures how the node announces load balancer addresses
 // to the network.
 type AnnounceConfig struct {
-	// Mode is AnnounceNone (or empty) or AnnounceBGP.
+	// Mode is AnnounceNone (or empty), AnnounceBGP or AnnounceL2.
 	Mode string
 	// BGP configures the speaker in AnnounceBGP mode. A zero RouterID is
 	// the first IPv4 address of the host's interfaces that is not
 	// loopback.
 	BGP bgp.Config
+	// L2Interface is the interface owned addresses go on in AnnounceL2
+	// mode.
+	L2Interface string
 }
 
 // announceStopTimeout bounds the withdrawal of everything announced on a
@@ -57,9 +66,22 @@ func announcedZones(cfg Config) []elb.Zone {
 	return servedZones(cfg)
 }
 
+// nodeLeaseTTL is the lifetime of the node's etcd lease, which holds its L2
+// ownerships.
+const nodeLeaseTTL = 3 * time.Second
+
+// nodeName names the node as the owner of L2 addresses.
+func nodeName() string {
+	name, err := os.Hostname()
+	if err != nil || name == "" {
+		return "kelb"
+	}
+	return name
+}
+
 // newAnnouncer starts what cfg.Announce asks for; nil when nothing is
 // announced.
-func newAnnouncer(ctx context.Context, cfg Config, reg prometheus.Registerer, log *slog.Logger) (announcer, error) {
+func newAnnouncer(ctx context.Context, cfg Config, st store.Store, reg prometheus.Registerer, log *slog.Logger) (announcer, error) {
 	var pools []netip.Prefix
 	for _, z := range announcedZones(cfg) {
 		pools = append(pools, z.Pool)
@@ -87,8 +109,22 @@ func newAnnouncer(ctx context.Context, cfg Config, reg prometheus.Registerer, lo
 			return nil, err
 		}
 		return &bgpAnnouncer{speaker: sp, pools: pools, log: log}, nil
+	case AnnounceL2:
+		e, ok := st.(*store.Etcd)
+		if !ok {
+			return nil, fmt.Errorf("--announce l2 needs --store etcd: the owner of each address is elected through etcd")
+		}
+		if cfg.ManageAddresses != "" {
+			return nil, fmt.Errorf("--announce l2 puts the addresses this node owns on --l2-interface itself: drop --manage-addresses")
+		}
+		a, err := l2.New(l2.Config{Client: e.Client(), Prefix: e.Prefix(), Name: nodeName(), LeaseTTL: nodeLeaseTTL,
+			Interface: cfg.Announce.L2Interface, Logger: log, Registerer: reg})
+		if err != nil {
+			return nil, err
+		}
+		return &l2Announcer{owner: a, pools: pools}, nil
 	default:
-		return nil, fmt.Errorf("--announce %q: want none or bgp", cfg.Announce.Mode)
+		return nil, fmt.Errorf("--announce %q: want none, bgp or l2", cfg.Announce.Mode)
 	}
 }
 
@@ -124,3 +160,23 @@ func (b *bgpAnnouncer) stop() {
 		b.log.Error("withdraw load balancer addresses", "err", err)
 	}
 }
+
+// l2Announcer campaigns for the addresses of the node's zones and holds
+// those it wins on its L2 interface.
+type l2Announcer struct {
+	owner *l2.Announcer
+	pools []netip.Prefix
+}
+
+func (a *l2Announcer) update(st elb.State, ok bool) {
+	var want []netip.Addr
+	if ok {
+		want = lbAddresses(st, a.pools)
+	}
+	a.owner.Set(want)
+}
+
+func (a *l2Announcer) run(ctx context.Context) error { return a.owner.Run(ctx) }
+
+// stop has nothing to undo before run: no election was entered.
+func (a *l2Announcer) stop() {}

@@ -142,6 +142,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	openedStore := st
 	st, certKey, err := sealCertificateKeys(ctx, cfg, st, log)
 	if err != nil {
 		return err
@@ -254,7 +255,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	if s.announcer, err = newAnnouncer(ctx, cfg, reg, log.With("component", "announce")); err != nil {
+	if s.announcer, err = newAnnouncer(ctx, cfg, openedStore, reg, log.With("component", "announce")); err != nil {
 		apiLn.Close()
 		if metricsLn != nil {
 			metricsLn.Close()

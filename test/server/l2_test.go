@@ -1,0 +1,146 @@
+package server_test
+
+import (
+	"fmt"
+	"net"
+	"os/exec"
+	"regexp"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/kelb-io/kelb/internal/devcluster/kubelet/netnstest"
+)
+
+// linkMAC returns the MAC of dev in namespace ns.
+func linkMAC(t *testing.T, ns, dev string) string {
+	t.Helper()
+	nsh, err := netns.GetFromName(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nsh.Close()
+	h, err := netlink.NewHandleAt(nsh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	link, err := h.LinkByName(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return link.Attrs().HardwareAddr.String()
+}
+
+var neighMACRE = regexp.MustCompile(`lladdr (\S+)`)
+
+// neighMAC returns the MAC namespace ns's neighbour table has for addr
+// ("" when none); with resolve it first sends addr a datagram, so that the
+// kernel resolves it.
+func neighMAC(t *testing.T, ns, addr string, resolve bool) string {
+	t.Helper()
+	if resolve {
+		_ = netnstest.In(ns, func() error {
+			c, err := net.Dial("udp", net.JoinHostPort(addr, "9"))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_, err = c.Write([]byte("who has it"))
+			return err
+		})
+	}
+	out, err := exec.Command("ip", "-n", ns, "neigh", "show", "to", addr).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip neigh show: %v\n%s", err, out)
+	}
+	if m := neighMACRE.FindStringSubmatch(string(out)); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// TestL2Announce runs two kelb server processes with --announce l2 on one
+// etcd, each with its eth0 on one bridge with a client namespace: exactly
+// one holds a load balancer's address and answers ARP for it; killed, the
+// other takes the address over and its gratuitous ARP moves the client's
+// neighbour entry to its MAC; a deleted load balancer's address goes.
+func TestL2Announce(t *testing.T) {
+	t.Parallel()
+	f := newBGPFleet(t, 2, false)
+	route := exec.Command("ip", "-n", f.rtr, "route", "add", "198.19.1.0/24", "dev", "br0")
+	if out, err := route.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v\n%s", route, err, out)
+	}
+	var servers []*kelbServer
+	for i := range f.nodes {
+		servers = append(servers, startServer(t, testNet{}, serverOptions{
+			netns:     f.nodes[i],
+			zoneFlags: []string{"--zone", region + "a=198.19.1.0/24"},
+			extraArgs: []string{
+				"--store", "etcd", "--etcd-endpoints", f.etcd, "--etcd-prefix", "/kelb-l2/",
+				"--announce", "l2", "--l2-interface", "eth0",
+			},
+		}))
+	}
+	arn, addr := createNLB(t, servers[0], "l2-one")
+	held := addr + "/32 eth0:kelb"
+	holders := func() []int {
+		var out []int
+		for i, ns := range f.nodes {
+			if slices.Contains(interfaceAddrs(t, ns, "eth0"), held) {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	var owner int
+	eventually(t, 30*time.Second, "one owner", func() error {
+		h := holders()
+		if len(h) != 1 {
+			return fmt.Errorf("holders %v, want exactly one", h)
+		}
+		owner = h[0]
+		return nil
+	})
+	other := 1 - owner
+	ownerMAC, otherMAC := linkMAC(t, f.nodes[owner], "eth0"), linkMAC(t, f.nodes[other], "eth0")
+	eventually(t, 30*time.Second, "the client resolves the owner", func() error {
+		if got := neighMAC(t, f.rtr, addr, true); got != ownerMAC {
+			return fmt.Errorf("client has %q for %s, want node %d's %s", got, addr, owner, ownerMAC)
+		}
+		return nil
+	})
+	if h := holders(); !slices.Equal(h, []int{owner}) {
+		t.Fatalf("holders %v, want [%d]", h, owner)
+	}
+
+	// Killed, the owner's lease runs out and the other node takes over,
+	// telling the client by gratuitous ARP (the client sends nothing).
+	servers[owner].stop(syscall.SIGKILL)
+	eventually(t, 30*time.Second, "takeover", func() error {
+		if !slices.Contains(interfaceAddrs(t, f.nodes[other], "eth0"), held) {
+			return fmt.Errorf("node %d does not hold %s", other, addr)
+		}
+		return nil
+	})
+	eventually(t, 30*time.Second, "the client's entry moved by gratuitous ARP", func() error {
+		if got := neighMAC(t, f.rtr, addr, false); got != otherMAC {
+			return fmt.Errorf("client has %q for %s, want node %d's %s", got, addr, other, otherMAC)
+		}
+		return nil
+	})
+
+	// A deleted load balancer's address goes from its owner.
+	deleteLB(t, servers[other], arn)
+	eventually(t, 30*time.Second, "address gone", func() error {
+		if slices.Contains(interfaceAddrs(t, f.nodes[other], "eth0"), held) {
+			return fmt.Errorf("node %d still holds %s", other, addr)
+		}
+		return nil
+	})
+}
