@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +14,7 @@ import (
 	"github.com/kelb-io/kelb/internal/announce/l2"
 	"github.com/kelb-io/kelb/internal/elb"
 	"github.com/kelb-io/kelb/internal/elb/store"
+	"github.com/kelb-io/kelb/internal/fleet"
 )
 
 // Announcement modes (--announce).
@@ -66,19 +66,6 @@ func announcedZones(cfg Config) []elb.Zone {
 	return servedZones(cfg)
 }
 
-// nodeLeaseTTL is the lifetime of the node's etcd lease, which holds its L2
-// ownerships.
-const nodeLeaseTTL = 3 * time.Second
-
-// nodeName names the node as the owner of L2 addresses.
-func nodeName() string {
-	name, err := os.Hostname()
-	if err != nil || name == "" {
-		return "kelb"
-	}
-	return name
-}
-
 // newAnnouncer starts what cfg.Announce asks for; nil when nothing is
 // announced.
 func newAnnouncer(ctx context.Context, cfg Config, st store.Store, reg prometheus.Registerer, log *slog.Logger) (announcer, error) {
@@ -117,7 +104,14 @@ func newAnnouncer(ctx context.Context, cfg Config, st store.Store, reg prometheu
 		if cfg.ManageAddresses != "" {
 			return nil, fmt.Errorf("--announce l2 puts the addresses this node owns on --l2-interface itself: drop --manage-addresses")
 		}
-		a, err := l2.New(l2.Config{Client: e.Client(), Prefix: e.Prefix(), Name: nodeName(), LeaseTTL: nodeLeaseTTL,
+		name, ttl := cfg.Node.Name, cfg.Node.LeaseTTL
+		if name == "" {
+			name = DefaultNodeName()
+		}
+		if ttl == 0 {
+			ttl = fleet.DefaultLeaseTTL
+		}
+		a, err := l2.New(l2.Config{Client: e.Client(), Prefix: e.Prefix(), Name: name, LeaseTTL: ttl,
 			Interface: cfg.Announce.L2Interface, Logger: log, Registerer: reg})
 		if err != nil {
 			return nil, err

@@ -117,19 +117,27 @@ func newBGPFleet(t *testing.T, nodes int, bird bool) *bgpFleet {
 	return f
 }
 
-// startNode runs kelb server in node i's namespace, announcing over BGP.
-func (f *bgpFleet) startNode(t *testing.T, i int) *kelbServer {
+// startNode runs kelb server in node i's namespace, announcing over BGP
+// the addresses of zones a and b, or of nodeZones only.
+func (f *bgpFleet) startNode(t *testing.T, i int, nodeZones ...string) *kelbServer {
+	args := []string{
+		"--store", "etcd", "--etcd-endpoints", f.etcd, "--etcd-prefix", "/kelb-bgp/",
+		"--announce", "bgp", "--bgp-peer", fmt.Sprintf("%s,asn=%d,hold=3s", fleetRouter, fleetASN),
+		"--node-name", fmt.Sprintf("lb%d", i+1),
+	}
+	if len(nodeZones) > 0 {
+		args = append(args, "--node-zones", strings.Join(nodeZones, ","))
+	}
 	return startServer(t, testNet{}, serverOptions{
 		netns:     f.nodes[i],
-		zoneFlags: []string{"--zone", region + "a=198.19.1.0/24"},
-		extraArgs: []string{
-			"--store", "etcd", "--etcd-endpoints", f.etcd, "--etcd-prefix", "/kelb-bgp/", "--node-name", fmt.Sprintf("bgp-node-%d", i),
-			"--announce", "bgp", "--bgp-peer", fmt.Sprintf("%s,asn=%d,hold=3s", fleetRouter, fleetASN),
-		},
+		zoneFlags: []string{"--zone", region + "a=198.19.1.0/24", "--zone", region + "b=198.19.2.0/24"},
+		extraArgs: args,
 	})
 }
 
-func createNLB(t *testing.T, s *kelbServer, name string) (arn, addr string) {
+// createNLB creates a network load balancer and returns its ARN and its
+// address in each zone.
+func createNLB(t *testing.T, s *kelbServer, name string) (arn string, addrs map[string]string) {
 	t.Helper()
 	out, err := s.ELB.CreateLoadBalancer(context.Background(), &elbv2.CreateLoadBalancerInput{
 		Name: aws.String(name), Type: types.LoadBalancerTypeEnumNetwork, Scheme: types.LoadBalancerSchemeEnumInternal,
@@ -138,13 +146,16 @@ func createNLB(t *testing.T, s *kelbServer, name string) (arn, addr string) {
 		t.Fatalf("CreateLoadBalancer %s: %v", name, err)
 	}
 	lb := out.LoadBalancers[0]
+	addrs = map[string]string{}
 	for _, az := range lb.AvailabilityZones {
 		for _, a := range az.LoadBalancerAddresses {
-			return aws.ToString(lb.LoadBalancerArn), aws.ToString(a.IpAddress)
+			addrs[aws.ToString(az.ZoneName)] = aws.ToString(a.IpAddress)
 		}
 	}
-	t.Fatalf("load balancer %s has no address", name)
-	return "", ""
+	if len(addrs) == 0 {
+		t.Fatalf("load balancer %s has no address", name)
+	}
+	return aws.ToString(lb.LoadBalancerArn), addrs
 }
 
 func deleteLB(t *testing.T, s *kelbServer, arn string) {
@@ -156,24 +167,29 @@ func deleteLB(t *testing.T, s *kelbServer, arn string) {
 
 // TestBGPAnnounce runs two kelb server processes with --announce bgp on one
 // etcd, peering with a real BIRD: the router's kernel table gets an ECMP
-// route over both nodes for a load balancer's address, a new load
+// route over both nodes for a load balancer's address (and a route to the
+// one node serving the other zone: --node-zones), a new load
 // balancer's address appears, a deleted one's disappears, losing etcd
 // changes nothing, a killed node's next hop leaves, and a node stopped
 // cleanly withdraws its routes.
 func TestBGPAnnounce(t *testing.T) {
 	t.Parallel()
 	f := newBGPFleet(t, 2, true)
-	a, b := f.startNode(t, 0), f.startNode(t, 1)
+	// Node 1 serves zone a only, node 2 both zones.
+	a, b := f.startNode(t, 0, region+"a"), f.startNode(t, 1)
 	hosts := func(addr string) string { return addr + "/32" }
 	both := []string{fleetNodeAddr(0), fleetNodeAddr(1)}
 
-	arn1, addr1 := createNLB(t, a, "bgp-one")
-	f.router.WaitNextHops(t, hosts(addr1), both...)
-	arn2, addr2 := createNLB(t, b, "bgp-two")
+	arn1, one := createNLB(t, a, "bgp-one")
+	f.router.WaitNextHops(t, hosts(one[region+"a"]), both...)
+	f.router.WaitNextHops(t, hosts(one[region+"b"]), fleetNodeAddr(1))
+	_, two := createNLB(t, b, "bgp-two")
+	addr2 := two[region+"a"]
 	f.router.WaitNextHops(t, hosts(addr2), both...)
 
 	deleteLB(t, a, arn1)
-	f.router.WaitNextHops(t, hosts(addr1))
+	f.router.WaitNextHops(t, hosts(one[region+"a"]))
+	f.router.WaitNextHops(t, hosts(one[region+"b"]))
 	f.router.WaitNextHops(t, hosts(addr2), both...)
 
 	var m metricLines
@@ -183,7 +199,7 @@ func TestBGPAnnounce(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		for _, want := range []string{"kelb_bgp_peers_established 1", "kelb_bgp_announced_prefixes 1"} {
+		for _, want := range []string{"kelb_bgp_peers_established 1", "kelb_bgp_announced_prefixes 2"} {
 			if !slices.Contains(m, want) {
 				return fmt.Errorf("no %q in %q", want, m.matching("kelb_bgp"))
 			}
@@ -207,5 +223,4 @@ func TestBGPAnnounce(t *testing.T) {
 	if log := a.allLogs(); !strings.Contains(log, `msg="address withdrawn" component=announce address=`+addr2) || !strings.Contains(log, "bgp speaker stopped") {
 		t.Errorf("no withdrawal of %s and clean BGP stop in the log:\n%s", addr2, a.logTail(30))
 	}
-	_ = arn2
 }

@@ -83,11 +83,12 @@ func TestL2Announce(t *testing.T) {
 			zoneFlags: []string{"--zone", region + "a=198.19.1.0/24"},
 			extraArgs: []string{
 				"--store", "etcd", "--etcd-endpoints", f.etcd, "--etcd-prefix", "/kelb-l2/",
-				"--announce", "l2", "--l2-interface", "eth0",
+				"--announce", "l2", "--l2-interface", "eth0", "--node-name", fmt.Sprintf("lb%d", i+1),
 			},
 		}))
 	}
-	arn, addr := createNLB(t, servers[0], "l2-one")
+	arn, addrs := createNLB(t, servers[0], "l2-one")
+	addr := addrs[region+"a"]
 	held := addr + "/32 eth0:kelb"
 	holders := func() []int {
 		var out []int
