@@ -41,8 +41,14 @@ const (
 
 func fleetNodeAddr(i int) string { return fmt.Sprintf("198.18.0.%d", 11+i) }
 
-// newBGPFleet makes the namespaces, starts etcd and, with bird, BIRD.
-func newBGPFleet(t *testing.T, nodes int, bird bool) *bgpFleet {
+// newBGPFleet makes the namespaces and starts etcd and BIRD.
+func newBGPFleet(t *testing.T, nodes int) *bgpFleet {
+	t.Helper()
+	return newFleetNets(t, nodes, true)
+}
+
+// newFleetNets makes the namespaces, starts etcd and, with bird, BIRD.
+func newFleetNets(t *testing.T, nodes int, bird bool) *bgpFleet {
 	t.Helper()
 	if _, err := exec.LookPath("bird"); err != nil && bird {
 		t.Skip("bird (Debian package bird2) is not installed: BGP tests need a real router")
@@ -174,7 +180,7 @@ func deleteLB(t *testing.T, s *kelbServer, arn string) {
 // cleanly withdraws its routes.
 func TestBGPAnnounce(t *testing.T) {
 	t.Parallel()
-	f := newBGPFleet(t, 2, true)
+	f := newBGPFleet(t, 2)
 	// Node 1 serves zone a only, node 2 both zones.
 	a, b := f.startNode(t, 0, region+"a"), f.startNode(t, 1)
 	hosts := func(addr string) string { return addr + "/32" }

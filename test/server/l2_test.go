@@ -71,7 +71,7 @@ func neighMAC(t *testing.T, ns, addr string, resolve bool) string {
 // neighbour entry to its MAC; a deleted load balancer's address goes.
 func TestL2Announce(t *testing.T) {
 	t.Parallel()
-	f := newBGPFleet(t, 2, false)
+	f := newFleetNets(t, 2, false)
 	route := exec.Command("ip", "-n", f.rtr, "route", "add", "198.19.1.0/24", "dev", "br0")
 	if out, err := route.CombinedOutput(); err != nil {
 		t.Fatalf("%v: %v\n%s", route, err, out)
