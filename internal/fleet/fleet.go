@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/kelb-io/kelb/internal/elb"
 )
@@ -76,9 +77,14 @@ type Fleet struct {
 	lease  clientv3.LeaseID // 0 while not registered
 	// last is the lease of the last registration, whose key this node
 	// may overwrite.
-	last  clientv3.LeaseID
-	index atomic.Pointer[healthIndex]
-	m     *metrics
+	last clientv3.LeaseID
+	// session is the current registration's lease as a concurrency
+	// session (nil while not registered); registered is closed when a
+	// registration begins.
+	session    *concurrency.Session
+	registered chan struct{}
+	index      atomic.Pointer[healthIndex]
+	m          *metrics
 }
 
 // New returns this node's fleet; Run registers it.
@@ -106,6 +112,7 @@ func New(cfg Config) (*Fleet, error) {
 		cfg: cfg, name: self.Name, log: cfg.Logger,
 		changed: make(chan struct{}, 1), dirty: make(chan struct{}, 1),
 		self: self, peers: map[string]Node{}, views: map[string]map[string]groupHealth{},
+		registered: make(chan struct{}),
 	}
 	f.index.Store(&healthIndex{})
 	f.m = newMetrics(f)
@@ -155,6 +162,28 @@ func (f *Fleet) Lease() (clientv3.LeaseID, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.lease, f.lease != 0
+}
+
+// Session waits until this node is registered and returns its lease as a
+// concurrency session, for keys and elections that must live exactly as
+// long as the node does in the fleet's eyes (L2 address ownership). Its
+// Done is closed when the registration ends (lease lost, node stopping);
+// call Session again for the next one. Do not Close it: the node owns the
+// lease. With no etcd it waits for ctx.
+func (f *Fleet) Session(ctx context.Context) (*concurrency.Session, error) {
+	for {
+		f.mu.Lock()
+		s, next := f.session, f.registered
+		f.mu.Unlock()
+		if s != nil {
+			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-next:
+		}
+	}
 }
 
 // SetState records this node's state; its key follows.
@@ -272,13 +301,20 @@ func (f *Fleet) serve(ctx context.Context, again bool) error {
 	wctx := clientv3.WithRequireLeader(sctx)
 	nodes := cli.Watch(wctx, nodesPrefix(f.cfg.Prefix), clientv3.WithPrefix(), clientv3.WithRev(rev+1))
 	views := cli.Watch(wctx, healthPrefix(f.cfg.Prefix), clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	session, err := concurrency.NewSession(cli, concurrency.WithLease(reg.lease), concurrency.WithContext(sctx))
+	if err != nil {
+		f.revoke(ctx, reg.lease)
+		return fmt.Errorf("session: %w", err)
+	}
 	f.mu.Lock()
-	f.lease = reg.lease
+	f.lease, f.session = reg.lease, session
+	close(f.registered)
 	f.mu.Unlock()
 	f.m.registrations.Inc()
 	defer func() {
 		f.mu.Lock()
-		f.lease = 0
+		f.lease, f.session = 0, nil
+		f.registered = make(chan struct{})
 		f.mu.Unlock()
 	}()
 	if again {

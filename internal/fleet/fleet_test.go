@@ -120,6 +120,10 @@ func TestFleetOnEtcd(t *testing.T) {
 	if !ok {
 		t.Fatal("a is not registered")
 	}
+	session, err := a.Session(context.Background())
+	if err != nil || session.Lease() != leaseA {
+		t.Fatalf("a's session: %v, %v; want one on lease %x", session, err, leaseA)
+	}
 	srv.Stop()
 	waitFor(t, "a notices etcd is gone", func() error {
 		if _, ok := a.Lease(); ok {
@@ -134,6 +138,11 @@ func TestFleetOnEtcd(t *testing.T) {
 	if h, ok := merged.TargetHealth(tgARN, target); !ok || h.State != elb.HealthUnhealthy {
 		t.Errorf("without etcd a describes %+v (%v), want b's last verdict, unhealthy", h, ok)
 	}
+	select {
+	case <-session.Done():
+	case <-time.After(10 * time.Second):
+		t.Errorf("a's session is not done after its registration ended")
+	}
 	srv.Restart(t)
 	waitFor(t, "a registers anew", func() error {
 		l, ok := a.Lease()
@@ -142,6 +151,9 @@ func TestFleetOnEtcd(t *testing.T) {
 		}
 		return nil
 	})
+	if s, err := a.Session(context.Background()); err != nil || s == session {
+		t.Errorf("a's session after it registered anew: %v (the old one: %v), %v", s, s == session, err)
+	}
 	b.Publish(HealthReport{tgARN: {target: {State: elb.HealthHealthy}}})
 	waitFor(t, "a converges on b's new verdict", func() error {
 		if h, ok := merged.TargetHealth(tgARN, target); !ok || h.State != elb.HealthHealthy {
