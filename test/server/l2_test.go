@@ -68,7 +68,8 @@ func neighMAC(t *testing.T, ns, addr string, resolve bool) string {
 // etcd, each with its eth0 on one bridge with a client namespace: exactly
 // one holds a load balancer's address and answers ARP for it; killed, the
 // other takes the address over and its gratuitous ARP moves the client's
-// neighbour entry to its MAC; a deleted load balancer's address goes.
+// neighbour entry to its MAC; restarted, the killed node gives up the
+// address it left behind; a deleted load balancer's address goes.
 func TestL2Announce(t *testing.T) {
 	t.Parallel()
 	f := newFleetNets(t, 2, false)
@@ -132,6 +133,20 @@ func TestL2Announce(t *testing.T) {
 	eventually(t, 30*time.Second, "the client's entry moved by gratuitous ARP", func() error {
 		if got := neighMAC(t, f.rtr, addr, false); got != otherMAC {
 			return fmt.Errorf("client has %q for %s, want node %d's %s", got, addr, other, otherMAC)
+		}
+		return nil
+	})
+
+	// The killed node left the address on its interface (nothing ran to
+	// take it off); restarted, it adopts it, sees the other node owning it
+	// and gives it up.
+	if !slices.Contains(interfaceAddrs(t, f.nodes[owner], "eth0"), held) {
+		t.Errorf("the killed node's interface lost %s with nothing running", addr)
+	}
+	servers[owner].restart()
+	eventually(t, 30*time.Second, "the restarted node gives the address up", func() error {
+		if h := holders(); !slices.Equal(h, []int{other}) {
+			return fmt.Errorf("holders %v, want [%d]", h, other)
 		}
 		return nil
 	})
