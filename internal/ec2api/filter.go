@@ -36,7 +36,7 @@ func parseFilters(p elbapi.Params, known ...string) ([]filter, error) {
 	return out, nil
 }
 
-// tagged is anything with tags.
+// tag is a resource's tag, as filters see it.
 type tag struct{ Key, Value string }
 
 // match reports whether a resource with fields f and tags passes every

@@ -3,7 +3,8 @@
 // kept in kelb's configuration store (kind "securitygroup", one JSON record
 // per group under its id, sg- and 17 hex digits).
 //
-// A load balancer names its groups (CreateLoadBalancer's SecurityGroups);
+// A load balancer names its groups (CreateLoadBalancer's and
+// SetSecurityGroups' SecurityGroups, which must exist);
 // the ingress rules of those groups are what its listeners admit: Admitted
 // turns them into the client networks of one listener's protocol and port,
 // and the data planes reset or drop every other client. Rules whose peer is

@@ -145,12 +145,52 @@ func testSecurityGroupEnforcement(t *testing.T, s *kelbServer, tn testNet) {
 	setSourceRanges(fmt.Sprintf("127.%d.0.0/24", tn.n))
 	admitted(t, "NLB, groups allow B, source ranges A and B", echo, clients, b)
 
+	// UDP listeners admit what the rules allow for UDP: a TCP rule for
+	// the same port does not count.
+	startUDPEchoBackend(t, "udp-echo", tn.backend("a", 3)+":5353")
+	udp := createUDPListener(t, s, nlb.lb, 7053, tn.backend("a", 3), 5353)
+	if _, err := c.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(sg), IpPermissions: []ec2types.IpPermission{
+		{IpProtocol: aws.String("udp"), FromPort: aws.Int32(7053), ToPort: aws.Int32(7053), IpRanges: []ec2types.IpRange{{CidrIp: aws.String(a + "/32")}}},
+		{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(7053), ToPort: aws.Int32(7053), IpRanges: []ec2types.IpRange{{CidrIp: aws.String(b + "/32")}}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	admitted(t, "NLB UDP, port 7053 open to A over UDP, to B over TCP", func(client string) error { return udpRoundTrip(client, udp) }, clients, a)
+
 	// An all-traffic rule opens every port.
 	if _, err := c.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(sg), IpPermissions: []ec2types.IpPermission{{
 		IpProtocol: aws.String("-1"), IpRanges: []ec2types.IpRange{{CidrIp: aws.String(fmt.Sprintf("127.%d.0.0/16", tn.n))}}}}}); err != nil {
 		t.Fatal(err)
 	}
 	admitted(t, "ALB, all traffic from the test's network", web, clients, a, b)
+}
+
+// createUDPListener adds a UDP listener on port to load balancer lb,
+// forwarding to target:targetPort, and returns its address in the first
+// zone.
+func createUDPListener(t *testing.T, s *kelbServer, lb string, port int32, target string, targetPort int32) *net.UDPAddr {
+	t.Helper()
+	ctx := context.Background()
+	tgOut, err := s.ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String(fmt.Sprintf("udp-%d", port)), Protocol: types.ProtocolEnumUdp,
+		Port: aws.Int32(targetPort), TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0kelb"), HealthCheckProtocol: types.ProtocolEnumTcp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := tgOut.TargetGroups[0].TargetGroupArn
+	if _, err := s.ELB.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{TargetGroupArn: tg,
+		Targets: []types.TargetDescription{{Id: aws.String(target), Port: aws.Int32(targetPort)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ELB.CreateListener(ctx, &elbv2.CreateListenerInput{LoadBalancerArn: aws.String(lb), Protocol: types.ProtocolEnumUdp, Port: aws.Int32(port),
+		DefaultActions: []types.Action{{Type: types.ActionTypeEnumForward, TargetGroupArn: tg}}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.ELB.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: []string{lb}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := aws.ToString(out.LoadBalancers[0].AvailabilityZones[0].LoadBalancerAddresses[0].IpAddress)
+	return &net.UDPAddr{IP: net.ParseIP(ip), Port: int(port)}
 }
 
 // groupedStack is a load balancer with security groups, one listener and
