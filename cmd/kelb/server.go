@@ -166,8 +166,8 @@ takes two descriptors, a UDP flow one.`,
 			if err := fleet.ValidateName(cfg.Node.Name); err != nil {
 				return fmt.Errorf("--node-name: %w", err)
 			}
-			if cfg.Node.LeaseTTL < time.Second {
-				return fmt.Errorf("--node-lease-ttl must be at least 1s, not %v", cfg.Node.LeaseTTL)
+			if cfg.Node.LeaseTTL < time.Second || cfg.Node.LeaseTTL%time.Second != 0 {
+				return fmt.Errorf("--node-lease-ttl must be whole seconds, at least 1s, not %v", cfg.Node.LeaseTTL)
 			}
 			creds, err := serverCredentials(cmd, cfg.DataDir, credentialsFile, accessKeyID, secretKey)
 			if err != nil {

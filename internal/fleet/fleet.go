@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -95,8 +94,8 @@ func New(cfg Config) (*Fleet, error) {
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = DefaultLeaseTTL
 	}
-	if cfg.LeaseTTL < time.Second {
-		return nil, fmt.Errorf("node lease TTL %v: must be at least 1s", cfg.LeaseTTL)
+	if cfg.LeaseTTL < time.Second || cfg.LeaseTTL%time.Second != 0 {
+		return nil, fmt.Errorf("node lease TTL %v: must be whole seconds, at least 1s", cfg.LeaseTTL)
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = defaultRequestTimeout
@@ -272,7 +271,7 @@ func (f *Fleet) serve(ctx context.Context, again bool) error {
 	if err := f.claimName(ctx); err != nil {
 		return err
 	}
-	ttl := int64(math.Ceil(f.cfg.LeaseTTL.Seconds()))
+	ttl := int64(f.cfg.LeaseTTL / time.Second)
 	rctx, cancel := context.WithTimeout(ctx, f.cfg.RequestTimeout)
 	grant, err := cli.Grant(rctx, ttl)
 	cancel()
