@@ -91,12 +91,6 @@ func fleetNetwork(st *State) []netStep {
 // createFleetNetwork runs fleetNetwork's commands. It fails at the first
 // one that fails; Down removes what was made.
 func createFleetNetwork(ctx context.Context, st *State) error {
-	if _, err := exec.LookPath("nft"); err != nil {
-		return errors.New("kelb up --lb-nodes needs the nft command (Debian/Ubuntu: apt-get install nftables)")
-	}
-	if _, err := exec.LookPath("sysctl"); err != nil {
-		return errors.New("kelb up --lb-nodes needs the sysctl command (Debian/Ubuntu: apt-get install procps)")
-	}
 	for _, s := range fleetNetwork(st) {
 		var stderr bytes.Buffer
 		cmd := exec.CommandContext(ctx, s.args[0], s.args[1:]...)
@@ -111,11 +105,23 @@ func createFleetNetwork(ctx context.Context, st *State) error {
 	return nil
 }
 
-// checkBird returns how to install BIRD 2 when it is missing.
-func checkBird() (string, error) {
-	p, err := exec.LookPath("bird")
-	if err != nil {
-		return "", errors.New("kelb up --lb-nodes needs BIRD 2 for its router (the bird command): on Debian/Ubuntu, apt-get install bird2 (the service it enables is not needed: systemctl disable --now bird)")
+// checkFleetCommands says how to install what a fleet needs and is
+// missing: nft and sysctl for its network, BIRD 2 (bird, birdc) for its
+// router when kelb server can announce by BGP.
+func checkFleetCommands(opts Options) error {
+	if _, err := exec.LookPath("nft"); err != nil {
+		return errors.New("kelb up --lb-nodes needs the nft command (Debian/Ubuntu: apt-get install nftables)")
 	}
-	return p, nil
+	if _, err := exec.LookPath("sysctl"); err != nil {
+		return errors.New("kelb up --lb-nodes needs the sysctl command (Debian/Ubuntu: apt-get install procps)")
+	}
+	if !opts.Fleet.BGP {
+		return nil
+	}
+	for _, c := range []string{"bird", "birdc"} {
+		if _, err := exec.LookPath(c); err != nil {
+			return fmt.Errorf("kelb up --lb-nodes needs BIRD 2 for its router (the %s command): on Debian/Ubuntu, apt-get install bird2 (the bird service it enables is not needed: systemctl disable --now bird)", c)
+		}
+	}
+	return nil
 }

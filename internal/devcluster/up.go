@@ -59,10 +59,8 @@ func Up(ctx context.Context, opts Options, out io.Writer) (err error) {
 		if rootless {
 			return errors.New("kelb up --lb-nodes needs root: it creates a network namespace per lb node and one for the router")
 		}
-		if opts.Fleet.BGP {
-			if _, err := checkBird(); err != nil {
-				return err
-			}
+		if err := checkFleetCommands(opts); err != nil {
+			return err
 		}
 	}
 	if st, err := LoadState(opts.Name); err == nil {

@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -68,8 +69,13 @@ type Options struct {
 	// ExtraUpArgs are added to kelb up.
 	ExtraUpArgs []string
 	// NameSuffix is added to Name: a test binary with an environment of
-	// its own (say -fleet) can run beside the others.
+	// its own (say -fleet). Test binaries of one Name bring their
+	// environments up one at a time (a lock file), so that go test ./...
+	// never runs two environments at once on a small machine.
 	NameSuffix string
+	// Commands are programs the environment needs beyond kelb up's own,
+	// with how to install each; without one every test skips, saying so.
+	Commands map[string]string
 }
 
 // Main brings the environment up, runs the tests and tears it down. Use it
@@ -82,6 +88,18 @@ func Main(m *testing.M, opts Options) int {
 		skipWhy = reason
 		return m.Run()
 	}
+	for cmd, install := range opts.Commands {
+		if _, err := exec.LookPath(cmd); err != nil {
+			skipWhy = fmt.Sprintf("%s is not installed (%s)", cmd, install)
+			return m.Run()
+		}
+	}
+	unlock, err := lockName(Name)
+	if err != nil {
+		setupErr = err
+		return m.Run()
+	}
+	defer unlock()
 	tmp, err := os.MkdirTemp("", "kelb-e2e-")
 	if err != nil {
 		setupErr = err
@@ -293,4 +311,22 @@ func Eventually(t testing.TB, timeout time.Duration, check func() error) {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// lockName takes the lock of the e2e environments of name, waiting while
+// another test binary holds it.
+func lockName(name string) (unlock func(), err error) {
+	path := filepath.Join(os.TempDir(), "kelb-e2e-"+name+".lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("e2e lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: waiting for another test binary's environment of %s to finish (%s)\n", name, path)
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("e2e lock %s: %w", path, err)
+		}
+	}
+	return func() { f.Close() }, nil
 }
