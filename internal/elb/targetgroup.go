@@ -234,22 +234,22 @@ func (s *Service) CreateTargetGroup(ctx context.Context, in CreateTargetGroupInp
 	if in.IPAddressType == "" {
 		in.IPAddressType = IPAddressTypeIPv4
 	}
-	if in.VpcID == "" {
-		in.VpcID = s.cfg.VpcID
-	}
 	if err := validateName("Target group", in.Name); err != nil {
 		return TargetGroup{}, err
 	}
 	if in.TargetType != TargetTypeInstance && in.TargetType != TargetTypeIP {
 		return TargetGroup{}, errorf(CodeInvalidConfigurationRequest, "Target type '%s' is not supported by kelb", in.TargetType)
 	}
-	// Target types instance and ip need a protocol and a port (lambda
-	// would refuse them, but kelb has no lambda targets).
+	// Target types instance and ip need a protocol, a port and a VPC
+	// (lambda would refuse them, but kelb has no lambda targets).
 	if in.Protocol == "" {
 		return TargetGroup{}, validationf("A protocol must be specified")
 	}
 	if in.Port == 0 {
 		return TargetGroup{}, validationf("A port must be specified")
+	}
+	if in.VpcID == "" {
+		return TargetGroup{}, validationf("A VPC ID must be specified")
 	}
 	if !isL4Protocol(in.Protocol) && !isL7Protocol(in.Protocol) {
 		return TargetGroup{}, validationf("Protocol '%s' is not supported for target groups", in.Protocol)

@@ -276,6 +276,10 @@ func targetGroupCases() []confCase {
 			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("conf-x"), Port: aws.Int32(80), VpcId: aws.String("vpc-0kelb")})
 			return errorMessage(err, "A protocol must be specified")
 		}},
+		{"CreateTargetGroup", "no VPC", "ValidationError", func(ctx cx, c cl, f fx) error {
+			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("conf-x"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(80), TargetType: types.TargetTypeEnumIp})
+			return errorMessage(err, "A VPC ID must be specified")
+		}},
 		{"CreateTargetGroup", "name with --", "ValidationError", func(ctx cx, c cl, f fx) error {
 			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("conf--x"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(80), VpcId: aws.String("vpc-0kelb")})
 			return err

@@ -185,6 +185,8 @@ func conformanceCLI(t *testing.T, s *kelbServer, f *confFixture) confCLICounts {
 			map[string]any{"TargetGroupArn": f.tgTCP, "Targets": []map[string]any{{"Id": "127.0.0.98", "Port": 9}}}, "", nil},
 		{"CreateTargetGroup", []string{"create-target-group", "--name", "conf-cli", "--protocol", "TCP", "--vpc-id", "vpc-0kelb"},
 			map[string]any{"Name": "conf-cli", "Protocol": "TCP", "VpcId": "vpc-0kelb"}, "ValidationError", nil},
+		{"CreateTargetGroup", []string{"create-target-group", "--name", "conf-cli", "--protocol", "TCP", "--port", "80"},
+			map[string]any{"Name": "conf-cli", "Protocol": "TCP", "Port": 80}, "ValidationError", nil},
 		{"ModifyTargetGroupAttributes", []string{"modify-target-group-attributes", "--target-group-arn", f.tgTLS, "--attributes", "Key=stickiness.enabled,Value=true"},
 			map[string]any{"TargetGroupArn": f.tgTLS, "Attributes": []map[string]any{{"Key": "stickiness.enabled", "Value": "true"}}}, "InvalidConfigurationRequest", nil},
 		{"DescribeCapacityReservation", []string{"describe-capacity-reservation", "--load-balancer-arn", f.alb},

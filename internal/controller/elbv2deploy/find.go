@@ -296,3 +296,16 @@ func NotFound(err error) bool {
 	}
 	return false
 }
+
+// VpcOf returns the VPC of a load balancer: its target groups are created
+// in it, since ELBv2 requires a VPC for instance and ip target groups.
+func VpcOf(ctx context.Context, c elbv2.DescribeLoadBalancersAPIClient, lbARN string) (string, error) {
+	out, err := c.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: []string{lbARN}})
+	if err != nil {
+		return "", fmt.Errorf("describe load balancer %s: %w", lbARN, err)
+	}
+	if len(out.LoadBalancers) != 1 || aws.ToString(out.LoadBalancers[0].VpcId) == "" {
+		return "", fmt.Errorf("describe load balancer %s: no VPC in the reply", lbARN)
+	}
+	return aws.ToString(out.LoadBalancers[0].VpcId), nil
+}

@@ -242,6 +242,7 @@ func (d *Deployer) setLBAttributes(ctx context.Context, arn string, attrs map[st
 // group is replaced only when what ELBv2 cannot modify changes.
 func (d *Deployer) targetGroups(ctx context.Context, st *Stack, a *actual, res *Result) (map[string]bool, error) {
 	kept := map[string]bool{}
+	vpc := ""
 	for _, want := range st.TargetGroups {
 		var match *actualTargetGroup
 		for i := range a.targetGroups {
@@ -255,7 +256,13 @@ func (d *Deployer) targetGroups(ctx context.Context, st *Stack, a *actual, res *
 		}
 		if match == nil {
 			res.Changed = true
-			arn, err := d.createTargetGroup(ctx, want)
+			if vpc == "" {
+				var err error
+				if vpc, err = elbv2deploy.VpcOf(ctx, d.Client, res.LoadBalancerARN); err != nil {
+					return nil, err
+				}
+			}
+			arn, err := d.createTargetGroup(ctx, want, vpc)
 			if err != nil {
 				return nil, err
 			}
@@ -283,10 +290,11 @@ func (d *Deployer) targetGroups(ctx context.Context, st *Stack, a *actual, res *
 	return kept, nil
 }
 
-func (d *Deployer) createTargetGroup(ctx context.Context, tg TargetGroup) (string, error) {
+func (d *Deployer) createTargetGroup(ctx context.Context, tg TargetGroup, vpc string) (string, error) {
 	hc := tg.HealthCheck
 	in := &elbv2.CreateTargetGroupInput{
 		Name:                       &tg.Name,
+		VpcId:                      &vpc,
 		Protocol:                   types.ProtocolEnum(tg.Protocol),
 		ProtocolVersion:            aws.String(tg.ProtocolVersion),
 		Port:                       aws.Int32(tg.Port),

@@ -134,8 +134,16 @@ func (d *Deployer) apply(ctx context.Context, st *Stack, actual *Actual, p *Plan
 	for _, tg := range st.TargetGroups {
 		tgByID[tg.ResourceID] = tg
 	}
+	vpc := ""
 	for _, id := range p.CreateTargetGroups {
-		arn, err := d.createTargetGroup(ctx, tgByID[id])
+		if vpc == "" {
+			v, err := elbv2deploy.VpcOf(ctx, d.Client, lbARN)
+			if err != nil {
+				return err
+			}
+			vpc = v
+		}
+		arn, err := d.createTargetGroup(ctx, tgByID[id], vpc)
 		if err != nil {
 			return err
 		}
@@ -201,10 +209,11 @@ func (d *Deployer) deleteTargetGroups(ctx context.Context, arns []string) error 
 	return nil
 }
 
-func (d *Deployer) createTargetGroup(ctx context.Context, tg TargetGroup) (string, error) {
+func (d *Deployer) createTargetGroup(ctx context.Context, tg TargetGroup, vpc string) (string, error) {
 	hc := tg.HealthCheck
 	in := &elbv2.CreateTargetGroupInput{
 		Name:                       &tg.Name,
+		VpcId:                      &vpc,
 		Protocol:                   types.ProtocolEnum(tg.Protocol),
 		Port:                       aws.Int32(tg.Port),
 		TargetType:                 types.TargetTypeEnum(tg.TargetType),
