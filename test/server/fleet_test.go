@@ -345,3 +345,31 @@ func TestFleetTargetFailingFromOneNode(t *testing.T) {
 	nodes[1].stop(syscall.SIGKILL)
 	waitFleetHealth(t, nodes[0], tg, target, types.TargetHealthStateEnumHealthy, "")
 }
+
+// TestFleetNodeNameInUse: a second kelb server started with the name of a
+// live node exits, saying so; the first keeps its place in the fleet.
+func TestFleetNodeNameInUse(t *testing.T) {
+	t.Parallel()
+	tn := newNet()
+	srv := etcdtest.Start(t, etcdtest.Options{})
+	first := fleetNode(t, tn, srv, "twin", "a")
+	second := fleetNode(t, tn, srv, "twin", "b")
+	second.mu.Lock()
+	done := second.done
+	second.mu.Unlock()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a second kelb server named twin is still running")
+	}
+	if want := `node name in use: a live node named "twin"`; !strings.Contains(second.allLogs(), want) {
+		t.Errorf("the second server's log does not say %q:\n%s", want, second.logTail(10))
+	}
+	rows, err := serverNodes(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].name != "twin" || "http://"+rows[0].api != first.APIURL {
+		t.Errorf("kelb server nodes lists %+v, want the first server (%s) as twin", rows, first.APIURL)
+	}
+}
