@@ -68,7 +68,7 @@ func announcedZones(cfg Config) []elb.Zone {
 
 // newAnnouncer starts what cfg.Announce asks for; nil when nothing is
 // announced.
-func newAnnouncer(ctx context.Context, cfg Config, st store.Store, reg prometheus.Registerer, log *slog.Logger) (announcer, error) {
+func newAnnouncer(ctx context.Context, cfg Config, st store.Store, members *fleet.Fleet, reg prometheus.Registerer, log *slog.Logger) (announcer, error) {
 	var pools []netip.Prefix
 	for _, z := range announcedZones(cfg) {
 		pools = append(pools, z.Pool)
@@ -104,14 +104,12 @@ func newAnnouncer(ctx context.Context, cfg Config, st store.Store, reg prometheu
 		if cfg.ManageAddresses != "" {
 			return nil, fmt.Errorf("--announce l2 puts the addresses this node owns on --l2-interface itself: drop --manage-addresses")
 		}
-		name, ttl := cfg.Node.Name, cfg.Node.LeaseTTL
+		name := cfg.Node.Name
 		if name == "" {
 			name = DefaultNodeName()
 		}
-		if ttl == 0 {
-			ttl = fleet.DefaultLeaseTTL
-		}
-		a, err := l2.New(l2.Config{Client: e.Client(), Prefix: e.Prefix(), Name: name, LeaseTTL: ttl,
+		// Ownerships live on the node's lease in the fleet.
+		a, err := l2.New(l2.Config{Session: members.Session, Prefix: e.Prefix(), Name: name,
 			Interface: cfg.Announce.L2Interface, Logger: log, Registerer: reg})
 		if err != nil {
 			return nil, err

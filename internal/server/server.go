@@ -255,7 +255,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	if s.announcer, err = newAnnouncer(ctx, cfg, openedStore, reg, log.With("component", "announce")); err != nil {
+	if s.announcer, err = newAnnouncer(ctx, cfg, openedStore, members, reg, log.With("component", "announce")); err != nil {
 		apiLn.Close()
 		if metricsLn != nil {
 			metricsLn.Close()

@@ -121,7 +121,7 @@ func TestFailStatic(t *testing.T) {
 	const prefix = "/kelb-l2/"
 	addr := netip.MustParseAddr("198.19.1.10")
 	start := func(dev, endpoint string) *l2.Announcer {
-		a, err := l2.New(l2.Config{Client: client(endpoint), Prefix: prefix, Name: dev, LeaseTTL: 2 * time.Second, Interface: dev})
+		a, err := l2.New(l2.Config{Session: sessions(client(endpoint)), Prefix: prefix, Name: dev, Interface: dev})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,8 +5,9 @@
 // address over sends gratuitous ARP, so that neighbours move their entry
 // for the address to its MAC at once.
 //
-// Each node keeps one etcd session (a lease of the node lease TTL, kept
-// alive) and runs one concurrency.Election per address it wants, under
+// A node campaigns under its lease in the fleet (Config.Session: the
+// node's registration as a concurrency session, of --node-lease-ttl) and
+// runs one concurrency.Election per address it wants, under
 // <prefix>l2/<address>, with its node name as the value. The first
 // campaigner is the owner; the others wait, and the next one takes over
 // when the owner's key goes: when it resigns, or when its lease expires
@@ -15,7 +16,7 @@
 // Failure behaviour. An owner gives an address up when it is no longer
 // wanted (the load balancer is gone, or the node's data plane failed to
 // apply), and on a clean stop (Run's context ends: it resigns every
-// election, removes the addresses and revokes its lease). Losing etcd
+// election and removes the addresses). Losing etcd
 // changes nothing at once (fail static): the owner keeps its addresses
 // while its session is gone, and gives one up only once etcd answers again
 // and shows another node owning it; otherwise it campaigns again with a new
@@ -47,15 +48,14 @@ import (
 
 // Config configures an Announcer.
 type Config struct {
-	// Client is the etcd client of the node's configuration store.
-	Client *clientv3.Client
+	// Session returns the node's etcd session (its lease in the fleet),
+	// waiting until there is one; the announcer never closes it. After a
+	// session's Done, it is called again for the next one.
+	Session func(ctx context.Context) (*concurrency.Session, error)
 	// Prefix is the store's key prefix; elections run under <Prefix>l2/.
 	Prefix string
 	// Name is the node's name, the value of the elections it wins.
 	Name string
-	// LeaseTTL is the lifetime of the node's etcd lease (whole seconds, at
-	// least 1s).
-	LeaseTTL time.Duration
 	// Interface is where owned addresses go.
 	Interface string
 	Logger    *slog.Logger
@@ -93,10 +93,8 @@ type Announcer struct {
 // New looks up the interface and adopts the addresses kelb left on it.
 func New(cfg Config) (*Announcer, error) {
 	switch {
-	case cfg.Client == nil:
+	case cfg.Session == nil:
 		return nil, fmt.Errorf("l2: needs the etcd store (--store etcd)")
-	case cfg.LeaseTTL < time.Second || cfg.LeaseTTL%time.Second != 0:
-		return nil, fmt.Errorf("l2: lease TTL %v: want whole seconds, at least 1s", cfg.LeaseTTL)
 	case cfg.Name == "":
 		return nil, fmt.Errorf("l2: no node name")
 	}
@@ -169,6 +167,14 @@ func (a *Announcer) Run(ctx context.Context) error {
 	defer a.releaseAll()
 	for ctx.Err() == nil {
 		sess, err := a.newSession(ctx)
+		if err == nil {
+			select {
+			case <-sess.Done():
+				// A session that just ended, handed out before the next.
+				err = errSessionLost
+			default:
+			}
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				a.log.Warn("l2: no etcd session, keeping the addresses held", "held", len(a.Owned()), "err", err)
@@ -184,32 +190,25 @@ func (a *Announcer) Run(ctx context.Context) error {
 	return nil
 }
 
-// newSession opens a session, giving up addresses that stop being wanted
-// while etcd does not answer.
-func (a *Announcer) newSession(ctx context.Context) (*session, error) {
+// newSession waits for the node's session, giving up addresses that stop
+// being wanted meanwhile.
+func (a *Announcer) newSession(ctx context.Context) (*concurrency.Session, error) {
 	type result struct {
 		s   *concurrency.Session
 		err error
 	}
 	res := make(chan result, 1)
-	// The session outlives ctx by its Close, which revokes the lease on a
-	// clean stop.
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	go func() {
-		s, err := concurrency.NewSession(a.cfg.Client, concurrency.WithTTL(int(a.cfg.LeaseTTL/time.Second)), concurrency.WithContext(sctx))
+		s, err := a.cfg.Session(sctx)
 		res <- result{s, err}
 	}()
 	for {
 		select {
 		case r := <-res:
-			if r.err != nil {
-				cancel()
-				return nil, r.err
-			}
-			return &session{Session: r.s, cancel: cancel}, nil
+			return r.s, r.err
 		case <-ctx.Done():
-			cancel()
-			<-res
 			return nil, ctx.Err()
 		case <-a.changed:
 			for _, addr := range a.unwantedHeld() {
@@ -217,12 +216,6 @@ func (a *Announcer) newSession(ctx context.Context) (*session, error) {
 			}
 		}
 	}
-}
-
-// session is the node's etcd session and the end of its context.
-type session struct {
-	*concurrency.Session
-	cancel context.CancelFunc
 }
 
 // campaign is one address's election under one session.
@@ -233,7 +226,7 @@ type campaign struct {
 
 // serve runs the elections of one session until it is lost or ctx is
 // done.
-func (a *Announcer) serve(ctx context.Context, sess *session) {
+func (a *Announcer) serve(ctx context.Context, sess *concurrency.Session) {
 	campaigns := map[netip.Addr]*campaign{}
 	end := func(addr netip.Addr, c *campaign, why error) {
 		c.cancel(why)
@@ -248,13 +241,6 @@ func (a *Announcer) serve(ctx context.Context, sess *session) {
 		for addr, c := range campaigns {
 			end(addr, c, why)
 		}
-		if why == errStopping {
-			// Revoke the lease (within the lease TTL at most).
-			if err := sess.Close(); err != nil {
-				a.log.Warn("l2: revoke lease", "err", err)
-			}
-		}
-		sess.cancel()
 	}()
 	a.log.Info("l2: etcd session", "lease", fmt.Sprintf("%x", sess.Lease()))
 	for {
@@ -281,7 +267,7 @@ func (a *Announcer) serve(ctx context.Context, sess *session) {
 					campaigns[addr] = c
 					go func() {
 						defer close(c.done)
-						a.own(cctx, sess.Session, addr)
+						a.own(cctx, sess, addr)
 					}()
 				}
 			}

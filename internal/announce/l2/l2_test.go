@@ -14,6 +14,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/kelb-io/kelb/internal/announce/l2"
 	"github.com/kelb-io/kelb/internal/devcluster/kubelet/netnstest"
@@ -52,6 +53,18 @@ func neighbour(t *testing.T, ns string, addr netip.Addr) string {
 		return m[1]
 	}
 	return ""
+}
+
+// sessions hands out sessions on new leases of 2s, as the fleet hands out
+// the node's registration.
+func sessions(cli *clientv3.Client) func(ctx context.Context) (*concurrency.Session, error) {
+	return func(ctx context.Context) (*concurrency.Session, error) {
+		lease, err := cli.Grant(ctx, 2)
+		if err != nil {
+			return nil, err
+		}
+		return concurrency.NewSession(cli, concurrency.WithLease(lease.ID))
+	}
 }
 
 // eventually polls cond for up to a minute.
@@ -127,7 +140,7 @@ func TestOwnerElectionAndTakeover(t *testing.T) {
 		done chan struct{}
 	}
 	start := func(dev string) *node {
-		a, err := l2.New(l2.Config{Client: cli, Prefix: "/kelb-l2/", Name: dev, LeaseTTL: 2 * time.Second, Interface: dev})
+		a, err := l2.New(l2.Config{Session: sessions(cli), Prefix: "/kelb-l2/", Name: dev, Interface: dev})
 		if err != nil {
 			t.Fatal(err)
 		}
