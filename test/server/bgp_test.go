@@ -221,8 +221,10 @@ func TestBGPAnnounce(t *testing.T) {
 
 	// A killed node's sessions end with its process: the router keeps
 	// only the other next hop.
+	killed := time.Now()
 	b.stop(syscall.SIGKILL)
 	f.router.WaitNextHops(t, hosts(addr2), fleetNodeAddr(0))
+	t.Logf("killed node's next hop gone from the router %v after the kill", time.Since(killed).Round(10*time.Millisecond))
 	// A node stopped cleanly withdraws what it announced.
 	a.stop(syscall.SIGTERM)
 	f.router.WaitNextHops(t, hosts(addr2))
