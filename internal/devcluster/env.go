@@ -34,6 +34,15 @@
 // DNS :53) on 198.18.0.1; node N on 198.18.0.(10+N) with pods in
 // 198.18.N.0/24, zones round-robin; service cluster IPs 198.18.240.0/20;
 // load balancer addresses of zone Z (a=1) in 198.19.Z.0/24.
+//
+// With Options.LBNodes (kelb up --lb-nodes N) kelb server runs as a fleet
+// instead (fleet.go, fleetnet.go, fleetup.go): N nodes in namespaces of
+// their own on a three-member etcd, behind a router namespace running BIRD
+// 2, which the outer half builds before the inner half starts the
+// processes; Down stops them and deletes the fleet's namespaces too. A
+// node or etcd member that dies stays dead, as every component does
+// (kelb status says so); the router withdraws a dead node's routes when
+// its BGP session closes.
 package devcluster
 
 import (
