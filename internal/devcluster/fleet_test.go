@@ -1,6 +1,9 @@
 package devcluster
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -185,5 +188,91 @@ func TestMainRulesetParses(t *testing.T) {
 	cmd.Stdin = strings.NewReader(mainRuleset(3))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("nft -c rejects the ruleset: %v\n%s\n%s", err, out, mainRuleset(3))
+	}
+}
+
+// TestFleetNetwork builds a fleet's network for two lb nodes of one zone
+// (static routes in the router, no processes) and checks its paths: main
+// reaches a zone address through the router on both nodes (ECMP, L4
+// hashing), reaches each node's own address directly, and each node
+// reaches main's plan. Deleting the namespaces leaves nothing behind.
+func TestFleetNetwork(t *testing.T) {
+	if err := checkPrivileges(); err != nil {
+		t.Skip(err)
+	}
+	if err := checkFleetCommands(Options{}); err != nil {
+		t.Skip(err)
+	}
+	ctx := t.Context()
+	st := &State{Namespace: fmt.Sprintf("kelb-ft%d", os.Getpid()), Options: Options{Name: "ft", Zones: []string{"us-west-2a"}, LBNodes: 2}}
+	t.Cleanup(func() {
+		for _, ns := range append(fleetNamespaces(st), st.Namespace) {
+			_ = deleteNamespace(context.Background(), ns)
+		}
+	})
+	if err := createNamespace(ctx, st.Namespace, fleetMainLocalCIDR, st.nameservers()); err != nil {
+		t.Fatal(err)
+	}
+	if err := createFleetNetwork(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	// Each node answers on the zone address with its name, and on its own
+	// address.
+	server := `import socket, sys, threading
+def serve(addr):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((addr, 8080)); s.listen(64)
+    while True:
+        c, _ = s.accept(); c.sendall(sys.argv[1].encode()); c.close()
+for a in sys.argv[2:]:
+    threading.Thread(target=serve, args=(a,), daemon=True).start()
+print("ready", flush=True)
+threading.Event().wait()`
+	for i := 1; i <= 2; i++ {
+		cmd := inNamespace(ctx, LBNamespace(st.Namespace, i), "python3", "-c", server, LBNodeName(i), "198.19.1.5", LBNodeIP(i))
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		buf := make([]byte, 6)
+		if _, err := io.ReadFull(out, buf); err != nil {
+			t.Fatalf("lb node %d's server: %v", i, err)
+		}
+	}
+	client := `import socket, sys
+seen = {}
+base = int(sys.argv[2])
+for port in range(base, base + 64):
+    c = socket.socket(); c.settimeout(2); c.bind(("0.0.0.0", port)); c.connect((sys.argv[1], 8080))
+    name = c.recv(16).decode(); c.close()
+    seen[name] = seen.get(name, 0) + 1
+print(" ".join(sorted(seen)))`
+	got, err := inNamespace(ctx, st.Namespace, "python3", "-c", client, "198.19.1.5", "40000").CombinedOutput()
+	if err != nil {
+		t.Fatalf("connect to the zone address from main: %v\n%s", err, got)
+	}
+	if strings.TrimSpace(string(got)) != "lb1 lb2" {
+		t.Errorf("64 connections to 198.19.1.5 from main reached %q, want both lb1 and lb2 (ECMP)", got)
+	}
+	for i := 1; i <= 2; i++ {
+		got, err := inNamespace(ctx, st.Namespace, "python3", "-c", client, LBNodeIP(i), fmt.Sprint(40000+64*i)).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(got)) != LBNodeName(i) {
+			t.Errorf("connections to %s from main: %q, %v; want %s", LBNodeIP(i), got, err, LBNodeName(i))
+		}
+	}
+	// A node reaches main's plan (targets, etcd) over its own link.
+	if out, err := exec.CommandContext(ctx, "ip", "-n", LBNamespace(st.Namespace, 1), "route", "get", "198.18.3.7").CombinedOutput(); err != nil || !strings.Contains(string(out), "via "+mainLBIP(1)) {
+		t.Errorf("lb1's route to the targets: %s %v; want via %s", out, err, mainLBIP(1))
+	}
+	for _, ns := range append(fleetNamespaces(st), st.Namespace) {
+		if err := deleteNamespace(ctx, ns); err != nil {
+			t.Fatal(err)
+		}
+		if namespaceExists(ns) {
+			t.Errorf("%s still exists", ns)
+		}
 	}
 }
