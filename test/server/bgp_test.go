@@ -69,12 +69,7 @@ func newFleetNets(t *testing.T, nodes int, bird bool) *bgpFleet {
 	ip("-n", f.rtr, "addr", "add", fleetRouter+"/24", "dev", "br0")
 	var neighbors []birdtest.Neighbor
 	for i := range nodes {
-		ns := newNetns(t, "dummy0")
-		ip("-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", fmt.Sprintf("n%d", i), "netns", f.rtr)
-		ip("-n", ns, "addr", "add", fleetNodeAddr(i)+"/24", "dev", "eth0")
-		ip("-n", ns, "link", "set", "eth0", "up")
-		ip("-n", f.rtr, "link", "set", fmt.Sprintf("n%d", i), "master", "br0", "up")
-		f.nodes = append(f.nodes, ns)
+		f.nodes = append(f.nodes, f.attach(t, fmt.Sprintf("n%d", i), fleetNodeAddr(i)))
 		neighbors = append(neighbors, birdtest.Neighbor{Address: netip.MustParseAddr(fleetNodeAddr(i)), ASN: 64512})
 	}
 	if bird {
@@ -121,6 +116,24 @@ func newFleetNets(t *testing.T, nodes int, bird bool) *bgpFleet {
 		return nil
 	})
 	return f
+}
+
+// attach makes a namespace whose eth0, addressed addr/24, is linked to the
+// router's bridge by its port port, and returns its name.
+func (f *bgpFleet) attach(t *testing.T, port, addr string) string {
+	t.Helper()
+	ns := newNetns(t, "dummy0")
+	for _, args := range [][]string{
+		{"-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", port, "netns", f.rtr},
+		{"-n", ns, "addr", "add", addr + "/24", "dev", "eth0"},
+		{"-n", ns, "link", "set", "eth0", "up"},
+		{"-n", f.rtr, "link", "set", port, "master", "br0", "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	return ns
 }
 
 // startNode runs kelb server in node i's namespace, announcing over BGP

@@ -64,6 +64,72 @@ func neighMAC(t *testing.T, ns, addr string, resolve bool) string {
 	return ""
 }
 
+// l2Fleet is two kelb server processes with --announce l2 on one etcd,
+// each with its eth0 on the fleet's bridge, serving zone a (198.19.1.0/24,
+// routed by the router namespace onto the bridge), the bridge's network
+// (198.18.0.0/24) their VPC.
+type l2Fleet struct {
+	*bgpFleet
+	servers []*kelbServer
+}
+
+// newL2Fleet makes the namespaces and starts the two nodes on etcd prefix.
+func newL2Fleet(t *testing.T, prefix string) *l2Fleet {
+	t.Helper()
+	l := &l2Fleet{bgpFleet: newFleetNets(t, 2, false)}
+	route := exec.Command("ip", "-n", l.rtr, "route", "add", "198.19.1.0/24", "dev", "br0")
+	if out, err := route.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v\n%s", route, err, out)
+	}
+	for i, ns := range l.nodes {
+		// The kernel data plane forwards (NAT) to the targets.
+		if out, err := exec.Command("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1").CombinedOutput(); err != nil {
+			t.Fatalf("ip_forward in %s: %v\n%s", ns, err, out)
+		}
+		l.servers = append(l.servers, startServer(t, testNet{}, serverOptions{
+			netns:     ns,
+			zoneFlags: []string{"--zone", region + "a=198.19.1.0/24"},
+			extraArgs: []string{
+				"--store", "etcd", "--etcd-endpoints", l.etcd, "--etcd-prefix", prefix,
+				"--announce", "l2", "--l2-interface", "eth0", "--node-name", fmt.Sprintf("lb%d", i+1),
+				// Targets on the bridge are addresses of the VPC.
+				"--vpc-cidr", "198.18.0.0/24",
+			},
+		}))
+	}
+	return l
+}
+
+// held is how addr shows on an owner's eth0.
+func held(addr string) string { return addr + "/32 eth0:kelb" }
+
+// holders returns the nodes whose eth0 holds addr.
+func (l *l2Fleet) holders(t *testing.T, addr string) []int {
+	t.Helper()
+	var out []int
+	for i, ns := range l.nodes {
+		if slices.Contains(interfaceAddrs(t, ns, "eth0"), held(addr)) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// waitOwner waits until exactly one node holds addr and returns it.
+func (l *l2Fleet) waitOwner(t *testing.T, addr string) int {
+	t.Helper()
+	var owner int
+	eventually(t, 30*time.Second, "one owner of "+addr, func() error {
+		h := l.holders(t, addr)
+		if len(h) != 1 {
+			return fmt.Errorf("holders %v, want exactly one", h)
+		}
+		owner = h[0]
+		return nil
+	})
+	return owner
+}
+
 // TestL2Announce runs two kelb server processes with --announce l2 on one
 // etcd, each with its eth0 on one bridge with a client namespace: exactly
 // one holds a load balancer's address and answers ARP for it; killed, the
@@ -72,43 +138,13 @@ func neighMAC(t *testing.T, ns, addr string, resolve bool) string {
 // address it left behind; a deleted load balancer's address goes.
 func TestL2Announce(t *testing.T) {
 	t.Parallel()
-	f := newFleetNets(t, 2, false)
-	route := exec.Command("ip", "-n", f.rtr, "route", "add", "198.19.1.0/24", "dev", "br0")
-	if out, err := route.CombinedOutput(); err != nil {
-		t.Fatalf("%v: %v\n%s", route, err, out)
-	}
-	var servers []*kelbServer
-	for i := range f.nodes {
-		servers = append(servers, startServer(t, testNet{}, serverOptions{
-			netns:     f.nodes[i],
-			zoneFlags: []string{"--zone", region + "a=198.19.1.0/24"},
-			extraArgs: []string{
-				"--store", "etcd", "--etcd-endpoints", f.etcd, "--etcd-prefix", "/kelb-l2/",
-				"--announce", "l2", "--l2-interface", "eth0", "--node-name", fmt.Sprintf("lb%d", i+1),
-			},
-		}))
-	}
+	f := newL2Fleet(t, "/kelb-l2/")
+	servers := f.servers
 	arn, addrs := createNLB(t, servers[0], "l2-one")
 	addr := addrs[region+"a"]
-	held := addr + "/32 eth0:kelb"
-	holders := func() []int {
-		var out []int
-		for i, ns := range f.nodes {
-			if slices.Contains(interfaceAddrs(t, ns, "eth0"), held) {
-				out = append(out, i)
-			}
-		}
-		return out
-	}
-	var owner int
-	eventually(t, 30*time.Second, "one owner", func() error {
-		h := holders()
-		if len(h) != 1 {
-			return fmt.Errorf("holders %v, want exactly one", h)
-		}
-		owner = h[0]
-		return nil
-	})
+	held := held(addr)
+	holders := func() []int { return f.holders(t, addr) }
+	owner := f.waitOwner(t, addr)
 	other := 1 - owner
 	ownerMAC, otherMAC := linkMAC(t, f.nodes[owner], "eth0"), linkMAC(t, f.nodes[other], "eth0")
 	eventually(t, 30*time.Second, "the client resolves the owner", func() error {
