@@ -91,7 +91,9 @@ its verdicts. DescribeTargetHealth on any node merges the live nodes'
 verdicts: the worst state wins (unhealthy over initial over healthy), and an
 unhealthy target's description names the nodes that see it fail. DNS on
 every node answers, for a load balancer name, the addresses of the zones
-that have a live node and a healthy target (all of them when none has). A
+that have a live node and a healthy target, as that zone's own nodes see
+it (a node failing another zone's targets does not take that zone out;
+all zones when none has). A
 node that loses etcd keeps its last view of the fleet and keeps serving; it
 registers anew when etcd answers again. With the bbolt store the fleet is
 this one server.

@@ -12,8 +12,13 @@
 // node has no healthy target to send to is taken out of DNS: without
 // cross-zone load balancing that is a zone with no healthy target of its
 // own, with cross-zone load balancing (always on for application load
-// balancers) a zone is out only when no target anywhere is healthy. When
-// every zone would be out, all of them are answered (fail open), so that a
+// balancers) a zone is out only when no target anywhere is healthy.
+// Healthy is as the zone's own kelb server nodes see it (ZoneHealth): a
+// zone is in while some live node serving it sees a target it would send
+// the zone's flows to healthy, whatever nodes of other zones see. A zone
+// with no live node is out, unless no zone of the load balancer has one
+// (then every zone is a candidate, judged by every live node). When every
+// candidate would be out, all of them are answered (fail open), so that a
 // load balancer whose targets are all unhealthy still resolves. The
 // dns_record.client_routing_policy attribute is accepted; kelb does not know
 // a client's zone, so every policy answers like any_availability_zone.

@@ -31,9 +31,18 @@ const (
 // fleet); nil means every zone.
 type LiveZones map[string]bool
 
+// ZoneHealth is how the live kelb server nodes of each zone see the targets
+// (package fleet keeps every node's published verdicts).
+type ZoneHealth interface {
+	// ZoneVerdicts returns the verdicts on target k of target group tg of
+	// the live nodes that serve zone, or of every live node when none
+	// serves it; none when no such node has checked the target.
+	ZoneVerdicts(zone, tg string, k elb.TargetKey) []elb.TargetHealth
+}
+
 // buildRecords computes the records of every load balancer in st. health
 // may be nil, in which case every zone is answered.
-func buildRecords(st elb.State, health elb.HealthView, live LiveZones) records {
+func buildRecords(st elb.State, health ZoneHealth, live LiveZones) records {
 	groups := make(map[string]elb.TargetGroup, len(st.TargetGroups))
 	for _, tg := range st.TargetGroups {
 		groups[tg.ARN] = tg
@@ -84,10 +93,14 @@ func buildRecords(st elb.State, health elb.HealthView, live LiveZones) records {
 }
 
 // servedZones decides which of lb's zones DNS answers: those that have a
-// live kelb node and a healthy target to send to. When no zone has a live
-// node, every zone is a candidate; when no candidate has a healthy target,
-// every candidate is answered (fail open).
-func servedZones(lb elb.LoadBalancer, tgs []elb.TargetGroup, health elb.HealthView, live LiveZones) map[string]bool {
+// live kelb node and a healthy target to send to, as that zone's nodes see
+// it: a zone is in when some live node serving it sees healthy a target it
+// would forward the zone's flows to (the zone's own targets, every zone's
+// with cross-zone load balancing). One zone's nodes failing to reach a
+// target does not take another zone, whose nodes reach it, out. When no
+// zone has a live node, every zone is a candidate; when no candidate has a
+// healthy target, every candidate is answered (fail open).
+func servedZones(lb elb.LoadBalancer, tgs []elb.TargetGroup, health ZoneHealth, live LiveZones) map[string]bool {
 	serve := map[string]bool{}
 	anyLive := false
 	for _, z := range lb.Zones {
@@ -103,23 +116,9 @@ func servedZones(lb elb.LoadBalancer, tgs []elb.TargetGroup, health elb.HealthVi
 		return serve
 	}
 	anyHealthy := false
-	for _, tg := range tgs {
-		crossZone := crossZoneEnabled(lb, tg)
-		for _, t := range tg.Targets {
-			if t.Draining() {
-				continue
-			}
-			h, ok := health.TargetHealth(tg.ARN, elb.TargetKey{ID: t.ID, Port: t.Port})
-			if !ok || h.State != elb.HealthHealthy {
-				continue
-			}
-			for z := range serve {
-				if crossZone || t.AvailabilityZone == z {
-					serve[z] = true
-					anyHealthy = true
-				}
-			}
-		}
+	for z := range serve {
+		serve[z] = zoneHasHealthyTarget(lb, tgs, health, z)
+		anyHealthy = anyHealthy || serve[z]
 	}
 	if !anyHealthy {
 		for z := range serve {
@@ -127,6 +126,26 @@ func servedZones(lb elb.LoadBalancer, tgs []elb.TargetGroup, health elb.HealthVi
 		}
 	}
 	return serve
+}
+
+// zoneHasHealthyTarget reports whether a live node serving zone sees
+// healthy a target that is not draining and that lb forwards zone's flows
+// to.
+func zoneHasHealthyTarget(lb elb.LoadBalancer, tgs []elb.TargetGroup, health ZoneHealth, zone string) bool {
+	for _, tg := range tgs {
+		crossZone := crossZoneEnabled(lb, tg)
+		for _, t := range tg.Targets {
+			if t.Draining() || !crossZone && t.AvailabilityZone != zone {
+				continue
+			}
+			for _, h := range health.ZoneVerdicts(zone, tg.ARN, elb.TargetKey{ID: t.ID, Port: t.Port}) {
+				if h.State == elb.HealthHealthy {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // crossZoneEnabled reports whether lb's nodes send traffic for tg to

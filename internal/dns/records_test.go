@@ -20,12 +20,28 @@ const (
 	albName = "shop-fedcba9876543210.elb.us-west-2.kelb.local"
 )
 
-// healthMap is an elb.HealthView backed by a map of target IDs to states.
+// healthMap is a ZoneHealth backed by a map of target IDs to states: the
+// verdicts of the nodes of every zone, as one node serving every zone
+// (the bbolt store's fleet of one) gives.
 type healthMap map[string]string
 
-func (h healthMap) TargetHealth(_ string, k elb.TargetKey) (elb.TargetHealth, bool) {
-	s, ok := h[k.ID]
-	return elb.TargetHealth{State: s}, ok
+func (h healthMap) ZoneVerdicts(_, _ string, k elb.TargetKey) []elb.TargetHealth {
+	if s, ok := h[k.ID]; ok {
+		return []elb.TargetHealth{{State: s}}
+	}
+	return nil
+}
+
+// zoneNodes is a ZoneHealth of a fleet whose nodes serve one zone each:
+// by zone, the verdicts of each of the zone's nodes.
+type zoneNodes map[string][]healthMap
+
+func (z zoneNodes) ZoneVerdicts(zone, tg string, k elb.TargetKey) []elb.TargetHealth {
+	var out []elb.TargetHealth
+	for _, node := range z[zone] {
+		out = append(out, node.ZoneVerdicts(zone, tg, k)...)
+	}
+	return out
 }
 
 func addrs(ss ...string) []netip.Addr {
@@ -74,7 +90,7 @@ func TestBuildRecords(t *testing.T) {
 	tests := []struct {
 		name   string
 		modify func(*elb.State)
-		health elb.HealthView
+		health ZoneHealth
 		live   LiveZones // nil: every zone has a live node
 		want   answer    // of the network load balancer
 	}{
@@ -171,6 +187,64 @@ func TestBuildRecords(t *testing.T) {
 			health: nil,
 			live:   LiveZones{"zone-b": true},
 			want:   answer{a: addrs("198.19.2.1")},
+		},
+		{
+			name: "zone b's node fails zone a's target, zone a's node sees it healthy: zone a is answered",
+			health: zoneNodes{
+				"zone-a": {{"198.18.1.5": healthy, "198.18.2.5": unhealthy, "198.18.3.5": healthy}},
+				"zone-b": {{"198.18.1.5": unhealthy, "198.18.2.5": healthy, "198.18.3.5": healthy}},
+				"zone-c": {{"198.18.1.5": healthy, "198.18.2.5": healthy, "198.18.3.5": healthy}},
+			},
+			want: answer{a: addrs("198.19.1.1", "198.19.2.1", "198.19.3.1")},
+		},
+		{
+			name: "zone a's own nodes fail its target: zone a is out",
+			health: zoneNodes{
+				"zone-a": {{"198.18.1.5": unhealthy}, {"198.18.1.5": unhealthy}},
+				"zone-b": {{"198.18.1.5": healthy, "198.18.2.5": healthy}},
+				"zone-c": {{"198.18.1.5": healthy, "198.18.3.5": healthy}},
+			},
+			want: answer{a: addrs("198.19.2.1", "198.19.3.1")},
+		},
+		{
+			name: "one of zone a's nodes sees its target healthy: zone a is answered",
+			health: zoneNodes{
+				"zone-a": {{"198.18.1.5": unhealthy}, {"198.18.1.5": healthy}},
+				"zone-b": {{"198.18.2.5": healthy}},
+			},
+			live: LiveZones{"zone-a": true, "zone-b": true},
+			want: answer{a: addrs("198.19.1.1", "198.19.2.1")},
+		},
+		{
+			name: "zone a's node sees only zone b's target healthy: zone a is out without cross-zone",
+			health: zoneNodes{
+				"zone-a": {{"198.18.1.5": unhealthy, "198.18.2.5": healthy}},
+				"zone-b": {{"198.18.1.5": healthy, "198.18.2.5": healthy}},
+			},
+			live: LiveZones{"zone-a": true, "zone-b": true},
+			want: answer{a: addrs("198.19.2.1")},
+		},
+		{
+			name: "cross-zone: zone a is in when its node sees zone b's target healthy",
+			modify: func(st *elb.State) {
+				st.LoadBalancers[0].Attributes = map[string]string{"load_balancing.cross_zone.enabled": "true"}
+			},
+			health: zoneNodes{
+				"zone-a": {{"198.18.1.5": unhealthy, "198.18.2.5": healthy}},
+				"zone-b": {{"198.18.1.5": unhealthy, "198.18.2.5": unhealthy}},
+			},
+			live: LiveZones{"zone-a": true, "zone-b": true},
+			want: answer{a: addrs("198.19.1.1")},
+		},
+		{
+			name: "no live zone's node sees a healthy target: fail open among live zones",
+			health: zoneNodes{
+				"zone-a": {{"198.18.1.5": unhealthy}},
+				"zone-b": {{"198.18.2.5": unhealthy}},
+				"zone-c": {{"198.18.3.5": healthy}},
+			},
+			live: LiveZones{"zone-a": true, "zone-b": true},
+			want: answer{a: addrs("198.19.1.1", "198.19.2.1")},
 		},
 		{
 			name: "an IPv6 zone address of an ipv4 load balancer is not answered",

@@ -100,10 +100,11 @@ func NewServer(o Options) *Server {
 	return s
 }
 
-// Update recomputes every record from st, the targets' health and the
-// zones that have a live node (nil: every zone). Call it when the
-// configuration, target health or the live nodes change.
-func (s *Server) Update(st elb.State, health elb.HealthView, live LiveZones) {
+// Update recomputes every record from st, the targets' health as each
+// zone's live nodes see it (nil: every zone answered) and the zones that
+// have a live node (nil: every zone). Call it when the configuration,
+// target health or the live nodes change.
+func (s *Server) Update(st elb.State, health ZoneHealth, live LiveZones) {
 	z := &zone{records: buildRecords(st, health, live), interior: map[string]bool{}, serial: uint32(st.Revision)}
 	for name := range z.records {
 		for i, end := mdns.NextLabel(name, 0); !end; i, end = mdns.NextLabel(name, i) {

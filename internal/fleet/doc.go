@@ -17,12 +17,16 @@
 // address in its zones and publishes the verdicts under
 // <prefix>health/<name>/<target-group-id>, attached to its lease, only when
 // they change and at most about once a second. A target's health in the
-// fleet (DescribeTargetHealth on any node, DNS) merges the verdicts of the
-// live nodes that check it (Merge): the worst state wins, unhealthy over
-// initial over healthy; an unhealthy target's description names the nodes
-// that see it fail. States that come from the configuration (draining,
-// unused, unavailable) are the same on every node. A target no live node
-// has a verdict for yet is in the initial state.
+// fleet (DescribeTargetHealth on any node, Health) merges the verdicts of
+// the live nodes that check it (Merge): the worst state wins, unhealthy
+// over initial over healthy; an unhealthy target's description names the
+// nodes that see it fail. States that come from the configuration
+// (draining, unused, unavailable) are the same on every node. A target no
+// live node has a verdict for yet is in the initial state. DNS does not
+// merge: it judges each zone by the verdicts of the live nodes serving
+// that zone (ZoneHealth), the nodes that forward the zone's flows, so a
+// node that cannot reach another zone's targets does not take that zone
+// out.
 //
 // Failure: when etcd cannot be reached the node keeps its last view of the
 // fleet (the same live nodes, zones and health views) and keeps serving; it

@@ -80,6 +80,22 @@ func (none) TargetHealth(string, elb.TargetKey) (elb.TargetHealth, bool) {
 	return elb.TargetHealth{}, false
 }
 
+// healthOf is a node's own health view of tgARN's targets.
+type healthOf map[elb.TargetKey]elb.TargetHealth
+
+func (h healthOf) TargetHealth(tg string, k elb.TargetKey) (elb.TargetHealth, bool) {
+	v, ok := h[k]
+	return v, ok && tg == tgARN
+}
+
+func states(hs []elb.TargetHealth) []string {
+	var out []string
+	for _, h := range hs {
+		out = append(out, h.State)
+	}
+	return out
+}
+
 const tgARN = "arn:aws:elasticloadbalancing:us-west-2:000000000000:targetgroup/web/1111111111111111"
 
 // TestFleetOnEtcd runs two nodes on a real etcd: each sees the other and
@@ -106,6 +122,19 @@ func TestFleetOnEtcd(t *testing.T) {
 		}
 		return nil
 	})
+	// By zone: zone-b's verdicts are b's alone; zone-a's are a's own, and
+	// a zone no live node serves has every live node's.
+	own := healthOf{target: {State: elb.HealthHealthy}}
+	zones := a.ZoneHealth(own)
+	for zone, want := range map[string][]string{
+		"zone-a": {elb.HealthHealthy},
+		"zone-b": {elb.HealthUnhealthy},
+		"zone-x": {elb.HealthHealthy, elb.HealthUnhealthy},
+	} {
+		if got := states(zones.ZoneVerdicts(zone, tgARN, target)); !slices.Equal(got, want) {
+			t.Errorf("%s's verdicts on the target as a sees them: %v, want %v", zone, got, want)
+		}
+	}
 	b.SetState(StateDataPlaneFailing)
 	waitFor(t, "a sees b's state", func() error {
 		for _, n := range a.Nodes() {
@@ -167,6 +196,9 @@ func TestFleetOnEtcd(t *testing.T) {
 	if h, ok := merged.TargetHealth(tgARN, target); ok {
 		t.Errorf("a still describes the verdict of b, which is gone: %+v", h)
 	}
+	if got := states(a.ZoneHealth(none{}).ZoneVerdicts("zone-b", tgARN, target)); len(got) != 0 {
+		t.Errorf("zone-b's verdicts once b is gone: %v, want none", got)
+	}
 }
 
 // TestFleetOfOne: with no etcd the fleet is the node itself and the
@@ -181,6 +213,13 @@ func TestFleetOfOne(t *testing.T) {
 	}
 	if _, ok := f.Health(none{}).(none); !ok {
 		t.Errorf("health view of a fleet of one is not the node's own")
+	}
+	target := elb.TargetKey{ID: "198.18.0.5", Port: 80}
+	zones := f.ZoneHealth(healthOf{target: {State: elb.HealthUnhealthy}})
+	for _, zone := range []string{"zone-a", "zone-b"} {
+		if got := states(zones.ZoneVerdicts(zone, tgARN, target)); !slices.Equal(got, []string{elb.HealthUnhealthy}) {
+			t.Errorf("%s's verdicts in a fleet of one: %v, want the node's own", zone, got)
+		}
 	}
 	if _, err := New(Config{Node: Node{Name: "a/b"}}); err == nil {
 		t.Errorf("New accepted the node name a/b")

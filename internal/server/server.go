@@ -33,8 +33,11 @@
 // Each server is a node of the fleet on its store (fleet.go, package
 // fleet; with bbolt a fleet of one): it health-checks only the load
 // balancers with an address in its zones, publishes its verdicts, and the
-// same pass hands DNS the fleet's merged health and the zones that have a
-// live node. DescribeTargetHealth describes the merged health.
+// same pass hands DNS each zone's health, as the live nodes serving the
+// zone see it, and the zones that have a live node: a zone's address is
+// answered while one of its own nodes sees a target it forwards to
+// healthy, whatever nodes of other zones see. DescribeTargetHealth
+// describes the merged health (the worst state over every live node).
 //
 // Network load balancer listeners run on the kernel data plane (package
 // dataplane/kernel: nftables NAT and conntrack, flows that outlive the
@@ -403,7 +406,7 @@ func (s *syncer) apply() {
 		s.announcer.update(s.state, ok)
 	}
 	if s.dns != nil {
-		s.dns.Update(s.state, s.fleet.Health(view), s.fleet.LiveZones())
+		s.dns.Update(s.state, s.fleet.ZoneHealth(view), s.fleet.LiveZones())
 	}
 	s.applied.publish(view)
 	state := fleet.StateServing
