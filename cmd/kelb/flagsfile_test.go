@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/kelb-io/kelb/internal/announce/bgp"
 	"github.com/kelb-io/kelb/internal/dataplane/kernel"
+	"github.com/kelb-io/kelb/internal/elb"
 	"github.com/kelb-io/kelb/internal/server"
 )
 
@@ -74,6 +76,9 @@ func TestFlagsFile(t *testing.T) {
 // zones that parse.
 func checkServerFlags(t *testing.T, what string, args []string, flagsFile string) {
 	t.Helper()
+	if err := serverNodeZones(what, args, flagsFile); err != nil {
+		t.Error(err)
+	}
 	cmd := newServerCmd()
 	if err := cmd.ParseFlags(args); err != nil {
 		t.Fatalf("%s: %v", what, err)
@@ -84,21 +89,7 @@ func checkServerFlags(t *testing.T, what string, args []string, flagsFile string
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
-	names := map[string]bool{}
 	zones, _ := fs.GetStringArray("zone")
-	for _, z := range zones {
-		zone, err := server.ParseZone(z)
-		if err != nil {
-			t.Errorf("%s: --zone %s: %v", what, z, err)
-		}
-		names[zone.Name] = true
-	}
-	nodeZones, _ := fs.GetStringSlice("node-zones")
-	for _, z := range nodeZones {
-		if !names[z] {
-			t.Errorf("%s: --node-zones %s is not a --zone of %v", what, z, zones)
-		}
-	}
 	peers, _ := fs.GetStringArray("bgp-peer")
 	for _, p := range peers {
 		if _, err := bgp.ParsePeer(p); err != nil {
@@ -113,6 +104,34 @@ func checkServerFlags(t *testing.T, what string, args []string, flagsFile string
 	if len(zones) == 0 || len(peers) == 0 {
 		t.Errorf("%s: zones %q, BGP peers %q: want some of each", what, zones, peers)
 	}
+}
+
+// serverNodeZones parses kelb server's args and flags file and checks
+// --node-zones as kelb server does.
+func serverNodeZones(what string, args []string, flagsFile string) error {
+	cmd := newServerCmd()
+	if err := cmd.ParseFlags(args); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	fs := cmd.Flags()
+	if flagsFile != "" {
+		if err := applyFlagsFile(fs, flagsFile); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	var zones []elb.Zone
+	specs, _ := fs.GetStringArray("zone")
+	for _, z := range specs {
+		zone, err := server.ParseZone(z)
+		if err != nil {
+			return fmt.Errorf("%s: --zone %s: %w", what, z, err)
+		}
+		zones = append(zones, zone)
+	}
+	if err := checkNodeZones(fs, zones); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }
 
 // TestShippedServerFlags: the DaemonSet of config/server with its flags file,
@@ -137,6 +156,16 @@ func TestShippedServerFlags(t *testing.T) {
 		t.Fatalf("DaemonSet args %q do not run kelb server", args)
 	}
 	checkServerFlags(t, "config/server", args[1:], "../../config/server/server.flags")
+	// On a node without the topology.kubernetes.io/zone label the kubelet
+	// puts in an empty KELB_NODE_ZONE: kelb server refuses to start rather
+	// than serve every zone.
+	var unlabelled []string
+	for _, a := range ds.Spec.Template.Spec.Containers[0].Args[1:] {
+		unlabelled = append(unlabelled, strings.NewReplacer("$(KELB_NODE_NAME)", "lb-1", "$(KELB_NODE_ZONE)", "", "$(KELB_POD_IP)", "10.0.0.21").Replace(a))
+	}
+	if err := serverNodeZones("config/server without a zone label", unlabelled, "../../config/server/server.flags"); err == nil || !strings.Contains(err.Error(), "--node-zones is empty") {
+		t.Errorf("config/server on a node without a zone label: %v, want --node-zones refused as empty", err)
+	}
 
 	// The unit's ExecStart with the example environment file, as systemd
 	// expands it: $VAR splits the variable's value at white space.
@@ -176,4 +205,30 @@ func TestShippedServerFlags(t *testing.T) {
 		t.Fatalf("ExecStart %q does not run kelb server", exec)
 	}
 	checkServerFlags(t, "config/systemd", sargs[2:], "")
+}
+
+// TestNodeZonesFlag: only an absent --node-zones means every zone; given
+// empty it is refused, naming the flag.
+func TestNodeZonesFlag(t *testing.T) {
+	zones := []string{"--zone", "us-west-2a=198.19.1.0/24", "--zone", "us-west-2b=198.19.2.0/24"}
+	for _, tc := range []struct {
+		args    []string
+		wantErr string
+	}{
+		{args: nil},
+		{args: []string{"--node-zones", "us-west-2b"}},
+		{args: []string{"--node-zones=us-west-2a,us-west-2b"}},
+		{args: []string{"--node-zones="}, wantErr: "--node-zones is empty: name the zones (of --zone) this node serves, or leave the flag out for every zone"},
+		{args: []string{"--node-zones", ""}, wantErr: "--node-zones is empty"},
+		{args: []string{"--node-zones=us-west-2a,,us-west-2b"}, wantErr: `--node-zones: an empty zone name in "us-west-2a,,us-west-2b"`},
+		{args: []string{"--node-zones=us-west-2z"}, wantErr: `--node-zones: zone "us-west-2z" is not a zone of --zone (us-west-2a, us-west-2b)`},
+	} {
+		err := serverNodeZones("kelb server", append(slices.Clone(zones), tc.args...), "")
+		if tc.wantErr == "" && err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+		}
+		if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%q: error %v, want one containing %q", tc.args, err, tc.wantErr)
+		}
+	}
 }

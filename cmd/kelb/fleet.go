@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/kelb-io/kelb/internal/elb"
 	"github.com/kelb-io/kelb/internal/elb/store"
 	"github.com/kelb-io/kelb/internal/fleet"
 	"github.com/kelb-io/kelb/internal/server"
@@ -66,4 +68,22 @@ longer listed.`,
 	}
 	addStoreFlags(cmd, &sc)
 	return cmd
+}
+
+// checkNodeZones checks --node-zones against the zones of --zone. Only an
+// absent flag means every zone: a flag given empty (--node-zones= from a
+// DaemonSet whose node lacks its zone label, an unset variable) is refused
+// rather than taken for every zone.
+func checkNodeZones(fs *pflag.FlagSet, zones []elb.Zone) error {
+	nodeZones, err := fs.GetStringSlice("node-zones")
+	if err != nil {
+		return err
+	}
+	if fs.Changed("node-zones") && len(nodeZones) == 0 {
+		return fmt.Errorf("--node-zones is empty: name the zones (of --zone) this node serves, or leave the flag out for every zone")
+	}
+	if err := server.ValidateNodeZones(zones, nodeZones); err != nil {
+		return fmt.Errorf("--node-zones: %w", err)
+	}
+	return nil
 }

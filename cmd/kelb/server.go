@@ -162,8 +162,8 @@ takes two descriptors, a UDP flow one.`,
 				return err
 			}
 			cfg.Announce = announceCfg
-			if err := server.ValidateNodeZones(cfg.Zones, cfg.Node.Zones); err != nil {
-				return fmt.Errorf("--node-zones: %w", err)
+			if err := checkNodeZones(cmd.Flags(), cfg.Zones); err != nil {
+				return err
 			}
 			if err := fleet.ValidateName(cfg.Node.Name); err != nil {
 				return fmt.Errorf("--node-name: %w", err)
@@ -208,7 +208,7 @@ takes two descriptors, a UDP flow one.`,
 	f.IntVar(&maxPerListener, "max-flows-per-listener", dataplane.DefaultMaxFlowsPerListener, "most TCP connections or UDP flows of one listening socket (a listener's port on one zone address)")
 	f.IntVar(&fdReserve, "fd-reserve", dataplane.DefaultDescriptorReserve, "descriptors kept free for the API, metrics, DNS and health checks (at most half the limit); the rest is the budget NLB flows and ALB client connections share, two descriptors each (a new one at the budget evicts the flow or connection idle longest, else waits or is refused)")
 	f.StringVar(&cfg.Node.Name, "node-name", server.DefaultNodeName(), "name of this kelb server in the fleet sharing its etcd store (unique in the fleet)")
-	f.StringSliceVar(&cfg.Node.Zones, "node-zones", nil, "zones (of --zone, comma-separated) whose load balancer addresses this node serves, announces and health-checks for; empty: every zone")
+	f.StringSliceVar(&cfg.Node.Zones, "node-zones", nil, "zones (of --zone, comma-separated) whose load balancer addresses this node serves, announces and health-checks for; absent: every zone (given empty, as --node-zones=, it is refused)")
 	f.DurationVar(&cfg.Node.LeaseTTL, "node-lease-ttl", fleet.DefaultLeaseTTL, "lifetime of this node's etcd lease: a node not heard from for this long is gone for the fleet (whole seconds, at least 1s)")
 	addStoreFlags(cmd, &cfg.Store)
 	announce = addAnnounceFlags(cmd)

@@ -44,6 +44,9 @@ func ValidateNodeZones(zones []elb.Zone, nodeZones []string) error {
 		names = append(names, z.Name)
 	}
 	for i, z := range nodeZones {
+		if z == "" {
+			return fmt.Errorf("an empty zone name in %q", strings.Join(nodeZones, ","))
+		}
 		if !slices.Contains(names, z) {
 			return fmt.Errorf("zone %q is not a zone of --zone (%s)", z, strings.Join(names, ", "))
 		}
