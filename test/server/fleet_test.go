@@ -151,17 +151,24 @@ func TestFleetNodesBolt(t *testing.T) {
 	}
 }
 
-// TestFleetNodeZonesRefused: --node-zones must name zones of --zone.
+// TestFleetNodeZonesRefused: --node-zones must name zones of --zone, and
+// given empty (a DaemonSet's pod on a node without a zone label) it is
+// refused rather than taken for every zone.
 func TestFleetNodeZonesRefused(t *testing.T) {
 	t.Parallel()
 	tn := newNet()
-	args := append([]string{"server", "--node-zones", region + "z", "--data-dir", t.TempDir()}, tn.zoneFlags()...)
-	out, err := exec.Command(kelbBin, args...).CombinedOutput()
-	if err == nil {
-		t.Fatalf("kelb server --node-zones %sz started; want an error:\n%s", region, out)
-	}
-	if want := fmt.Sprintf("--node-zones: zone %q is not a zone of --zone", region+"z"); !strings.Contains(string(out), want) {
-		t.Errorf("kelb server --node-zones %sz said %q, want %q", region, out, want)
+	for flag, want := range map[string]string{
+		"--node-zones=" + region + "z": fmt.Sprintf("--node-zones: zone %q is not a zone of --zone", region+"z"),
+		"--node-zones=":                "--node-zones is empty: name the zones (of --zone) this node serves, or leave the flag out for every zone",
+	} {
+		args := append([]string{"server", flag, "--data-dir", t.TempDir()}, tn.zoneFlags()...)
+		out, err := exec.Command(kelbBin, args...).CombinedOutput()
+		if err == nil {
+			t.Fatalf("kelb server %s started; want an error:\n%s", flag, out)
+		}
+		if !strings.Contains(string(out), want) {
+			t.Errorf("kelb server %s said %q, want %q", flag, out, want)
+		}
 	}
 }
 
@@ -305,11 +312,15 @@ func TestFleetTargetHealthAndDNS(t *testing.T) {
 }
 
 // TestFleetTargetFailingFromOneNode runs two nodes in network namespaces
-// of their own (on one etcd in a router namespace) and a target on the
-// first node's loopback, which only the first node reaches: the second
-// node's probes are refused by its own loopback. DescribeTargetHealth
-// through either node shows the target unhealthy, seen from the second
-// node alone; once the second node is killed and its lease has run out,
+// of their own (on one etcd in a router namespace), the first serving zone
+// a and the second zone b, and a target of zone a on the first node's
+// loopback, which only the first node reaches: the second node's probes
+// are refused by its own loopback. DescribeTargetHealth through either
+// node shows the target unhealthy, seen from the second node alone; DNS
+// on either node answers zone a's address, judged by zone a's node, which
+// sees the target healthy (and not zone b's, which has no target: were
+// the merged view used, no target would be healthy and both zones would
+// be answered). Once the second node is killed and its lease has run out,
 // the target is healthy (the first node's verdict).
 func TestFleetTargetFailingFromOneNode(t *testing.T) {
 	t.Parallel()
@@ -317,9 +328,11 @@ func TestFleetTargetFailingFromOneNode(t *testing.T) {
 	var nodes []*kelbServer
 	for i, ns := range f.nodes {
 		nodes = append(nodes, startServer(t, testNet{}, serverOptions{
-			netns:     ns,
-			zoneFlags: []string{"--zone", region + "a=198.19.1.0/24"},
-			extraArgs: []string{"--store", "etcd", "--etcd-endpoints", f.etcd, "--etcd-prefix", "/kelb-fleet/", "--node-name", fmt.Sprintf("ns-node-%d", i)},
+			netns: ns,
+			zoneFlags: []string{"--zone", region + "a=198.19.1.0/24", "--zone", region + "b=198.19.2.0/24",
+				"--vpc-cidr", "127.0.0.0/8", "--zone-targets", region + "a=127.0.0.0/24"},
+			extraArgs: []string{"--store", "etcd", "--etcd-endpoints", f.etcd, "--etcd-prefix", "/kelb-fleet/",
+				"--node-name", fmt.Sprintf("ns-node-%d", i), "--node-zones", region + string(rune('a'+i))},
 		}))
 	}
 	var ln net.Listener
@@ -341,9 +354,31 @@ func TestFleetTargetFailingFromOneNode(t *testing.T) {
 	for _, s := range nodes {
 		waitFleetHealth(t, s, tg, target, types.TargetHealthStateEnumUnhealthy, "(seen from node ns-node-1)")
 	}
+	name := aws.ToString(lb.LoadBalancers[0].DNSName)
+	answersZoneA := func(i int) func() error {
+		return func() error {
+			var addrs []string
+			if err := netnstest.In(f.nodes[i], func() (err error) {
+				addrs, err = resolveA(nodes[i].DNSAddr, name)
+				return err
+			}); err != nil {
+				return err
+			}
+			if len(addrs) != 1 || !strings.HasPrefix(addrs[0], "198.19.1.") {
+				return errNotYetf("ns-node-%d's DNS answers %v, want zone a's address alone", i, addrs)
+			}
+			return nil
+		}
+	}
+	for i := range nodes {
+		eventually(t, 20*time.Second, fmt.Sprintf("ns-node-%d's DNS answers zone a, whose node sees the target healthy", i), answersZoneA(i))
+	}
 
 	nodes[1].stop(syscall.SIGKILL)
 	waitFleetHealth(t, nodes[0], tg, target, types.TargetHealthStateEnumHealthy, "")
+	if err := answersZoneA(0)(); err != nil {
+		t.Errorf("once ns-node-1 is gone: %v", err)
+	}
 }
 
 // TestFleetNodeNameInUse: a second kelb server started with the name of a
