@@ -8,11 +8,13 @@ import (
 
 	"github.com/kelb-io/kelb/internal/dns"
 	"github.com/kelb-io/kelb/internal/elb"
+	"github.com/kelb-io/kelb/internal/fleet"
 	"github.com/kelb-io/kelb/internal/health"
 )
 
 // The checker follows the configuration, and DNS follows both the
-// configuration and the checker's verdicts.
+// configuration and the checker's verdicts, those of a fleet of one node
+// serving every zone.
 func ExampleChecker() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -20,6 +22,10 @@ func ExampleChecker() {
 
 	c := health.NewChecker(health.Options{Logger: slog.Default(), Registerer: prometheus.NewRegistry()})
 	d := dns.NewServer(dns.Options{Addr: "127.0.0.1:0", Domain: "kelb.local"})
+	solo, err := fleet.New(fleet.Config{Node: fleet.Node{Name: "solo"}})
+	if err != nil {
+		panic(err)
+	}
 	checking, serving := make(chan struct{}), make(chan error, 1)
 	go func() { defer close(checking); c.Run(ctx) }()
 	go func() { serving <- d.Run(ctx) }()
@@ -37,6 +43,6 @@ func ExampleChecker() {
 			c.Update(st)
 		case <-c.Changed():
 		}
-		d.Update(st, c, nil)
+		d.Update(st, solo.ZoneHealth(c), nil)
 	}
 }
