@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -13,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
-	"github.com/vishvananda/netns"
 
 	"github.com/kelb-io/kelb/internal/devcluster"
+	"github.com/kelb-io/kelb/internal/devcluster/kubelet/netnstest"
 	"github.com/kelb-io/kelb/internal/devcluster/proc"
 	"github.com/kelb-io/kelb/internal/elbapi"
 )
@@ -34,50 +33,13 @@ func (e *Env) State(t testing.TB) *devcluster.State {
 // (where pods and kelb shell run), as a client there would.
 func (e *Env) Dial(ctx context.Context, st *devcluster.State, network, addr string) (net.Conn, error) {
 	var conn net.Conn
-	err := inNamespace(st.Namespace, func() error {
+	err := netnstest.In(st.Namespace, func() error {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, network, addr)
 		conn = c
 		return err
 	})
 	return conn, err
-}
-
-// inNamespace runs fn on an OS thread switched into the named network
-// namespace, so that the sockets fn makes belong to it, and switches the
-// thread back before handing it to the scheduler; a thread it cannot
-// switch back ends with its goroutine. Unlike a thread left in the
-// namespace, which Go cannot end when it is the process's main thread,
-// this never leaves the test binary in the environment's namespace, where
-// kelb down would stop it with everything else there.
-func inNamespace(name string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- fmt.Errorf("current network namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		h, err := netns.GetFromName(name)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("network namespace %s: %w", name, err)
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- fmt.Errorf("enter network namespace %s: %w", name, err)
-			return
-		}
-		err = fn()
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
 }
 
 // ELBClient returns an aws-sdk-go-v2 ELBv2 client of endpoint (inside

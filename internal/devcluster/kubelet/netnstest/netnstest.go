@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // envGuard names the namespace a re-executed test binary runs in.
@@ -99,15 +100,33 @@ func Enter(t *testing.T) bool {
 
 // In runs fn on an OS thread switched into the named network namespace, so
 // that the sockets fn creates belong to it; they keep belonging to it when
-// used from other threads. The thread is not handed back to the scheduler
-// (no UnlockOSThread): it exits with the goroutine, so no other goroutine
-// ever runs in the namespace by accident.
+// used from other threads. The thread is switched back before it is handed
+// to the scheduler again; one that cannot be switched back ends with its
+// goroutine. fn never runs on the process's main thread: Go cannot end that
+// thread, and the kernel reports a process's namespace by it, so a main
+// thread stranded in a namespace would make the whole process count as
+// being there (and `kelb down` stops every process in its namespaces).
 func In(name string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			// Hold the main thread while another goroutine, which
+			// cannot get it now, does the work.
+			errc <- In(name, fn)
+			runtime.UnlockOSThread()
+			return
+		}
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("current network namespace: %w", err)
+			return
+		}
+		defer orig.Close()
 		h, err := netns.GetFromName(name)
 		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("network namespace %s: %w", name, err)
 			return
 		}
@@ -116,7 +135,11 @@ func In(name string, fn func() error) error {
 			errc <- fmt.Errorf("enter network namespace %s: %w", name, err)
 			return
 		}
-		errc <- fn()
+		err = fn()
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
 	}()
 	return <-errc
 }
