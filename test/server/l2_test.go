@@ -10,29 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-
 	"github.com/kelb-io/kelb/internal/devcluster/kubelet/netnstest"
 )
 
 // linkMAC returns the MAC of dev in namespace ns.
 func linkMAC(t *testing.T, ns, dev string) string {
 	t.Helper()
-	nsh, err := netns.GetFromName(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nsh.Close()
-	h, err := netlink.NewHandleAt(nsh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	link, err := h.LinkByName(dev)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, link := nsLink(t, ns, dev)
+	h.Close()
 	return link.Attrs().HardwareAddr.String()
 }
 

@@ -69,9 +69,9 @@ func newNetns(t *testing.T, dummy string) string {
 	return name
 }
 
-// interfaceAddrs lists the addresses of dev in the namespace as
-// "addr/bits label".
-func interfaceAddrs(t *testing.T, ns, dev string) []string {
+// nsLink returns a netlink handle of namespace ns (the caller closes it)
+// and its link dev.
+func nsLink(t *testing.T, ns, dev string) (*netlink.Handle, netlink.Link) {
 	t.Helper()
 	nsh, err := netns.GetFromName(ns)
 	if err != nil {
@@ -82,11 +82,20 @@ func interfaceAddrs(t *testing.T, ns, dev string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close()
 	link, err := h.LinkByName(dev)
 	if err != nil {
+		h.Close()
 		t.Fatal(err)
 	}
+	return h, link
+}
+
+// interfaceAddrs lists the addresses of dev in the namespace as
+// "addr/bits label".
+func interfaceAddrs(t *testing.T, ns, dev string) []string {
+	t.Helper()
+	h, link := nsLink(t, ns, dev)
+	defer h.Close()
 	list, err := h.AddrList(link, netlink.FAMILY_V4)
 	if err != nil {
 		t.Fatal(err)
