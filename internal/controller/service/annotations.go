@@ -72,7 +72,7 @@ var ignoredAnnotations = map[string]string{
 	"aws-load-balancer-source-nat-ipv6-prefixes":                 "source NAT prefixes are AWS-only",
 	"aws-load-balancer-enable-icmp-for-path-mtu-discovery":       "security groups are AWS-only",
 	"aws-load-balancer-multi-cluster-target-group":               "multi-cluster target groups are not supported by kelb controller yet",
-	"aws-load-balancer-proxy-protocol-per-target-group":          "use aws-load-balancer-target-group-attributes.<PROTOCOL>-<port> instead",
+	"aws-load-balancer-proxy-protocol-per-target-group":          "use aws-load-balancer-target-group-attributes.<port> instead",
 	"aws-load-balancer-quic-enabled-ports":                       "QUIC listeners are not supported by kelb",
 	"aws-load-balancer-enable-tcp-udp-listener":                  "kelb always merges a TCP and a UDP port of the same number into a TCP_UDP listener",
 	// A TLS listener is refused (refused.go); without one these change
@@ -82,6 +82,39 @@ var ignoredAnnotations = map[string]string{
 	"aws-load-balancer-ssl-negotiation-policy": "it only applies to TLS listeners, which need aws-load-balancer-ssl-cert",
 	"aws-load-balancer-backend-protocol":       "it only applies to TLS listeners, which need aws-load-balancer-ssl-cert",
 	"aws-load-balancer-alpn-policy":            "it only applies to TLS listeners, which need aws-load-balancer-ssl-cert",
+}
+
+// implementedAnnotations are the annotations kelb controller reads (the
+// per-listener forms are matched by their prefix in unknownAnnotation).
+var implementedAnnotations = map[string]bool{
+	AnnotationLoadBalancerType: true, AnnotationTargetType: true, AnnotationName: true,
+	AnnotationScheme: true, AnnotationInternal: true, AnnotationIPAddressType: true,
+	AnnotationProxyProtocol: true, AnnotationTargetGroupAttrs: true, AnnotationAttributes: true,
+	AnnotationCrossZone: true, AnnotationListenerAttrs: true, AnnotationAdditionalTags: true,
+	AnnotationTargetNodeLabels: true, AnnotationSubnets: true, AnnotationSourceRanges: true,
+	AnnotationHCProtocol: true, AnnotationHCPort: true, AnnotationHCPath: true,
+	AnnotationHCInterval: true, AnnotationHCTimeout: true, AnnotationHCHealthyThreshold: true,
+	AnnotationHCUnhealthyThreshold: true, AnnotationHCSuccessCodes: true,
+}
+
+// unknownAnnotation reports whether key is an aws-load-balancer-
+// annotation kelb neither reads nor lists in ignoredAnnotations: one the
+// AWS Load Balancer Controller (or a newer release of it) defines that kelb
+// does not know, reported as ignored rather than dropped silently.
+func unknownAnnotation(key string) bool {
+	suffix, ok := strings.CutPrefix(key, AnnotationPrefix)
+	if !ok || !strings.HasPrefix(suffix, "aws-load-balancer-") || implementedAnnotations[key] {
+		return false
+	}
+	if _, ignored := ignoredAnnotations[suffix]; ignored {
+		return false
+	}
+	for _, perListener := range []string{AnnotationTargetGroupAttrs, AnnotationListenerAttrs} {
+		if strings.HasPrefix(key, perListener+".") {
+			return false
+		}
+	}
+	return true
 }
 
 // AnnotationError is a malformed annotation: its key, its value and what is

@@ -100,11 +100,11 @@ func (b *builder) build() (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	listenerAttrs, err := b.perPort(AnnotationListenerAttrs, groups)
+	listenerAttrs, err := b.perPort(AnnotationListenerAttrs, groups, false)
 	if err != nil {
 		return nil, err
 	}
-	tgAttrs, err := b.perPort(AnnotationTargetGroupAttrs, groups)
+	tgAttrs, err := b.perPort(AnnotationTargetGroupAttrs, groups, true)
 	if err != nil {
 		return nil, err
 	}
@@ -355,13 +355,23 @@ func listenerKey(protocol string, port int32) string {
 
 // perPort reads the per-listener form of an annotation,
 // <prefix>.<PROTOCOL>-<port>, for every listener, keyed by <PROTOCOL>-<port>.
-// An annotation naming no listener of the Service is an error.
-func (b *builder) perPort(prefix string, groups []servicePortGroup) (map[string]map[string]string, error) {
+// With byNumber the AWS Load Balancer Controller's <prefix>.<port> names the
+// listener of that port number too (kelb's <PROTOCOL>-<port> stays an
+// alias); both forms for one listener are an error, as is a suffix naming no
+// listener of the Service.
+func (b *builder) perPort(prefix string, groups []servicePortGroup, byNumber bool) (map[string]map[string]string, error) {
 	known := map[string]bool{}
+	numbers := map[string]string{}
 	for _, g := range groups {
 		known[listenerKey(g.protocol, g.port.Port)] = true
+		numbers[strconv.Itoa(int(g.port.Port))] = listenerKey(g.protocol, g.port.Port)
+	}
+	want := "<PROTOCOL>-<port>, e.g. TCP-80"
+	if byNumber {
+		want = "<port> or <PROTOCOL>-<port>, e.g. 80 or TCP-80"
 	}
 	out := map[string]map[string]string{}
+	from := map[string]string{}
 	keys := make([]string, 0, len(b.ann))
 	for k := range b.ann {
 		keys = append(keys, k)
@@ -372,14 +382,24 @@ func (b *builder) perPort(prefix string, groups []servicePortGroup) (map[string]
 		if !ok {
 			continue
 		}
-		if !known[suffix] {
-			return nil, &AnnotationError{Key: key, Value: b.ann[key], Reason: fmt.Sprintf("%q names no listener of the Service (want <PROTOCOL>-<port>, e.g. TCP-80)", suffix)}
+		listener := suffix
+		if byNumber {
+			if l, ok := numbers[suffix]; ok {
+				listener = l
+			}
+		}
+		if !known[listener] {
+			return nil, &AnnotationError{Key: key, Value: b.ann[key], Reason: fmt.Sprintf("%q names no listener of the Service (want %s)", suffix, want)}
+		}
+		if other, dup := from[listener]; dup {
+			return nil, &AnnotationError{Key: key, Value: b.ann[key], Reason: fmt.Sprintf("listener %s is also set by %s; set one of them", listener, other)}
 		}
 		m, err := b.ann.stringMap(key)
 		if err != nil {
 			return nil, err
 		}
-		out[suffix] = m
+		out[listener] = m
+		from[listener] = key
 	}
 	return out, nil
 }
@@ -612,7 +632,8 @@ func validSuccessCodes(s string) bool {
 }
 
 // targetGroupAttributes are the Service-wide target group attributes,
-// overridden key by key by aws-load-balancer-target-group-attributes.<PROTO>-<port>,
+// overridden key by key by aws-load-balancer-target-group-attributes.<port>
+// (or kelb's alias .<PROTOCOL>-<port>),
 // with proxy_protocol_v2.enabled always present: false by default, true
 // with aws-load-balancer-proxy-protocol "*", which wins over both.
 func (b *builder) targetGroupAttributes(perPort map[string]string) (map[string]string, error) {
@@ -684,6 +705,8 @@ func (b *builder) warnings() []string {
 		}
 		if why, ignored := ignoredAnnotations[suffix]; ignored {
 			out = append(out, fmt.Sprintf("annotation %s=%q is ignored: %s", key, value, why))
+		} else if unknownAnnotation(key) {
+			out = append(out, fmt.Sprintf("annotation %s=%q is ignored: kelb controller does not implement it", key, value))
 		}
 	}
 	sort.Strings(out)

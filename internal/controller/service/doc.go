@@ -16,7 +16,11 @@
 // and defaults. A malformed annotation makes Build fail with an
 // *AnnotationError naming it and its value, and nothing is deployed, so the
 // existing load balancer stays as it was. Annotations that configure
-// AWS-only resources are accepted and listed in Stack.Warnings. A Service
+// AWS-only resources, and aws-load-balancer- annotations kelb does not
+// implement, are accepted and listed in Stack.Warnings (the reconciler
+// turns each into a Warning event): none is dropped silently. The
+// per-listener target group attributes take the AWS Load Balancer
+// Controller's .<port> suffix, with kelb's .<PROTOCOL>-<port> as an alias. A Service
 // whose aws-load-balancer-ssl-cert (and ssl-ports) would make a TLS
 // listener fails closed in the same way (an *AnnotationError marked
 // Unimplemented, refused.go): kelb controller does not make TLS listeners
