@@ -106,10 +106,18 @@ type TargetGroupBindingNetworking struct {
 }
 
 // TargetGroupBindingSpec is the desired state of a TargetGroupBinding.
+//
+// +kubebuilder:validation:XValidation:rule="(has(self.targetGroupARN) && size(self.targetGroupARN) > 0) || (has(self.targetGroupName) && size(self.targetGroupName) > 0)",message="one of targetGroupARN and targetGroupName is required"
 type TargetGroupBindingSpec struct {
-	// TargetGroupARN is the ARN of the target group.
-	// +kubebuilder:validation:MinLength=1
-	TargetGroupARN string `json:"targetGroupARN"`
+	// TargetGroupARN is the ARN of the target group. One of TargetGroupARN
+	// and TargetGroupName is required; TargetGroupARN wins when both are set.
+	// +optional
+	TargetGroupARN string `json:"targetGroupARN,omitempty"`
+
+	// TargetGroupName is the name of the target group: the controller looks
+	// its ARN up (DescribeTargetGroups) when TargetGroupARN is unset.
+	// +optional
+	TargetGroupName string `json:"targetGroupName,omitempty"`
 
 	// MultiClusterTargetGroup marks a target group shared by several
 	// clusters: targets this binding did not register are left alone.
@@ -147,7 +155,19 @@ type TargetGroupBindingStatus struct {
 	// ObservedGeneration is the generation the controller last reconciled.
 	// +optional
 	ObservedGeneration *int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions are the binding's conditions; Ready says whether the
+	// target group's targets were last brought in step with the Service, and
+	// if not, why (Reason, Message).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
+
+// ConditionReady is the TargetGroupBinding condition type that is true when
+// the target group's targets were last brought in step with the Service.
+const ConditionReady = "Ready"
 
 // TargetGroupBinding binds a target group to a Service: the controller keeps
 // the target group's targets equal to the Service's ready pods (ip) or
@@ -159,7 +179,9 @@ type TargetGroupBindingStatus struct {
 // +kubebuilder:printcolumn:name="SERVICE-NAME",type="string",JSONPath=".spec.serviceRef.name",description="The Kubernetes Service's name"
 // +kubebuilder:printcolumn:name="SERVICE-PORT",type="string",JSONPath=".spec.serviceRef.port",description="The Kubernetes Service's port"
 // +kubebuilder:printcolumn:name="TARGET-TYPE",type="string",JSONPath=".spec.targetType",description="The target group's target type"
+// +kubebuilder:printcolumn:name="NAME",type="string",JSONPath=".spec.targetGroupName",description="The target group's name",priority=1
 // +kubebuilder:printcolumn:name="ARN",type="string",JSONPath=".spec.targetGroupARN",description="The target group's ARN",priority=1
+// +kubebuilder:printcolumn:name="READY",type="string",JSONPath=".status.conditions[?(@.type==\"Ready\")].status",description="Whether the targets are in step with the Service"
 // +kubebuilder:printcolumn:name="AGE",type="date",JSONPath=".metadata.creationTimestamp"
 type TargetGroupBinding struct {
 	metav1.TypeMeta   `json:",inline"`

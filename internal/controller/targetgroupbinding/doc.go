@@ -13,6 +13,12 @@
 // or deregisters only the difference. A terminating endpoint is no longer
 // desired, so it is deregistered at once and drains on kelb server.
 //
+// A binding names its target group by spec.targetGroupARN or, as in the AWS
+// Load Balancer Controller, by spec.targetGroupName, which each reconcile
+// resolves to the ARN with DescribeTargetGroups (so a reconcile of a binding
+// by name makes that one call even when nothing changed); the ARN stays in
+// memory and is never written into the spec.
+//
 // A checkpoint annotation holds a hash of the target group and the desired
 // targets once they are registered and every readiness gate they carry is
 // settled; while it matches, a reconcile makes no ELBv2 call at all. While a
@@ -23,7 +29,12 @@
 //
 // The finalizer elbv2.k8s.aws/resources holds a deleted binding until its
 // targets are deregistered; a target group that is already gone counts as
-// done. Any failure (API error, missing Service) is reported as a Warning
-// event on the binding and retried with controller-runtime's backoff; the
-// targets already registered are left as they are meanwhile.
+// done, as does a name that names no target group. Any failure (API error,
+// missing Service, a targetGroupName that names no target group) is reported
+// as a Warning event on the binding and as its status condition Ready=False
+// with the same reason (BackendNotFound, TargetGroupNotFound,
+// FailedReconcile) and message, and retried with controller-runtime's
+// backoff (a missing Service waits for its watch instead); the targets
+// already registered are left as they are meanwhile. A successful reconcile
+// sets Ready=True (SuccessfullyReconciled) and status.observedGeneration.
 package targetgroupbinding

@@ -26,6 +26,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -740,6 +741,69 @@ func TestBindingsAgainstKubernetesAndKelb(t *testing.T) {
 		}
 	})
 
+	t.Run("a binding by targetGroupName binds the target group of that name", func(t *testing.T) {
+		byNameARN := e.targetGroup(t, ctx, "k8s-ui-uinlb-byname", elbv2types.TargetTypeEnumIp)
+		byName := &elbv2api.TargetGroupBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "ui", Name: "by-name"},
+			Spec: elbv2api.TargetGroupBindingSpec{
+				TargetGroupName: "k8s-ui-uinlb-byname",
+				ServiceRef:      elbv2api.ServiceReference{Name: "ui-nlb", Port: intstr.FromInt32(80)},
+			},
+		}
+		if err := k.Create(ctx, byName); err != nil {
+			t.Fatal(err)
+		}
+		e.waitTargets(t, ctx, byNameARN, []health{{ID: "198.18.1.3", Port: 8080}})
+		got := waitReady(t, ctx, k, byName, metav1.ConditionTrue, targetgroupbinding.ReasonSuccessfullyReconciled, "")
+		if got.Spec.TargetGroupARN != "" {
+			t.Errorf("the controller wrote spec.targetGroupARN %q", got.Spec.TargetGroupARN)
+		}
+		waitReady(t, ctx, k, tgb, metav1.ConditionTrue, targetgroupbinding.ReasonSuccessfullyReconciled, "")
+
+		if err := k.Delete(ctx, byName); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(t, ctx, k, byName)
+		hs, err := e.targets(ctx, byNameARN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range hs {
+			if h.State != string(elbv2types.TargetHealthStateEnumDraining) {
+				t.Errorf("target %s:%d is %s after its binding by name was deleted", h.ID, h.Port, h.State)
+			}
+		}
+	})
+
+	t.Run("a binding whose targetGroupName names no target group says so and is released", func(t *testing.T) {
+		missing := &elbv2api.TargetGroupBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "ui", Name: "by-missing-name"},
+			Spec: elbv2api.TargetGroupBindingSpec{
+				TargetGroupName: "k8s-ui-nosuch",
+				ServiceRef:      elbv2api.ServiceReference{Name: "ui-nlb", Port: intstr.FromInt32(80)},
+			},
+		}
+		if err := k.Create(ctx, missing); err != nil {
+			t.Fatal(err)
+		}
+		waitReady(t, ctx, k, missing, metav1.ConditionFalse, targetgroupbinding.ReasonTargetGroupNotFound, `spec.targetGroupName: no target group is named "k8s-ui-nosuch"`)
+		if err := k.Delete(ctx, missing); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(t, ctx, k, missing)
+	})
+
+	t.Run("a binding with neither targetGroupARN nor targetGroupName is refused", func(t *testing.T) {
+		neither := &elbv2api.TargetGroupBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "ui", Name: "neither"},
+			Spec:       elbv2api.TargetGroupBindingSpec{ServiceRef: elbv2api.ServiceReference{Name: "ui-nlb", Port: intstr.FromInt32(80)}},
+		}
+		err := k.Create(ctx, neither)
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "one of targetGroupARN and targetGroupName is required") {
+			t.Errorf("create: %v, want Invalid naming targetGroupARN and targetGroupName", err)
+		}
+	})
+
 	t.Run("a binding whose target group is gone is released", func(t *testing.T) {
 		lbs, err := e.elb.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{Names: []string{"k8s-ui-uinlb-ip"}})
 		if err != nil {
@@ -762,6 +826,36 @@ func TestBindingsAgainstKubernetesAndKelb(t *testing.T) {
 			}
 			return fmt.Errorf("still there: %v", err)
 		})
+	})
+}
+
+// waitReady waits until the binding's Ready condition has status and
+// reason, and a message containing message, and returns the binding.
+func waitReady(t *testing.T, ctx context.Context, k client.Client, tgb *elbv2api.TargetGroupBinding, status metav1.ConditionStatus, reason, message string) *elbv2api.TargetGroupBinding {
+	t.Helper()
+	var got elbv2api.TargetGroupBinding
+	poll(t, ctx, fmt.Sprintf("%s Ready %s %s", tgb.Name, status, reason), func() error {
+		if err := k.Get(ctx, client.ObjectKeyFromObject(tgb), &got); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(got.Status.Conditions, elbv2api.ConditionReady)
+		if c == nil || c.Status != status || c.Reason != reason || !strings.Contains(c.Message, message) {
+			return fmt.Errorf("conditions %+v", got.Status.Conditions)
+		}
+		return nil
+	})
+	return &got
+}
+
+// waitGone waits until the binding is deleted: its finalizer released.
+func waitGone(t *testing.T, ctx context.Context, k client.Client, tgb *elbv2api.TargetGroupBinding) {
+	t.Helper()
+	poll(t, ctx, tgb.Name+" gone", func() error {
+		err := k.Get(ctx, client.ObjectKeyFromObject(tgb), &elbv2api.TargetGroupBinding{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("still there: %v", err)
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/record"
@@ -38,6 +39,9 @@ const (
 	ReasonBackendNotFound        = "BackendNotFound"
 	ReasonFailedReconcile        = "FailedReconcile"
 	ReasonFailedCleanup          = "FailedCleanup"
+	// ReasonTargetGroupNotFound: spec.targetGroupName names no target
+	// group; the Ready condition says so too.
+	ReasonTargetGroupNotFound = "TargetGroupNotFound"
 )
 
 // DefaultGateRequeue is how often a binding is looked at again while a
@@ -90,23 +94,75 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			return ctrl.Result{}, fmt.Errorf("add finalizer to %s: %w", req, err)
 		}
 	}
+	// The resolved ARN stays in memory: the patches below send only the
+	// checkpoint annotation and the status.
+	arn, err := r.targetGroupARN(ctx, &tgb)
+	if err != nil {
+		return r.failed(ctx, &tgb, ReasonTargetGroupNotFound, err)
+	}
+	tgb.Spec.TargetGroupARN = arn
 	res, err := r.reconcile(ctx, &tgb)
 	if err != nil {
 		var nf *backendNotFoundError
 		if errors.As(err, &nf) {
 			// A change to the Service or its EndpointSlices triggers the
 			// next reconcile.
-			r.Recorder.Event(&tgb, corev1.EventTypeWarning, ReasonBackendNotFound, err.Error())
 			log.FromContext(ctx).Info("backend not found", "error", err)
-			return ctrl.Result{}, nil
+			return ctrl.Result{}, r.report(ctx, &tgb, ReasonBackendNotFound, err)
 		}
-		r.Recorder.Event(&tgb, corev1.EventTypeWarning, ReasonFailedReconcile, err.Error())
-		return ctrl.Result{}, err
+		return r.failed(ctx, &tgb, ReasonFailedReconcile, err)
 	}
-	if err := r.writeObservedGeneration(ctx, &tgb); err != nil {
+	ready := metav1.Condition{Type: elbv2api.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonSuccessfullyReconciled, Message: "targets are in step with the Service"}
+	if err := r.writeStatus(ctx, &tgb, ready, true); err != nil {
 		return ctrl.Result{}, err
 	}
 	return res, nil
+}
+
+// failed reports err (see report) and returns it for a retry.
+func (r *Reconciler) failed(ctx context.Context, tgb *elbv2api.TargetGroupBinding, reason string, err error) (ctrl.Result, error) {
+	if serr := r.report(ctx, tgb, reason, err); serr != nil {
+		return ctrl.Result{}, errors.Join(err, serr)
+	}
+	return ctrl.Result{}, err
+}
+
+// report makes err a Warning event with reason and a false Ready condition
+// with the same reason and message.
+func (r *Reconciler) report(ctx context.Context, tgb *elbv2api.TargetGroupBinding, reason string, err error) error {
+	r.Recorder.Event(tgb, corev1.EventTypeWarning, reason, err.Error())
+	cond := metav1.Condition{Type: elbv2api.ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: err.Error()}
+	return r.writeStatus(ctx, tgb, cond, false)
+}
+
+// nameNotFoundError: spec.targetGroupName names no target group.
+type nameNotFoundError struct{ name string }
+
+func (e *nameNotFoundError) Error() string {
+	return fmt.Sprintf("spec.targetGroupName: no target group is named %q", e.name)
+}
+
+// targetGroupARN is the binding's target group ARN: spec.targetGroupARN, or
+// the ARN of the target group spec.targetGroupName names.
+func (r *Reconciler) targetGroupARN(ctx context.Context, tgb *elbv2api.TargetGroupBinding) (string, error) {
+	if tgb.Spec.TargetGroupARN != "" {
+		return tgb.Spec.TargetGroupARN, nil
+	}
+	name := tgb.Spec.TargetGroupName
+	if name == "" {
+		return "", errors.New("spec: one of targetGroupARN and targetGroupName is required")
+	}
+	out, err := r.ELB.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{Names: []string{name}})
+	if err != nil {
+		if isNotFound(err) {
+			return "", &nameNotFoundError{name: name}
+		}
+		return "", fmt.Errorf("spec.targetGroupName: describe target group %q: %w", name, err)
+	}
+	if len(out.TargetGroups) != 1 || aws.ToString(out.TargetGroups[0].TargetGroupArn) == "" {
+		return "", fmt.Errorf("spec.targetGroupName: %d target groups are named %q", len(out.TargetGroups), name)
+	}
+	return aws.ToString(out.TargetGroups[0].TargetGroupArn), nil
 }
 
 type backendNotFoundError struct{ err error }
@@ -395,7 +451,15 @@ func (r *Reconciler) setPodCondition(ctx context.Context, pod *corev1.Pod, cond 
 // cleanup deregisters the binding's targets: all of them, or for a shared
 // target group those this cluster knows.
 func (r *Reconciler) cleanup(ctx context.Context, tgb *elbv2api.TargetGroupBinding) error {
-	arn := tgb.Spec.TargetGroupARN
+	arn, err := r.targetGroupARN(ctx, tgb)
+	var nf *nameNotFoundError
+	if errors.As(err, &nf) {
+		// No such target group: no targets to deregister.
+		return nil
+	}
+	if err != nil {
+		return err
+	}
 	current, err := r.describeTargets(ctx, arn)
 	if err != nil {
 		if isNotFound(err) {
@@ -429,13 +493,20 @@ func isNotFound(err error) bool {
 	return errors.As(err, &nf) || errors.As(err, &api) && api.ErrorCode() == "TargetGroupNotFound"
 }
 
-func (r *Reconciler) writeObservedGeneration(ctx context.Context, tgb *elbv2api.TargetGroupBinding) error {
-	if g := tgb.Status.ObservedGeneration; g != nil && *g == tgb.Generation {
+// writeStatus sets the Ready condition, and with observed the observed
+// generation, writing the status only when they change.
+func (r *Reconciler) writeStatus(ctx context.Context, tgb *elbv2api.TargetGroupBinding, ready metav1.Condition, observed bool) error {
+	patch := client.MergeFrom(tgb.DeepCopy())
+	ready.ObservedGeneration = tgb.Generation
+	changed := meta.SetStatusCondition(&tgb.Status.Conditions, ready)
+	if g := tgb.Status.ObservedGeneration; observed && (g == nil || *g != tgb.Generation) {
+		gen := tgb.Generation
+		tgb.Status.ObservedGeneration = &gen
+		changed = true
+	}
+	if !changed {
 		return nil
 	}
-	patch := client.MergeFrom(tgb.DeepCopy())
-	gen := tgb.Generation
-	tgb.Status.ObservedGeneration = &gen
 	if err := r.Client.Status().Patch(ctx, tgb, patch); err != nil {
 		return fmt.Errorf("write status of %s/%s: %w", tgb.Namespace, tgb.Name, err)
 	}
