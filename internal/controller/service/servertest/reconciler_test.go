@@ -2,6 +2,7 @@ package servertest
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -123,16 +124,23 @@ func TestReconcileService(t *testing.T) {
 		t.Errorf("malformed annotation made %d API writes", n)
 	}
 
-	// An AWS-only annotation is reported as ignored.
+	// An AWS-only annotation, and one kelb does not implement, are each
+	// reported as ignored in a Warning naming it.
 	got = get()
 	delete(got.Annotations, service.AnnotationHCInterval)
 	got.Annotations["service.beta.kubernetes.io/aws-load-balancer-security-groups"] = "sg-1"
+	got.Annotations["service.beta.kubernetes.io/aws-load-balancer-target-control-port"] = "3000"
 	if err := kube.Update(ctx, got); err != nil {
 		t.Fatal(err)
 	}
 	reconcile()
-	if ev := drain(recorder.Events); !hasEvent(ev, "Warning "+service.ReasonIgnoredAnnotation) {
-		t.Errorf("events = %v, want an IgnoredAnnotation warning", ev)
+	ev = drain(recorder.Events)
+	for _, key := range []string{"aws-load-balancer-security-groups", "aws-load-balancer-target-control-port"} {
+		if !slices.ContainsFunc(ev, func(e string) bool {
+			return strings.HasPrefix(e, "Warning "+service.ReasonIgnoredAnnotation) && strings.Contains(e, key) && strings.Contains(e, "is ignored")
+		}) {
+			t.Errorf("events = %v, want an IgnoredAnnotation warning naming %s", ev, key)
+		}
 	}
 
 	// No longer ours: everything goes.
