@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/kelb-io/kelb/internal/dataplane/kernel"
 )
 
 // TestFailOpenAndNewTarget: with every target unhealthy, the load balancer
@@ -245,6 +247,8 @@ func TestGeneratedCredentialsAndShutdown(t *testing.T) {
 	t.Parallel()
 	tn := newNet()
 	dataDir := t.TempDir()
+	// A clean stop leaves the kernel plane's table, emptied, for a restart.
+	t.Cleanup(func() { _ = kernel.RemoveTable(kernel.TableFor(dataDir)) })
 	api := freePort(t)
 	args := append([]string{"server", "--api-addr", api, "--dns-addr", "", "--metrics-addr", "", "--data-dir", dataDir}, tn.zoneFlags()...)
 
