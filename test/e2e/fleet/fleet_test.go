@@ -43,16 +43,11 @@ func TestFleetNodeKill(t *testing.T) {
 	defer cancel()
 	var (
 		wg        sync.WaitGroup
-		results   []result
 		longErrs  []error
 		longCount int
 	)
-	loaded := make(chan struct{})
-	go func() {
-		defer close(loaded)
-		// New connection per request, one every 15 ms (about 60/s), 30 s.
-		results = load(ctx, env, st, lb.Addr[zoneA], 15*time.Millisecond, 30*time.Second)
-	}()
+	// New connection per request, one every 15 ms (about 60/s), 30 s.
+	loaded := loadInBackground(ctx, env, st, lb.Addr[zoneA], 30*time.Second)
 	done := make(chan struct{})
 	wg.Add(1)
 	go func() {
@@ -92,7 +87,7 @@ func TestFleetNodeKill(t *testing.T) {
 		})
 		withdrawnAt = time.Now()
 	}
-	<-loaded
+	results := loaded()
 	close(done)
 	wg.Wait()
 
@@ -161,12 +156,7 @@ func TestFleetZoneDown(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	var results []result
-	loaded := make(chan struct{})
-	go func() {
-		defer close(loaded)
-		results = load(ctx, env, st, lb.Addr[zoneA], 15*time.Millisecond, 15*time.Second)
-	}()
+	loaded := loadInBackground(ctx, env, st, lb.Addr[zoneA], 15*time.Second)
 	time.Sleep(3 * time.Second)
 	env.KillProcess(t, devcluster.LBProcessName(2))
 	killedAt := time.Now()
@@ -174,7 +164,7 @@ func TestFleetZoneDown(t *testing.T) {
 		return dnsAnswers(t.Context(), env, st, lb.Hostname, []int{1, 3}, hostA)
 	})
 	t.Logf("FIGURE zone down to DNS answering without it: %.2f s", time.Since(killedAt).Seconds())
-	<-loaded
+	results := loaded()
 	s := summarize(results)
 	t.Logf("zone a load while zone b died: %d requests, %d failed, by node %v", s.total, s.failed, s.byNode)
 	if s.failed > 0 {
@@ -236,12 +226,7 @@ func TestFleetEtcdMemberLost(t *testing.T) {
 	env.KillProcess(t, devcluster.FleetEtcdName(3))
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	var results []result
-	loaded := make(chan struct{})
-	go func() {
-		defer close(loaded)
-		results = load(ctx, env, st, lb.Addr[zoneA], 15*time.Millisecond, 10*time.Second)
-	}()
+	loaded := loadInBackground(ctx, env, st, lb.Addr[zoneA], 10*time.Second)
 	// A write may wait out a leader election, then every write succeeds.
 	framework.Eventually(t, 30*time.Second, func() error { return addTag(ctx, clients[0], lb.ARN, "member-lost-0") })
 	for n := 1; n <= 10; n++ {
@@ -250,7 +235,7 @@ func TestFleetEtcdMemberLost(t *testing.T) {
 			t.Errorf("write %d through lb%d with one etcd member lost: %v", n, n%len(clients)+1, err)
 		}
 	}
-	<-loaded
+	results := loaded()
 	if s := summarize(results); s.failed > 0 {
 		t.Errorf("%d of %d requests failed with one etcd member lost", s.failed, s.total)
 	}
@@ -269,12 +254,7 @@ func TestFleetEtcdQuorumLost(t *testing.T) {
 	env.KillProcess(t, devcluster.FleetEtcdName(3))
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	var results []result
-	loaded := make(chan struct{})
-	go func() {
-		defer close(loaded)
-		results = load(ctx, env, st, lb.Addr[zoneA], 15*time.Millisecond, 10*time.Second)
-	}()
+	loaded := loadInBackground(ctx, env, st, lb.Addr[zoneA], 10*time.Second)
 	for i, c := range clients {
 		err := addTag(ctx, c, lb.ARN, "quorum-lost")
 		var apiErr smithy.APIError
@@ -284,7 +264,7 @@ func TestFleetEtcdQuorumLost(t *testing.T) {
 			t.Logf("lb%d refuses the write: %s: %s", i+1, apiErr.ErrorCode(), apiErr.ErrorMessage())
 		}
 	}
-	<-loaded
+	results := loaded()
 	if s := summarize(results); s.failed > 0 {
 		t.Errorf("%d of %d requests failed without etcd quorum", s.failed, s.total)
 	}

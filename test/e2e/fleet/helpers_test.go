@@ -206,6 +206,22 @@ func request(ctx context.Context, env *framework.Env, st *devcluster.State, addr
 
 // load makes requests to addr, each on a new connection, one every
 // interval (or at once when the last took longer), for d: a bounded
+// loadInBackground runs load (a new connection every 15 ms) to addr for d
+// in a goroutine; the function it returns waits for the end and gives the
+// results.
+func loadInBackground(ctx context.Context, env *framework.Env, st *devcluster.State, addr string, d time.Duration) func() []result {
+	var results []result
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		results = load(ctx, env, st, addr, 15*time.Millisecond, d)
+	}()
+	return func() []result {
+		<-done
+		return results
+	}
+}
+
 // steady load.
 func load(ctx context.Context, env *framework.Env, st *devcluster.State, addr string, interval, d time.Duration) []result {
 	var out []result
