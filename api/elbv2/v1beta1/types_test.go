@@ -90,7 +90,7 @@ func TestCRDs(t *testing.T) {
 		scope   apiextensionsv1.ResourceScope
 		columns []string
 	}{
-		{"elbv2.k8s.aws_targetgroupbindings.yaml", apiextensionsv1.NamespaceScoped, []string{"SERVICE-NAME", "SERVICE-PORT", "TARGET-TYPE", "NAME", "ARN", "READY", "AGE"}},
+		{"elbv2.k8s.aws_targetgroupbindings.yaml", apiextensionsv1.NamespaceScoped, []string{"SERVICE-NAME", "SERVICE-PORT", "TARGET-TYPE", "NAME", "ARN", "AGE"}},
 		{"elbv2.k8s.aws_ingressclassparams.yaml", apiextensionsv1.ClusterScoped, []string{"GROUP-NAME", "SCHEME", "IP-ADDRESS-TYPE", "AGE"}},
 	}
 	for _, tt := range tests {
