@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kelb-io/kelb/internal/connlimit"
+	"github.com/kelb-io/kelb/internal/dataplane/tlspolicy"
 	"github.com/kelb-io/kelb/internal/elb"
 )
 
@@ -212,7 +213,11 @@ func (p *Plane) tlsConfig(l Listener) (*tls.Config, error) {
 		}
 		certs = append(certs, *c)
 	}
-	return serverTLSConfig(l.SSLPolicy, certs, l.HTTP2)
+	protos := []string{"http/1.1"}
+	if l.HTTP2 {
+		protos = []string{"h2", "http/1.1"}
+	}
+	return tlspolicy.Server{Policy: l.SSLPolicy, Certificates: certs, NextProtos: protos}.Config()
 }
 
 // buildTable compiles a listener's rules and actions against the current

@@ -1,4 +1,4 @@
-package l7
+package tlspolicy
 
 import (
 	"crypto/tls"
@@ -35,55 +35,40 @@ var tlsVersions = map[string]uint16{
 	"TLSv1.3": tls.VersionTLS13,
 }
 
-// policyConfig returns the TLS versions and TLS 1.0-1.2 cipher suites of
-// the security policy named name (elb.DefaultSSLPolicy when empty), as
-// listed by DescribeSSLPolicies.
-func policyConfig(name string) (minVersion, maxVersion uint16, suites []uint16, err error) {
+// Policy is what a security policy makes of a Go TLS configuration.
+type Policy struct {
+	Name       string
+	MinVersion uint16
+	MaxVersion uint16
+	// CipherSuites are the policy's TLS 1.0-1.2 suites, in its order.
+	CipherSuites []uint16
+}
+
+// Lookup returns the TLS versions and TLS 1.0-1.2 cipher suites of the
+// security policy named name (elb.DefaultSSLPolicy when empty), as
+// DescribeSSLPolicies lists them.
+func Lookup(name string) (Policy, error) {
 	if name == "" {
 		name = elb.DefaultSSLPolicy
 	}
 	i := slices.IndexFunc(elb.SSLPolicies, func(p elb.SSLPolicy) bool { return p.Name == name })
 	if i < 0 {
-		return 0, 0, nil, fmt.Errorf("unknown SSL policy %q", name)
+		return Policy{}, fmt.Errorf("unknown SSL policy %q", name)
 	}
-	p := elb.SSLPolicies[i]
-	for _, v := range p.Protocols {
+	sp := elb.SSLPolicies[i]
+	p := Policy{Name: name}
+	for _, v := range sp.Protocols {
 		if n, ok := tlsVersions[v]; ok {
-			if minVersion == 0 || n < minVersion {
-				minVersion = n
+			if p.MinVersion == 0 || n < p.MinVersion {
+				p.MinVersion = n
 			}
-			maxVersion = max(maxVersion, n)
+			p.MaxVersion = max(p.MaxVersion, n)
 		}
 	}
-	for _, c := range p.Ciphers {
+	for _, c := range sp.Ciphers {
 		if id, ok := cipherSuites[c]; ok {
-			suites = append(suites, id)
+			p.CipherSuites = append(p.CipherSuites, id)
 		}
 	}
-	return minVersion, maxVersion, suites, nil
-}
-
-// serverTLSConfig returns the TLS configuration of an HTTPS listener: its
-// certificates (the default first: Go picks the first certificate that
-// matches the client's SNI and supported algorithms, else the first),
-// its policy's versions and suites, and ALPN offering h2 when http2.
-func serverTLSConfig(policy string, certs []tls.Certificate, http2 bool) (*tls.Config, error) {
-	minV, maxV, suites, err := policyConfig(policy)
-	if err != nil {
-		return nil, err
-	}
-	if len(certs) == 0 {
-		return nil, fmt.Errorf("no certificate")
-	}
-	protos := []string{"http/1.1"}
-	if http2 {
-		protos = []string{"h2", "http/1.1"}
-	}
-	return &tls.Config{
-		Certificates: certs,
-		MinVersion:   minV,
-		MaxVersion:   maxV,
-		CipherSuites: suites,
-		NextProtos:   protos,
-	}, nil
+	return p, nil
 }
