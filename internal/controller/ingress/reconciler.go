@@ -201,7 +201,7 @@ func (r *Reconciler) eventAll(members []Member, eventType, reason, message strin
 }
 
 // certificateReleaser is a CertificateResolver that can delete the
-// certificates of Secrets no Ingress names anymore (*SecretCertificates).
+// certificates of Secrets no Ingress names anymore (*certificates.SecretCertificates).
 type certificateReleaser interface {
 	Release(ctx context.Context, keep map[string]bool) error
 }

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/controller/certificates"
 )
 
 func drain(events chan string) []string {
@@ -85,7 +86,7 @@ func newReconcilerEnv(t *testing.T, path string, extra ...client.Object) *reconc
 	objs = append(objs, extra...)
 	kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithStatusSubresource(&networkingv1.Ingress{}).Build()
 	recorder := record.NewFakeRecorder(100)
-	d := &Deployer{Client: elbClient, ClusterName: testOptions.ClusterName, Certificates: &SecretCertificates{Kube: kube, ACM: testACM, ClusterName: testOptions.ClusterName}}
+	d := &Deployer{Client: elbClient, ClusterName: testOptions.ClusterName, Certificates: &certificates.SecretCertificates{Kube: kube, ACM: testACM, ClusterName: testOptions.ClusterName}}
 	return &reconcilerEnv{t: t, kube: kube, elb: elbClient, log: log, recorder: recorder,
 		r: &Reconciler{Client: kube, Recorder: recorder, Deployer: d, Options: testOptions}}
 }
@@ -288,7 +289,7 @@ func TestReconcileTLSSecret(t *testing.T) {
 	e.log.writes()
 
 	// A restarted controller finds the imported certificate.
-	e.r.Deployer.Certificates = &SecretCertificates{Kube: e.kube, ACM: testACM}
+	e.r.Deployer.Certificates = &certificates.SecretCertificates{Kube: e.kube, ACM: testACM}
 	e.reconcile(id)
 	if w := e.log.writes(); len(w) != 0 {
 		t.Errorf("reconcile after restart wrote %v", w)

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/controller/certificates"
 )
 
 // Options configure the Ingress controller.
@@ -21,7 +22,7 @@ type Options struct {
 	ELB ELBv2
 	// ACM is the ACM client of kelb server's certificate store; without
 	// it, Ingresses naming TLS Secrets fail to deploy.
-	ACM ACM
+	ACM certificates.ACM
 	// IngressClass is the legacy kubernetes.io/ingress.class value that is
 	// ours; "alb" when empty.
 	IngressClass string
@@ -38,7 +39,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	d := &Deployer{Client: opts.ELB, ClusterName: opts.Build.ClusterName}
 	if opts.ACM != nil {
-		d.Certificates = &SecretCertificates{Kube: mgr.GetClient(), ACM: opts.ACM, ClusterName: opts.Build.ClusterName}
+		d.Certificates = &certificates.SecretCertificates{Kube: mgr.GetClient(), ACM: opts.ACM, ClusterName: opts.Build.ClusterName}
 	}
 	r := &Reconciler{
 		Client:       mgr.GetClient(),

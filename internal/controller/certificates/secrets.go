@@ -1,4 +1,4 @@
-package ingress
+package certificates
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
 )
 
 // Tags on the certificates imported from TLS Secrets.
@@ -34,16 +36,21 @@ type ACM interface {
 
 var _ ACM = (*acm.Client)(nil)
 
-// SecretCertificates imports the Kubernetes TLS Secrets that Ingresses name
-// in spec.tls into kelb's certificate store, through its ACM-compatible
-// API, and resolves them to certificate ARNs. It imports only on change:
-// it remembers the Secret's resourceVersion and ARN, and after a restart
-// finds a certificate already imported by its PEM. A Secret whose
-// certificate changed is re-imported into the same ARN, so listeners keep
-// it and serve the new certificate. New certificates are tagged with the
-// Secret's namespace/name, resourceVersion and the cluster. Release deletes
-// the certificates of Secrets no Ingress names anymore, so that their
-// private keys do not outlive their use in kelb server.
+// SecretCertificates imports Kubernetes TLS Secrets into kelb's
+// certificate store, through its ACM-compatible API, and resolves them to
+// certificate ARNs. It imports only on change: it remembers the Secret's
+// resourceVersion and ARN, and after a restart finds a certificate already
+// imported by its PEM. A Secret whose certificate changed is re-imported
+// into the same ARN, so listeners keep it and serve the new certificate.
+// New certificates are tagged with the Secret's namespace/name,
+// resourceVersion and the cluster. Release deletes the certificates of
+// Secrets its user names no more, so that their private keys do not
+// outlive their use in kelb server.
+//
+// Each controller keeps its own SecretCertificates: one that finds by PEM
+// a certificate the other imported shares its ARN, and kelb server refuses
+// to delete a certificate a listener still uses, so neither controller's
+// Release takes a certificate from the other's listeners.
 type SecretCertificates struct {
 	Kube        client.Reader
 	ACM         ACM
@@ -57,8 +64,6 @@ type importedCertificate struct {
 	resourceVersion string
 	arn             string
 }
-
-var _ CertificateResolver = (*SecretCertificates)(nil)
 
 // Resolve returns the ARN of the certificate of Secret "<namespace>/<name>".
 func (s *SecretCertificates) Resolve(ctx context.Context, secret string) (string, error) {
@@ -101,7 +106,7 @@ func (s *SecretCertificates) Resolve(ctx context.Context, secret string) (string
 				{Key: aws.String(TagSecretResourceVersion), Value: aws.String(sec.ResourceVersion)},
 			}
 			if s.ClusterName != "" {
-				in.Tags = append(in.Tags, acmtypes.Tag{Key: aws.String(TagCluster), Value: aws.String(s.ClusterName)})
+				in.Tags = append(in.Tags, acmtypes.Tag{Key: aws.String(elbv2deploy.TagCluster), Value: aws.String(s.ClusterName)})
 			}
 		}
 		out, err := s.ACM.ImportCertificate(ctx, in)
@@ -121,7 +126,7 @@ func (s *SecretCertificates) Resolve(ctx context.Context, secret string) (string
 
 // Release deletes from kelb's certificate store the certificates imported
 // (or found) for Secrets that keep does not name: keep holds the
-// "<namespace>/<name>" of every TLS Secret an Ingress of ours still names.
+// "<namespace>/<name>" of every TLS Secret the user of s still names.
 // A certificate a listener still uses is kept (kelb server answers
 // ResourceInUseException) and tried again on a later call; one already
 // gone is forgotten. Release knows only the certificates resolved since
