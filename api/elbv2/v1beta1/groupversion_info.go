@@ -8,13 +8,14 @@
 // Load Balancer Controller v2, so manifests written for it apply unchanged.
 //
 // zz_generated.deepcopy.go and the CRDs in config/crd/bases are generated
-// by controller-gen; run go generate in this directory after changing a type.
+// by controller-gen, with v1alpha1's; run go generate in this directory
+// after changing a type of either version.
 //
 // +kubebuilder:object:generate=true
 // +groupName=elbv2.k8s.aws
 package v1beta1
 
-//go:generate go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.21.0 object paths=. crd:crdVersions=v1 output:crd:artifacts:config=../../../config/crd/bases
+//go:generate go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.21.0 object paths=../... crd:crdVersions=v1 output:crd:artifacts:config=../../../config/crd/bases
 
 import (
 	"k8s.io/apimachinery/pkg/runtime/schema"

@@ -68,8 +68,52 @@ type Attribute struct {
 	Value string `json:"value"`
 }
 
+// ListenerProtocol is the protocol of a listener IngressClassParams
+// configures.
+type ListenerProtocol string
+
+// Listener protocols.
+const (
+	ListenerProtocolHTTP  ListenerProtocol = "HTTP"
+	ListenerProtocolHTTPS ListenerProtocol = "HTTPS"
+)
+
+// Listener sets the attributes of the class's listeners of one protocol and
+// port.
+type Listener struct {
+	// Protocol is the listener's protocol.
+	Protocol ListenerProtocol `json:"protocol,omitempty"`
+	// Port is the listener's port.
+	Port int32 `json:"port,omitempty"`
+	// ListenerAttributes are set on the listener.
+	ListenerAttributes []Attribute `json:"listenerAttributes,omitempty"`
+}
+
+// MinimumLoadBalancerCapacity is a load balancer capacity reservation.
+type MinimumLoadBalancerCapacity struct {
+	// CapacityUnits is the reserved capacity.
+	CapacityUnits int32 `json:"capacityUnits"`
+}
+
+// IPAMConfiguration is where a load balancer's addresses come from.
+type IPAMConfiguration struct {
+	// IPv4IPAMPoolId is the IPAM pool of the load balancer's IPv4 addresses.
+	// +optional
+	IPv4IPAMPoolId *string `json:"ipv4IPAMPoolId,omitempty"`
+}
+
 // IngressClassParamsSpec is what an IngressClass sets for its Ingresses.
+// +kubebuilder:validation:XValidation:rule="!(has(self.prefixListsIDs) && has(self.PrefixListsIDs))", message="cannot specify both 'prefixListsIDs' and 'PrefixListsIDs' fields"
 type IngressClassParamsSpec struct {
+	// LoadBalancerName is the name of the load balancer made for the
+	// class's Ingresses.
+	// +optional
+	LoadBalancerName string `json:"loadBalancerName,omitempty"`
+
+	// CertificateArn are the certificates of every Ingress of the class.
+	// +optional
+	CertificateArn []string `json:"certificateArn,omitempty"`
+
 	// NamespaceSelector restricts the namespaces whose Ingresses may use the
 	// class; every namespace when unset or empty.
 	// +optional
@@ -92,6 +136,11 @@ type IngressClassParamsSpec struct {
 	// +optional
 	SSLPolicy string `json:"sslPolicy,omitempty"`
 
+	// SSLRedirectPort redirects the class's HTTP listeners to this HTTPS
+	// port.
+	// +optional
+	SSLRedirectPort string `json:"sslRedirectPort,omitempty"`
+
 	// Subnets selects the subnets, and so the zones, of the class's load
 	// balancers.
 	// +optional
@@ -105,9 +154,44 @@ type IngressClassParamsSpec struct {
 	// +optional
 	Tags []Tag `json:"tags,omitempty"`
 
+	// TargetType is the target type of the class's target groups.
+	// +optional
+	TargetType TargetType `json:"targetType,omitempty"`
+
 	// LoadBalancerAttributes are set on the class's load balancers.
 	// +optional
 	LoadBalancerAttributes []Attribute `json:"loadBalancerAttributes,omitempty"`
+
+	// Listeners set attributes of the class's listeners.
+	// +optional
+	Listeners []Listener `json:"listeners,omitempty"`
+
+	// MinimumLoadBalancerCapacity is the capacity reserved for the class's
+	// load balancers.
+	// +optional
+	MinimumLoadBalancerCapacity *MinimumLoadBalancerCapacity `json:"minimumLoadBalancerCapacity,omitempty"`
+
+	// IPAMConfiguration is where the class's load balancers take addresses.
+	// +optional
+	IPAMConfiguration *IPAMConfiguration `json:"ipamConfiguration,omitempty"`
+
+	// PrefixListsIDsLegacy is the legacy spelling of PrefixListsIDs.
+	// +optional
+	PrefixListsIDsLegacy []string `json:"PrefixListsIDs,omitempty"`
+
+	// PrefixListsIDs are managed prefix lists allowed to reach the class's
+	// load balancers.
+	// +optional
+	PrefixListsIDs []string `json:"prefixListsIDs,omitempty"`
+
+	// WAFv2ACLArn is the AWS WAFv2 web ACL of the class's load balancers.
+	// +optional
+	WAFv2ACLArn string `json:"wafv2AclArn"`
+
+	// WAFv2ACLName is the name of the AWS WAFv2 web ACL of the class's load
+	// balancers.
+	// +optional
+	WAFv2ACLName string `json:"wafv2AclName"`
 }
 
 // IngressClassParams sets load balancer parameters for the Ingresses of the

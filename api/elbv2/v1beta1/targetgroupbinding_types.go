@@ -129,6 +129,12 @@ type TargetGroupBindingSpec struct {
 	// +optional
 	TargetType *TargetType `json:"targetType,omitempty"`
 
+	// TargetGroupProtocol is the target group's protocol; read from the
+	// target group when unset.
+	// +optional
+	// +kubebuilder:validation:Enum=HTTP;HTTPS;TCP;TLS;UDP;TCP_UDP;QUIC;TCP_QUIC
+	TargetGroupProtocol *string `json:"targetGroupProtocol,omitempty"`
+
 	// ServiceRef is the Service whose members become targets.
 	ServiceRef ServiceReference `json:"serviceRef"`
 
@@ -148,6 +154,20 @@ type TargetGroupBindingSpec struct {
 	// VpcID is the target group's VPC; read from the target group when unset.
 	// +optional
 	VpcID string `json:"vpcID,omitempty"`
+
+	// IamRoleArnToAssume is the IAM role to assume for a target group in
+	// another AWS account.
+	// +optional
+	IamRoleArnToAssume string `json:"iamRoleArnToAssume,omitempty"`
+
+	// AssumeRoleExternalId is the external ID of IamRoleArnToAssume.
+	// +optional
+	AssumeRoleExternalId string `json:"assumeRoleExternalId,omitempty"`
+
+	// RegisterTargetsWithPodAvailabilityZone registers cross-account targets
+	// with their node's zone instead of "all"; requires IamRoleArnToAssume.
+	// +optional
+	RegisterTargetsWithPodAvailabilityZone *bool `json:"registerTargetsWithPodAvailabilityZone,omitempty"`
 }
 
 // TargetGroupBindingStatus is the observed state of a TargetGroupBinding.

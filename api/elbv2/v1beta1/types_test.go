@@ -82,16 +82,33 @@ func TestSchemeRegistersKinds(t *testing.T) {
 	}
 }
 
-// The generated CRDs carry the AWS Load Balancer Controller's printer
-// columns and scopes, which kubectl get shows.
+// The generated CRDs carry the AWS Load Balancer Controller's versions,
+// printer columns and scopes, which kubectl get shows: TargetGroupBinding
+// serves v1alpha1 too, stored as v1beta1, with no conversion webhook.
 func TestCRDs(t *testing.T) {
+	type version struct {
+		name            string
+		storage         bool
+		columns         []string
+		specFields      []string
+		forbiddenFields []string
+	}
 	tests := []struct {
-		file    string
-		scope   apiextensionsv1.ResourceScope
-		columns []string
+		file     string
+		scope    apiextensionsv1.ResourceScope
+		versions []version
 	}{
-		{"elbv2.k8s.aws_targetgroupbindings.yaml", apiextensionsv1.NamespaceScoped, []string{"SERVICE-NAME", "SERVICE-PORT", "TARGET-TYPE", "NAME", "ARN", "AGE"}},
-		{"elbv2.k8s.aws_ingressclassparams.yaml", apiextensionsv1.ClusterScoped, []string{"GROUP-NAME", "SCHEME", "IP-ADDRESS-TYPE", "AGE"}},
+		{"elbv2.k8s.aws_targetgroupbindings.yaml", apiextensionsv1.NamespaceScoped, []version{
+			{"v1alpha1", false, []string{"SERVICE-NAME", "SERVICE-PORT", "TARGET-TYPE", "ARN", "NAME", "AGE"},
+				[]string{"targetGroupARN", "targetGroupName", "targetType", "serviceRef", "networking", "iamRoleArnToAssume", "assumeRoleExternalId", "registerTargetsWithPodAvailabilityZone", "multiClusterTargetGroup"},
+				[]string{"nodeSelector", "ipAddressType", "vpcID", "targetGroupProtocol"}},
+			{"v1beta1", true, []string{"SERVICE-NAME", "SERVICE-PORT", "TARGET-TYPE", "NAME", "ARN", "AGE"},
+				[]string{"targetGroupARN", "targetGroupName", "targetType", "targetGroupProtocol", "serviceRef", "networking", "nodeSelector", "ipAddressType", "vpcID", "iamRoleArnToAssume", "assumeRoleExternalId", "registerTargetsWithPodAvailabilityZone", "multiClusterTargetGroup"}, nil},
+		}},
+		{"elbv2.k8s.aws_ingressclassparams.yaml", apiextensionsv1.ClusterScoped, []version{
+			{"v1beta1", true, []string{"GROUP-NAME", "SCHEME", "IP-ADDRESS-TYPE", "AGE"},
+				[]string{"loadBalancerName", "certificateArn", "namespaceSelector", "group", "scheme", "inboundCIDRs", "sslPolicy", "sslRedirectPort", "subnets", "ipAddressType", "tags", "targetType", "loadBalancerAttributes", "listeners", "minimumLoadBalancerCapacity", "ipamConfiguration", "PrefixListsIDs", "prefixListsIDs", "wafv2AclArn", "wafv2AclName"}, nil},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -106,15 +123,35 @@ func TestCRDs(t *testing.T) {
 			if crd.Spec.Scope != tt.scope {
 				t.Errorf("scope = %s, want %s", crd.Spec.Scope, tt.scope)
 			}
-			if len(crd.Spec.Versions) != 1 || crd.Spec.Versions[0].Name != "v1beta1" || !crd.Spec.Versions[0].Storage {
-				t.Fatalf("versions = %+v, want v1beta1 as storage", crd.Spec.Versions)
+			if c := crd.Spec.Conversion; c != nil && c.Strategy != apiextensionsv1.NoneConverter {
+				t.Errorf("conversion = %s, want None", c.Strategy)
 			}
-			var got []string
-			for _, c := range crd.Spec.Versions[0].AdditionalPrinterColumns {
-				got = append(got, c.Name)
+			if len(crd.Spec.Versions) != len(tt.versions) {
+				t.Fatalf("%d versions, want %d", len(crd.Spec.Versions), len(tt.versions))
 			}
-			if diff := cmp.Diff(tt.columns, got); diff != "" {
-				t.Errorf("printer columns (-want +got):\n%s", diff)
+			for i, want := range tt.versions {
+				v := crd.Spec.Versions[i]
+				if v.Name != want.name || v.Storage != want.storage || !v.Served {
+					t.Errorf("version %d = %s storage %v served %v, want %s storage %v served", i, v.Name, v.Storage, v.Served, want.name, want.storage)
+				}
+				var got []string
+				for _, c := range v.AdditionalPrinterColumns {
+					got = append(got, c.Name)
+				}
+				if diff := cmp.Diff(want.columns, got); diff != "" {
+					t.Errorf("%s printer columns (-want +got):\n%s", v.Name, diff)
+				}
+				spec := v.Schema.OpenAPIV3Schema.Properties["spec"].Properties
+				for _, f := range want.specFields {
+					if _, ok := spec[f]; !ok {
+						t.Errorf("%s spec lacks %s", v.Name, f)
+					}
+				}
+				for _, f := range want.forbiddenFields {
+					if _, ok := spec[f]; ok {
+						t.Errorf("%s spec has %s, which the AWS Load Balancer Controller's does not", v.Name, f)
+					}
+				}
 			}
 		})
 	}
