@@ -103,7 +103,10 @@ func Build(in BuildInput, opts BuildOptions) (*Stack, error) {
 	if len(in.Members) == 0 {
 		return nil, fmt.Errorf("ingress group %s has no members", in.Group)
 	}
-	members := slices.Clone(in.Members)
+	members, err := withClassParams(in.Members)
+	if err != nil {
+		return nil, err
+	}
 	sortMembers(members)
 	b := &builder{in: in, members: members, opts: opts, stackID: in.Group.String(), tgs: map[string]*TargetGroup{}, bindings: map[string]TargetGroupBinding{}}
 	return b.build()

@@ -60,6 +60,9 @@ func (b *builder) targetGroup(m Member, svcName string, port intstr.IntOrString)
 	} else if ok {
 		targetType = v
 	}
+	if v := classTargetType(m); v != "" {
+		targetType = v
+	}
 	protocol := "HTTP"
 	if v, ok, err := ann.source(AnnotationBackendProtocol).oneOf(AnnotationBackendProtocol, "HTTP", "HTTPS"); err != nil {
 		return fail(err)
@@ -313,6 +316,7 @@ func (b *builder) warnings() []string {
 				out = append(out, fmt.Sprintf("ingress %s: annotation %s=%q is ignored: %s", key(m.Ingress), k, v, why))
 			}
 		}
+		out = append(out, paramsWarnings(m.Class.Params)...)
 		if p := m.Class.Params; p != nil && p.Spec.Subnets != nil && len(p.Spec.Subnets.Tags) > 0 {
 			out = append(out, fmt.Sprintf("IngressClassParams %s: subnets.tags is ignored: kelb selects zones by subnet id", p.Name))
 		}
