@@ -187,6 +187,8 @@ func listenerAttrSpecs(protocol string) map[string]attrSpec {
 	switch protocol {
 	case "TCP", "TLS", "TCP_UDP":
 		return map[string]attrSpec{attrTCPIdleTimeout: intAttr(350, 60, 6000), AttrSourceRanges: sourceRangesAttr}
+	case "HTTP", "HTTPS":
+		return applicationListenerAttrSpecs(map[string]attrSpec{AttrSourceRanges: sourceRangesAttr})
 	}
 	return map[string]attrSpec{AttrSourceRanges: sourceRangesAttr}
 }

@@ -28,6 +28,10 @@ const (
 // and query-string may repeat.
 var singleConditionFields = []string{"host-header", "path-pattern", "http-request-method", "source-ip"}
 
+// regexConditionFields are the fields whose conditions may have
+// RegexValues.
+var regexConditionFields = []string{"host-header", "path-pattern", "http-header"}
+
 // FixedResponseContentTypes are the content types a fixed response may
 // have.
 var FixedResponseContentTypes = []string{"text/plain", "text/css", "text/html", "application/javascript", "application/json"}
@@ -43,7 +47,15 @@ func checkConditionLimits(conds []RuleCondition) error {
 			}
 			seen[c.Field] = true
 		}
-		if n := len(c.Values) + len(c.QueryPairs); n > MaxConditionValuesPerCondition {
+		if len(c.RegexValues) > 0 {
+			if !slices.Contains(regexConditionFields, c.Field) {
+				return validationf("RegexValues can only be specified for host-header, path-pattern and http-header conditions, not '%s'", c.Field)
+			}
+			if len(c.Values) > 0 {
+				return validationf("A '%s' condition can have Values or RegexValues, not both", c.Field)
+			}
+		}
+		if n := len(c.Values) + len(c.QueryPairs) + len(c.RegexValues); n > MaxConditionValuesPerCondition {
 			return validationf("A '%s' condition can only have '%d' values, not %d", c.Field, MaxConditionValuesPerCondition, n)
 		}
 		if c.Field == "http-header" {
@@ -56,6 +68,17 @@ func checkConditionLimits(conds []RuleCondition) error {
 		}
 		for _, v := range c.Values {
 			if err := checkConditionValue(c.Field, v); err != nil {
+				return err
+			}
+		}
+		for _, v := range c.RegexValues {
+			if v == "" {
+				return validationf("A '%s' condition regex value cannot be empty", c.Field)
+			}
+			if len(v) > MaxRegexValueLen {
+				return validationf("A '%s' condition regex value cannot be longer than %d characters", c.Field, MaxRegexValueLen)
+			}
+			if _, err := CompileRegex(v); err != nil {
 				return err
 			}
 		}

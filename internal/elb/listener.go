@@ -476,7 +476,12 @@ func (s *Service) DescribeListenerAttributes(ctx context.Context, arn string) ([
 		if err != nil {
 			return err
 		}
-		out = sortedAttrs(l.Attributes)
+		// A listener stored before kelb knew an attribute has its default.
+		all := defaultAttrs(listenerAttrSpecs(l.Protocol))
+		for k, v := range l.Attributes {
+			all[k] = v
+		}
+		out = sortedAttrs(all)
 		return nil
 	})
 	if err != nil {

@@ -150,7 +150,7 @@ func (w *world) targetGroupsOf(lb string) []string {
 func checkConditionQuotas(conds []RuleCondition) error {
 	values, wildcards := 0, 0
 	for _, c := range conds {
-		values += len(c.Values) + len(c.QueryPairs)
+		values += len(c.Values) + len(c.QueryPairs) + len(c.RegexValues)
 		for _, v := range c.Values {
 			wildcards += strings.Count(v, "*") + strings.Count(v, "?")
 		}

@@ -21,14 +21,18 @@ type CreateRuleInput struct {
 	Priority    int32
 	Conditions  []RuleCondition
 	Actions     []Action
+	Transforms  []RuleTransform
 	Tags        []Tag
 }
 
 // ModifyRuleInput is the input of ModifyRule; empty fields keep their value.
+// Transforms replace the rule's transforms; ResetTransforms removes them.
 type ModifyRuleInput struct {
-	RuleARN    string
-	Conditions []RuleCondition
-	Actions    []Action
+	RuleARN         string
+	Conditions      []RuleCondition
+	Actions         []Action
+	Transforms      []RuleTransform
+	ResetTransforms bool
 }
 
 // RulePriority sets the priority of one rule in SetRulePriorities.
@@ -45,7 +49,7 @@ func checkConditions(conds []RuleCondition) error {
 		if !slices.Contains(conditionFields, c.Field) {
 			return validationf("Condition field '%s' is not valid", c.Field)
 		}
-		if len(c.Values) == 0 && len(c.QueryPairs) == 0 {
+		if len(c.Values) == 0 && len(c.QueryPairs) == 0 && len(c.RegexValues) == 0 {
 			return validationf("A condition value must be specified for field '%s'", c.Field)
 		}
 		if c.Field == "http-header" && c.HeaderName == "" {
@@ -90,6 +94,9 @@ func (s *Service) CreateRule(ctx context.Context, in CreateRuleInput) (Rule, err
 	if err := checkConditions(in.Conditions); err != nil {
 		return Rule{}, err
 	}
+	if err := checkTransforms(in.Transforms); err != nil {
+		return Rule{}, err
+	}
 	if err := checkNewTags(in.Tags); err != nil {
 		return Rule{}, err
 	}
@@ -126,6 +133,7 @@ func (s *Service) CreateRule(ctx context.Context, in CreateRuleInput) (Rule, err
 			Priority:    prio,
 			Conditions:  in.Conditions,
 			Actions:     actions,
+			Transforms:  cloneTransforms(in.Transforms),
 			Tags:        in.Tags,
 		}
 		out = r
@@ -210,6 +218,12 @@ func (s *Service) ModifyRule(ctx context.Context, in ModifyRuleInput) (Rule, err
 			return Rule{}, err
 		}
 	}
+	if in.ResetTransforms && len(in.Transforms) > 0 {
+		return Rule{}, validationf("You cannot specify both Transforms and ResetTransforms")
+	}
+	if err := checkTransforms(in.Transforms); err != nil {
+		return Rule{}, err
+	}
 	var out Rule
 	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
 		w, err := loadWorld(tx)
@@ -224,6 +238,9 @@ func (s *Service) ModifyRule(ctx context.Context, in ModifyRuleInput) (Rule, err
 				}
 				if len(in.Conditions) > 0 {
 					return errorf(CodeOperationNotPermitted, "The conditions of a default rule cannot be modified")
+				}
+				if len(in.Transforms) > 0 {
+					return errorf(CodeOperationNotPermitted, "A default rule cannot have transforms")
 				}
 				_, lb, err := ruleListener(w, l.ARN)
 				if err != nil {
@@ -251,6 +268,12 @@ func (s *Service) ModifyRule(ctx context.Context, in ModifyRuleInput) (Rule, err
 		}
 		if len(in.Conditions) > 0 {
 			r.Conditions = in.Conditions
+		}
+		switch {
+		case in.ResetTransforms:
+			r.Transforms = nil
+		case len(in.Transforms) > 0:
+			r.Transforms = cloneTransforms(in.Transforms)
 		}
 		if len(in.Actions) > 0 {
 			delete(w.rules, r.ARN)

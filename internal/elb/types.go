@@ -140,8 +140,10 @@ type Rule struct {
 	Priority    string // a number, or "default"
 	Conditions  []RuleCondition
 	Actions     []Action
-	IsDefault   bool
-	Tags        []Tag
+	// Transforms rewrite a matching request before its action runs.
+	Transforms []RuleTransform `json:",omitempty"`
+	IsDefault  bool
+	Tags       []Tag
 }
 
 // RuleCondition is one condition of a rule.
@@ -150,6 +152,9 @@ type RuleCondition struct {
 	Values     []string
 	HeaderName string            // http-header only
 	QueryPairs []QueryStringPair // query-string only
+	// RegexValues are regular expressions (CompileRegex) a host-header,
+	// path-pattern or http-header condition matches instead of Values.
+	RegexValues []string `json:",omitempty"`
 }
 
 // QueryStringPair is a key/value pair of a query-string condition.

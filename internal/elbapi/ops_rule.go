@@ -12,15 +12,18 @@ type xRule struct {
 	Conditions List[xRuleCondition]
 	Actions    List[xAction]
 	IsDefault  bool
+	Transforms *List[xRuleTransform] `xml:",omitempty"`
 }
 
 type xValues struct {
-	Values List[string]
+	Values      List[string]
+	RegexValues []string `xml:"RegexValues>member"`
 }
 
 type xHTTPHeaderConfig struct {
 	HttpHeaderName string
 	Values         List[string]
+	RegexValues    []string `xml:"RegexValues>member"`
 }
 
 type xQueryStringConfig struct {
@@ -41,6 +44,7 @@ type xRuleCondition struct {
 	QueryStringConfig       *xQueryStringConfig `xml:",omitempty"`
 	HttpRequestMethodConfig *xValues            `xml:",omitempty"`
 	SourceIpConfig          *xValues            `xml:",omitempty"`
+	RegexValues             []string            `xml:"RegexValues>member"`
 }
 
 type rulesResult struct {
@@ -53,7 +57,7 @@ type rulesResult struct {
 func decodeConditions(p Params) []elb.RuleCondition {
 	var out []elb.RuleCondition
 	for _, m := range p.StructList("Conditions") {
-		c := elb.RuleCondition{Field: m.String("Field"), Values: m.StringList("Values")}
+		c := elb.RuleCondition{Field: m.String("Field"), Values: m.StringList("Values"), RegexValues: m.StringList("RegexValues")}
 		for key, field := range map[string]string{
 			"HostHeaderConfig": "host-header", "PathPatternConfig": "path-pattern",
 			"HttpRequestMethodConfig": "http-request-method", "SourceIpConfig": "source-ip",
@@ -61,12 +65,14 @@ func decodeConditions(p Params) []elb.RuleCondition {
 			if cfg, ok := m.Struct(key); ok {
 				c.Field = field
 				c.Values = append(c.Values, cfg.StringList("Values")...)
+				c.RegexValues = append(c.RegexValues, cfg.StringList("RegexValues")...)
 			}
 		}
 		if cfg, ok := m.Struct("HttpHeaderConfig"); ok {
 			c.Field = "http-header"
 			c.HeaderName = cfg.String("HttpHeaderName")
 			c.Values = append(c.Values, cfg.StringList("Values")...)
+			c.RegexValues = append(c.RegexValues, cfg.StringList("RegexValues")...)
 		}
 		if cfg, ok := m.Struct("QueryStringConfig"); ok {
 			c.Field = "query-string"
@@ -81,21 +87,21 @@ func decodeConditions(p Params) []elb.RuleCondition {
 
 func encodeRule(r elb.Rule) xRule {
 	x := xRule{RuleArn: r.ARN, Priority: r.Priority, IsDefault: r.IsDefault,
-		Conditions: List[xRuleCondition]{}, Actions: encodeActions(r.Actions)}
+		Conditions: List[xRuleCondition]{}, Actions: encodeActions(r.Actions), Transforms: encodeTransforms(r.Transforms)}
 	for _, c := range r.Conditions {
 		xc := xRuleCondition{Field: c.Field}
-		vals := &xValues{Values: List[string](c.Values)}
+		vals := &xValues{Values: List[string](c.Values), RegexValues: c.RegexValues}
 		switch c.Field {
 		case "host-header":
-			xc.Values, xc.HostHeaderConfig = c.Values, vals
+			xc.Values, xc.RegexValues, xc.HostHeaderConfig = c.Values, c.RegexValues, vals
 		case "path-pattern":
-			xc.Values, xc.PathPatternConfig = c.Values, vals
+			xc.Values, xc.RegexValues, xc.PathPatternConfig = c.Values, c.RegexValues, vals
 		case "http-request-method":
 			xc.HttpRequestMethodConfig = vals
 		case "source-ip":
 			xc.SourceIpConfig = vals
 		case "http-header":
-			xc.HttpHeaderConfig = &xHTTPHeaderConfig{HttpHeaderName: c.HeaderName, Values: List[string](c.Values)}
+			xc.HttpHeaderConfig = &xHTTPHeaderConfig{HttpHeaderName: c.HeaderName, Values: List[string](c.Values), RegexValues: c.RegexValues}
 		case "query-string":
 			q := &xQueryStringConfig{Values: List[xQueryStringPair]{}}
 			for _, kv := range c.QueryPairs {
@@ -123,6 +129,7 @@ func (o *ops) createRule(ctx context.Context, p Params) (any, error) {
 		Priority:    d.int32(p, "Priority"),
 		Conditions:  decodeConditions(p),
 		Actions:     decodeActions(&d, p, "Actions"),
+		Transforms:  decodeTransforms(p),
 		Tags:        decodeTags(p, "Tags"),
 	}
 	if d.err != nil {
@@ -153,9 +160,11 @@ func (o *ops) describeRules(ctx context.Context, p Params) (any, error) {
 func (o *ops) modifyRule(ctx context.Context, p Params) (any, error) {
 	var d decoder
 	in := elb.ModifyRuleInput{
-		RuleARN:    p.String("RuleArn"),
-		Conditions: decodeConditions(p),
-		Actions:    decodeActions(&d, p, "Actions"),
+		RuleARN:         p.String("RuleArn"),
+		Conditions:      decodeConditions(p),
+		Actions:         decodeActions(&d, p, "Actions"),
+		Transforms:      decodeTransforms(p),
+		ResetTransforms: d.bool(p, "ResetTransforms"),
 	}
 	if d.err != nil {
 		return nil, d.err
