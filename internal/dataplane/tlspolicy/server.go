@@ -17,10 +17,11 @@ type Server struct {
 	NextProtos []string
 }
 
-// Config returns the server TLS configuration of s: its certificates (Go
-// picks the first that matches the client's SNI and supported
-// algorithms, else the first), its policy's versions and suites, and its
-// ALPN protocols.
+// Config returns the server TLS configuration of s: its certificates,
+// chosen by SNI as ELB chooses them (see certIndex), its policy's versions
+// and suites, and its ALPN protocols. Session tickets are on, with keys
+// Go rotates: a caller keeps resumption across reconfigurations by
+// keeping the returned Config while s is unchanged.
 func (s Server) Config() (*tls.Config, error) {
 	p, err := Lookup(s.Policy)
 	if err != nil {
@@ -29,11 +30,19 @@ func (s Server) Config() (*tls.Config, error) {
 	if len(s.Certificates) == 0 {
 		return nil, errors.New("no certificate")
 	}
-	return &tls.Config{
-		Certificates: s.Certificates,
+	c := &tls.Config{
+		Certificates: s.Certificates[:1],
 		MinVersion:   p.MinVersion,
 		MaxVersion:   p.MaxVersion,
 		CipherSuites: p.CipherSuites,
 		NextProtos:   s.NextProtos,
-	}, nil
+	}
+	if len(s.Certificates) > 1 {
+		x, err := newCertIndex(s.Certificates)
+		if err != nil {
+			return nil, err
+		}
+		c.GetCertificate = x.certificate
+	}
+	return c, nil
 }
