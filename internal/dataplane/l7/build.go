@@ -95,25 +95,31 @@ func Build(state elb.State, health elb.HealthView) Config {
 		for _, p := range prefixes {
 			sources = append(sources, p.String())
 		}
+		respHeaders, noServer := responseHeaders(ls.Attributes)
+		tlsVersion, tlsCipher := tlsHeaderNames(lb.Attributes, ls.Attributes, ls.Protocol)
 		for _, z := range lb.Zones {
 			if !z.Address.IsValid() {
 				continue
 			}
 			cfg.Listeners = append(cfg.Listeners, Listener{
-				SourceRanges:   sources,
-				SourcesLimited: limited,
-				ListenerARN:    ls.ARN,
-				LoadBalancer:   arnLabel(lb.ARN, ":loadbalancer/", len(":loadbalancer/")),
-				Zone:           z.Zone,
-				Protocol:       ls.Protocol,
-				Address:        netip.AddrPortFrom(z.Address, uint16(ls.Port)).String(),
-				Certificates:   certs,
-				SSLPolicy:      ls.SslPolicy,
-				HTTP2:          elb.AttrBool(lb.Attributes, attrHTTP2, true),
-				IdleTimeout:    idleTimeout(lb),
-				XFFMode:        cmp.Or(lb.Attributes[attrXFFMode], xffAppend),
-				Rules:          lr,
-				DefaultActions: ls.DefaultActions,
+				ResponseHeaders:  respHeaders,
+				NoServerHeader:   noServer,
+				TLSVersionHeader: tlsVersion,
+				TLSCipherHeader:  tlsCipher,
+				SourceRanges:     sources,
+				SourcesLimited:   limited,
+				ListenerARN:      ls.ARN,
+				LoadBalancer:     arnLabel(lb.ARN, ":loadbalancer/", len(":loadbalancer/")),
+				Zone:             z.Zone,
+				Protocol:         ls.Protocol,
+				Address:          netip.AddrPortFrom(z.Address, uint16(ls.Port)).String(),
+				Certificates:     certs,
+				SSLPolicy:        ls.SslPolicy,
+				HTTP2:            elb.AttrBool(lb.Attributes, attrHTTP2, true),
+				IdleTimeout:      idleTimeout(lb),
+				XFFMode:          cmp.Or(lb.Attributes[attrXFFMode], xffAppend),
+				Rules:            lr,
+				DefaultActions:   ls.DefaultActions,
 			})
 		}
 	}

@@ -61,6 +61,18 @@ type Listener struct {
 	// as they are accepted, before any byte is read.
 	SourceRanges   []string `json:",omitempty"`
 	SourcesLimited bool     `json:",omitempty"`
+	// ResponseHeaders are set on every response, the target's own values
+	// of them replaced (routing.http.response.*.header_value).
+	ResponseHeaders []Header `json:",omitempty"`
+	// NoServerHeader leaves ALB's Server header off the responses kelb
+	// makes (routing.http.response.server.enabled false).
+	NoServerHeader bool `json:",omitempty"`
+	// TLSVersionHeader and TLSCipherHeader name the request headers that
+	// carry the client connection's TLS version and cipher suite to the
+	// target; empty, none is added (HTTPS listeners of load balancers with
+	// routing.http.x_amzn_tls_version_and_cipher_suite.enabled).
+	TLSVersionHeader string `json:",omitempty"`
+	TLSCipherHeader  string `json:",omitempty"`
 }
 
 // TargetGroup is a target group some ALB listener or rule forwards to.

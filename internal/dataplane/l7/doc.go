@@ -14,8 +14,18 @@
 // target they started with (draining targets get no new requests).
 //
 // A request is matched against the listener's rules (conditions AND'ed,
-// values OR'ed, wildcards and case rules as ALB documents them; the
-// matcher does not allocate), then its action runs: a fixed response, a
+// values OR'ed, wildcards and case rules as ALB documents them; regex
+// values, compiled with RE2 when the table is built, match the host
+// without its port, the path without the query, or each header value; the
+// matcher does not allocate). The matching rule's transforms then rewrite
+// the request (transform.go): the host header rewrite runs its pattern on
+// the host name (the port is kept), the URL rewrite on the path as the
+// client sent it, replacing every match, with $1-style captures; a "?" in
+// the result sets the query, the client's own query appended after "&".
+// A pattern that does not match leaves the request as it was; a result
+// that is not a valid host or an absolute path answers 500, as ALB does.
+// The target, and a redirect's #{host}, #{path} and #{query}, see the
+// rewritten request. Then its action runs: a fixed response, a
 // redirect with #{protocol}, #{host}, #{port}, #{path} and #{query}
 // placeholders (the Location always carries the port, https://host:443/,
 // as ALB's does), or a forward to one of weighted target groups (sticky with
@@ -42,6 +52,17 @@
 // knowledge on HTTP) when routing.http2.enabled. HTTPS listeners choose their certificate by SNI among the listener's
 // certificates, the default one when none matches, with the TLS versions
 // and cipher suites of the listener's security policy.
+//
+// Header modification (headers.go): a listener's
+// routing.http.response.*.header_value attributes set their header on every
+// response, kelb's own included, replacing a target's; with
+// routing.http.response.server.enabled false kelb's own answers carry no
+// Server header (a target's is passed on). On HTTPS listeners of a load
+// balancer with routing.http.x_amzn_tls_version_and_cipher_suite.enabled
+// the target gets the connection's TLS version ("TLSv1.3") and cipher
+// suite (its OpenSSL name) under the names the listener's
+// routing.http.request.x_amzn_tls_*.header_name attributes give; a
+// client's own headers of those names are dropped.
 //
 // Failure behaviour, as ALB answers, with one difference: a target whose
 // connection is refused, reset or unroutable has seen nothing of the

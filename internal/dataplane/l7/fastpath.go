@@ -80,6 +80,15 @@ type clientConn struct {
 	clen   int64  // request body length
 	// closeAfter: the connection closes after this response.
 	closeAfter bool
+	// headers are the response header settings of the table serving the
+	// current request.
+	headers *respHeaders
+	// tlsState is the connection's TLS state (HTTPS), read once after the
+	// handshake; tlsLines are its TLS request header lines under the
+	// names tlsFor names, built on first use.
+	tlsState *tls.ConnectionState
+	tlsLines []byte
+	tlsFor   *table
 
 	upstream atomic.Pointer[upstreamConn] // in use; closed by abort
 }
@@ -141,6 +150,7 @@ func (s *server) serveConn(cc *clientConn) {
 			s.active.Dec()
 		}
 		cc.s, cc.conn, cc.out.conn, cc.in.conn, cc.slot = nil, nil, nil, nil, nil
+		cc.headers, cc.tlsState, cc.tlsLines, cc.tlsFor = nil, nil, cc.tlsLines[:0], nil
 		clear(cc.vals[:])
 		clear(cc.header)
 		cc.req = http.Request{}
@@ -156,7 +166,9 @@ func (s *server) serveConn(cc *clientConn) {
 			return
 		}
 		tc.SetWriteDeadline(time.Time{})
-		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+		st := tc.ConnectionState()
+		cc.tlsState = &st
+		if st.NegotiatedProtocol == "h2" {
 			tc.SetReadDeadline(time.Time{})
 			s.untrack(cc)
 			handed = s.handoff.handoff(tc)
@@ -213,9 +225,26 @@ func (s *server) handoffConn(cc *clientConn) bool {
 
 // serve answers one parsed request whose head is the next n bytes.
 func (cc *clientConn) serve(t *table, n int) outcome {
+	cc.headers = &t.headers
 	a := t.def
 	if i := t.router.Match(&cc.req, cc.src); i >= 0 {
 		a = t.actions[i]
+		if tr := t.transforms[i]; tr != nil {
+			host, url, err := tr.apply(&cc.req)
+			if err != nil {
+				cc.in.r += n
+				cc.local(http.StatusInternalServerError, "text/html", elbErrorBodies[http.StatusInternalServerError], "", "")
+				t.metrics.count(http.StatusInternalServerError, false)
+				return cc.outcome()
+			}
+			if host || url {
+				cc.rewriteHead(host, url)
+			}
+		}
+	}
+	if t.tlsVersionHeader != "" && (cc.header[canonicalKey(t.tlsVersionHeader)] != nil || cc.header[canonicalKey(t.tlsCipherHeader)] != nil) {
+		// The client's own TLS headers never reach the target.
+		cc.fwd = rebuildHead(nil, cc.fwd, "", "", t.tlsVersionHeader, t.tlsCipherHeader)
 	}
 	switch a.kind {
 	case actionForward:
@@ -292,7 +321,13 @@ func (cc *clientConn) local(status int, contentType string, body []byte, locatio
 	w.write(strconv.AppendInt(num[:0], int64(status), 10))
 	w.writeString(" ")
 	w.writeString(http.StatusText(status))
-	w.writeString("\r\nServer: awselb/2.0\r\n")
+	w.writeString("\r\n")
+	if h := cc.headers; h != nil {
+		w.writeString(h.serverLine())
+		w.write(h.lines)
+	} else {
+		w.writeString("Server: awselb/2.0\r\n")
+	}
 	w.write(dateLine(time.Now()))
 	if location != "" {
 		w.writeString("Location: ")
@@ -524,7 +559,67 @@ func (cc *clientConn) appendForwarded(b []byte, t *table) []byte {
 		b = append(b, "\r\n"...)
 	}
 	b = append(b, t.forwardedHeaders...)
+	if t.tlsVersionHeader != "" && cc.tlsState != nil {
+		if cc.tlsFor != t {
+			version, cipher := tlsHeaderValues(cc.tlsState)
+			cc.tlsLines = append(cc.tlsLines[:0], t.tlsVersionHeader+": "+version+"\r\n"+t.tlsCipherHeader+": "+cipher+"\r\n"...)
+			cc.tlsFor = t
+		}
+		b = append(b, cc.tlsLines...)
+	}
 	return append(b, "\r\n"...)
+}
+
+// rewriteHead makes cc.fwd carry the request target and Host header a
+// transform left in cc.req.
+func (cc *clientConn) rewriteHead(host, url bool) {
+	line, h := "", ""
+	if url {
+		line = cc.req.Method + " " + cc.req.RequestURI + " HTTP/1.1"
+	}
+	if host {
+		h = cc.req.Host
+	}
+	cc.fwd = rebuildHead(nil, cc.fwd, line, h)
+}
+
+// rebuildHead appends to dst the request head fwd (request line and
+// header lines, CRLF-terminated) with its request line replaced by line
+// and its Host header's value by host, when not empty, and without the
+// header lines named in drop.
+func rebuildHead(dst, fwd []byte, line, host string, drop ...string) []byte {
+	first := bytes.IndexByte(fwd, '\n') + 1
+	if line != "" {
+		dst = append(dst, line...)
+		dst = append(dst, "\r\n"...)
+	} else {
+		dst = append(dst, fwd[:first]...)
+	}
+	rest := fwd[first:]
+	for len(rest) > 0 {
+		i := bytes.IndexByte(rest, '\n')
+		ln := rest[:i+1]
+		rest = rest[i+1:]
+		name, _, _ := bytes.Cut(ln, []byte(":"))
+		switch {
+		case host != "" && asciiEqualFold(name, "Host"):
+			dst = append(dst, "Host: "+host+"\r\n"...)
+			continue
+		case dropped(name, drop):
+			continue
+		}
+		dst = append(dst, ln...)
+	}
+	return dst
+}
+
+func dropped(name []byte, drop []string) bool {
+	for _, d := range drop {
+		if asciiEqualFold(name, d) {
+			return true
+		}
+	}
+	return false
 }
 
 // relayChunked copies a chunked body, framing and trailers included, as
@@ -692,10 +787,13 @@ func (cc *clientConn) respond(u *upstreamConn, n int, cfg *TargetGroup, tg *targ
 			continue
 		case resp.chunked && asciiEqualFold(name, "Content-Length"):
 			continue
+		case len(cc.headers.set) > 0 && cc.headers.overrides(name):
+			continue
 		}
 		w.write(line)
 		w.writeString("\r\n")
 	}
+	w.write(cc.headers.lines)
 	switch cfg.Stickiness {
 	case stickinessLBCookie:
 		exp := time.Now().Add(cfg.StickinessDuration).UTC().Format(http.TimeFormat)

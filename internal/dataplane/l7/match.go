@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/textproto"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,6 +47,12 @@ type condition struct {
 	header   string // canonical header name, http-header only
 	pairs    []queryPair
 	prefixes []netip.Prefix
+	// regexes are a host-header, path-pattern or http-header condition's
+	// RegexValues, compiled when the table is built: unanchored unless
+	// the expression anchors itself, matched against the host without
+	// its port, the path (not the query) and each value of the header,
+	// case-sensitively unless the expression says (?i).
+	regexes []*regexp.Regexp
 }
 
 // queryPair is a query-string pattern: key may be empty (any key); both are
@@ -74,6 +81,13 @@ func newRouter(rules []elb.Rule) (*router, error) {
 
 func compileCondition(c elb.RuleCondition) (condition, error) {
 	cc := condition{field: c.Field}
+	for _, v := range c.RegexValues {
+		re, err := elb.CompileRegex(v)
+		if err != nil {
+			return condition{}, err
+		}
+		cc.regexes = append(cc.regexes, re)
+	}
 	switch c.Field {
 	case fieldHostHeader, fieldHTTPHeader:
 		for _, v := range c.Values {
@@ -139,18 +153,23 @@ func (c *condition) matches(r *http.Request, src netip.Addr) bool {
 				return true
 			}
 		}
+		return matchAny(c.regexes, host)
 	case fieldPathPattern:
 		for _, p := range c.patterns {
 			if wildcard(p, r.URL.Path, false, false) {
 				return true
 			}
 		}
+		return matchAny(c.regexes, r.URL.Path)
 	case fieldHTTPHeader:
 		for _, v := range r.Header[c.header] {
 			for _, p := range c.patterns {
 				if wildcard(p, v, true, false) {
 					return true
 				}
+			}
+			if matchAny(c.regexes, v) {
+				return true
 			}
 		}
 	case fieldMethod:
@@ -163,6 +182,16 @@ func (c *condition) matches(r *http.Request, src netip.Addr) bool {
 			if p.Contains(src) {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// matchAny reports whether any of res matches s.
+func matchAny(res []*regexp.Regexp, s string) bool {
+	for _, re := range res {
+		if re.MatchString(s) {
+			return true
 		}
 	}
 	return false

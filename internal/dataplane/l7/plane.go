@@ -240,6 +240,9 @@ func (p *Plane) buildTable(l Listener) (*table, error) {
 		forwardedHeaders: []byte("X-Forwarded-Proto: " + proto + "\r\nX-Forwarded-Port: " + port + "\r\n"),
 		metrics:          p.metrics.forRoute(l.LoadBalancer, ""),
 		allSources:       !l.SourcesLimited && len(l.SourceRanges) == 0,
+		headers:          newRespHeaders(l.ResponseHeaders, l.NoServerHeader),
+		tlsVersionHeader: l.TLSVersionHeader,
+		tlsCipherHeader:  l.TLSCipherHeader,
 	}
 	for _, c := range l.SourceRanges {
 		pfx, err := netip.ParsePrefix(c)
@@ -258,6 +261,11 @@ func (p *Plane) buildTable(l Listener) (*table, error) {
 			return nil, fmt.Errorf("rule %s: %w", r.ARN, err)
 		}
 		t.actions = append(t.actions, a)
+		tr, err := compileTransforms(r.Transforms)
+		if err != nil {
+			return nil, fmt.Errorf("rule %s: %w", r.ARN, err)
+		}
+		t.transforms = append(t.transforms, tr)
 	}
 	if t.def, err = compile(l.DefaultActions); err != nil {
 		return nil, fmt.Errorf("default actions: %w", err)
@@ -393,6 +401,7 @@ func (p *Plane) bind(l Listener, tbl *table) (*server, error) {
 		ReadHeaderTimeout: l.IdleTimeout,
 		MaxHeaderBytes:    maxHeadBytes - netHTTPHeadSlack,
 		ErrorLog:          log.New(io.Discard, "", 0),
+		ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return connTLSContext(ctx, c) },
 		ConnState: func(c net.Conn, st http.ConnState) {
 			ln.ConnState(c, st)
 			// Every connection comes from the fast path, which counted it

@@ -55,6 +55,13 @@ type table struct {
 	// allSources admits every client; else only those in sources.
 	allSources bool
 	sources    []netip.Prefix
+	// transforms are the rules' transforms, parallel to actions; nil
+	// for a rule without.
+	transforms []*transform
+	headers    respHeaders
+	// tlsVersionHeader and tlsCipherHeader name the TLS request headers
+	// added on HTTPS; empty, none.
+	tlsVersionHeader, tlsCipherHeader string
 }
 
 // admits reports whether the listener accepts a connection from addr (a
@@ -110,14 +117,22 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w, r = idleDeadlines(w, r, s.idleTimeout)
+	t.headers.prepare(w)
 	a := t.def
 	if i := t.router.Match(r, remoteAddr(r)); i >= 0 {
 		a = t.actions[i]
+		if tr := t.transforms[i]; tr != nil {
+			if _, _, err := tr.apply(r); err != nil {
+				writeELBError(w, http.StatusInternalServerError)
+				t.metrics.count(http.StatusInternalServerError, false)
+				return
+			}
+		}
 	}
 	switch a.kind {
 	case actionRedirect:
 		w.Header().Set("Location", redirectURL(a.redirect, r, t.protocol, t.port))
-		w.Header().Set("Server", "awselb/2.0")
+		setServer(w.Header())
 		w.WriteHeader(a.status)
 		t.metrics.count(a.status, false)
 	case actionFixed:
@@ -126,7 +141,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.Set("Content-Type", a.contentType)
 		}
 		h.Set("Content-Length", strconv.Itoa(len(a.body)))
-		h.Set("Server", "awselb/2.0")
+		setServer(h)
 		w.WriteHeader(a.status)
 		w.Write(a.body)
 		t.metrics.count(a.status, false)
@@ -379,6 +394,13 @@ func setForwarded(pr *httputil.ProxyRequest, t *table) {
 		h["X-Forwarded-Proto"] = protoHTTP
 	}
 	h["X-Forwarded-Port"] = []string{t.port}
+	if t.tlsVersionHeader != "" {
+		if st := requestTLS(pr.In); st != nil {
+			version, cipher := tlsHeaderValues(st)
+			h.Set(t.tlsVersionHeader, version)
+			h.Set(t.tlsCipherHeader, cipher)
+		}
+	}
 }
 
 var (
@@ -730,6 +752,7 @@ func modifyResponse(resp *http.Response) error {
 		return nil
 	}
 	ex.status, ex.answered, ex.ttfb = resp.StatusCode, true, time.Since(ex.sent)
+	ex.table.headers.dropOverridden(resp)
 	cfg := &ex.group.cfg
 	switch cfg.Stickiness {
 	case stickinessLBCookie:
@@ -788,7 +811,7 @@ func init() {
 func writeELBError(w http.ResponseWriter, code int) {
 	body := elbErrorBodies[code]
 	h := w.Header()
-	h.Set("Server", "awselb/2.0")
+	setServer(h)
 	h.Set("Content-Type", "text/html")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(code)
