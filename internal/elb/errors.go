@@ -29,6 +29,7 @@ const (
 	CodeSSLPolicyNotFound           = "SSLPolicyNotFound"
 	CodePriorityInUse               = "PriorityInUse"
 	CodeTooManyTargets              = "TooManyTargets"
+	CodeTooManyActions              = "TooManyActions"
 )
 
 // Error is an ELBv2 API error: a model error code and a message for the

@@ -13,14 +13,6 @@ import (
 // Limits of listeners and actions.
 const (
 	MaxListenersPerLoadBalancer = 50
-	maxForwardTargetGroups      = 5
-)
-
-// Action types.
-const (
-	ActionForward       = "forward"
-	ActionRedirect      = "redirect"
-	ActionFixedResponse = "fixed-response"
 )
 
 // DefaultSSLPolicy is the security policy of TLS and HTTPS listeners
@@ -123,107 +115,6 @@ func (s *Service) checkListener(w *world, lb *LoadBalancer, l *Listener) error {
 	}
 	l.DefaultActions = actions
 	return nil
-}
-
-// checkActions validates and normalises actions of a listener or rule with
-// protocol on lb: a forward action gets both TargetGroupARN (one group) and
-// a ForwardConfig with weights, as ELBv2 describes them.
-func (s *Service) checkActions(w *world, lb *LoadBalancer, protocol string, actions []Action) ([]Action, error) {
-	if len(actions) == 0 {
-		return nil, validationf("At least one action must be specified")
-	}
-	if len(actions) > 1 {
-		return nil, errorf("TooManyActions", "Only one action is supported by kelb")
-	}
-	a := actions[0]
-	if a.Order == 0 {
-		a.Order = 1
-	}
-	switch a.Type {
-	case ActionForward:
-		var tgs []WeightedTargetGroup
-		if a.Forward != nil {
-			tgs = append(tgs, a.Forward.TargetGroups...)
-		}
-		if a.TargetGroupARN != "" {
-			if len(tgs) > 0 && (len(tgs) != 1 || tgs[0].TargetGroupARN != a.TargetGroupARN) {
-				return nil, validationf("You cannot specify both a target group ARN and a different forward configuration")
-			}
-			if len(tgs) == 0 {
-				tgs = []WeightedTargetGroup{{TargetGroupARN: a.TargetGroupARN, Weight: 1}}
-			}
-		}
-		if len(tgs) == 0 {
-			return nil, validationf("A target group ARN must be specified for a forward action")
-		}
-		max := maxForwardTargetGroups
-		if lb.Type == TypeNetwork {
-			max = 1
-		}
-		if len(tgs) > max {
-			return nil, errorf(CodeInvalidLoadBalancerAction, "A forward action of a %s load balancer can have at most %d target groups", lb.Type, max)
-		}
-		seen := map[string]bool{}
-		for _, wt := range tgs {
-			tg, ok := w.tgs[wt.TargetGroupARN]
-			if !ok {
-				return nil, errorf(CodeTargetGroupNotFound, "Target group '%s' not found", wt.TargetGroupARN)
-			}
-			if seen[tg.ARN] {
-				return nil, validationf("Target group '%s' is specified more than once", tg.ARN)
-			}
-			seen[tg.ARN] = true
-			if !slices.Contains(forwardProtocols[protocol], tg.Protocol) {
-				return nil, errorf(CodeIncompatibleProtocols, "Listener protocol '%s' is not compatible with target group protocol '%s'", protocol, tg.Protocol)
-			}
-			for _, other := range w.loadBalancersOf(tg.ARN) {
-				if other != lb.ARN {
-					return nil, errorf(CodeTargetGroupAssociationLimit, "The target group '%s' is already associated with load balancer '%s'", tg.ARN, other)
-				}
-			}
-			if wt.Weight < 0 || wt.Weight > 999 {
-				return nil, validationf("Target group weight must be between 0 and 999")
-			}
-		}
-		// Weights left out all read as zero; ELBv2 gives every group
-		// weight 1 then.
-		if !slices.ContainsFunc(tgs, func(t WeightedTargetGroup) bool { return t.Weight != 0 }) {
-			for i := range tgs {
-				tgs[i].Weight = 1
-			}
-		}
-		fc := ForwardConfig{TargetGroups: tgs}
-		if a.Forward != nil {
-			fc.StickinessEnabled = a.Forward.StickinessEnabled
-			fc.StickinessDurationSeconds = a.Forward.StickinessDurationSeconds
-			fc.StickinessDurationExplicit = a.Forward.StickinessDurationExplicit
-		}
-		a.Forward = &fc
-		a.TargetGroupARN = ""
-		if len(tgs) == 1 {
-			a.TargetGroupARN = tgs[0].TargetGroupARN
-		}
-		a.Redirect, a.FixedResponse = nil, nil
-	case ActionRedirect:
-		if lb.Type != TypeApplication {
-			return nil, errorf(CodeInvalidLoadBalancerAction, "Redirect actions are only supported by application load balancers")
-		}
-		if a.Redirect == nil || (a.Redirect.StatusCode != "HTTP_301" && a.Redirect.StatusCode != "HTTP_302") {
-			return nil, validationf("A redirect action needs a redirect configuration with status code HTTP_301 or HTTP_302")
-		}
-		a.Forward, a.FixedResponse, a.TargetGroupARN = nil, nil, ""
-	case ActionFixedResponse:
-		if lb.Type != TypeApplication {
-			return nil, errorf(CodeInvalidLoadBalancerAction, "Fixed-response actions are only supported by application load balancers")
-		}
-		if err := checkFixedResponse(a.FixedResponse); err != nil {
-			return nil, err
-		}
-		a.Forward, a.Redirect, a.TargetGroupARN = nil, nil, ""
-	default:
-		return nil, errorf(CodeInvalidLoadBalancerAction, "Action type '%s' is not supported by kelb", a.Type)
-	}
-	return []Action{a}, nil
 }
 
 // CreateListener creates a listener on every address of its load balancer.
@@ -369,6 +260,9 @@ func (s *Service) ModifyListener(ctx context.Context, in ModifyListenerInput) (L
 		}
 		if len(in.DefaultActions) > 0 {
 			l.DefaultActions = cloneActions(in.DefaultActions)
+			if err := keepClientSecrets(l.DefaultActions, cur.DefaultActions); err != nil {
+				return err
+			}
 		}
 		if len(in.AlpnPolicy) > 0 {
 			l.AlpnPolicy = in.AlpnPolicy
@@ -516,25 +410,4 @@ func (s *Service) ModifyListenerAttributes(ctx context.Context, arn string, attr
 func getListener(tx store.ReadTx, arn string) (*Listener, error) {
 	return getJSON[Listener](tx, kindListener, arn,
 		errorf(CodeListenerNotFound, "Listener '%s' not found", arn))
-}
-
-func cloneActions(actions []Action) []Action {
-	out := make([]Action, len(actions))
-	for i, a := range actions {
-		out[i] = a
-		if a.Forward != nil {
-			f := *a.Forward
-			f.TargetGroups = append([]WeightedTargetGroup(nil), f.TargetGroups...)
-			out[i].Forward = &f
-		}
-		if a.Redirect != nil {
-			r := *a.Redirect
-			out[i].Redirect = &r
-		}
-		if a.FixedResponse != nil {
-			f := *a.FixedResponse
-			out[i].FixedResponse = &f
-		}
-	}
-	return out
 }

@@ -248,7 +248,7 @@ func (s *Service) ModifyRule(ctx context.Context, in ModifyRuleInput) (Rule, err
 				}
 				if len(in.Actions) > 0 {
 					delete(w.listeners, l.ARN)
-					actions, err := s.checkActions(w, lb, l.Protocol, cloneActions(in.Actions))
+					actions, err := s.checkModifiedActions(w, lb, l.Protocol, in.Actions, l.DefaultActions)
 					if err != nil {
 						return err
 					}
@@ -277,7 +277,7 @@ func (s *Service) ModifyRule(ctx context.Context, in ModifyRuleInput) (Rule, err
 		}
 		if len(in.Actions) > 0 {
 			delete(w.rules, r.ARN)
-			actions, err := s.checkActions(w, lb, l.Protocol, cloneActions(in.Actions))
+			actions, err := s.checkModifiedActions(w, lb, l.Protocol, in.Actions, r.Actions)
 			if err != nil {
 				return err
 			}

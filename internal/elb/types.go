@@ -92,14 +92,22 @@ type Certificate struct {
 	IsDefault bool
 }
 
-// Action is what a listener (or a rule) does with a request or flow.
+// Action is what a listener (or a rule) does with a request or flow. A
+// listener or rule runs its actions by Order: at most one authenticate
+// action (authenticate-oidc, authenticate-cognito, jwt-validation), then
+// exactly one terminal action (forward, redirect, fixed-response).
 type Action struct {
-	Type           string // forward, redirect, fixed-response
+	Type           string // forward, redirect, fixed-response, authenticate-oidc, authenticate-cognito, jwt-validation
 	Order          int32
 	TargetGroupARN string
 	Forward        *ForwardConfig
 	Redirect       *RedirectConfig
 	FixedResponse  *FixedResponseConfig
+	// AuthenticateOidc, AuthenticateCognito and JwtValidation configure
+	// the authenticate actions (actions_auth.go).
+	AuthenticateOidc    *AuthenticateOidcConfig    `json:",omitempty"`
+	AuthenticateCognito *AuthenticateCognitoConfig `json:",omitempty"`
+	JwtValidation       *JwtValidationConfig       `json:",omitempty"`
 }
 
 // ForwardConfig spreads traffic over weighted target groups.
