@@ -104,7 +104,11 @@ Every API request must be signed (SigV4) with a known access key: from
 in <data-dir>/credentials (mode 0600, an AWS credentials file with a [kelb]
 profile); only its path is printed. Private keys of imported certificates
 are encrypted in the store with a key kept in <data-dir>/kelb.db.key (mode
-0600, created at first start).
+0600, created at first start). Certificates requested through the ACM API
+(aws acm request-certificate) are issued at once by kelb's certificate
+authority, one per store, whose certificate kelb writes to
+<data-dir>/kelb-ca.pem (and kelb server ca prints); they are renewed 60
+days before they expire.
 
 Network load balancer flows are bounded: --max-flows TCP connections and
 UDP flows in all, --max-flows-per-listener on one listening socket (a
@@ -201,6 +205,7 @@ takes two descriptors, a UDP flow one.`,
 	f.DurationVar(&cfg.APILimits.ReadTimeout, "api-read-timeout", server.DefaultAPILimits.ReadTimeout, "time a request to the API or metrics may take to arrive whole, head and body")
 	f.DurationVar(&cfg.APILimits.IdleTimeout, "api-idle-timeout", server.DefaultAPILimits.IdleTimeout, "time a keep-alive connection to the API or metrics may wait for its next request")
 	f.IntVar(&cfg.ALBMaxConns, "alb-max-connections", l7.DefaultMaxConns, "most open client connections per ALB listener; at the cap the one idle longest is closed for a new one. All ALB connections and NLB flows also share one descriptor budget: the descriptor limit less --fd-reserve, two descriptors each")
+	f.DurationVar(&cfg.CertificateRenewalInterval, "certificate-renewal-interval", time.Hour, "how often the certificates kelb issued (RequestCertificate) are checked for renewal; those expiring within 60 days are issued again under the same ARN")
 	f.StringVar(&cfg.DataPlane, "dataplane", kernel.ModeAuto, "where NLB listeners run: auto (the kernel plane where kelb has CAP_NET_ADMIN and nftables, else userspace), kernel (nftables NAT and conntrack, required; flows outlive kelb), or userspace (a TCP/UDP proxy; flows end with kelb); PROXY protocol v2 and IPv6 listeners always run in userspace")
 	f.StringVar(&cfg.SNATSource, "snat-source", kernel.SNATLoadBalancer, "source address of kernel plane flows to targets without preserve_client_ip (and of hairpin flows): load-balancer (the load balancer's address, as AWS) or node (the outgoing interface's address, which a fleet of servers behind ECMP routes needs so that replies come back to the server holding the flow)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -212,7 +217,7 @@ takes two descriptors, a UDP flow one.`,
 	f.DurationVar(&cfg.Node.LeaseTTL, "node-lease-ttl", fleet.DefaultLeaseTTL, "lifetime of this node's etcd lease: a node not heard from for this long is gone for the fleet (whole seconds, at least 1s)")
 	addStoreFlags(cmd, &cfg.Store)
 	announce = addAnnounceFlags(cmd)
-	cmd.AddCommand(newServerNodesCmd())
+	cmd.AddCommand(newServerNodesCmd(), newServerCACmd())
 	addFlagsFile(cmd)
 	return cmd
 }

@@ -6,9 +6,16 @@
 // (AWS_ENDPOINT_URL_ACM).
 //
 // Operations: ImportCertificate (new, or re-import with CertificateArn),
-// DescribeCertificate, ListCertificates, GetCertificate, DeleteCertificate
-// (ResourceInUseException while a listener uses the certificate). Other
-// operations answer UnknownOperationException. A request is authenticated
+// RequestCertificate (issued at once by kelb's certificate authority, see
+// certstore.Store.Request), DescribeCertificate, ListCertificates (with
+// CertificateStatuses, Includes and paging), GetCertificate (the chain is
+// kelb's CA for a requested certificate), ExportCertificate (only for a
+// certificate requested with Options.Export ENABLED, as ACM),
+// RenewCertificate (requested certificates), DeleteCertificate
+// (ResourceInUseException while a listener uses the certificate),
+// AddTagsToCertificate, RemoveTagsFromCertificate and
+// ListTagsForCertificate. Other operations answer
+// UnknownOperationException. A request is authenticated
 // before its body is decoded; every failure answers the JSON error ACM
 // would ({"__type": code, "message": ...}) with its HTTP status.
 //
@@ -25,7 +32,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -73,6 +79,13 @@ func NewHandler(cfg Config) http.Handler {
 		"ListCertificates":    h.listCertificates,
 		"GetCertificate":      h.getCertificate,
 		"DeleteCertificate":   h.deleteCertificate,
+		"RequestCertificate":  h.requestCertificate,
+		"RenewCertificate":    h.renewCertificate,
+		"ExportCertificate":   h.exportCertificate,
+
+		"AddTagsToCertificate":      h.addTags,
+		"RemoveTagsFromCertificate": h.removeTags,
+		"ListTagsForCertificate":    h.listTags,
 	}
 	return h
 }
@@ -180,199 +193,6 @@ func decode(body []byte, v any) error {
 
 func validation(format string, args ...any) error {
 	return &apiError{Status: http.StatusBadRequest, Code: certstore.CodeValidation, Message: fmt.Sprintf(format, args...)}
-}
-
-type tag struct {
-	Key   string
-	Value string `json:",omitempty"`
-}
-
-func (h *handler) importCertificate(ctx context.Context, body []byte) (any, error) {
-	var in struct {
-		CertificateArn   string
-		Certificate      []byte
-		PrivateKey       []byte
-		CertificateChain []byte
-		Tags             []tag
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	if len(in.Certificate) == 0 || len(in.PrivateKey) == 0 {
-		return nil, validation("Certificate and PrivateKey are required")
-	}
-	var tags []certstore.Tag
-	for _, t := range in.Tags {
-		tags = append(tags, certstore.Tag{Key: t.Key, Value: t.Value})
-	}
-	c, err := h.cfg.Certificates.Import(ctx, certstore.ImportInput{
-		ARN: in.CertificateArn, Certificate: in.Certificate, PrivateKey: in.PrivateKey, Chain: in.CertificateChain, Tags: tags,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return map[string]string{"CertificateArn": c.ARN}, nil
-}
-
-type arnInput struct {
-	CertificateArn string
-}
-
-func (h *handler) arn(body []byte) (string, error) {
-	var in arnInput
-	if err := decode(body, &in); err != nil {
-		return "", err
-	}
-	if in.CertificateArn == "" {
-		return "", validation("CertificateArn is required")
-	}
-	if !strings.HasPrefix(in.CertificateArn, certstore.ARNPrefix) {
-		return "", &apiError{Status: http.StatusBadRequest, Code: certstore.CodeInvalidArn, Message: fmt.Sprintf("String '%s' is not a valid ARN", in.CertificateArn)}
-	}
-	return in.CertificateArn, nil
-}
-
-// epoch is a timestamp as the JSON protocol sends it: seconds since the
-// epoch.
-type epoch time.Time
-
-func (t epoch) MarshalJSON() ([]byte, error) {
-	return strconv.AppendFloat(nil, float64(time.Time(t).UnixMilli())/1000, 'f', -1, 64), nil
-}
-
-type certificateDetail struct {
-	CertificateArn          string
-	DomainName              string
-	SubjectAlternativeNames []string
-	Serial                  string
-	Subject                 string
-	Issuer                  string
-	CreatedAt               epoch
-	ImportedAt              epoch
-	NotBefore               epoch
-	NotAfter                epoch
-	Status                  string
-	KeyAlgorithm            string
-	SignatureAlgorithm      string
-	InUseBy                 []string
-	Type                    string
-	RenewalEligibility      string
-}
-
-func (h *handler) describeCertificate(ctx context.Context, body []byte) (any, error) {
-	arn, err := h.arn(body)
-	if err != nil {
-		return nil, err
-	}
-	c, err := h.cfg.Certificates.Get(ctx, arn)
-	if err != nil {
-		return nil, err
-	}
-	users, err := h.cfg.Certificates.InUseBy(ctx, arn)
-	if err != nil {
-		return nil, err
-	}
-	d := certificateDetail{
-		CertificateArn: c.ARN, DomainName: c.DomainName, SubjectAlternativeNames: c.SubjectAlternativeNames,
-		Serial: c.Serial, Subject: c.Subject, Issuer: c.Issuer,
-		CreatedAt: epoch(c.CreatedAt), ImportedAt: epoch(c.ImportedAt), NotBefore: epoch(c.NotBefore), NotAfter: epoch(c.NotAfter),
-		Status: status(c), KeyAlgorithm: c.KeyAlgorithm, SignatureAlgorithm: c.SignatureAlgorithm,
-		InUseBy: users, Type: "IMPORTED", RenewalEligibility: "INELIGIBLE",
-	}
-	if d.InUseBy == nil {
-		d.InUseBy = []string{}
-	}
-	return map[string]any{"Certificate": d}, nil
-}
-
-func status(c certstore.Certificate) string {
-	if time.Now().After(c.NotAfter) {
-		return "EXPIRED"
-	}
-	return "ISSUED"
-}
-
-func (h *handler) listCertificates(ctx context.Context, body []byte) (any, error) {
-	var in struct {
-		CertificateStatuses []string
-		MaxItems            int
-		NextToken           string
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	all, err := h.cfg.Certificates.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	type summary struct {
-		CertificateArn                  string
-		DomainName                      string
-		SubjectAlternativeNameSummaries []string
-		Status                          string
-		Type                            string
-		KeyAlgorithm                    string
-		NotBefore                       epoch
-		NotAfter                        epoch
-		CreatedAt                       epoch
-		ImportedAt                      epoch
-	}
-	var list []summary
-	for _, c := range all {
-		st := status(c)
-		if len(in.CertificateStatuses) > 0 && !contains(in.CertificateStatuses, st) {
-			continue
-		}
-		if in.NextToken != "" && c.ARN <= in.NextToken {
-			continue
-		}
-		list = append(list, summary{CertificateArn: c.ARN, DomainName: c.DomainName, SubjectAlternativeNameSummaries: c.SubjectAlternativeNames,
-			Status: st, Type: "IMPORTED", KeyAlgorithm: c.KeyAlgorithm, NotBefore: epoch(c.NotBefore), NotAfter: epoch(c.NotAfter),
-			CreatedAt: epoch(c.CreatedAt), ImportedAt: epoch(c.ImportedAt)})
-	}
-	out := map[string]any{}
-	if in.MaxItems > 0 && len(list) > in.MaxItems {
-		list = list[:in.MaxItems]
-		out["NextToken"] = list[len(list)-1].CertificateArn
-	}
-	if list == nil {
-		list = []summary{}
-	}
-	out["CertificateSummaryList"] = list
-	return out, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-func (h *handler) getCertificate(ctx context.Context, body []byte) (any, error) {
-	arn, err := h.arn(body)
-	if err != nil {
-		return nil, err
-	}
-	c, err := h.cfg.Certificates.Get(ctx, arn)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]string{"Certificate": c.CertificatePEM}
-	if c.ChainPEM != "" {
-		out["CertificateChain"] = c.ChainPEM
-	}
-	return out, nil
-}
-
-func (h *handler) deleteCertificate(ctx context.Context, body []byte) (any, error) {
-	arn, err := h.arn(body)
-	if err != nil {
-		return nil, err
-	}
-	return nil, h.cfg.Certificates.Delete(ctx, arn)
 }
 
 func newRequestID() string {

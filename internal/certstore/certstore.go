@@ -59,10 +59,19 @@ const ARNPrefix = "arn:aws:acm:"
 
 // Error codes, as ACM names its exceptions.
 const (
-	CodeNotFound   = "ResourceNotFoundException"
-	CodeInUse      = "ResourceInUseException"
-	CodeValidation = "ValidationException"
-	CodeInvalidArn = "InvalidArnException"
+	CodeNotFound                = "ResourceNotFoundException"
+	CodeInUse                   = "ResourceInUseException"
+	CodeValidation              = "ValidationException"
+	CodeInvalidArn              = "InvalidArnException"
+	CodeInvalidTag              = "InvalidTagException"
+	CodeTooManyTag              = "TooManyTagsException"
+	CodeInvalidDomainValidation = "InvalidDomainValidationOptionsException"
+)
+
+// Certificate types, as ACM names them.
+const (
+	TypeImported     = "IMPORTED"
+	TypeAmazonIssued = "AMAZON_ISSUED"
 )
 
 // Error is an ACM API error.
@@ -102,6 +111,51 @@ type Certificate struct {
 	CreatedAt               time.Time
 	ImportedAt              time.Time
 	Tags                    []Tag
+	// KeyUsages and ExtendedKeyUsages name the leaf's extensions as ACM
+	// does (DIGITAL_SIGNATURE, TLS_WEB_SERVER_AUTHENTICATION, ...).
+	KeyUsages         []string
+	ExtendedKeyUsages []string
+
+	// Type is TypeImported or TypeAmazonIssued; empty in records written
+	// before kelb issued certificates, which were all imported (Kind).
+	Type string
+	// What RequestCertificate recorded for an issued certificate.
+	IssuedAt          time.Time
+	DomainValidations []DomainValidation
+	IdempotencyToken  string
+	Export            string // Options.Export: ENABLED or DISABLED
+	Exported          bool
+	RenewalStatus     string // SUCCESS once renewed
+	RenewedAt         time.Time
+}
+
+// Kind returns c's type: TypeImported for records that predate Type.
+func (c Certificate) Kind() string {
+	if c.Type == "" {
+		return TypeImported
+	}
+	return c.Type
+}
+
+// Status is c's ACM status at now: ISSUED, or EXPIRED after NotAfter.
+func (c Certificate) Status(now time.Time) string {
+	if now.After(c.NotAfter) {
+		return "EXPIRED"
+	}
+	return "ISSUED"
+}
+
+// DomainValidation is how one domain name of a requested certificate is
+// validated, as DescribeCertificate's DomainValidationOptions reports it.
+type DomainValidation struct {
+	DomainName       string
+	ValidationDomain string
+	ValidationMethod string // DNS or EMAIL
+	// DNS: the CNAME record ACM would have the owner create.
+	RecordName  string `json:",omitempty"`
+	RecordValue string `json:",omitempty"`
+	// EMAIL: the addresses ACM would have written to.
+	ValidationEmails []string `json:",omitempty"`
 }
 
 // Config configures a Store. Store is required.
@@ -124,8 +178,9 @@ type Store struct {
 	cfg Config
 	key *Key
 
-	mu    sync.Mutex
-	cache map[string]cached // by ARN
+	mu        sync.Mutex
+	cache     map[string]cached // by ARN
+	authority *Authority
 }
 
 type cached struct {
@@ -182,12 +237,19 @@ func (s *Store) Import(ctx context.Context, in ImportInput) (Certificate, error)
 				return err
 			}
 			c.CreatedAt, c.Tags = old.CreatedAt, old.Tags
+			if old.Kind() != TypeImported {
+				return errorf(CodeValidation, "Certificate ARN: %s is not an imported certificate; only imported certificates can be re-imported", in.ARN)
+			}
 			if len(in.Tags) > 0 {
 				return errorf(CodeValidation, "Tags cannot be specified when re-importing a certificate")
 			}
 		} else {
-			c.ARN = fmt.Sprintf("%s%s:%s:certificate/%s", ARNPrefix, s.cfg.Region, s.cfg.AccountID, newUUID())
+			if err := validateTags(in.Tags); err != nil {
+				return err
+			}
+			c.ARN = s.newARN()
 		}
+		c.Type = TypeImported
 		b, err := s.encode(c)
 		if err != nil {
 			return err
@@ -198,6 +260,10 @@ func (s *Store) Import(ctx context.Context, in ImportInput) (Certificate, error)
 		return Certificate{}, fmt.Errorf("import certificate: %w", err)
 	}
 	return c, nil
+}
+
+func (s *Store) newARN() string {
+	return fmt.Sprintf("%s%s:%s:certificate/%s", ARNPrefix, s.cfg.Region, s.cfg.AccountID, newUUID())
 }
 
 // Get returns one certificate with its private key.
@@ -365,6 +431,8 @@ func parse(certPEM, keyPEM, chainPEM []byte) (Certificate, error) {
 		NotAfter:           leaf.NotAfter.UTC(),
 		KeyAlgorithm:       keyAlgorithm(leaf),
 		SignatureAlgorithm: signatureAlgorithm(leaf.SignatureAlgorithm),
+		KeyUsages:          keyUsageNames(leaf.KeyUsage),
+		ExtendedKeyUsages:  extKeyUsageNames(leaf),
 	}
 	if c.ChainPEM != "" {
 		c.ChainPEM += "\n"

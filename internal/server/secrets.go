@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/kelb-io/kelb/internal/certstore"
@@ -15,6 +16,32 @@ import (
 // first start). Every kelb server sharing one etcd store needs the same
 // file: copy it from the first.
 const CertificateKeyFile = "kelb.db.key"
+
+// AuthorityFile is the file in the data dir where kelb server writes the
+// certificate of its certificate authority (PEM, mode 0644) at every
+// start: the CA that signs the certificates RequestCertificate issues.
+// Clients that should trust those certificates trust this file (curl
+// --cacert, a browser's or system's trust store); `kelb server ca` prints
+// it, and GetCertificate returns it as a requested certificate's chain.
+const AuthorityFile = "kelb-ca.pem"
+
+// writeAuthority creates the store's certificate authority when it has
+// none and writes its certificate to AuthorityFile.
+func writeAuthority(ctx context.Context, cfg Config, certs *certstore.Store) error {
+	ca, err := certs.Authority(ctx)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(cfg.DataDir, AuthorityFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(ca.CertificatePEM), 0o644); err != nil {
+		return fmt.Errorf("write certificate authority: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write certificate authority: %w", err)
+	}
+	return nil
+}
 
 // sealCertificateKeys loads (or creates) the certificate key and seals the
 // private keys that an older kelb stored in plain text. A bbolt store that

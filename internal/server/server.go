@@ -48,6 +48,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -127,6 +128,10 @@ type Config struct {
 	// ALBMaxConns caps the open client connections of each ALB listener;
 	// zero means l7.DefaultMaxConns.
 	ALBMaxConns int
+	// CertificateRenewalInterval is how often the certificates kelb issued
+	// (RequestCertificate) are checked for renewal: those expiring within
+	// 60 days are issued again under the same ARN. Zero: every hour.
+	CertificateRenewalInterval time.Duration
 	Logger      *slog.Logger
 
 	// FlowBounds limit the network load balancers' flows, and their Slots
@@ -186,6 +191,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer plane.Close()
 	certs := certstore.New(certstore.Config{Store: st, Region: svc.Region(), InUse: elb.CertificateUsers, Key: certKey})
+	if err := writeAuthority(ctx, cfg, certs); err != nil {
+		return err
+	}
 	appPlane := l7.New(l7.Options{Logger: log.With("component", "l7"), Registerer: reg, Certificates: certs, MaxConns: cfg.ALBMaxConns, Budget: budget})
 	defer appPlane.Close()
 
@@ -291,6 +299,10 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { checker.Run(ctx); return nil })
 	g.Go(func() error { return plane.Run(ctx) })
 	g.Go(func() error { return svc.Run(ctx) })
+	g.Go(func() error {
+		certs.RunRenewal(ctx, cmp.Or(cfg.CertificateRenewalInterval, time.Hour), log.With("component", "acm"))
+		return nil
+	})
 	g.Go(func() error { return members.Run(ctx) })
 	if names != nil {
 		g.Go(func() error { return names.Run(ctx) })
