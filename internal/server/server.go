@@ -132,7 +132,7 @@ type Config struct {
 	// (RequestCertificate) are checked for renewal: those expiring within
 	// 60 days are issued again under the same ARN. Zero: every hour.
 	CertificateRenewalInterval time.Duration
-	Logger      *slog.Logger
+	Logger                     *slog.Logger
 
 	// FlowBounds limit the network load balancers' flows, and their Slots
 	// the descriptor budget those share with the ALB connections (zero fields:

@@ -169,7 +169,8 @@ func (s *SecretCertificates) find(ctx context.Context, certPEM []byte) (string, 
 	if err != nil {
 		return "", err
 	}
-	pages := acm.NewListCertificatesPaginator(s.ACM, &acm.ListCertificatesInput{})
+	// Every key type: without Includes, ACM lists RSA certificates only.
+	pages := acm.NewListCertificatesPaginator(s.ACM, &acm.ListCertificatesInput{Includes: &acmtypes.Filters{KeyTypes: acmtypes.KeyAlgorithm("").Values()}})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
