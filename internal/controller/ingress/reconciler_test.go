@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
+	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -252,6 +254,10 @@ func TestReconcileGroup(t *testing.T) {
 
 // A TLS Secret named in spec.tls is imported once and used for the HTTPS
 // listener; an unchanged Secret is not imported again.
+// allKeyTypes lists certificates of every key type: ACM lists RSA ones
+// only by default.
+var allKeyTypes = &acm.ListCertificatesInput{Includes: &acmtypes.Filters{KeyTypes: acmtypes.KeyAlgorithm("").Values()}}
+
 func TestReconcileTLSSecret(t *testing.T) {
 	ctx := context.Background()
 	certPEM, keyPEM := selfSigned(t, "pay.example.com")
@@ -279,7 +285,7 @@ func TestReconcileTLSSecret(t *testing.T) {
 	if len(a.listeners) != 1 || a.listeners[0].Protocol != "HTTPS" || !strings.HasPrefix(a.listeners[0].DefaultCertificate, "arn:aws:acm:") {
 		t.Fatalf("listeners = %+v", a.listeners)
 	}
-	list, err := testACM.ListCertificates(ctx, nil)
+	list, err := testACM.ListCertificates(ctx, allKeyTypes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +300,7 @@ func TestReconcileTLSSecret(t *testing.T) {
 	if w := e.log.writes(); len(w) != 0 {
 		t.Errorf("reconcile after restart wrote %v", w)
 	}
-	if list, err = testACM.ListCertificates(ctx, nil); err != nil || len(list.CertificateSummaryList) != 1 {
+	if list, err = testACM.ListCertificates(ctx, allKeyTypes); err != nil || len(list.CertificateSummaryList) != 1 {
 		t.Errorf("certificates after restart: %v, %v", list, err)
 	}
 
@@ -304,7 +310,7 @@ func TestReconcileTLSSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.reconcile(id)
-	if list, err = testACM.ListCertificates(ctx, nil); err != nil || len(list.CertificateSummaryList) != 0 {
+	if list, err = testACM.ListCertificates(ctx, allKeyTypes); err != nil || len(list.CertificateSummaryList) != 0 {
 		t.Errorf("certificates after the Ingress was deleted: %+v, %v; want none", list.CertificateSummaryList, err)
 	}
 }
