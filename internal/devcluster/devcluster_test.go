@@ -163,6 +163,7 @@ func TestPrintEnv(t *testing.T) {
 		"export AWS_DEFAULT_REGION=us-west-2\n",
 		"kelb shell --name dev\n",
 		"kelb down --name dev",
+		"export KELB_CA=/state/kelb-server/kelb-ca.pem\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("PrintEnv output lacks %q:\n%s", want, out.String())

@@ -55,6 +55,7 @@ import (
 	"regexp"
 
 	"github.com/kelb-io/kelb/internal/devcluster/proc"
+	"github.com/kelb-io/kelb/internal/server"
 )
 
 // The address plan of the environment.
@@ -244,6 +245,17 @@ func (st *State) save() error {
 // kept nowhere else: not in the state, the environment or any output.
 func (st *State) CredentialsFile() string { return filepath.Join(st.Dir, "credentials") }
 
+// AuthorityFile is where kelb server writes the certificate of the CA
+// that issues the certificates requested through its ACM API
+// (<state dir>/kelb-server/kelb-ca.pem; lb node 1's data dir in a fleet,
+// whose nodes share the CA through etcd). A shell's KELB_CA names it.
+func (st *State) AuthorityFile() string {
+	if st.Options.LBNodes > 0 {
+		return filepath.Join(LBDataDir(st, 1), server.AuthorityFile)
+	}
+	return filepath.Join(st.Dir, "kelb-server", server.AuthorityFile)
+}
+
 // Env returns the environment variables of a shell inside the
 // environment, as NAME=value: kelb server is the endpoint of the ELBv2,
 // ACM and EC2 APIs it answers (and of no other service). The AWS SDKs and
@@ -264,6 +276,7 @@ func (st *State) Env() []string {
 		"AWS_DEFAULT_REGION=" + Region,
 		"AWS_REGION=" + Region,
 		"KELB_ENV=" + st.Options.Name,
+		"KELB_CA=" + st.AuthorityFile(),
 	}
 }
 
