@@ -138,11 +138,12 @@ func TestALBHTTPSFromTLSSecret(t *testing.T) {
 	})
 }
 
-// certificates returns the ARNs aws acm list-certificates reports; kelb
-// server serves the ACM API on its ELBv2 endpoint.
+// certificates returns the ARNs aws acm list-certificates reports, of
+// every key type (without --includes ACM lists RSA certificates only);
+// kelb server serves the ACM API on its ELBv2 endpoint.
 func certificates(t *testing.T, env *framework.Env) []string {
 	t.Helper()
-	out, err := env.Shell(t.Context(), "", "sh", "-c", `aws acm list-certificates --endpoint-url "$AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2" --query 'CertificateSummaryList[].CertificateArn' --output text`)
+	out, err := env.Shell(t.Context(), "", "sh", "-c", `aws acm list-certificates --endpoint-url "$AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2" --includes keyTypes=RSA_2048,RSA_3072,RSA_4096,EC_prime256v1,EC_secp384r1 --query 'CertificateSummaryList[].CertificateArn' --output text`)
 	if err != nil {
 		t.Fatalf("aws acm list-certificates: %v", err)
 	}
