@@ -255,8 +255,8 @@ aws acm describe-certificate --certificate-arn "$ARN" \
 aws acm list-certificates --includes keyTypes=EC_prime256v1 --certificate-statuses ISSUED \
   --query 'CertificateSummaryList[].DomainName' --output text
 aws acm get-certificate --certificate-arn "$ARN" --query CertificateChain --output text | openssl x509 -noout -subject
-if aws acm export-certificate --certificate-arn "$ARN" --passphrase fileb://<(printf secret) 2>err; then echo exported; fi
-grep -o ValidationException err
+if aws acm export-certificate --certificate-arn "$ARN" --passphrase fileb://<(printf secret) 2>"$HOME/err"; then echo exported; fi
+grep -o ValidationException "$HOME/err"
 `
 	got := strings.Fields(s.shell(t, script, "AWS_ENDPOINT_URL_ACM="+s.APIURL))
 	want := []string{"ISSUED", "AMAZON_ISSUED", "CNAME", "EC_prime256v1", "*.example.test", "subject=O", "=", "kelb,", "CN", "=", "kelb", "CA",
