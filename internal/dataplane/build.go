@@ -39,9 +39,9 @@ const (
 // targets' health. It is a pure function: the same inputs give the same
 // Config. health may be nil (no verdicts yet: every target is initial).
 //
-// Only network load balancers and their TCP, UDP and TCP_UDP listeners are
-// taken; each listener gets one socket per load balancer zone address (two
-// for TCP_UDP). For each socket the targets of new flows are, in order of
+// Only network load balancers and their TCP, UDP, TCP_UDP and TLS
+// listeners are taken; each listener gets one socket per load balancer zone
+// address (two for TCP_UDP). For each socket the targets of new flows are, in order of
 // preference: the healthy targets of its zone (or of every zone with
 // cross-zone load balancing on); else the healthy targets of the other zones;
 // else every registered target that is neither draining nor unused, in the
@@ -73,12 +73,12 @@ func Build(state elb.State, health elb.HealthView) Config {
 		}
 		var protocols []string
 		switch ls.Protocol {
-		case ProtocolTCP, ProtocolUDP:
+		case ProtocolTCP, ProtocolUDP, ProtocolTLS:
 			protocols = []string{ls.Protocol}
 		case protocolTCPUDP:
 			protocols = []string{ProtocolTCP, ProtocolUDP}
 		default:
-			continue // TLS is not served yet; HTTP(S) belongs to application load balancers.
+			continue // HTTP(S) belongs to application load balancers.
 		}
 		tgARN := forwardTarget(ls.DefaultActions)
 		tg := groups[tgARN]
@@ -110,6 +110,20 @@ func Build(state elb.State, health elb.HealthView) Config {
 				sourceRanges[p] = append(sourceRanges[p], pfx.String())
 			}
 		}
+		var tlsSettings *TLSSettings
+		if ls.Protocol == ProtocolTLS {
+			tlsSettings = &TLSSettings{SSLPolicy: ls.SslPolicy, TargetTLS: tg != nil && tg.Protocol == ProtocolTLS}
+			for _, c := range ls.Certificates {
+				if c.IsDefault {
+					tlsSettings.Certificates = append([]string{c.ARN}, tlsSettings.Certificates...)
+				} else {
+					tlsSettings.Certificates = append(tlsSettings.Certificates, c.ARN)
+				}
+			}
+			if len(ls.AlpnPolicy) > 0 {
+				tlsSettings.ALPNPolicy = ls.AlpnPolicy[0]
+			}
+		}
 		idle := defaultIdleTimeout
 		if s, err := strconv.Atoi(ls.Attributes[attrIdleTimeout]); err == nil && s > 0 {
 			idle = time.Duration(s) * time.Second
@@ -137,9 +151,10 @@ func Build(state elb.State, health elb.HealthView) Config {
 				if tgARN != "" {
 					l.TargetGroup = arnLabel(tgARN, targetGroupARNMarker, 1)
 				}
-				if p == ProtocolTCP {
+				if p == ProtocolTCP || p == ProtocolTLS {
 					l.IdleTimeout = idle
 					l.ProxyProtocolV2 = proxyV2
+					l.TLS = tlsSettings
 				}
 				cfg.Listeners = append(cfg.Listeners, l)
 			}

@@ -412,9 +412,49 @@ func TestBuild(t *testing.T) {
 			},
 		},
 		{
-			name:  "TLS listeners are not served",
-			state: testState(stateOpts{protocol: "TLS", targets: []elb.Target{targetA1}}),
-			want:  Config{},
+			name: "a TLS listener terminates with its certificates, default first, and its policies",
+			state: func() elb.State {
+				st := testState(stateOpts{protocol: "TLS", tgProtocol: "TLS", targets: []elb.Target{targetA1},
+					tgAttrs: map[string]string{"proxy_protocol_v2.enabled": "true"}, lsAttrs: map[string]string{"tcp.idle_timeout.seconds": "60"}})
+				st.Listeners[0].Certificates = []elb.Certificate{{ARN: "arn:extra"}, {ARN: "arn:default", IsDefault: true}}
+				st.Listeners[0].SslPolicy = "ELBSecurityPolicy-TLS13-1-3-2021-06"
+				st.Listeners[0].AlpnPolicy = []string{"HTTP2Preferred"}
+				return st
+			}(),
+			health: allHealthy,
+			want: Config{
+				Listeners: func() []Listener {
+					ls := tcpPair(RoutingZonal, []string{a1}, RoutingFailover, []string{a1})
+					for i := range ls {
+						ls[i].Protocol, ls[i].ProxyProtocolV2, ls[i].IdleTimeout = ProtocolTLS, true, time.Minute
+						ls[i].TLS = &TLSSettings{Certificates: []string{"arn:default", "arn:extra"},
+							SSLPolicy: "ELBSecurityPolicy-TLS13-1-3-2021-06", ALPNPolicy: "HTTP2Preferred", TargetTLS: true}
+					}
+					return ls
+				}(),
+				TargetGroups: groupWith(ts(targetA1, "healthy")),
+			},
+		},
+		{
+			name: "a TLS listener forwards plain TCP to a TCP target group",
+			state: func() elb.State {
+				st := testState(stateOpts{protocol: "TLS", targets: []elb.Target{targetA1}})
+				st.Listeners[0].Certificates = []elb.Certificate{{ARN: "arn:default", IsDefault: true}}
+				st.Listeners[0].SslPolicy = elb.DefaultSSLPolicy
+				return st
+			}(),
+			health: allHealthy,
+			want: Config{
+				Listeners: func() []Listener {
+					ls := tcpPair(RoutingZonal, []string{a1}, RoutingFailover, []string{a1})
+					for i := range ls {
+						ls[i].Protocol = ProtocolTLS
+						ls[i].TLS = &TLSSettings{Certificates: []string{"arn:default"}, SSLPolicy: elb.DefaultSSLPolicy}
+					}
+					return ls
+				}(),
+				TargetGroups: groupWith(ts(targetA1, "healthy")),
+			},
 		},
 		{
 			name: "targets without a port use the group's, without a zone serve every zone",

@@ -16,10 +16,12 @@ type Config struct {
 }
 
 // Socket protocols of a Listener. An ELBv2 TCP_UDP listener becomes two
-// Listeners, one of each.
+// Listeners, one of each. A TLS listener is a TCP socket whose
+// connections kelb terminates TLS on (see TLSSettings).
 const (
 	ProtocolTCP = "TCP"
 	ProtocolUDP = "UDP"
+	ProtocolTLS = "TLS"
 )
 
 // How a Listener chose its Targets, from the most to the least usual.
@@ -52,7 +54,7 @@ type Listener struct {
 	// names them: "net/<name>/<id>" and "targetgroup/<name>/<id>".
 	LoadBalancer   string
 	Zone           string
-	Protocol       string // ProtocolTCP or ProtocolUDP
+	Protocol       string // ProtocolTCP, ProtocolUDP or ProtocolTLS
 	Address        string // "198.19.1.4:80"
 	TargetGroupARN string
 	TargetGroup    string
@@ -64,8 +66,11 @@ type Listener struct {
 	// IdleTimeout closes a TCP flow that has carried no data in either
 	// direction for this long (tcp.idle_timeout.seconds).
 	IdleTimeout time.Duration
+	// TLS is how a TLS listener terminates its clients' TLS and reaches
+	// its targets; nil for TCP and UDP.
+	TLS *TLSSettings `json:",omitempty"`
 	// ProxyProtocolV2 sends a PROXY protocol v2 header to the target before
-	// any client data (TCP only).
+	// any client data (TCP and TLS only).
 	ProxyProtocolV2 bool
 	// PreserveClientIP makes target connections come from the client's
 	// address instead of the load balancer's.
@@ -82,6 +87,21 @@ type Listener struct {
 	// SourcesLimited makes SourceRanges apply even when empty: a listener
 	// its security groups admit nobody to accepts no client.
 	SourcesLimited bool `json:",omitempty"`
+}
+
+// TLSSettings are a TLS listener's certificates, security policy and ALPN
+// policy, and how it reaches its targets.
+type TLSSettings struct {
+	// Certificates are ARNs in kelb's certificate store, the listener's
+	// default first, then the listener certificates added to it.
+	Certificates []string
+	// SSLPolicy names an ELBSecurityPolicy-*.
+	SSLPolicy string
+	// ALPNPolicy is the listener's ALPN policy (None when empty).
+	ALPNPolicy string `json:",omitempty"`
+	// TargetTLS makes connections to targets TLS too (target group
+	// protocol TLS), without verifying the target's certificate.
+	TargetTLS bool `json:",omitempty"`
 }
 
 // AllSources reports whether the listener accepts every client.

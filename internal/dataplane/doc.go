@@ -1,6 +1,6 @@
-// Package dataplane is kelb's L4 data plane: it runs every TCP, UDP and
-// TCP_UDP listener of every network load balancer and forwards flows to the
-// healthy targets of the listener's target group.
+// Package dataplane is kelb's L4 data plane: it runs every TCP, UDP,
+// TCP_UDP and TLS listener of every network load balancer and forwards
+// flows to the healthy targets of the listener's target group.
 //
 // Build turns the store's state and the health view into a Config: one
 // Listener per socket (listener port × load balancer zone address × socket
@@ -34,6 +34,27 @@
 // PROXY v2 header precedes the client's data. With preserve_client_ip the
 // target connection is bound to the client's address (IP_TRANSPARENT); if
 // that fails kelb uses the load balancer's address and counts a fallback.
+//
+// TLS: a TLS listener is a TCP listener that terminates its clients' TLS
+// first (always on this plane: the kernel plane cannot). The handshake,
+// bounded by 10 seconds, uses the listener's certificates from
+// Options.Certificates (kelb's certificate store), the one chosen by SNI
+// as ELB chooses (package tlspolicy: the best match the client supports,
+// else the default), and its security policy's versions and ciphers and
+// ALPN policy's protocols; session tickets resume sessions, also across
+// an Apply that leaves the listener's TLS settings and certificates as
+// they were. A client whose handshake fails is closed before any target is
+// chosen (kelb_nlb_client_tls_negotiation_errors_total). Then, as for TCP:
+// a target, the PROXY v2 header, client address preservation, idle
+// timeout, half-close (a close_notify, then the FIN), resets. A TLS
+// target group gets TLS again: kelb does not verify the target's
+// certificate, as NLB does not, sends no SNI, offers the protocol the
+// client negotiated, and resumes sessions with each target; a failed
+// handshake resets the client
+// (kelb_nlb_target_tls_negotiation_errors_total). Bytes move through a
+// buffer, since Go decrypts them: 32 KiB per direction from a TLS
+// connection, held for the flow; a plain target's direction waits for
+// data holding nothing and borrows a pooled buffer while data moves.
 //
 // UDP: each client address:port is a flow with its own connected socket to
 // its target; replies go back from the listener's address. Flows end after
@@ -70,7 +91,9 @@
 // admits nobody.
 //
 // Failure behaviour: a listener that cannot be bound is reported by Apply
-// while the rest of the Config applies; a target that refuses or times out
+// while the rest of the Config applies; a TLS listener whose certificate
+// cannot be loaded is reported and its open socket goes on serving its
+// previous configuration; a target that refuses or times out
 // is skipped for the next one; with no target at all, TCP connections are
 // reset and UDP datagrams dropped, and both are counted in the metrics.
 package dataplane

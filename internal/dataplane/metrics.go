@@ -25,6 +25,8 @@ type metrics struct {
 	targetDialErrors  *prometheus.CounterVec
 	evictedFlows      *prometheus.CounterVec
 	refusedFlows      *prometheus.CounterVec
+	clientTLSErrors   *prometheus.CounterVec
+	targetTLSErrors   *prometheus.CounterVec
 }
 
 var flowLabels = []string{"load_balancer", "target_group"}
@@ -63,6 +65,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "kelb_nlb_refused_flows_total",
 			Help: "New flows refused because a flow bound was reached and no flow was idle: TCP connections reset, UDP datagrams dropped.",
 		}, flowLabels),
+		clientTLSErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kelb_nlb_client_tls_negotiation_errors_total",
+			Help: "TLS handshakes with clients of TLS listeners that failed (ClientTLSNegotiationErrorCount).",
+		}, flowLabels),
+		targetTLSErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kelb_nlb_target_tls_negotiation_errors_total",
+			Help: "TLS handshakes with targets of TLS target groups that failed (TargetTLSNegotiationErrorCount).",
+		}, flowLabels),
 	}
 	m.activeFlows = register(reg, m.activeFlows)
 	m.newFlows = register(reg, m.newFlows)
@@ -72,6 +82,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.targetDialErrors = register(reg, m.targetDialErrors)
 	m.evictedFlows = register(reg, m.evictedFlows)
 	m.refusedFlows = register(reg, m.refusedFlows)
+	m.clientTLSErrors = register(reg, m.clientTLSErrors)
+	m.targetTLSErrors = register(reg, m.targetTLSErrors)
 	return m
 }
 
@@ -98,11 +110,12 @@ type flowMetrics struct {
 	clientResets, targetResets, elbResets prometheus.Counter
 	preserveFallbacks, targetDialErrors   prometheus.Counter
 	evicted, refused                      prometheus.Counter
+	clientTLSErrors, targetTLSErrors      prometheus.Counter
 }
 
 func (m *metrics) forListener(l Listener) flowMetrics {
 	lb, tg := l.LoadBalancer, l.TargetGroup
-	return flowMetrics{
+	fm := flowMetrics{
 		active:            m.activeFlows.WithLabelValues(lb, tg),
 		newFlows:          m.newFlows.WithLabelValues(lb, tg),
 		bytes:             m.processedBytes.WithLabelValues(lb, tg),
@@ -114,6 +127,11 @@ func (m *metrics) forListener(l Listener) flowMetrics {
 		evicted:           m.evictedFlows.WithLabelValues(lb, tg),
 		refused:           m.refusedFlows.WithLabelValues(lb, tg),
 	}
+	if l.Protocol == ProtocolTLS {
+		fm.clientTLSErrors = m.clientTLSErrors.WithLabelValues(lb, tg)
+		fm.targetTLSErrors = m.targetTLSErrors.WithLabelValues(lb, tg)
+	}
+	return fm
 }
 
 // forget drops the series of a load balancer and target group pair that no
@@ -130,6 +148,8 @@ func (m *metrics) forget(lb, tg string) {
 	m.targetDialErrors.DeleteLabelValues(lb, tg)
 	m.evictedFlows.DeleteLabelValues(lb, tg)
 	m.refusedFlows.DeleteLabelValues(lb, tg)
+	m.clientTLSErrors.DeleteLabelValues(lb, tg)
+	m.targetTLSErrors.DeleteLabelValues(lb, tg)
 }
 
 // FlowCollectors are the per load balancer and target group collectors that

@@ -41,6 +41,9 @@ type Options struct {
 	// application load balancers' connections (one slot a flow), built
 	// from Bounds.Slots; nil: the flows are bounded by Bounds alone.
 	Budget *connlimit.Budget
+	// Certificates gives TLS listeners their certificates; without it a
+	// TLS listener fails to apply.
+	Certificates CertificateSource
 }
 
 const (
@@ -69,8 +72,10 @@ type Plane struct {
 	closed  bool
 	sockets map[socketKey]socket
 	tables  map[string]*maglev.Table // by targetsKey
-	groups  map[string]TargetGroup   // of the last applied Config, by ARN
-	labels  map[[2]string]bool       // metric label pairs of the last Config
+	// tlsConfs are the TLS listeners' configurations, by listener ARN.
+	tlsConfs map[string]*listenerTLS
+	groups   map[string]TargetGroup // of the last applied Config, by ARN
+	labels   map[[2]string]bool     // metric label pairs of the last Config
 	// unopened are the listeners of the last Config whose sockets could
 	// not be opened (an address or port in use); Run retries them.
 	unopened map[socketKey]*route
@@ -106,6 +111,8 @@ type route struct {
 	targets []netip.AddrPort
 	table   *maglev.Table
 	metrics flowMetrics
+	// tls is set for a TLS listener.
+	tls *listenerTLS
 }
 
 // pick returns the target for hash; attempt > 0 gives the following targets
@@ -169,6 +176,7 @@ func New(opts Options) *Plane {
 		cancel:   cancel,
 		sockets:  map[socketKey]socket{},
 		tables:   map[string]*maglev.Table{},
+		tlsConfs: map[string]*listenerTLS{},
 		groups:   map[string]TargetGroup{},
 		labels:   map[[2]string]bool{},
 		unopened: map[socketKey]*route{},
@@ -194,11 +202,19 @@ func (p *Plane) Apply(cfg Config) error {
 	}
 	var errs []error
 	tables := make(map[string]*maglev.Table, len(p.tables))
+	tlsConfs := make(map[string]*listenerTLS, len(p.tlsConfs))
 	wanted := make(map[socketKey]*route, len(cfg.Listeners))
+	// kept are open sockets whose new configuration is invalid (a TLS
+	// listener's certificate that cannot be loaded): they go on serving
+	// their previous one.
+	kept := map[socketKey]bool{}
 	for _, l := range cfg.Listeners {
-		r, err := p.newRoute(l, tables)
+		r, err := p.newRoute(l, tables, tlsConfs)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("listener %s %s of %s: %w", l.Protocol, l.Address, l.ListenerARN, err))
+			if a, perr := netip.ParseAddrPort(l.Address); perr == nil {
+				kept[socketKey{protocol: l.Protocol, addr: a}] = true
+			}
 			continue
 		}
 		key := socketKey{protocol: l.Protocol, addr: r.local}
@@ -209,9 +225,10 @@ func (p *Plane) Apply(cfg Config) error {
 		wanted[key] = r
 	}
 	p.tables = tables
+	p.tlsConfs = tlsConfs
 
 	for key, s := range p.sockets {
-		if _, ok := wanted[key]; !ok {
+		if _, ok := wanted[key]; !ok && !kept[key] {
 			s.close()
 			delete(p.sockets, key)
 			p.log.Info("listener closed", "protocol", key.protocol, "address", key.addr.String())
@@ -251,8 +268,8 @@ func (p *Plane) Apply(cfg Config) error {
 
 // newRoute parses l and finds or builds its Maglev table, reusing the
 // previous Apply's table for an unchanged target set.
-func (p *Plane) newRoute(l Listener, tables map[string]*maglev.Table) (*route, error) {
-	if l.Protocol != ProtocolTCP && l.Protocol != ProtocolUDP {
+func (p *Plane) newRoute(l Listener, tables map[string]*maglev.Table, tlsConfs map[string]*listenerTLS) (*route, error) {
+	if l.Protocol != ProtocolTCP && l.Protocol != ProtocolUDP && l.Protocol != ProtocolTLS {
 		return nil, fmt.Errorf("unsupported protocol %q", l.Protocol)
 	}
 	local, err := netip.ParseAddrPort(l.Address)
@@ -260,6 +277,11 @@ func (p *Plane) newRoute(l Listener, tables map[string]*maglev.Table) (*route, e
 		return nil, fmt.Errorf("parse address: %w", err)
 	}
 	r := &route{cfg: l, local: local, metrics: p.metrics.forListener(l)}
+	if l.Protocol == ProtocolTLS {
+		if r.tls, err = p.tlsFor(l, tlsConfs); err != nil {
+			return nil, err
+		}
+	}
 	for _, c := range l.SourceRanges {
 		pfx, err := netip.ParsePrefix(c)
 		if err != nil {
@@ -294,7 +316,7 @@ func (p *Plane) openSocket(key socketKey, r *route) error {
 	var s socket
 	var err error
 	switch key.protocol {
-	case ProtocolTCP:
+	case ProtocolTCP, ProtocolTLS:
 		s, err = p.openTCP(key.addr, r)
 	default:
 		s, err = p.openUDP(key.addr, r)

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +40,9 @@ type backend struct {
 	addr  netip.AddrPort
 	ln    net.Listener
 	proxy bool
+	// tls, when set, makes the backend a TLS target (after the PROXY
+	// header); its greeting then ends with the negotiated ALPN protocol.
+	tls *tls.Config
 
 	mu    sync.Mutex
 	conns []net.Conn
@@ -47,11 +51,16 @@ type backend struct {
 
 func startBackend(t *testing.T, name, ip string, proxy bool) *backend {
 	t.Helper()
+	return startBackendOf(t, &backend{name: name, proxy: proxy}, ip)
+}
+
+func startBackendOf(t *testing.T, b *backend, ip string) *backend {
+	t.Helper()
 	ln, err := net.Listen("tcp", netip.AddrPortFrom(netip.MustParseAddr(ip), 0).String())
 	if err != nil {
-		t.Fatalf("listen backend %s: %v", name, err)
+		t.Fatalf("listen backend %s: %v", b.name, err)
 	}
-	b := &backend{name: name, addr: ln.Addr().(*net.TCPAddr).AddrPort(), ln: ln, proxy: proxy}
+	b.addr, b.ln = ln.Addr().(*net.TCPAddr).AddrPort(), ln
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -84,6 +93,14 @@ func (b *backend) serve(c net.Conn) {
 			return
 		}
 		src = h.Source.String() + " to " + h.Destination.String()
+	}
+	if b.tls != nil {
+		tc := tls.Server(c, b.tls)
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		src += " alpn=" + tc.ConnectionState().NegotiatedProtocol
+		c = tc
 	}
 	if _, err := fmt.Fprintf(c, "%s %s\n", b.name, src); err != nil {
 		return

@@ -234,6 +234,10 @@ func (d *direction) drainTo(fd uintptr) bool {
 	return true
 }
 
+func (d *direction) setReadDeadline(t time.Time) error { return d.src.SetReadDeadline(t) }
+
+func (d *direction) closeWrite() error { return d.dst.CloseWrite() }
+
 // release gives back the pipe or buffer; a pipe that still holds data
 // (dst failed) is closed.
 func (d *direction) release() {

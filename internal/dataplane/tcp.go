@@ -15,7 +15,7 @@ import (
 	"github.com/kelb-io/kelb/internal/dataplane/proxyproto"
 )
 
-// tcpListener accepts the connections of one TCP listener socket.
+// tcpListener accepts the connections of one TCP or TLS listener socket.
 type tcpListener struct {
 	p     *Plane
 	ln    *net.TCPListener
@@ -66,7 +66,11 @@ func (l *tcpListener) serve() {
 		l.p.wg.Add(1)
 		go func() {
 			defer l.p.wg.Done()
-			l.p.proxyTCP(c, r, &l.flows)
+			if r.tls != nil {
+				l.p.proxyTLS(c, r, &l.flows)
+			} else {
+				l.p.proxyTCP(c, r, &l.flows)
+			}
 		}()
 	}
 }
@@ -150,19 +154,8 @@ func (f *tcpFlow) close() {
 // connection that finds the flow bounds reached and no idle flow to evict
 // is reset (see Plane.admit).
 func (p *Plane) proxyTCP(client *net.TCPConn, r *route, slots *flowSlots) {
-	src := client.RemoteAddr().(*net.TCPAddr).AddrPort()
-	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-	if !r.admits(src.Addr()) {
-		// Outside the listener's source ranges: not a flow at all.
-		_ = client.SetLinger(0)
-		_ = client.Close()
-		return
-	}
-	m := r.metrics
-	if !p.admit(slots, m) {
-		m.elbResets.Inc()
-		_ = client.SetLinger(0)
-		_ = client.Close()
+	src, ok := p.admitFlow(client, r, slots)
+	if !ok {
 		return
 	}
 	var f *tcpFlow
@@ -171,7 +164,7 @@ func (p *Plane) proxyTCP(client *net.TCPConn, r *route, slots *flowSlots) {
 			p.release(slots)
 		}
 	}()
-	m.newFlows.Inc()
+	m := r.metrics
 
 	target, addr := p.dialTarget(r, src)
 	if target == nil {
@@ -181,16 +174,8 @@ func (p *Plane) proxyTCP(client *net.TCPConn, r *route, slots *flowSlots) {
 		_ = client.Close()
 		return
 	}
-	if r.cfg.ProxyProtocolV2 {
-		var buf [proxyproto.MaxHeaderLen]byte
-		if _, err := target.Write(proxyproto.Append(buf[:0], proxyproto.Stream, src, r.local)); err != nil {
-			p.log.Debug("send PROXY header", "target", addr, "err", err)
-			m.targetResets.Inc()
-			_ = client.SetLinger(0)
-			_ = client.Close()
-			_ = target.Close()
-			return
-		}
+	if !p.sendProxyHeader(target, client, r, src, addr) {
+		return
 	}
 
 	f = &tcpFlow{client: client, target: target, idle: r.cfg.IdleTimeout, listener: slots, metrics: m, plane: p}
@@ -203,6 +188,70 @@ func (p *Plane) proxyTCP(client *net.TCPConn, r *route, slots *flowSlots) {
 		f.terminate()
 		return
 	}
+	p.forward(f, r, addr, toTarget, toClient)
+}
+
+// admitFlow admits a new client connection of r: it resets a client
+// outside the listener's source ranges, and one that finds the flow bounds
+// reached. On true the caller owns the flow's slots (see Plane.admit).
+func (p *Plane) admitFlow(client *net.TCPConn, r *route, slots *flowSlots) (netip.AddrPort, bool) {
+	src := client.RemoteAddr().(*net.TCPAddr).AddrPort()
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	if !r.admits(src.Addr()) {
+		// Outside the listener's source ranges: not a flow at all.
+		_ = client.SetLinger(0)
+		_ = client.Close()
+		return src, false
+	}
+	m := r.metrics
+	if !p.admit(slots, m) {
+		m.elbResets.Inc()
+		_ = client.SetLinger(0)
+		_ = client.Close()
+		return src, false
+	}
+	m.newFlows.Inc()
+	return src, true
+}
+
+// sendProxyHeader sends the PROXY protocol v2 header of a flow from src to
+// the target when the listener's target group asks for it. On failure it
+// resets the client, closes the target and returns false.
+func (p *Plane) sendProxyHeader(target, client *net.TCPConn, r *route, src, addr netip.AddrPort) bool {
+	if !r.cfg.ProxyProtocolV2 {
+		return true
+	}
+	var buf [proxyproto.MaxHeaderLen]byte
+	if _, err := target.Write(proxyproto.Append(buf[:0], proxyproto.Stream, src, r.local)); err != nil {
+		p.log.Debug("send PROXY header", "target", addr, "err", err)
+		r.metrics.targetResets.Inc()
+		_ = client.SetLinger(0)
+		_ = client.Close()
+		_ = target.Close()
+		return false
+	}
+	return true
+}
+
+// mover moves one direction of a flow's bytes: spliced between sockets
+// (direction) or through a buffer for TLS (stream).
+type mover interface {
+	// transfer waits until the source is readable, then moves what it
+	// holds to the destination. It returns the bytes moved, and io.EOF at
+	// the source's end of stream; a read deadline on the source ends the
+	// wait with os.ErrDeadlineExceeded.
+	transfer() (int, error)
+	setReadDeadline(time.Time) error
+	// closeWrite half-closes the destination.
+	closeWrite() error
+	// release gives back what the mover borrowed.
+	release()
+}
+
+// forward tracks the flow f to addr and copies both ways until both sides
+// are done, then counts how it ended.
+func (p *Plane) forward(f *tcpFlow, r *route, addr netip.AddrPort, toTarget, toClient mover) {
+	m := r.metrics
 	key := targetKey{group: r.cfg.TargetGroupARN, target: addr}
 	p.flows.add(key, f)
 	m.active.Inc()
@@ -303,13 +352,13 @@ var errIdle = errors.New("idle timeout")
 // kernel's time since data last arrived on either connection (TCP_INFO)
 // then decides whether the flow has been idle in both directions for the
 // idle timeout, or how much longer to wait.
-func (f *tcpFlow) pipe(d *direction, bytes prometheus.Counter) copyResult {
+func (f *tcpFlow) pipe(d mover, bytes prometheus.Counter) copyResult {
 	var res copyResult
 	defer d.release()
 	wait := f.idle
 	for {
 		if wait > 0 {
-			_ = d.src.SetReadDeadline(time.Now().Add(wait))
+			_ = d.setReadDeadline(time.Now().Add(wait))
 		}
 		var err error
 		for err == nil {
@@ -320,7 +369,7 @@ func (f *tcpFlow) pipe(d *direction, bytes prometheus.Counter) copyResult {
 			}
 		}
 		if err == io.EOF {
-			_ = d.dst.CloseWrite()
+			_ = d.closeWrite()
 			return res
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) && !f.reset.Load() {

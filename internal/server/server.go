@@ -184,13 +184,15 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// One descriptor budget for the NLB flows and the ALB connections.
 	budget := connlimit.NewBudget(cfg.FlowBounds.Slots)
-	plane, err := kernel.NewSwitch(mode, dataplane.Options{Logger: log.With("component", "dataplane"), Registerer: reg, Bounds: cfg.FlowBounds, Budget: budget},
+	// The certificate store gives HTTPS (ALB) and TLS (NLB) listeners
+	// their certificates.
+	certs := certstore.New(certstore.Config{Store: st, Region: svc.Region(), InUse: elb.CertificateUsers, Key: certKey})
+	plane, err := kernel.NewSwitch(mode, dataplane.Options{Logger: log.With("component", "dataplane"), Registerer: reg, Bounds: cfg.FlowBounds, Budget: budget, Certificates: certs},
 		kernel.Options{Table: kernel.TableFor(cfg.DataDir), SNATSource: cfg.SNATSource})
 	if err != nil {
 		return err
 	}
 	defer plane.Close()
-	certs := certstore.New(certstore.Config{Store: st, Region: svc.Region(), InUse: elb.CertificateUsers, Key: certKey})
 	if err := writeAuthority(ctx, cfg, certs); err != nil {
 		return err
 	}

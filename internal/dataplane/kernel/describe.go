@@ -25,6 +25,9 @@ const (
 // Choose returns the plane that runs l and, for the userspace plane, why the
 // kernel cannot. It is pure.
 func Choose(l dataplane.Listener) (plane, reason string) {
+	if l.Protocol == dataplane.ProtocolTLS {
+		return PlaneUserspace, "TLS termination needs a proxy"
+	}
 	if l.ProxyProtocolV2 {
 		return PlaneUserspace, "PROXY protocol v2 needs a proxy"
 	}

@@ -22,6 +22,8 @@ func TestChoose(t *testing.T) {
 		{"IPv4 TCP", dataplane.Listener{Protocol: "TCP", Address: "198.19.0.1:80", Targets: []string{"198.18.0.1:8080"}}, PlaneKernel},
 		{"UDP without targets", dataplane.Listener{Protocol: "UDP", Address: "198.19.0.1:53"}, PlaneKernel},
 		{"PROXY protocol v2", dataplane.Listener{Protocol: "TCP", Address: "198.19.0.1:80", ProxyProtocolV2: true}, PlaneUserspace},
+		{"TLS", dataplane.Listener{Protocol: "TLS", Address: "198.19.0.1:443", Targets: []string{"198.18.0.1:8080"},
+			TLS: &dataplane.TLSSettings{Certificates: []string{"arn:c"}}}, PlaneUserspace},
 		{"IPv6 listener", dataplane.Listener{Protocol: "TCP", Address: "[2001:db8::1]:80"}, PlaneUserspace},
 		{"IPv6 target", dataplane.Listener{Protocol: "TCP", Address: "198.19.0.1:80", Targets: []string{"[2001:db8::2]:80"}}, PlaneUserspace},
 		{"unparseable address", dataplane.Listener{Protocol: "TCP", Address: "nowhere"}, PlaneUserspace},
@@ -42,17 +44,20 @@ func TestChoose(t *testing.T) {
 func TestSplit(t *testing.T) {
 	k := dataplane.Listener{Protocol: "TCP", Address: "198.19.0.1:80"}
 	u := dataplane.Listener{Protocol: "TCP", Address: "198.19.0.1:81", ProxyProtocolV2: true}
+	// A TLS listener is served by the userspace plane beside TCP listeners
+	// the kernel serves.
+	tl := dataplane.Listener{Protocol: "TLS", Address: "198.19.0.1:443", TLS: &dataplane.TLSSettings{Certificates: []string{"arn:c"}}}
 	groups := []dataplane.TargetGroup{{ARN: "tg"}}
-	cfg := dataplane.Config{Listeners: []dataplane.Listener{k, u}, TargetGroups: groups}
+	cfg := dataplane.Config{Listeners: []dataplane.Listener{k, u, tl}, TargetGroups: groups}
 	kc, uc := Split(cfg, true)
 	if diff := cmp.Diff(dataplane.Config{Listeners: []dataplane.Listener{k}, TargetGroups: groups}, kc); diff != "" {
 		t.Errorf("kernel share (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(dataplane.Config{Listeners: []dataplane.Listener{u}, TargetGroups: groups}, uc); diff != "" {
+	if diff := cmp.Diff(dataplane.Config{Listeners: []dataplane.Listener{u, tl}, TargetGroups: groups}, uc); diff != "" {
 		t.Errorf("userspace share (-want +got):\n%s", diff)
 	}
 	kc, uc = Split(cfg, false)
-	if len(kc.Listeners) != 0 || len(uc.Listeners) != 2 {
+	if len(kc.Listeners) != 0 || len(uc.Listeners) != 3 {
 		t.Errorf("without a kernel plane: kernel %v, userspace %v", kc.Listeners, uc.Listeners)
 	}
 }

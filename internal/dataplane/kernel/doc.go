@@ -49,8 +49,9 @@
 // CAP_NET_ADMIN and the kernel has nftables NAT), else logs why not and
 // runs every listener on the userspace plane; kernel requires the kernel
 // plane; userspace never starts it. Choose decides per listener which plane
-// runs it: the kernel cannot add a PROXY protocol v2 header, and the table
-// is IPv4 only, so those listeners stay on the userspace plane. Each
+// runs it: the kernel cannot terminate TLS nor add a PROXY protocol v2
+// header, and the table is IPv4 only, so TLS listeners, listeners with
+// PROXY protocol v2 and IPv6 listeners stay on the userspace plane. Each
 // listener's plane and the reason are logged when it starts or moves, and
 // exported as kelb_nlb_listener_plane.
 //

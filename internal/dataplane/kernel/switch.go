@@ -137,7 +137,7 @@ func (s *Switch) report(kcfg, ucfg dataplane.Config) {
 				case side.plane == PlaneUserspace && s.kern == nil:
 					why = s.noKernel
 				case side.plane == PlaneKernel:
-					why = "IPv4 without PROXY protocol v2, and kelb may program nftables"
+					why = "IPv4 TCP or UDP without PROXY protocol v2, and kelb may program nftables"
 				}
 				s.log.Info("listener data plane", "protocol", l.Protocol, "address", l.Address,
 					"load_balancer", l.LoadBalancer, "plane", side.plane, "reason", why)
