@@ -17,6 +17,7 @@ const UseAnnotation = "use-annotation"
 type actionJSON struct {
 	Type                string                   `json:"type"`
 	TargetGroupARN      *string                  `json:"targetGroupARN,omitempty"`
+	TargetGroupName     *string                  `json:"targetGroupName,omitempty"`
 	FixedResponseConfig *fixedResponseConfigJSON `json:"fixedResponseConfig,omitempty"`
 	RedirectConfig      *redirectConfigJSON      `json:"redirectConfig,omitempty"`
 	ForwardConfig       *forwardConfigJSON       `json:"forwardConfig,omitempty"`
@@ -68,12 +69,14 @@ type conditionJSON struct {
 }
 
 type valuesJSON struct {
-	Values []string `json:"values"`
+	Values      []string `json:"values"`
+	RegexValues []string `json:"regexValues,omitempty"`
 }
 
 type httpHeaderJSON struct {
 	HTTPHeaderName string   `json:"httpHeaderName"`
 	Values         []string `json:"values"`
+	RegexValues    []string `json:"regexValues,omitempty"`
 }
 
 type queryStringJSON struct {
@@ -157,10 +160,14 @@ func parseAction(ann annotations, name string) (parsedAction, error) {
 		var tuples []targetGroupTupleJSON
 		var stickiness int32
 		switch {
-		case a.TargetGroupARN != nil && a.ForwardConfig != nil:
-			return parsedAction{}, fail("targetGroupARN and forwardConfig cannot both be set")
+		case (a.TargetGroupARN != nil || a.TargetGroupName != nil) && a.ForwardConfig != nil:
+			return parsedAction{}, fail("targetGroupARN or targetGroupName and forwardConfig cannot both be set")
+		case a.TargetGroupARN != nil && a.TargetGroupName != nil:
+			return parsedAction{}, fail("targetGroupARN and targetGroupName cannot both be set")
 		case a.TargetGroupARN != nil:
 			tuples = []targetGroupTupleJSON{{TargetGroupARN: a.TargetGroupARN}}
+		case a.TargetGroupName != nil:
+			tuples = []targetGroupTupleJSON{{TargetGroupName: a.TargetGroupName}}
 		case a.ForwardConfig != nil:
 			tuples = a.ForwardConfig.TargetGroups
 			if s := a.ForwardConfig.TargetGroupStickinessConfig; s != nil && s.Enabled != nil && *s.Enabled {
@@ -173,7 +180,7 @@ func parseAction(ann annotations, name string) (parsedAction, error) {
 				}
 			}
 		default:
-			return parsedAction{}, fail("a forward action needs targetGroupARN or forwardConfig")
+			return parsedAction{}, fail("a forward action needs targetGroupARN, targetGroupName or forwardConfig")
 		}
 		if len(tuples) == 0 || len(tuples) > 5 {
 			return parsedAction{}, fail("a forward action needs 1 to 5 target groups")
@@ -199,10 +206,13 @@ func parseAction(ann annotations, name string) (parsedAction, error) {
 				port := intstr.Parse(t.ServicePort.String())
 				w.TargetGroup = strconv.Itoa(len(out.services))
 				out.services = append(out.services, serviceBackend{Name: *t.ServiceName, Port: port})
-			case t.TargetGroupName != nil:
-				return parsedAction{}, fail("targetGroupName is not supported by kelb; use targetGroupARN or serviceName")
+			case t.TargetGroupName != nil && t.TargetGroupARN == nil && t.ServiceName == nil:
+				if !validTargetGroupName(*t.TargetGroupName) {
+					return parsedAction{}, fail(fmt.Sprintf("targetGroupName %q is not a target group name (1 to 32 letters, digits and hyphens)", *t.TargetGroupName))
+				}
+				w.Name = *t.TargetGroupName
 			default:
-				return parsedAction{}, fail("each target group needs exactly one of targetGroupARN or serviceName and servicePort")
+				return parsedAction{}, fail("each target group needs exactly one of targetGroupARN, targetGroupName or serviceName and servicePort")
 			}
 			out.action.Forward.TargetGroups = append(out.action.Forward.TargetGroups, w)
 		}
@@ -239,10 +249,13 @@ func parseConditions(ann annotations, name string) ([]Condition, error) {
 			values = c.SourceIPConfig
 		case "http-header":
 			h := c.HTTPHeaderConfig
-			if h == nil || h.HTTPHeaderName == "" || len(h.Values) == 0 {
-				return nil, fail("httpHeaderConfig needs httpHeaderName and values")
+			if h == nil || h.HTTPHeaderName == "" {
+				return nil, fail("httpHeaderConfig needs httpHeaderName and values or regexValues")
 			}
-			out = append(out, Condition{Field: c.Field, HeaderName: h.HTTPHeaderName, Values: h.Values})
+			if err := checkValuesOrRegex(h.Values, h.RegexValues); err != nil {
+				return nil, fail("httpHeaderConfig: " + err.Error())
+			}
+			out = append(out, Condition{Field: c.Field, HeaderName: h.HTTPHeaderName, Values: h.Values, RegexValues: h.RegexValues})
 			continue
 		case "query-string":
 			q := c.QueryStringConfig
@@ -264,8 +277,18 @@ func parseConditions(ann annotations, name string) ([]Condition, error) {
 		if values == nil && len(c.Values) > 0 {
 			values = &valuesJSON{Values: c.Values}
 		}
-		if values == nil || len(values.Values) == 0 {
+		if values == nil {
 			return nil, fail("needs values")
+		}
+		if len(values.RegexValues) > 0 && c.Field != "host-header" && c.Field != "path-pattern" {
+			return nil, fail("regexValues is only for host-header, path-pattern and http-header conditions")
+		}
+		if err := checkValuesOrRegex(values.Values, values.RegexValues); err != nil {
+			return nil, fail(err.Error())
+		}
+		if len(values.RegexValues) > 0 {
+			out = append(out, Condition{Field: c.Field, RegexValues: values.RegexValues})
+			continue
 		}
 		if c.Field == "source-ip" {
 			for _, v := range values.Values {

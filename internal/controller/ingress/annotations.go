@@ -40,6 +40,13 @@ const (
 	AnnotationHealthyThreshold       = AnnotationPrefix + "healthy-threshold-count"
 	AnnotationUnhealthyThreshold     = AnnotationPrefix + "unhealthy-threshold-count"
 	AnnotationSuccessCodes           = AnnotationPrefix + "success-codes"
+	// AnnotationUseRegexPathMatch "true" makes ImplementationSpecific
+	// paths regular expressions: "/^/api/(.+)$" is the regex
+	// "^/api/(.+)$".
+	AnnotationUseRegexPathMatch = AnnotationPrefix + "use-regex-path-match"
+	// AnnotationListenerAttributesPrefix + <PROTOCOL>-<port> holds the
+	// attributes of that listener.
+	AnnotationListenerAttributesPrefix = AnnotationPrefix + "listener-attributes."
 
 	// AnnotationActionsPrefix + <name> holds a custom action, used by a
 	// backend naming <name> with port name "use-annotation".
@@ -74,8 +81,6 @@ var ignoredAnnotations = map[string]string{
 	"multi-cluster-target-group":           "multi-cluster target groups are not supported by kelb controller yet",
 	"target-group-binding-network":         "security groups are AWS-only",
 	"load-balancer-capacity-reservation":   "capacity reservations are AWS-only",
-	"use-regex-path-match":                 "regular expression path matching is not supported by kelb",
-	"transforms":                           "rule transforms are not supported by kelb",
 	"enable-cross-zone-load-balancing-alb": "application load balancers always balance across zones",
 }
 

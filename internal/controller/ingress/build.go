@@ -584,6 +584,16 @@ func (b *builder) listener(port int32, protocol string, members []Member, sslRed
 	if len(cidrs) > 0 {
 		l.Attributes = map[string]string{ListenerAttributeSourceRanges: strings.Join(cidrs, ",")}
 	}
+	attrs, err := b.listenerAttributes(protocol, port, members)
+	if err != nil {
+		return Listener{}, err
+	}
+	for k, v := range attrs {
+		if l.Attributes == nil {
+			l.Attributes = map[string]string{}
+		}
+		l.Attributes[k] = v
+	}
 	if sslRedirect != 0 && protocol == "HTTP" {
 		// An HTTP listener of a group with ssl-redirect only redirects;
 		// its rules live on the HTTPS listener.
@@ -810,19 +820,36 @@ func (b *builder) rule(m Member, host string, path networkingv1.HTTPIngressPath)
 	if host != "" {
 		conds = append(conds, Condition{Field: "host-header", Values: []string{host}})
 	}
-	patterns, err := pathPatterns(path)
+	ann := annotations(m.Ingress.Annotations)
+	regexPaths, _, err := ann.oneOf(AnnotationUseRegexPathMatch, "true", "false")
 	if err != nil {
 		return Rule{}, err
 	}
-	if len(patterns) > 0 {
-		conds = append(conds, Condition{Field: "path-pattern", Values: patterns})
-	}
-	if path.Backend.Service != nil {
-		extra, err := parseConditions(annotations(m.Ingress.Annotations), path.Backend.Service.Name)
+	if regexPaths == "true" && pathType(path) == networkingv1.PathTypeImplementationSpecific && path.Path != "" {
+		// The Ingress path is "/" and a regular expression.
+		conds = append(conds, Condition{Field: "path-pattern", RegexValues: []string{path.Path[1:]}})
+	} else {
+		patterns, err := pathPatterns(path)
 		if err != nil {
 			return Rule{}, err
 		}
-		conds = append(conds, extra...)
+		if len(patterns) > 0 {
+			conds = append(conds, Condition{Field: "path-pattern", Values: patterns})
+		}
+	}
+	var transforms []Transform
+	if path.Backend.Service != nil {
+		name := path.Backend.Service.Name
+		extra, err := parseConditions(ann, name)
+		if err != nil {
+			return Rule{}, err
+		}
+		if conds, err = mergeConditions(conds, extra); err != nil {
+			return Rule{}, ann.fail(AnnotationConditionsPrefix+name, err.Error())
+		}
+		if transforms, err = parseTransforms(ann, name); err != nil {
+			return Rule{}, err
+		}
 	}
 	if len(conds) == 0 {
 		// ALB needs a condition; this one matches every request.
@@ -832,7 +859,31 @@ func (b *builder) rule(m Member, host string, path networkingv1.HTTPIngressPath)
 	if err != nil {
 		return Rule{}, err
 	}
-	return Rule{Conditions: conds, Action: a}, nil
+	return Rule{Conditions: conds, Action: a, Transforms: transforms}, nil
+}
+
+// mergeConditions adds a conditions annotation's conditions to those of
+// the Ingress rule and path. A rule has one host-header and one
+// path-pattern condition, so the annotation's host-header and
+// path-pattern values join the Ingress's, as in the AWS Load Balancer
+// Controller; one condition cannot have both values and regexValues.
+func mergeConditions(conds, extra []Condition) ([]Condition, error) {
+	for _, e := range extra {
+		i := slices.IndexFunc(conds, func(c Condition) bool {
+			return (e.Field == "host-header" || e.Field == "path-pattern") && c.Field == e.Field
+		})
+		if i < 0 {
+			conds = append(conds, e)
+			continue
+		}
+		c := &conds[i]
+		c.Values = append(slices.Clone(c.Values), e.Values...)
+		c.RegexValues = append(slices.Clone(c.RegexValues), e.RegexValues...)
+		if len(c.Values) > 0 && len(c.RegexValues) > 0 {
+			return nil, fmt.Errorf("the %s condition would have both values %q and regexValues %q (a host or path of the Ingress rule is values; see use-regex-path-match)", c.Field, c.Values, c.RegexValues)
+		}
+	}
+	return conds, nil
 }
 
 // backendAction is the action of an Ingress backend: forward to the
@@ -850,7 +901,7 @@ func (b *builder) backendAction(m Member, be networkingv1.IngressBackend) (Actio
 		if pa.action.Forward != nil {
 			for i := range pa.action.Forward.TargetGroups {
 				wt := &pa.action.Forward.TargetGroups[i]
-				if wt.ARN != "" {
+				if wt.ARN != "" || wt.Name != "" {
 					continue
 				}
 				idx, _ := strconv.Atoi(wt.TargetGroup)

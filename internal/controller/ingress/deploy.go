@@ -55,6 +55,9 @@ type Result struct {
 	TargetGroupARNs map[string]string
 	// Changed reports whether deploy wrote anything.
 	Changed bool
+	// namedGroups maps the target groups the stack's actions name
+	// (targetGroupName) to their ARNs.
+	namedGroups map[string]string
 }
 
 // actualLoadBalancer is an existing load balancer of the stack.
@@ -126,6 +129,10 @@ func (d *Deployer) deleteLoadBalancer(ctx context.Context, arn string) error {
 }
 
 func (d *Deployer) deploy(ctx context.Context, st *Stack, a *actual, res *Result) error {
+	var err error
+	if res.namedGroups, err = d.namedTargetGroups(ctx, st); err != nil {
+		return err
+	}
 	for _, arn := range a.otherLBs {
 		res.Changed = true
 		if err := d.deleteLoadBalancer(ctx, arn); err != nil {
@@ -344,7 +351,7 @@ func modifyHealthCheck(arn string, hc HealthCheck) *elbv2.ModifyTargetGroupInput
 }
 
 // resolveAction replaces the stack's target group ResourceIDs with ARNs.
-func resolveAction(a Action, arns map[string]string) (Action, error) {
+func resolveAction(a Action, arns, named map[string]string) (Action, error) {
 	if a.Forward == nil {
 		return a, nil
 	}
@@ -352,6 +359,14 @@ func resolveAction(a Action, arns map[string]string) (Action, error) {
 	f.TargetGroups = slices.Clone(f.TargetGroups)
 	for i := range f.TargetGroups {
 		wt := &f.TargetGroups[i]
+		if wt.Name != "" {
+			arn, ok := named[wt.Name]
+			if !ok {
+				return Action{}, fmt.Errorf("no target group named %q", wt.Name)
+			}
+			wt.ARN, wt.Name = arn, ""
+			continue
+		}
 		if wt.TargetGroup == "" {
 			continue
 		}
@@ -363,6 +378,44 @@ func resolveAction(a Action, arns map[string]string) (Action, error) {
 	}
 	a.Forward = &f
 	return a, nil
+}
+
+// namedTargetGroups resolves the target groups the stack's forward
+// actions name (targetGroupName) to their ARNs with DescribeTargetGroups.
+// A name no target group has fails the deploy before anything changes.
+func (d *Deployer) namedTargetGroups(ctx context.Context, st *Stack) (map[string]string, error) {
+	var names []string
+	collect := func(a Action) {
+		if a.Forward == nil {
+			return
+		}
+		for _, wt := range a.Forward.TargetGroups {
+			if wt.Name != "" && !slices.Contains(names, wt.Name) {
+				names = append(names, wt.Name)
+			}
+		}
+	}
+	for _, l := range st.Listeners {
+		collect(l.DefaultAction)
+		for _, r := range l.Rules {
+			collect(r.Action)
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(names))
+	for _, name := range names {
+		page, err := d.Client.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{Names: []string{name}})
+		if err != nil {
+			return nil, fmt.Errorf("target group %q named by an actions annotation: %w", name, err)
+		}
+		if len(page.TargetGroups) != 1 {
+			return nil, fmt.Errorf("target group %q named by an actions annotation: %d found", name, len(page.TargetGroups))
+		}
+		out[name] = aws.ToString(page.TargetGroups[0].TargetGroupArn)
+	}
+	return out, nil
 }
 
 // certificates resolves a listener's certificates to ARNs.
@@ -386,7 +439,7 @@ func (d *Deployer) certificates(ctx context.Context, l Listener) ([]string, erro
 }
 
 func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, a *actual, res *Result) error {
-	defAction, err := resolveAction(want.DefaultAction, res.TargetGroupARNs)
+	defAction, err := resolveAction(want.DefaultAction, res.TargetGroupARNs, res.namedGroups)
 	if err != nil {
 		return err
 	}
@@ -448,7 +501,7 @@ func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, a 
 				return fmt.Errorf("modify listener %s: %w", arn, err)
 			}
 		}
-		changed := elbv2deploy.ChangedListenerAttributes(want.Attributes, have.Attributes)
+		changed := resetListenerAttributes(elbv2deploy.ChangedListenerAttributes(want.Attributes, have.Attributes), want.Attributes, have.Attributes)
 		if len(changed) > 0 {
 			res.Changed = true
 			if err := elbv2deploy.SetListenerAttributes(ctx, d.Client, arn, changed); err != nil {
@@ -469,11 +522,11 @@ func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, a 
 	}
 	desired := make([]Rule, len(want.Rules))
 	for i, r := range want.Rules {
-		act, err := resolveAction(r.Action, res.TargetGroupARNs)
+		act, err := resolveAction(r.Action, res.TargetGroupARNs, res.namedGroups)
 		if err != nil {
 			return err
 		}
-		desired[i] = Rule{Priority: r.Priority, Conditions: r.Conditions, Action: act}
+		desired[i] = Rule{Priority: r.Priority, Conditions: r.Conditions, Action: act, Transforms: r.Transforms}
 	}
 	return d.applyRules(ctx, arn, PlanRules(desired, rules), want.Tags, res)
 }
@@ -550,11 +603,16 @@ func (d *Deployer) applyRules(ctx context.Context, listenerARN string, p RulePla
 		}
 	}
 	for _, c := range p.Modify {
-		_, err := d.Client.ModifyRule(ctx, &elbv2.ModifyRuleInput{
+		in := &elbv2.ModifyRuleInput{
 			RuleArn:    aws.String(c.ARN),
 			Conditions: sdkConditions(c.Rule.Conditions),
 			Actions:    []types.Action{sdkAction(c.Rule.Action)},
-		})
+			Transforms: sdkTransforms(c.Rule.Transforms),
+		}
+		if len(c.Rule.Transforms) == 0 {
+			in.ResetTransforms = aws.Bool(true)
+		}
+		_, err := d.Client.ModifyRule(ctx, in)
 		if err != nil {
 			return fmt.Errorf("modify rule %s: %w", c.ARN, err)
 		}
@@ -571,6 +629,7 @@ func (d *Deployer) applyRules(ctx context.Context, listenerARN string, p RulePla
 			Priority:    aws.Int32(r.Priority),
 			Conditions:  sdkConditions(r.Conditions),
 			Actions:     []types.Action{sdkAction(r.Action)},
+			Transforms:  sdkTransforms(r.Transforms),
 			Tags:        elbv2deploy.SDKTags(ruleTags),
 		})
 		if err != nil {

@@ -38,7 +38,17 @@
 // load-balancer-attributes and target-group-attributes annotations are
 // checked against the forms ELBv2 documents for the keys it knows, so a
 // malformed value is such a build failure rather than an API error half
-// way through a deploy. A deploy error leaves the
+// way through a deploy. So are the listener-attributes.<PROTOCOL>-<port>
+// annotations (only the routing.http.* keys of ALB listeners; "\," is a
+// comma in a value; a key removed goes back to its default), the
+// transforms.<name> annotations (host-header-rewrite and url-rewrite, one
+// of each, one rewrite each) and the regexValues of conditions.<name>
+// (exactly one of values and regexValues; with use-regex-path-match
+// "true" an ImplementationSpecific path "/<regex>" is a regex): a regular
+// expression RE2 cannot compile, which kelb server would refuse, fails the
+// build. A forward action's targetGroupName is resolved with
+// DescribeTargetGroups before the deploy writes anything; a name no
+// target group has fails that deploy. A deploy error leaves the
 // work done so far in place and is retried; the next deploy continues from
 // what exists. Annotations that configure AWS-only resources are accepted
 // and reported in an IgnoredAnnotation event. Annotations that ask for

@@ -76,7 +76,8 @@ func (d *Deployer) rules(ctx context.Context, listenerARN string) ([]ActualRule,
 			if err != nil {
 				return nil, fmt.Errorf("rule %s: priority %q: %w", aws.ToString(r.RuleArn), aws.ToString(r.Priority), err)
 			}
-			have := ActualRule{ARN: aws.ToString(r.RuleArn), Priority: int32(prio), Conditions: fromSDKConditions(r.Conditions)}
+			have := ActualRule{ARN: aws.ToString(r.RuleArn), Priority: int32(prio), Conditions: fromSDKConditions(r.Conditions),
+				Transforms: fromSDKTransforms(r.Transforms)}
 			if len(r.Actions) > 0 {
 				have.Action = fromSDKAction(r.Actions[0])
 			}
@@ -151,15 +152,15 @@ func sdkConditions(cs []Condition) []types.RuleCondition {
 		rc := types.RuleCondition{Field: aws.String(c.Field)}
 		switch c.Field {
 		case "host-header":
-			rc.HostHeaderConfig = &types.HostHeaderConditionConfig{Values: c.Values}
+			rc.HostHeaderConfig = &types.HostHeaderConditionConfig{Values: c.Values, RegexValues: c.RegexValues}
 		case "path-pattern":
-			rc.PathPatternConfig = &types.PathPatternConditionConfig{Values: c.Values}
+			rc.PathPatternConfig = &types.PathPatternConditionConfig{Values: c.Values, RegexValues: c.RegexValues}
 		case "http-request-method":
 			rc.HttpRequestMethodConfig = &types.HttpRequestMethodConditionConfig{Values: c.Values}
 		case "source-ip":
 			rc.SourceIpConfig = &types.SourceIpConditionConfig{Values: c.Values}
 		case "http-header":
-			rc.HttpHeaderConfig = &types.HttpHeaderConditionConfig{HttpHeaderName: aws.String(c.HeaderName), Values: c.Values}
+			rc.HttpHeaderConfig = &types.HttpHeaderConditionConfig{HttpHeaderName: aws.String(c.HeaderName), Values: c.Values, RegexValues: c.RegexValues}
 		case "query-string":
 			q := &types.QueryStringConditionConfig{}
 			for _, kv := range c.QueryPairs {
@@ -178,15 +179,16 @@ func fromSDKConditions(rcs []types.RuleCondition) []Condition {
 		c := Condition{Field: aws.ToString(rc.Field), Values: rc.Values}
 		switch {
 		case rc.HostHeaderConfig != nil:
-			c.Values = rc.HostHeaderConfig.Values
+			c.Values, c.RegexValues = rc.HostHeaderConfig.Values, rc.HostHeaderConfig.RegexValues
 		case rc.PathPatternConfig != nil:
-			c.Values = rc.PathPatternConfig.Values
+			c.Values, c.RegexValues = rc.PathPatternConfig.Values, rc.PathPatternConfig.RegexValues
 		case rc.HttpRequestMethodConfig != nil:
 			c.Values = rc.HttpRequestMethodConfig.Values
 		case rc.SourceIpConfig != nil:
 			c.Values = rc.SourceIpConfig.Values
 		case rc.HttpHeaderConfig != nil:
 			c.HeaderName, c.Values = aws.ToString(rc.HttpHeaderConfig.HttpHeaderName), rc.HttpHeaderConfig.Values
+			c.RegexValues = rc.HttpHeaderConfig.RegexValues
 		case rc.QueryStringConfig != nil:
 			c.Values = nil
 			for _, kv := range rc.QueryStringConfig.Values {
@@ -194,6 +196,44 @@ func fromSDKConditions(rcs []types.RuleCondition) []Condition {
 			}
 		}
 		out = append(out, c)
+	}
+	return out
+}
+
+func sdkTransforms(ts []Transform) []types.RuleTransform {
+	var out []types.RuleTransform
+	for _, t := range ts {
+		var rws []types.RewriteConfig
+		for _, r := range t.Rewrites {
+			rws = append(rws, types.RewriteConfig{Regex: aws.String(r.Regex), Replace: aws.String(r.Replace)})
+		}
+		rt := types.RuleTransform{Type: types.TransformTypeEnum(t.Type)}
+		switch t.Type {
+		case TransformHostHeaderRewrite:
+			rt.HostHeaderRewriteConfig = &types.HostHeaderRewriteConfig{Rewrites: rws}
+		case TransformURLRewrite:
+			rt.UrlRewriteConfig = &types.UrlRewriteConfig{Rewrites: rws}
+		}
+		out = append(out, rt)
+	}
+	return out
+}
+
+func fromSDKTransforms(ts []types.RuleTransform) []Transform {
+	var out []Transform
+	for _, t := range ts {
+		x := Transform{Type: string(t.Type)}
+		var rws []types.RewriteConfig
+		switch {
+		case t.HostHeaderRewriteConfig != nil:
+			rws = t.HostHeaderRewriteConfig.Rewrites
+		case t.UrlRewriteConfig != nil:
+			rws = t.UrlRewriteConfig.Rewrites
+		}
+		for _, r := range rws {
+			x.Rewrites = append(x.Rewrites, Rewrite{Regex: aws.ToString(r.Regex), Replace: aws.ToString(r.Replace)})
+		}
+		out = append(out, x)
 	}
 	return out
 }

@@ -13,6 +13,7 @@ type ActualRule struct {
 	Priority   int32
 	Conditions []Condition
 	Action     Action
+	Transforms []Transform
 }
 
 // RuleChange modifies an existing rule's conditions and action in place.
@@ -103,7 +104,20 @@ func PlanRules(desired []Rule, actual []ActualRule) RulePlan {
 }
 
 func sameRule(want Rule, have ActualRule) bool {
-	return sameConditions(want.Conditions, have.Conditions) && SameAction(want.Action, have.Action)
+	return sameConditions(want.Conditions, have.Conditions) && SameAction(want.Action, have.Action) &&
+		sameTransforms(want.Transforms, have.Transforms)
+}
+
+func sameTransforms(a, b []Transform) bool {
+	if len(a) == 0 && len(b) == 0 {
+		return true
+	}
+	norm := func(ts []Transform) []Transform {
+		out := slices.Clone(ts)
+		sort.SliceStable(out, func(i, j int) bool { return out[i].Type < out[j].Type })
+		return out
+	}
+	return reflect.DeepEqual(norm(a), norm(b))
 }
 
 func sameConditions(a, b []Condition) bool {
@@ -118,6 +132,9 @@ func sameConditions(a, b []Condition) bool {
 			}
 			if len(out[i].QueryPairs) == 0 {
 				out[i].QueryPairs = nil
+			}
+			if len(out[i].RegexValues) == 0 {
+				out[i].RegexValues = nil
 			}
 		}
 		sort.SliceStable(out, func(i, j int) bool { return out[i].Field < out[j].Field })

@@ -74,6 +74,22 @@ type Rule struct {
 	Priority   int32       `json:"priority"`
 	Conditions []Condition `json:"conditions"`
 	Action     Action      `json:"action"`
+	// Transforms rewrite a matching request's host or URL before its
+	// action (the transforms.<service name> annotation).
+	Transforms []Transform `json:"transforms,omitempty"`
+}
+
+// Transform is a rule transform, in the ELBv2 API's terms:
+// host-header-rewrite or url-rewrite, with its rewrites.
+type Transform struct {
+	Type     string    `json:"type"`
+	Rewrites []Rewrite `json:"rewrites"`
+}
+
+// Rewrite replaces what Regex matches with Replace ($1 for a capture).
+type Rewrite struct {
+	Regex   string `json:"regex"`
+	Replace string `json:"replace"`
 }
 
 // Condition is a rule condition, in the ELBv2 API's terms.
@@ -86,6 +102,9 @@ type Condition struct {
 	HeaderName string `json:"headerName,omitempty"`
 	// QueryPairs of a query-string condition.
 	QueryPairs []QueryPair `json:"queryPairs,omitempty"`
+	// RegexValues of a host-header, path-pattern or http-header
+	// condition, instead of Values.
+	RegexValues []string `json:"regexValues,omitempty"`
 }
 
 // QueryPair is a key (optional) and value of a query-string condition.
@@ -114,7 +133,11 @@ type ForwardAction struct {
 type WeightedTargetGroup struct {
 	TargetGroup string `json:"targetGroup,omitempty"`
 	ARN         string `json:"arn,omitempty"`
-	Weight      int32  `json:"weight"`
+	// Name is a target group made outside the stack, by name (an
+	// actions annotation's targetGroupName); deploy resolves it to its
+	// ARN with DescribeTargetGroups.
+	Name   string `json:"name,omitempty"`
+	Weight int32  `json:"weight"`
 }
 
 // RedirectAction is a redirect; empty fields keep the request's part.

@@ -309,9 +309,6 @@ func (b *builder) warnings() []string {
 				continue
 			}
 			why, ignored := ignoredAnnotations[suffix]
-			if !ignored && strings.HasPrefix(suffix, "listener-attributes.") {
-				why, ignored = "listener attributes are not supported by kelb controller yet", true
-			}
 			if ignored {
 				out = append(out, fmt.Sprintf("ingress %s: annotation %s=%q is ignored: %s", key(m.Ingress), k, v, why))
 			}
