@@ -30,6 +30,7 @@ import (
 	"github.com/kelb-io/kelb/internal/controller/service"
 	"github.com/kelb-io/kelb/internal/controller/targetgroupbinding"
 	"github.com/kelb-io/kelb/internal/controller/webhook"
+	"github.com/kelb-io/kelb/internal/elb"
 )
 
 // controllerFlags are kelb controller's flags, named as the AWS Load
@@ -55,6 +56,10 @@ type controllerFlags struct {
 	webhookCertDir          string
 	webhookService          string
 	ingressClass            string
+	enableServiceMutator    bool
+	vpcID                   string
+	disableIngressClassAnn  bool
+	disableIngressGroupAnn  bool
 }
 
 func newControllerCmd() *cobra.Command {
@@ -87,12 +92,16 @@ address from --elb-endpoint or AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2.`,
 	fl.StringVar(&f.healthProbeAddr, "health-probe-bind-address", ":61779", "address of the /healthz and /readyz endpoints")
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint; 0 disables it")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fl.StringVar(&f.webhookBindAddr, "webhook-bind-address", ":9443", "address of the pod readiness gate webhook (host:port); empty disables it")
+	fl.StringVar(&f.webhookBindAddr, "webhook-bind-address", ":9443", "address of the admission webhooks (pod readiness gates, Service, TargetGroupBinding, Ingress, IngressClassParams) (host:port); empty disables them")
 	fl.StringVar(&f.webhookHost, "webhook-host", "", "host or IP the API server reaches the webhook on, outside the cluster: the controller then writes the webhook configuration with a url clientConfig; empty: the configuration from the manifests (a Service)")
-	fl.StringVar(&f.webhookConfigName, "webhook-config-name", "kelb-webhook", "name of the MutatingWebhookConfiguration whose caBundle the controller keeps")
+	fl.StringVar(&f.webhookConfigName, "webhook-config-name", "kelb-webhook", "name of the MutatingWebhookConfiguration and ValidatingWebhookConfiguration whose caBundles the controller keeps")
 	fl.StringVar(&f.webhookCertDir, "webhook-cert-dir", filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs"), "directory of the webhook's generated serving certificate")
 	fl.StringVar(&f.webhookService, "webhook-service", "kelb-system/kelb-webhook-service", "namespace/name of the webhook's Service, named in its certificate, when --webhook-host is empty")
 	fl.StringVar(&f.ingressClass, "ingress-class", ingress.DefaultIngressClass, "the legacy kubernetes.io/ingress.class annotation value of Ingresses that are the controller's")
+	fl.BoolVar(&f.enableServiceMutator, "enable-service-mutator-webhook", false, "the Service webhook sets spec.loadBalancerClass to --load-balancer-class on every type LoadBalancer Service created without one, making it the controller's (the AWS Load Balancer Controller's chart default); off: such Services are judged by their annotations and --default-load-balancer")
+	fl.StringVar(&f.vpcID, "aws-vpc-id", elb.DefaultVpcID, "the cluster's VPC, kelb server's: a TargetGroupBinding update may set an unset spec.vpcID only to it")
+	fl.BoolVar(&f.disableIngressClassAnn, "disable-ingress-class-annotation", false, "refuse new uses of the kubernetes.io/ingress.class annotation naming the controller's class (Ingress webhook)")
+	fl.BoolVar(&f.disableIngressGroupAnn, "disable-ingress-group-name-annotation", false, "refuse new uses of the alb.ingress.kubernetes.io/group.name annotation (Ingress webhook)")
 	return cmd
 }
 
@@ -215,8 +224,14 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 		if err := mgr.Add(hook.certs); err != nil {
 			return err
 		}
-		mgr.GetWebhookServer().Register(webhook.PathMutatePod, &ctrlwebhook.Admission{
-			Handler: webhook.NewPodMutator(mgr.GetClient(), scheme),
+		webhook.Register(mgr.GetWebhookServer(), mgr.GetClient(), scheme, webhook.Options{
+			Webhooks:                          hook.certs.Webhooks,
+			LoadBalancerClass:                 f.loadBalancerClass,
+			ELB:                               elbClient,
+			VpcID:                             f.vpcID,
+			IngressClass:                      f.ingressClass,
+			DisableIngressClassAnnotation:     f.disableIngressClassAnn,
+			DisableIngressGroupNameAnnotation: f.disableIngressGroupAnn,
 		})
 	}
 	return mgr.Start(ctx)
@@ -247,10 +262,11 @@ func webhookSetup(f controllerFlags, restConfig *rest.Config, scheme *runtime.Sc
 	if err != nil {
 		return webhookParts{}, fmt.Errorf("webhook client: %w", err)
 	}
-	certs := &webhook.CertManager{Client: direct, ConfigName: f.webhookConfigName, CertDir: f.webhookCertDir}
+	certs := &webhook.CertManager{Client: direct, ConfigName: f.webhookConfigName, CertDir: f.webhookCertDir, Webhooks: webhook.AllWebhooks}
+	certs.Webhooks.Service = f.enableServiceMutator
 	if f.webhookHost != "" {
 		certs.Hosts = []string{f.webhookHost}
-		certs.URL = "https://" + net.JoinHostPort(f.webhookHost, portStr) + webhook.PathMutatePod
+		certs.URL = "https://" + net.JoinHostPort(f.webhookHost, portStr)
 	} else {
 		ns, name, ok := strings.Cut(f.webhookService, "/")
 		if !ok || ns == "" || name == "" {

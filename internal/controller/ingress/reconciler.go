@@ -306,6 +306,7 @@ func (r *Reconciler) writeBindings(ctx context.Context, id GroupID, st *Stack, r
 			for k, v := range want.Labels {
 				tgb.Labels[k] = v
 			}
+			spec.KeepDefaulted(&tgb.Spec)
 			tgb.Spec = spec
 			return nil
 		})

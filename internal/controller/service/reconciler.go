@@ -188,6 +188,7 @@ func (r *Reconciler) writeBindings(ctx context.Context, svc *corev1.Service, st 
 			for k, v := range want.Labels {
 				tgb.Labels[k] = v
 			}
+			spec.KeepDefaulted(&tgb.Spec)
 			tgb.Spec = spec
 			return controllerutil.SetControllerReference(svc, tgb, r.Client.Scheme())
 		})

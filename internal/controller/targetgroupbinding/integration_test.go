@@ -212,7 +212,7 @@ func startEnv(t *testing.T, ctx context.Context) *env {
 	certs := &webhook.CertManager{
 		Client:     kube,
 		ConfigName: "kelb-webhook",
-		URL:        "https://127.0.0.1:" + strconv.Itoa(hookPort) + webhook.PathMutatePod,
+		URL:        "https://127.0.0.1:" + strconv.Itoa(hookPort),
 		Hosts:      []string{"127.0.0.1"},
 		CertDir:    certDir,
 		Log:        testr.New(t),

@@ -3,13 +3,14 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -20,14 +21,19 @@ type CertManager struct {
 	// Client reads and writes the MutatingWebhookConfiguration; it must work
 	// before the manager's cache starts (an uncached client).
 	Client client.Client
-	// ConfigName is the MutatingWebhookConfiguration's name.
+	// ConfigName is the name of the MutatingWebhookConfiguration and of the
+	// ValidatingWebhookConfiguration.
 	ConfigName string
-	// URL, when set, is the webhook's address as the API server reaches it
-	// (https://host:port/mutate-v1-pod), for a controller outside the
-	// cluster: the configuration is created or updated with it. When empty
-	// the configuration comes from the manifests, with a service
-	// clientConfig, and only its caBundle is written.
+	// URL, when set, is the webhook server's address as the API server
+	// reaches it (https://host:port), for a controller outside the
+	// cluster: the configurations are created or updated with the
+	// Webhooks served there. When empty the configurations come from the
+	// manifests, with a service clientConfig, and only their caBundles are
+	// written.
 	URL string
+	// Webhooks are the webhooks served besides the pod mutator, written
+	// into the configurations in url mode.
+	Webhooks Webhooks
 	// Hosts are the names and addresses the serving certificate is for.
 	Hosts []string
 	// CertDir is where the webhook server reads tls.crt and tls.key.
@@ -136,87 +142,91 @@ func (m *CertManager) rotate(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// Publish adds ca to the caBundle of every webhook of the configuration,
-// creating or updating the whole configuration first when URL is set.
+// Publish adds ca to the caBundle of every webhook of the mutating and
+// validating configurations, creating or updating them whole first when
+// URL is set. In service mode a validating configuration that does not
+// exist is left alone (manifests from before kelb served validation).
 func (m *CertManager) Publish(ctx context.Context, ca []byte) error {
-	var cfg admissionregistrationv1.MutatingWebhookConfiguration
-	err := m.Client.Get(ctx, client.ObjectKey{Name: m.ConfigName}, &cfg)
+	mutating, validating := Configurations(m.ConfigName, m.URL, m.Webhooks)
+	if err := publish(ctx, m, &admissionregistrationv1.MutatingWebhookConfiguration{}, mutating, len(mutating.Webhooks) > 0, ca,
+		func(c *admissionregistrationv1.MutatingWebhookConfiguration) []*admissionregistrationv1.WebhookClientConfig {
+			out := make([]*admissionregistrationv1.WebhookClientConfig, len(c.Webhooks))
+			for i := range c.Webhooks {
+				out[i] = &c.Webhooks[i].ClientConfig
+			}
+			return out
+		},
+		func(dst, src *admissionregistrationv1.MutatingWebhookConfiguration) { dst.Webhooks = src.Webhooks }); err != nil {
+		return err
+	}
+	return publish(ctx, m, &admissionregistrationv1.ValidatingWebhookConfiguration{}, validating, len(validating.Webhooks) > 0, ca,
+		func(c *admissionregistrationv1.ValidatingWebhookConfiguration) []*admissionregistrationv1.WebhookClientConfig {
+			out := make([]*admissionregistrationv1.WebhookClientConfig, len(c.Webhooks))
+			for i := range c.Webhooks {
+				out[i] = &c.Webhooks[i].ClientConfig
+			}
+			return out
+		},
+		func(dst, src *admissionregistrationv1.ValidatingWebhookConfiguration) { dst.Webhooks = src.Webhooks })
+}
+
+// publish brings one configuration in step: in url mode want's webhooks
+// replace its own (the configuration is deleted when wanted is false: no
+// webhook of its kind is served); then ca joins every webhook's bundle,
+// keeping the CAs still valid there. Nothing is written when nothing
+// changes.
+func publish[T client.Object](ctx context.Context, m *CertManager, cfg, want T, wanted bool, ca []byte,
+	clientConfigs func(T) []*admissionregistrationv1.WebhookClientConfig, setWebhooks func(dst, src T)) error {
+	kind := fmt.Sprintf("%T", cfg)
+	kind = kind[strings.LastIndex(kind, ".")+1:]
+	err := m.Client.Get(ctx, client.ObjectKey{Name: m.ConfigName}, cfg)
 	switch {
-	case apierrors.IsNotFound(err) && m.URL != "":
-		want := Configuration(m.ConfigName, m.URL, MergeCABundle(nil, ca, time.Now()))
-		if err := m.Client.Create(ctx, want); err != nil {
-			return fmt.Errorf("create mutating webhook configuration %s: %w", m.ConfigName, err)
+	case apierrors.IsNotFound(err) && m.URL != "" && wanted:
+		for _, cc := range clientConfigs(want) {
+			cc.CABundle = MergeCABundle(nil, ca, time.Now())
 		}
+		if err := m.Client.Create(ctx, want); err != nil {
+			return fmt.Errorf("create %s %s: %w", kind, m.ConfigName, err)
+		}
+		return nil
+	case apierrors.IsNotFound(err) && (m.URL != "" || kind == "ValidatingWebhookConfiguration"):
 		return nil
 	case err != nil:
-		return fmt.Errorf("get mutating webhook configuration %s: %w", m.ConfigName, err)
+		return fmt.Errorf("get %s %s: %w", kind, m.ConfigName, err)
 	}
-	orig := cfg.DeepCopy()
-	if m.URL != "" {
-		var existing []byte
-		if len(cfg.Webhooks) > 0 {
-			existing = cfg.Webhooks[0].ClientConfig.CABundle
+	if m.URL != "" && !wanted {
+		if err := m.Client.Delete(ctx, cfg); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("delete %s %s: %w", kind, m.ConfigName, err)
 		}
-		want := Configuration(m.ConfigName, m.URL, existing)
-		cfg.Webhooks = want.Webhooks
-	}
-	for i := range cfg.Webhooks {
-		cfg.Webhooks[i].ClientConfig.CABundle = MergeCABundle(cfg.Webhooks[i].ClientConfig.CABundle, ca, time.Now())
-	}
-	if webhooksEqual(orig.Webhooks, cfg.Webhooks) {
 		return nil
 	}
-	if err := m.Client.Update(ctx, &cfg); err != nil {
-		return fmt.Errorf("update mutating webhook configuration %s: %w", m.ConfigName, err)
+	before, err := json.Marshal(cfg)
+	if err != nil {
+		return err
 	}
-	m.Log.Info("published webhook CA bundle", "configuration", m.ConfigName)
-	return nil
-}
-
-func webhooksEqual(a, b []admissionregistrationv1.MutatingWebhook) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !bytes.Equal(a[i].ClientConfig.CABundle, b[i].ClientConfig.CABundle) ||
-			(a[i].ClientConfig.URL == nil) != (b[i].ClientConfig.URL == nil) ||
-			a[i].ClientConfig.URL != nil && *a[i].ClientConfig.URL != *b[i].ClientConfig.URL {
-			return false
+	if m.URL != "" {
+		var existing []byte
+		if ccs := clientConfigs(cfg); len(ccs) > 0 {
+			existing = ccs[0].CABundle
 		}
+		for _, cc := range clientConfigs(want) {
+			cc.CABundle = existing
+		}
+		setWebhooks(cfg, want)
 	}
-	return true
-}
-
-// Configuration returns the pod webhook's configuration for a webhook
-// reached at url: pods created in namespaces labelled for injection, and
-// not labelled disabled themselves; failurePolicy Ignore.
-func Configuration(name, url string, caBundle []byte) *admissionregistrationv1.MutatingWebhookConfiguration {
-	ignore := admissionregistrationv1.Ignore
-	none := admissionregistrationv1.SideEffectClassNone
-	equivalent := admissionregistrationv1.Equivalent
-	timeout := int32(10)
-	return &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Webhooks: []admissionregistrationv1.MutatingWebhook{{
-			Name:                    WebhookName,
-			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caBundle},
-			AdmissionReviewVersions: []string{"v1"},
-			FailurePolicy:           &ignore,
-			SideEffects:             &none,
-			MatchPolicy:             &equivalent,
-			TimeoutSeconds:          &timeout,
-			Rules: []admissionregistrationv1.RuleWithOperations{{
-				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
-				Rule: admissionregistrationv1.Rule{
-					APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"},
-				},
-			}},
-			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
-				Key: LabelInject, Operator: metav1.LabelSelectorOpIn, Values: []string{"enabled"},
-			}}},
-			ObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
-				Key: LabelInject, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"disabled"},
-			}}},
-		}},
+	for _, cc := range clientConfigs(cfg) {
+		cc.CABundle = MergeCABundle(cc.CABundle, ca, time.Now())
 	}
+	after, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(before, after) {
+		return nil
+	}
+	if err := m.Client.Update(ctx, cfg); err != nil {
+		return fmt.Errorf("update %s %s: %w", kind, m.ConfigName, err)
+	}
+	m.Log.Info("published webhook CA bundle", "configuration", m.ConfigName, "kind", kind)
+	return nil
 }

@@ -155,7 +155,8 @@ func TestCertManagerPublishAndRotate(t *testing.T) {
 	m := &CertManager{
 		Client:     kube,
 		ConfigName: "kelb-webhook",
-		URL:        "https://198.18.0.1:9443" + PathMutatePod,
+		URL:        "https://198.18.0.1:9443",
+		Webhooks:   AllWebhooks,
 		Hosts:      []string{"198.18.0.1"},
 		CertDir:    dir,
 		Validity:   time.Hour,
@@ -178,9 +179,22 @@ func TestCertManagerPublishAndRotate(t *testing.T) {
 		return &cfg
 	}
 	cfg := get()
-	want := Configuration("kelb-webhook", m.URL, first.CAPEM)
+	want, wantValidating := Configurations("kelb-webhook", m.URL, m.Webhooks)
+	for i := range want.Webhooks {
+		want.Webhooks[i].ClientConfig.CABundle = first.CAPEM
+	}
+	for i := range wantValidating.Webhooks {
+		wantValidating.Webhooks[i].ClientConfig.CABundle = first.CAPEM
+	}
 	if diff := cmp.Diff(want.Webhooks, cfg.Webhooks); diff != "" {
 		t.Errorf("webhooks (-want +got):\n%s", diff)
+	}
+	var vcfg admissionregistrationv1.ValidatingWebhookConfiguration
+	if err := kube.Get(ctx, client.ObjectKey{Name: "kelb-webhook"}, &vcfg); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(wantValidating.Webhooks, vcfg.Webhooks); diff != "" {
+		t.Errorf("validating webhooks (-want +got):\n%s", diff)
 	}
 	rv := cfg.ResourceVersion
 	if err := m.Publish(ctx, first.CAPEM); err != nil {

@@ -1,27 +1,50 @@
-// Package webhook is kelb controller's admission webhook: it injects the
-// readiness gates target-health.elbv2.k8s.aws/<binding> into new pods, as
-// the AWS Load Balancer Controller does, and looks after its own serving
-// certificate.
+// Package webhook is kelb controller's admission webhook server: the AWS
+// Load Balancer Controller's webhooks, with its names, paths, checks and
+// messages, and the serving certificate they share.
 //
-// Mutation: a pod created in a namespace labelled
-// elbv2.k8s.aws/pod-readiness-gate-inject=enabled, not itself labelled with
-// that label set to disabled, gets one readiness gate per ip-mode
-// TargetGroupBinding of its namespace whose Service selects it. The
-// TargetGroupBinding reconciler then sets the condition True once the pod's
-// target is healthy, so a rolling update waits for the load balancer. The
-// webhook configuration's failurePolicy is Ignore: if the webhook cannot be
-// reached, pods are created without gates, as if the feature were off; if
-// it cannot read the bindings it answers with the error, which Ignore turns
-// into the same.
+//   - Pods (mpod.elbv2.k8s.aws, failurePolicy Ignore): a pod created in a
+//     namespace labelled elbv2.k8s.aws/pod-readiness-gate-inject=enabled,
+//     not itself labelled with that label set to disabled, gets one
+//     readiness gate target-health.elbv2.k8s.aws/<binding> per ip-mode
+//     TargetGroupBinding of its namespace whose Service selects it. The
+//     TargetGroupBinding reconciler then sets the condition True once the
+//     pod's target is healthy, so a rolling update waits for the load
+//     balancer. If the webhook cannot be reached, pods are created without
+//     gates, as if the feature were off; if it cannot read the bindings it
+//     answers with the error, which Ignore turns into the same.
+//   - Services (mservice, Fail): with --enable-service-mutator-webhook, a
+//     type LoadBalancer Service created without spec.loadBalancerClass gets
+//     the controller's class; without it every Service passes unchanged.
+//   - TargetGroupBindings (mtargetgroupbinding and vtargetgroupbinding,
+//     Fail): a new binding is filled in from its target group (ARN from
+//     targetGroupName, targetType, ipAddressType, vpcID,
+//     targetGroupProtocol), then checked against it; an update may not
+//     change the immutable fields; one target group has one binding unless
+//     all of its bindings are multiCluster.
+//   - Ingresses (vingress, Fail): an Ingress of ours whose IngressClass or
+//     IngressClassParams is missing or does not select its namespace, or
+//     whose group or conditions annotations the build would refuse, is
+//     refused; Ingresses of other controllers pass unseen.
+//   - IngressClassParams (vingressclassparams, Fail): inboundCIDRs must be
+//     networks, subnets ids or tags (not both, no duplicates), and the
+//     fields kelb reads must parse.
+//
+// A refusal is the API server's 403 with the check's message and changes
+// nothing; a webhook that cannot reach kelb server or the API server to
+// decide refuses with the error (Fail), so a create or update is retried
+// rather than let through unchecked.
 //
 // Certificate: CertManager generates a self-signed CA and a serving
 // certificate for the names and addresses the API server uses, writes them
 // where the webhook server reads them (it reloads changed files), and puts
-// the CA into the MutatingWebhookConfiguration's caBundle. The bundle keeps
-// the CAs of other replicas and earlier runs while they are valid, so
-// replicas and restarts never leave a serving certificate untrusted. A
-// certificate is renewed when two thirds of its life have passed: the new CA
-// joins the bundle first, then the new certificate is written.
+// the CA into the caBundle of every webhook of the
+// MutatingWebhookConfiguration and ValidatingWebhookConfiguration (in url
+// mode, outside the cluster, it writes the configurations whole). The
+// bundle keeps the CAs of other replicas and earlier runs while they are
+// valid, so replicas and restarts never leave a serving certificate
+// untrusted. A certificate is renewed when two thirds of its life have
+// passed: the new CA joins the bundles first, then the new certificate is
+// written.
 package webhook
 
 import (
