@@ -314,10 +314,12 @@ func (b *builder) warnings() []string {
 			}
 		}
 		out = append(out, paramsWarnings(m.Class.Params)...)
+		out = append(out, unusedAnnotations(m.Ingress)...)
 		if p := m.Class.Params; p != nil && p.Spec.Subnets != nil && len(p.Spec.Subnets.Tags) > 0 {
 			out = append(out, fmt.Sprintf("IngressClassParams %s: subnets.tags is ignored: kelb selects zones by subnet id", p.Name))
 		}
 	}
+	out = append(out, b.backendServiceWarnings()...)
 	sort.Strings(out)
 	return slices.Compact(out)
 }
