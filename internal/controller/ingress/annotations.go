@@ -26,6 +26,8 @@ const (
 	AnnotationSSLRedirect            = AnnotationPrefix + "ssl-redirect"
 	AnnotationCertificateARN         = AnnotationPrefix + "certificate-arn"
 	AnnotationSSLPolicy              = AnnotationPrefix + "ssl-policy"
+	AnnotationCreateACMCert          = AnnotationPrefix + "create-acm-cert"
+	AnnotationACMPCAARN              = AnnotationPrefix + "acm-pca-arn"
 	AnnotationInboundCIDRs           = AnnotationPrefix + "inbound-cidrs"
 	AnnotationTargetType             = AnnotationPrefix + "target-type"
 	AnnotationBackendProtocol        = AnnotationPrefix + "backend-protocol"

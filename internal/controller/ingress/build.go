@@ -456,7 +456,7 @@ type listenPort struct {
 
 // listenPorts reads listen-ports: a JSON list of {"HTTP": 80} or
 // {"HTTPS": 443} objects. With no annotation, HTTPS:443 when the Ingress
-// has certificates (certificate-arn or spec.tls), else HTTP:80.
+// has certificates (certificate-arn, spec.tls or create-acm-cert), else HTTP:80.
 func listenPorts(ing *networkingv1.Ingress) ([]listenPort, error) {
 	ann := annotations(ing.Annotations)
 	var raw []map[string]int64
@@ -465,7 +465,7 @@ func listenPorts(ing *networkingv1.Ingress) ([]listenPort, error) {
 		return nil, err
 	}
 	if !found {
-		if _, hasCert := ann[AnnotationCertificateARN]; hasCert || len(ing.Spec.TLS) > 0 {
+		if _, hasCert := ann[AnnotationCertificateARN]; hasCert || len(ing.Spec.TLS) > 0 || createACMCert(ann) {
 			return []listenPort{{"HTTPS", 443}}, nil
 		}
 		return []listenPort{{"HTTP", 80}}, nil
@@ -655,32 +655,21 @@ func (b *builder) tls(l *Listener, members []Member) error {
 		policy = DefaultSSLPolicy
 	}
 	l.SSLPolicy = policy
-	seen := map[Certificate]bool{}
-	add := func(c Certificate) {
-		if !seen[c] {
-			seen[c] = true
-			l.Certificates = append(l.Certificates, c)
-		}
-	}
+	seen := map[string]bool{}
 	for _, m := range members {
-		arns, err := annotations(m.Ingress.Annotations).list(AnnotationCertificateARN)
+		certs, err := b.memberCertificates(m)
 		if err != nil {
-			return memberError(m.Ingress, err)
+			return err
 		}
-		for _, arn := range arns {
-			if !strings.HasPrefix(arn, "arn:") {
-				return memberError(m.Ingress, annotations(m.Ingress.Annotations).fail(AnnotationCertificateARN, fmt.Sprintf("%q is not an ARN", arn)))
-			}
-			add(Certificate{ARN: arn})
-		}
-		for _, t := range m.Ingress.Spec.TLS {
-			if t.SecretName != "" {
-				add(Certificate{Secret: m.Ingress.Namespace + "/" + t.SecretName})
+		for _, c := range certs {
+			if !seen[c.key()] {
+				seen[c.key()] = true
+				l.Certificates = append(l.Certificates, c)
 			}
 		}
 	}
 	if len(l.Certificates) == 0 {
-		return fmt.Errorf("ingress group %s: HTTPS listener on port %d has no certificate: set %s or name a TLS Secret in spec.tls", b.stackID, l.Port, AnnotationCertificateARN)
+		return fmt.Errorf("ingress group %s: HTTPS listener on port %d has no certificate: set %s, %s, name a TLS Secret in spec.tls, or give the Ingresses hosts a certificate in kelb's store covers", b.stackID, l.Port, AnnotationCertificateARN, AnnotationCreateACMCert)
 	}
 	return nil
 }

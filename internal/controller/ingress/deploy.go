@@ -9,6 +9,7 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
+	"github.com/kelb-io/kelb/internal/controller/certificates"
 	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
 )
 
@@ -45,6 +46,10 @@ type Deployer struct {
 	// Certificates resolves the TLS Secrets of HTTPS listeners; a stack
 	// that names one fails to deploy without it.
 	Certificates CertificateResolver
+	// ACM is kelb server's certificate store, where certificates are
+	// discovered by host and requested for create-acm-cert; a stack that
+	// needs either fails to deploy without it.
+	ACM certificates.CertificateStore
 }
 
 // Result is what a deploy leaves in place.
@@ -117,6 +122,9 @@ func (d *Deployer) Delete(ctx context.Context, stackID string) error {
 			return fmt.Errorf("delete %s: delete target group %s: %w", stackID, tg.ARN, err)
 		}
 	}
+	if err := d.releaseRequested(ctx, stackID, nil); err != nil {
+		return fmt.Errorf("delete %s: %w", stackID, err)
+	}
 	return nil
 }
 
@@ -129,8 +137,15 @@ func (d *Deployer) deleteLoadBalancer(ctx context.Context, arn string) error {
 }
 
 func (d *Deployer) deploy(ctx context.Context, st *Stack, a *actual, res *Result) error {
+	// Named target groups and certificates first: a name no target group
+	// has, or a host no certificate covers, fails the deploy before
+	// anything changes.
 	var err error
 	if res.namedGroups, err = d.namedTargetGroups(ctx, st); err != nil {
+		return err
+	}
+	certs, requested, err := d.resolveCertificates(ctx, st)
+	if err != nil {
 		return err
 	}
 	for _, arn := range a.otherLBs {
@@ -150,7 +165,7 @@ func (d *Deployer) deploy(ctx context.Context, st *Stack, a *actual, res *Result
 	wanted := map[int32]bool{}
 	for _, l := range st.Listeners {
 		wanted[l.Port] = true
-		if err := d.listener(ctx, lb, l, a, res); err != nil {
+		if err := d.listener(ctx, lb, l, certs[l.Port], a, res); err != nil {
 			return err
 		}
 	}
@@ -171,7 +186,9 @@ func (d *Deployer) deploy(ctx context.Context, st *Stack, a *actual, res *Result
 			return fmt.Errorf("delete target group %s: %w", tg.ARN, err)
 		}
 	}
-	return nil
+	// The listeners have let go of the certificates requested for
+	// Ingresses that no longer ask for them.
+	return d.releaseRequested(ctx, st.ID, requested)
 }
 
 // loadBalancer creates, replaces or updates the load balancer and returns
@@ -418,32 +435,8 @@ func (d *Deployer) namedTargetGroups(ctx context.Context, st *Stack) (map[string
 	return out, nil
 }
 
-// certificates resolves a listener's certificates to ARNs.
-func (d *Deployer) certificates(ctx context.Context, l Listener) ([]string, error) {
-	var out []string
-	for _, c := range l.Certificates {
-		if c.ARN != "" {
-			out = append(out, c.ARN)
-			continue
-		}
-		if d.Certificates == nil {
-			return nil, fmt.Errorf("listener %d: TLS Secret %s cannot be used: no certificate store configured", l.Port, c.Secret)
-		}
-		arn, err := d.Certificates.Resolve(ctx, c.Secret)
-		if err != nil {
-			return nil, fmt.Errorf("listener %d: certificate from TLS Secret %s: %w", l.Port, c.Secret, err)
-		}
-		out = append(out, arn)
-	}
-	return out, nil
-}
-
-func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, a *actual, res *Result) error {
+func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, certs []string, a *actual, res *Result) error {
 	defAction, err := resolveAction(want.DefaultAction, res.TargetGroupARNs, res.namedGroups)
-	if err != nil {
-		return err
-	}
-	certs, err := d.certificates(ctx, want)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"maps"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -80,8 +81,10 @@ func elbServer(t *testing.T) (*elbv2.Client, *opLog) {
 		t.Fatal(err)
 	}
 	const keyID, secret = "AKIDKELBTEST", "kelb-test-secret"
+	ops := elbapi.Ops(svc)
+	maps.Copy(ops, elbapi.ListenerCertificateOps(svc))
 	elbHandler := elbapi.NewHandler(elbapi.HandlerConfig{
-		Ops:         elbapi.Ops(svc),
+		Ops:         ops,
 		Credentials: elbapi.StaticCredentials{keyID: secret},
 		Region:      svc.Region(),
 	})

@@ -26,6 +26,20 @@
 //     scheme or type change. Rules are matched to existing ones by
 //     priority, then by content, so a reordered group costs one
 //     SetRulePriorities call rather than new rules.
+//   - HTTPS listener certificates are chosen per member as the AWS Load
+//     Balancer Controller chooses them (certificates.go): certificate-arn
+//     (or IngressClassParams certificateArn) and kelb's spec.tls Secrets;
+//     with neither, a certificate requested for all the member's hosts
+//     when create-acm-cert is true (tagged with the stack's tags and the
+//     resource ID amazon_issued/<domain>-<hash>, reused across deploys,
+//     replaced when the hosts change, deleted once its Ingress no longer
+//     asks for it); else certificate discovery: every ISSUED certificate
+//     in kelb's store covering one of the member's rule and spec.tls hosts
+//     (a wildcard covers one label), the controller's own requested ones
+//     left out. Deploy resolves them before it changes anything
+//     (deploycerts.go), so a host no certificate covers fails the deploy
+//     with "no certificate found for host: <host>" in a Warning event and
+//     leaves what serves as it was.
 //   - Reconciler reconciles one group per request: finalizers, build,
 //     certificate import for spec.tls Secrets, deploy, TargetGroupBindings
 //     and status; then the certificates of Secrets no Ingress names

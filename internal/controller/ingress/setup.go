@@ -21,8 +21,9 @@ type Options struct {
 	// ELB is the ELBv2 client of kelb server. Required.
 	ELB ELBv2
 	// ACM is the ACM client of kelb server's certificate store; without
-	// it, Ingresses naming TLS Secrets fail to deploy.
-	ACM certificates.ACM
+	// it, Ingresses naming TLS Secrets, asking for create-acm-cert or
+	// relying on certificate discovery fail to deploy.
+	ACM certificates.Client
 	// IngressClass is the legacy kubernetes.io/ingress.class value that is
 	// ours; "alb" when empty.
 	IngressClass string
@@ -40,6 +41,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	d := &Deployer{Client: opts.ELB, ClusterName: opts.Build.ClusterName}
 	if opts.ACM != nil {
 		d.Certificates = &certificates.SecretCertificates{Kube: mgr.GetClient(), ACM: opts.ACM, ClusterName: opts.Build.ClusterName}
+		d.ACM = opts.ACM
 	}
 	r := &Reconciler{
 		Client:       mgr.GetClient(),

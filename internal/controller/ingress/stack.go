@@ -1,6 +1,8 @@
 package ingress
 
 import (
+	"strings"
+
 	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
 )
 
@@ -61,12 +63,46 @@ type Listener struct {
 	Tags          map[string]string `json:"tags"`
 }
 
-// Certificate is a listener certificate: an ARN given by annotation, or a
+// Certificate is a listener certificate: an ARN given by annotation, a
 // Kubernetes TLS Secret ("<namespace>/<name>") that deploy imports into
-// kelb's certificate store.
+// kelb's certificate store, hosts whose certificates deploy discovers in
+// the store, or a certificate deploy has kelb server issue
+// (create-acm-cert). Exactly one field is set.
 type Certificate struct {
 	ARN    string `json:"arn,omitempty"`
 	Secret string `json:"secret,omitempty"`
+	// Discover: the ISSUED certificates covering these hosts (sorted),
+	// every one of them, as the AWS Load Balancer Controller's
+	// certificate discovery finds them.
+	Discover []string            `json:"discover,omitempty"`
+	Request  *CertificateRequest `json:"request,omitempty"`
+}
+
+// CertificateRequest is a certificate an Ingress asks the controller to
+// have issued (create-acm-cert): one per Ingress, for all its hosts, found
+// again by its tags.
+type CertificateRequest struct {
+	// ResourceID tells the Ingress's certificate apart in the stack
+	// (TagResource), as the AWS Load Balancer Controller names it:
+	// amazon_issued/<domain name, * as wildcard>-<8 hex of the Ingress's
+	// namespace/name>.
+	ResourceID              string            `json:"resourceID"`
+	DomainName              string            `json:"domainName"`
+	SubjectAlternativeNames []string          `json:"subjectAlternativeNames"`
+	Tags                    map[string]string `json:"tags"`
+}
+
+// key identifies c among a listener's certificates.
+func (c Certificate) key() string {
+	switch {
+	case c.Request != nil:
+		return "request:" + c.Request.ResourceID
+	case c.Discover != nil:
+		return "discover:" + strings.Join(c.Discover, ",")
+	case c.Secret != "":
+		return "secret:" + c.Secret
+	}
+	return "arn:" + c.ARN
 }
 
 // Rule is a desired listener rule.
