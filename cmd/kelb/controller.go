@@ -25,6 +25,7 @@ import (
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/controller/certificates"
 	"github.com/kelb-io/kelb/internal/controller/endpoints"
 	"github.com/kelb-io/kelb/internal/controller/ingress"
 	"github.com/kelb-io/kelb/internal/controller/service"
@@ -43,6 +44,7 @@ type controllerFlags struct {
 	defaultScheme           string
 	defaultLoadBalancer     bool
 	defaultTags             string
+	defaultSSLPolicy        string
 	elbEndpoint             string
 	leaderElect             bool
 	leaderElectionID        string
@@ -85,6 +87,7 @@ address from --elb-endpoint or AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2.`,
 	fl.StringVar(&f.defaultScheme, "default-load-balancer-scheme", service.SchemeInternal, "scheme of a load balancer with no scheme annotation: internal or internet-facing")
 	fl.BoolVar(&f.defaultLoadBalancer, "default-load-balancer", false, "also take every type LoadBalancer Service with no class and no aws-load-balancer-type annotation (instance mode)")
 	fl.StringVar(&f.defaultTags, "default-tags", "", "tags added to every resource, as k1=v1,k2=v2")
+	fl.StringVar(&f.defaultSSLPolicy, "default-ssl-policy", service.DefaultSSLPolicy, "security policy of TLS (Service) and HTTPS (Ingress) listeners with no policy annotation")
 	fl.StringVar(&f.elbEndpoint, "elb-endpoint", "", "URL of the kelb server ELBv2 API; empty: the AWS SDK's endpoint resolution")
 	fl.BoolVar(&f.leaderElect, "leader-elect", true, "elect one active controller among replicas")
 	fl.StringVar(&f.leaderElectionID, "leader-election-id", "kelb-controller-leader", "name of the leader election lease")
@@ -177,10 +180,17 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 			return err
 		}
 	}
+	// kelb server serves its certificate store's ACM API on the ELBv2 endpoint.
+	acmClient := acm.NewFromConfig(awsCfg, func(o *acm.Options) {
+		if ep := elbClient.Options().BaseEndpoint; ep != nil {
+			o.BaseEndpoint = ep
+		}
+	})
 	rec := &service.Reconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorderFor("service"),
-		Deployer: &service.Deployer{Client: elbClient, ClusterName: f.clusterName},
+		Deployer: &service.Deployer{Client: elbClient, ClusterName: f.clusterName,
+			Certificates: &certificates.SecretCertificates{Kube: mgr.GetClient(), ACM: acmClient, ClusterName: f.clusterName}},
 		Selection: service.Selection{
 			LoadBalancerClass:   f.loadBalancerClass,
 			DefaultLoadBalancer: f.defaultLoadBalancer,
@@ -190,21 +200,18 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 			DefaultTargetType: f.defaultTargetType,
 			DefaultScheme:     f.defaultScheme,
 			DefaultTags:       tags,
+			DefaultSSLPolicy:  f.defaultSSLPolicy,
 		},
 	}
 	if err := rec.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("service controller: %w", err)
 	}
 	if err := ingress.SetupWithManager(mgr, ingress.Options{
-		ELB: elbClient,
-		// kelb server serves its certificate store's ACM API on the ELBv2 endpoint.
-		ACM: acm.NewFromConfig(awsCfg, func(o *acm.Options) {
-			if ep := elbClient.Options().BaseEndpoint; ep != nil {
-				o.BaseEndpoint = ep
-			}
-		}),
+		ELB:          elbClient,
+		ACM:          acmClient,
 		IngressClass: f.ingressClass,
-		Build:        ingress.BuildOptions{ClusterName: f.clusterName, DefaultTargetType: f.defaultTargetType, DefaultScheme: f.defaultScheme, DefaultTags: tags},
+		Build: ingress.BuildOptions{ClusterName: f.clusterName, DefaultTargetType: f.defaultTargetType, DefaultScheme: f.defaultScheme, DefaultTags: tags,
+			DefaultSSLPolicy: f.defaultSSLPolicy},
 	}); err != nil {
 		return fmt.Errorf("ingress controller: %w", err)
 	}

@@ -52,8 +52,7 @@ const (
 // ignoredAnnotations are the AWS Load Balancer Controller annotations that
 // have no meaning in kelb (they configure AWS-only resources) or that kelb
 // does not implement yet. They are accepted and reported, never silently
-// dropped. A TLS listener, which kelb cannot give yet, is refused instead
-// (refused.go).
+// dropped.
 var ignoredAnnotations = map[string]string{
 	"aws-load-balancer-security-groups":                          "security groups are AWS-only",
 	"aws-load-balancer-manage-backend-security-group-rules":      "security groups are AWS-only",
@@ -75,13 +74,6 @@ var ignoredAnnotations = map[string]string{
 	"aws-load-balancer-proxy-protocol-per-target-group":          "use aws-load-balancer-target-group-attributes.<port> instead",
 	"aws-load-balancer-quic-enabled-ports":                       "QUIC listeners are not supported by kelb",
 	"aws-load-balancer-enable-tcp-udp-listener":                  "kelb always merges a TCP and a UDP port of the same number into a TCP_UDP listener",
-	// A TLS listener is refused (refused.go); without one these change
-	// nothing, as in the AWS Load Balancer Controller.
-	"aws-load-balancer-ssl-cert":               "aws-load-balancer-ssl-ports selects no TCP port of the Service, so no listener is TLS",
-	"aws-load-balancer-ssl-ports":              "it only selects TLS listeners, which need aws-load-balancer-ssl-cert",
-	"aws-load-balancer-ssl-negotiation-policy": "it only applies to TLS listeners, which need aws-load-balancer-ssl-cert",
-	"aws-load-balancer-backend-protocol":       "it only applies to TLS listeners, which need aws-load-balancer-ssl-cert",
-	"aws-load-balancer-alpn-policy":            "it only applies to TLS listeners, which need aws-load-balancer-ssl-cert",
 }
 
 // implementedAnnotations are the annotations kelb controller reads (the
@@ -95,6 +87,8 @@ var implementedAnnotations = map[string]bool{
 	AnnotationHCProtocol: true, AnnotationHCPort: true, AnnotationHCPath: true,
 	AnnotationHCInterval: true, AnnotationHCTimeout: true, AnnotationHCHealthyThreshold: true,
 	AnnotationHCUnhealthyThreshold: true, AnnotationHCSuccessCodes: true,
+	AnnotationSSLCert: true, AnnotationSSLPorts: true, AnnotationSSLNegotiationPolicy: true,
+	AnnotationBackendProtocol: true, AnnotationALPNPolicy: true,
 }
 
 // unknownAnnotation reports whether key is an aws-load-balancer-
@@ -123,16 +117,9 @@ type AnnotationError struct {
 	Key    string
 	Value  string
 	Reason string
-	// Unimplemented marks a well-formed annotation that asks for what kelb
-	// does not implement yet and cannot leave out without serving less
-	// safely (a TLS listener): the build refuses it.
-	Unimplemented bool
 }
 
 func (e *AnnotationError) Error() string {
-	if e.Unimplemented {
-		return fmt.Sprintf("annotation %s=%q: %s: kelb does not implement it yet and refuses to deploy rather than serve without it", e.Key, e.Value, e.Reason)
-	}
 	return fmt.Sprintf("annotation %s: invalid value %q: %s", e.Key, e.Value, e.Reason)
 }
 

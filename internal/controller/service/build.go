@@ -51,6 +51,9 @@ type BuildOptions struct {
 	// DefaultTags are added to every resource; a Service's additional tags
 	// override them.
 	DefaultTags map[string]string
+	// DefaultSSLPolicy is the security policy of TLS listeners with no
+	// ssl-negotiation-policy annotation; DefaultSSLPolicy when empty.
+	DefaultSSLPolicy string
 }
 
 // Build turns a Service into the desired stack of its load balancer. It is a
@@ -71,15 +74,25 @@ type builder struct {
 // servicePortGroup is the Service ports sharing one port number: one, or a
 // TCP and a UDP port that become a TCP_UDP listener.
 type servicePortGroup struct {
-	port     corev1.ServicePort
+	port corev1.ServicePort
+	// protocol is the listener's: TCP, UDP, TCP_UDP, or TLS for a TCP port
+	// the TLS annotations select.
 	protocol string
+	// targetProtocol is the target group's when it differs from protocol
+	// (TCP or TLS behind a TLS listener).
+	targetProtocol string
+}
+
+// tgProtocol is the protocol of the group's target group.
+func (g servicePortGroup) tgProtocol() string {
+	if g.targetProtocol != "" {
+		return g.targetProtocol
+	}
+	return g.protocol
 }
 
 func (b *builder) build() (*Stack, error) {
 	stackID := b.svc.Namespace + "/" + b.svc.Name
-	if err := refuseTLS(b.ann, b.svc.Spec.Ports); err != nil {
-		return nil, err
-	}
 	targetType, err := b.targetType()
 	if err != nil {
 		return nil, err
@@ -96,6 +109,25 @@ func (b *builder) build() (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	tlsCfg, err := b.tls()
+	if err != nil {
+		return nil, err
+	}
+	var tlsListen tlsListener
+	anyTLS := slices.ContainsFunc(groups, tlsCfg.selects)
+	if anyTLS {
+		if tlsListen, err = b.tlsListenerSettings(); err != nil {
+			return nil, err
+		}
+		for i, g := range groups {
+			if tlsCfg.selects(g) {
+				groups[i].protocol, groups[i].targetProtocol = "TLS", "TCP"
+				if tlsListen.backendTLS {
+					groups[i].targetProtocol = "TLS"
+				}
+			}
+		}
+	}
 	sourceRanges, err := b.sourceRanges()
 	if err != nil {
 		return nil, err
@@ -109,6 +141,10 @@ func (b *builder) build() (*Stack, error) {
 		return nil, err
 	}
 	st := &Stack{ID: stackID, LoadBalancer: lb, Warnings: b.warnings()}
+	if !anyTLS {
+		st.Warnings = append(st.Warnings, b.tlsWarnings(tlsCfg)...)
+		sort.Strings(st.Warnings)
+	}
 	for _, g := range groups {
 		tg, err := b.targetGroup(stackID, g, targetType, lb.IPAddressType, tgAttrs[listenerKey(g.protocol, g.port.Port)])
 		if err != nil {
@@ -129,13 +165,18 @@ func (b *builder) build() (*Stack, error) {
 		if err != nil {
 			return nil, err
 		}
-		st.Listeners = append(st.Listeners, Listener{
+		l := Listener{
 			Port:        g.port.Port,
 			Protocol:    g.protocol,
 			TargetGroup: tg.ResourceID,
 			Attributes:  attrs,
 			Tags:        listenerTags,
-		})
+		}
+		if g.protocol == "TLS" {
+			l.SSLPolicy, l.ALPNPolicy = tlsListen.sslPolicy, tlsListen.alpnPolicy
+			l.Certificates = slices.Clone(tlsCfg.certificates)
+		}
+		st.Listeners = append(st.Listeners, l)
 		st.TargetGroups = append(st.TargetGroups, tg)
 		st.TargetGroupBindings = append(st.TargetGroupBindings, tgb)
 	}
@@ -474,8 +515,8 @@ func (b *builder) targetGroup(stackID string, g servicePortGroup, targetType, lb
 	}
 	return TargetGroup{
 		ResourceID:    resourceID,
-		Name:          b.targetGroupName(port.Port, tgPort, targetType, g.protocol),
-		Protocol:      g.protocol,
+		Name:          b.targetGroupName(port.Port, tgPort, targetType, g.tgProtocol()),
+		Protocol:      g.tgProtocol(),
 		Port:          tgPort,
 		TargetType:    targetType,
 		IPAddressType: ipType,

@@ -3,17 +3,26 @@ package service
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
+	"github.com/kelb-io/kelb/internal/controller/certificates"
 	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
 )
 
 // ELBv2 is the part of the aws-sdk-go-v2 elasticloadbalancingv2 client that
 // deploy uses; *elasticloadbalancingv2.Client implements it.
-type ELBv2 = elbv2deploy.ELBv2
+type ELBv2 interface {
+	elbv2deploy.ELBv2
+	elbv2.DescribeListenerCertificatesAPIClient
+	AddListenerCertificates(context.Context, *elbv2.AddListenerCertificatesInput, ...func(*elbv2.Options)) (*elbv2.AddListenerCertificatesOutput, error)
+	RemoveListenerCertificates(context.Context, *elbv2.RemoveListenerCertificatesInput, ...func(*elbv2.Options)) (*elbv2.RemoveListenerCertificatesOutput, error)
+}
+
+var _ ELBv2 = (*elbv2.Client)(nil)
 
 // Deployer makes kelb server hold a Service's desired stack, through the
 // ELBv2 API only. It keeps no state: what exists is found by the
@@ -22,6 +31,10 @@ type Deployer struct {
 	Client ELBv2
 	// ClusterName must match BuildOptions.ClusterName.
 	ClusterName string
+	// Certificates resolves the TLS Secrets of TLS listeners
+	// (kelb-ssl-cert-secrets); a stack that names one fails to deploy
+	// without it.
+	Certificates certificates.Resolver
 }
 
 // Result is what a deploy leaves in place.
@@ -40,6 +53,10 @@ type Result struct {
 // diffs them against st and runs the plan. A failure leaves the work done
 // so far in place; the next Deploy continues from what exists.
 func (d *Deployer) Deploy(ctx context.Context, st *Stack) (*Result, error) {
+	st, err := d.resolveCertificates(ctx, st)
+	if err != nil {
+		return nil, fmt.Errorf("deploy %s: %w", st.ID, err)
+	}
 	actual, err := d.Find(ctx, st.ID)
 	if err != nil {
 		return nil, err
@@ -161,32 +178,56 @@ func (d *Deployer) apply(ctx context.Context, st *Stack, actual *Actual, p *Plan
 	}
 	for _, port := range p.CreateListeners {
 		l := lsByPort[port]
-		out, err := d.Client.CreateListener(ctx, &elbv2.CreateListenerInput{
+		in := &elbv2.CreateListenerInput{
 			LoadBalancerArn: &lbARN,
 			Port:            aws.Int32(port),
 			Protocol:        types.ProtocolEnum(l.Protocol),
 			DefaultActions:  forward(res.TargetGroupARNs[l.TargetGroup]),
 			Tags:            elbv2deploy.SDKTags(l.Tags),
-		})
+		}
+		certs := certificateARNs(l)
+		if l.Protocol == "TLS" && len(certs) > 0 {
+			in.SslPolicy = aws.String(l.SSLPolicy)
+			in.Certificates = []types.Certificate{{CertificateArn: aws.String(certs[0])}}
+			in.AlpnPolicy = []string{alpnPolicy(l.ALPNPolicy)}
+		}
+		out, err := d.Client.CreateListener(ctx, in)
 		if err != nil {
 			return fmt.Errorf("create listener %d on %s: %w", port, lbARN, err)
 		}
-		if len(l.Attributes) > 0 && len(out.Listeners) == 1 {
-			if err := elbv2deploy.SetListenerAttributes(ctx, d.Client, aws.ToString(out.Listeners[0].ListenerArn), l.Attributes); err != nil {
+		if len(out.Listeners) != 1 {
+			return fmt.Errorf("create listener %d on %s: %d listeners in the reply", port, lbARN, len(out.Listeners))
+		}
+		arn := aws.ToString(out.Listeners[0].ListenerArn)
+		if len(l.Attributes) > 0 {
+			if err := elbv2deploy.SetListenerAttributes(ctx, d.Client, arn, l.Attributes); err != nil {
+				return err
+			}
+		}
+		if l.Protocol == "TLS" && len(certs) > 1 {
+			if err := d.changeCertificates(ctx, arn, certs[1:], nil); err != nil {
 				return err
 			}
 		}
 	}
 	for _, c := range p.ModifyListeners {
 		if c.Protocol != "" {
-			_, err := d.Client.ModifyListener(ctx, &elbv2.ModifyListenerInput{
+			in := &elbv2.ModifyListenerInput{
 				ListenerArn:    &c.ARN,
 				Protocol:       types.ProtocolEnum(c.Protocol),
 				DefaultActions: forward(res.TargetGroupARNs[c.TargetGroup]),
-			})
-			if err != nil {
+			}
+			if c.Certificate != "" {
+				in.SslPolicy = aws.String(c.SSLPolicy)
+				in.Certificates = []types.Certificate{{CertificateArn: aws.String(c.Certificate)}}
+				in.AlpnPolicy = []string{c.ALPNPolicy}
+			}
+			if _, err := d.Client.ModifyListener(ctx, in); err != nil {
 				return fmt.Errorf("modify listener %s: %w", c.ARN, err)
 			}
+		}
+		if err := d.changeCertificates(ctx, c.ARN, c.AddCertificates, c.RemoveCertificates); err != nil {
+			return err
 		}
 		if len(c.Attributes) > 0 {
 			if err := elbv2deploy.SetListenerAttributes(ctx, d.Client, c.ARN, c.Attributes); err != nil {
@@ -198,6 +239,82 @@ func (d *Deployer) apply(ctx context.Context, st *Stack, actual *Actual, p *Plan
 		}
 	}
 	return d.deleteTargetGroups(ctx, p.DeleteTargetGroups)
+}
+
+// resolveCertificates returns st with the TLS Secrets of its listeners
+// resolved to certificate ARNs (imported into kelb's certificate store
+// when needed); st itself is not changed.
+func (d *Deployer) resolveCertificates(ctx context.Context, st *Stack) (*Stack, error) {
+	if !slices.ContainsFunc(st.Listeners, func(l Listener) bool { return len(l.Certificates) > 0 }) {
+		return st, nil
+	}
+	out := *st
+	out.Listeners = slices.Clone(st.Listeners)
+	for i, l := range out.Listeners {
+		if len(l.Certificates) == 0 {
+			continue
+		}
+		arns, err := certificates.ARNs(ctx, d.Certificates, l.Certificates)
+		if err != nil {
+			return st, fmt.Errorf("listener %d: %w", l.Port, err)
+		}
+		out.Listeners[i].Certificates = make([]certificates.Ref, len(arns))
+		for j, arn := range arns {
+			out.Listeners[i].Certificates[j] = certificates.Ref{ARN: arn}
+		}
+	}
+	return &out, nil
+}
+
+// changeCertificates adds and removes certificates of TLS listener arn
+// besides its default one.
+func (d *Deployer) changeCertificates(ctx context.Context, arn string, add, remove []string) error {
+	sdk := func(arns []string) []types.Certificate {
+		out := make([]types.Certificate, len(arns))
+		for i, a := range arns {
+			out[i] = types.Certificate{CertificateArn: aws.String(a)}
+		}
+		return out
+	}
+	if len(add) > 0 {
+		if _, err := d.Client.AddListenerCertificates(ctx, &elbv2.AddListenerCertificatesInput{ListenerArn: &arn, Certificates: sdk(add)}); err != nil {
+			return fmt.Errorf("add certificates to %s: %w", arn, err)
+		}
+	}
+	if len(remove) > 0 {
+		if _, err := d.Client.RemoveListenerCertificates(ctx, &elbv2.RemoveListenerCertificatesInput{ListenerArn: &arn, Certificates: sdk(remove)}); err != nil {
+			return fmt.Errorf("remove certificates from %s: %w", arn, err)
+		}
+	}
+	return nil
+}
+
+// listenerCertificates returns the certificates of TLS listener arn: the
+// default first, then the others sorted.
+func (d *Deployer) listenerCertificates(ctx context.Context, l types.Listener) ([]string, error) {
+	var def string
+	if len(l.Certificates) > 0 {
+		def = aws.ToString(l.Certificates[0].CertificateArn)
+	}
+	var extra []string
+	pages := elbv2.NewDescribeListenerCertificatesPaginator(d.Client, &elbv2.DescribeListenerCertificatesInput{ListenerArn: l.ListenerArn})
+	for pages.HasMorePages() {
+		out, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("describe certificates of %s: %w", aws.ToString(l.ListenerArn), err)
+		}
+		for _, c := range out.Certificates {
+			arn := aws.ToString(c.CertificateArn)
+			if aws.ToBool(c.IsDefault) {
+				def = arn
+			} else if arn != def && !slices.Contains(extra, arn) {
+				extra = append(extra, arn)
+			}
+		}
+	}
+	slices.Sort(extra)
+	extra = slices.DeleteFunc(extra, func(a string) bool { return a == def })
+	return append([]string{def}, extra...), nil
 }
 
 func (d *Deployer) deleteTargetGroups(ctx context.Context, arns []string) error {
@@ -303,6 +420,15 @@ func (d *Deployer) Find(ctx context.Context, stackID string) (*Actual, error) {
 		}
 		for _, l := range ls {
 			a := ActualListener{ARN: l.ARN, Port: aws.ToInt32(l.Listener.Port), Protocol: string(l.Listener.Protocol), Tags: l.Tags, Attributes: l.Attributes}
+			if a.Protocol == "TLS" {
+				a.SSLPolicy = aws.ToString(l.Listener.SslPolicy)
+				if len(l.Listener.AlpnPolicy) > 0 {
+					a.ALPNPolicy = l.Listener.AlpnPolicy[0]
+				}
+				if a.Certificates, err = d.listenerCertificates(ctx, l.Listener); err != nil {
+					return nil, err
+				}
+			}
 			if acts := l.Listener.DefaultActions; len(acts) == 1 && acts[0].Type == types.ActionTypeEnumForward {
 				a.TargetGroupARN = forwardTarget(acts[0])
 			}

@@ -20,10 +20,21 @@
 // implement, are accepted and listed in Stack.Warnings (the reconciler
 // turns each into a Warning event): none is dropped silently. The
 // per-listener target group attributes take the AWS Load Balancer
-// Controller's .<port> suffix, with kelb's .<PROTOCOL>-<port> as an alias. A Service
-// whose aws-load-balancer-ssl-cert (and ssl-ports) would make a TLS
-// listener fails closed in the same way (an *AnnotationError marked
-// Unimplemented, refused.go): kelb controller does not make TLS listeners
-// yet, and a plain TCP listener in its place would hand the clients' TLS to
-// targets that expect plaintext.
+// Controller's .<port> suffix, with kelb's .<PROTOCOL>-<port> as an alias.
+//
+// TLS listeners are chosen as that controller chooses them: a TCP port
+// (not UDP nor TCP_UDP) that aws-load-balancer-ssl-ports selects by number
+// or name (every TCP port without it, or with "*"), when the Service names
+// a certificate: aws-load-balancer-ssl-cert ARNs, then the TLS Secrets of
+// its namespace that kelb-ssl-cert-secrets names, the first of all being
+// the default certificate. Their security policy is
+// aws-load-balancer-ssl-negotiation-policy (BuildOptions.DefaultSSLPolicy,
+// else ELBSecurityPolicy-2016-08), their ALPN policy
+// aws-load-balancer-alpn-policy, and their target groups are TLS with
+// aws-load-balancer-backend-protocol "ssl". An ssl-ports item that names
+// no port, a certificate that is not an ARN, and (with a TLS listener) an
+// unknown backend protocol, ALPN or policy name fail the build; without a
+// TLS listener those annotations are reported as ignored. Deploy imports
+// the Secrets into kelb's certificate store (package certificates) before
+// it plans, so a Secret that cannot be imported changes nothing.
 package service

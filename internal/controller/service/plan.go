@@ -27,8 +27,13 @@ type ActualListener struct {
 	// TargetGroupARN is the target group of its forward default action, ""
 	// when the action is anything else.
 	TargetGroupARN string
-	Attributes     map[string]string
-	Tags           map[string]string
+	// SSLPolicy, ALPNPolicy and Certificates (the default first, then the
+	// others sorted) are a TLS listener's.
+	SSLPolicy    string
+	ALPNPolicy   string
+	Certificates []string
+	Attributes   map[string]string
+	Tags         map[string]string
 }
 
 // ActualTargetGroup is an existing target group tagged for the stack.
@@ -96,11 +101,21 @@ type ListenerChange struct {
 	ARN  string `json:"arn"`
 	Port int32  `json:"port"`
 	// Protocol and TargetGroup (a ResourceID) are set when the listener's
-	// protocol or default action must change.
-	Protocol    string            `json:"protocol,omitempty"`
-	TargetGroup string            `json:"targetGroup,omitempty"`
-	Attributes  map[string]string `json:"attributes,omitempty"`
-	Tags        TagChange         `json:"tags,omitzero"`
+	// protocol, default action or (TLS) security policy, ALPN policy or
+	// default certificate must change; SSLPolicy, ALPNPolicy ("None" to
+	// negotiate none) and Certificate (the default one) are then set for a
+	// TLS listener.
+	Protocol    string `json:"protocol,omitempty"`
+	TargetGroup string `json:"targetGroup,omitempty"`
+	SSLPolicy   string `json:"sslPolicy,omitempty"`
+	ALPNPolicy  string `json:"alpnPolicy,omitempty"`
+	Certificate string `json:"certificate,omitempty"`
+	// AddCertificates and RemoveCertificates change a TLS listener's
+	// certificates besides the default.
+	AddCertificates    []string          `json:"addCertificates,omitempty"`
+	RemoveCertificates []string          `json:"removeCertificates,omitempty"`
+	Attributes         map[string]string `json:"attributes,omitempty"`
+	Tags               TagChange         `json:"tags,omitzero"`
 }
 
 // Empty reports whether the plan makes no API call that writes.
@@ -223,11 +238,21 @@ func Diff(desired *Stack, actual *Actual) *Plan {
 			Tags:       diffTags(want.Tags, have.Tags),
 		}
 		arn, exists := p.TargetGroupARNs[want.TargetGroup]
-		if have.Protocol != want.Protocol || !exists || have.TargetGroupARN != arn {
+		wantCerts := certificateARNs(want)
+		tlsChanged := want.Protocol == "TLS" && (have.SSLPolicy != want.SSLPolicy || alpnPolicy(have.ALPNPolicy) != alpnPolicy(want.ALPNPolicy) ||
+			len(have.Certificates) == 0 || len(wantCerts) == 0 || have.Certificates[0] != wantCerts[0])
+		if have.Protocol != want.Protocol || !exists || have.TargetGroupARN != arn || tlsChanged {
 			change.Protocol = want.Protocol
 			change.TargetGroup = want.TargetGroup
+			if want.Protocol == "TLS" && len(wantCerts) > 0 {
+				change.SSLPolicy, change.ALPNPolicy, change.Certificate = want.SSLPolicy, alpnPolicy(want.ALPNPolicy), wantCerts[0]
+			}
 		}
-		if change.Protocol != "" || len(change.Attributes) > 0 || !change.Tags.Empty() {
+		if want.Protocol == "TLS" && len(wantCerts) > 0 {
+			change.AddCertificates, change.RemoveCertificates = extraCertificates(wantCerts, have.Certificates)
+		}
+		if change.Protocol != "" || len(change.AddCertificates) > 0 || len(change.RemoveCertificates) > 0 ||
+			len(change.Attributes) > 0 || !change.Tags.Empty() {
 			p.ModifyListeners = append(p.ModifyListeners, change)
 		}
 	}
@@ -258,4 +283,43 @@ func sameHealthCheck(want, have HealthCheck) bool {
 func diffTags(want, have map[string]string) TagChange {
 	set, remove := elbv2deploy.DiffTags(want, have)
 	return TagChange{Set: set, Remove: remove}
+}
+
+// certificateARNs are the ARNs of a listener's certificates, the default
+// first: Deploy resolves TLS Secrets to ARNs before Diff.
+func certificateARNs(l Listener) []string {
+	out := make([]string, 0, len(l.Certificates))
+	for _, c := range l.Certificates {
+		if c.ARN != "" && !slices.Contains(out, c.ARN) {
+			out = append(out, c.ARN)
+		}
+	}
+	return out
+}
+
+// alpnPolicy is the ALPN policy a TLS listener is given: None for none.
+func alpnPolicy(p string) string {
+	if p == "" {
+		return "None"
+	}
+	return p
+}
+
+// extraCertificates returns the certificates to add to a TLS listener and
+// to remove from it so that its certificates besides the default (want[0])
+// become want[1:]; have is what it holds, its default first.
+func extraCertificates(want, have []string) (add, remove []string) {
+	for _, c := range want[1:] {
+		if len(have) == 0 || !slices.Contains(have[1:], c) {
+			add = append(add, c)
+		}
+	}
+	if len(have) > 1 {
+		for _, c := range have[1:] {
+			if c != want[0] && !slices.Contains(want[1:], c) {
+				remove = append(remove, c)
+			}
+		}
+	}
+	return add, remove
 }

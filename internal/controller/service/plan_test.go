@@ -2,6 +2,7 @@ package service
 
 import (
 	"maps"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -68,10 +69,17 @@ func deployed(st *Stack) *Actual {
 	for _, l := range st.Listeners {
 		attrs := map[string]string{"tcp.idle_timeout.seconds": "350"}
 		maps.Copy(attrs, l.Attributes)
-		a.Listeners = append(a.Listeners, ActualListener{
+		al := ActualListener{
 			ARN: "arn:listener:" + l.TargetGroup, Port: l.Port, Protocol: l.Protocol, TargetGroupARN: "arn:tg:" + l.TargetGroup,
 			Attributes: attrs, Tags: maps.Clone(l.Tags),
-		})
+		}
+		if l.Protocol == "TLS" {
+			al.SSLPolicy, al.ALPNPolicy = l.SSLPolicy, alpnPolicy(l.ALPNPolicy)
+			certs := certificateARNs(l)
+			slices.Sort(certs[1:])
+			al.Certificates = certs
+		}
+		a.Listeners = append(a.Listeners, al)
 	}
 	return a
 }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	ctrlbuilder "sigs.k8s.io/controller-runtime/pkg/builder"
@@ -16,8 +18,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
 )
@@ -74,6 +78,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			finalizersChanged{},
 		))).
 		Owns(&elbv2api.TargetGroupBinding{}, ctrlbuilder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// A TLS Secret named by kelb-ssl-cert-secrets that changes is
+		// imported again into the same certificate ARN.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.servicesNaming)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
 }
@@ -131,6 +138,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.Recorder.Event(&svc, corev1.EventTypeWarning, ReasonFailedDeployModel, err.Error())
 		return ctrl.Result{}, err
 	}
+	r.releaseCertificates(ctx)
 	bindingsChanged, err := r.writeBindings(ctx, &svc, st, res)
 	if err != nil {
 		r.Recorder.Event(&svc, corev1.EventTypeWarning, ReasonFailedDeployModel, err.Error())
@@ -163,6 +171,7 @@ func (r *Reconciler) cleanup(ctx context.Context, svc *corev1.Service, stackID s
 			return fmt.Errorf("clear status of %s: %w", stackID, err)
 		}
 	}
+	r.releaseCertificates(ctx)
 	controllerutil.RemoveFinalizer(svc, Finalizer)
 	if err := r.Client.Update(ctx, svc); err != nil {
 		return fmt.Errorf("remove finalizer of %s: %w", stackID, err)
@@ -244,4 +253,75 @@ func (r *Reconciler) writeStatus(ctx context.Context, svc *corev1.Service, res *
 		return false, fmt.Errorf("write status of %s/%s: %w", svc.Namespace, svc.Name, err)
 	}
 	return true, nil
+}
+
+// secretNames are the TLS Secrets (namespace/name) a Service names in
+// kelb-ssl-cert-secrets; malformed items are left to Build to report.
+func secretNames(svc *corev1.Service) []string {
+	raw, ok := annotations(svc.Annotations).str(AnnotationSSLCertSecrets)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, item := range strings.Split(raw, ",") {
+		if item = strings.TrimSpace(item); item != "" && !strings.Contains(item, "/") {
+			out = append(out, svc.Namespace+"/"+item)
+		}
+	}
+	return out
+}
+
+// servicesNaming maps a Secret to the Services of ours that name it in
+// kelb-ssl-cert-secrets.
+func (r *Reconciler) servicesNaming(ctx context.Context, obj client.Object) []reconcile.Request {
+	var list corev1.ServiceList
+	if err := r.Client.List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
+		log.FromContext(ctx).Error(err, "list Services naming a TLS Secret", "secret", obj.GetNamespace()+"/"+obj.GetName())
+		return nil
+	}
+	want := obj.GetNamespace() + "/" + obj.GetName()
+	var out []reconcile.Request
+	for i := range list.Items {
+		svc := &list.Items[i]
+		if r.Selection.Manages(svc) && slices.Contains(secretNames(svc), want) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}})
+		}
+	}
+	return out
+}
+
+// certificateReleaser is a certificate resolver that can delete the
+// certificates of Secrets no Service names anymore
+// (*certificates.SecretCertificates).
+type certificateReleaser interface {
+	Release(ctx context.Context, keep map[string]bool) error
+}
+
+// releaseCertificates deletes the imported certificates of TLS Secrets
+// that no Service of ours names anymore. A certificate a listener still
+// uses is kept by kelb server and tried again later. A failure is logged,
+// not returned: the Service is deployed, and the next reconcile of any
+// Service tries again.
+func (r *Reconciler) releaseCertificates(ctx context.Context) {
+	rel, ok := r.Deployer.Certificates.(certificateReleaser)
+	if !ok {
+		return
+	}
+	var list corev1.ServiceList
+	if err := r.Client.List(ctx, &list); err != nil {
+		log.FromContext(ctx).Error(err, "list Services to release certificates")
+		return
+	}
+	keep := map[string]bool{}
+	for i := range list.Items {
+		svc := &list.Items[i]
+		if svc.DeletionTimestamp.IsZero() && r.Selection.Manages(svc) {
+			for _, s := range secretNames(svc) {
+				keep[s] = true
+			}
+		}
+	}
+	if err := rel.Release(ctx, keep); err != nil {
+		log.FromContext(ctx).Error(err, "release certificates of TLS Secrets no Service names")
+	}
 }

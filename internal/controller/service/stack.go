@@ -1,6 +1,7 @@
 package service
 
 import (
+	"github.com/kelb-io/kelb/internal/controller/certificates"
 	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
 )
 
@@ -43,9 +44,15 @@ type Listener struct {
 	Protocol string `json:"protocol"`
 	// TargetGroup is the ResourceID of the target group the listener
 	// forwards to.
-	TargetGroup string            `json:"targetGroup"`
-	Attributes  map[string]string `json:"attributes,omitempty"`
-	Tags        map[string]string `json:"tags"`
+	TargetGroup string `json:"targetGroup"`
+	// SSLPolicy, Certificates and ALPNPolicy are set for TLS listeners;
+	// the first certificate is the default one. An empty ALPNPolicy
+	// negotiates none.
+	SSLPolicy    string             `json:"sslPolicy,omitempty"`
+	Certificates []certificates.Ref `json:"certificates,omitempty"`
+	ALPNPolicy   string             `json:"alpnPolicy,omitempty"`
+	Attributes   map[string]string  `json:"attributes,omitempty"`
+	Tags         map[string]string  `json:"tags"`
 }
 
 // TargetGroup is a desired target group.

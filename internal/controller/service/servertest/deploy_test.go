@@ -5,6 +5,8 @@ package servertest
 
 import (
 	"context"
+	"maps"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/google/go-cmp/cmp"
@@ -22,6 +25,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/kelb-io/kelb/internal/acmapi"
+	"github.com/kelb-io/kelb/internal/certstore"
 	"github.com/kelb-io/kelb/internal/controller/service"
 	"github.com/kelb-io/kelb/internal/elb"
 	"github.com/kelb-io/kelb/internal/elb/store"
@@ -36,6 +41,14 @@ const (
 // server starts a kelb server API and returns a client for it and a
 // counter of the write operations it received.
 func server(t *testing.T) (*elbv2.Client, *atomic.Int64) {
+	t.Helper()
+	c, writes, _ := serverWithACM(t)
+	return c, writes
+}
+
+// serverWithACM is server with the ACM API of kelb's certificate store on
+// the same endpoint, and a client for it.
+func serverWithACM(t *testing.T) (*elbv2.Client, *atomic.Int64, *acm.Client) {
 	t.Helper()
 	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "kelb.db"))
 	if err != nil {
@@ -53,12 +66,24 @@ func server(t *testing.T) (*elbv2.Client, *atomic.Int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(elbapi.NewHandler(elbapi.HandlerConfig{
-		Ops:         elbapi.Ops(svc),
+	ops := elbapi.Ops(svc)
+	maps.Copy(ops, elbapi.ListenerCertificateOps(svc))
+	elbHandler := elbapi.NewHandler(elbapi.HandlerConfig{
+		Ops:         ops,
 		Credentials: elbapi.StaticCredentials{keyID: secret},
 		Region:      svc.Region(),
+	})
+	certs := certstore.New(certstore.Config{Store: st, Region: svc.Region(), InUse: elb.CertificateUsers})
+	acmHandler := acmapi.NewHandler(acmapi.Config{Certificates: certs, Credentials: elbapi.StaticCredentials{keyID: secret}, Region: svc.Region()})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if acmapi.IsACMRequest(r) {
+			acmHandler.ServeHTTP(w, r)
+			return
+		}
+		elbHandler.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
+	acmClient := acm.New(acm.Options{Region: svc.Region(), BaseEndpoint: aws.String(srv.URL), Credentials: credentials.NewStaticCredentialsProvider(keyID, secret, "")})
 	writes := &atomic.Int64{}
 	client := elbv2.New(elbv2.Options{
 		Region:       svc.Region(),
@@ -75,7 +100,7 @@ func server(t *testing.T) (*elbv2.Client, *atomic.Int64) {
 			}), middleware.After)
 		}},
 	})
-	return client, writes
+	return client, writes, acmClient
 }
 
 func testService(mutate func(*corev1.Service)) *corev1.Service {
