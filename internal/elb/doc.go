@@ -21,6 +21,14 @@
 //	arn:aws:elasticloadbalancing:<region>:<account>:listener/net/<lb-name>/<lb-id>/<id>
 //	arn:aws:elasticloadbalancing:<region>:<account>:listener-rule/app/<lb-name>/<lb-id>/<listener-id>/<id>
 //
+// Regular expressions of rule conditions (RegexValues) and transforms
+// (RuleTransform) are compiled with Go's RE2 when the rule is written
+// (CompileRegex): what RE2 cannot compile, or what ALB does not support
+// (Unicode classes), is a ValidationError, so the data plane never meets
+// an expression it cannot run or would run with another meaning. The
+// routing.http.* attributes of HTTP and HTTPS listeners
+// (listener_attributes.go) are validated in the same way as the others.
+//
 // Load balancer addresses come from the configured zones' pools: one address
 // per selected zone, the lowest free one, never the pool's network or
 // broadcast address; they are released when the load balancer is deleted.
