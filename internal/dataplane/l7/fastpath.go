@@ -242,7 +242,7 @@ func (cc *clientConn) serve(t *table, n int) outcome {
 			}
 		}
 	}
-	if t.tlsVersionHeader != "" && (cc.header[canonicalKey(t.tlsVersionHeader)] != nil || cc.header[canonicalKey(t.tlsCipherHeader)] != nil) {
+	if t.tlsVersionHeader != "" && (cc.header[t.tlsHeaderKeys[0]] != nil || cc.header[t.tlsHeaderKeys[1]] != nil) {
 		// The client's own TLS headers never reach the target.
 		cc.fwd = rebuildHead(nil, cc.fwd, "", "", t.tlsVersionHeader, t.tlsCipherHeader)
 	}

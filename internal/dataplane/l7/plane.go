@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -243,6 +244,7 @@ func (p *Plane) buildTable(l Listener) (*table, error) {
 		headers:          newRespHeaders(l.ResponseHeaders, l.NoServerHeader),
 		tlsVersionHeader: l.TLSVersionHeader,
 		tlsCipherHeader:  l.TLSCipherHeader,
+		tlsHeaderKeys:    [2]string{textproto.CanonicalMIMEHeaderKey(l.TLSVersionHeader), textproto.CanonicalMIMEHeaderKey(l.TLSCipherHeader)},
 	}
 	for _, c := range l.SourceRanges {
 		pfx, err := netip.ParsePrefix(c)

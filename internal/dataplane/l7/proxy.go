@@ -62,6 +62,9 @@ type table struct {
 	// tlsVersionHeader and tlsCipherHeader name the TLS request headers
 	// added on HTTPS; empty, none.
 	tlsVersionHeader, tlsCipherHeader string
+	// tlsHeaderKeys are their canonical forms, as a request's header map
+	// keys them.
+	tlsHeaderKeys [2]string
 }
 
 // admits reports whether the listener accepts a connection from addr (a

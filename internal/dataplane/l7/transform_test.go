@@ -175,3 +175,33 @@ func mustRegex(t *testing.T, expr string) *regexp.Regexp {
 	}
 	return re
 }
+
+// BenchmarkRouterMatchRegex is BenchmarkRouterMatch with regex host and
+// path conditions: 20 rules that do not match, then one that does.
+func BenchmarkRouterMatchRegex(b *testing.B) {
+	var rules []elb.Rule
+	for i := range 20 {
+		rules = append(rules, elb.Rule{ARN: "r", Conditions: []elb.RuleCondition{
+			{Field: "host-header", RegexValues: []string{`^svc` + string(rune('a'+i)) + `\.example\.com$`}},
+			{Field: "path-pattern", RegexValues: []string{`^/api/v[0-9]+/`}},
+		}})
+	}
+	rules = append(rules, elb.Rule{ARN: "last", Conditions: []elb.RuleCondition{
+		{Field: "http-header", HeaderName: "X-Env", RegexValues: []string{`^prod`}},
+		{Field: "path-pattern", RegexValues: []string{`^/api/v[0-9]+/users$`}},
+	}})
+	rt, err := newRouter(rules)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, "/api/v1/users?a=1&v=2", nil)
+	r.Host = "www.example.com:80"
+	r.Header.Set("X-Env", "production")
+	src := netip.MustParseAddr("10.0.0.1")
+	b.ReportAllocs()
+	for b.Loop() {
+		if rt.Match(r, src) != len(rules)-1 {
+			b.Fatal("wrong rule")
+		}
+	}
+}
