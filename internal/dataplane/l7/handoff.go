@@ -64,10 +64,12 @@ func (c *handoffConn) Write(p []byte) (int, error) {
 	if !ok {
 		return c.Conn.Write(p)
 	}
+	var h *respHeaders
 	if t := c.s.table.Load(); t != nil {
 		t.metrics.count(code, false)
+		h = &t.headers
 	}
-	if _, err := c.Conn.Write(elbErrorResponse(code, time.Now())); err != nil {
+	if _, err := c.Conn.Write(elbErrorResponse(code, time.Now(), h)); err != nil {
 		return 0, err
 	}
 	return len(p), nil

@@ -76,14 +76,20 @@ func netHTTPError(p []byte) (int, bool) {
 
 // elbErrorResponse is ALB's answer with one of its error pages, closing
 // the connection.
-func elbErrorResponse(code int, now time.Time) []byte {
+func elbErrorResponse(code int, now time.Time, h *respHeaders) []byte {
 	body := elbErrorBodies[code]
 	b := make([]byte, 0, 256+len(body))
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, ' ')
 	b = append(b, http.StatusText(code)...)
-	b = append(b, "\r\nServer: awselb/2.0\r\n"...)
+	b = append(b, "\r\n"...)
+	if h != nil {
+		b = append(b, h.serverLine()...)
+		b = append(b, h.lines...)
+	} else {
+		b = append(b, "Server: awselb/2.0\r\n"...)
+	}
 	b = append(b, dateLine(now)...)
 	b = append(b, "Content-Type: text/html\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(body)), 10)

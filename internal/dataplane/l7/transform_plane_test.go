@@ -129,6 +129,35 @@ func TestPlaneTransformsAndResponseHeaders(t *testing.T) {
 	}
 }
 
+// A request kelb cannot read gets ALB's 400 page with the listener's
+// headers too.
+func TestPlaneResponseHeadersOnMalformedRequest(t *testing.T) {
+	lbAddr := freeAddr(t, "127.0.0.25")
+	p, _ := newTestPlane(t, Options{})
+	if err := p.Apply(Config{
+		Listeners: []Listener{{ListenerARN: "l", LoadBalancer: "app/lb/1", Protocol: "HTTP", Address: lbAddr, IdleTimeout: time.Minute,
+			DefaultActions:  []elb.Action{{Type: elb.ActionFixedResponse, FixedResponse: &elb.FixedResponseConfig{StatusCode: "200"}}},
+			ResponseHeaders: []Header{{"X-Frame-Options", "DENY"}}, NoServerHeader: true}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", lbAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a.test\r\nNo colon here\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 || resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("Server") != "" {
+		t.Errorf("malformed request: %d, headers %v; want 400 with X-Frame-Options DENY and no Server", resp.StatusCode, resp.Header)
+	}
+}
+
 func TestPlaneTLSHeaders(t *testing.T) {
 	target := echoTarget(t)
 	cert := testCert(t, "tls.test")
