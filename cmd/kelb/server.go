@@ -25,6 +25,7 @@ func newServerCmd() *cobra.Command {
 		cfg             server.Config
 		zones           []string
 		zoneTargets     []string
+		instances       []string
 		vpcCIDRs        []string
 		credentialsFile string
 		accessKeyID     string
@@ -147,6 +148,13 @@ takes two descriptors, a UDP flow one.`,
 				}
 				cfg.VPCCIDRs = append(cfg.VPCCIDRs, p.Masked())
 			}
+			for _, in := range instances {
+				inst, err := server.ParseInstance(in)
+				if err != nil {
+					return fmt.Errorf("--instance: %w", err)
+				}
+				cfg.Instances = append(cfg.Instances, inst)
+			}
 			for _, zt := range zoneTargets {
 				if err := server.ParseZoneTargets(cfg.Zones, zt); err != nil {
 					return fmt.Errorf("--zone-targets: %w", err)
@@ -195,6 +203,7 @@ takes two descriptors, a UDP flow one.`,
 	f.StringVar(&cfg.DNSDomain, "dns-domain", elb.DefaultDNSDomain, "domain of load balancer DNS names (<name>-<id>.elb.<region>.<domain>)")
 	f.StringArrayVar(&zones, "zone", nil, "zone NAME=CIDR[,subnet=SUBNET_ID]: a zone and the pool of its load balancer addresses (repeatable)")
 	f.StringArrayVar(&zoneTargets, "zone-targets", nil, "NAME=CIDR: targets in this network are in zone NAME (repeatable); the network must lie in the VPC")
+	f.StringArrayVar(&instances, "instance", nil, "ID=ADDRESS[,prefix=CIDR...]: an instance (node) of the VPC: instance targets may name it by id (i-...), DescribeInstances answers it with the VPC's default security group and the prefixes (its pods' networks) on its network interface (repeatable)")
 	f.StringVar(&cfg.VpcID, "vpc-id", elb.DefaultVpcID, "id of the VPC load balancers and security groups are in, as the ELBv2 and EC2 APIs report it")
 	f.StringArrayVar(&vpcCIDRs, "vpc-cidr", []string{elb.DefaultVPCCIDRs[0].String()}, "a network of the VPC (repeatable): targets are its addresses, or private addresses outside it registered with an Availability Zone")
 	f.StringVar(&cfg.ManageAddresses, "manage-addresses", "", "network interface to add load balancer addresses to (as /32) while their load balancer exists; empty binds them with IP_FREEBIND only")

@@ -1,7 +1,9 @@
 // Package ec2api serves the subset of the EC2 API (version 2016-11-15) that
 // the AWS Load Balancer Controller and users' scripts need beside ELBv2:
-// the one VPC, kelb's zones as subnets and availability zones, and
-// security groups with their rules and tags. It shares kelb server's API
+// the one VPC, kelb's zones as subnets and availability zones, its
+// instances (kelb server's --instance nodes) and their network interfaces,
+// and security groups with their rules and tags, the VPC's default group
+// among them. It shares kelb server's API
 // address with ELBv2 and ACM; IsEC2Request tells its requests apart by the
 // service their SigV4 signature is scoped to (ec2).
 //
@@ -123,6 +125,8 @@ func NewHandler(cfg Config) http.Handler {
 		"CreateTags":                    h.createTags,
 		"DeleteTags":                    h.deleteTags,
 		"DescribeTags":                  h.describeTags,
+		"DescribeInstances":             h.describeInstances,
+		"DescribeNetworkInterfaces":     h.describeNetworkInterfaces,
 	}
 	return h
 }

@@ -59,6 +59,9 @@ type Config struct {
 	// (targetaddr.go). Empty means DefaultVPCCIDRs. Zones' TargetCIDRs
 	// must lie in them.
 	VPCCIDRs []netip.Prefix
+	// Instances are the VPC's instances (nodes) that instance targets may
+	// name by id (instances.go); their addresses must lie in the VPC.
+	Instances []Instance
 	// Health answers DescribeTargetHealth; nil reports every target in use
 	// as initial (Elb.RegistrationInProgress).
 	Health HealthView
@@ -107,6 +110,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if err := checkVPC(cfg.VPCCIDRs, cfg.Zones); err != nil {
 		return nil, fmt.Errorf("elb: %s", err.Message)
+	}
+	if err := checkInstances(cfg.Instances, cfg.VPCCIDRs); err != nil {
+		return nil, fmt.Errorf("elb: %w", err)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

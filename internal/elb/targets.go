@@ -21,6 +21,18 @@ type TargetDescription struct {
 	ID               string
 	Port             int32
 	AvailabilityZone string
+	// InstanceID is set by resolveTargets when ID named an instance: ID
+	// is then the instance's address.
+	InstanceID string
+}
+
+// apiID is the target's Id as the API reports it: the instance id it was
+// registered by, else its address.
+func (t TargetDescription) apiID() string {
+	if t.InstanceID != "" {
+		return t.InstanceID
+	}
+	return t.ID
 }
 
 // TargetHealthDescription is one line of DescribeTargetHealth.
@@ -69,6 +81,18 @@ func (s *Service) resolveTargets(tg *TargetGroup, targets []TargetDescription, r
 		}
 		if t.Port < 1 || t.Port > 65535 {
 			return nil, errorf(CodeInvalidTarget, "The port '%d' of target '%s' is not valid", t.Port, t.ID)
+		}
+		if isInstanceID(t.ID) && tg.TargetType == TargetTypeInstance {
+			in, ok := s.instance(t.ID)
+			switch {
+			case ok:
+				t.InstanceID, t.ID = in.ID, in.Address.String()
+			case register:
+				return nil, errorf(CodeInvalidTarget, "The following targets are not in a running state and cannot be registered: '%s'", t.ID)
+			default:
+				out = append(out, t)
+				continue
+			}
 		}
 		a, err := netip.ParseAddr(t.ID)
 		if !register {
@@ -130,11 +154,11 @@ func (s *Service) RegisterTargets(ctx context.Context, tgARN string, targets []T
 			i := slices.IndexFunc(tg.Targets, func(x Target) bool { return x.ID == t.ID && x.Port == t.Port })
 			if i >= 0 {
 				if tg.Targets[i].Draining() {
-					tg.Targets[i] = Target{ID: t.ID, Port: t.Port, AvailabilityZone: t.AvailabilityZone, RegisteredAt: now}
+					tg.Targets[i] = Target{ID: t.ID, InstanceID: t.InstanceID, Port: t.Port, AvailabilityZone: t.AvailabilityZone, RegisteredAt: now}
 				}
 				continue
 			}
-			tg.Targets = append(tg.Targets, Target{ID: t.ID, Port: t.Port, AvailabilityZone: t.AvailabilityZone, RegisteredAt: now})
+			tg.Targets = append(tg.Targets, Target{ID: t.ID, InstanceID: t.InstanceID, Port: t.Port, AvailabilityZone: t.AvailabilityZone, RegisteredAt: now})
 		}
 		if len(tg.Targets) > MaxTargetsPerTargetGroup {
 			return tooManyTargets(tgARN, len(tg.Targets))
@@ -221,7 +245,7 @@ func (s *Service) DescribeTargetHealth(ctx context.Context, tgARN string, target
 		}
 		describe := func(t Target) TargetHealthDescription {
 			d := TargetHealthDescription{
-				Target:          TargetDescription{ID: t.ID, Port: t.Port, AvailabilityZone: t.AvailabilityZone},
+				Target:          TargetDescription{ID: TargetDescription{ID: t.ID, InstanceID: t.InstanceID}.apiID(), Port: t.Port, AvailabilityZone: t.AvailabilityZone},
 				HealthCheckPort: tg.HealthCheck.Port,
 			}
 			if d.HealthCheckPort == HealthCheckPortTraffic {
@@ -254,7 +278,7 @@ func (s *Service) DescribeTargetHealth(ctx context.Context, tgARN string, target
 			i := slices.IndexFunc(tg.Targets, func(x Target) bool { return x.ID == a.ID && x.Port == a.Port })
 			if i < 0 {
 				d := TargetHealthDescription{
-					Target:       a,
+					Target:       TargetDescription{ID: a.apiID(), Port: a.Port, AvailabilityZone: a.AvailabilityZone},
 					TargetHealth: TargetHealth{State: HealthUnused, Reason: ReasonNotRegistered, Description: descNotRegistered},
 				}
 				d.HealthCheckPort = tg.HealthCheck.Port

@@ -209,7 +209,12 @@ type TargetGroup struct {
 
 // Target is a registered target. Id is an IP address for both target types.
 type Target struct {
-	ID               string
+	// ID is the target's address, also for an instance target registered
+	// by instance id (InstanceID).
+	ID string
+	// InstanceID is the instance id an instance target was registered by;
+	// the API reports it as the target's Id.
+	InstanceID       string `json:",omitempty"`
 	Port             int32
 	AvailabilityZone string
 	RegisteredAt     time.Time

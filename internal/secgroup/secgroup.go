@@ -302,6 +302,9 @@ func (g *Groups) Delete(ctx context.Context, ref Ref) (string, error) {
 			return err
 		}
 		id = sg.ID
+		if sg.Name == DefaultName && sg.ID == DefaultGroupID(g.cfg.VpcID) {
+			return errorf(CodeCannotDelete, "the specified group: \"%s\" name: \"%s\" cannot be deleted by a user", sg.ID, sg.Name)
+		}
 		if g.cfg.InUse != nil {
 			users, err := g.cfg.InUse(tx, sg.ID)
 			if err != nil {

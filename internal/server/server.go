@@ -102,6 +102,9 @@ type Config struct {
 	// VPCCIDRs are the networks of the VPC targets are in (elb.Config);
 	// empty means elb.DefaultVPCCIDRs.
 	VPCCIDRs []netip.Prefix
+	// Instances are the VPC's instances, named by id in instance targets
+	// and answered by DescribeInstances (elb.Config).
+	Instances []elb.Instance
 	// VpcID is the id of that VPC, as the ELBv2 and EC2 APIs report it;
 	// empty means elb.DefaultVpcID.
 	VpcID string
@@ -170,6 +173,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Store:     st,
 		Zones:     cfg.Zones,
 		VPCCIDRs:  cfg.VPCCIDRs,
+		Instances: cfg.Instances,
 		VpcID:     cfg.VpcID,
 		Region:    cfg.Region,
 		DNSDomain: cfg.DNSDomain,
@@ -226,6 +230,11 @@ func Run(ctx context.Context, cfg Config) error {
 	// EC2 requests (the VPC, subnets, security groups) share it too; their
 	// signature's scope tells them apart.
 	groups := secgroup.New(secgroup.Config{Store: st, VpcID: svc.VpcID(), AccountID: svc.AccountID(), InUse: elb.SecurityGroupUsers})
+	// The VPC's default group: instances (--instance) carry it.
+	if _, err := groups.EnsureDefault(ctx); err != nil {
+		apiLn.Close()
+		return fmt.Errorf("default security group: %w", err)
+	}
 	ec2Handler := ec2api.NewHandler(ec2api.Config{ELB: svc, Groups: groups, Credentials: cfg.Credentials,
 		Logger: log.With("component", "ec2")})
 	gate := newRevisionGate()

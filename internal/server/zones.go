@@ -88,3 +88,34 @@ func ValidateZones(zones []elb.Zone) error {
 	}
 	return nil
 }
+
+// ParseInstance parses an --instance flag value,
+// ID=ADDRESS[,prefix=CIDR...]: an instance of the VPC, its primary
+// address, and the networks delegated to it (its pods').
+func ParseInstance(s string) (elb.Instance, error) {
+	id, rest, ok := strings.Cut(s, "=")
+	if !ok || rest == "" {
+		return elb.Instance{}, fmt.Errorf("instance %q: want ID=ADDRESS[,prefix=CIDR...]", s)
+	}
+	if err := elb.CheckInstanceID(id); err != nil {
+		return elb.Instance{}, err
+	}
+	fields := strings.Split(rest, ",")
+	addr, err := netip.ParseAddr(fields[0])
+	if err != nil {
+		return elb.Instance{}, fmt.Errorf("instance %s: address: %w", id, err)
+	}
+	in := elb.Instance{ID: id, Address: addr}
+	for _, f := range fields[1:] {
+		k, v, _ := strings.Cut(f, "=")
+		if k != "prefix" {
+			return elb.Instance{}, fmt.Errorf("instance %s: unknown option %q (want prefix=CIDR)", id, k)
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return elb.Instance{}, fmt.Errorf("instance %s: prefix: %w", id, err)
+		}
+		in.Prefixes = append(in.Prefixes, p.Masked())
+	}
+	return in, nil
+}
