@@ -2,7 +2,9 @@ package elb
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/kelb-io/kelb/internal/elb/store"
 )
@@ -82,7 +84,17 @@ func loadTaggable(tx store.ReadTx, arn string) (*taggable, error) {
 		}
 		return &taggable{kind: kindListener, tags: &l.Tags, save: func(tx store.Tx) error { return putJSON(tx, kindListener, arn, l) }}, nil
 	case kindRule:
-		r, err := getJSON[Rule](tx, kindRule, arn, errorf(CodeRuleNotFound, "Rule '%s' not found", arn))
+		notFound := errorf(CodeRuleNotFound, "Rule '%s' not found", arn)
+		r, err := getJSON[Rule](tx, kindRule, arn, notFound)
+		if errors.Is(err, notFound) {
+			// A listener's default rule (DescribeRules lists it, of
+			// every listener, as AWS does) keeps its tags in the
+			// listener.
+			if l, ok := defaultRuleListener(tx, arn); ok {
+				return &taggable{kind: kindRule, tags: &l.DefaultRuleTags, save: func(tx store.Tx) error { return putJSON(tx, kindListener, l.ARN, l) }}, nil
+			}
+			return nil, notFound
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -181,4 +193,17 @@ func (s *Service) DescribeTags(ctx context.Context, arns []string) ([]TagDescrip
 		return nil, fmt.Errorf("describe tags: %w", err)
 	}
 	return out, nil
+}
+
+// defaultRuleListener returns the listener whose default rule is arn.
+func defaultRuleListener(tx store.ReadTx, arn string) (*Listener, bool) {
+	i := strings.LastIndexByte(arn, '/')
+	if i < 0 {
+		return nil, false
+	}
+	l, err := getListener(tx, strings.Replace(arn[:i], ":listener-rule/", ":listener/", 1))
+	if err != nil || defaultRuleARN(l.ARN) != arn {
+		return nil, false
+	}
+	return l, true
 }

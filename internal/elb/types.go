@@ -84,6 +84,9 @@ type Listener struct {
 	AlpnPolicy      []string
 	Attributes      map[string]string
 	Tags            []Tag
+	// DefaultRuleTags are the tags of the listener's default rule, which
+	// is not stored apart (defaultRuleARN).
+	DefaultRuleTags []Tag `json:",omitempty"`
 }
 
 // Certificate is a certificate bound to a listener.
