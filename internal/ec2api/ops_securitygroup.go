@@ -262,7 +262,8 @@ func (h *handler) decodePermissions(ctx context.Context, p elbapi.Params) ([]sec
 		for _, r := range pp.FlatStructList("Ipv6Ranges") {
 			perm.Peers = append(perm.Peers, secgroup.Peer{CIDR: r.String("CidrIpv6"), Description: r.String("Description")})
 		}
-		for _, r := range pp.FlatStructList("UserIdGroupPairs") {
+		// EC2's wire name of UserIdGroupPairs is Groups.
+		for _, r := range pp.FlatStructList("Groups") {
 			id := r.String("GroupId")
 			if id == "" && r.String("GroupName") != "" {
 				id = "name:" + r.String("GroupName")
