@@ -26,6 +26,20 @@
 // when it opens the store (then compacting the file, so the plain text
 // does not linger in free pages).
 //
+// Request issues a certificate (type AMAZON_ISSUED) for a domain name and
+// its alternative names, signed by the store's Authority: one CA per
+// store, created at first use in one transaction (servers sharing an etcd
+// store agree on it), its private key sealed like certificate keys
+// (authority.go). A requested certificate is ISSUED at once: kelb cannot
+// prove control of a name against public DNS, and whoever can call the
+// API owns the names served here; the validation options ACM would report
+// are recorded and reported as succeeded. Issued certificates are valid
+// for Validity (395 days, as ACM's); RunRenewal issues them again under the
+// same ARN within RenewBefore (60 days) of expiry, and a failed renewal is
+// logged and tried again at the next interval while the old certificate
+// keeps serving. Export returns an issued certificate's key encrypted
+// (PKCS #8) only when it was requested exportable, as ACM.
+//
 // TLSCertificate serves the data plane: it parses a certificate once per
 // stored version and answers later calls from a cache.
 package certstore
