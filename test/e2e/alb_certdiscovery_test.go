@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -44,12 +45,17 @@ func TestALBCertificateDiscovery(t *testing.T) {
 	}
 	certARN := strings.TrimSpace(out)
 	t.Cleanup(func() {
-		// Once the Ingress's load balancer is gone, the certificate can go.
-		env.Kubectl(t, "delete", "ingress", "-n", ns, "discovered", "--ignore-not-found", "--timeout=60s")
-		framework.Eventually(t, time.Minute, func() error {
-			_, err := env.Shell(t.Context(), "", "aws", "acm", "delete-certificate", "--certificate-arn", certARN)
-			return err
-		})
+		// t.Context() has ended by now. Once the Ingress's load balancer is
+		// gone (kubectl waits for the controller's finalizer), the
+		// certificate can go.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if _, err := env.Shell(ctx, "", "kubectl", "delete", "ingress", "-n", ns, "discovered", "--ignore-not-found", "--timeout=60s"); err != nil {
+			t.Errorf("delete the Ingress: %v", err)
+		}
+		if _, err := env.Shell(ctx, "", "aws", "acm", "delete-certificate", "--certificate-arn", certARN); err != nil {
+			t.Errorf("delete the requested certificate: %v", err)
+		}
 	})
 	env.Apply(t, ns, albDeployment("web", 1)+"---\n"+discoveredIngress)
 	lbHost := ingressHostname(t, env, ns, "discovered")
