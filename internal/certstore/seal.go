@@ -1,10 +1,13 @@
 package certstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,7 +26,8 @@ const KeySize = 32
 // as additional data, so a sealed key copied to another record does not
 // open there.
 type Key struct {
-	aead cipher.AEAD
+	aead     cipher.AEAD
+	material []byte
 }
 
 // NewKey returns a Key over 32 bytes of key material.
@@ -39,7 +43,19 @@ func NewKey(material []byte) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("certificate key: %w", err)
 	}
-	return &Key{aead: aead}, nil
+	return &Key{aead: aead, material: bytes.Clone(material)}, nil
+}
+
+// Derive returns 32 bytes derived from the key (HKDF-SHA256) for purpose:
+// a secret every server holding the same key file derives alike, never
+// the key itself.
+func (k *Key) Derive(purpose string) []byte {
+	out, err := hkdf.Key(sha256.New, k.material, nil, "kelb "+purpose, KeySize)
+	if err != nil {
+		// HKDF fails only for an output longer than 255 hashes.
+		panic(err)
+	}
+	return out
 }
 
 // randomKey returns a Key of fresh random material.

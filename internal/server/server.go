@@ -65,6 +65,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kelb-io/kelb/internal/acmapi"
+	"github.com/kelb-io/kelb/internal/albauth"
 	"github.com/kelb-io/kelb/internal/certstore"
 	"github.com/kelb-io/kelb/internal/connlimit"
 	"github.com/kelb-io/kelb/internal/dataplane"
@@ -135,7 +136,14 @@ type Config struct {
 	// (RequestCertificate) are checked for renewal: those expiring within
 	// 60 days are issued again under the same ARN. Zero: every hour.
 	CertificateRenewalInterval time.Duration
-	Logger                     *slog.Logger
+	// AuthCAFile is a PEM file of CA certificates trusted, besides the
+	// system's, for the identity provider endpoints of authenticate
+	// actions (token, user info, JWKS); empty trusts the system's only.
+	AuthCAFile string
+	// CognitoEndpoint replaces every Cognito user pool's hosted domain
+	// and issuer (albauth.Options); empty uses Amazon Cognito's.
+	CognitoEndpoint string
+	Logger          *slog.Logger
 
 	// FlowBounds limit the network load balancers' flows, and their Slots
 	// the descriptor budget those share with the ALB connections (zero fields:
@@ -200,7 +208,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := writeAuthority(ctx, cfg, certs); err != nil {
 		return err
 	}
-	appPlane := l7.New(l7.Options{Logger: log.With("component", "l7"), Registerer: reg, Certificates: certs, MaxConns: cfg.ALBMaxConns, Budget: budget})
+	auth, err := authOptions(cfg, certKey, log.With("component", "auth"))
+	if err != nil {
+		return err
+	}
+	appPlane := l7.New(l7.Options{Logger: log.With("component", "l7"), Registerer: reg, Certificates: certs, MaxConns: cfg.ALBMaxConns, Budget: budget,
+		Auth: auth})
 	defer appPlane.Close()
 
 	var names *dns.Server
@@ -245,6 +258,10 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		if ec2api.IsEC2Request(r) {
 			ec2Handler.ServeHTTP(w, r)
+			return
+		}
+		if albauth.IsPublicKeyRequest(r) {
+			auth.Keys.ServePublicKey(w, r)
 			return
 		}
 		elbHandler.ServeHTTP(w, r)

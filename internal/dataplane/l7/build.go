@@ -110,6 +110,7 @@ func Build(state elb.State, health elb.HealthView) Config {
 				SourcesLimited:   limited,
 				ListenerARN:      ls.ARN,
 				LoadBalancer:     arnLabel(lb.ARN, ":loadbalancer/", len(":loadbalancer/")),
+				LoadBalancerARN:  lb.ARN,
 				Zone:             z.Zone,
 				Protocol:         ls.Protocol,
 				Address:          netip.AddrPortFrom(z.Address, uint16(ls.Port)).String(),

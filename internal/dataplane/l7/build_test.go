@@ -57,7 +57,7 @@ func TestBuild(t *testing.T) {
 
 	rules := []elb.Rule{state.Rules[1], state.Rules[0]}
 	listener := func(arn, proto, addr, zone string) Listener {
-		l := Listener{ListenerARN: arn, LoadBalancer: "app/web/abc", Zone: zone, Protocol: proto, Address: addr,
+		l := Listener{ListenerARN: arn, LoadBalancer: "app/web/abc", LoadBalancerARN: lbARN, Zone: zone, Protocol: proto, Address: addr,
 			IdleTimeout: 5 * time.Second, XFFMode: "remove", DefaultActions: fwd(tgARN)}
 		if proto == "HTTPS" {
 			l.Certificates, l.SSLPolicy = []string{"default", "sni"}, "ELBSecurityPolicy-2016-08"

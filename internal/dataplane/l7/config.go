@@ -35,9 +35,12 @@ type Listener struct {
 	ListenerARN string
 	// LoadBalancer is the metrics label: app/<name>/<id>.
 	LoadBalancer string
-	Zone         string
-	Protocol     string // HTTP or HTTPS
-	Address      string // ip:port
+	// LoadBalancerARN signs the user claims of authenticate actions
+	// (the signer field of x-amzn-oidc-data).
+	LoadBalancerARN string `json:",omitempty"`
+	Zone            string
+	Protocol        string // HTTP or HTTPS
+	Address         string // ip:port
 	// Certificates are certificate ARNs, the default one first (HTTPS).
 	Certificates []string
 	SSLPolicy    string

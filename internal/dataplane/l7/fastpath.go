@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kelb-io/kelb/internal/albauth"
 	"github.com/kelb-io/kelb/internal/connlimit"
 )
 
@@ -226,9 +227,16 @@ func (s *server) handoffConn(cc *clientConn) bool {
 // serve answers one parsed request whose head is the next n bytes.
 func (cc *clientConn) serve(t *table, n int) outcome {
 	cc.headers = &t.headers
+	if t.flows != nil && cc.req.URL.Path == albauth.CallbackPath {
+		return handOff
+	}
 	a := t.def
 	if i := t.router.Match(&cc.req, cc.src); i >= 0 {
 		a = t.actions[i]
+		if a.auth != nil {
+			// Authenticate actions run on the net/http path.
+			return handOff
+		}
 		if tr := t.transforms[i]; tr != nil {
 			host, url, err := tr.apply(&cc.req)
 			if err != nil {
@@ -245,6 +253,9 @@ func (cc *clientConn) serve(t *table, n int) outcome {
 	if t.tlsVersionHeader != "" && (cc.header[t.tlsHeaderKeys[0]] != nil || cc.header[t.tlsHeaderKeys[1]] != nil) {
 		// The client's own TLS headers never reach the target.
 		cc.fwd = rebuildHead(nil, cc.fwd, "", "", t.tlsVersionHeader, t.tlsCipherHeader)
+	}
+	if a.auth != nil {
+		return handOff
 	}
 	switch a.kind {
 	case actionForward:

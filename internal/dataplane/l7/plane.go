@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kelb-io/kelb/internal/albauth"
 	"github.com/kelb-io/kelb/internal/connlimit"
 	"github.com/kelb-io/kelb/internal/dataplane/tlspolicy"
 	"github.com/kelb-io/kelb/internal/elb"
@@ -63,6 +64,12 @@ type Options struct {
 	// connection of its listener first, then an idle one of another
 	// listener or flow, else it waits. Nil: MaxConns alone bounds them.
 	Budget *connlimit.Budget
+	// Auth serves the authenticate actions: Auth.Keys seal sessions and
+	// sign user claims (nil: listeners with authenticate-oidc or
+	// authenticate-cognito actions fail to apply), Auth.Client reaches
+	// the identity providers, Auth.CognitoEndpoint replaces Cognito's
+	// hosted domains.
+	Auth albauth.Options
 }
 
 // Plane runs the listeners of a Config. Its methods are safe for
@@ -76,7 +83,9 @@ type Plane struct {
 	closed  bool
 	servers map[string]*server // by address
 	groups  map[string]*group  // by target group ARN
-	wg      sync.WaitGroup     // serving goroutines
+	// jwks caches the key sets of jwt-validation actions across Applies.
+	jwks *albauth.JWKS
+	wg   sync.WaitGroup // serving goroutines
 }
 
 // New returns a Plane that serves nothing until Apply.
@@ -103,6 +112,7 @@ func New(opts Options) *Plane {
 		metrics: newMetrics(reg),
 		servers: map[string]*server{},
 		groups:  map[string]*group{},
+		jwks:    albauth.NewJWKS(opts.Auth.Client, opts.Auth.Now),
 	}
 }
 
@@ -255,6 +265,13 @@ func (p *Plane) buildTable(l Listener) (*table, error) {
 	}
 	compile := func(actions []elb.Action) (*action, error) {
 		a, err := p.compileAction(l, actions)
+		if err == nil && a.flow != nil {
+			if t.flows == nil {
+				t.flows = map[string]*albauth.Flow{}
+			}
+			t.flows[a.flow.ID()] = a.flow
+			t.authKeys = p.opts.Auth.Keys
+		}
 		return a, err
 	}
 	for _, r := range l.Rules {
@@ -275,7 +292,29 @@ func (p *Plane) buildTable(l Listener) (*table, error) {
 	return t, nil
 }
 
+// compileAction compiles a rule's or listener's actions: its authenticate
+// action (auth.go), if any, and the terminal action.
 func (p *Plane) compileAction(l Listener, actions []elb.Action) (*action, error) {
+	var auth *elb.Action
+	rest := make([]elb.Action, 0, len(actions))
+	for i := range actions {
+		if elb.IsAuthenticate(actions[i].Type) {
+			auth = &actions[i]
+		} else {
+			rest = append(rest, actions[i])
+		}
+	}
+	a, err := p.compileTerminal(l, rest)
+	if err != nil || auth == nil {
+		return a, err
+	}
+	if a.auth, a.flow, err = p.compileAuth(l, *auth); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (p *Plane) compileTerminal(l Listener, actions []elb.Action) (*action, error) {
 	if len(actions) == 0 {
 		return &action{kind: actionNone}, nil
 	}

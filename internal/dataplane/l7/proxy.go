@@ -19,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kelb-io/kelb/internal/albauth"
 )
 
 // Stickiness cookies, named as ALB names them.
@@ -65,6 +67,10 @@ type table struct {
 	// tlsHeaderKeys are their canonical forms, as a request's header map
 	// keys them.
 	tlsHeaderKeys [2]string
+	// flows are the listener's OIDC and Cognito flows by id, for
+	// albauth.CallbackPath; nil when it has none.
+	flows    map[string]*albauth.Flow
+	authKeys *albauth.Keys
 }
 
 // admits reports whether the listener accepts a connection from addr (a
@@ -87,7 +93,11 @@ func (t *table) admits(addr net.Addr) bool {
 }
 
 type action struct {
-	kind           int
+	kind int
+	// auth is the rule's authenticate action, run before the others; nil
+	// for none. flow is the same when it is an OIDC or Cognito flow.
+	auth           authStep
+	flow           *albauth.Flow
 	groups         []weightedGroup
 	totalWeight    int
 	stickyGroups   bool
@@ -121,9 +131,24 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w, r = idleDeadlines(w, r, s.idleTimeout)
 	t.headers.prepare(w)
+	if t.flows != nil && r.URL.Path == albauth.CallbackPath {
+		t.metrics.count(albauth.Callback(w, r, t.authKeys, t.flows, time.Now()), false)
+		return
+	}
 	a := t.def
-	if i := t.router.Match(r, remoteAddr(r)); i >= 0 {
+	i := t.router.Match(r, remoteAddr(r))
+	if i >= 0 {
 		a = t.actions[i]
+	}
+	if a.auth != nil {
+		// Authentication comes first, on the request as the client sent
+		// it; the rule's transforms apply to what goes on.
+		if status := a.auth.Authenticate(w, r); status != 0 {
+			t.metrics.count(status, false)
+			return
+		}
+	}
+	if i >= 0 {
 		if tr := t.transforms[i]; tr != nil {
 			if _, _, err := tr.apply(r); err != nil {
 				writeELBError(w, http.StatusInternalServerError)
