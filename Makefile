@@ -41,6 +41,7 @@ vet:
 bench: build
 	bash bench/run.sh
 	bash bench/l7.sh
+	bash bench/tls.sh
 
 # The local environment with a working example: seed 000's ui-nlb Service,
 # a network load balancer in IP mode in front of the ui Deployment.

@@ -1,11 +1,13 @@
 // Command l4proxy runs kelb's L4 data plane (internal/dataplane) with a
-// static configuration: one TCP listener forwarding to fixed targets. The
-// benchmark script puts it in front of nginx to compare it with a direct
-// connection and with HAProxy, without a kelb server.
+// static configuration: one TCP listener (a TLS listener with -tls-cert and
+// -tls-key) forwarding to fixed targets. The benchmark scripts put it in
+// front of nginx to compare it with a direct connection and with HAProxy,
+// without a kelb server.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -35,6 +37,9 @@ func run() error {
 	proxyV2 := flag.Bool("proxy-protocol-v2", false, "send a PROXY protocol v2 header to targets")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file until exit")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address")
+	tlsCert := flag.String("tls-cert", "", "PEM certificate (chain) file: the listener terminates TLS with it")
+	tlsKey := flag.String("tls-key", "", "PEM private key file of -tls-cert")
+	sslPolicy := flag.String("ssl-policy", "ELBSecurityPolicy-TLS13-1-2-2021-06", "security policy of the TLS listener")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -70,9 +75,20 @@ func run() error {
 		TargetGroups: []dataplane.TargetGroup{{ARN: "l4proxy-targets", Targets: states}},
 	}
 
+	opts := dataplane.Options{Logger: log}
+	if *tlsCert != "" {
+		pair, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			return fmt.Errorf("load TLS key pair: %w", err)
+		}
+		l := &cfg.Listeners[0]
+		l.Protocol = dataplane.ProtocolTLS
+		l.TLS = &dataplane.TLSSettings{Certificates: []string{"l4proxy-cert"}, SSLPolicy: *sslPolicy}
+		opts.Certificates = certificate{&pair}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	plane := dataplane.New(dataplane.Options{Logger: log})
+	plane := dataplane.New(opts)
 	if err := plane.Apply(cfg); err != nil {
 		plane.Close()
 		return err
@@ -80,3 +96,8 @@ func run() error {
 	fmt.Fprintf(os.Stderr, "l4proxy: %s -> %s\n", *listen, *targets)
 	return plane.Run(ctx)
 }
+
+// certificate is the one certificate of the TLS listener.
+type certificate struct{ pair *tls.Certificate }
+
+func (c certificate) TLSCertificate(string) (*tls.Certificate, error) { return c.pair, nil }

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"math/big"
 	"net"
 	"testing"
@@ -166,5 +167,32 @@ func TestALPN(t *testing.T) {
 	}
 	if _, err := ALPN("HTTP3"); err == nil {
 		t.Error("ALPN(HTTP3): no error")
+	}
+}
+
+// BenchmarkCertificateSelection is the SNI choice among a listener's 25
+// certificates (AWS's limit), as every handshake makes it.
+func BenchmarkCertificateSelection(b *testing.B) {
+	year := time.Now().AddDate(1, 0, 0)
+	var certs []tls.Certificate
+	for i := range 25 {
+		certs = append(certs, testCert(b, fmt.Sprint("c", i), "p256", year, fmt.Sprintf("host%d.example", i), fmt.Sprintf("*.zone%d.example", i)))
+	}
+	x, err := newCertIndex(certs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hello := &tls.ClientHelloInfo{
+		ServerName:        "app.zone17.example",
+		SupportedVersions: []uint16{tls.VersionTLS13, tls.VersionTLS12},
+		SignatureSchemes:  []tls.SignatureScheme{tls.ECDSAWithP256AndSHA256, tls.PSSWithSHA256},
+		SupportedCurves:   []tls.CurveID{tls.X25519, tls.CurveP256},
+		CipherSuites:      []uint16{tls.TLS_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if c, _ := x.certificate(hello); c == &x.certs[x.def] {
+			b.Fatal("wildcard match missed")
+		}
 	}
 }
