@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -314,4 +315,28 @@ func TestTags(t *testing.T) {
 	if _, err := s.TLSCertificate(c.ARN); err != nil {
 		t.Errorf("TLSCertificate after tag edits and renewal: %v", err)
 	}
+}
+
+// FuzzValidDomainName checks that every name validDomainName accepts has
+// the shape ACM's pattern describes: an optional leading "*.", then two or
+// more labels of 1 to 63 letters, digits and hyphens, none starting or
+// ending with a hyphen, the last at least two long.
+func FuzzValidDomainName(f *testing.F) {
+	for _, s := range []string{"example.test", "*.example.test", "a-b.c", "-a.test", "a..test", "*.*.test", "a.b-", "x.y.z.example.co"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if !validDomainName(name) {
+			return
+		}
+		labels := strings.Split(strings.TrimPrefix(name, "*."), ".")
+		if len(name) > 253 || len(labels) < 2 || len(labels[len(labels)-1]) < 2 {
+			t.Fatalf("accepted %q", name)
+		}
+		for _, l := range labels {
+			if len(l) < 1 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' || strings.Trim(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
+				t.Fatalf("accepted %q: label %q", name, l)
+			}
+		}
+	})
 }
