@@ -135,7 +135,11 @@ func (p *Plane) proxyTLS(client *net.TCPConn, r *route, slots *flowSlots) {
 	}
 	var up net.Conn = target
 	if r.tls.target != nil {
-		tt := tls.Client(target, r.tls.target[tc.ConnectionState().NegotiatedProtocol])
+		conf, ok := r.tls.target[tc.ConnectionState().NegotiatedProtocol]
+		if !ok {
+			conf = r.tls.target[""]
+		}
+		tt := tls.Client(target, conf)
 		_ = target.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
 		if err := tt.HandshakeContext(p.ctx); err != nil {
 			p.log.Debug("TLS handshake with target", "listener", r.cfg.Address, "target", addr, "err", err)
