@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -252,12 +253,32 @@ func TestReconcileGroup(t *testing.T) {
 	}
 }
 
-// A TLS Secret named in spec.tls is imported once and used for the HTTPS
-// listener; an unchanged Secret is not imported again.
 // allKeyTypes lists certificates of every key type: ACM lists RSA ones
 // only by default.
 var allKeyTypes = &acm.ListCertificatesInput{Includes: &acmtypes.Filters{KeyTypes: acmtypes.KeyAlgorithm("").Values()}}
 
+// A host no certificate in kelb's store covers gets every member a
+// FailedDeployModel Warning naming the host, and no load balancer is made.
+func TestReconcileCertificateDiscoveryWarning(t *testing.T) {
+	e := newReconcilerEnv(t, "testdata/tls-discovery-create.yaml")
+	e.r.Deployer.ACM = testACM
+	if _, err := e.r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Name: "web"}}); err == nil {
+		t.Fatal("Reconcile succeeded without a certificate for the hosts")
+	}
+	ev := drain(e.recorder.Events)
+	if n := countEvents(ev, "Warning "+ReasonFailedDeployModel); n != 3 {
+		t.Errorf("events = %v, want a FailedDeployModel Warning for each of the 3 members", ev)
+	}
+	if !slices.ContainsFunc(ev, func(s string) bool { return strings.Contains(s, "no certificate found for host: cart.example.test") }) {
+		t.Errorf("events = %v, want one naming cart.example.test", ev)
+	}
+	if lbs, err := e.elb.DescribeLoadBalancers(context.Background(), &elbv2.DescribeLoadBalancersInput{}); err != nil || len(lbs.LoadBalancers) != 0 {
+		t.Errorf("load balancers %v, %v; want none", lbs, err)
+	}
+}
+
+// A TLS Secret named in spec.tls is imported once and used for the HTTPS
+// listener; an unchanged Secret is not imported again.
 func TestReconcileTLSSecret(t *testing.T) {
 	ctx := context.Background()
 	certPEM, keyPEM := selfSigned(t, "pay.example.com")
