@@ -10,8 +10,9 @@ import (
 
 // IngressClassParams fields that set what an annotation sets. As in the AWS
 // Load Balancer Controller, the field wins over the annotation of every
-// Ingress of the class; withClassParams applies them as annotation values
-// so that one parser reads both.
+// Ingress of the class; withClassParams applies them (and listeners, as
+// listener-attributes.<PROTOCOL>-<port>) as annotation values so that one
+// parser reads both.
 var paramsAsAnnotation = []struct {
 	field string
 	key   string
@@ -58,16 +59,22 @@ func withClassParams(members []Member) ([]Member, error) {
 		if err := ValidateClassParams(p); err != nil {
 			return nil, memberError(m.Ingress, err)
 		}
-		var set map[string]string
+		set := map[string]string{}
 		for _, f := range paramsAsAnnotation {
 			if v := f.get(&p.Spec); v != "" {
-				if set == nil {
-					set = map[string]string{}
-				}
 				set[f.key] = v
 			}
 		}
-		if set == nil {
+		// listeners: the attributes of one protocol and port replace the
+		// listener-attributes.<PROTOCOL>-<port> annotation.
+		for _, l := range p.Spec.Listeners {
+			var kv []string
+			for _, a := range l.ListenerAttributes {
+				kv = append(kv, a.Key+"="+strings.ReplaceAll(a.Value, ",", `\,`))
+			}
+			set[fmt.Sprintf("%s%s-%d", AnnotationListenerAttributesPrefix, l.Protocol, l.Port)] = strings.Join(kv, ",")
+		}
+		if len(set) == 0 {
 			continue
 		}
 		ing := m.Ingress.DeepCopy()
@@ -102,9 +109,6 @@ func paramsWarnings(p *elbv2api.IngressClassParams) []string {
 	var out []string
 	warn := func(field, why string) {
 		out = append(out, fmt.Sprintf("IngressClassParams %s: spec.%s is ignored: %s", p.Name, field, why))
-	}
-	if len(s.Listeners) > 0 {
-		warn("listeners", "listener attributes are not supported by kelb controller yet")
 	}
 	if s.MinimumLoadBalancerCapacity != nil {
 		warn("minimumLoadBalancerCapacity", "capacity reservations are AWS-only")
