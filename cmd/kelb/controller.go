@@ -12,6 +12,7 @@ import (
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/acm"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
@@ -146,6 +147,14 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 		}
 	})
 
+	// kelb server serves the EC2 API (security groups) on the ELBv2
+	// endpoint too.
+	ec2Client := ec2.NewFromConfig(awsCfg, func(o *ec2.Options) {
+		if ep := elbClient.Options().BaseEndpoint; ep != nil {
+			o.BaseEndpoint = ep
+		}
+	})
+
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
@@ -189,7 +198,7 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 	rec := &service.Reconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorderFor("service"),
-		Deployer: &service.Deployer{Client: elbClient, ClusterName: f.clusterName,
+		Deployer: &service.Deployer{Client: elbClient, EC2: ec2Client, ClusterName: f.clusterName,
 			Certificates: &certificates.SecretCertificates{Kube: mgr.GetClient(), ACM: acmClient, ClusterName: f.clusterName}},
 		Selection: service.Selection{
 			LoadBalancerClass:   f.loadBalancerClass,
@@ -209,6 +218,7 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 	if err := ingress.SetupWithManager(mgr, ingress.Options{
 		ELB:          elbClient,
 		ACM:          acmClient,
+		EC2:          ec2Client,
 		IngressClass: f.ingressClass,
 		Build: ingress.BuildOptions{ClusterName: f.clusterName, DefaultTargetType: f.defaultTargetType, DefaultScheme: f.defaultScheme, DefaultTags: tags,
 			DefaultSSLPolicy: f.defaultSSLPolicy},

@@ -52,6 +52,8 @@ type ActualLoadBalancer struct {
 	Addresses  []string
 	Attributes map[string]string
 	Tags       map[string]string
+	// SecurityGroups are the load balancer's security group IDs.
+	SecurityGroups []string
 }
 
 // ActualListener is an existing listener with its tags and attributes.
@@ -116,6 +118,7 @@ func FindLoadBalancers(ctx context.Context, c ELBv2, owns func(tags map[string]s
 		a := &ActualLoadBalancer{
 			ARN: arn, Name: aws.ToString(lb.LoadBalancerName), Type: string(lb.Type), Scheme: string(lb.Scheme),
 			IPAddressType: string(lb.IpAddressType), DNSName: aws.ToString(lb.DNSName), Addresses: Addresses(lb), Tags: t,
+			SecurityGroups: lb.SecurityGroups,
 		}
 		for _, z := range lb.AvailabilityZones {
 			a.Subnets = append(a.Subnets, aws.ToString(z.SubnetId))

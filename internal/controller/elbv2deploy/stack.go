@@ -17,6 +17,10 @@ type LoadBalancer struct {
 	// others keep whatever value kelb server has.
 	Attributes map[string]string `json:"attributes,omitempty"`
 	Tags       map[string]string `json:"tags"`
+	// SecurityGroups are the names or IDs of the security-groups
+	// annotation, resolved to IDs at deploy (ResolveSecurityGroups); none
+	// leaves the load balancer's groups as they are.
+	SecurityGroups []string `json:"securityGroups,omitempty"`
 }
 
 // TargetGroupBinding is a desired TargetGroupBinding object. Its

@@ -64,8 +64,7 @@ const (
 // Annotations that ask for protection kelb cannot give are not here: they
 // are refused (refused.go).
 var ignoredAnnotations = map[string]string{
-	"security-groups":                      "security groups are AWS-only",
-	"manage-backend-security-group-rules":  "security groups are AWS-only",
+	"manage-backend-security-group-rules":  "kelb has no backend (node) security groups: targets are reached directly",
 	"security-group-prefix-lists":          "security groups are AWS-only",
 	"waf-acl-id":                           "WAF is AWS-only",
 	"wafv2-acl-arn":                        "WAF is AWS-only",

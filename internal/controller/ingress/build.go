@@ -368,14 +368,19 @@ func (b *builder) loadBalancer() (LoadBalancer, error) {
 			b.userTags[t.Key] = t.Value
 		}
 	}
+	groups, err := b.securityGroups()
+	if err != nil {
+		return LoadBalancer{}, err
+	}
 	return LoadBalancer{
-		Name:          name,
-		Type:          loadBalancerTypeApplication,
-		Scheme:        scheme,
-		IPAddressType: ipType,
-		Subnets:       subnetList,
-		Attributes:    attrs,
-		Tags:          b.tags(ResourceLoadBalancer),
+		Name:           name,
+		Type:           loadBalancerTypeApplication,
+		Scheme:         scheme,
+		IPAddressType:  ipType,
+		Subnets:        subnetList,
+		Attributes:     attrs,
+		Tags:           b.tags(ResourceLoadBalancer),
+		SecurityGroups: groups,
 	}, nil
 }
 

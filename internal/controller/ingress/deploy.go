@@ -41,6 +41,8 @@ type CertificateResolver interface {
 // elbv2.k8s.aws/cluster and ingress.k8s.aws/stack tags on every deploy.
 type Deployer struct {
 	Client ELBv2
+	// EC2 resolves the security-groups annotation; nil refuses it.
+	EC2 elbv2deploy.EC2
 	// ClusterName must match BuildOptions.ClusterName.
 	ClusterName string
 	// Certificates resolves the TLS Secrets of HTTPS listeners; a stack
@@ -63,6 +65,8 @@ type Result struct {
 	// namedGroups maps the target groups the stack's actions name
 	// (targetGroupName) to their ARNs.
 	namedGroups map[string]string
+	// securityGroups are the IDs of the stack's security groups.
+	securityGroups []string
 }
 
 // actualLoadBalancer is an existing load balancer of the stack.
@@ -144,6 +148,9 @@ func (d *Deployer) deploy(ctx context.Context, st *Stack, a *actual, res *Result
 	if res.namedGroups, err = d.namedTargetGroups(ctx, st); err != nil {
 		return err
 	}
+	if res.securityGroups, err = d.resolveSecurityGroups(ctx, st); err != nil {
+		return err
+	}
 	certs, requested, err := d.resolveCertificates(ctx, st)
 	if err != nil {
 		return err
@@ -207,12 +214,13 @@ func (d *Deployer) loadBalancer(ctx context.Context, st *Stack, a *actual, res *
 	if have == nil {
 		res.Changed = true
 		out, err := d.Client.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{
-			Name:          &want.Name,
-			Type:          types.LoadBalancerTypeEnum(want.Type),
-			Scheme:        types.LoadBalancerSchemeEnum(want.Scheme),
-			IpAddressType: types.IpAddressType(want.IPAddressType),
-			Subnets:       want.Subnets,
-			Tags:          elbv2deploy.SDKTags(want.Tags),
+			Name:           &want.Name,
+			Type:           types.LoadBalancerTypeEnum(want.Type),
+			Scheme:         types.LoadBalancerSchemeEnum(want.Scheme),
+			IpAddressType:  types.IpAddressType(want.IPAddressType),
+			Subnets:        want.Subnets,
+			SecurityGroups: res.securityGroups,
+			Tags:           elbv2deploy.SDKTags(want.Tags),
 		})
 		if err != nil {
 			return "", fmt.Errorf("create load balancer %s: %w", want.Name, err)
@@ -243,6 +251,11 @@ func (d *Deployer) loadBalancer(ctx context.Context, st *Stack, a *actual, res *
 		if err := d.setLBAttributes(ctx, arn, changed); err != nil {
 			return "", err
 		}
+	}
+	if changed, err := elbv2deploy.SyncSecurityGroups(ctx, d.Client, have, res.securityGroups); err != nil {
+		return "", err
+	} else if changed {
+		res.Changed = true
 	}
 	return arn, d.retag(ctx, arn, want.Tags, have.Tags, res)
 }

@@ -22,15 +22,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/acm"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kelb-io/kelb/internal/acmapi"
 	"github.com/kelb-io/kelb/internal/certstore"
+	"github.com/kelb-io/kelb/internal/ec2api"
 	"github.com/kelb-io/kelb/internal/elb"
 	"github.com/kelb-io/kelb/internal/elb/store"
 	"github.com/kelb-io/kelb/internal/elbapi"
+	"github.com/kelb-io/kelb/internal/secgroup"
 )
 
 // opLog records the ELBv2 operations a client made.
@@ -90,15 +93,22 @@ func elbServer(t *testing.T) (*elbv2.Client, *opLog) {
 	})
 	certs := certstore.New(certstore.Config{Store: st, Region: svc.Region(), InUse: elb.CertificateUsers})
 	acmHandler := acmapi.NewHandler(acmapi.Config{Certificates: certs, Credentials: elbapi.StaticCredentials{keyID: secret}, Region: svc.Region()})
+	groups := secgroup.New(secgroup.Config{Store: st, VpcID: svc.VpcID(), AccountID: svc.AccountID(), InUse: elb.SecurityGroupUsers})
+	ec2Handler := ec2api.NewHandler(ec2api.Config{ELB: svc, Groups: groups, Credentials: elbapi.StaticCredentials{keyID: secret}})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if acmapi.IsACMRequest(r) {
 			acmHandler.ServeHTTP(w, r)
+			return
+		}
+		if ec2api.IsEC2Request(r) {
+			ec2Handler.ServeHTTP(w, r)
 			return
 		}
 		elbHandler.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	testACM = acm.New(acm.Options{Region: svc.Region(), BaseEndpoint: aws.String(srv.URL), Credentials: credentials.NewStaticCredentialsProvider(keyID, secret, "")})
+	testEC2 = ec2.New(ec2.Options{Region: svc.Region(), BaseEndpoint: aws.String(srv.URL), Credentials: credentials.NewStaticCredentialsProvider(keyID, secret, "")})
 	log := &opLog{}
 	client := elbv2.New(elbv2.Options{
 		Region:       svc.Region(),
@@ -114,8 +124,11 @@ func elbServer(t *testing.T) (*elbv2.Client, *opLog) {
 	return client, log
 }
 
-// testACM is the ACM client of the last elbServer.
-var testACM *acm.Client
+// testACM and testEC2 are the ACM and EC2 clients of the last elbServer.
+var (
+	testACM *acm.Client
+	testEC2 *ec2.Client
+)
 
 // selfSigned returns a new self-signed certificate and key for host, PEM.
 func selfSigned(t *testing.T, host string) (certPEM, keyPEM []byte) {

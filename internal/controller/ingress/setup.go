@@ -14,6 +14,7 @@ import (
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
 	"github.com/kelb-io/kelb/internal/controller/certificates"
+	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
 )
 
 // Options configure the Ingress controller.
@@ -24,6 +25,9 @@ type Options struct {
 	// it, Ingresses naming TLS Secrets, asking for create-acm-cert or
 	// relying on certificate discovery fail to deploy.
 	ACM certificates.Client
+	// EC2 is the EC2 client of kelb server, for the security-groups
+	// annotation; without it, Ingresses naming groups fail to deploy.
+	EC2 elbv2deploy.EC2
 	// IngressClass is the legacy kubernetes.io/ingress.class value that is
 	// ours; "alb" when empty.
 	IngressClass string
@@ -38,7 +42,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if opts.ELB == nil {
 		return fmt.Errorf("ingress controller: no ELBv2 client")
 	}
-	d := &Deployer{Client: opts.ELB, ClusterName: opts.Build.ClusterName}
+	d := &Deployer{Client: opts.ELB, EC2: opts.EC2, ClusterName: opts.Build.ClusterName}
 	if opts.ACM != nil {
 		d.Certificates = &certificates.SecretCertificates{Kube: mgr.GetClient(), ACM: opts.ACM, ClusterName: opts.Build.ClusterName}
 		d.ACM = opts.ACM

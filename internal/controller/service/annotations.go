@@ -54,10 +54,9 @@ const (
 // does not implement yet. They are accepted and reported, never silently
 // dropped.
 var ignoredAnnotations = map[string]string{
-	"aws-load-balancer-security-groups":                          "security groups are AWS-only",
-	"aws-load-balancer-manage-backend-security-group-rules":      "security groups are AWS-only",
+	"aws-load-balancer-manage-backend-security-group-rules":      "kelb has no backend (node) security groups: targets are reached directly",
 	"aws-load-balancer-security-group-prefix-lists":              "security groups are AWS-only",
-	"aws-load-balancer-inbound-sg-rules-on-private-link-traffic": "security groups are AWS-only",
+	"aws-load-balancer-inbound-sg-rules-on-private-link-traffic": "PrivateLink is AWS-only",
 	"aws-load-balancer-disable-nlb-sg":                           "security groups are AWS-only",
 	"aws-load-balancer-eip-allocations":                          "elastic IPs are AWS-only",
 	"aws-load-balancer-eip-allocations-discovery-tags":           "elastic IPs are AWS-only",
@@ -89,6 +88,7 @@ var implementedAnnotations = map[string]bool{
 	AnnotationHCUnhealthyThreshold: true, AnnotationHCSuccessCodes: true,
 	AnnotationSSLCert: true, AnnotationSSLPorts: true, AnnotationSSLNegotiationPolicy: true,
 	AnnotationBackendProtocol: true, AnnotationALPNPolicy: true,
+	AnnotationSecurityGroups: true,
 }
 
 // unknownAnnotation reports whether key is an aws-load-balancer-

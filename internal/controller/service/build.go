@@ -317,14 +317,19 @@ func (b *builder) loadBalancer(stackID, scheme string) (LoadBalancer, error) {
 	if err != nil {
 		return LoadBalancer{}, err
 	}
+	groups, err := b.securityGroups()
+	if err != nil {
+		return LoadBalancer{}, err
+	}
 	return LoadBalancer{
-		Name:          name,
-		Type:          loadBalancerTypeNetwork,
-		Scheme:        scheme,
-		IPAddressType: ipType,
-		Subnets:       subnets,
-		Attributes:    attrs,
-		Tags:          tags,
+		Name:           name,
+		Type:           loadBalancerTypeNetwork,
+		Scheme:         scheme,
+		IPAddressType:  ipType,
+		Subnets:        subnets,
+		Attributes:     attrs,
+		Tags:           tags,
+		SecurityGroups: groups,
 	}, nil
 }
 

@@ -29,6 +29,8 @@ var _ ELBv2 = (*elbv2.Client)(nil)
 // elbv2.k8s.aws/cluster and service.k8s.aws/stack tags on every reconcile.
 type Deployer struct {
 	Client ELBv2
+	// EC2 resolves the security-groups annotation; nil refuses it.
+	EC2 elbv2deploy.EC2
 	// ClusterName must match BuildOptions.ClusterName.
 	ClusterName string
 	// Certificates resolves the TLS Secrets of TLS listeners
@@ -82,6 +84,10 @@ func (d *Deployer) Delete(ctx context.Context, stackID string) error {
 }
 
 func (d *Deployer) apply(ctx context.Context, st *Stack, actual *Actual, p *Plan, res *Result) error {
+	groups, err := d.resolveSecurityGroups(ctx, st)
+	if err != nil {
+		return err
+	}
 	for _, arn := range p.DeleteListeners {
 		if _, err := d.Client.DeleteListener(ctx, &elbv2.DeleteListenerInput{ListenerArn: &arn}); err != nil && !elbv2deploy.NotFound(err) {
 			return fmt.Errorf("delete listener %s: %w", arn, err)
@@ -103,12 +109,13 @@ func (d *Deployer) apply(ctx context.Context, st *Stack, actual *Actual, p *Plan
 	if p.CreateLoadBalancer {
 		lb := st.LoadBalancer
 		out, err := d.Client.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{
-			Name:          &lb.Name,
-			Type:          types.LoadBalancerTypeEnum(lb.Type),
-			Scheme:        types.LoadBalancerSchemeEnum(lb.Scheme),
-			IpAddressType: types.IpAddressType(lb.IPAddressType),
-			Subnets:       lb.Subnets,
-			Tags:          elbv2deploy.SDKTags(lb.Tags),
+			Name:           &lb.Name,
+			Type:           types.LoadBalancerTypeEnum(lb.Type),
+			Scheme:         types.LoadBalancerSchemeEnum(lb.Scheme),
+			IpAddressType:  types.IpAddressType(lb.IPAddressType),
+			Subnets:        lb.Subnets,
+			SecurityGroups: groups,
+			Tags:           elbv2deploy.SDKTags(lb.Tags),
 		})
 		if err != nil {
 			return fmt.Errorf("create load balancer %s: %w", lb.Name, err)
@@ -124,6 +131,13 @@ func (d *Deployer) apply(ctx context.Context, st *Stack, actual *Actual, p *Plan
 		p.SetLBAttributes = lb.Attributes
 	}
 	res.LoadBalancerARN = lbARN
+	if !p.CreateLoadBalancer && actual.LoadBalancer != nil && actual.LoadBalancer.ARN == lbARN {
+		changed, err := elbv2deploy.SyncSecurityGroups(ctx, d.Client, actual.LoadBalancer, groups)
+		if err != nil {
+			return err
+		}
+		res.Changed = res.Changed || changed
+	}
 	if p.SetIPAddressType != "" {
 		if _, err := d.Client.SetIpAddressType(ctx, &elbv2.SetIpAddressTypeInput{LoadBalancerArn: &lbARN, IpAddressType: types.IpAddressType(p.SetIPAddressType)}); err != nil {
 			return fmt.Errorf("set address type of %s: %w", lbARN, err)

@@ -128,14 +128,14 @@ func TestReconcileService(t *testing.T) {
 	// reported as ignored in a Warning naming it.
 	got = get()
 	delete(got.Annotations, service.AnnotationHCInterval)
-	got.Annotations["service.beta.kubernetes.io/aws-load-balancer-security-groups"] = "sg-1"
+	got.Annotations["service.beta.kubernetes.io/aws-load-balancer-manage-backend-security-group-rules"] = "true"
 	got.Annotations["service.beta.kubernetes.io/aws-load-balancer-target-control-port"] = "3000"
 	if err := kube.Update(ctx, got); err != nil {
 		t.Fatal(err)
 	}
 	reconcile()
 	ev = drain(recorder.Events)
-	for _, key := range []string{"aws-load-balancer-security-groups", "aws-load-balancer-target-control-port"} {
+	for _, key := range []string{"aws-load-balancer-manage-backend-security-group-rules", "aws-load-balancer-target-control-port"} {
 		if !slices.ContainsFunc(ev, func(e string) bool {
 			return strings.HasPrefix(e, "Warning "+service.ReasonIgnoredAnnotation) && strings.Contains(e, key) && strings.Contains(e, "is ignored")
 		}) {
