@@ -434,3 +434,24 @@ func TestTLSMetrics(t *testing.T) {
 		return m["kelb_nlb_client_tls_negotiation_errors_total"] == 1 && m["kelb_nlb_target_tls_negotiation_errors_total"] == 1
 	})
 }
+
+// A TLS listener's target group with preserve_client_ip.enabled sees the
+// client's address, as on a TCP listener.
+func TestTLSPreserveClientIP(t *testing.T) {
+	a := startBackend(t, "a", "127.0.0.11", false)
+	tt := newTLSTest(t, planeKind{name: "userspace"}, a, "TCP", map[string]string{attrPreserveClientIP: "true"})
+	tt.apply(t)
+	c, greeting, err := dialTLS(zoneAAddr, tt.s.port, &tls.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, src, _ := strings.Cut(greeting, " ")
+	got, err := netip.ParseAddrPort(src)
+	if err != nil {
+		t.Fatalf("target saw source %q: %v", src, err)
+	}
+	if got.Addr() != clientIP {
+		t.Errorf("target saw the connection from %s, want the client's %s", got.Addr(), clientIP)
+	}
+}
