@@ -41,7 +41,8 @@ spec:
 // Service's aws-load-balancer-ssl-cert with ssl-ports "443". curl
 // trusting only that certificate gets the pods' answer over HTTPS on 443,
 // the certificate served is the imported one, plain HTTP on 443 gets no
-// answer, and port 80 stays plain TCP. A bad ALPN policy then is a
+// answer, and port 80 stays plain TCP. A TLS Secret named in
+// kelb-ssl-cert-secrets is served by SNI beside it. A bad ALPN policy then is a
 // FailedBuildModel Warning naming it, and changes nothing: no ELBv2 write,
 // HTTPS still served.
 func TestNLBTLS(t *testing.T) {
@@ -133,9 +134,26 @@ func TestNLBTLS(t *testing.T) {
 		t.Errorf("listeners %v, want 443 TLS with the AWS Load Balancer Controller's default policy and 80 TCP", got)
 	}
 
+	// A TLS Secret named in kelb-ssl-cert-secrets is imported and served
+	// to clients asking for its name (SNI), the ARN staying the default.
+	const secretHost = "secret.example.com"
+	secretKP := selfSigned(t, secretHost)
+	withSecret := strings.Replace(fmt.Sprintf(nlbTLSWebService, arn), "  annotations:\n",
+		"  annotations:\n    "+annotationPrefix+"kelb-ssl-cert-secrets: web-secret-tls\n", 1)
+	env.Apply(t, ns, tlsSecret("web-secret-tls", secretKP)+"---\n"+withSecret)
+	framework.Eventually(t, time.Minute, func() error {
+		if !bytes.Equal(servedCertificate(t, env, lbHost, secretHost), secretKP.der) {
+			return fmt.Errorf("%s:443 does not serve the Secret's certificate for %s", lbHost, secretHost)
+		}
+		return nil
+	})
+	if got := servedCertificate(t, env, lbHost, host); !bytes.Equal(got, kp.der) {
+		t.Errorf("with the Secret added, %s is no longer served the imported certificate", host)
+	}
+
 	const alpn = annotationPrefix + "aws-load-balancer-alpn-policy"
 	writes := nlbSettle(t, env)
-	env.Apply(t, ns, strings.Replace(fmt.Sprintf(nlbTLSWebService, arn), "  annotations:\n", "  annotations:\n    "+alpn+": HTTP3\n", 1))
+	env.Apply(t, ns, strings.Replace(withSecret, "  annotations:\n", "  annotations:\n    "+alpn+": HTTP3\n", 1))
 	framework.Eventually(t, time.Minute, func() error {
 		for _, e := range events(t, env, ns, "web-tls") {
 			if e.Type == "Warning" && e.Reason == "FailedBuildModel" && strings.Contains(e.Message, alpn) {
