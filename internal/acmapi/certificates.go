@@ -293,6 +293,8 @@ func (h *handler) listCertificates(ctx context.Context, body []byte) (any, error
 		Includes            filters
 		MaxItems            *int
 		NextToken           string
+		SortBy              string
+		SortOrder           string
 	}
 	if err := decode(body, &in); err != nil {
 		return nil, err
@@ -300,25 +302,45 @@ func (h *handler) listCertificates(ctx context.Context, body []byte) (any, error
 	if in.MaxItems != nil && (*in.MaxItems < 1 || *in.MaxItems > 1000) {
 		return nil, validation("1 validation error detected: Value '%d' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000", *in.MaxItems)
 	}
+	if in.SortBy != "" && in.SortBy != "CREATED_AT" {
+		return nil, validation("1 validation error detected: Value '%s' at 'sortBy' failed to satisfy constraint: Member must satisfy enum value set: [CREATED_AT]", in.SortBy)
+	}
+	if in.SortOrder != "" && in.SortOrder != "ASCENDING" && in.SortOrder != "DESCENDING" {
+		return nil, validation("1 validation error detected: Value '%s' at 'sortOrder' failed to satisfy constraint: Member must satisfy enum value set: [ASCENDING, DESCENDING]", in.SortOrder)
+	}
 	all, err := h.cfg.Certificates.List(ctx)
 	if err != nil {
 		return nil, err
 	}
+	// The list is in one total order (ARN, or CreatedAt then ARN with
+	// SortBy), and NextToken is the position of the last one returned.
+	position := func(c certstore.Certificate) string { return c.ARN }
+	if in.SortBy != "" {
+		position = func(c certstore.Certificate) string { return fmt.Sprintf("%020d/%s", c.CreatedAt.UnixNano(), c.ARN) }
+	}
+	slices.SortStableFunc(all, func(a, b certstore.Certificate) int { return strings.Compare(position(a), position(b)) })
+	after := func(c certstore.Certificate) bool { return position(c) > in.NextToken }
+	if in.SortOrder == "DESCENDING" {
+		slices.Reverse(all)
+		after = func(c certstore.Certificate) bool { return position(c) < in.NextToken }
+	}
 	now := h.now()
 	list := []summary{}
+	var last string
 	out := map[string]any{}
 	for _, c := range all {
 		st := c.Status(now)
 		if len(in.CertificateStatuses) > 0 && !slices.Contains(in.CertificateStatuses, st) || !in.Includes.included(c) {
 			continue
 		}
-		if in.NextToken != "" && c.ARN <= in.NextToken {
+		if in.NextToken != "" && !after(c) {
 			continue
 		}
 		if in.MaxItems != nil && len(list) == *in.MaxItems {
-			out["NextToken"] = list[len(list)-1].CertificateArn
+			out["NextToken"] = last
 			break
 		}
+		last = position(c)
 		users, err := h.cfg.Certificates.InUseBy(ctx, c.ARN)
 		if err != nil {
 			return nil, err

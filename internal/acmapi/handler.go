@@ -8,7 +8,7 @@
 // Operations: ImportCertificate (new, or re-import with CertificateArn),
 // RequestCertificate (issued at once by kelb's certificate authority, see
 // certstore.Store.Request), DescribeCertificate, ListCertificates (with
-// CertificateStatuses, Includes and paging), GetCertificate (the chain is
+// CertificateStatuses, Includes, SortBy/SortOrder and paging), GetCertificate (the chain is
 // kelb's CA for a requested certificate), ExportCertificate (only for a
 // certificate requested with Options.Export ENABLED, as ACM),
 // RenewCertificate (requested certificates), DeleteCertificate

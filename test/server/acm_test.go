@@ -134,6 +134,11 @@ func TestACMRequestCertificate(t *testing.T) {
 	if got := list(all); len(got) != 2 {
 		t.Errorf("ListCertificates of every key type, one a page = %v, want both", got)
 	}
+	newestFirst := &acm.ListCertificatesInput{MaxItems: aws.Int32(1), Includes: all.Includes,
+		SortBy: acmtypes.SortByCreatedAt, SortOrder: acmtypes.SortOrderDescending}
+	if got, want := list(newestFirst), []string{aws.ToString(rsa.CertificateArn), arn}; !slices.Equal(got, want) {
+		t.Errorf("ListCertificates newest first, one a page = %v, want %v", got, want)
+	}
 	if got := list(&acm.ListCertificatesInput{CertificateStatuses: []acmtypes.CertificateStatus{acmtypes.CertificateStatusExpired}, Includes: all.Includes}); len(got) != 0 {
 		t.Errorf("ListCertificates EXPIRED = %v", got)
 	}
