@@ -608,6 +608,14 @@ func (b *builder) listener(port int32, protocol string, members []Member, sslRed
 	if l.DefaultAction, err = b.defaultAction(port, members); err != nil {
 		return Listener{}, err
 	}
+	for _, m := range members {
+		if be := m.Ingress.Spec.DefaultBackend; be != nil && be.Service != nil {
+			// defaultAction allows one member with a default backend.
+			if err := b.withAuthenticate(&l.DefaultAction, protocol, port, m, be.Service.Name); err != nil {
+				return Listener{}, memberError(m.Ingress, err)
+			}
+		}
+	}
 	priority := int32(1)
 	for _, m := range members {
 		for _, rule := range m.Ingress.Spec.Rules {
@@ -616,6 +624,9 @@ func (b *builder) listener(port int32, protocol string, members []Member, sslRed
 			}
 			for _, path := range sortPaths(rule.HTTP.Paths) {
 				r, err := b.rule(m, rule.Host, path)
+				if err == nil && path.Backend.Service != nil {
+					err = b.withAuthenticate(&r.Action, protocol, port, m, path.Backend.Service.Name)
+				}
 				if err != nil {
 					return Listener{}, memberError(m.Ingress, err)
 				}

@@ -52,6 +52,9 @@ type Deployer struct {
 	// discovered by host and requested for create-acm-cert; a stack that
 	// needs either fails to deploy without it.
 	ACM certificates.CertificateStore
+	// OIDCSecrets reads the client id and secret of authenticate-oidc
+	// actions; a stack with one fails to deploy without it.
+	OIDCSecrets OIDCSecrets
 }
 
 // Result is what a deploy leaves in place.
@@ -453,6 +456,9 @@ func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, ce
 	if err != nil {
 		return err
 	}
+	if defAction, err = d.resolveAuthenticate(ctx, defAction); err != nil {
+		return err
+	}
 	var defaultCert []types.Certificate
 	if len(certs) > 0 {
 		defaultCert = []types.Certificate{{CertificateArn: aws.String(certs[0])}}
@@ -473,7 +479,7 @@ func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, ce
 			Protocol:        types.ProtocolEnum(want.Protocol),
 			SslPolicy:       optional(want.SSLPolicy),
 			Certificates:    defaultCert,
-			DefaultActions:  []types.Action{sdkAction(defAction)},
+			DefaultActions:  sdkActions(defAction),
 			Tags:            elbv2deploy.SDKTags(want.Tags),
 		})
 		if err != nil {
@@ -501,7 +507,7 @@ func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, ce
 				Protocol:       types.ProtocolEnum(want.Protocol),
 				SslPolicy:      optional(want.SSLPolicy),
 				Certificates:   defaultCert,
-				DefaultActions: []types.Action{sdkAction(defAction)},
+				DefaultActions: sdkActions(defAction),
 			})
 			if err != nil {
 				return fmt.Errorf("modify listener %s: %w", arn, err)
@@ -530,6 +536,9 @@ func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, ce
 	for i, r := range want.Rules {
 		act, err := resolveAction(r.Action, res.TargetGroupARNs, res.namedGroups)
 		if err != nil {
+			return err
+		}
+		if act, err = d.resolveAuthenticate(ctx, act); err != nil {
 			return err
 		}
 		desired[i] = Rule{Priority: r.Priority, Conditions: r.Conditions, Action: act, Transforms: r.Transforms}
@@ -612,7 +621,7 @@ func (d *Deployer) applyRules(ctx context.Context, listenerARN string, p RulePla
 		in := &elbv2.ModifyRuleInput{
 			RuleArn:    aws.String(c.ARN),
 			Conditions: sdkConditions(c.Rule.Conditions),
-			Actions:    []types.Action{sdkAction(c.Rule.Action)},
+			Actions:    sdkActions(c.Rule.Action),
 			Transforms: sdkTransforms(c.Rule.Transforms),
 		}
 		if len(c.Rule.Transforms) == 0 {
@@ -634,7 +643,7 @@ func (d *Deployer) applyRules(ctx context.Context, listenerARN string, p RulePla
 			ListenerArn: &listenerARN,
 			Priority:    aws.Int32(r.Priority),
 			Conditions:  sdkConditions(r.Conditions),
-			Actions:     []types.Action{sdkAction(r.Action)},
+			Actions:     sdkActions(r.Action),
 			Transforms:  sdkTransforms(r.Transforms),
 			Tags:        elbv2deploy.SDKTags(ruleTags),
 		})

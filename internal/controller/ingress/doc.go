@@ -65,12 +65,22 @@
 // target group has fails that deploy. A deploy error leaves the
 // work done so far in place and is retried; the next deploy continues from
 // what exists. Annotations that configure AWS-only resources are accepted
-// and reported in an IgnoredAnnotation event. Annotations that ask for
-// protection kelb does not implement yet fail closed (refused.go): an
-// Ingress or backend Service with auth-type oidc or cognito, an auth-idp-*
-// or jwt-validation annotation, mutual-authentication in mode verify or
-// passthrough, or an actions.* annotation of an authenticate or
-// jwt-validation type fails the group's build like a malformed annotation
-// (an *AnnotationError marked Unimplemented), so the paths are never
-// served without the protection asked for.
+// and reported in an IgnoredAnnotation event. Authentication (auth.go):
+// auth-type oidc or cognito with auth-idp-oidc or auth-idp-cognito and the
+// auth-scope, auth-session-cookie, auth-session-timeout and
+// auth-on-unauthenticated-request settings, or jwt-validation, read from
+// the backend Service over the Ingress as the AWS Load Balancer Controller
+// reads them, put an authenticate action before the rule's action on
+// HTTPS listeners; the OIDC client id and secret are read from the
+// Secret named by secretName (keys clientID and clientSecret) when the
+// stack deploys, never kept in the model. A backend that asks for
+// authentication on a plain HTTP listener that does not redirect to HTTPS
+// fails the build rather than be served open there (the AWS Load
+// Balancer Controller leaves it open). Annotations that ask for
+// protection kelb does not implement yet fail closed (refused.go):
+// mutual-authentication in mode verify or passthrough, or an actions.*
+// annotation of an authenticate or jwt-validation type, fail the group's
+// build like a malformed annotation (an *AnnotationError marked
+// Unimplemented), so the paths are never served without the protection
+// asked for.
 package ingress

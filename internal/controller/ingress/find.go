@@ -52,7 +52,7 @@ func (d *Deployer) listeners(ctx context.Context, lbARN string) ([]actualListene
 			}
 		}
 		if len(l.Listener.DefaultActions) > 0 {
-			have.DefaultAction = fromSDKAction(l.Listener.DefaultActions[0])
+			have.DefaultAction = fromSDKActions(l.Listener.DefaultActions)
 		}
 		out = append(out, have)
 	}
@@ -79,7 +79,7 @@ func (d *Deployer) rules(ctx context.Context, listenerARN string) ([]ActualRule,
 			have := ActualRule{ARN: aws.ToString(r.RuleArn), Priority: int32(prio), Conditions: fromSDKConditions(r.Conditions),
 				Transforms: fromSDKTransforms(r.Transforms)}
 			if len(r.Actions) > 0 {
-				have.Action = fromSDKAction(r.Actions[0])
+				have.Action = fromSDKActions(r.Actions)
 			}
 			out = append(out, have)
 		}

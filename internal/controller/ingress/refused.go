@@ -8,10 +8,11 @@ import (
 )
 
 // Annotations that ask the load balancer to protect what it serves:
-// authenticate clients or verify their certificates. kelb does not
-// implement them yet, and serving the paths without that protection would
-// open them to anyone, so an object that asks for it is refused (see
-// refuseUnprotected).
+// authenticate clients (auth.go builds them into authenticate actions) or
+// verify their certificates. kelb does not implement mutual TLS yet, and
+// serving the paths without that protection would open them to anyone, so
+// an object that asks for it is refused (see refuseUnprotected), as are
+// authenticate action types in an actions annotation.
 const (
 	AnnotationAuthType             = AnnotationPrefix + "auth-type"
 	AnnotationAuthIDPCognito       = AnnotationPrefix + "auth-idp-cognito"
@@ -29,10 +30,6 @@ const (
 
 // refusedWhy says what each refused annotation asks for.
 var refusedWhy = map[string]string{
-	AnnotationAuthType:             "it asks for authentication (OIDC, Cognito)",
-	AnnotationAuthIDPCognito:       "it asks for authentication (OIDC, Cognito)",
-	AnnotationAuthIDPOIDC:          "it asks for authentication (OIDC, Cognito)",
-	AnnotationJWTValidation:        "it asks for JWT validation",
 	AnnotationMutualAuthentication: "it asks for mutual TLS",
 }
 
@@ -66,17 +63,13 @@ func refuseOne(ann annotations, key string) error {
 	raw, _ := ann.str(key)
 	switch key {
 	case AnnotationAuthType:
+		// auth-type oidc and cognito are built into authenticate actions
+		// (auth.go).
 		switch raw {
-		case "none":
+		case "none", "oidc", "cognito":
 			return nil
-		case "oidc", "cognito":
-			return unimplemented(ann, key, refusedWhy[key])
 		}
 		return ann.fail(key, "must be one of none, oidc, cognito")
-	case AnnotationAuthIDPCognito, AnnotationAuthIDPOIDC, AnnotationJWTValidation:
-		// Naming an identity provider or a token issuer asks for
-		// authentication, whatever auth-type says.
-		return unimplemented(ann, key, refusedWhy[key])
 	case AnnotationMutualAuthentication:
 		return refuseMutualAuthentication(ann)
 	}

@@ -21,16 +21,8 @@ func TestRefusedAnnotations(t *testing.T) {
 		onService        bool
 		useAction        bool
 	}{
-		{name: "auth-type oidc", key: AnnotationAuthType, value: "oidc"},
-		{name: "auth-type cognito", key: AnnotationAuthType, value: "cognito"},
-		{name: "auth-type padded", key: AnnotationAuthType, value: " oidc "},
-		{name: "auth-idp-oidc alone", key: AnnotationAuthIDPOIDC, value: oidc},
-		{name: "auth-idp-cognito alone", key: AnnotationAuthIDPCognito, value: `{"userPoolARN":"arn:aws:cognito-idp:us-west-2:000000000000:userpool/x","userPoolClientID":"c","userPoolDomain":"d"}`},
-		{name: "jwt-validation", key: AnnotationJWTValidation, value: `{"jwksEndpoint":"https://idp.example/jwks.json","issuer":"https://idp.example"}`},
 		{name: "mutual-authentication verify", key: AnnotationMutualAuthentication, value: `[{"port":443,"mode":"verify","trustStore":"ts"}]`},
 		{name: "mutual-authentication passthrough", key: AnnotationMutualAuthentication, value: `[{"port":80,"mode":"off"},{"port":443,"mode":"passthrough"}]`},
-		{name: "auth-type on the backend Service", key: AnnotationAuthType, value: "oidc", onService: true},
-		{name: "jwt-validation on the backend Service", key: AnnotationJWTValidation, value: `{"issuer":"https://idp.example"}`, onService: true},
 		{name: "authenticate-oidc action", key: AnnotationActionsPrefix + "custom", value: `{"type":"authenticate-oidc","authenticateOidcConfig":` + oidc + `}`, useAction: true},
 		{name: "authenticate-cognito action", key: AnnotationActionsPrefix + "custom", value: `{"type":"authenticate-cognito"}`, useAction: true},
 		{name: "jwt-validation action", key: AnnotationActionsPrefix + "custom", value: `{"type":"jwt-validation","jwtValidationConfig":{"issuer":"https://idp.example"}}`, useAction: true},

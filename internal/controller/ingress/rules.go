@@ -150,6 +150,24 @@ func SameAction(a, b Action) bool {
 }
 
 func normalAction(a Action) Action {
+	if a.Authenticate != nil {
+		// The API never describes a client secret.
+		auth := *a.Authenticate
+		if auth.OIDC != nil {
+			o := *auth.OIDC
+			o.ClientSecret, o.Secret = "", ""
+			if len(o.ExtraParams) == 0 {
+				o.ExtraParams = nil
+			}
+			auth.OIDC = &o
+		}
+		if auth.Cognito != nil && len(auth.Cognito.ExtraParams) == 0 {
+			c := *auth.Cognito
+			c.ExtraParams = nil
+			auth.Cognito = &c
+		}
+		a.Authenticate = &auth
+	}
 	if r := a.Redirect; r != nil {
 		n := *r
 		def := func(s *string, d string) {

@@ -42,7 +42,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if opts.ELB == nil {
 		return fmt.Errorf("ingress controller: no ELBv2 client")
 	}
-	d := &Deployer{Client: opts.ELB, EC2: opts.EC2, ClusterName: opts.Build.ClusterName}
+	d := &Deployer{Client: opts.ELB, EC2: opts.EC2, ClusterName: opts.Build.ClusterName, OIDCSecrets: KubeOIDCSecrets{Kube: mgr.GetClient()}}
 	if opts.ACM != nil {
 		d.Certificates = &certificates.SecretCertificates{Kube: mgr.GetClient(), ACM: opts.ACM, ClusterName: opts.Build.ClusterName}
 		d.ACM = opts.ACM

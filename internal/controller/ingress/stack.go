@@ -155,6 +155,9 @@ type Action struct {
 	Forward       *ForwardAction       `json:"forward,omitempty"`
 	Redirect      *RedirectAction      `json:"redirect,omitempty"`
 	FixedResponse *FixedResponseAction `json:"fixedResponse,omitempty"`
+	// Authenticate runs first, on HTTPS listeners: the authentication
+	// the backend's annotations ask for (auth.go).
+	Authenticate *AuthenticateAction `json:"authenticate,omitempty"`
 }
 
 // ForwardAction forwards to weighted target groups.

@@ -309,6 +309,10 @@ func (b *builder) warnings() []string {
 				continue
 			}
 			why, ignored := ignoredAnnotations[suffix]
+			if at := m.Ingress.Annotations[AnnotationAuthType]; strings.HasPrefix(suffix, "auth-") && (at == "oidc" || at == "cognito") {
+				// Read by the authenticate action (auth.go).
+				ignored = false
+			}
 			if ignored {
 				out = append(out, fmt.Sprintf("ingress %s: annotation %s=%q is ignored: %s", key(m.Ingress), k, v, why))
 			}
