@@ -13,6 +13,16 @@
 // store, so requests never wait on Apply and those in flight finish on the
 // target they started with (draining targets get no new requests).
 //
+// A rule's or listener's authenticate action (package albauth) runs
+// before its terminal action, on the net/http path (the fast path hands
+// such requests over): authenticate-oidc and authenticate-cognito answer
+// a browser without a session (a redirect to the identity provider, 401)
+// or add the x-amzn-oidc-* headers, and every listener with one answers
+// /oauth2/idpresponse itself; jwt-validation answers 401 to a request
+// without a valid bearer token. A listener whose authenticate action
+// cannot be compiled (no keys) fails to apply, as one without
+// certificates does.
+//
 // A request is matched against the listener's rules (conditions AND'ed,
 // values OR'ed, wildcards and case rules as ALB documents them; regex
 // values, compiled with RE2 when the table is built, match the host
