@@ -64,8 +64,15 @@
 // DescribeTargetGroups before the deploy writes anything; a name no
 // target group has fails that deploy. A deploy error leaves the
 // work done so far in place and is retried; the next deploy continues from
-// what exists. Annotations that configure AWS-only resources are accepted
-// and reported in an IgnoredAnnotation event. Authentication (auth.go):
+// what exists. The security-groups annotation's groups (IDs, or names by
+// Name tag then group name) are resolved through kelb server's EC2 API
+// before the deploy writes anything; a group that does not exist fails
+// that deploy. IngressClassParams' loadBalancerName, certificateArn,
+// sslRedirectPort, targetType and listeners win over the annotations of
+// the class's Ingresses (classparams.go). Annotations that configure
+// AWS-only resources, IngressClassParams fields kelb cannot give, and
+// per-backend annotations nothing reads (unused.go) are accepted and
+// reported in an IgnoredAnnotation event. Authentication (auth.go):
 // auth-type oidc or cognito with auth-idp-oidc or auth-idp-cognito and the
 // auth-scope, auth-session-cookie, auth-session-timeout and
 // auth-on-unauthenticated-request settings, or jwt-validation, read from
