@@ -94,6 +94,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			return ctrl.Result{}, fmt.Errorf("add finalizer to %s: %w", req, err)
 		}
 	}
+	for _, w := range ignoredFields(&tgb) {
+		r.Recorder.Event(&tgb, corev1.EventTypeWarning, ReasonIgnoredField, w)
+	}
 	// The resolved ARN stays in memory: the patches below send only the
 	// checkpoint annotation and the status.
 	arn, err := r.targetGroupARN(ctx, &tgb)
