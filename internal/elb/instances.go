@@ -28,7 +28,10 @@ type InstanceInfo struct {
 	SubnetID string
 }
 
-var instanceIDPattern = regexp.MustCompile(`^i-([0-9a-f]{8}|[0-9a-f]{17})$`)
+var (
+	instanceIDPattern = regexp.MustCompile(`^i-([0-9a-f]{8}|[0-9a-f]{17})$`)
+	vpcIDPattern      = regexp.MustCompile(`^vpc-([0-9a-f]{8}|[0-9a-f]{17})$`)
+)
 
 // CheckInstanceID reports whether id has the form of an EC2 instance id.
 func CheckInstanceID(id string) error {

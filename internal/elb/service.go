@@ -29,8 +29,10 @@ const (
 	// <name>-<16 hex>.elb.<region>.kelb.local.
 	DefaultDNSDomain = "kelb.local"
 	// DefaultVpcID is the VPC id reported for load balancers and target
-	// groups created without one.
-	DefaultVpcID = "vpc-0kelb00000000000"
+	// groups created without one: in AWS's form (vpc- and 17 hex digits;
+	// "ce1b" reads kelb), which clients such as the AWS Load Balancer
+	// Controller check.
+	DefaultVpcID = "vpc-0ce1b000000000000"
 	// DefaultReconcileInterval is how often Run applies time-driven changes.
 	DefaultReconcileInterval = time.Second
 )
@@ -110,6 +112,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if err := checkVPC(cfg.VPCCIDRs, cfg.Zones); err != nil {
 		return nil, fmt.Errorf("elb: %s", err.Message)
+	}
+	if !vpcIDPattern.MatchString(cfg.VpcID) {
+		return nil, fmt.Errorf("elb: VPC id %q: want vpc- and 8 or 17 lower-case hex digits", cfg.VpcID)
 	}
 	if err := checkInstances(cfg.Instances, cfg.VPCCIDRs); err != nil {
 		return nil, fmt.Errorf("elb: %w", err)

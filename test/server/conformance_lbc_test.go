@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"regexp"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -107,5 +108,29 @@ func TestConformanceGroupPairRules(t *testing.T) {
 	}
 	if _, err := c.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: backend.GroupId}); err != nil {
 		t.Errorf("DeleteSecurityGroup once no rule refers to it: %v", err)
+	}
+}
+
+// TestConformanceDefaultVpcID: the controller's TargetGroupBinding
+// validator refuses a VPC id not in AWS's form (vpc- and 8 or 17 hex
+// digits); kelb server's default VPC, which load balancers and target
+// groups report, has one.
+func TestConformanceDefaultVpcID(t *testing.T) {
+	t.Parallel()
+	tn := newNet()
+	s := startServer(t, tn, serverOptions{})
+	ctx := context.Background()
+	vpcs, err := s.ec2Client().DescribeVpcs(ctx, &ec2.DescribeVpcsInput{})
+	if err != nil || len(vpcs.Vpcs) != 1 {
+		t.Fatalf("DescribeVpcs = %+v, %v", vpcs, err)
+	}
+	id := aws.ToString(vpcs.Vpcs[0].VpcId)
+	if !regexp.MustCompile(`^vpc-([0-9a-f]{8}|[0-9a-f]{17})$`).MatchString(id) {
+		t.Errorf("default VPC id %q is not in AWS's form", id)
+	}
+	st := createStack(t, s, stackSpec{name: "lbc-vpc", port: 80, tgPort: 8080})
+	lbs, err := s.ELB.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: []string{st.LB}})
+	if err != nil || aws.ToString(lbs.LoadBalancers[0].VpcId) != id {
+		t.Errorf("DescribeLoadBalancers VpcId = %+v, %v; want %s", lbs, err, id)
 	}
 }
