@@ -85,6 +85,19 @@ It needs root (to create the network namespace).`,
 				}
 				opts.CRDDir = dir
 			}
+			if opts.LBC != "" {
+				if opts.NoController {
+					return errors.New("--aws-load-balancer-controller runs in place of kelb controller: leave out --no-controller")
+				}
+				abs, err := filepath.Abs(opts.LBC)
+				if err != nil {
+					return fmt.Errorf("--aws-load-balancer-controller: %w", err)
+				}
+				if _, err := os.Stat(abs); err != nil {
+					return fmt.Errorf("--aws-load-balancer-controller: %w", err)
+				}
+				opts.LBC = abs
+			}
 			return devcluster.Up(cmd.Context(), opts, cmd.OutOrStdout())
 		},
 	}
@@ -95,6 +108,7 @@ It needs root (to create the network namespace).`,
 	f.StringVar(&opts.K8sBinDir, "k8s-bin-dir", "", "directory with kube-apiserver, kube-controller-manager, kube-scheduler (and kubectl) to use instead of building them")
 	f.StringVar(&opts.K8sVersion, "k8s-version", k8sbin.DefaultVersion, "k8s.io/kubernetes version to build")
 	f.BoolVar(&opts.NoController, "no-controller", false, "do not start kelb controller (run your own, e.g. from an IDE)")
+	f.StringVar(&opts.LBC, "aws-load-balancer-controller", "", "path of an AWS Load Balancer Controller binary to run in place of kelb controller, pointed at kelb server for ELBv2, EC2 and ACM (give its CRDs with --crds, e.g. config/crd/bases of its source)")
 	f.IntVar(&opts.LBNodes, "lb-nodes", 0, "run a fleet of N kelb server nodes (each in network namespace kelb-<name>-lb<i>, one zone each, their configuration in a three-member etcd cluster) behind a router namespace running BIRD 2 (Debian: bird2) that spreads each load balancer address over its zone's nodes by BGP and ECMP; 0 runs one kelb server")
 	f.StringVar(&opts.CRDDir, "crds", "", "directory of CustomResourceDefinitions to apply (default: the ones built into kelb)")
 	f.BoolVar(&buildOnly, "build-only", false, "build (or find in the cache) the Kubernetes binaries and etcd, then exit")

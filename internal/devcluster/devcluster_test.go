@@ -28,6 +28,7 @@ func TestServerArgs(t *testing.T) {
 			want: []string{
 				"--zone", "us-west-2a=198.19.1.0/24",
 				"--zone-targets", "us-west-2a=198.18.1.0/24", "--zone-targets", "us-west-2a=198.18.0.11/32",
+				"--instance", "i-e65a0bb4bbcd7f477=198.18.0.11,prefix=198.18.1.0/24",
 			},
 		},
 		{
@@ -42,6 +43,10 @@ func TestServerArgs(t *testing.T) {
 				"--zone-targets", "us-west-2b=198.18.2.0/24", "--zone-targets", "us-west-2b=198.18.0.12/32",
 				"--zone-targets", "us-west-2c=198.18.3.0/24", "--zone-targets", "us-west-2c=198.18.0.13/32",
 				"--zone-targets", "us-west-2a=198.18.4.0/24", "--zone-targets", "us-west-2a=198.18.0.14/32",
+				"--instance", "i-e65a0bb4bbcd7f477=198.18.0.11,prefix=198.18.1.0/24",
+				"--instance", "i-493f35df1c0d5f71a=198.18.0.12,prefix=198.18.2.0/24",
+				"--instance", "i-22d633b116ea7f672=198.18.0.13,prefix=198.18.3.0/24",
+				"--instance", "i-ad7867703474f35ba=198.18.0.14,prefix=198.18.4.0/24",
 			},
 		},
 	}

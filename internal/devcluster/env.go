@@ -103,6 +103,9 @@ type Options struct {
 	Components Components
 	// NoController leaves kelb controller out even when it exists.
 	NoController bool
+	// LBC is an AWS Load Balancer Controller binary run in place of kelb
+	// controller (lbc.go); CRDDir should then hold its own CRDs.
+	LBC string `json:"lbc,omitempty"`
 	// CRDDir holds CustomResourceDefinitions applied after the control
 	// plane is up (kelb's config/crd/bases); empty applies none.
 	CRDDir string

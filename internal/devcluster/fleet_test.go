@@ -78,6 +78,7 @@ func TestLBServerArgs(t *testing.T) {
 		"--zone", "us-west-2a=198.19.1.0/24",
 		"--zone", "us-west-2b=198.19.2.0/24",
 		"--zone-targets", "us-west-2a=198.18.1.0/24", "--zone-targets", "us-west-2a=198.18.0.11/32",
+		"--instance", "i-e65a0bb4bbcd7f477=198.18.0.11,prefix=198.18.1.0/24",
 		"--store", "etcd", "--etcd-endpoints", "http://198.18.0.1:2479,http://198.18.0.1:2579,http://198.18.0.1:2679",
 	}
 	if diff := cmp.Diff(common, LBServerArgs(st, 3)); diff != "" {

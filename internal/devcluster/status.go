@@ -133,7 +133,7 @@ func Check(ctx context.Context, st *State) []ComponentStatus {
 			}
 		case "namespace":
 			s.Detail = "holds the environment's user and network namespaces"
-		case "kelb-controller":
+		case "kelb-controller", LBCName:
 			err = httpOK(ctx, ControllerHealthURL())
 		case "kelb-nodes":
 			err = cfgErr

@@ -24,6 +24,7 @@ import (
 
 	"github.com/kelb-io/kelb/internal/devcluster/controlplane"
 	"github.com/kelb-io/kelb/internal/devcluster/k8sbin"
+	"github.com/kelb-io/kelb/internal/devcluster/kubelet"
 	"github.com/kelb-io/kelb/internal/devcluster/proc"
 )
 
@@ -284,6 +285,13 @@ func RunInside(ctx context.Context, name string, out io.Writer) (err error) {
 		logf("kelb nodes is not available in this build; the cluster has no nodes")
 	}
 	switch {
+	case st.Options.LBC != "":
+		if err := startLBC(ctx, st, client, logf); err != nil {
+			return err
+		}
+		if err := createIngressClass(ctx, client); err != nil {
+			return err
+		}
 	case st.Options.NoController:
 		logf("kelb controller left out (--no-controller); run your own with the environment below")
 	case !c.Controller:
@@ -377,6 +385,15 @@ func serverArgs(st *State, addr, dataDir string) []string {
 	for n := 1; n <= st.Options.Nodes; n++ {
 		z := NodeZone(st.Options.Zones, n)
 		args = append(args, "--zone-targets", z+"="+PodCIDR(n), "--zone-targets", z+"="+NodeIP(n)+"/32")
+	}
+	// Each node is an instance whose id is in its spec.providerID, so that
+	// instance targets may name it, as the AWS Load Balancer Controller
+	// does; its pods' range is delegated to its network interface.
+	// Options.defaults checked the count and the zones: Plan fails for
+	// an unchecked State only, which gets no instances.
+	nodes, _ := kubelet.Plan(st.Options.Nodes, st.Options.Zones)
+	for _, n := range nodes {
+		args = append(args, "--instance", n.InstanceID()+"="+n.IP.String()+",prefix="+n.PodCIDR.String())
 	}
 	return args
 }

@@ -8,9 +8,10 @@
 // the ingress rules of those groups are what its listeners admit: Admitted
 // turns them into the client networks of one listener's protocol and port,
 // and the data planes reset or drop every other client. Rules whose peer is
-// another security group admit no address, since kelb has no instances or
-// network interfaces to carry a group; egress rules are kept and reported
-// only.
+// another security group admit no address, since kelb does not tell which
+// group a client's address carries; egress rules are kept and reported
+// only. Each VPC has its default group (defaultgroup.go), which kelb's
+// instances carry and which cannot be deleted.
 //
 // Every change is one store transaction that validates everything first:
 // a request with one bad permission, a duplicate rule or an unknown group

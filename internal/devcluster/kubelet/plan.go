@@ -1,6 +1,8 @@
 package kubelet
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -23,8 +25,18 @@ type NodeSpec struct {
 	Region string
 }
 
-// ProviderID is the Node's spec.providerID: kelb:///<zone>/<name>.
-func (n NodeSpec) ProviderID() string { return "kelb:///" + n.Zone + "/" + n.Name }
+// ProviderID is the Node's spec.providerID, as on EKS:
+// aws:///<zone>/<instance id>. The AWS Load Balancer Controller registers
+// instance targets by that id; kelb server knows the instance from its
+// --instance flag (devcluster.ServerArgs).
+func (n NodeSpec) ProviderID() string { return "aws:///" + n.Zone + "/" + n.InstanceID() }
+
+// InstanceID is the node's EC2-style instance id, i- and 17 hex digits
+// derived from its name.
+func (n NodeSpec) InstanceID() string {
+	sum := sha256.Sum256([]byte("kelb-instance/" + n.Name))
+	return "i-" + hex.EncodeToString(sum[:])[:17]
+}
 
 // MaxNodes is the number of nodes the address plan has room for: node IPs
 // 198.18.0.11-254 and pod ranges 198.18.1-239.0/24 (198.18.240.0/20 holds

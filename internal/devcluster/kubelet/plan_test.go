@@ -21,7 +21,7 @@ func TestPlan(t *testing.T) {
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("Plan mismatch (-want +got):\n%s", diff)
 	}
-	if p := got[0].ProviderID(); p != "kelb:///us-west-2a/ip-198-18-0-11.us-west-2.compute.internal" {
+	if p := got[0].ProviderID(); p != "aws:///us-west-2a/i-e65a0bb4bbcd7f477" {
 		t.Errorf("ProviderID = %q", p)
 	}
 }
