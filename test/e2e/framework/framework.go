@@ -76,6 +76,10 @@ type Options struct {
 	// Commands are programs the environment needs beyond kelb up's own,
 	// with how to install each; without one every test skips, saying so.
 	Commands map[string]string
+	// Prepare runs once the environment can run here, before kelb up
+	// (within 40 minutes), and returns more arguments for kelb up (say, a
+	// program it builds); its error fails every test.
+	Prepare func(ctx context.Context) (upArgs []string, err error)
 }
 
 // Main brings the environment up, runs the tests and tears it down. Use it
@@ -108,6 +112,18 @@ func Main(m *testing.M, opts Options) int {
 	defer os.RemoveAll(tmp)
 	name := Name + opts.NameSuffix
 	env := &Env{Kelb: filepath.Join(tmp, "kelb"), Name: name, Nodes: opts.Nodes}
+	if opts.Prepare != nil {
+		// A first build may take long on a small machine: it has its own
+		// bound, within go test's -timeout.
+		pctx, pcancel := context.WithTimeout(context.Background(), 40*time.Minute)
+		more, err := opts.Prepare(pctx)
+		pcancel()
+		if err != nil {
+			setupErr = err
+			return m.Run()
+		}
+		opts.ExtraUpArgs = append(append([]string(nil), opts.ExtraUpArgs...), more...)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	if err := setup(ctx, env, opts); err != nil {
@@ -245,7 +261,9 @@ func (e *Env) GetJSON(t testing.TB, v any, args ...string) {
 	}
 }
 
-// HasController reports whether kelb controller runs in the environment.
+// HasController reports whether a load balancer controller runs in the
+// environment: kelb controller, or the AWS Load Balancer Controller (kelb
+// up --aws-load-balancer-controller).
 func (e *Env) HasController(t testing.TB) bool {
 	t.Helper()
 	st, err := devcluster.LoadState(e.Name)
@@ -253,7 +271,7 @@ func (e *Env) HasController(t testing.TB) bool {
 		t.Fatalf("read the environment's state: %v", err)
 	}
 	for _, p := range st.Processes {
-		if p.Name == "kelb-controller" {
+		if p.Name == "kelb-controller" || p.Name == devcluster.LBCName {
 			return true
 		}
 	}
