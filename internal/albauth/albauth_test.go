@@ -328,3 +328,29 @@ func FuzzParseState(f *testing.F) {
 		}
 	})
 }
+
+// TestCognitoEndpoints maps a user pool to its hosted domain's endpoints
+// and issuer, or to CognitoEndpoint when set.
+func TestCognitoEndpoints(t *testing.T) {
+	k := testKeys(t, 1)
+	action := func(domain string) elb.Action {
+		return elb.Action{Type: elb.ActionAuthenticateCognito, AuthenticateCognito: &elb.AuthenticateCognitoConfig{
+			UserPoolArn: "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbC123", UserPoolClientID: "client", UserPoolDomain: domain}}
+	}
+	for _, tt := range []struct {
+		domain, override          string
+		authURL, userInfo, issuer string
+	}{
+		{"kelb", "", "https://kelb.auth.eu-west-1.amazoncognito.com/oauth2/authorize", "https://kelb.auth.eu-west-1.amazoncognito.com/oauth2/userInfo", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123"},
+		{"auth.example.test", "", "https://auth.example.test/oauth2/authorize", "https://auth.example.test/oauth2/userInfo", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123"},
+		{"kelb", "https://127.0.0.1:8443/", "https://127.0.0.1:8443/oauth2/authorize", "https://127.0.0.1:8443/oauth2/userInfo", "https://127.0.0.1:8443/"},
+	} {
+		f, err := NewFlow(action(tt.domain), "arn", Options{Keys: k, CognitoEndpoint: tt.override})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.oauth.Endpoint.AuthURL != tt.authURL || f.userInfo != tt.userInfo || f.issuer != tt.issuer || f.oauth.ClientSecret != "" {
+			t.Errorf("%s %s: auth %s userinfo %s issuer %s", tt.domain, tt.override, f.oauth.Endpoint.AuthURL, f.userInfo, f.issuer)
+		}
+	}
+}
