@@ -49,6 +49,8 @@ type CreateListenerInput struct {
 	DefaultActions  []Action
 	AlpnPolicy      []string
 	Tags            []Tag
+	// MutualAuthentication is nil when the request has none (mode off).
+	MutualAuthentication *MutualAuthenticationInput
 }
 
 // ModifyListenerInput is the input of ModifyListener; empty fields keep
@@ -61,6 +63,8 @@ type ModifyListenerInput struct {
 	Certificates   []Certificate
 	DefaultActions []Action
 	AlpnPolicy     []string
+	// MutualAuthentication replaces the listener's when not nil.
+	MutualAuthentication *MutualAuthenticationInput
 }
 
 // checkListener validates l (its protocol, port, TLS settings and default
@@ -182,6 +186,9 @@ func (s *Service) CreateListener(ctx context.Context, in CreateListenerInput) (L
 		if err := s.checkListener(w, lb, l); err != nil {
 			return err
 		}
+		if l.MutualAuthentication, err = checkMutualAuthentication(tx, l.Protocol, in.MutualAuthentication); err != nil {
+			return err
+		}
 		if err := checkCertificatesExist(tx, l.Certificates); err != nil {
 			return err
 		}
@@ -266,6 +273,13 @@ func (s *Service) ModifyListener(ctx context.Context, in ModifyListenerInput) (L
 		}
 		if len(in.AlpnPolicy) > 0 {
 			l.AlpnPolicy = in.AlpnPolicy
+		}
+		if in.MutualAuthentication != nil {
+			if l.MutualAuthentication, err = checkMutualAuthentication(tx, l.Protocol, in.MutualAuthentication); err != nil {
+				return err
+			}
+		} else if l.Protocol != "HTTPS" {
+			l.MutualAuthentication = nil
 		}
 		// The listener's own forward targets do not count as another
 		// load balancer's; drop it from the world while checking.

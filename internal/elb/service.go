@@ -191,7 +191,10 @@ func (s *Service) Snapshot(ctx context.Context) (State, error) {
 		}
 		st = w.state()
 		st.Revision = tx.Revision()
-		st.SecurityGroups, err = secgroup.List(tx)
+		if st.SecurityGroups, err = secgroup.List(tx); err != nil {
+			return err
+		}
+		st.TrustStores, err = TrustStoreMaterials(tx)
 		return err
 	})
 	if err != nil {
@@ -433,6 +436,8 @@ func kindOfARN(arn string) string {
 		return kindListener
 	case strings.HasPrefix(res, "listener-rule/"):
 		return kindRule
+	case strings.HasPrefix(res, "truststore/"):
+		return kindTrustStore
 	}
 	return ""
 }

@@ -99,6 +99,12 @@ func loadTaggable(tx store.ReadTx, arn string) (*taggable, error) {
 			return nil, err
 		}
 		return &taggable{kind: kindRule, tags: &r.Tags, save: func(tx store.Tx) error { return putJSON(tx, kindRule, arn, r) }}, nil
+	case kindTrustStore:
+		ts, err := getTrustStore(tx, arn)
+		if err != nil {
+			return nil, err
+		}
+		return &taggable{kind: kindTrustStore, tags: &ts.Tags, save: func(tx store.Tx) error { return putJSON(tx, kindTrustStore, arn, ts) }}, nil
 	}
 	return nil, validationf("'%s' is not a valid resource ARN", arn)
 }

@@ -82,8 +82,11 @@ type Listener struct {
 	Certificates    []Certificate
 	SslPolicy       string
 	AlpnPolicy      []string
-	Attributes      map[string]string
-	Tags            []Tag
+	// MutualAuthentication is an HTTPS listener's mutual TLS; nil is
+	// mode off.
+	MutualAuthentication *MutualAuthentication `json:",omitempty"`
+	Attributes           map[string]string
+	Tags                 []Tag
 	// DefaultRuleTags are the tags of the listener's default rule, which
 	// is not stored apart (defaultRuleARN).
 	DefaultRuleTags []Tag `json:",omitempty"`
@@ -286,4 +289,7 @@ type State struct {
 	TargetGroups  []TargetGroup
 	// SecurityGroups are every security group, for Admission.
 	SecurityGroups []secgroup.SecurityGroup
+	// TrustStores are every trust store's bundle and revocation lists, by
+	// ARN, for listeners' mutual TLS.
+	TrustStores map[string]TrustStoreMaterial
 }

@@ -161,6 +161,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	ctx := context.WithValue(r.Context(), requestIDKey{}, requestID)
+	ctx = context.WithValue(ctx, callerKey{}, h.caller(r, accessKeyID))
 	result, err := op(ctx, p)
 	if err != nil {
 		h.writeError(w, requestID, action, err)

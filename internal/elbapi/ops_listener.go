@@ -15,6 +15,47 @@ type xListener struct {
 	SslPolicy       string         `xml:",omitempty"`
 	DefaultActions  List[xAction]
 	AlpnPolicy      []string `xml:"AlpnPolicy>member"`
+	// MutualAuthentication is described for HTTPS listeners only, mode
+	// off when they have none, as ELBv2 describes them.
+	MutualAuthentication *xMutualAuthentication `xml:",omitempty"`
+}
+
+type xMutualAuthentication struct {
+	Mode                          string
+	TrustStoreArn                 string `xml:",omitempty"`
+	IgnoreClientCertificateExpiry *bool  `xml:",omitempty"`
+	TrustStoreAssociationStatus   string `xml:",omitempty"`
+	AdvertiseTrustStoreCaNames    string `xml:",omitempty"`
+}
+
+func encodeMutualAuthentication(l elb.Listener) *xMutualAuthentication {
+	if l.Protocol != "HTTPS" {
+		return nil
+	}
+	m := l.MutualAuthentication
+	if m == nil {
+		return &xMutualAuthentication{Mode: elb.MutualAuthOff}
+	}
+	x := &xMutualAuthentication{Mode: m.Mode}
+	if m.Mode == elb.MutualAuthVerify {
+		ignore := m.IgnoreClientCertificateExpiry
+		x.TrustStoreArn, x.IgnoreClientCertificateExpiry = m.TrustStoreARN, &ignore
+		x.TrustStoreAssociationStatus, x.AdvertiseTrustStoreCaNames = "active", m.AdvertiseTrustStoreCaNames
+	}
+	return x
+}
+
+func decodeMutualAuthentication(d *decoder, p Params) *elb.MutualAuthenticationInput {
+	m, ok := p.Struct("MutualAuthentication")
+	if !ok {
+		return nil
+	}
+	return &elb.MutualAuthenticationInput{
+		Mode:                          m.String("Mode"),
+		TrustStoreARN:                 m.String("TrustStoreArn"),
+		IgnoreClientCertificateExpiry: d.boolPtr(m, "IgnoreClientCertificateExpiry"),
+		AdvertiseTrustStoreCaNames:    m.String("AdvertiseTrustStoreCaNames"),
+	}
 }
 
 type xCertificate struct {
@@ -29,13 +70,14 @@ type listenersResult struct {
 
 func encodeListener(l elb.Listener) xListener {
 	x := xListener{
-		ListenerArn:     l.ARN,
-		LoadBalancerArn: l.LoadBalancerARN,
-		Port:            l.Port,
-		Protocol:        l.Protocol,
-		SslPolicy:       l.SslPolicy,
-		DefaultActions:  encodeActions(l.DefaultActions),
-		AlpnPolicy:      l.AlpnPolicy,
+		ListenerArn:          l.ARN,
+		LoadBalancerArn:      l.LoadBalancerARN,
+		Port:                 l.Port,
+		Protocol:             l.Protocol,
+		SslPolicy:            l.SslPolicy,
+		DefaultActions:       encodeActions(l.DefaultActions),
+		AlpnPolicy:           l.AlpnPolicy,
+		MutualAuthentication: encodeMutualAuthentication(l),
 	}
 	for _, c := range l.Certificates {
 		if c.IsDefault {
@@ -58,14 +100,15 @@ func decodeCertificates(d *decoder, p Params) []elb.Certificate {
 func (o *ops) createListener(ctx context.Context, p Params) (any, error) {
 	var d decoder
 	in := elb.CreateListenerInput{
-		LoadBalancerARN: p.String("LoadBalancerArn"),
-		Protocol:        p.String("Protocol"),
-		Port:            d.int32(p, "Port"),
-		SslPolicy:       p.String("SslPolicy"),
-		Certificates:    decodeCertificates(&d, p),
-		DefaultActions:  decodeActions(&d, p, "DefaultActions"),
-		AlpnPolicy:      p.StringList("AlpnPolicy"),
-		Tags:            decodeTags(p, "Tags"),
+		LoadBalancerARN:      p.String("LoadBalancerArn"),
+		Protocol:             p.String("Protocol"),
+		Port:                 d.int32(p, "Port"),
+		SslPolicy:            p.String("SslPolicy"),
+		Certificates:         decodeCertificates(&d, p),
+		DefaultActions:       decodeActions(&d, p, "DefaultActions"),
+		AlpnPolicy:           p.StringList("AlpnPolicy"),
+		Tags:                 decodeTags(p, "Tags"),
+		MutualAuthentication: decodeMutualAuthentication(&d, p),
 	}
 	if d.err != nil {
 		return nil, d.err
@@ -99,13 +142,14 @@ func (o *ops) describeListeners(ctx context.Context, p Params) (any, error) {
 func (o *ops) modifyListener(ctx context.Context, p Params) (any, error) {
 	var d decoder
 	in := elb.ModifyListenerInput{
-		ListenerARN:    p.String("ListenerArn"),
-		Protocol:       p.String("Protocol"),
-		Port:           d.int32(p, "Port"),
-		SslPolicy:      p.String("SslPolicy"),
-		Certificates:   decodeCertificates(&d, p),
-		DefaultActions: decodeActions(&d, p, "DefaultActions"),
-		AlpnPolicy:     p.StringList("AlpnPolicy"),
+		ListenerARN:          p.String("ListenerArn"),
+		Protocol:             p.String("Protocol"),
+		Port:                 d.int32(p, "Port"),
+		SslPolicy:            p.String("SslPolicy"),
+		Certificates:         decodeCertificates(&d, p),
+		DefaultActions:       decodeActions(&d, p, "DefaultActions"),
+		AlpnPolicy:           p.StringList("AlpnPolicy"),
+		MutualAuthentication: decodeMutualAuthentication(&d, p),
 	}
 	if d.err != nil {
 		return nil, d.err

@@ -129,6 +129,10 @@ type verifier struct {
 	region  string
 	service string // sigv4Service when empty
 	now     func() time.Time
+	// s3: the canonical URI is the path URI-encoded once, as S3 signs it
+	// (not twice as the other services do), and a body may go unsigned
+	// (UNSIGNED-PAYLOAD).
+	s3 bool
 }
 
 // SignatureConfig configures VerifySignature.
@@ -139,6 +143,10 @@ type SignatureConfig struct {
 	Service string
 	// Now tells the time; nil: time.Now.
 	Now func() time.Time
+	// S3 is set for S3, whose signers encode the path once in the
+	// canonical request where every other service encodes it twice, and
+	// may leave a body unsigned (x-amz-content-sha256: UNSIGNED-PAYLOAD).
+	S3 bool
 }
 
 // VerifySignature authenticates a SigV4-signed request of another AWS API
@@ -149,7 +157,7 @@ func VerifySignature(r *http.Request, body []byte, cfg SignatureConfig) (string,
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return verifier{creds: cfg.Credentials, region: cfg.Region, service: cfg.Service, now: cfg.Now}.verify(r, body)
+	return verifier{creds: cfg.Credentials, region: cfg.Region, service: cfg.Service, now: cfg.Now, s3: cfg.S3}.verify(r, body)
 }
 
 // verify authenticates r, whose body has already been read into body. It
@@ -266,7 +274,7 @@ func (v verifier) verify(r *http.Request, body []byte) (string, *Error) {
 	payloadHashes := []string{bodyHash}
 	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" {
 		switch {
-		case h == unsignedPayload && len(body) == 0:
+		case h == unsignedPayload && (len(body) == 0 || v.s3):
 			payloadHashes = []string{h}
 		case h == bodyHash:
 			payloadHashes = []string{h}
@@ -281,7 +289,7 @@ func (v verifier) verify(r *http.Request, body []byte) (string, *Error) {
 
 	key := signingKey(secret, a.Date, a.Region, a.Service)
 	for _, ph := range payloadHashes {
-		creq := canonicalRequest(r, a.SignedHeaders, ph, presigned)
+		creq := canonicalRequest(r, a.SignedHeaders, ph, presigned, v.s3)
 		sts := stringToSign(amzDate, a.scope(), creq)
 		want := hex.EncodeToString(hmacSHA256(key, sts))
 		if subtle.ConstantTimeCompare([]byte(want), []byte(a.Signature)) == 1 {
@@ -309,10 +317,16 @@ func unsignedAmzHeader(h http.Header, signed []string) string {
 }
 
 // canonicalRequest builds the SigV4 canonical request of r.
-func canonicalRequest(r *http.Request, signedHeaders []string, payloadHash string, presigned bool) string {
+func canonicalRequest(r *http.Request, signedHeaders []string, payloadHash string, presigned, pathEncodedOnce bool) string {
 	path := r.URL.EscapedPath()
 	if path == "" {
 		path = "/"
+	}
+	if pathEncodedOnce {
+		path = r.URL.Path
+		if path == "" {
+			path = "/"
+		}
 	}
 	var b strings.Builder
 	b.WriteString(r.Method)
@@ -436,4 +450,27 @@ func hmacSHA256(key []byte, data string) []byte {
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// Presign returns u (an absolute http or https URL) with a SigV4 presigned
+// query for a GET by accessKeyID, scoped to region and service, valid for
+// expires from now: the form of the S3 URLs AWS hands out, which the
+// verifier accepts with SignatureConfig.S3 set.
+func Presign(u *url.URL, accessKeyID, secret, region, service string, now time.Time, expires time.Duration) *url.URL {
+	now = now.UTC()
+	date := now.Format(scopeDateFormat)
+	scope := date + "/" + region + "/" + service + "/" + sigv4Terminator
+	out := *u
+	q := out.Query()
+	q.Set("X-Amz-Algorithm", sigv4Algorithm)
+	q.Set("X-Amz-Credential", accessKeyID+"/"+scope)
+	q.Set("X-Amz-Date", now.Format(amzDateFormat))
+	q.Set("X-Amz-Expires", strconv.Itoa(int(expires.Seconds())))
+	q.Set("X-Amz-SignedHeaders", "host")
+	out.RawQuery = q.Encode()
+	r := &http.Request{Method: http.MethodGet, URL: &out, Host: out.Host, Header: http.Header{}}
+	creq := canonicalRequest(r, []string{"host"}, unsignedPayload, true, true)
+	sig := hex.EncodeToString(hmacSHA256(signingKey(secret, date, region, service), stringToSign(now.Format(amzDateFormat), scope, creq)))
+	out.RawQuery += "&X-Amz-Signature=" + sig
+	return &out
 }

@@ -240,7 +240,7 @@ func TestSignatureMatchesSDK(t *testing.T) {
 			if req.Host == "" {
 				req.Host = req.URL.Host
 			}
-			creq := canonicalRequest(req, a.SignedHeaders, sha256Hex([]byte(tt.body)), false)
+			creq := canonicalRequest(req, a.SignedHeaders, sha256Hex([]byte(tt.body)), false, false)
 			got := hex.EncodeToString(hmacSHA256(signingKey(testSecret, a.Date, a.Region, a.Service), stringToSign(req.Header.Get("X-Amz-Date"), a.scope(), creq)))
 			if got != a.Signature {
 				t.Errorf("signature %s, SDK signed %s; canonical request:\n%s", got, a.Signature, creq)

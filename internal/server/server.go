@@ -78,6 +78,8 @@ import (
 	"github.com/kelb-io/kelb/internal/elbapi"
 	"github.com/kelb-io/kelb/internal/fleet"
 	"github.com/kelb-io/kelb/internal/health"
+	"github.com/kelb-io/kelb/internal/s3api"
+	"github.com/kelb-io/kelb/internal/s3store"
 	"github.com/kelb-io/kelb/internal/secgroup"
 )
 
@@ -250,8 +252,16 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	ec2Handler := ec2api.NewHandler(ec2api.Config{ELB: svc, Groups: groups, Credentials: cfg.Credentials,
 		Logger: log.With("component", "ec2")})
+	// S3 requests (the objects trust stores read their CA bundles and
+	// revocation lists from) share it too: path-style, signed for s3.
+	s3Handler := s3api.NewHandler(s3api.Config{Objects: s3store.New(s3store.Config{Store: st, Region: svc.Region()}),
+		Credentials: cfg.Credentials, Region: svc.Region(), Documents: svc.TrustStoreDocument, Logger: log.With("component", "s3")})
 	gate := newRevisionGate()
 	api, apiLn := limitedServer("api", answerWhenApplied(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s3api.IsS3Request(r) {
+			s3Handler.ServeHTTP(w, r)
+			return
+		}
 		if acmapi.IsACMRequest(r) {
 			acmHandler.ServeHTTP(w, r)
 			return
