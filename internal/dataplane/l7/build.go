@@ -121,6 +121,8 @@ func Build(state elb.State, health elb.HealthView) Config {
 				XFFMode:          cmp.Or(lb.Attributes[attrXFFMode], xffAppend),
 				Rules:            lr,
 				DefaultActions:   ls.DefaultActions,
+				MutualAuth:       buildMutualAuth(ls, state.TrustStores),
+				MTLSHeaderNames:  mtlsHeaderNames(ls.Attributes),
 			})
 		}
 	}

@@ -76,6 +76,12 @@ type Listener struct {
 	// routing.http.x_amzn_tls_version_and_cipher_suite.enabled).
 	TLSVersionHeader string `json:",omitempty"`
 	TLSCipherHeader  string `json:",omitempty"`
+	// MutualAuth is the mutual TLS of an HTTPS listener (mtls.go); nil
+	// is off.
+	MutualAuth *MutualAuth `json:",omitempty"`
+	// MTLSHeaderNames rename the mutual TLS headers, by default name
+	// (routing.http.request.x_amzn_mtls_*.header_name).
+	MTLSHeaderNames map[string]string `json:",omitempty"`
 }
 
 // TargetGroup is a target group some ALB listener or rule forwards to.

@@ -78,7 +78,10 @@ type clientConn struct {
 	fwd    []byte // the request head as the target gets it, without X-Forwarded-* and the final CRLF
 	send   []byte // what the target gets in the first write
 	upBuf  []byte // request body streaming to the target
-	clen   int64  // request body length
+	// mtls are the mutual TLS header lines of the connection's client
+	// certificate, sent with every request.
+	mtls []byte
+	clen int64 // request body length
 	// closeAfter: the connection closes after this response.
 	closeAfter bool
 	// headers are the response header settings of the table serving the
@@ -150,7 +153,7 @@ func (s *server) serveConn(cc *clientConn) {
 			cc.conn.Close()
 			s.active.Dec()
 		}
-		cc.s, cc.conn, cc.out.conn, cc.in.conn, cc.slot = nil, nil, nil, nil, nil
+		cc.s, cc.conn, cc.out.conn, cc.in.conn, cc.slot, cc.mtls = nil, nil, nil, nil, nil, nil
 		cc.headers, cc.tlsState, cc.tlsLines, cc.tlsFor = nil, nil, cc.tlsLines[:0], nil
 		clear(cc.vals[:])
 		clear(cc.header)
@@ -169,6 +172,7 @@ func (s *server) serveConn(cc *clientConn) {
 		tc.SetWriteDeadline(time.Time{})
 		st := tc.ConnectionState()
 		cc.tlsState = &st
+		cc.mtls = mtlsHeaders(&st, s.table.Load())
 		if st.NegotiatedProtocol == "h2" {
 			tc.SetReadDeadline(time.Time{})
 			s.untrack(cc)
@@ -194,7 +198,7 @@ func (s *server) serveConn(cc *clientConn) {
 			return
 		}
 		t := s.table.Load()
-		if t == nil || !cc.parse(string(cc.in.buf[cc.in.r:cc.in.r+n])) {
+		if t == nil || !cc.parse(string(cc.in.buf[cc.in.r:cc.in.r+n]), t) {
 			handed = s.handoffConn(cc)
 			return
 		}
@@ -578,6 +582,7 @@ func (cc *clientConn) appendForwarded(b []byte, t *table) []byte {
 		}
 		b = append(b, cc.tlsLines...)
 	}
+	b = append(b, cc.mtls...)
 	return append(b, "\r\n"...)
 }
 
@@ -889,7 +894,7 @@ func parseLength[T string | []byte](v T) (int64, bool) {
 
 // parse reads the request head into cc.req and builds cc.fwd. It reports
 // false for anything the fast path leaves to net/http.
-func (cc *clientConn) parse(head string) bool {
+func (cc *clientConn) parse(head string, t *table) bool {
 	cc.clen, cc.closeAfter = 0, false
 	clear(cc.header)
 	nl := strings.IndexByte(head, '\n')
@@ -943,7 +948,7 @@ func (cc *clientConn) parse(head string) bool {
 			return false
 		}
 		key := canonicalKey(line[:colon])
-		keep := true
+		keep := !t.stripsHeader(key)
 		switch key {
 		case "Host":
 			if hasHost || !validHost(value) {

@@ -620,7 +620,7 @@ func FuzzParseRequest(f *testing.F) {
 			return
 		}
 		cc := &clientConn{header: http.Header{}}
-		if !cc.parse(in[:end]) {
+		if !cc.parse(in[:end], nil) {
 			return
 		}
 		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(in[:end])))

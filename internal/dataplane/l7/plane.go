@@ -228,7 +228,14 @@ func (p *Plane) tlsConfig(l Listener) (*tls.Config, error) {
 	if l.HTTP2 {
 		protos = []string{"h2", "http/1.1"}
 	}
-	return tlspolicy.Server{Policy: l.SSLPolicy, Certificates: certs, NextProtos: protos}.Config()
+	conf, err := tlspolicy.Server{Policy: l.SSLPolicy, Certificates: certs, NextProtos: protos}.Config()
+	if err != nil {
+		return nil, err
+	}
+	if err := applyMutualAuth(conf, l.MutualAuth, time.Now); err != nil {
+		return nil, err
+	}
+	return conf, nil
 }
 
 // buildTable compiles a listener's rules and actions against the current
@@ -255,6 +262,10 @@ func (p *Plane) buildTable(l Listener) (*table, error) {
 		tlsVersionHeader: l.TLSVersionHeader,
 		tlsCipherHeader:  l.TLSCipherHeader,
 		tlsHeaderKeys:    [2]string{textproto.CanonicalMIMEHeaderKey(l.TLSVersionHeader), textproto.CanonicalMIMEHeaderKey(l.TLSCipherHeader)},
+		mtlsNames:        l.MTLSHeaderNames,
+	}
+	if l.MutualAuth != nil {
+		t.mtlsMode = l.MutualAuth.Mode
 	}
 	for _, c := range l.SourceRanges {
 		pfx, err := netip.ParsePrefix(c)

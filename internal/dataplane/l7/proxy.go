@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/kelb-io/kelb/internal/albauth"
+	"github.com/kelb-io/kelb/internal/mtls"
 )
 
 // Stickiness cookies, named as ALB names them.
@@ -71,6 +72,10 @@ type table struct {
 	// albauth.CallbackPath; nil when it has none.
 	flows    map[string]*albauth.Flow
 	authKeys *albauth.Keys
+	// mtlsMode is the listener's mutual TLS mode ("" when off) and
+	// mtlsNames the names its attributes give the headers.
+	mtlsMode  string
+	mtlsNames mtls.HeaderNames
 }
 
 // admits reports whether the listener accepts a connection from addr (a
@@ -429,6 +434,7 @@ func setForwarded(pr *httputil.ProxyRequest, t *table) {
 			h.Set(t.tlsCipherHeader, cipher)
 		}
 	}
+	setMTLSHeaders(pr.In, h, t)
 }
 
 var (
