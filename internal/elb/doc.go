@@ -20,6 +20,12 @@
 //	arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>
 //	arn:aws:elasticloadbalancing:<region>:<account>:listener/net/<lb-name>/<lb-id>/<id>
 //	arn:aws:elasticloadbalancing:<region>:<account>:listener-rule/app/<lb-name>/<lb-id>/<listener-id>/<id>
+//	arn:aws:elasticloadbalancing:<region>:<account>:truststore/<name>/<id>
+//
+// Trust stores (truststores.go) read their CA bundles and revocation lists
+// from kelb's S3 objects (package s3store) in the transaction that stores
+// them; HTTPS listeners refer to them in their MutualAuthentication
+// (listener_mtls.go), and a trust store a listener uses cannot be deleted.
 //
 // Regular expressions of rule conditions (RegexValues) and transforms
 // (RuleTransform) are compiled with Go's RE2 when the rule is written

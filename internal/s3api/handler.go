@@ -172,14 +172,14 @@ func notImplemented(what string) error {
 
 func (h *handler) serve(w http.ResponseWriter, r *http.Request) error {
 	if r.ContentLength > s3store.MaxObjectSize {
-		return s3store.TooLarge("", "")
+		return tooLarge(r)
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, s3store.MaxObjectSize+1))
 	if err != nil {
 		return &s3store.Error{Code: "IncompleteBody", Status: http.StatusBadRequest, Message: "You did not provide the number of bytes specified by the Content-Length HTTP header."}
 	}
 	if len(body) > s3store.MaxObjectSize {
-		return s3store.TooLarge("", "")
+		return tooLarge(r)
 	}
 	if _, aerr := elbapi.VerifySignature(r, body, elbapi.SignatureConfig{
 		Credentials: h.cfg.Credentials, Region: h.cfg.Region, Service: "s3", Now: h.cfg.Now, S3: true,
@@ -229,6 +229,18 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	return methodNotAllowed(r)
+}
+
+// maxDiscard is how much of a body over the object size limit is read and
+// dropped before EntityTooLarge is answered, so that a client still
+// sending it reads the answer instead of a reset (and does not retry);
+// past it the connection closes.
+const maxDiscard = 16 << 20
+
+func tooLarge(r *http.Request) error {
+	io.Copy(io.Discard, io.LimitReader(r.Body, maxDiscard))
+	bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	return s3store.TooLarge(bucket, key)
 }
 
 func methodNotAllowed(r *http.Request) error {

@@ -12,8 +12,9 @@ import (
 )
 
 // unsupportedFeatureCases cover the AWS features kelb answers for without
-// having them: capacity reservations, IPAM pools, resource policies and
-// trust stores.
+// having them (capacity reservations, IPAM pools, resource policies), and
+// the trust store operations' errors for a bundle and trust stores that do
+// not exist (mtls_test.go covers the rest).
 func unsupportedFeatureCases() []confCase {
 	trustStore := "arn:aws:elasticloadbalancing:" + region + ":123456789012:truststore/conf/0123456789abcdef"
 	return []confCase{

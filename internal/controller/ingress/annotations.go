@@ -92,7 +92,7 @@ type AnnotationError struct {
 	Value  string
 	Reason string
 	// Unimplemented marks a well-formed annotation that asks for protection
-	// kelb does not implement yet (authentication, mutual TLS): the build
+	// kelb does not implement yet (authentication): the build
 	// refuses it rather than deploy the load balancer without it.
 	Unimplemented bool
 }

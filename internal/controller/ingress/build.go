@@ -143,6 +143,9 @@ func (b *builder) build() (*Stack, error) {
 		if err := refuseUnprotected(annotations(m.Ingress.Annotations)); err != nil {
 			return nil, memberError(m.Ingress, err)
 		}
+		if _, err := parseMutualAuthentication(annotations(m.Ingress.Annotations)); err != nil {
+			return nil, memberError(m.Ingress, err)
+		}
 	}
 	lb, err := b.loadBalancer()
 	if err != nil {
@@ -579,6 +582,9 @@ func (b *builder) listener(port int32, protocol string, members []Member, sslRed
 	l := Listener{Port: port, Protocol: protocol, Tags: b.tags(strconv.Itoa(int(port)))}
 	if protocol == "HTTPS" {
 		if err := b.tls(&l, members); err != nil {
+			return Listener{}, err
+		}
+		if err := b.mutualAuth(&l, members); err != nil {
 			return Listener{}, err
 		}
 	}

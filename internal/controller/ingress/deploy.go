@@ -25,6 +25,7 @@ type ELBv2 interface {
 	elbv2.DescribeListenerCertificatesAPIClient
 	AddListenerCertificates(context.Context, *elbv2.AddListenerCertificatesInput, ...func(*elbv2.Options)) (*elbv2.AddListenerCertificatesOutput, error)
 	RemoveListenerCertificates(context.Context, *elbv2.RemoveListenerCertificatesInput, ...func(*elbv2.Options)) (*elbv2.RemoveListenerCertificatesOutput, error)
+	DescribeTrustStores(context.Context, *elbv2.DescribeTrustStoresInput, ...func(*elbv2.Options)) (*elbv2.DescribeTrustStoresOutput, error)
 }
 
 var _ ELBv2 = (*elbv2.Client)(nil)
@@ -82,6 +83,7 @@ type actualListener struct {
 	DefaultCertificate       string
 	DefaultAction            Action
 	Attributes, Tags         map[string]string
+	MutualAuthentication     *types.MutualAuthenticationAttributes
 }
 
 // actualTargetGroup is an existing target group tagged for the stack.
@@ -456,6 +458,10 @@ func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, ce
 	if err != nil {
 		return err
 	}
+	mutualAuth, err := d.sdkMutualAuthentication(ctx, want.MutualAuthentication)
+	if err != nil {
+		return err
+	}
 	if defAction, err = d.resolveAuthenticate(ctx, defAction); err != nil {
 		return err
 	}
@@ -481,6 +487,7 @@ func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, ce
 			Certificates:    defaultCert,
 			DefaultActions:  sdkActions(defAction),
 			Tags:            elbv2deploy.SDKTags(want.Tags),
+			MutualAuthentication: mutualAuth,
 		})
 		if err != nil {
 			return fmt.Errorf("create listener %d on %s: %w", want.Port, lbARN, err)
@@ -500,7 +507,8 @@ func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, ce
 		if len(certs) > 0 {
 			wantCert = certs[0]
 		}
-		if have.Protocol != want.Protocol || have.SSLPolicy != want.SSLPolicy || have.DefaultCertificate != wantCert || !SameAction(defAction, have.DefaultAction) {
+		if have.Protocol != want.Protocol || have.SSLPolicy != want.SSLPolicy || have.DefaultCertificate != wantCert || !SameAction(defAction, have.DefaultAction) ||
+			mutualAuthenticationDiffers(mutualAuth, have.MutualAuthentication) {
 			res.Changed = true
 			_, err := d.Client.ModifyListener(ctx, &elbv2.ModifyListenerInput{
 				ListenerArn:    &arn,
@@ -508,6 +516,7 @@ func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, ce
 				SslPolicy:      optional(want.SSLPolicy),
 				Certificates:   defaultCert,
 				DefaultActions: sdkActions(defAction),
+				MutualAuthentication: mutualAuth,
 			})
 			if err != nil {
 				return fmt.Errorf("modify listener %s: %w", arn, err)

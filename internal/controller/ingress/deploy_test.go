@@ -33,6 +33,7 @@ import (
 	"github.com/kelb-io/kelb/internal/elb"
 	"github.com/kelb-io/kelb/internal/elb/store"
 	"github.com/kelb-io/kelb/internal/elbapi"
+	"github.com/kelb-io/kelb/internal/s3store"
 	"github.com/kelb-io/kelb/internal/secgroup"
 )
 
@@ -91,6 +92,7 @@ func elbServer(t *testing.T) (*elbv2.Client, *opLog) {
 		Credentials: elbapi.StaticCredentials{keyID: secret},
 		Region:      svc.Region(),
 	})
+	testObjects = s3store.New(s3store.Config{Store: st, Region: svc.Region()})
 	certs := certstore.New(certstore.Config{Store: st, Region: svc.Region(), InUse: elb.CertificateUsers})
 	acmHandler := acmapi.NewHandler(acmapi.Config{Certificates: certs, Credentials: elbapi.StaticCredentials{keyID: secret}, Region: svc.Region()})
 	groups := secgroup.New(secgroup.Config{Store: st, VpcID: svc.VpcID(), AccountID: svc.AccountID(), InUse: elb.SecurityGroupUsers})
@@ -129,6 +131,9 @@ var (
 	testACM *acm.Client
 	testEC2 *ec2.Client
 )
+
+// testObjects is the S3 object store of the last elbServer.
+var testObjects *s3store.Store
 
 // selfSigned returns a new self-signed certificate and key for host, PEM.
 func selfSigned(t *testing.T, host string) (certPEM, keyPEM []byte) {

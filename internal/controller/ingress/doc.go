@@ -84,10 +84,13 @@
 // authentication on a plain HTTP listener that does not redirect to HTTPS
 // fails the build rather than be served open there (the AWS Load
 // Balancer Controller leaves it open). Annotations that ask for
-// protection kelb does not implement yet fail closed (refused.go):
-// mutual-authentication in mode verify or passthrough, or an actions.*
-// annotation of an authenticate or jwt-validation type, fail the group's
-// build like a malformed annotation (an *AnnotationError marked
+// protection kelb does not implement yet fail closed (refused.go): an
+// actions.* annotation of an authenticate or jwt-validation type fails the
+// group's build like a malformed annotation (an *AnnotationError marked
 // Unimplemented), so the paths are never served without the protection
-// asked for.
+// asked for. The mutual-authentication annotation (mtls.go) gives HTTPS
+// listeners its mutual TLS, trust stores named by name resolved with
+// DescribeTrustStores; a bad value fails the build like any malformed
+// annotation, and an unknown trust store fails the deploy of that
+// listener, which keeps what it had.
 package ingress

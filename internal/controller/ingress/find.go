@@ -44,7 +44,7 @@ func (d *Deployer) listeners(ctx context.Context, lbARN string) ([]actualListene
 	for _, l := range ls {
 		have := actualListener{
 			ARN: l.ARN, Port: aws.ToInt32(l.Listener.Port), Protocol: string(l.Listener.Protocol), SSLPolicy: aws.ToString(l.Listener.SslPolicy),
-			Tags: l.Tags, Attributes: l.Attributes,
+			Tags: l.Tags, Attributes: l.Attributes, MutualAuthentication: l.Listener.MutualAuthentication,
 		}
 		for _, c := range l.Listener.Certificates {
 			if have.DefaultCertificate == "" || aws.ToBool(c.IsDefault) {

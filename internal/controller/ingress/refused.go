@@ -7,19 +7,20 @@ import (
 	"strings"
 )
 
-// Annotations that ask the load balancer to protect what it serves:
-// authenticate clients (auth.go builds them into authenticate actions) or
-// verify their certificates. kelb does not implement mutual TLS yet, and
-// serving the paths without that protection would open them to anyone, so
-// an object that asks for it is refused (see refuseUnprotected), as are
-// authenticate action types in an actions annotation.
+// Annotations that ask the load balancer to authenticate clients: auth.go
+// builds them into authenticate actions. Authenticate action types in an
+// actions annotation are refused (see refuseUnprotected): serving those
+// paths without the protection would open them to anyone.
 const (
-	AnnotationAuthType             = AnnotationPrefix + "auth-type"
-	AnnotationAuthIDPCognito       = AnnotationPrefix + "auth-idp-cognito"
-	AnnotationAuthIDPOIDC          = AnnotationPrefix + "auth-idp-oidc"
-	AnnotationJWTValidation        = AnnotationPrefix + "jwt-validation"
-	AnnotationMutualAuthentication = AnnotationPrefix + "mutual-authentication"
+	AnnotationAuthType       = AnnotationPrefix + "auth-type"
+	AnnotationAuthIDPCognito = AnnotationPrefix + "auth-idp-cognito"
+	AnnotationAuthIDPOIDC    = AnnotationPrefix + "auth-idp-oidc"
+	AnnotationJWTValidation  = AnnotationPrefix + "jwt-validation"
 )
+
+// AnnotationMutualAuthentication is the mutual TLS of HTTPS listeners
+// (mtls.go).
+const AnnotationMutualAuthentication = AnnotationPrefix + "mutual-authentication"
 
 // Action types that authenticate the request before it is routed.
 const (
@@ -28,11 +29,6 @@ const (
 	actionJWTValidation       = "jwt-validation"
 )
 
-// refusedWhy says what each refused annotation asks for.
-var refusedWhy = map[string]string{
-	AnnotationMutualAuthentication: "it asks for mutual TLS",
-}
-
 // unimplemented is the error for an annotation whose protection kelb
 // cannot give.
 func unimplemented(ann annotations, key, why string) *AnnotationError {
@@ -40,11 +36,10 @@ func unimplemented(ann annotations, key, why string) *AnnotationError {
 }
 
 // refuseUnprotected fails when the annotations of an Ingress or of a
-// backend Service ask for authentication or mutual TLS. Such an object is
+// backend Service ask for authentication. Such an object is
 // not deployed in a weaker form: the build fails, so a load balancer that
 // already serves stays as it was and a new one is not made. Annotations
-// that switch the protection off (auth-type none, every
-// mutual-authentication port in mode off) build as before.
+// that switch the protection off (auth-type none) build as before.
 func refuseUnprotected(ann annotations) error {
 	keys := make([]string, 0, len(ann))
 	for k := range ann {
@@ -70,8 +65,6 @@ func refuseOne(ann annotations, key string) error {
 			return nil
 		}
 		return ann.fail(key, "must be one of none, oidc, cognito")
-	case AnnotationMutualAuthentication:
-		return refuseMutualAuthentication(ann)
 	}
 	if _, ok := strings.CutPrefix(key, AnnotationActionsPrefix); ok {
 		// Only the type is read here; parseAction checks the rest of an
@@ -94,32 +87,6 @@ func refuseActionType(ann annotations, key, typ string) error {
 		return unimplemented(ann, key, fmt.Sprintf("action type %s asks for authentication (OIDC, Cognito)", typ))
 	case actionJWTValidation:
 		return unimplemented(ann, key, fmt.Sprintf("action type %s asks for JWT validation", typ))
-	}
-	return nil
-}
-
-// refuseMutualAuthentication reads the AWS Load Balancer Controller's
-// mutual-authentication list, [{"port":443,"mode":"verify",...}]: any
-// port in a mode other than off (verify, or passthrough, which hands the
-// client's certificate to the targets in a header) is refused.
-func refuseMutualAuthentication(ann annotations) error {
-	key := AnnotationMutualAuthentication
-	raw, _ := ann.str(key)
-	var ports []struct {
-		Port int32  `json:"port"`
-		Mode string `json:"mode"`
-	}
-	if err := json.Unmarshal([]byte(raw), &ports); err != nil {
-		return ann.fail(key, "not valid JSON for this annotation: "+err.Error())
-	}
-	for _, p := range ports {
-		switch p.Mode {
-		case "off":
-		case "verify", "passthrough":
-			return unimplemented(ann, key, fmt.Sprintf("port %d mode %s asks for mutual TLS", p.Port, p.Mode))
-		default:
-			return ann.fail(key, fmt.Sprintf("port %d: mode must be one of off, passthrough, verify", p.Port))
-		}
 	}
 	return nil
 }

@@ -10,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// An annotation that asks for authentication or mutual TLS fails the
+// An annotation that asks for authentication fails the
 // build with an *AnnotationError marked Unimplemented, naming the Ingress,
 // the annotation and its value, whether it is on the Ingress or on a
 // backend Service: kelb refuses rather than serve the paths openly.
@@ -21,8 +21,6 @@ func TestRefusedAnnotations(t *testing.T) {
 		onService        bool
 		useAction        bool
 	}{
-		{name: "mutual-authentication verify", key: AnnotationMutualAuthentication, value: `[{"port":443,"mode":"verify","trustStore":"ts"}]`},
-		{name: "mutual-authentication passthrough", key: AnnotationMutualAuthentication, value: `[{"port":80,"mode":"off"},{"port":443,"mode":"passthrough"}]`},
 		{name: "authenticate-oidc action", key: AnnotationActionsPrefix + "custom", value: `{"type":"authenticate-oidc","authenticateOidcConfig":` + oidc + `}`, useAction: true},
 		{name: "authenticate-cognito action", key: AnnotationActionsPrefix + "custom", value: `{"type":"authenticate-cognito"}`, useAction: true},
 		{name: "jwt-validation action", key: AnnotationActionsPrefix + "custom", value: `{"type":"jwt-validation","jwtValidationConfig":{"issuer":"https://idp.example"}}`, useAction: true},

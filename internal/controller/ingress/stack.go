@@ -55,12 +55,15 @@ type Listener struct {
 	Protocol string `json:"protocol"`
 	// SSLPolicy and Certificates are set for HTTPS listeners; the first
 	// certificate is the default one.
-	SSLPolicy     string            `json:"sslPolicy,omitempty"`
-	Certificates  []Certificate     `json:"certificates,omitempty"`
-	DefaultAction Action            `json:"defaultAction"`
-	Rules         []Rule            `json:"rules,omitempty"`
-	Attributes    map[string]string `json:"attributes,omitempty"`
-	Tags          map[string]string `json:"tags"`
+	SSLPolicy    string        `json:"sslPolicy,omitempty"`
+	Certificates []Certificate `json:"certificates,omitempty"`
+	// MutualAuthentication is an HTTPS listener's mutual TLS (mtls.go);
+	// nil leaves the listener's as it is.
+	MutualAuthentication *MutualAuthentication `json:"mutualAuthentication,omitempty"`
+	DefaultAction        Action                `json:"defaultAction"`
+	Rules                []Rule                `json:"rules,omitempty"`
+	Attributes           map[string]string     `json:"attributes,omitempty"`
+	Tags                 map[string]string     `json:"tags"`
 }
 
 // Certificate is a listener certificate: an ARN given by annotation, a

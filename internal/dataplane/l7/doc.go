@@ -61,7 +61,12 @@
 // keep-alive, and HTTP/2 (h2 through ALPN on HTTPS, h2c with prior
 // knowledge on HTTP) when routing.http2.enabled. HTTPS listeners choose their certificate by SNI among the listener's
 // certificates, the default one when none matches, with the TLS versions
-// and cipher suites of the listener's security policy.
+// and cipher suites of the listener's security policy. With mutual TLS
+// (mtls.go) a verify listener refuses the handshake of a client whose
+// certificate does not chain to the trust store, is revoked or expired
+// (package mtls decides), and every request of an accepted connection
+// carries the X-Amzn-Mtls-* headers of its certificate; client-sent ones
+// are dropped on both paths.
 //
 // Header modification (headers.go): a listener's
 // routing.http.response.*.header_value attributes set their header on every
