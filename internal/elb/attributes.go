@@ -190,7 +190,7 @@ func listenerAttrSpecs(protocol string) map[string]attrSpec {
 	case "HTTP", "HTTPS":
 		return applicationListenerAttrSpecs(map[string]attrSpec{AttrSourceRanges: sourceRangesAttr})
 	}
-	return withMTLSHeaderAttrs(protocol, map[string]attrSpec{AttrSourceRanges: sourceRangesAttr})
+	return map[string]attrSpec{AttrSourceRanges: sourceRangesAttr}
 }
 
 func defaultAttrs(specs map[string]attrSpec) map[string]string {

@@ -1,9 +1,6 @@
 package elb
 
 import (
-	"maps"
-	"regexp"
-
 	"github.com/kelb-io/kelb/internal/elb/store"
 )
 
@@ -90,38 +87,4 @@ func checkMutualAuthentication(tx store.ReadTx, protocol string, in *MutualAuthe
 		m.IgnoreClientCertificateExpiry = *in.IgnoreClientCertificateExpiry
 	}
 	return m, nil
-}
-
-// Listener attributes that rename the mutual TLS headers, with the header
-// each renames.
-var MTLSHeaderAttributes = map[string]string{
-	"routing.http.request.x_amzn_mtls_clientcert_serial_number.header_name": "X-Amzn-Mtls-Clientcert-Serial-Number",
-	"routing.http.request.x_amzn_mtls_clientcert_issuer.header_name":        "X-Amzn-Mtls-Clientcert-Issuer",
-	"routing.http.request.x_amzn_mtls_clientcert_subject.header_name":       "X-Amzn-Mtls-Clientcert-Subject",
-	"routing.http.request.x_amzn_mtls_clientcert_validity.header_name":      "X-Amzn-Mtls-Clientcert-Validity",
-	"routing.http.request.x_amzn_mtls_clientcert_leaf.header_name":          "X-Amzn-Mtls-Clientcert-Leaf",
-	"routing.http.request.x_amzn_mtls_clientcert.header_name":               "X-Amzn-Mtls-Clientcert",
-}
-
-// headerNameRE is what a renamed header may be called: up to 40 letters,
-// digits, hyphens and underscores.
-var headerNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,40}$`)
-
-// mtlsHeaderAttrSpecs are the header-name attributes of HTTPS listeners:
-// each defaults to the header's own name.
-func mtlsHeaderAttrSpecs() map[string]attrSpec {
-	m := make(map[string]attrSpec, len(MTLSHeaderAttributes))
-	for k, def := range MTLSHeaderAttributes {
-		m[k] = attrSpec{def: def, valid: headerNameRE.MatchString}
-	}
-	return m
-}
-
-// withMTLSHeaderAttrs adds the mutual TLS header attributes to an HTTPS
-// listener's attribute specs.
-func withMTLSHeaderAttrs(protocol string, specs map[string]attrSpec) map[string]attrSpec {
-	if protocol == "HTTPS" {
-		maps.Copy(specs, mtlsHeaderAttrSpecs())
-	}
-	return specs
 }

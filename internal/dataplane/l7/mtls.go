@@ -51,11 +51,17 @@ func buildMutualAuth(ls elb.Listener, stores map[string]elb.TrustStoreMaterial) 
 }
 
 // mtlsHeaderNames returns the header names a listener's attributes give
-// the mutual TLS headers.
+// the mutual TLS headers; nil when none is renamed.
 func mtlsHeaderNames(attrs map[string]string) mtls.HeaderNames {
-	names := mtls.HeaderNames{}
-	for attr, def := range elb.MTLSHeaderAttributes {
+	var names mtls.HeaderNames
+	for attr, def := range elb.RequestHeaderNameAttrs {
+		if !strings.HasPrefix(def, mtls.HeaderPrefix) {
+			continue
+		}
 		if v := attrs[attr]; v != "" && v != def {
+			if names == nil {
+				names = mtls.HeaderNames{}
+			}
 			names[def] = http.CanonicalHeaderKey(v)
 		}
 	}
