@@ -157,7 +157,7 @@ func newShellCmd() *cobra.Command {
 		Short: "Open a shell, or run a command, inside a local environment",
 		Long: `kelb shell runs $SHELL (or the given command) inside the environment's network
 namespace with KUBECONFIG, AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2 (and
-_ACM, _EC2: kelb server answers all three), the
+_ACM, _EC2, _S3: kelb server answers all four), the
 credentials file (AWS_SHARED_CREDENTIALS_FILE, mode 0600) and the region
 set, the environment's kubectl first on PATH,
 and name resolution pointed at kelb server's DNS.
