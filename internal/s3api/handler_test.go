@@ -203,7 +203,7 @@ func TestAWSCLI(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "ca.pem"), []byte("bundle"), 0o600)
 	os.WriteFile(filepath.Join(dir, "big.bin"), make([]byte, 2<<20), 0o600)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", `
 cd "$DIR"
@@ -212,7 +212,6 @@ aws s3 cp --only-show-errors ca.pem s3://cas/ca.pem
 aws s3 cp --only-show-errors s3://cas/ca.pem copy.pem
 cmp ca.pem copy.pem
 aws s3 ls s3://cas/ | awk '{print $NF}'
-timeout 20 aws s3 cp --only-show-errors ca.pem s3://nobucket/ca.pem 2>nb.err || echo "exit $?" >>nb.err; cp nb.err /tmp/nb.err
 python3 -c "
 import boto3, botocore
 try:
