@@ -24,7 +24,8 @@
 // bucket's.
 //
 // IsS3Request tells S3 requests apart from the Query and JSON APIs that
-// share the address.
+// share the address (kelb server asks for ALB authentication's unsigned
+// GET /public-keys/<kid> first, so a bucket of that name cannot be read).
 package s3api
 
 import (

@@ -258,6 +258,12 @@ func Run(ctx context.Context, cfg Config) error {
 		Credentials: cfg.Credentials, Region: svc.Region(), Documents: svc.TrustStoreDocument, Logger: log.With("component", "s3")})
 	gate := newRevisionGate()
 	api, apiLn := limitedServer("api", answerWhenApplied(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The public keys of ALB authentication are unsigned GETs of
+		// /public-keys/<kid>: before S3, which takes every other path.
+		if albauth.IsPublicKeyRequest(r) {
+			auth.Keys.ServePublicKey(w, r)
+			return
+		}
 		if s3api.IsS3Request(r) {
 			s3Handler.ServeHTTP(w, r)
 			return
@@ -268,10 +274,6 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		if ec2api.IsEC2Request(r) {
 			ec2Handler.ServeHTTP(w, r)
-			return
-		}
-		if albauth.IsPublicKeyRequest(r) {
-			auth.Keys.ServePublicKey(w, r)
 			return
 		}
 		elbHandler.ServeHTTP(w, r)
