@@ -480,13 +480,13 @@ func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, ce
 	if have == nil {
 		res.Changed = true
 		out, err := d.Client.CreateListener(ctx, &elbv2.CreateListenerInput{
-			LoadBalancerArn: &lbARN,
-			Port:            aws.Int32(want.Port),
-			Protocol:        types.ProtocolEnum(want.Protocol),
-			SslPolicy:       optional(want.SSLPolicy),
-			Certificates:    defaultCert,
-			DefaultActions:  sdkActions(defAction),
-			Tags:            elbv2deploy.SDKTags(want.Tags),
+			LoadBalancerArn:      &lbARN,
+			Port:                 aws.Int32(want.Port),
+			Protocol:             types.ProtocolEnum(want.Protocol),
+			SslPolicy:            optional(want.SSLPolicy),
+			Certificates:         defaultCert,
+			DefaultActions:       sdkActions(defAction),
+			Tags:                 elbv2deploy.SDKTags(want.Tags),
 			MutualAuthentication: mutualAuth,
 		})
 		if err != nil {
@@ -511,11 +511,11 @@ func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, ce
 			mutualAuthenticationDiffers(mutualAuth, have.MutualAuthentication) {
 			res.Changed = true
 			_, err := d.Client.ModifyListener(ctx, &elbv2.ModifyListenerInput{
-				ListenerArn:    &arn,
-				Protocol:       types.ProtocolEnum(want.Protocol),
-				SslPolicy:      optional(want.SSLPolicy),
-				Certificates:   defaultCert,
-				DefaultActions: sdkActions(defAction),
+				ListenerArn:          &arn,
+				Protocol:             types.ProtocolEnum(want.Protocol),
+				SslPolicy:            optional(want.SSLPolicy),
+				Certificates:         defaultCert,
+				DefaultActions:       sdkActions(defAction),
 				MutualAuthentication: mutualAuth,
 			})
 			if err != nil {
