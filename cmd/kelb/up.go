@@ -110,6 +110,7 @@ It needs root (to create the network namespace).`,
 	f.BoolVar(&opts.NoController, "no-controller", false, "do not start kelb controller (run your own, e.g. from an IDE)")
 	f.StringVar(&opts.LBC, "aws-load-balancer-controller", "", "path of an AWS Load Balancer Controller binary to run in place of kelb controller, pointed at kelb server for ELBv2, EC2 and ACM (give its CRDs with --crds, e.g. config/crd/bases of its source)")
 	f.IntVar(&opts.LBNodes, "lb-nodes", 0, "run a fleet of N kelb server nodes (each in network namespace kelb-<name>-lb<i>, one zone each, their configuration in a three-member etcd cluster) behind a router namespace running BIRD 2 (Debian: bird2) that spreads each load balancer address over its zone's nodes by BGP and ECMP; 0 runs one kelb server")
+	f.StringArrayVar(&opts.ServerFlags, "server-flag", nil, "an argument added to kelb server's, repeatable: --server-flag=--auth-ca-file=/path/idp-ca.pem trusts a test identity provider's CA for ALB authentication; none by default")
 	f.StringVar(&opts.CRDDir, "crds", "", "directory of CustomResourceDefinitions to apply (default: the ones built into kelb)")
 	f.BoolVar(&buildOnly, "build-only", false, "build (or find in the cache) the Kubernetes binaries and etcd, then exit")
 	f.BoolVar(&inNetns, devcluster.InNetnsFlag, false, "run inside the environment's network namespace (used by kelb up itself)")

@@ -114,6 +114,9 @@ type Options struct {
 	LBNodes int `json:"lbNodes,omitempty"`
 	// Fleet says which fleet flags kelb server has in this build.
 	Fleet FleetFeatures `json:"fleet,omitempty"`
+	// ServerFlags are added to kelb server's arguments (kelb up
+	// --server-flag), say --auth-ca-file; none by default.
+	ServerFlags []string `json:"serverFlags,omitempty"`
 }
 
 // Components says which optional kelb subcommands the binary has.

@@ -395,7 +395,7 @@ func serverArgs(st *State, addr, dataDir string) []string {
 	for _, n := range nodes {
 		args = append(args, "--instance", n.InstanceID()+"="+n.IP.String()+",prefix="+n.PodCIDR.String())
 	}
-	return args
+	return append(args, st.Options.ServerFlags...)
 }
 
 // ControllerArgs returns the arguments of kelb controller in environment
