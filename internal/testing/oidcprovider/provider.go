@@ -50,6 +50,11 @@ type Config struct {
 	Users   []User
 	// Addr is the address to listen on; empty is 127.0.0.1:0.
 	Addr string
+	// Listener, when set, is served instead of listening on Addr: one
+	// opened in another network namespace, say.
+	Listener net.Listener
+	// CA signs the provider's certificate; nil makes a new one.
+	CA *CA
 	// CognitoPaths serves the endpoints where a Cognito user pool's hosted
 	// domain has them: /oauth2/authorize, /oauth2/token, /oauth2/userInfo.
 	CognitoPaths bool
@@ -83,16 +88,25 @@ func Start(t testing.TB, cfg Config) *Provider {
 	for i := range cfg.Users {
 		st.users[cfg.Users[i].Subject] = &cfg.Users[i]
 	}
-	addr := cfg.Addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
+	ca := cfg.CA
+	if ca == nil {
+		if ca, err = NewCA(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	ln := cfg.Listener
+	if ln == nil {
+		addr := cfg.Addr
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			t.Fatal(err)
+		}
 	}
 	host, _, _ := net.SplitHostPort(ln.Addr().String())
-	caPEM, serverCert, err := testCertificates(host)
+	caPEM := ca.PEM
+	serverCert, err := ca.serverConfig(host)
 	if err != nil {
 		t.Fatal(err)
 	}
