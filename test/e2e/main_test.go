@@ -3,12 +3,40 @@
 package e2e
 
 import (
+	"context"
 	"os"
+	"path/filepath"
 	"testing"
 
+	"github.com/kelb-io/kelb/internal/testing/oidcprovider"
 	"github.com/kelb-io/kelb/test/e2e/framework"
 )
 
+// idpCA signs the certificate of the OpenID provider TestALBAuthOIDC
+// runs; kelb server trusts it (--auth-ca-file, given by kelb up
+// --server-flag).
+var idpCA *oidcprovider.CA
+
 func TestMain(m *testing.M) {
-	os.Exit(framework.Main(m, framework.Options{Nodes: 3}))
+	os.Exit(framework.Main(m, framework.Options{Nodes: 3, Prepare: trustIDP}))
+}
+
+// trustIDP makes idpCA and the kelb up arguments that have kelb server
+// trust it. The file stays for the life of the environment, in a
+// directory of the test binary's own.
+func trustIDP(context.Context) ([]string, error) {
+	ca, err := oidcprovider.NewCA()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "kelb-e2e-idp-")
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "idp-ca.pem")
+	if err := os.WriteFile(path, ca.PEM, 0o644); err != nil {
+		return nil, err
+	}
+	idpCA = ca
+	return []string{"--server-flag=--auth-ca-file=" + path}, nil
 }
