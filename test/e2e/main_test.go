@@ -13,17 +13,24 @@ import (
 )
 
 // idpCA signs the certificate of the OpenID provider TestALBAuthOIDC
-// runs; kelb server trusts it (--auth-ca-file, given by kelb up
-// --server-flag).
-var idpCA *oidcprovider.CA
+// runs; kelb server trusts it (--auth-ca-file in idpCADir, given by kelb
+// up --server-flag).
+var (
+	idpCA    *oidcprovider.CA
+	idpCADir string
+)
 
 func TestMain(m *testing.M) {
-	os.Exit(framework.Main(m, framework.Options{Nodes: 3, Prepare: trustIDP}))
+	code := framework.Main(m, framework.Options{Nodes: 3, Prepare: trustIDP})
+	if idpCADir != "" {
+		// kelb server read the file when it started.
+		os.RemoveAll(idpCADir)
+	}
+	os.Exit(code)
 }
 
 // trustIDP makes idpCA and the kelb up arguments that have kelb server
-// trust it. The file stays for the life of the environment, in a
-// directory of the test binary's own.
+// trust it, from a file in a directory of the test binary's own.
 func trustIDP(context.Context) ([]string, error) {
 	ca, err := oidcprovider.NewCA()
 	if err != nil {
@@ -33,6 +40,7 @@ func trustIDP(context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	idpCADir = dir
 	path := filepath.Join(dir, "idp-ca.pem")
 	if err := os.WriteFile(path, ca.PEM, 0o644); err != nil {
 		return nil, err
