@@ -2,51 +2,18 @@ package framework
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"runtime"
-
-	"github.com/vishvananda/netns"
 
 	"github.com/kelb-io/kelb/internal/devcluster"
+	"github.com/kelb-io/kelb/internal/devcluster/kubelet/netnstest"
 )
 
-// inNetns runs f on a thread moved into the environment's network
-// namespace, so that sockets f opens belong to it (and stay there), then
-// moves the thread back. A thread that cannot move back stays locked to
-// its ending goroutine, which the runtime then discards. It needs root (a
-// rootless environment's namespace is owned by its user namespace).
+// inNetns runs f on a thread in the environment's network namespace, so
+// that sockets f opens belong to it, and moves the thread back (see
+// netnstest.In). It needs root (a rootless environment's namespace is owned
+// by its user namespace).
 func (e *Env) inNetns(f func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			done <- fmt.Errorf("this thread's network namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		h, err := netns.GetFromName(devcluster.Namespace(e.Name))
-		if err != nil {
-			done <- fmt.Errorf("network namespace of %s: %w", e.Name, err)
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			done <- fmt.Errorf("enter the network namespace of %s: %w", e.Name, err)
-			return
-		}
-		err = f()
-		// Back in the test's namespace, the thread may serve other
-		// goroutines again; kelb down stops the processes it finds in the
-		// environment's namespace, and a test binary left there would be
-		// one of them.
-		if serr := netns.Set(orig); serr == nil {
-			runtime.UnlockOSThread()
-		}
-		done <- err
-	}()
-	return <-done
+	return netnstest.In(devcluster.Namespace(e.Name), f)
 }
 
 // Listen listens on addr inside the environment's network namespace: a
