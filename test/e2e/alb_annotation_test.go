@@ -129,15 +129,16 @@ func albConfig(t *testing.T, env *framework.Env, arn string) map[string]string {
 }
 
 // TestALBAWSOnlyAnnotations gives an Ingress annotations for AWS-only
-// resources (security groups, WAF): its load balancer is made and serves,
+// resources (WAF; security groups are kelb's own, through its EC2 API, and
+// have tests of their own): its load balancer is made and serves,
 // and an IgnoredAnnotation event names each of them.
 func TestALBAWSOnlyAnnotations(t *testing.T) {
 	env := framework.Get(t)
 	requireController(t, env)
 	ns := env.Namespace(t)
 	ignored := map[string]string{
-		"alb.ingress.kubernetes.io/security-groups": "sg-0123456789abcdef0",
-		"alb.ingress.kubernetes.io/wafv2-acl-arn":   "arn:aws:wafv2:us-west-2:123456789012:regional/webacl/web/0123",
+		"alb.ingress.kubernetes.io/wafv2-acl-arn":              "arn:aws:wafv2:us-west-2:123456789012:regional/webacl/web/0123",
+		"alb.ingress.kubernetes.io/shield-advanced-protection": "true",
 	}
 	manifest := plainIngress
 	for k, v := range ignored {

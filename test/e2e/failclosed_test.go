@@ -12,18 +12,14 @@ import (
 	"github.com/kelb-io/kelb/test/e2e/framework"
 )
 
-// refusedMessage is what a FailedBuildModel Warning for an annotation kelb
-// refuses says.
-const refusedMessage = "does not implement it yet and refuses"
-
 // waitRefused waits for a FailedBuildModel Warning on ns/name that names
-// key and value and says kelb refuses it.
-func waitRefused(t *testing.T, env *framework.Env, ns, name, key, value string) {
+// key and value and says why (why).
+func waitRefused(t *testing.T, env *framework.Env, ns, name, key, value, why string) {
 	t.Helper()
 	framework.Eventually(t, time.Minute, func() error {
 		for _, e := range events(t, env, ns, name) {
 			if e.Type == "Warning" && e.Reason == "FailedBuildModel" && strings.Contains(e.Message, key) &&
-				strings.Contains(e.Message, strconv.Quote(value)) && strings.Contains(e.Message, refusedMessage) {
+				strings.Contains(e.Message, strconv.Quote(value)) && strings.Contains(e.Message, why) {
 				t.Logf("event: %s", e.Message)
 				return nil
 			}
@@ -44,15 +40,17 @@ func noLoadBalancerNamed(t *testing.T, env *framework.Env, name string) {
 }
 
 // TestALBRefusesAuthentication: an Ingress that asks for OIDC
-// authentication gets a FailedBuildModel Warning naming auth-type and no
-// load balancer, rather than one serving its paths to anyone; a serving
-// Ingress given the annotation later keeps its load balancer exactly as it
-// was, still serving.
+// authentication without saying which identity provider gets a
+// FailedBuildModel Warning naming auth-type and no load balancer, rather
+// than one serving its paths to anyone; a serving Ingress given the
+// annotation later keeps its load balancer exactly as it was, still
+// serving. (TestALBAuthOIDC logs in through a complete configuration.)
 func TestALBRefusesAuthentication(t *testing.T) {
 	env := framework.Get(t)
 	requireController(t, env)
 	ns := env.Namespace(t)
 	const authType, oidc = "alb.ingress.kubernetes.io/auth-type", "oidc"
+	const why = "auth-type oidc needs alb.ingress.kubernetes.io/auth-idp-oidc"
 	const guardedName = "failclosed-guarded"
 	guarded := strings.NewReplacer("name: web\n", "name: guarded\n", "  annotations:\n",
 		"  annotations:\n    "+authType+": "+oidc+"\n    alb.ingress.kubernetes.io/load-balancer-name: "+guardedName+"\n").Replace(plainIngress)
@@ -73,7 +71,7 @@ func TestALBRefusesAuthentication(t *testing.T) {
 	serves(t)
 
 	t.Run("new Ingress", func(t *testing.T) {
-		waitRefused(t, env, ns, "guarded", authType, oidc)
+		waitRefused(t, env, ns, "guarded", authType, oidc, why)
 		noLoadBalancerNamed(t, env, guardedName)
 		var status struct {
 			Status struct {
@@ -90,7 +88,7 @@ func TestALBRefusesAuthentication(t *testing.T) {
 		before := albConfig(t, env, lb.LoadBalancerArn)
 		env.Kubectl(t, "annotate", "-n", ns, "ingress", "web", authType+"="+oidc)
 		defer env.Kubectl(t, "annotate", "-n", ns, "ingress", "web", authType+"-")
-		waitRefused(t, env, ns, "web", authType, oidc)
+		waitRefused(t, env, ns, "web", authType, oidc, why)
 		if diff := cmp.Diff(before, albConfig(t, env, lb.LoadBalancerArn)); diff != "" {
 			t.Errorf("load balancer changed after %s=%s (-before +after):\n%s", authType, oidc, diff)
 		}
