@@ -137,8 +137,8 @@ func TestALBAWSOnlyAnnotations(t *testing.T) {
 	requireController(t, env)
 	ns := env.Namespace(t)
 	ignored := map[string]string{
-		"alb.ingress.kubernetes.io/wafv2-acl-arn":              "arn:aws:wafv2:us-west-2:123456789012:regional/webacl/web/0123",
-		"alb.ingress.kubernetes.io/shield-advanced-protection": "true",
+		"alb.ingress.kubernetes.io/wafv2-acl-arn": "arn:aws:wafv2:us-west-2:123456789012:regional/webacl/web/0123",
+		"alb.ingress.kubernetes.io/waf-acl-id":    "web-acl-0123",
 	}
 	manifest := plainIngress
 	for k, v := range ignored {
