@@ -224,7 +224,10 @@ func TestEtcdStoreUnavailable(t *testing.T) {
 func TestStoreMigrate(t *testing.T) {
 	t.Parallel()
 	tn := newNet()
-	s := startServer(t, tn, serverOptions{})
+	// The servers on etcd will open the certificate authority this one
+	// makes: they need its certificate key, as kelb store migrate's users
+	// copy kelb.db.key along.
+	s := startServer(t, tn, serverOptions{fleetKey: true})
 	lbOut, err := s.ELB.CreateLoadBalancer(context.Background(), &elbv2.CreateLoadBalancerInput{
 		Name: aws.String("migrated"), Type: types.LoadBalancerTypeEnumNetwork, Scheme: types.LoadBalancerSchemeEnumInternal,
 	})

@@ -34,7 +34,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 
+	"github.com/kelb-io/kelb/internal/certstore"
 	"github.com/kelb-io/kelb/internal/dataplane/kernel"
+	"github.com/kelb-io/kelb/internal/server"
 )
 
 const (
@@ -85,6 +87,38 @@ func run(m *testing.M) int {
 
 // netCounter hands out second octets of 127.0.0.0/8 to tests.
 var netCounter atomic.Int32
+
+// fleetKey is the certificate key file every etcd-backed kelb server of
+// the tests shares, made at first use next to kelbBin.
+var fleetKey struct {
+	once sync.Once
+	data []byte
+	err  error
+}
+
+// sharesStore reports whether args run kelb server on an etcd store.
+func sharesStore(args []string) bool {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "--store" && args[i+1] == "etcd" {
+			return true
+		}
+	}
+	return false
+}
+
+// copyFleetKey writes the tests' fleet certificate key into dataDir.
+func copyFleetKey(dataDir string) error {
+	fleetKey.once.Do(func() {
+		path := filepath.Join(filepath.Dir(kelbBin), server.CertificateKeyFile)
+		if _, fleetKey.err = certstore.LoadOrCreateKey(path); fleetKey.err == nil {
+			fleetKey.data, fleetKey.err = os.ReadFile(path)
+		}
+	})
+	if fleetKey.err != nil {
+		return fleetKey.err
+	}
+	return os.WriteFile(filepath.Join(dataDir, server.CertificateKeyFile), fleetKey.data, 0o600)
+}
 
 // testNet is the /16 of loopback a test owns: backends in 127.N.0.0/24
 // (zone a below .128, zone b from .128), load balancer addresses of zone a
@@ -174,6 +208,10 @@ type serverOptions struct {
 	// wrap runs kelb through this command, e.g. prlimit (inside netns
 	// when both are given).
 	wrap []string
+	// fleetKey gives a bbolt-backed server the certificate key of the
+	// tests' etcd-backed ones (which always share it), as a store later
+	// migrated to etcd needs.
+	fleetKey bool
 }
 
 // startServer starts kelb server for t and stops it when t ends.
@@ -184,6 +222,14 @@ func startServer(t testing.TB, tn testNet, o serverOptions) *kelbServer {
 		zones = tn.zoneFlags()
 	}
 	s := &kelbServer{t: t, dataDir: t.TempDir()}
+	if o.fleetKey || sharesStore(o.extraArgs) {
+		// Servers on one etcd store are one fleet: like every fleet, they
+		// need the same certificate key (kelb.db.key), or the second
+		// cannot open the store's certificate authority and exits.
+		if err := copyFleetKey(s.dataDir); err != nil {
+			t.Fatalf("fleet certificate key: %v", err)
+		}
+	}
 	if o.netns != "" {
 		s.wrap = []string{"ip", "netns", "exec", o.netns}
 		s.dial = nsDialer(o.netns)
