@@ -12,73 +12,6 @@ import (
 	"github.com/kelb-io/kelb/test/e2e/framework"
 )
 
-// seed004Manifest is seed 004's ingress1.yaml as written: the game-2048
-// namespace, Deployment and NodePort Service, and an Ingress of class alb
-// in IP mode. It creates no IngressClass: kelb up provides alb, as the
-// AWS Load Balancer Controller's Helm chart does.
-const seed004Manifest = `apiVersion: v1
-kind: Namespace
-metadata:
-  name: game-2048
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  namespace: game-2048
-  name: deployment-2048
-spec:
-  selector:
-    matchLabels:
-      app.kubernetes.io/name: app-2048
-  replicas: 2
-  template:
-    metadata:
-      labels:
-        app.kubernetes.io/name: app-2048
-    spec:
-      containers:
-      - image: public.ecr.aws/l6m2t8p7/docker-2048:latest
-        imagePullPolicy: Always
-        name: app-2048
-        ports:
-        - containerPort: 80
----
-apiVersion: v1
-kind: Service
-metadata:
-  namespace: game-2048
-  name: service-2048
-spec:
-  ports:
-    - port: 80
-      targetPort: 80
-      protocol: TCP
-  type: NodePort
-  selector:
-    app.kubernetes.io/name: app-2048
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  namespace: game-2048
-  name: ingress-2048
-  annotations:
-    alb.ingress.kubernetes.io/scheme: internet-facing
-    alb.ingress.kubernetes.io/target-type: ip
-spec:
-  ingressClassName: alb
-  rules:
-    - http:
-        paths:
-        - path: /
-          pathType: Prefix
-          backend:
-            service:
-              name: service-2048
-              port:
-                number: 80
-`
-
 // TestALBSeed004Game2048 follows seed 004: the game-2048 manifest, applied
 // unchanged, gets an internet-facing application load balancer whose
 // TargetGroupBinding is in IP mode, and the Ingress hostname answers from
@@ -88,7 +21,7 @@ func TestALBSeed004Game2048(t *testing.T) {
 	env := framework.Get(t)
 	requireController(t, env)
 	const ns = "game-2048"
-	if _, err := env.Shell(t.Context(), seed004Manifest, "kubectl", "apply", "-f", "-"); err != nil {
+	if _, err := env.Shell(t.Context(), framework.Seed004Manifest, "kubectl", "apply", "-f", "-"); err != nil {
 		t.Fatalf("kubectl apply seed 004's ingress1.yaml: %v", err)
 	}
 	t.Cleanup(func() {

@@ -145,70 +145,6 @@ func TestLBCSeed003InstanceLocal(t *testing.T) {
 	waitGone(t, env, lb, tgs)
 }
 
-// seed004Manifest is seed 004's ingress1.yaml as written.
-const seed004Manifest = `apiVersion: v1
-kind: Namespace
-metadata:
-  name: game-2048
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  namespace: game-2048
-  name: deployment-2048
-spec:
-  selector:
-    matchLabels:
-      app.kubernetes.io/name: app-2048
-  replicas: 2
-  template:
-    metadata:
-      labels:
-        app.kubernetes.io/name: app-2048
-    spec:
-      containers:
-      - image: public.ecr.aws/l6m2t8p7/docker-2048:latest
-        imagePullPolicy: Always
-        name: app-2048
-        ports:
-        - containerPort: 80
----
-apiVersion: v1
-kind: Service
-metadata:
-  namespace: game-2048
-  name: service-2048
-spec:
-  ports:
-  - port: 80
-    targetPort: 80
-    protocol: TCP
-  type: NodePort
-  selector:
-    app.kubernetes.io/name: app-2048
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  namespace: game-2048
-  name: ingress-2048
-  annotations:
-    alb.ingress.kubernetes.io/scheme: internet-facing
-    alb.ingress.kubernetes.io/target-type: ip
-spec:
-  ingressClassName: alb
-  rules:
-  - http:
-      paths:
-      - path: /
-        pathType: Prefix
-        backend:
-          service:
-            name: service-2048
-            port:
-              number: 80
-`
-
 // TestLBCSeed004Game2048 follows seed 004's Ingress with the AWS Load
 // Balancer Controller: an internet-facing application load balancer in IP
 // mode, a TargetGroupBinding as the seed lists it, both pods healthy
@@ -217,7 +153,7 @@ spec:
 func TestLBCSeed004Game2048(t *testing.T) {
 	env := framework.Get(t)
 	const ns = "game-2048"
-	if _, err := env.Shell(t.Context(), seed004Manifest, "kubectl", "apply", "-f", "-"); err != nil {
+	if _, err := env.Shell(t.Context(), framework.Seed004Manifest, "kubectl", "apply", "-f", "-"); err != nil {
 		t.Fatalf("kubectl apply seed 004's ingress1.yaml: %v", err)
 	}
 	deleted := false
