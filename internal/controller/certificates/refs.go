@@ -3,15 +3,9 @@ package certificates
 import (
 	"context"
 	"fmt"
-)
 
-// Ref names a listener certificate in a desired stack: an ARN given by
-// annotation, or a Kubernetes TLS Secret ("<namespace>/<name>") that
-// deploy imports into kelb's certificate store.
-type Ref struct {
-	ARN    string `json:"arn,omitempty"`
-	Secret string `json:"secret,omitempty"`
-}
+	"github.com/kelb-io/kelb/internal/controller/model"
+)
 
 // Resolver turns a TLS Secret ("<namespace>/<name>") into the ARN of its
 // certificate in kelb's certificate store, importing it when needed;
@@ -22,14 +16,19 @@ type Resolver interface {
 
 var _ Resolver = (*SecretCertificates)(nil)
 
-// ARNs resolves refs to certificate ARNs, in order. A Secret without a
-// resolver, or one that cannot be imported, is an error naming it.
-func ARNs(ctx context.Context, r Resolver, refs []Ref) ([]string, error) {
+// ARNs resolves certificates given by ARN or TLS Secret to certificate
+// ARNs, in order. A Secret without a resolver, or one that cannot be
+// imported, is an error naming it; so is a certificate to discover or
+// request, which only an Ingress's deploy resolves.
+func ARNs(ctx context.Context, r Resolver, refs []model.Certificate) ([]string, error) {
 	out := make([]string, 0, len(refs))
 	for _, c := range refs {
 		if c.ARN != "" {
 			out = append(out, c.ARN)
 			continue
+		}
+		if c.Secret == "" {
+			return nil, fmt.Errorf("certificate %s: only a certificate ARN or a TLS Secret can be used here", c.Key())
 		}
 		if r == nil {
 			return nil, fmt.Errorf("TLS Secret %s cannot be used: no certificate store configured", c.Secret)

@@ -10,11 +10,13 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/kelb-io/kelb/internal/controller/model"
 )
 
 // TagCluster is the tag naming the cluster a resource was made for, the
 // AWS Load Balancer Controller's.
-const TagCluster = "elbv2.k8s.aws/cluster"
+const TagCluster = model.TagCluster
 
 // describeTagsBatch is the most ARNs one DescribeTags call accepts.
 const describeTagsBatch = 20
@@ -62,20 +64,6 @@ type ActualListener struct {
 	Listener   types.Listener
 	Attributes map[string]string
 	Tags       map[string]string
-}
-
-// HealthCheck is a target group's health check in the stacks' terms.
-type HealthCheck struct {
-	Protocol string `json:"protocol"`
-	// Port is "traffic-port" or a port number.
-	Port               string `json:"port"`
-	Path               string `json:"path"`
-	HTTPCode           string `json:"httpCode,omitempty"`
-	GRPCCode           string `json:"grpcCode,omitempty"`
-	IntervalSeconds    int32  `json:"intervalSeconds"`
-	TimeoutSeconds     int32  `json:"timeoutSeconds"`
-	HealthyThreshold   int32  `json:"healthyThreshold"`
-	UnhealthyThreshold int32  `json:"unhealthyThreshold"`
 }
 
 // ActualTargetGroup is an existing target group.

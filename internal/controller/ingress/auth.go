@@ -29,57 +29,6 @@ const (
 	oidcSecretClientSecret   = "clientSecret"
 )
 
-// AuthenticateAction is the authenticate action that runs before a rule's
-// or a listener's action on an HTTPS listener: authenticate-oidc,
-// authenticate-cognito or jwt-validation.
-type AuthenticateAction struct {
-	Type    string             `json:"type"`
-	OIDC    *OIDCAuth          `json:"oidc,omitempty"`
-	Cognito *CognitoAuth       `json:"cognito,omitempty"`
-	JWT     *JWTValidationAuth `json:"jwt,omitempty"`
-	// Session settings of authenticate-oidc and authenticate-cognito.
-	Scope                    string `json:"scope,omitempty"`
-	SessionCookieName        string `json:"sessionCookieName,omitempty"`
-	SessionTimeout           int64  `json:"sessionTimeout,omitempty"`
-	OnUnauthenticatedRequest string `json:"onUnauthenticatedRequest,omitempty"`
-}
-
-// OIDCAuth is the auth-idp-oidc annotation. The client id and secret come
-// from the Secret (<namespace>/<name>) when the stack is deployed; they
-// are never part of the model.
-type OIDCAuth struct {
-	Issuer                string            `json:"issuer"`
-	AuthorizationEndpoint string            `json:"authorizationEndpoint"`
-	TokenEndpoint         string            `json:"tokenEndpoint"`
-	UserInfoEndpoint      string            `json:"userInfoEndpoint"`
-	Secret                string            `json:"secret"`
-	ExtraParams           map[string]string `json:"authenticationRequestExtraParams,omitempty"`
-	ClientID              string            `json:"-"`
-	ClientSecret          string            `json:"-"`
-}
-
-// CognitoAuth is the auth-idp-cognito annotation.
-type CognitoAuth struct {
-	UserPoolARN      string            `json:"userPoolARN"`
-	UserPoolClientID string            `json:"userPoolClientID"`
-	UserPoolDomain   string            `json:"userPoolDomain"`
-	ExtraParams      map[string]string `json:"authenticationRequestExtraParams,omitempty"`
-}
-
-// JWTValidationAuth is the jwt-validation annotation.
-type JWTValidationAuth struct {
-	JwksEndpoint     string     `json:"jwksEndpoint"`
-	Issuer           string     `json:"issuer"`
-	AdditionalClaims []JWTClaim `json:"additionalClaims,omitempty"`
-}
-
-// JWTClaim is an additional claim of jwt-validation.
-type JWTClaim struct {
-	Format string   `json:"format"`
-	Name   string   `json:"name"`
-	Values []string `json:"values"`
-}
-
 // authenticate returns the authenticate action an Ingress backend (a
 // Service, or the name of an actions annotation) asks for, from the
 // Service's annotations over the Ingress's; nil for none. auth-type oidc

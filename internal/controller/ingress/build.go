@@ -684,8 +684,8 @@ func (b *builder) tls(l *Listener, members []Member) error {
 			return err
 		}
 		for _, c := range certs {
-			if !seen[c.key()] {
-				seen[c.key()] = true
+			if !seen[c.Key()] {
+				seen[c.Key()] = true
 				l.Certificates = append(l.Certificates, c)
 			}
 		}

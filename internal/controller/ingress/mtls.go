@@ -26,16 +26,6 @@ import (
 // turning mutual TLS off takes an explicit mode off. A trust store given
 // by name is resolved to its ARN with DescribeTrustStores at deploy time.
 
-// MutualAuthentication is an HTTPS listener's desired mutual TLS.
-type MutualAuthentication struct {
-	Port int32  `json:"port"`
-	Mode string `json:"mode"`
-	// TrustStore is a trust store name or ARN (verify mode).
-	TrustStore                    string  `json:"trustStore,omitempty"`
-	IgnoreClientCertificateExpiry *bool   `json:"ignoreClientCertificateExpiry,omitempty"`
-	AdvertiseTrustStoreCaNames    *string `json:"advertiseTrustStoreCaNames,omitempty"`
-}
-
 // parseMutualAuthentication reads the mutual-authentication annotation
 // into its entries by port; nil when the annotation is absent.
 func parseMutualAuthentication(ann annotations) (map[int32]*MutualAuthentication, error) {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/controller/model"
 )
 
 // Load balancer schemes.
@@ -166,11 +167,11 @@ func (b *builder) build() (*Stack, error) {
 			return nil, err
 		}
 		l := Listener{
-			Port:        g.port.Port,
-			Protocol:    g.protocol,
-			TargetGroup: tg.ResourceID,
-			Attributes:  attrs,
-			Tags:        listenerTags,
+			Port:          g.port.Port,
+			Protocol:      g.protocol,
+			DefaultAction: model.NetworkForward(tg.ResourceID),
+			Attributes:    attrs,
+			Tags:          listenerTags,
 		}
 		if g.protocol == "TLS" {
 			l.SSLPolicy, l.ALPNPolicy = tlsListen.sslPolicy, tlsListen.alpnPolicy
@@ -598,12 +599,12 @@ func (b *builder) healthCheck(targetType string) (HealthCheck, error) {
 			}
 			hc.Path = raw
 		}
-		hc.Matcher = "200-399"
+		hc.HTTPCode = "200-399"
 		if raw, ok := b.ann.str(AnnotationHCSuccessCodes); ok {
 			if !validSuccessCodes(raw) {
 				return HealthCheck{}, &AnnotationError{Key: AnnotationHCSuccessCodes, Value: b.ann[AnnotationHCSuccessCodes], Reason: `must be codes 200-599 as "200", "200,202" or "200-299"`}
 			}
-			hc.Matcher = raw
+			hc.HTTPCode = raw
 		}
 	}
 	var err error

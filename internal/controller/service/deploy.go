@@ -11,6 +11,7 @@ import (
 
 	"github.com/kelb-io/kelb/internal/controller/certificates"
 	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
+	"github.com/kelb-io/kelb/internal/controller/model"
 )
 
 // ELBv2 is the part of the aws-sdk-go-v2 elasticloadbalancingv2 client that
@@ -196,7 +197,7 @@ func (d *Deployer) apply(ctx context.Context, st *Stack, actual *Actual, p *Plan
 			LoadBalancerArn: &lbARN,
 			Port:            aws.Int32(port),
 			Protocol:        types.ProtocolEnum(l.Protocol),
-			DefaultActions:  forward(res.TargetGroupARNs[l.TargetGroup]),
+			DefaultActions:  forward(res.TargetGroupARNs[forwardedGroup(l)]),
 			Tags:            elbv2deploy.SDKTags(l.Tags),
 		}
 		certs := certificateARNs(l)
@@ -272,9 +273,9 @@ func (d *Deployer) resolveCertificates(ctx context.Context, st *Stack) (*Stack, 
 		if err != nil {
 			return st, fmt.Errorf("listener %d: %w", l.Port, err)
 		}
-		out.Listeners[i].Certificates = make([]certificates.Ref, len(arns))
+		out.Listeners[i].Certificates = make([]model.Certificate, len(arns))
 		for j, arn := range arns {
-			out.Listeners[i].Certificates[j] = certificates.Ref{ARN: arn}
+			out.Listeners[i].Certificates[j] = model.Certificate{ARN: arn}
 		}
 	}
 	return &out, nil
@@ -360,7 +361,7 @@ func (d *Deployer) createTargetGroup(ctx context.Context, tg TargetGroup, vpc st
 	}
 	if hc.Protocol != "TCP" {
 		in.HealthCheckPath = aws.String(hc.Path)
-		in.Matcher = &types.Matcher{HttpCode: aws.String(hc.Matcher)}
+		in.Matcher = &types.Matcher{HttpCode: aws.String(hc.HTTPCode)}
 	}
 	out, err := d.Client.CreateTargetGroup(ctx, in)
 	if err != nil {
@@ -389,7 +390,7 @@ func (d *Deployer) modifyTargetGroup(ctx context.Context, c TargetGroupChange) e
 		}
 		if hc.Protocol != "TCP" {
 			in.HealthCheckPath = aws.String(hc.Path)
-			in.Matcher = &types.Matcher{HttpCode: aws.String(hc.Matcher)}
+			in.Matcher = &types.Matcher{HttpCode: aws.String(hc.HTTPCode)}
 		}
 		if _, err := d.Client.ModifyTargetGroup(ctx, in); err != nil {
 			return fmt.Errorf("modify health check of %s: %w", c.ARN, err)
@@ -459,7 +460,7 @@ func (d *Deployer) Find(ctx context.Context, stackID string) (*Actual, error) {
 			ARN: tg.ARN, Name: tg.Name, Protocol: tg.Protocol, Port: tg.Port,
 			TargetType: tg.TargetType, IPAddressType: tg.IPAddressType, Tags: tg.Tags,
 			HealthCheck: HealthCheck{
-				Protocol: hc.Protocol, Port: hc.Port, Path: hc.Path, Matcher: hc.HTTPCode,
+				Protocol: hc.Protocol, Port: hc.Port, Path: hc.Path, HTTPCode: hc.HTTPCode,
 				IntervalSeconds: hc.IntervalSeconds, TimeoutSeconds: hc.TimeoutSeconds,
 				HealthyThreshold: hc.HealthyThreshold, UnhealthyThreshold: hc.UnhealthyThreshold,
 			},

@@ -237,13 +237,13 @@ func Diff(desired *Stack, actual *Actual) *Plan {
 			Attributes: elbv2deploy.ChangedListenerAttributes(want.Attributes, have.Attributes),
 			Tags:       diffTags(want.Tags, have.Tags),
 		}
-		arn, exists := p.TargetGroupARNs[want.TargetGroup]
+		arn, exists := p.TargetGroupARNs[forwardedGroup(want)]
 		wantCerts := certificateARNs(want)
 		tlsChanged := want.Protocol == "TLS" && (have.SSLPolicy != want.SSLPolicy || alpnPolicy(have.ALPNPolicy) != alpnPolicy(want.ALPNPolicy) ||
 			len(have.Certificates) == 0 || len(wantCerts) == 0 || have.Certificates[0] != wantCerts[0])
 		if have.Protocol != want.Protocol || !exists || have.TargetGroupARN != arn || tlsChanged {
 			change.Protocol = want.Protocol
-			change.TargetGroup = want.TargetGroup
+			change.TargetGroup = forwardedGroup(want)
 			if want.Protocol == "TLS" && len(wantCerts) > 0 {
 				change.SSLPolicy, change.ALPNPolicy, change.Certificate = want.SSLPolicy, alpnPolicy(want.ALPNPolicy), wantCerts[0]
 			}
@@ -273,7 +273,7 @@ func sameHealthCheck(want, have HealthCheck) bool {
 	if want.Protocol == "TCP" {
 		// TCP checks have no path nor matcher; whatever the server reports
 		// for them does not matter.
-		want.Path, want.Matcher, have.Path, have.Matcher = "", "", "", ""
+		want.Path, want.HTTPCode, have.Path, have.HTTPCode = "", "", "", ""
 	}
 	return want == have
 }
@@ -322,4 +322,11 @@ func extraCertificates(want, have []string) (add, remove []string) {
 		}
 	}
 	return add, remove
+}
+
+// forwardedGroup is the ResourceID of the target group a Service
+// listener forwards to.
+func forwardedGroup(l Listener) string {
+	tg, _ := l.DefaultAction.SingleTargetGroup()
+	return tg
 }

@@ -59,7 +59,7 @@ func deployed(st *Stack) *Actual {
 		maps.Copy(attrs, tg.Attributes)
 		hc := tg.HealthCheck
 		if hc.Protocol == "TCP" {
-			hc.Matcher = "200-399" // reported by the server, meaningless for TCP
+			hc.HTTPCode = "200-399" // reported by the server, meaningless for TCP
 		}
 		a.TargetGroups = append(a.TargetGroups, ActualTargetGroup{
 			ARN: "arn:tg:" + tg.ResourceID, Name: tg.Name, Protocol: tg.Protocol, Port: tg.Port, TargetType: tg.TargetType,
@@ -70,7 +70,7 @@ func deployed(st *Stack) *Actual {
 		attrs := map[string]string{"tcp.idle_timeout.seconds": "350"}
 		maps.Copy(attrs, l.Attributes)
 		al := ActualListener{
-			ARN: "arn:listener:" + l.TargetGroup, Port: l.Port, Protocol: l.Protocol, TargetGroupARN: "arn:tg:" + l.TargetGroup,
+			ARN: "arn:listener:" + forwardedGroup(l), Port: l.Port, Protocol: l.Protocol, TargetGroupARN: "arn:tg:" + forwardedGroup(l),
 			Attributes: attrs, Tags: maps.Clone(l.Tags),
 		}
 		if l.Protocol == "TLS" {

@@ -8,7 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/kelb-io/kelb/internal/controller/certificates"
+	"github.com/kelb-io/kelb/internal/controller/model"
 )
 
 // TLS listener annotations: the AWS Load Balancer Controller's, and kelb's
@@ -47,7 +47,7 @@ var tlsAnnotations = []string{AnnotationSSLCert, AnnotationSSLCertSecrets, Annot
 
 // tlsSettings is what the TLS annotations make of a Service's listeners.
 type tlsSettings struct {
-	certificates []certificates.Ref
+	certificates []model.Certificate
 	// ports are the ssl-ports items (port numbers and names); nil or
 	// with "*": every TCP port.
 	ports []string
@@ -67,7 +67,7 @@ func (b *builder) tls() (tlsSettings, error) {
 		if !strings.HasPrefix(arn, "arn:") {
 			return s, &AnnotationError{Key: AnnotationSSLCert, Value: b.ann[AnnotationSSLCert], Reason: fmt.Sprintf("%q is not an ARN", arn)}
 		}
-		s.certificates = append(s.certificates, certificates.Ref{ARN: arn})
+		s.certificates = append(s.certificates, model.Certificate{ARN: arn})
 	}
 	secrets, err := b.ann.list(AnnotationSSLCertSecrets)
 	if err != nil {
@@ -78,7 +78,7 @@ func (b *builder) tls() (tlsSettings, error) {
 			return s, &AnnotationError{Key: AnnotationSSLCertSecrets, Value: b.ann[AnnotationSSLCertSecrets],
 				Reason: fmt.Sprintf("%q: name a Secret of the Service's namespace, without a namespace", name)}
 		}
-		s.certificates = append(s.certificates, certificates.Ref{Secret: b.svc.Namespace + "/" + name})
+		s.certificates = append(s.certificates, model.Certificate{Secret: b.svc.Namespace + "/" + name})
 	}
 	if s.ports, err = b.ann.list(AnnotationSSLPorts); err != nil {
 		return s, err

@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/kelb-io/kelb/internal/controller/certificates"
+	"github.com/kelb-io/kelb/internal/controller/model"
 )
 
 const (
@@ -93,7 +93,7 @@ func TestBuildTLSListeners(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := st.Listeners[0]
-	wantCerts := []certificates.Ref{{ARN: testCert}, {ARN: testCert2}, {Secret: "ns/a"}, {Secret: "ns/b"}}
+	wantCerts := []model.Certificate{{ARN: testCert}, {ARN: testCert2}, {Secret: "ns/a"}, {Secret: "ns/b"}}
 	if diff := cmp.Diff(wantCerts, l.Certificates); diff != "" {
 		t.Errorf("certificates (-want +got):\n%s", diff)
 	}
@@ -186,7 +186,7 @@ func TestDiffTLS(t *testing.T) {
 		for i := range st.Listeners {
 			for j, c := range st.Listeners[i].Certificates {
 				if c.Secret != "" {
-					st.Listeners[i].Certificates[j] = certificates.Ref{ARN: "arn:secret:" + c.Secret}
+					st.Listeners[i].Certificates[j] = model.Certificate{ARN: "arn:secret:" + c.Secret}
 				}
 			}
 		}
