@@ -44,6 +44,37 @@ func IsTerminal(actionType string) bool {
 	return false
 }
 
+// ForwardTargetGroups returns the weighted target groups a forward action
+// sends to: its ForwardConfig's groups, or else its TargetGroupARN with
+// weight 1 (checkAction stores both forms, a hand-built action may have
+// either). Any other action type forwards to none.
+func (a Action) ForwardTargetGroups() []WeightedTargetGroup {
+	if a.Type != ActionForward {
+		return nil
+	}
+	if a.Forward != nil && len(a.Forward.TargetGroups) > 0 {
+		return a.Forward.TargetGroups
+	}
+	if a.TargetGroupARN != "" {
+		return []WeightedTargetGroup{{TargetGroupARN: a.TargetGroupARN, Weight: 1}}
+	}
+	return nil
+}
+
+// TargetGroupARNs returns the ARNs of the target groups actions forward
+// to, in action order, each once.
+func TargetGroupARNs(actions []Action) []string {
+	var out []string
+	for _, a := range actions {
+		for _, t := range a.ForwardTargetGroups() {
+			if !slices.Contains(out, t.TargetGroupARN) {
+				out = append(out, t.TargetGroupARN)
+			}
+		}
+	}
+	return out
+}
+
 // checkActions validates and normalises the actions of a listener or rule
 // with protocol on lb, as ELBv2 does: one action may leave Order out (it
 // gets 1), several must each have a unique Order in 1..50000; exactly one

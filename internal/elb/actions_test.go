@@ -137,3 +137,36 @@ func TestOidcDefaultsAndExistingSecret(t *testing.T) {
 	_, err = env.svc.ModifyRule(ctx, ModifyRuleInput{RuleARN: r.ARN, Actions: []Action{keep, {Type: ActionForward, Order: 2, TargetGroupARN: web.ARN}}})
 	wantCode(t, err, CodeValidationError)
 }
+
+// TestForwardTargetGroups checks which target groups an action forwards
+// to, in both forms an action can name them.
+func TestForwardTargetGroups(t *testing.T) {
+	weighted := []WeightedTargetGroup{{TargetGroupARN: "tg-a", Weight: 3}, {TargetGroupARN: "tg-b", Weight: 1}}
+	for _, tc := range []struct {
+		name   string
+		action Action
+		want   []WeightedTargetGroup
+	}{
+		{"target group ARN", Action{Type: ActionForward, TargetGroupARN: "tg-a"}, []WeightedTargetGroup{{TargetGroupARN: "tg-a", Weight: 1}}},
+		{"forward config", Action{Type: ActionForward, Forward: &ForwardConfig{TargetGroups: weighted}}, weighted},
+		{"both, as stored", Action{Type: ActionForward, TargetGroupARN: "tg-a", Forward: &ForwardConfig{TargetGroups: weighted[:1]}}, weighted[:1]},
+		{"empty forward config", Action{Type: ActionForward, TargetGroupARN: "tg-a", Forward: &ForwardConfig{StickinessEnabled: true}}, []WeightedTargetGroup{{TargetGroupARN: "tg-a", Weight: 1}}},
+		{"no group", Action{Type: ActionForward}, nil},
+		{"not a forward action", Action{Type: ActionFixedResponse, TargetGroupARN: "tg-a"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, tc.action.ForwardTargetGroups()); diff != "" {
+				t.Errorf("ForwardTargetGroups (-want +got):\n%s", diff)
+			}
+		})
+	}
+	actions := []Action{
+		{Type: ActionAuthenticateOidc, Order: 1},
+		{Type: ActionForward, Order: 2, Forward: &ForwardConfig{TargetGroups: weighted}},
+		{Type: ActionForward, Order: 3, TargetGroupARN: "tg-b"},
+		{Type: ActionForward, Order: 4, TargetGroupARN: "tg-c"},
+	}
+	if diff := cmp.Diff([]string{"tg-a", "tg-b", "tg-c"}, TargetGroupARNs(actions)); diff != "" {
+		t.Errorf("TargetGroupARNs (-want +got):\n%s", diff)
+	}
+}

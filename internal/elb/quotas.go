@@ -125,7 +125,7 @@ func (w *world) targetGroupsOf(lb string) []string {
 	seen := map[string]bool{}
 	var out []string
 	add := func(actions []Action) {
-		for _, arn := range actionTargetGroups(actions) {
+		for _, arn := range TargetGroupARNs(actions) {
 			if !seen[arn] {
 				seen[arn] = true
 				out = append(out, arn)

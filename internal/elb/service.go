@@ -354,27 +354,12 @@ func (w *world) sortedListeners() []*Listener {
 	return out
 }
 
-// actionTargetGroups returns the ARNs of the target groups actions forward to.
-func actionTargetGroups(actions []Action) []string {
-	var arns []string
-	for _, a := range actions {
-		if a.Forward != nil {
-			for _, t := range a.Forward.TargetGroups {
-				arns = append(arns, t.TargetGroupARN)
-			}
-		} else if a.TargetGroupARN != "" {
-			arns = append(arns, a.TargetGroupARN)
-		}
-	}
-	return arns
-}
-
 // loadBalancersOf returns the ARNs of the load balancers whose listeners or
 // rules forward to target group tg, sorted.
 func (w *world) loadBalancersOf(tg string) []string {
 	set := map[string]bool{}
 	for _, l := range w.listeners {
-		for _, arn := range actionTargetGroups(l.DefaultActions) {
+		for _, arn := range TargetGroupARNs(l.DefaultActions) {
 			if arn == tg {
 				set[l.LoadBalancerARN] = true
 			}
@@ -385,7 +370,7 @@ func (w *world) loadBalancersOf(tg string) []string {
 		if !ok {
 			continue
 		}
-		for _, arn := range actionTargetGroups(r.Actions) {
+		for _, arn := range TargetGroupARNs(r.Actions) {
 			if arn == tg {
 				set[l.LoadBalancerARN] = true
 			}
