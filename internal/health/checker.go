@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/elb"
 )
 
@@ -91,12 +92,12 @@ func (c *Checker) TargetHealth(tg string, k elb.TargetKey) (elb.TargetHealth, bo
 	return t.state.health, true
 }
 
-// Update makes st the configuration to check. New targets start in the
+// Update makes v the configuration to check. New targets start in the
 // initial state and are probed as soon as Run sees them; removed targets
 // stop being probed; targets whose settings changed keep their state and
 // are probed with the new settings. Update does not block on probes.
-func (c *Checker) Update(st elb.State) {
-	p := desiredTargets(st)
+func (c *Checker) Update(v *confview.View) {
+	p := desiredTargets(v)
 	changed := false
 	c.mu.Lock()
 	for ref, t := range c.targets {

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/elb"
 )
 
@@ -150,7 +151,7 @@ func TestCheckerTCPTargetGoesDown(t *testing.T) {
 
 	c := startChecker(t, Options{})
 	target := targetAt(t, ln.Addr().String())
-	c.Update(stateWith(group(tgWeb, "TCP", target)))
+	c.Update(confview.New(stateWith(group(tgWeb, "TCP", target))))
 	waitHealth(t, c, tgWeb, key(target), healthy)
 
 	ln.Close()
@@ -163,7 +164,7 @@ func TestCheckerHTTPTargetFailsAndRecovers(t *testing.T) {
 	s := newCodeServer(t, 200)
 	c := startChecker(t, Options{})
 	target := targetAt(t, serverAddress(t, s.Server))
-	c.Update(stateWith(group(tgShop, "HTTP", target)))
+	c.Update(confview.New(stateWith(group(tgShop, "HTTP", target))))
 
 	waitHealth(t, c, tgShop, key(target), healthy)
 	s.code.Store(503)
@@ -176,7 +177,7 @@ func TestCheckerTimeout(t *testing.T) {
 	t.Parallel()
 	c := startChecker(t, Options{})
 	target := targetAt(t, hangingServer(t))
-	c.Update(stateWith(group(tgShop, "HTTP", target)))
+	c.Update(confview.New(stateWith(group(tgShop, "HTTP", target))))
 	waitHealth(t, c, tgShop, key(target), timeout)
 }
 
@@ -187,7 +188,7 @@ func TestCheckerUpdateRetunesWithoutReset(t *testing.T) {
 	target := targetAt(t, serverAddress(t, s.Server))
 	tg := group(tgShop, "HTTP", target)
 	tg.HealthCheck.Path = "/one"
-	c.Update(stateWith(tg))
+	c.Update(confview.New(stateWith(tg)))
 	waitHealth(t, c, tgShop, key(target), healthy)
 
 	// New path and thresholds: the target stays healthy, and the new path
@@ -195,7 +196,7 @@ func TestCheckerUpdateRetunesWithoutReset(t *testing.T) {
 	tg.HealthCheck.Path = "/two"
 	tg.HealthCheck.HealthyThreshold = 5
 	tg.HealthCheck.UnhealthyThreshold = 3
-	c.Update(stateWith(tg))
+	c.Update(confview.New(stateWith(tg)))
 	if got, _ := c.TargetHealth(tgShop, key(target)); got != healthy {
 		t.Fatalf("after a settings change: health %+v, want it kept at %+v", got, healthy)
 	}
@@ -222,18 +223,18 @@ func TestCheckerRemovedTargetStartsOver(t *testing.T) {
 	c := startChecker(t, Options{})
 	target := targetAt(t, serverAddress(t, s.Server))
 	tg := group(tgShop, "HTTP", target)
-	c.Update(stateWith(tg))
+	c.Update(confview.New(stateWith(tg)))
 	waitHealth(t, c, tgShop, key(target), healthy)
 
 	empty := group(tgShop, "HTTP")
-	c.Update(stateWith(empty))
+	c.Update(confview.New(stateWith(empty)))
 	if h, ok := c.TargetHealth(tgShop, key(target)); ok {
 		t.Fatalf("removed target: health %+v, want none", h)
 	}
 	// Registered again with a higher threshold: initial until three
 	// probes, which take at least two intervals.
 	tg.HealthCheck.HealthyThreshold = 3
-	c.Update(stateWith(tg))
+	c.Update(confview.New(stateWith(tg)))
 	if h, ok := c.TargetHealth(tgShop, key(target)); !ok || h.State != elb.HealthInitial {
 		t.Fatalf("registered again: health %+v (known %v), want initial", h, ok)
 	}
@@ -246,7 +247,7 @@ func TestCheckerChangedNotifies(t *testing.T) {
 	c := NewChecker(Options{})
 	target := targetAt(t, serverAddress(t, s.Server))
 	// Before Run: the new target is registering, and that is a change.
-	c.Update(stateWith(group(tgShop, "HTTP", target)))
+	c.Update(confview.New(stateWith(group(tgShop, "HTTP", target))))
 	select {
 	case <-c.Changed():
 	default:
@@ -302,7 +303,7 @@ func TestCheckerProbesOnlyTargetsInUse(t *testing.T) {
 		DefaultActions: []elb.Action{{Type: "forward", TargetGroupARN: tgCart}}})
 
 	c := startChecker(t, Options{})
-	c.Update(st)
+	c.Update(confview.New(st))
 	waitHealth(t, c, tgShop, key(usedTarget), healthy)
 
 	unavailable := elb.TargetHealth{State: elb.HealthUnavailable, Reason: elb.ReasonHealthCheckDisabled, Description: "Health checks disabled"}
@@ -336,7 +337,7 @@ func TestCheckerMetrics(t *testing.T) {
 	c := startChecker(t, Options{Registerer: reg})
 	upTarget, downTarget := targetAt(t, serverAddress(t, up.Server)), targetAt(t, serverAddress(t, down.Server))
 	downTarget.AvailabilityZone = "zone-b"
-	c.Update(stateWith(group(tgShop, "HTTP", upTarget, downTarget)))
+	c.Update(confview.New(stateWith(group(tgShop, "HTTP", upTarget, downTarget))))
 	waitHealth(t, c, tgShop, key(upTarget), healthy)
 	waitHealth(t, c, tgShop, key(downTarget), mismatch503)
 
@@ -387,7 +388,7 @@ func TestCheckerConfirmsPassingNewTargetsFast(t *testing.T) {
 	upTarget, downTarget := targetAt(t, serverAddress(t, up.Server)), targetAt(t, serverAddress(t, down.Server))
 	tg := group(tgShop, "HTTP", upTarget, downTarget)
 	tg.HealthCheck.IntervalSeconds, tg.HealthCheck.TimeoutSeconds, tg.HealthCheck.HealthyThreshold = 30, 5, 3
-	c.Update(stateWith(tg))
+	c.Update(confview.New(stateWith(tg)))
 	waitHealth(t, c, tgShop, key(upTarget), healthy)
 	if n := up.hitsOn("/"); n != 3 {
 		t.Errorf("the passing target was probed %d times before it turned healthy, want 3 (the threshold)", n)

@@ -1,7 +1,8 @@
 // Package health health-checks the targets of kelb's target groups and keeps
 // the ELBv2 target health state machine for each of them.
 //
-// The Checker is given the whole configuration (elb.State) with Update. From
+// The Checker is given the whole configuration (a confview.View of an
+// elb.State) with Update. From
 // it, a pure function (desiredTargets) derives the set of targets to probe:
 // every target that is not draining, of every target group that a listener's
 // default actions or a rule's actions forward to. Target groups used by no

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/dns"
 	"github.com/kelb-io/kelb/internal/elb"
 	"github.com/kelb-io/kelb/internal/fleet"
@@ -30,7 +31,7 @@ func ExampleChecker() {
 	go func() { defer close(checking); c.Run(ctx) }()
 	go func() { serving <- d.Run(ctx) }()
 
-	var st elb.State
+	v := confview.New(elb.State{})
 	for {
 		select {
 		case <-ctx.Done():
@@ -39,10 +40,11 @@ func ExampleChecker() {
 				slog.Error("dns", "err", err)
 			}
 			return
-		case st = <-states:
-			c.Update(st)
+		case st := <-states:
+			v = confview.New(st)
+			c.Update(v)
 		case <-c.Changed():
 		}
-		d.Update(st, solo.ZoneHealth(c), nil)
+		d.Update(v.State(), solo.ZoneHealth(c), nil)
 	}
 }

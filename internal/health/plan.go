@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/elb"
 )
 
@@ -72,55 +73,22 @@ const (
 // desiredTargets derives what to probe from a configuration: every target
 // that is not draining, of every target group that some listener's default
 // actions or some rule's actions forward to.
-func desiredTargets(st elb.State) plan {
-	lbs := make(map[string]elb.LoadBalancer, len(st.LoadBalancers))
-	for _, lb := range st.LoadBalancers {
-		lbs[lb.ARN] = lb
-	}
-	listenerLB := make(map[string]string, len(st.Listeners))
-	usedBy := map[string]map[string]bool{} // target group -> load balancers
-	use := func(lbARN string, actions []elb.Action) {
-		if _, ok := lbs[lbARN]; !ok {
-			return
-		}
-		for _, tg := range actionTargetGroups(actions) {
-			if usedBy[tg] == nil {
-				usedBy[tg] = map[string]bool{}
-			}
-			usedBy[tg][lbARN] = true
-		}
-	}
-	for _, l := range st.Listeners {
-		listenerLB[l.ARN] = l.LoadBalancerARN
-		use(l.LoadBalancerARN, l.DefaultActions)
-	}
-	for _, r := range st.Rules {
-		use(listenerLB[r.ListenerARN], r.Actions)
-	}
-
+func desiredTargets(v *confview.View) plan {
 	p := plan{targets: map[targetRef]probeSpec{}, users: map[string][]lbUse{}}
-	for _, tg := range st.TargetGroups {
-		if len(usedBy[tg.ARN]) == 0 {
+	for _, tg := range v.State().TargetGroups {
+		lbs := v.LoadBalancersOf(tg.ARN)
+		if len(lbs) == 0 {
 			continue
 		}
-		for arn := range usedBy[tg.ARN] {
-			u := lbUse{arn: arn}
-			for _, z := range lbs[arn].Zones {
+		for _, lb := range lbs {
+			u := lbUse{arn: lb.ARN}
+			for _, z := range lb.Zones {
 				if !slices.Contains(u.zones, z.Zone) {
 					u.zones = append(u.zones, z.Zone)
 				}
 			}
 			p.users[tg.ARN] = append(p.users[tg.ARN], u)
 		}
-		slices.SortFunc(p.users[tg.ARN], func(a, b lbUse) int {
-			switch {
-			case a.arn < b.arn:
-				return -1
-			case a.arn > b.arn:
-				return 1
-			}
-			return 0
-		})
 		for _, t := range tg.Targets {
 			if t.Draining() {
 				continue
@@ -149,22 +117,6 @@ func zoneEnabled(users []lbUse, zone string) bool {
 		}
 	}
 	return false
-}
-
-// actionTargetGroups lists the target groups that actions forward to.
-func actionTargetGroups(actions []elb.Action) []string {
-	var tgs []string
-	for _, a := range actions {
-		if a.TargetGroupARN != "" {
-			tgs = append(tgs, a.TargetGroupARN)
-		}
-		if a.Forward != nil {
-			for _, w := range a.Forward.TargetGroups {
-				tgs = append(tgs, w.TargetGroupARN)
-			}
-		}
-	}
-	return tgs
 }
 
 // probeSpecFor is how target t of group tg is probed.

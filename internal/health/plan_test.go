@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/elb"
 )
 
@@ -104,7 +105,7 @@ func TestDesiredTargets(t *testing.T) {
 			tgCart: {{arn: albARN, zones: []string{"zone-a"}}},
 		},
 	}
-	got := desiredTargets(planState())
+	got := desiredTargets(confview.New(planState()))
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(plan{}, probeSpec{}, thresholds{}, lbUse{})); diff != "" {
 		t.Errorf("desiredTargets (-want +got):\n%s", diff)
 	}

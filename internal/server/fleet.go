@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/elb"
 	"github.com/kelb-io/kelb/internal/elb/store"
 	"github.com/kelb-io/kelb/internal/fleet"
@@ -111,42 +112,31 @@ func version() string {
 	return ""
 }
 
-// checkedState is the part of st this node health-checks: the load
+// checkedState is the part of v this node health-checks: the load
 // balancers with an address in one of zones, and their listeners and
 // rules. Target groups stay; those no kept load balancer forwards to are
 // not probed.
-func checkedState(st elb.State, zones []string) elb.State {
-	kept := map[string]bool{}
-	all := true
+func checkedState(v *confview.View, zones []string) *confview.View {
+	st := v.State()
+	var kept []elb.LoadBalancer
 	for _, lb := range st.LoadBalancers {
 		if slices.ContainsFunc(lb.Zones, func(z elb.ZoneAddress) bool { return slices.Contains(zones, z.Zone) }) {
-			kept[lb.ARN] = true
-		} else {
-			all = false
+			kept = append(kept, lb)
 		}
 	}
-	if all {
-		return st
+	if len(kept) == len(st.LoadBalancers) {
+		return v
 	}
-	out := elb.State{Revision: st.Revision, TargetGroups: st.TargetGroups}
-	for _, lb := range st.LoadBalancers {
-		if kept[lb.ARN] {
-			out.LoadBalancers = append(out.LoadBalancers, lb)
+	out := elb.State{Revision: st.Revision, LoadBalancers: kept, TargetGroups: st.TargetGroups}
+	for _, lb := range kept {
+		for _, l := range v.ListenersOf(lb.ARN) {
+			out.Listeners = append(out.Listeners, *l)
+			for _, r := range v.RulesOf(l.ARN) {
+				out.Rules = append(out.Rules, *r)
+			}
 		}
 	}
-	listeners := map[string]bool{}
-	for _, l := range st.Listeners {
-		if kept[l.LoadBalancerARN] {
-			out.Listeners = append(out.Listeners, l)
-			listeners[l.ARN] = true
-		}
-	}
-	for _, r := range st.Rules {
-		if listeners[r.ListenerARN] {
-			out.Rules = append(out.Rules, r)
-		}
-	}
-	return out
+	return confview.New(out)
 }
 
 // healthReport is this node's verdicts, from view, on the targets of st's

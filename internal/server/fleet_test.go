@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/elb"
 )
 
@@ -47,7 +48,7 @@ func TestCheckedState(t *testing.T) {
 		{name: "a zone no load balancer is in", zones: []string{"c"}, want: elb.State{Revision: 3, TargetGroups: st.TargetGroups}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, checkedState(st, tc.zones), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+			if diff := cmp.Diff(tc.want, checkedState(confview.New(st), tc.zones).State(), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 				t.Errorf("checkedState (-want +got):\n%s", diff)
 			}
 		})

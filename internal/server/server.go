@@ -67,6 +67,7 @@ import (
 	"github.com/kelb-io/kelb/internal/acmapi"
 	"github.com/kelb-io/kelb/internal/albauth"
 	"github.com/kelb-io/kelb/internal/certstore"
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/connlimit"
 	"github.com/kelb-io/kelb/internal/dataplane"
 	"github.com/kelb-io/kelb/internal/dataplane/kernel"
@@ -295,7 +296,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	s := &syncer{svc: svc, store: st, checker: checker, applied: applied, plane: plane, appPlane: appPlane, dns: names, gate: gate, log: log,
-		fleet: members, zones: nodeZones(cfg)}
+		fleet: members, zones: nodeZones(cfg), config: confview.New(elb.State{})}
 	if cfg.ManageAddresses != "" {
 		s.addrs, err = newAddressManager(cfg.ManageAddresses, servedZones(cfg), log.With("component", "addresses"))
 		if err != nil {
@@ -397,7 +398,9 @@ type syncer struct {
 	fleet *fleet.Fleet
 	zones []string
 
-	state elb.State
+	// config is the configuration snapshot in effect, indexed once per
+	// store revision.
+	config *confview.View
 }
 
 // run re-syncs on every store revision and health change until ctx is done.
@@ -427,13 +430,13 @@ func (s *syncer) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.state = st
+	s.config = confview.New(st)
 	if s.addrs != nil {
 		if err := s.addrs.sync(st); err != nil {
 			s.log.Error("load balancer addresses", "revision", st.Revision, "err", err)
 		}
 	}
-	s.checker.Update(checkedState(st, s.zones))
+	s.checker.Update(checkedState(s.config, s.zones))
 	s.apply()
 	s.gate.set(st.Revision)
 	return nil
@@ -444,21 +447,21 @@ func (s *syncer) sync(ctx context.Context) error {
 func (s *syncer) apply() {
 	view := s.applied.pass()
 	ok := true
-	if err := s.plane.Apply(dataplane.Build(s.state, view)); err != nil {
-		s.log.Error("data plane", "revision", s.state.Revision, "err", err)
+	if err := s.plane.Apply(dataplane.Build(s.config.State(), view)); err != nil {
+		s.log.Error("data plane", "revision", s.config.State().Revision, "err", err)
 		ok = false
 	}
 	if s.appPlane != nil {
-		if err := s.appPlane.Apply(l7.Build(s.state, view)); err != nil {
-			s.log.Error("L7 data plane", "revision", s.state.Revision, "err", err)
+		if err := s.appPlane.Apply(l7.Build(s.config.State(), view)); err != nil {
+			s.log.Error("L7 data plane", "revision", s.config.State().Revision, "err", err)
 			ok = false
 		}
 	}
 	if s.announcer != nil {
-		s.announcer.update(s.state, ok)
+		s.announcer.update(s.config.State(), ok)
 	}
 	if s.dns != nil {
-		s.dns.Update(s.state, s.fleet.ZoneHealth(view), s.fleet.LiveZones())
+		s.dns.Update(s.config.State(), s.fleet.ZoneHealth(view), s.fleet.LiveZones())
 	}
 	s.applied.publish(view)
 	state := fleet.StateServing
@@ -466,5 +469,5 @@ func (s *syncer) apply() {
 		state = fleet.StateDataPlaneFailing
 	}
 	s.fleet.SetState(state)
-	s.fleet.Publish(healthReport(s.state, view))
+	s.fleet.Publish(healthReport(s.config.State(), view))
 }
