@@ -6,6 +6,7 @@ import (
 
 	mdns "github.com/miekg/dns"
 
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/elb"
 )
 
@@ -19,10 +20,8 @@ type answer struct {
 // name.
 type records map[string]answer
 
-// Attribute keys that decide which zones a load balancer node can serve
-// from.
+// Dualstack load balancers' names.
 const (
-	attrCrossZone          = "load_balancing.cross_zone.enabled"
 	ipAddressTypeDualstack = "dualstack"
 	dualstackNamePrefix    = "dualstack."
 )
@@ -40,36 +39,15 @@ type ZoneHealth interface {
 	ZoneVerdicts(zone, tg string, k elb.TargetKey) []elb.TargetHealth
 }
 
-// buildRecords computes the records of every load balancer in st. health
+// buildRecords computes the records of every load balancer in v. health
 // may be nil, in which case every zone is answered.
-func buildRecords(st elb.State, health ZoneHealth, live LiveZones) records {
-	groups := make(map[string]elb.TargetGroup, len(st.TargetGroups))
-	for _, tg := range st.TargetGroups {
-		groups[tg.ARN] = tg
-	}
-	listenerLB := make(map[string]string, len(st.Listeners))
-	forwards := map[string][]string{} // load balancer -> target groups
-	for _, l := range st.Listeners {
-		listenerLB[l.ARN] = l.LoadBalancerARN
-		forwards[l.LoadBalancerARN] = append(forwards[l.LoadBalancerARN], targetGroupsOf(l.DefaultActions)...)
-	}
-	for _, r := range st.Rules {
-		lb := listenerLB[r.ListenerARN]
-		forwards[lb] = append(forwards[lb], targetGroupsOf(r.Actions)...)
-	}
-
+func buildRecords(v *confview.View, health ZoneHealth, live LiveZones) records {
 	recs := records{}
-	for _, lb := range st.LoadBalancers {
+	for _, lb := range v.State().LoadBalancers {
 		if lb.DNSName == "" {
 			continue
 		}
-		var tgs []elb.TargetGroup
-		for _, arn := range forwards[lb.ARN] {
-			if tg, ok := groups[arn]; ok {
-				tgs = append(tgs, tg)
-			}
-		}
-		serve := servedZones(lb, tgs, health, live)
+		serve := servedZones(lb, v.TargetGroupsOf(lb.ARN), health, live)
 		var ans answer
 		dualstack := strings.HasPrefix(lb.IPAddressType, ipAddressTypeDualstack)
 		for _, z := range lb.Zones {
@@ -100,7 +78,7 @@ func buildRecords(st elb.State, health ZoneHealth, live LiveZones) records {
 // target does not take another zone, whose nodes reach it, out. When no
 // zone has a live node, every zone is a candidate; when no candidate has a
 // healthy target, every candidate is answered (fail open).
-func servedZones(lb elb.LoadBalancer, tgs []elb.TargetGroup, health ZoneHealth, live LiveZones) map[string]bool {
+func servedZones(lb elb.LoadBalancer, tgs []*elb.TargetGroup, health ZoneHealth, live LiveZones) map[string]bool {
 	serve := map[string]bool{}
 	anyLive := false
 	for _, z := range lb.Zones {
@@ -131,9 +109,9 @@ func servedZones(lb elb.LoadBalancer, tgs []elb.TargetGroup, health ZoneHealth, 
 // zoneHasHealthyTarget reports whether a live node serving zone sees
 // healthy a target that is not draining and that lb forwards zone's flows
 // to.
-func zoneHasHealthyTarget(lb elb.LoadBalancer, tgs []elb.TargetGroup, health ZoneHealth, zone string) bool {
+func zoneHasHealthyTarget(lb elb.LoadBalancer, tgs []*elb.TargetGroup, health ZoneHealth, zone string) bool {
 	for _, tg := range tgs {
-		crossZone := crossZoneEnabled(lb, tg)
+		crossZone := confview.CrossZone(&lb, tg)
 		for _, t := range tg.Targets {
 			if t.Draining() || !crossZone && t.AvailabilityZone != zone {
 				continue
@@ -146,36 +124,4 @@ func zoneHasHealthyTarget(lb elb.LoadBalancer, tgs []elb.TargetGroup, health Zon
 		}
 	}
 	return false
-}
-
-// crossZoneEnabled reports whether lb's nodes send traffic for tg to
-// targets in every zone: always for application load balancers; for network
-// load balancers, the target group's attribute, or the load balancer's when
-// the group defers to it.
-func crossZoneEnabled(lb elb.LoadBalancer, tg elb.TargetGroup) bool {
-	if lb.Type == elb.TypeApplication {
-		return true
-	}
-	switch tg.Attributes[attrCrossZone] {
-	case "true":
-		return true
-	case "false":
-		return false
-	}
-	return lb.Attributes[attrCrossZone] == "true"
-}
-
-func targetGroupsOf(actions []elb.Action) []string {
-	var arns []string
-	for _, a := range actions {
-		if a.TargetGroupARN != "" {
-			arns = append(arns, a.TargetGroupARN)
-		}
-		if a.Forward != nil {
-			for _, w := range a.Forward.TargetGroups {
-				arns = append(arns, w.TargetGroupARN)
-			}
-		}
-	}
-	return arns
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/elb"
 )
 
@@ -261,7 +262,7 @@ func TestBuildRecords(t *testing.T) {
 			if tt.modify != nil {
 				tt.modify(&st)
 			}
-			got := buildRecords(st, tt.health, tt.live)
+			got := buildRecords(confview.New(st), tt.health, tt.live)
 			want := records{
 				nlbName + ".":                tt.want,
 				albName + ".":                albAnswer,

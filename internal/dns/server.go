@@ -15,8 +15,8 @@ import (
 
 	mdns "github.com/miekg/dns"
 
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/connlimit"
-	"github.com/kelb-io/kelb/internal/elb"
 )
 
 // Options configure a Server.
@@ -100,12 +100,12 @@ func NewServer(o Options) *Server {
 	return s
 }
 
-// Update recomputes every record from st, the targets' health as each
+// Update recomputes every record from the configuration v, the targets' health as each
 // zone's live nodes see it (nil: every zone answered) and the zones that
 // have a live node (nil: every zone). Call it when the configuration,
 // target health or the live nodes change.
-func (s *Server) Update(st elb.State, health ZoneHealth, live LiveZones) {
-	z := &zone{records: buildRecords(st, health, live), interior: map[string]bool{}, serial: uint32(st.Revision)}
+func (s *Server) Update(v *confview.View, health ZoneHealth, live LiveZones) {
+	z := &zone{records: buildRecords(v, health, live), interior: map[string]bool{}, serial: uint32(v.State().Revision)}
 	for name := range z.records {
 		for i, end := mdns.NextLabel(name, 0); !end; i, end = mdns.NextLabel(name, i) {
 			z.interior[name[i:]] = true

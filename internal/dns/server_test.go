@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	mdns "github.com/miekg/dns"
 
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/elb"
 )
 
@@ -90,7 +91,7 @@ func summarize(m *mdns.Msg) reply {
 
 func TestServerAnswers(t *testing.T) {
 	s := startServer(t, Options{Domain: "kelb.local"})
-	s.Update(threeZones(), healthMap{"198.18.1.5": elb.HealthHealthy, "198.18.2.5": elb.HealthHealthy, "198.18.3.5": elb.HealthHealthy}, nil)
+	s.Update(confview.New(threeZones()), healthMap{"198.18.1.5": elb.HealthHealthy, "198.18.2.5": elb.HealthHealthy, "198.18.3.5": elb.HealthHealthy}, nil)
 
 	nlbA := []string{
 		nlbName + ". 60 A 198.19.1.1",
@@ -151,7 +152,7 @@ func TestServerUpdateWhileServing(t *testing.T) {
 		t.Fatalf("before any update: %+v, want NXDOMAIN", got)
 	}
 	st := threeZones()
-	s.Update(st, healthMap{"198.18.1.5": elb.HealthHealthy, "198.18.2.5": elb.HealthHealthy, "198.18.3.5": elb.HealthHealthy}, nil)
+	s.Update(confview.New(st), healthMap{"198.18.1.5": elb.HealthHealthy, "198.18.2.5": elb.HealthHealthy, "198.18.3.5": elb.HealthHealthy}, nil)
 	want := reply{Rcode: "NOERROR", Answer: []string{
 		nlbName + ". 5 A 198.19.1.1", nlbName + ". 5 A 198.19.2.1", nlbName + ". 5 A 198.19.3.1"}}
 	if diff := cmp.Diff(want, ask()); diff != "" {
@@ -159,7 +160,7 @@ func TestServerUpdateWhileServing(t *testing.T) {
 	}
 
 	// zone-b's only target fails: zone-b leaves DNS.
-	s.Update(st, healthMap{"198.18.1.5": elb.HealthHealthy, "198.18.2.5": elb.HealthUnhealthy, "198.18.3.5": elb.HealthHealthy}, nil)
+	s.Update(confview.New(st), healthMap{"198.18.1.5": elb.HealthHealthy, "198.18.2.5": elb.HealthUnhealthy, "198.18.3.5": elb.HealthHealthy}, nil)
 	want.Answer = []string{nlbName + ". 5 A 198.19.1.1", nlbName + ". 5 A 198.19.3.1"}
 	if diff := cmp.Diff(want, ask()); diff != "" {
 		t.Errorf("zone-b unhealthy (-want +got):\n%s", diff)
@@ -167,7 +168,7 @@ func TestServerUpdateWhileServing(t *testing.T) {
 
 	// The load balancer is deleted.
 	st.LoadBalancers = st.LoadBalancers[1:]
-	s.Update(st, healthMap{}, nil)
+	s.Update(confview.New(st), healthMap{}, nil)
 	if got := ask(); got.Rcode != "NXDOMAIN" {
 		t.Errorf("after deletion: %+v, want NXDOMAIN", got)
 	}
@@ -181,7 +182,7 @@ func TestServerTruncatesToTCP(t *testing.T) {
 	for i := range 60 {
 		lb.Zones = append(lb.Zones, elb.ZoneAddress{Zone: fmt.Sprintf("zone-%d", i), Address: netip.AddrFrom4([4]byte{198, 19, byte(i), 1})})
 	}
-	s.Update(st, nil, nil)
+	s.Update(confview.New(st), nil, nil)
 
 	udp := query(t, "udp", s.Addr(), nlbName+".", mdns.TypeA)
 	if !udp.Truncated || len(udp.Answer) >= 60 {
@@ -211,7 +212,7 @@ func TestServerForwardsToUpstream(t *testing.T) {
 	upstream := startServer(t, Options{Domain: "example.test"})
 	upState := elb.State{LoadBalancers: []elb.LoadBalancer{{ARN: "up", DNSName: "app.example.test",
 		Zones: []elb.ZoneAddress{{Zone: "z", Address: netip.MustParseAddr("198.19.9.9")}}}}}
-	upstream.Update(upState, nil, nil)
+	upstream.Update(confview.New(upState), nil, nil)
 
 	dead := startServer(t, Options{}) // refuses everything
 	closed := closedAddress(t)
@@ -256,7 +257,7 @@ func closedAddress(t *testing.T) string {
 
 func TestServerTCPDeadlinesAndCap(t *testing.T) {
 	s := startServer(t, Options{Domain: "kelb.local", MaxTCPConns: 2})
-	s.Update(threeZones(), nil, nil)
+	s.Update(confview.New(threeZones()), nil, nil)
 	// Two connections take the cap, each with a query that never ends:
 	// the read deadline closes them.
 	var stalled []net.Conn

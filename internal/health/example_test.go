@@ -45,6 +45,6 @@ func ExampleChecker() {
 			c.Update(v)
 		case <-c.Changed():
 		}
-		d.Update(v.State(), solo.ZoneHealth(c), nil)
+		d.Update(v, solo.ZoneHealth(c), nil)
 	}
 }

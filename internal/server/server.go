@@ -461,7 +461,7 @@ func (s *syncer) apply() {
 		s.announcer.update(s.config.State(), ok)
 	}
 	if s.dns != nil {
-		s.dns.Update(s.config.State(), s.fleet.ZoneHealth(view), s.fleet.LiveZones())
+		s.dns.Update(s.config, s.fleet.ZoneHealth(view), s.fleet.LiveZones())
 	}
 	s.applied.publish(view)
 	state := fleet.StateServing
