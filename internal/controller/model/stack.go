@@ -63,6 +63,10 @@ type LoadBalancer struct {
 	// SecurityGroups are names or IDs of security groups, resolved to IDs
 	// at deploy; none leaves the load balancer's groups as they are.
 	SecurityGroups []string `json:"securityGroups,omitempty"`
+	// ManagedSecurityGroup is the frontend group kelb controller makes
+	// and gives the load balancer when SecurityGroups is empty, as the
+	// AWS Load Balancer Controller does; it carries the source ranges.
+	ManagedSecurityGroup *ManagedSecurityGroup `json:"managedSecurityGroup,omitempty"`
 }
 
 // TargetGroupBinding is a desired TargetGroupBinding object. Its

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net/netip"
 	"regexp"
 	"slices"
 	"sort"
@@ -129,7 +128,7 @@ func (b *builder) build() (*Stack, error) {
 			}
 		}
 	}
-	sourceRanges, err := b.sourceRanges()
+	rangesField, sourceRanges, err := b.sourceRanges()
 	if err != nil {
 		return nil, err
 	}
@@ -156,12 +155,6 @@ func (b *builder) build() (*Stack, error) {
 			return nil, err
 		}
 		attrs := listenerAttrs[listenerKey(g.protocol, g.port.Port)]
-		if len(sourceRanges) > 0 {
-			if attrs == nil {
-				attrs = map[string]string{}
-			}
-			attrs[ListenerAttributeSourceRanges] = strings.Join(sourceRanges, ",")
-		}
 		listenerTags, err := b.resourceTags(stackID, strconv.Itoa(int(g.port.Port)))
 		if err != nil {
 			return nil, err
@@ -180,6 +173,9 @@ func (b *builder) build() (*Stack, error) {
 		st.Listeners = append(st.Listeners, l)
 		st.TargetGroups = append(st.TargetGroups, tg)
 		st.TargetGroupBindings = append(st.TargetGroupBindings, tgb)
+	}
+	if err := b.managedSecurityGroup(st, groups, rangesField, sourceRanges); err != nil {
+		return nil, err
 	}
 	return st, nil
 }
@@ -451,38 +447,23 @@ func (b *builder) perPort(prefix string, groups []servicePortGroup, byNumber boo
 	return out, nil
 }
 
-func (b *builder) sourceRanges() ([]string, error) {
+// fieldSourceRanges is the Service field of the source ranges.
+const fieldSourceRanges = "spec.loadBalancerSourceRanges"
+
+// sourceRanges are spec.loadBalancerSourceRanges (items may hold several
+// comma-separated ranges) or, when it is empty, the source-ranges
+// annotation, as written; field names the one they came from.
+func (b *builder) sourceRanges() (field string, ranges []string, err error) {
 	if len(b.svc.Spec.LoadBalancerSourceRanges) > 0 {
-		var out []string
 		for _, r := range b.svc.Spec.LoadBalancerSourceRanges {
 			for _, item := range strings.Split(r, ",") {
-				item = strings.TrimSpace(item)
-				p, err := netip.ParsePrefix(item)
-				if err != nil {
-					return nil, fmt.Errorf("spec.loadBalancerSourceRanges: %q is not a CIDR", item)
-				}
-				out = append(out, p.Masked().String())
+				ranges = append(ranges, strings.TrimSpace(item))
 			}
 		}
-		return allSources(out), nil
+		return fieldSourceRanges, ranges, nil
 	}
-	ranges, err := b.ann.cidrs(AnnotationSourceRanges)
-	if err != nil {
-		return nil, err
-	}
-	return allSources(ranges), nil
-}
-
-// allSources drops the ranges when they allow every source, so that the
-// listener carries no attribute for the default.
-func allSources(ranges []string) []string {
-	if slices.Contains(ranges, "0.0.0.0/0") && slices.Contains(ranges, "::/0") {
-		return nil
-	}
-	if len(ranges) == 1 && ranges[0] == "0.0.0.0/0" {
-		return nil
-	}
-	return ranges
+	ranges, err = b.ann.cidrs(AnnotationSourceRanges)
+	return "annotation " + AnnotationSourceRanges, ranges, err
 }
 
 func (b *builder) targetGroup(stackID string, g servicePortGroup, targetType, lbIPType string, perPortAttrs map[string]string) (TargetGroup, error) {

@@ -50,6 +50,9 @@ type Result struct {
 	TargetGroupARNs map[string]string
 	// Changed reports whether deploy wrote anything.
 	Changed bool
+	// Warnings are what deploy could not do as the Service asks and
+	// leaves as it is, for Warning events.
+	Warnings []string
 }
 
 // Deploy reconciles kelb server with st. It finds the stack's resources,
@@ -65,8 +68,12 @@ func (d *Deployer) Deploy(ctx context.Context, st *Stack) (*Result, error) {
 		return nil, err
 	}
 	plan := Diff(st, actual)
+	if !d.carriesManagedGroup(actual, plan) {
+		st = withSourceRanges(st)
+		plan = Diff(st, actual)
+	}
 	res := &Result{TargetGroupARNs: plan.TargetGroupARNs, Changed: !plan.Empty()}
-	if err := d.apply(ctx, st, actual, plan, res); err != nil {
+	if err := d.apply(ctx, st.ID, st, actual, plan, res); err != nil {
 		return nil, fmt.Errorf("deploy %s: %w", st.ID, err)
 	}
 	return res, nil
@@ -78,14 +85,14 @@ func (d *Deployer) Delete(ctx context.Context, stackID string) error {
 	if err != nil {
 		return err
 	}
-	if err := d.apply(ctx, nil, actual, Diff(nil, actual), &Result{}); err != nil {
+	if err := d.apply(ctx, stackID, nil, actual, Diff(nil, actual), &Result{}); err != nil {
 		return fmt.Errorf("delete %s: %w", stackID, err)
 	}
 	return nil
 }
 
-func (d *Deployer) apply(ctx context.Context, st *Stack, actual *Actual, p *Plan, res *Result) error {
-	groups, err := d.resolveSecurityGroups(ctx, st)
+func (d *Deployer) apply(ctx context.Context, stackID string, st *Stack, actual *Actual, p *Plan, res *Result) error {
+	fg, err := d.frontendGroups(ctx, stackID, st, actual, p, res)
 	if err != nil {
 		return err
 	}
@@ -100,6 +107,9 @@ func (d *Deployer) apply(ctx context.Context, st *Stack, actual *Actual, p *Plan
 		}
 	}
 	if st == nil {
+		if err := d.sweepManagedGroups(ctx, fg, res); err != nil {
+			return err
+		}
 		return d.deleteTargetGroups(ctx, p.DeleteTargetGroups)
 	}
 
@@ -115,7 +125,7 @@ func (d *Deployer) apply(ctx context.Context, st *Stack, actual *Actual, p *Plan
 			Scheme:         types.LoadBalancerSchemeEnum(lb.Scheme),
 			IpAddressType:  types.IpAddressType(lb.IPAddressType),
 			Subnets:        lb.Subnets,
-			SecurityGroups: groups,
+			SecurityGroups: fg.ids,
 			Tags:           elbv2deploy.SDKTags(lb.Tags),
 		})
 		if err != nil {
@@ -133,11 +143,14 @@ func (d *Deployer) apply(ctx context.Context, st *Stack, actual *Actual, p *Plan
 	}
 	res.LoadBalancerARN = lbARN
 	if !p.CreateLoadBalancer && actual.LoadBalancer != nil && actual.LoadBalancer.ARN == lbARN {
-		changed, err := elbv2deploy.SyncSecurityGroups(ctx, d.Client, actual.LoadBalancer, groups)
+		changed, err := elbv2deploy.SyncSecurityGroups(ctx, d.Client, actual.LoadBalancer, fg.ids)
 		if err != nil {
 			return err
 		}
 		res.Changed = res.Changed || changed
+	}
+	if err := d.sweepManagedGroups(ctx, fg, res); err != nil {
+		return err
 	}
 	if p.SetIPAddressType != "" {
 		if _, err := d.Client.SetIpAddressType(ctx, &elbv2.SetIpAddressTypeInput{LoadBalancerArn: &lbARN, IpAddressType: types.IpAddressType(p.SetIPAddressType)}); err != nil {
@@ -416,11 +429,16 @@ func (d *Deployer) retag(ctx context.Context, arn string, c TagChange) error {
 	return nil
 }
 
+// owner tells the resources of stack stackID.
+func (d *Deployer) owner(stackID string) elbv2deploy.Owner {
+	return elbv2deploy.Owner{StackTag: TagStack, StackID: stackID, ClusterName: d.ClusterName}
+}
+
 // Find returns the resources of stack stackID: the load balancers and
 // target groups tagged with the cluster and the stack, and the listeners
 // of the load balancer.
 func (d *Deployer) Find(ctx context.Context, stackID string) (*Actual, error) {
-	owner := elbv2deploy.Owner{StackTag: TagStack, StackID: stackID, ClusterName: d.ClusterName}
+	owner := d.owner(stackID)
 	lb, others, err := elbv2deploy.FindLoadBalancers(ctx, d.Client, func(t map[string]string) bool {
 		return owner.Owns(t) && t[TagResource] == ResourceLoadBalancer
 	})

@@ -37,4 +37,20 @@
 // TLS listener those annotations are reported as ignored. Deploy imports
 // the Secrets into kelb's certificate store (package certificates) before
 // it plans, so a Secret that cannot be imported changes nothing.
+//
+// Security groups (securitygroups.go): the aws-load-balancer-security-groups
+// annotation names the load balancer's groups; without it, the stack has
+// the AWS Load Balancer Controller's managed frontend group (name
+// k8s-<namespace>-<name>-<hash>, its description and tags), whose ingress
+// rules admit spec.loadBalancerSourceRanges (else the source-ranges
+// annotation, else every source: 0.0.0.0/0, and ::/0 when dualstack) to
+// each listener port; kelb server enforces them on the listeners. Deploy
+// makes the group before the load balancer, keeps its rules as the stack
+// says, and deletes it after the load balancer lets go of it. A network
+// load balancer made without groups (ELBv2 adds none later) keeps them:
+// the source ranges are then written in the kelb.source_ranges.cidrs
+// listener attribute, kelb server's own form of them, and named groups are
+// reported in a Warning event; otherwise deploy removes that attribute. An
+// IPv6 range on a load balancer that is not dualstack fails the build, as
+// in the AWS Load Balancer Controller.
 package service

@@ -209,16 +209,32 @@ func TestDiff(t *testing.T) {
 			},
 		},
 		{
-			name:    "source ranges set then cleared",
+			// An older kelb controller wrote the source ranges on the
+			// listeners; they are the managed group's rules now.
+			name:    "source ranges attribute of an older kelb controller removed",
 			desired: base,
-			actual: deployed(mustBuild(t, planService(func(s *corev1.Service) {
+			actual: deployed(withSourceRanges(mustBuild(t, planService(func(s *corev1.Service) {
 				s.Spec.LoadBalancerSourceRanges = []string{"10.0.0.0/8"}
-			}))),
+			})))),
 			want: &Plan{
 				LoadBalancerARN: "arn:lb", TargetGroupARNs: kept,
 				ModifyListeners: []ListenerChange{
 					{ARN: "arn:listener:shop/web:80", Port: 80, Attributes: map[string]string{ListenerAttributeSourceRanges: ""}},
 					{ARN: "arn:listener:shop/web:443", Port: 443, Attributes: map[string]string{ListenerAttributeSourceRanges: ""}},
+				},
+			},
+		},
+		{
+			// A load balancer that cannot carry the managed group keeps
+			// the source ranges on its listeners.
+			name:    "source ranges on the listeners of a load balancer without groups",
+			desired: withSourceRanges(mustBuild(t, planService(func(s *corev1.Service) { s.Spec.LoadBalancerSourceRanges = []string{"10.0.0.0/8"} }))),
+			actual:  deployed(base),
+			want: &Plan{
+				LoadBalancerARN: "arn:lb", TargetGroupARNs: kept,
+				ModifyListeners: []ListenerChange{
+					{ARN: "arn:listener:shop/web:80", Port: 80, Attributes: map[string]string{ListenerAttributeSourceRanges: "10.0.0.0/8"}},
+					{ARN: "arn:listener:shop/web:443", Port: 443, Attributes: map[string]string{ListenerAttributeSourceRanges: "10.0.0.0/8"}},
 				},
 			},
 		},

@@ -138,6 +138,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.Recorder.Event(&svc, corev1.EventTypeWarning, ReasonFailedDeployModel, err.Error())
 		return ctrl.Result{}, err
 	}
+	for _, w := range res.Warnings {
+		r.Recorder.Event(&svc, corev1.EventTypeWarning, ReasonFailedDeployModel, w)
+	}
 	r.releaseCertificates(ctx)
 	bindingsChanged, err := r.writeBindings(ctx, &svc, st, res)
 	if err != nil {

@@ -2,6 +2,7 @@ package servertest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -15,7 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/kelb-io/kelb/internal/controller/service"
 	"github.com/kelb-io/kelb/internal/ec2api"
@@ -133,19 +136,222 @@ func TestSecurityGroupsAnnotation(t *testing.T) {
 		t.Errorf("after a failed deploy groups = %v, want %v unchanged", got, want)
 	}
 
-	// The annotation removed: the network load balancer's groups go.
+	// The annotation removed: the managed group replaces the named ones,
+	// as the AWS Load Balancer Controller does.
 	delete(svc.Annotations, service.AnnotationSecurityGroups)
+	st := build(t, svc)
+	if _, err := d.Deploy(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	managed := managedGroup(t, ec2Client, st.LoadBalancer.ManagedSecurityGroup.Name)
+	if got := groupsOf(res.LoadBalancerARN); !slices.Equal(got, []string{aws.ToString(managed.GroupId)}) {
+		t.Errorf("groups after the annotation is removed = %v, want the managed group %s", got, aws.ToString(managed.GroupId))
+	}
+
+	// The annotation again: the managed group goes once the load balancer
+	// has let go of it.
+	svc.Annotations[service.AnnotationSecurityGroups] = "vpn"
 	if _, err := d.Deploy(ctx, build(t, svc)); err != nil {
 		t.Fatal(err)
 	}
-	if got := groupsOf(res.LoadBalancerARN); len(got) != 0 {
-		t.Errorf("groups after the annotation is removed = %v, want none", got)
+	if got := groupsOf(res.LoadBalancerARN); !slices.Equal(got, []string{vpn}) {
+		t.Errorf("groups = %v, want %v", got, []string{vpn})
 	}
+	if g := findGroup(t, ec2Client, st.LoadBalancer.ManagedSecurityGroup.Name); g != nil {
+		t.Errorf("managed group %s is left after the annotation named groups", aws.ToString(g.GroupId))
+	}
+	delete(svc.Annotations, service.AnnotationSecurityGroups)
 
 	// No EC2 client: the annotation is refused, not ignored.
 	svc.Annotations[service.AnnotationSecurityGroups] = "office"
 	noEC2 := &service.Deployer{Client: elbClient, ClusterName: opts.ClusterName}
 	if _, err := noEC2.Deploy(ctx, build(t, svc)); err == nil || !strings.Contains(err.Error(), "no EC2 API client") {
 		t.Errorf("deploy without an EC2 client: %v", err)
+	}
+}
+
+// findGroup returns the security group named name, or nil.
+func findGroup(t *testing.T, c *ec2.Client, name string) *ec2types.SecurityGroup {
+	t.Helper()
+	out, err := c.DescribeSecurityGroups(context.Background(), &ec2.DescribeSecurityGroupsInput{
+		Filters: []ec2types.Filter{{Name: aws.String("group-name"), Values: []string{name}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.SecurityGroups) == 0 {
+		return nil
+	}
+	return &out.SecurityGroups[0]
+}
+
+// managedGroup returns the security group named name, which must exist.
+func managedGroup(t *testing.T, c *ec2.Client, name string) ec2types.SecurityGroup {
+	t.Helper()
+	g := findGroup(t, c, name)
+	if g == nil {
+		t.Fatalf("no security group %s", name)
+	}
+	return *g
+}
+
+// ingressOf lists a group's ingress rules as "proto/port/cidr", sorted.
+func ingressOf(g ec2types.SecurityGroup) []string {
+	var out []string
+	for _, p := range g.IpPermissions {
+		for _, r := range p.IpRanges {
+			out = append(out, fmt.Sprintf("%s/%d/%s", aws.ToString(p.IpProtocol), aws.ToInt32(p.FromPort), aws.ToString(r.CidrIp)))
+		}
+		for _, r := range p.Ipv6Ranges {
+			out = append(out, fmt.Sprintf("%s/%d/%s", aws.ToString(p.IpProtocol), aws.ToInt32(p.FromPort), aws.ToString(r.CidrIpv6)))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// A Service that names no security group gets the managed frontend group,
+// as the AWS Load Balancer Controller makes it: its name, description and
+// tags, an ingress rule per listener port and source range; the rules
+// follow the ports and ranges; the group is deleted after the load
+// balancer. The listener attribute an older kelb controller wrote is
+// removed, and a network load balancer made without groups keeps its
+// source ranges on its listeners and gets no group.
+func TestManagedSecurityGroup(t *testing.T) {
+	ctx := context.Background()
+	elbClient, ec2Client := serverWithEC2(t)
+	d := &service.Deployer{Client: elbClient, EC2: ec2Client, ClusterName: opts.ClusterName}
+
+	svc := testService(func(s *corev1.Service) { s.Spec.LoadBalancerSourceRanges = []string{"10.0.0.0/8", "192.168.0.0/16"} })
+	st := build(t, svc)
+	res, err := d.Deploy(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := st.LoadBalancer.ManagedSecurityGroup.Name
+	if !strings.HasPrefix(name, "k8s-ui-uinlb-") || len(name) != len("k8s-ui-uinlb-")+10 {
+		t.Errorf("managed group name %q, want k8s-ui-uinlb- and 10 hex digits", name)
+	}
+	g := managedGroup(t, ec2Client, name)
+	if got := aws.ToString(g.Description); got != "[k8s] Managed SecurityGroup for LoadBalancer" {
+		t.Errorf("description %q", got)
+	}
+	tags := map[string]string{}
+	for _, tag := range g.Tags {
+		tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+	}
+	if tags["service.k8s.aws/stack"] != "ui/ui-nlb" || tags["service.k8s.aws/resource"] != "ManagedLBSecurityGroup" || tags["elbv2.k8s.aws/cluster"] != opts.ClusterName {
+		t.Errorf("tags %v, want the stack, resource and cluster tags", tags)
+	}
+	want := []string{"tcp/80/10.0.0.0/8", "tcp/80/192.168.0.0/16"}
+	if got := ingressOf(g); !slices.Equal(got, want) {
+		t.Errorf("ingress %v, want %v", got, want)
+	}
+	lbs, err := elbClient.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: []string{res.LoadBalancerARN}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lbs.LoadBalancers[0].SecurityGroups; !slices.Equal(got, []string{aws.ToString(g.GroupId)}) {
+		t.Errorf("load balancer groups %v, want the managed group", got)
+	}
+	listenerAttr := func(arn string) string {
+		t.Helper()
+		ls, err := elbClient.DescribeListeners(ctx, &elbv2.DescribeListenersInput{LoadBalancerArn: &arn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var vals []string
+		for _, l := range ls.Listeners {
+			out, err := elbClient.DescribeListenerAttributes(ctx, &elbv2.DescribeListenerAttributesInput{ListenerArn: l.ListenerArn})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range out.Attributes {
+				if aws.ToString(a.Key) == service.ListenerAttributeSourceRanges && aws.ToString(a.Value) != "" {
+					vals = append(vals, aws.ToString(a.Value))
+				}
+			}
+		}
+		return strings.Join(vals, " ")
+	}
+	if v := listenerAttr(res.LoadBalancerARN); v != "" {
+		t.Errorf("listeners carry %s=%q, want the ranges in the group only", service.ListenerAttributeSourceRanges, v)
+	}
+	if again, err := d.Deploy(ctx, build(t, svc)); err != nil || again.Changed {
+		t.Errorf("deploy again: changed %v, %v; want nothing to do", again != nil && again.Changed, err)
+	}
+
+	// Ranges and ports change: the rules follow. An attribute written by an
+	// older kelb controller goes.
+	ls, err := elbClient.DescribeListeners(ctx, &elbv2.DescribeListenersInput{LoadBalancerArn: &res.LoadBalancerARN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := elbClient.ModifyListenerAttributes(ctx, &elbv2.ModifyListenerAttributesInput{ListenerArn: ls.Listeners[0].ListenerArn,
+		Attributes: []elbv2types.ListenerAttribute{{Key: aws.String(service.ListenerAttributeSourceRanges), Value: aws.String("10.0.0.0/8")}}}); err != nil {
+		t.Fatal(err)
+	}
+	svc.Spec.LoadBalancerSourceRanges = []string{"172.16.0.0/12"}
+	svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromInt32(5353)})
+	if _, err := d.Deploy(ctx, build(t, svc)); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"tcp/80/172.16.0.0/12", "udp/53/172.16.0.0/12"}
+	if got := ingressOf(managedGroup(t, ec2Client, name)); !slices.Equal(got, want) {
+		t.Errorf("ingress after the change %v, want %v", got, want)
+	}
+	if v := listenerAttr(res.LoadBalancerARN); v != "" {
+		t.Errorf("the older attribute is left: %q", v)
+	}
+
+	// Every source by default.
+	svc.Spec.LoadBalancerSourceRanges = nil
+	if _, err := d.Deploy(ctx, build(t, svc)); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"tcp/80/0.0.0.0/0", "udp/53/0.0.0.0/0"}
+	if got := ingressOf(managedGroup(t, ec2Client, name)); !slices.Equal(got, want) {
+		t.Errorf("ingress by default %v, want %v", got, want)
+	}
+
+	// The group goes after the load balancer.
+	if err := d.Delete(ctx, "ui/ui-nlb"); err != nil {
+		t.Fatal(err)
+	}
+	if g := findGroup(t, ec2Client, name); g != nil {
+		t.Errorf("managed group %s is left after the Service is deleted", aws.ToString(g.GroupId))
+	}
+
+	// A network load balancer made without groups (by an older kelb
+	// controller) cannot get one: its listeners keep the source ranges,
+	// and a security-groups annotation is warned of, not applied.
+	noEC2 := &service.Deployer{Client: elbClient, ClusterName: opts.ClusterName}
+	svc.Spec.LoadBalancerSourceRanges = []string{"10.0.0.0/8"}
+	old, err := noEC2.Deploy(ctx, build(t, svc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := listenerAttr(old.LoadBalancerARN); v != "10.0.0.0/8 10.0.0.0/8" {
+		t.Errorf("listeners of a load balancer without groups carry %q, want the source ranges on both", v)
+	}
+	up, err := d.Deploy(ctx, build(t, svc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.LoadBalancerARN != old.LoadBalancerARN || up.Changed {
+		t.Errorf("upgrade: load balancer %s -> %s, changed %v; want it kept as it is", old.LoadBalancerARN, up.LoadBalancerARN, up.Changed)
+	}
+	if g := findGroup(t, ec2Client, name); g != nil {
+		t.Errorf("a managed group is made for a load balancer that cannot carry it")
+	}
+	if _, err := ec2Client.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("office"), Description: aws.String("office")}); err != nil {
+		t.Fatal(err)
+	}
+	svc.Annotations[service.AnnotationSecurityGroups] = "office"
+	warned, err := d.Deploy(ctx, build(t, svc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warned.Warnings) != 1 || !strings.Contains(warned.Warnings[0], service.AnnotationSecurityGroups) || !strings.Contains(warned.Warnings[0], "made without security groups") {
+		t.Errorf("warnings %q, want one naming %s", warned.Warnings, service.AnnotationSecurityGroups)
 	}
 }
