@@ -8,12 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/elb"
 )
 
 // Attribute keys the data plane reads, and their defaults when absent.
 const (
-	attrCrossZone                 = "load_balancing.cross_zone.enabled"
 	attrIdleTimeout               = "tcp.idle_timeout.seconds"
 	attrProxyProtocolV2           = "proxy_protocol_v2.enabled"
 	attrPreserveClientIP          = "preserve_client_ip.enabled"
@@ -24,19 +24,17 @@ const (
 	attrUnhealthyDrainingInterval = "target_health_state.unhealthy.draining_interval_seconds"
 	attrRoutingMinHealthyCount    = "target_group_health.unhealthy_state_routing.minimum_healthy_targets.count"
 	attrRoutingMinHealthyPercent  = "target_group_health.unhealthy_state_routing.minimum_healthy_targets.percentage"
-	crossZoneUseLoadBalancer      = "use_load_balancer_configuration"
 	stickinessSourceIP            = "source_ip"
 	defaultIdleTimeout            = 350 * time.Second
 	zoneAll                       = "all"
 	targetTypeInstance            = "instance"
 	protocolTCPUDP                = "TCP_UDP"
-	actionForward                 = "forward"
 	loadBalancerARNMarker         = ":loadbalancer/"
 	targetGroupARNMarker          = ":targetgroup/"
 )
 
-// Build derives the data plane's configuration from the store's state and the
-// targets' health. It is a pure function: the same inputs give the same
+// Build derives the data plane's configuration from a snapshot of the
+// store's state (conf indexes it) and the targets' health. It is a pure function: the same inputs give the same
 // Config. health may be nil (no verdicts yet: every target is initial).
 //
 // Only network load balancers and their TCP, UDP, TCP_UDP and TLS
@@ -50,25 +48,14 @@ const (
 // group's unhealthy state routing thresholds
 // (target_group_health.unhealthy_state_routing.minimum_healthy_targets.*)
 // also fails open, to all its eligible targets.
-func Build(state elb.State, health elb.HealthView) Config {
-	groups := make(map[string]*elb.TargetGroup, len(state.TargetGroups))
-	for i := range state.TargetGroups {
-		groups[state.TargetGroups[i].ARN] = &state.TargetGroups[i]
-	}
-	lbs := make(map[string]*elb.LoadBalancer, len(state.LoadBalancers))
-	for i := range state.LoadBalancers {
-		lb := &state.LoadBalancers[i]
-		if lb.Type == elb.TypeNetwork && lb.State != elb.StateFailed {
-			lbs[lb.ARN] = lb
-		}
-	}
-
+func Build(conf *confview.View, health elb.HealthView) Config {
+	state := conf.State()
 	admission := elb.NewAdmission(state)
 	var cfg Config
 	views := map[string]groupView{}
 	for _, ls := range state.Listeners {
-		lb, ok := lbs[ls.LoadBalancerARN]
-		if !ok {
+		lb := conf.LoadBalancer(ls.LoadBalancerARN)
+		if lb == nil || lb.Type != elb.TypeNetwork || lb.State == elb.StateFailed {
 			continue
 		}
 		var protocols []string
@@ -81,19 +68,16 @@ func Build(state elb.State, health elb.HealthView) Config {
 			continue // HTTP(S) belongs to application load balancers.
 		}
 		tgARN := forwardTarget(ls.DefaultActions)
-		tg := groups[tgARN]
+		tg := conf.TargetGroup(tgARN)
 		view, ok := views[tgARN]
 		if !ok && tg != nil {
 			view = newGroupView(tg, health)
 			views[tgARN] = view
 		}
-		crossZone := elb.AttrBool(lb.Attributes, attrCrossZone, false)
+		crossZone := confview.CrossZone(lb, tg)
 		affinity := false
 		proxyV2, preserve := false, false
 		if tg != nil {
-			if v := tg.Attributes[attrCrossZone]; v == "true" || v == "false" {
-				crossZone = v == "true"
-			}
 			affinity = elb.AttrBool(tg.Attributes, attrStickinessEnabled, false) && tg.Attributes[attrStickinessType] == stickinessSourceIP
 			proxyV2 = elb.AttrBool(tg.Attributes, attrProxyProtocolV2, false)
 			// AWS's defaults: on for instance targets and for UDP and
@@ -314,14 +298,8 @@ func forwardTarget(actions []elb.Action) string {
 	sorted := slices.Clone(actions)
 	slices.SortStableFunc(sorted, func(a, b elb.Action) int { return cmp.Compare(a.Order, b.Order) })
 	for _, a := range sorted {
-		if a.Type != actionForward {
-			continue
-		}
-		if a.TargetGroupARN != "" {
-			return a.TargetGroupARN
-		}
-		if a.Forward != nil && len(a.Forward.TargetGroups) > 0 {
-			return a.Forward.TargetGroups[0].TargetGroupARN
+		if tgs := a.ForwardTargetGroups(); len(tgs) > 0 {
+			return tgs[0].TargetGroupARN
 		}
 	}
 	return ""

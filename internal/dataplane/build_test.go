@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/elb"
 	"github.com/kelb-io/kelb/internal/secgroup"
 )
@@ -22,6 +23,14 @@ const (
 // healthMap is the health view of a test: target group ARN and target to
 // state. Targets not in it have no verdict.
 type healthMap map[string]map[elb.TargetKey]string
+
+// The cross-zone attribute of load balancers and target groups, and the
+// target group value that defers to the load balancer (confview.CrossZone
+// reads them).
+const (
+	attrCrossZone            = "load_balancing.cross_zone.enabled"
+	crossZoneUseLoadBalancer = "use_load_balancer_configuration"
+)
 
 func (h healthMap) TargetHealth(tg string, k elb.TargetKey) (elb.TargetHealth, bool) {
 	s, ok := h[tg][k]
@@ -469,7 +478,7 @@ func TestBuild(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Build(tt.state, tt.health)
+			got := Build(confview.New(tt.state), tt.health)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Build (-want +got):\n%s", diff)
 			}

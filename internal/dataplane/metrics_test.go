@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/dataplane/maglev"
 	"github.com/kelb-io/kelb/internal/elb"
 )
@@ -40,7 +41,7 @@ func TestTCPMetrics(t *testing.T) {
 	s := lbState{port: freePort(t), targets: []elb.Target{a.target("zone-a")}}
 	reg := prometheus.NewRegistry()
 	p := newPlane(t, Options{Registerer: reg})
-	apply(t, p, Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
+	apply(t, p, Build(confview.New(s.state()), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
 
 	c, greeting := dial(t, zoneAAddr, s.port)
 	if err := c.echo("0123456789"); err != nil {
@@ -51,7 +52,7 @@ func TestTCPMetrics(t *testing.T) {
 	eventually(t, "no active flow", func() bool { return metricValues(t, reg)["kelb_nlb_active_flows"] == 0 })
 
 	// Without targets the next connection is reset by kelb.
-	apply(t, p, Build(lbState{port: s.port}.state(), nil))
+	apply(t, p, Build(confview.New(lbState{port: s.port}.state()), nil))
 	if _, _, err := tryDial(zoneAAddr, s.port); err == nil {
 		t.Fatal("connection without targets succeeded")
 	}
@@ -90,7 +91,7 @@ func TestApplyReusesUnchangedTables(t *testing.T) {
 	s := lbState{port: freePort(t), targets: []elb.Target{a.target("zone-a"), b.target("zone-b")}}
 	h := healthMap{testTGARN: {a.key(): elb.HealthHealthy, b.key(): elb.HealthHealthy}}
 	p := newPlane(t, Options{})
-	apply(t, p, Build(s.state(), h))
+	apply(t, p, Build(confview.New(s.state()), h))
 	tables := func() map[string]*tableID {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -103,7 +104,7 @@ func TestApplyReusesUnchangedTables(t *testing.T) {
 	before := tables()
 	// b turns unhealthy: zone b fails over to a's set, whose table exists.
 	h[testTGARN][b.key()] = elb.HealthUnhealthy
-	apply(t, p, Build(s.state(), h))
+	apply(t, p, Build(confview.New(s.state()), h))
 	after := tables()
 	key := a.addr.String()
 	if before[key] == nil || after[key] == nil || before[key].tab != after[key].tab {
@@ -124,7 +125,7 @@ func TestPreserveClientIPFallbackCounted(t *testing.T) {
 		targets: []elb.Target{a.target("zone-a")}}
 	reg := prometheus.NewRegistry()
 	p := newPlane(t, Options{Registerer: reg})
-	apply(t, p, Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
+	apply(t, p, Build(confview.New(s.state()), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
 	c, greeting := dial(t, zoneAAddr, s.port)
 	if err := c.echo("over IPv6"); err != nil {
 		t.Fatal(err)
@@ -172,7 +173,7 @@ func TestTCPResetOrigins(t *testing.T) {
 			s := lbState{port: freePort(t), targets: []elb.Target{a.target("zone-a")}}
 			reg := prometheus.NewRegistry()
 			p := newPlane(t, Options{Registerer: reg})
-			apply(t, p, Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
+			apply(t, p, Build(confview.New(s.state()), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
 			c, _ := dial(t, zoneAAddr, s.port)
 			if err := c.echo("hello"); err != nil {
 				t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/dataplane/proxyproto"
 	"github.com/kelb-io/kelb/internal/devcluster/kubelet/netnstest"
 	"github.com/kelb-io/kelb/internal/elb"
@@ -399,7 +400,7 @@ func TestTCPSpread(t *testing.T) {
 					targets: []elb.Target{a.target("zone-a"), b.target("zone-b")}}
 				h := healthMap{testTGARN: {a.key(): elb.HealthHealthy, b.key(): elb.HealthHealthy}}
 				p := newPlaneOf(t, k, Options{})
-				apply(t, p, Build(s.state(), h))
+				apply(t, p, Build(confview.New(s.state()), h))
 				for _, zone := range []struct {
 					addr netip.Addr
 					want map[string][2]int
@@ -446,7 +447,7 @@ func TestTCPHealthRouting(t *testing.T) {
 					targets: []elb.Target{a.target("zone-a"), b.target("zone-b")}}
 				h := healthMap{testTGARN: {a.key(): tt.healthA, b.key(): tt.healthB}}
 				p := newPlaneOf(t, k, Options{})
-				apply(t, p, Build(s.state(), h))
+				apply(t, p, Build(confview.New(s.state()), h))
 				for lb, want := range map[netip.Addr]string{zoneAAddr: tt.wantViaA, zoneBAddr: tt.wantViaB} {
 					for range 20 {
 						c, greeting := dial(t, lb, s.port)
@@ -465,7 +466,7 @@ func TestTCPNoTargetsResets(t *testing.T) {
 	forEachPlane(t, func(t *testing.T, k planeKind) {
 		s := lbState{port: freePort(t)}
 		p := newPlaneOf(t, k, Options{})
-		apply(t, p, Build(s.state(), nil))
+		apply(t, p, Build(confview.New(s.state()), nil))
 		_, _, err := tryDial(zoneAAddr, s.port)
 		k.wantReset(t, err)
 	})
@@ -484,7 +485,7 @@ func TestTCPDialFailover(t *testing.T) {
 		s := lbState{port: freePort(t), targets: []elb.Target{a.target("zone-a"), dead.target("zone-a")}}
 		h := healthMap{testTGARN: {a.key(): elb.HealthHealthy, dead.key(): elb.HealthHealthy}}
 		p := newPlaneOf(t, k, Options{})
-		apply(t, p, Build(s.state(), h))
+		apply(t, p, Build(confview.New(s.state()), h))
 		for range 20 {
 			c, greeting := dial(t, zoneAAddr, s.port)
 			if got := targetName(greeting); got != "a" {
@@ -500,7 +501,7 @@ func TestTCPHalfClose(t *testing.T) {
 		a := startBackend(t, "a", "127.0.0.11", false)
 		s := lbState{port: freePort(t), targets: []elb.Target{a.target("zone-a")}}
 		p := newPlaneOf(t, k, Options{})
-		apply(t, p, Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
+		apply(t, p, Build(confview.New(s.state()), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
 		c, _ := dial(t, zoneAAddr, s.port)
 		if _, err := io.WriteString(c, "last words\n"); err != nil {
 			t.Fatal(err)
@@ -588,14 +589,14 @@ func TestTCPDrainingAndTermination(t *testing.T) {
 					targets: []elb.Target{a.target("zone-a"), b.target("zone-a")}}
 				h := healthMap{testTGARN: {a.key(): elb.HealthHealthy, b.key(): elb.HealthHealthy}}
 				p := newPlaneOf(t, k, Options{})
-				apply(t, p, Build(s.state(), h))
+				apply(t, p, Build(confview.New(s.state()), h))
 				conn := connectedTo(t, s.port, "a")
 				if err := conn.echo("before"); err != nil {
 					t.Fatal(err)
 				}
 
 				tt.change(&s, h, a)
-				apply(t, p, Build(s.state(), h))
+				apply(t, p, Build(confview.New(s.state()), h))
 
 				for range 20 {
 					c, greeting := dial(t, zoneAAddr, s.port)
@@ -622,7 +623,7 @@ func TestTCPProxyProtocolV2(t *testing.T) {
 		s := lbState{port: freePort(t), tgAttrs: map[string]string{attrProxyProtocolV2: "true"},
 			targets: []elb.Target{a.target("zone-a")}}
 		p := newPlaneOf(t, k, Options{})
-		apply(t, p, Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
+		apply(t, p, Build(confview.New(s.state()), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
 		c, greeting := dial(t, zoneBAddr, s.port)
 		want := fmt.Sprintf("a %s to %s", c.LocalAddr(), netip.AddrPortFrom(zoneBAddr, s.port))
 		if diff := cmp.Diff(want, greeting); diff != "" {
@@ -649,7 +650,7 @@ func TestTCPPreserveClientIP(t *testing.T) {
 				s := lbState{port: freePort(t), tgAttrs: map[string]string{attrPreserveClientIP: tt.preserve},
 					targets: []elb.Target{a.target("zone-a")}}
 				p := newPlaneOf(t, k, Options{})
-				apply(t, p, Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
+				apply(t, p, Build(confview.New(s.state()), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
 				_, greeting := dial(t, zoneAAddr, s.port)
 				_, src, _ := strings.Cut(greeting, " ")
 				got, err := netip.ParseAddrPort(src)
@@ -669,7 +670,7 @@ func TestTCPIdleTimeout(t *testing.T) {
 		a := startBackend(t, "a", "127.0.0.11", false)
 		s := lbState{port: freePort(t), targets: []elb.Target{a.target("zone-a")}}
 		p := newPlaneOf(t, k, Options{})
-		cfg := Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}})
+		cfg := Build(confview.New(s.state()), healthMap{testTGARN: {a.key(): elb.HealthHealthy}})
 		// The kernel plane's conntrack timeouts count whole seconds.
 		for i := range cfg.Listeners {
 			cfg.Listeners[i].IdleTimeout = time.Second
@@ -698,7 +699,7 @@ func TestApplyKeepsEstablishedConnections(t *testing.T) {
 		s := lbState{port: freePort(t), targets: []elb.Target{a.target("zone-a"), b.target("zone-a")}}
 		h := healthMap{testTGARN: {a.key(): elb.HealthHealthy, b.key(): elb.HealthHealthy, c.key(): elb.HealthInitial}}
 		p := newPlaneOf(t, k, Options{})
-		apply(t, p, Build(s.state(), h))
+		apply(t, p, Build(confview.New(s.state()), h))
 
 		// Ten connections talk without pause while the configuration changes
 		// under them: a target joins, turns healthy, cross-zone flips, the
@@ -742,7 +743,7 @@ func TestApplyKeepsEstablishedConnections(t *testing.T) {
 				s.lbAttrs = nil
 				h[testTGARN][c.key()] = elb.HealthInitial
 			}
-			apply(t, p, Build(s.state(), h))
+			apply(t, p, Build(confview.New(s.state()), h))
 			time.Sleep(5 * time.Millisecond)
 		}
 		close(stop)
@@ -762,7 +763,7 @@ func TestApplyOpensAndClosesListeners(t *testing.T) {
 		s := lbState{port: freePort(t), targets: []elb.Target{a.target("zone-a")}}
 		h := healthMap{testTGARN: {a.key(): elb.HealthHealthy}}
 		p := newPlaneOf(t, k, Options{})
-		apply(t, p, Build(s.state(), h))
+		apply(t, p, Build(confview.New(s.state()), h))
 		c, _ := dial(t, zoneAAddr, s.port)
 
 		apply(t, p, Config{})
@@ -773,7 +774,7 @@ func TestApplyOpensAndClosesListeners(t *testing.T) {
 			t.Errorf("connection of a removed listener broke: %v", err)
 		}
 
-		apply(t, p, Build(s.state(), h))
+		apply(t, p, Build(confview.New(s.state()), h))
 		c2, _ := dial(t, zoneAAddr, s.port)
 		if err := c2.echo("back"); err != nil {
 			t.Error(err)
@@ -819,7 +820,7 @@ func TestClose(t *testing.T) {
 	a := startBackend(t, "a", "127.0.0.11", false)
 	s := lbState{port: freePort(t), targets: []elb.Target{a.target("zone-a")}}
 	p := New(Options{})
-	apply(t, p, Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
+	apply(t, p, Build(confview.New(s.state()), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
 	c, _ := dial(t, zoneAAddr, s.port)
 	p.Close()
 	waitClosed(t, c)
@@ -850,7 +851,7 @@ func TestTCPSourceIPStickiness(t *testing.T) {
 				}
 				s := lbState{port: freePort(t), tgAttrs: tt.stickiness, targets: targets}
 				p := newPlaneOf(t, k, Options{})
-				apply(t, p, Build(s.state(), h))
+				apply(t, p, Build(confview.New(s.state()), h))
 				seen := map[string]bool{}
 				for range 20 {
 					c, greeting := dial(t, zoneAAddr, s.port)
@@ -883,7 +884,7 @@ func TestSourceRanges(t *testing.T) {
 				st := s.state()
 				st.Listeners[0].Attributes = map[string]string{elb.AttrSourceRanges: tt.ranges}
 				p := newPlaneOf(t, k, Options{})
-				apply(t, p, Build(st, healthMap{testTGARN: {tcp.key(): elb.HealthHealthy}}))
+				apply(t, p, Build(confview.New(st), healthMap{testTGARN: {tcp.key(): elb.HealthHealthy}}))
 
 				c, _, err := tryDial(zoneAAddr, s.port)
 				if c != nil {
@@ -983,7 +984,7 @@ func TestListenerOpensOnceItsPortIsFree(t *testing.T) {
 		}
 		// A short UDP flow timeout makes Run tick, and retry, often.
 		p := newPlaneOf(t, k, Options{UDPFlowTimeout: 200 * time.Millisecond})
-		err = p.Apply(Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
+		err = p.Apply(Build(confview.New(s.state()), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
 		if err == nil || !strings.Contains(err.Error(), "address already in use") {
 			t.Fatalf("Apply with the port taken: %v, want address already in use", err)
 		}

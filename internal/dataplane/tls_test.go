@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/elb"
 )
 
@@ -102,7 +103,7 @@ func (tt *tlsTest) config() Config {
 	if tt.alpn != "" {
 		st.Listeners[0].AlpnPolicy = []string{tt.alpn}
 	}
-	return Build(st, healthMap{testTGARN: {tt.a.key(): elb.HealthHealthy}})
+	return Build(confview.New(st), healthMap{testTGARN: {tt.a.key(): elb.HealthHealthy}})
 }
 
 func cmpOr(a, b string) string {

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/elb"
 )
 
@@ -121,7 +122,7 @@ func TestUDPRoundTripAndExpiry(t *testing.T) {
 	s := lbState{port: freePort(t), protocol: "UDP", targets: []elb.Target{a.target("zone-a")}}
 	reg := prometheus.NewRegistry()
 	p := newPlane(t, Options{Registerer: reg, UDPFlowTimeout: 300 * time.Millisecond})
-	apply(t, p, Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
+	apply(t, p, Build(confview.New(s.state()), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
 	lb := netip.AddrPortFrom(zoneAAddr, s.port)
 	c := udpClient(t)
 
@@ -162,7 +163,7 @@ func TestTCPUDPListenerServesBoth(t *testing.T) {
 		startUDPBackendAt(t, "udp", tcp.addr)
 		s := lbState{port: freePort(t), protocol: "TCP_UDP", targets: []elb.Target{tcp.target("zone-a")}}
 		p := newPlaneOf(t, k, Options{})
-		apply(t, p, Build(s.state(), healthMap{testTGARN: {tcp.key(): elb.HealthHealthy}}))
+		apply(t, p, Build(confview.New(s.state()), healthMap{testTGARN: {tcp.key(): elb.HealthHealthy}}))
 
 		c, greeting := dial(t, zoneAAddr, s.port)
 		c.Close()
@@ -183,7 +184,7 @@ func TestUDPTerminateOnUnhealthy(t *testing.T) {
 		s := lbState{port: freePort(t), protocol: "UDP", targets: []elb.Target{a.target("zone-a"), b.target("zone-a")}}
 		h := healthMap{testTGARN: {a.key(): elb.HealthHealthy, b.key(): elb.HealthHealthy}}
 		p := newPlaneOf(t, k, Options{})
-		apply(t, p, Build(s.state(), h))
+		apply(t, p, Build(confview.New(s.state()), h))
 		lb := netip.AddrPortFrom(zoneAAddr, s.port)
 		c := udpClient(t)
 		reply, _ := exchange(t, c, lb, "x")
@@ -192,7 +193,7 @@ func TestUDPTerminateOnUnhealthy(t *testing.T) {
 		target := map[string]*udpBackend{"a": a, "b": b}[first]
 
 		h[testTGARN][target.key()] = elb.HealthUnhealthy
-		apply(t, p, Build(s.state(), h))
+		apply(t, p, Build(confview.New(s.state()), h))
 		reply, _ = exchange(t, c, lb, "y")
 		if got, _, _ := strings.Cut(reply, " "); got != other.name {
 			t.Errorf("after %s turned unhealthy the flow reached %q, want %q", first, got, other.name)
@@ -206,7 +207,7 @@ func TestUDPPreserveClientIP(t *testing.T) {
 		// A UDP target group of ip targets preserves client IPs by default.
 		s := lbState{port: freePort(t), protocol: "UDP", tgProtocol: "UDP", targets: []elb.Target{a.target("zone-a")}}
 		p := newPlaneOf(t, k, Options{})
-		apply(t, p, Build(s.state(), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
+		apply(t, p, Build(confview.New(s.state()), healthMap{testTGARN: {a.key(): elb.HealthHealthy}}))
 		reply, _ := exchange(t, udpClient(t), netip.AddrPortFrom(zoneAAddr, s.port), "x")
 		_, rest, _ := strings.Cut(reply, " ")
 		src, _, _ := strings.Cut(rest, " ")

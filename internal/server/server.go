@@ -447,12 +447,12 @@ func (s *syncer) sync(ctx context.Context) error {
 func (s *syncer) apply() {
 	view := s.applied.pass()
 	ok := true
-	if err := s.plane.Apply(dataplane.Build(s.config.State(), view)); err != nil {
+	if err := s.plane.Apply(dataplane.Build(s.config, view)); err != nil {
 		s.log.Error("data plane", "revision", s.config.State().Revision, "err", err)
 		ok = false
 	}
 	if s.appPlane != nil {
-		if err := s.appPlane.Apply(l7.Build(s.config.State(), view)); err != nil {
+		if err := s.appPlane.Apply(l7.Build(s.config, view)); err != nil {
 			s.log.Error("L7 data plane", "revision", s.config.State().Revision, "err", err)
 			ok = false
 		}

@@ -4,10 +4,10 @@ import (
 	"cmp"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/elb"
 )
 
@@ -32,8 +32,8 @@ const (
 	xffAppend              = "append"
 )
 
-// Build derives the L7 configuration from the store's state and the
-// targets' health. It is a pure function; health may be nil (every target
+// Build derives the L7 configuration from a snapshot of the store's state
+// (conf indexes it) and the targets' health. It is a pure function; health may be nil (every target
 // initial).
 //
 // Every HTTP and HTTPS listener of every application load balancer that has
@@ -43,44 +43,21 @@ const (
 // that is neither draining nor unused (fail open). Cross-zone load
 // balancing is always on for application load balancers, so a target's
 // zone does not matter.
-func Build(state elb.State, health elb.HealthView) Config {
-	groups := make(map[string]*elb.TargetGroup, len(state.TargetGroups))
-	for i := range state.TargetGroups {
-		groups[state.TargetGroups[i].ARN] = &state.TargetGroups[i]
+func Build(conf *confview.View, health elb.HealthView) Config {
+	state := conf.State()
+	served := func(lb *elb.LoadBalancer) bool {
+		return lb != nil && lb.Type == elb.TypeApplication && lb.State != elb.StateFailed
 	}
-	lbs := map[string]*elb.LoadBalancer{}
-	for i := range state.LoadBalancers {
-		lb := &state.LoadBalancers[i]
-		if lb.Type == elb.TypeApplication && lb.State != elb.StateFailed {
-			lbs[lb.ARN] = lb
-		}
-	}
-	rules := map[string][]elb.Rule{}
-	for _, r := range state.Rules {
-		rules[r.ListenerARN] = append(rules[r.ListenerARN], r)
-	}
-
 	admission := elb.NewAdmission(state)
 	var cfg Config
-	used := map[string]*elb.LoadBalancer{}
 	for _, ls := range state.Listeners {
-		lb, ok := lbs[ls.LoadBalancerARN]
-		if !ok || (ls.Protocol != ProtocolHTTP && ls.Protocol != ProtocolHTTPS) {
+		lb := conf.LoadBalancer(ls.LoadBalancerARN)
+		if !served(lb) || (ls.Protocol != ProtocolHTTP && ls.Protocol != ProtocolHTTPS) {
 			continue
 		}
-		lr := slices.Clone(rules[ls.ARN])
-		slices.SortStableFunc(lr, func(a, b elb.Rule) int { return cmp.Compare(priority(a), priority(b)) })
-		for _, a := range ls.DefaultActions {
-			for _, tg := range forwardGroups(a) {
-				used[tg] = lb
-			}
-		}
-		for _, r := range lr {
-			for _, a := range r.Actions {
-				for _, tg := range forwardGroups(a) {
-					used[tg] = lb
-				}
-			}
+		var lr []elb.Rule
+		for _, r := range conf.RulesOf(ls.ARN) {
+			lr = append(lr, *r)
 		}
 		var certs []string
 		for _, c := range ls.Certificates {
@@ -128,12 +105,19 @@ func Build(state elb.State, health elb.HealthView) Config {
 	}
 	slices.SortFunc(cfg.Listeners, func(a, b Listener) int { return compareAddrPort(a.Address, b.Address) })
 
-	for arn, lb := range used {
-		tg, ok := groups[arn]
-		if !ok {
-			continue
+	for i := range state.TargetGroups {
+		tg := &state.TargetGroups[i]
+		// A target group serves one load balancer; should a hand-built
+		// State give it several, the last by ARN sets its timeouts.
+		var lb *elb.LoadBalancer
+		for _, user := range conf.LoadBalancersOf(tg.ARN) {
+			if served(user) {
+				lb = user
+			}
 		}
-		cfg.TargetGroups = append(cfg.TargetGroups, buildGroup(tg, lb, health))
+		if lb != nil {
+			cfg.TargetGroups = append(cfg.TargetGroups, buildGroup(tg, lb, health))
+		}
 	}
 	slices.SortFunc(cfg.TargetGroups, func(a, b TargetGroup) int { return cmp.Compare(a.ARN, b.ARN) })
 	return cfg
@@ -206,32 +190,6 @@ func buildGroup(tg *elb.TargetGroup, lb *elb.LoadBalancer, health elb.HealthView
 		g.Routing = RoutingNoTargets
 	}
 	return g
-}
-
-// forwardGroups returns the target groups a forward action sends to.
-func forwardGroups(a elb.Action) []string {
-	if a.Type != elb.ActionForward {
-		return nil
-	}
-	if a.Forward != nil && len(a.Forward.TargetGroups) > 0 {
-		out := make([]string, 0, len(a.Forward.TargetGroups))
-		for _, t := range a.Forward.TargetGroups {
-			out = append(out, t.TargetGroupARN)
-		}
-		return out
-	}
-	if a.TargetGroupARN != "" {
-		return []string{a.TargetGroupARN}
-	}
-	return nil
-}
-
-func priority(r elb.Rule) int {
-	n, err := strconv.Atoi(r.Priority)
-	if err != nil {
-		return 1 << 30
-	}
-	return n
 }
 
 func idleTimeout(lb *elb.LoadBalancer) time.Duration {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/elb"
 )
 
@@ -53,7 +54,7 @@ func TestBuild(t *testing.T) {
 	}
 	health := healthMap{"10.0.0.1": elb.HealthHealthy, "10.0.0.2": elb.HealthHealthy, "10.0.0.3": elb.HealthUnhealthy, "10.0.0.4": elb.HealthHealthy,
 		"10.0.1.1": elb.HealthUnhealthy}
-	got := Build(state, health)
+	got := Build(confview.New(state), health)
 
 	rules := []elb.Rule{state.Rules[1], state.Rules[0]}
 	listener := func(arn, proto, addr, zone string) Listener {

@@ -34,6 +34,7 @@ import (
 
 	"github.com/kelb-io/kelb/internal/acmapi"
 	"github.com/kelb-io/kelb/internal/certstore"
+	"github.com/kelb-io/kelb/internal/confview"
 	"github.com/kelb-io/kelb/internal/dataplane/l7"
 	"github.com/kelb-io/kelb/internal/elb"
 	"github.com/kelb-io/kelb/internal/elb/store"
@@ -93,7 +94,7 @@ func (k *kelbAPI) sync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := k.plane.Apply(l7.Build(st, nil)); err != nil {
+	if err := k.plane.Apply(l7.Build(confview.New(st), nil)); err != nil {
 		t.Fatal(err)
 	}
 }

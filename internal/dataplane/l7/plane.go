@@ -356,14 +356,10 @@ func (p *Plane) compileTerminal(l Listener, actions []elb.Action) (*action, erro
 		return &action{kind: actionFixed, status: code, contentType: a.FixedResponse.ContentType, body: []byte(a.FixedResponse.MessageBody)}, nil
 	case elb.ActionForward:
 		out := &action{kind: actionForward}
-		var tuples []elb.WeightedTargetGroup
+		tuples := a.ForwardTargetGroups()
 		if a.Forward != nil {
-			tuples = a.Forward.TargetGroups
 			out.stickyGroups = a.Forward.StickinessEnabled
 			out.stickyDuration = time.Duration(a.Forward.StickinessDurationSeconds) * time.Second
-		}
-		if len(tuples) == 0 && a.TargetGroupARN != "" {
-			tuples = []elb.WeightedTargetGroup{{TargetGroupARN: a.TargetGroupARN, Weight: 1}}
 		}
 		for _, wt := range tuples {
 			g := p.groups[wt.TargetGroupARN]
