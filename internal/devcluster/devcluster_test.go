@@ -162,6 +162,7 @@ func TestPrintEnv(t *testing.T) {
 		"export AWS_ENDPOINT_URL_ACM=http://198.18.0.1:9400\n",
 		"export AWS_ENDPOINT_URL_EC2=http://198.18.0.1:9400\n",
 		"export AWS_ENDPOINT_URL_S3=http://198.18.0.1:9400\n",
+		"export AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API=http://198.18.0.1:9400\n",
 		"export AWS_SHARED_CREDENTIALS_FILE=/state/credentials\n",
 		"export AWS_PROFILE=default\n",
 		"unset AWS_ACCESS_KEY_ID\n",

@@ -264,7 +264,7 @@ func (st *State) AuthorityFile() string {
 
 // Env returns the environment variables of a shell inside the
 // environment, as NAME=value: kelb server is the endpoint of the ELBv2,
-// ACM, EC2 and S3 APIs it answers (and of no other service). The AWS SDKs and
+// ACM, EC2, S3 and Resource Groups Tagging APIs it answers (and of no other service). The AWS SDKs and
 // CLI read the access key
 // from CredentialsFile; the key variables are set empty because the SDKs
 // would prefer keys inherited from the caller's environment to the file.
@@ -275,6 +275,7 @@ func (st *State) Env() []string {
 		"AWS_ENDPOINT_URL_ACM=" + st.APIEndpoint(),
 		"AWS_ENDPOINT_URL_EC2=" + st.APIEndpoint(),
 		"AWS_ENDPOINT_URL_S3=" + st.APIEndpoint(),
+		"AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API=" + st.APIEndpoint(),
 		"AWS_SHARED_CREDENTIALS_FILE=" + st.CredentialsFile(),
 		"AWS_PROFILE=default",
 		"AWS_ACCESS_KEY_ID=",

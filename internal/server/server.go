@@ -82,6 +82,7 @@ import (
 	"github.com/kelb-io/kelb/internal/s3api"
 	"github.com/kelb-io/kelb/internal/s3store"
 	"github.com/kelb-io/kelb/internal/secgroup"
+	"github.com/kelb-io/kelb/internal/taggingapi"
 )
 
 // Config configures kelb server.
@@ -253,6 +254,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	ec2Handler := ec2api.NewHandler(ec2api.Config{ELB: svc, Groups: groups, Credentials: cfg.Credentials,
 		Logger: log.With("component", "ec2")})
+	// Resource Groups Tagging API requests (find resources by their tags)
+	// share it too; X-Amz-Target tells them apart.
+	taggingHandler := taggingapi.NewHandler(taggingapi.Config{
+		Index:       taggingapi.NewIndex(st, taggingapi.Sources(svc.Region(), svc.AccountID())),
+		Credentials: cfg.Credentials, Region: svc.Region(), Registerer: reg, Logger: log.With("component", "tagging")})
 	// S3 requests (the objects trust stores read their CA bundles and
 	// revocation lists from) share it too: path-style, signed for s3.
 	s3Handler := s3api.NewHandler(s3api.Config{Objects: s3store.New(s3store.Config{Store: st, Region: svc.Region()}),
@@ -263,6 +269,12 @@ func Run(ctx context.Context, cfg Config) error {
 		// /public-keys/<kid>: before S3, which takes every other path.
 		if albauth.IsPublicKeyRequest(r) {
 			auth.Keys.ServePublicKey(w, r)
+			return
+		}
+		// Tagging requests in Smithy RPC v2 CBOR name their operation in
+		// the path (/service/...): before S3 too.
+		if taggingapi.IsTaggingRequest(r) {
+			taggingHandler.ServeHTTP(w, r)
 			return
 		}
 		if s3api.IsS3Request(r) {
