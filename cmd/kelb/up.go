@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +24,7 @@ func newUpCmd() *cobra.Command {
 		opts      devcluster.Options
 		inNetns   bool
 		buildOnly bool
+		gwChannel string
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -79,7 +81,7 @@ It needs root (to create the network namespace).`,
 				SNATSource: hasFlags(cmd.Root(), "server", "snat-source"),
 			}
 			if opts.CRDDir == "" {
-				dir, err := writeCRDs()
+				dir, err := writeCRDs(gwChannel)
 				if err != nil {
 					return err
 				}
@@ -112,6 +114,7 @@ It needs root (to create the network namespace).`,
 	f.IntVar(&opts.LBNodes, "lb-nodes", 0, "run a fleet of N kelb server nodes (each in network namespace kelb-<name>-lb<i>, one zone each, their configuration in a three-member etcd cluster) behind a router namespace running BIRD 2 (Debian: bird2) that spreads each load balancer address over its zone's nodes by BGP and ECMP; 0 runs one kelb server")
 	f.StringArrayVar(&opts.ServerFlags, "server-flag", nil, "an argument added to kelb server's, repeatable: --server-flag=--auth-ca-file=/path/idp-ca.pem trusts a test identity provider's CA for ALB authentication; none by default")
 	f.StringVar(&opts.CRDDir, "crds", "", "directory of CustomResourceDefinitions to apply (default: the ones built into kelb)")
+	f.StringVar(&gwChannel, "gateway-api-channel", config.GatewayAPIStandard, "release channel of the Gateway API CRDs (sigs.k8s.io/gateway-api, the version kelb is built with) installed beside kelb's own: standard, experimental (a superset: ListenerSets' and routes' experimental fields, XBackendTrafficPolicy, ...) or none")
 	f.BoolVar(&buildOnly, "build-only", false, "build (or find in the cache) the Kubernetes binaries and etcd, then exit")
 	f.BoolVar(&inNetns, devcluster.InNetnsFlag, false, "run inside the environment's network namespace (used by kelb up itself)")
 	_ = f.MarkHidden(devcluster.InNetnsFlag)
@@ -205,9 +208,10 @@ func hasFlags(root *cobra.Command, name string, flags ...string) bool {
 	return true
 }
 
-// writeCRDs writes the CustomResourceDefinitions built into kelb into a
-// directory of the cache named for their content, and returns it.
-func writeCRDs() (string, error) {
+// writeCRDs writes the CustomResourceDefinitions built into kelb, and the
+// Gateway API's of a release channel unless it is "none", into a directory
+// of the cache named for their content, and returns it.
+func writeCRDs(gatewayAPIChannel string) (string, error) {
 	files, err := fs.Glob(config.CRDs, "crd/bases/*.yaml")
 	if err != nil {
 		return "", err
@@ -220,7 +224,32 @@ func writeCRDs() (string, error) {
 			return "", err
 		}
 		data[path.Base(f)] = b
-		h.Write(b)
+	}
+	if gatewayAPIChannel != "none" {
+		gw, err := config.GatewayAPICRDs(gatewayAPIChannel)
+		if err != nil {
+			return "", fmt.Errorf("--gateway-api-channel: %w", err)
+		}
+		files, err := fs.Glob(gw, "*.yaml")
+		if err != nil {
+			return "", err
+		}
+		for _, f := range files {
+			b, err := fs.ReadFile(gw, f)
+			if err != nil {
+				return "", err
+			}
+			data[f] = b
+		}
+	}
+	names := make([]string, 0, len(data))
+	for name := range data {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		h.Write([]byte(name))
+		h.Write(data[name])
 	}
 	cache, err := os.UserCacheDir()
 	if err != nil {

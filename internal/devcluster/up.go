@@ -292,6 +292,9 @@ func RunInside(ctx context.Context, name string, out io.Writer) (err error) {
 		if err := createIngressClass(ctx, client); err != nil {
 			return err
 		}
+		if err := createGatewayClasses(ctx, cp.RESTConfig, logf); err != nil {
+			return err
+		}
 	case st.Options.NoController:
 		logf("kelb controller left out (--no-controller); run your own with the environment below")
 	case !c.Controller:
@@ -305,6 +308,9 @@ func RunInside(ctx context.Context, name string, out io.Writer) (err error) {
 			return err
 		}
 		if err := createIngressClass(ctx, client); err != nil {
+			return err
+		}
+		if err := createGatewayClasses(ctx, cp.RESTConfig, logf); err != nil {
 			return err
 		}
 	}
