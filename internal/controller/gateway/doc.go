@@ -1,0 +1,30 @@
+// Package gateway is kelb controller's Gateway API front-end, as the AWS
+// Load Balancer Controller v3 serves it: a Gateway of a GatewayClass whose
+// controllerName is gateway.k8s.aws/alb becomes an application load
+// balancer whose listeners carry the rules of its HTTPRoutes and
+// GRPCRoutes; one of gateway.k8s.aws/nlb becomes a network load balancer
+// whose listeners forward the connections of its TCPRoutes, UDPRoutes and
+// TLSRoutes. Backends are Services, their pods registered as ip targets
+// through TargetGroupBindings.
+//
+// Deciding is pure: Build turns one Gateway, its class, the routes naming
+// it, their Services, ReferenceGrants and namespaces into a model.Stack and
+// the status of the Gateway, its listeners and every route's parent entry
+// for it (attach.go, refgrant.go, rules.go, build.go, l4.go). The
+// reconciler (reconciler.go) loads those objects, deploys the stack through
+// internal/controller/deploy and writes the statuses.
+//
+// Failure behaviour: a route that asks for something kelb cannot serve (a
+// filter an ALB has no equivalent for, a 307 redirect, a regular
+// expression on a query parameter) gets Accepted False with reason
+// UnsupportedValue and the field named, and contributes nothing: the
+// Gateway's other routes keep serving. A backendRef to a missing Service
+// or port gets ResolvedRefs False (BackendNotFound) and its share of
+// traffic answers 500, as the specification asks; one into another
+// namespace without a ReferenceGrant gets RefNotPermitted. A Gateway whose
+// load balancer kelb server refuses keeps its previous load balancer and
+// gets Programmed False with kelb server's message, and a Warning event.
+// When the Gateway API CRDs are not installed the controllers are not
+// started, and kelb controller logs that it serves Services and Ingresses
+// only.
+package gateway
