@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -355,33 +356,45 @@ func (w *world) sortedListeners() []*Listener {
 }
 
 // loadBalancersOf returns the ARNs of the load balancers whose listeners or
-// rules forward to target group tg, sorted.
+// rules forward to target group tg, sorted (never nil).
 func (w *world) loadBalancersOf(tg string) []string {
-	set := map[string]bool{}
-	for _, l := range w.listeners {
-		for _, arn := range TargetGroupARNs(l.DefaultActions) {
-			if arn == tg {
-				set[l.LoadBalancerARN] = true
+	return usersOf(w.targetGroupUsers(), tg)
+}
+
+// targetGroupUsers returns, by target group ARN, the ARNs of the load
+// balancers whose listeners or rules forward to it, sorted: one pass over
+// the world, for a caller that asks about many target groups. (kelb
+// server's consumers ask package confview, which indexes a snapshot; the
+// service asks its transaction's world, which it changes as it goes.)
+func (w *world) targetGroupUsers() map[string][]string {
+	users := map[string][]string{}
+	add := func(lb string, actions []Action) {
+		for _, tg := range TargetGroupARNs(actions) {
+			if !slices.Contains(users[tg], lb) {
+				users[tg] = append(users[tg], lb)
 			}
 		}
+	}
+	for _, l := range w.listeners {
+		add(l.LoadBalancerARN, l.DefaultActions)
 	}
 	for _, r := range w.rules {
-		l, ok := w.listeners[r.ListenerARN]
-		if !ok {
-			continue
-		}
-		for _, arn := range TargetGroupARNs(r.Actions) {
-			if arn == tg {
-				set[l.LoadBalancerARN] = true
-			}
+		if l, ok := w.listeners[r.ListenerARN]; ok {
+			add(l.LoadBalancerARN, r.Actions)
 		}
 	}
-	out := make([]string, 0, len(set))
-	for arn := range set {
-		out = append(out, arn)
+	for _, lbs := range users {
+		sort.Strings(lbs)
 	}
-	sort.Strings(out)
-	return out
+	return users
+}
+
+// usersOf returns users' load balancers of target group tg, never nil.
+func usersOf(users map[string][]string, tg string) []string {
+	if lbs, ok := users[tg]; ok {
+		return lbs
+	}
+	return []string{}
 }
 
 // getJSON reads one resource, returning notFound when it does not exist.

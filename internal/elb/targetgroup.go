@@ -355,8 +355,9 @@ func (s *Service) DescribeTargetGroups(ctx context.Context, in DescribeTargetGro
 			if _, ok := w.lbs[in.LoadBalancerARN]; !ok {
 				return errorf(CodeLoadBalancerNotFound, "Load balancer '%s' not found", in.LoadBalancerARN)
 			}
+			users := w.targetGroupUsers()
 			for _, tg := range w.tgs {
-				if slices.Contains(w.loadBalancersOf(tg.ARN), in.LoadBalancerARN) {
+				if slices.Contains(users[tg.ARN], in.LoadBalancerARN) {
 					sel = append(sel, tg)
 				}
 			}
@@ -383,13 +384,14 @@ func (s *Service) DescribeTargetGroups(ctx context.Context, in DescribeTargetGro
 		default:
 			sel = sortedValues(w.tgs, func(v *TargetGroup) string { return v.Name })
 		}
+		users := w.targetGroupUsers()
 		seen := map[string]bool{}
 		for _, tg := range sel {
 			if seen[tg.ARN] {
 				continue
 			}
 			seen[tg.ARN] = true
-			out = append(out, TargetGroupDescription{TargetGroup: *tg, LoadBalancerARNs: w.loadBalancersOf(tg.ARN)})
+			out = append(out, TargetGroupDescription{TargetGroup: *tg, LoadBalancerARNs: usersOf(users, tg.ARN)})
 		}
 		slices.SortFunc(out, func(a, b TargetGroupDescription) int { return strings.Compare(a.Name, b.Name) })
 		return nil
