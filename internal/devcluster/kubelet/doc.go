@@ -7,11 +7,27 @@
 // Pods bound to one of these nodes (spec.nodeName) are "run": the pod gets the
 // lowest free address of its node's range (.2 upwards; addresses found in the
 // status of existing pods are kept, so restarting kelb nodes does not renumber
-// pods; hostNetwork pods use the node IP) and listens there on every declared
-// container port and every probe port. A TCP connection that starts with an
-// HTTP request line is answered like the echoserver image (Hostname, pod
-// information, client_address, request line and headers; keep-alive
-// honoured); any other TCP stream is echoed back, and UDP datagrams too. The
+// pods; hostNetwork pods use the node IP). Its containers then answer the way
+// their images do, looked up by image repository in one table (images.go):
+//
+//   - registry.k8s.io/gateway-api/echo-basic (the Gateway API conformance
+//     backend): its HTTP, h2c, HTTPS, gRPC, TCP and UDP echo servers on the
+//     ports its environment variables choose, answering the same JSON
+//     (path, host, method, proto, headers, namespace, pod, tls...) with the
+//     pod context it reads from POD_NAME, NAMESPACE, SERVICE_NAME and
+//     INGRESS_NAME, and its certificates from the mounted Secret files.
+//   - any other image answers like the echoserver image on every declared
+//     container port and every probe port: an HTTP request gets Hostname,
+//     pod information, client_address, request line and headers
+//     (keep-alive honoured); any other TCP stream is echoed back, and UDP
+//     datagrams too.
+//
+// Before the containers start, the kubelet's part is done: the environment
+// (value, fieldRef, secretKeyRef, configMapKeyRef, envFrom, $(VAR)) and the
+// files of Secret and ConfigMap volumes are resolved. While an object they
+// need is missing (or an image's configuration is invalid, say a
+// non-numeric HTTP_PORT) the pod stays Pending, a Warning event says why,
+// and the kubelet retries at each resync. The
 // status is written through the status subresource with a strategic merge
 // patch, so conditions owned by others (readiness gates) survive.
 //
@@ -34,13 +50,14 @@
 //
 // Making a pod misbehave:
 //
-//	kubectl annotate pod NAME kelb.io/fail=readiness  # every HTTP answer is 503, readiness fails
+//	kubectl annotate pod NAME kelb.io/fail=readiness  # every HTTP answer is 503 (gRPC: Unavailable), readiness fails
 //	kubectl annotate pod NAME kelb.io/fail=all        # listeners close: connections refused
 //	kubectl annotate pod NAME kelb.io/fail-           # recover
 //
-// A slow answer: any HTTP request with the query parameter delay=5s (or the
-// header X-Kelb-Delay: 5s) is answered after that delay, bounded to 10
-// minutes.
+// A slow answer: an HTTP request with the query parameter delay=5s is
+// answered after that delay, bounded to 10 minutes (echoserver pods also
+// honour the header X-Kelb-Delay: 5s; echo-basic pods, like the image,
+// answer 500 to a delay that is not a Go duration).
 //
 // Failure behaviour: apiserver errors are logged and retried (heartbeats on
 // the next beat, pod status on the next resync, 10 s); informers reconnect by

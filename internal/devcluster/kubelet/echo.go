@@ -1,11 +1,32 @@
 package kubelet
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 )
+
+// echoserverHandler answers like the echoserver image, after the delay the
+// request asks for (query parameter delay or header X-Kelb-Delay).
+func echoserverHandler(info podInfo) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d, ok := requestDelay(r); ok {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			}
+		}
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, echoBody(info, r, body))
+	})
+}
 
 // echoBody renders the answer of the echo server, in the layout of the
 // echoserver image the Kubernetes and AWS walkthroughs use, so that

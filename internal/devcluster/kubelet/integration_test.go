@@ -2,11 +2,13 @@ package kubelet
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -268,6 +270,75 @@ func TestNodesAndPodsAgainstAPIServer(t *testing.T) {
 			t.Errorf("GET hostNetwork pod: %d\n%s", code, body)
 		}
 		if err := pods.Delete(ctx, "echo-host", *metav1.NewDeleteOptions(0)); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("echo-basic pod waits for its Secret, then answers as the image", func(t *testing.T) {
+		certPath, keyPath, files, pool := selfSignedCert(t, t.TempDir(), "abc.example.com")
+		fieldEnv := func(name, path string) corev1.EnvVar {
+			return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
+		}
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "tls-backend-x", Namespace: "default"},
+			Spec: corev1.PodSpec{
+				NodeName: node.Name,
+				Volumes: []corev1.Volume{{Name: "secret-volume", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+					SecretName: "tls-checks-certificate",
+					Items:      []corev1.KeyToPath{{Key: "tls.crt", Path: "crt"}, {Key: "tls.key", Path: "key"}},
+				}}}},
+				Containers: []corev1.Container{{
+					Name:         "tls-backend",
+					Image:        "registry.k8s.io/gateway-api/echo-basic:v1.5.1",
+					VolumeMounts: []corev1.VolumeMount{{Name: "secret-volume", MountPath: "/etc/secret-volume"}},
+					Env: []corev1.EnvVar{
+						fieldEnv("POD_NAME", "metadata.name"), fieldEnv("NAMESPACE", "metadata.namespace"),
+						{Name: "TLS_SERVER_CERT", Value: "/etc/secret-volume/crt"},
+						{Name: "TLS_SERVER_PRIVKEY", Value: "/etc/secret-volume/key"},
+					},
+				}},
+			},
+		}
+		if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, "a Warning event naming the missing Secret", func() (*corev1.EventList, error) {
+			return client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=tls-backend-x,type=Warning"})
+		}, func(l *corev1.EventList) bool {
+			for _, e := range l.Items {
+				if strings.Contains(e.Message, `secret "tls-checks-certificate"`) {
+					return true
+				}
+			}
+			return false
+		})
+		if p, err := pods.Get(ctx, "tls-backend-x", metav1.GetOptions{}); err != nil || p.Status.Phase != corev1.PodPending {
+			t.Fatalf("before the Secret exists: phase %v, err %v; want Pending", p.Status.Phase, err)
+		}
+		secret := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "tls-checks-certificate", Namespace: "default"},
+			Type:       corev1.SecretTypeTLS,
+			Data:       map[string][]byte{"tls.crt": files[certPath], "tls.key": files[keyPath]},
+		}
+		if _, err := client.CoreV1().Secrets("default").Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		p := poll(t, "pod Ready", func() (*corev1.Pod, error) { return pods.Get(ctx, "tls-backend-x", metav1.GetOptions{}) },
+			func(p *corev1.Pod) bool { return podCondition(p, corev1.PodReady) == corev1.ConditionTrue })
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "abc.example.com"}}}
+		for _, url := range []string{"http://" + p.Status.PodIP + ":3000/x", "https://" + p.Status.PodIP + ":8443/x"} {
+			resp, err := c.Get(url)
+			if err != nil {
+				t.Fatalf("GET %s: %v", url, err)
+			}
+			var a echoBasicAnswer
+			err = json.NewDecoder(resp.Body).Decode(&a)
+			resp.Body.Close()
+			if err != nil || a.Pod != "tls-backend-x" || a.Namespace != "default" || a.Path != "/x" || (strings.HasPrefix(url, "https") != (a.TLS != nil)) {
+				t.Errorf("GET %s: %+v, %v", url, a, err)
+			}
+		}
+		if err := pods.Delete(ctx, "tls-backend-x", *metav1.NewDeleteOptions(0)); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -117,9 +117,13 @@ func (w *podWorker) run(ctx context.Context) {
 		in.Containers = append(in.Containers, cs)
 	}
 
-	info := podInfo{Name: pod.Name, Namespace: pod.Namespace, Node: w.node.Name, IP: w.ip}
-	ports := podPorts(pod)
-	server := newPodServer(info, ports, w.log)
+	info := podInfo{Name: pod.Name, Namespace: pod.Namespace, Node: w.node.Name, IP: w.ip, HostIP: w.node.IP}
+	endpoints, ok := w.waitEndpoints(ctx, info)
+	if !ok {
+		return
+	}
+	pod = w.pod()
+	server := newPodServer(info, endpoints, w.log)
 	fail := pod.Annotations[FailAnnotation]
 	server.fail.Store(fail)
 	serving := false
@@ -230,7 +234,7 @@ func (w *podWorker) run(ctx context.Context) {
 				sctx, cancel := context.WithCancel(ctx)
 				cancel()
 				server.shutdown(sctx)
-				server = newPodServer(info, ports, w.log)
+				server = newPodServer(info, endpoints, w.log)
 				server.fail.Store(fail)
 				serving = false
 				startServer()
@@ -243,6 +247,46 @@ func (w *podWorker) run(ctx context.Context) {
 			w.deletePod(ctx, pod)
 			<-ctx.Done()
 			return
+		}
+	}
+}
+
+// waitEndpoints resolves what the pod's containers listen on, as the
+// kubelet mounts volumes and fills the environment before it starts them:
+// while a Secret or ConfigMap they need is missing, or an image's
+// configuration is invalid, the pod stays Pending (a Warning event says
+// why) and the worker retries at every update and resync. A pod deleted
+// meanwhile goes on to its termination with nothing to serve. ok is false
+// when ctx ends first.
+func (w *podWorker) waitEndpoints(ctx context.Context, info podInfo) (eps []endpoint, ok bool) {
+	resync := time.NewTicker(resyncInterval)
+	defer resync.Stop()
+	lastErr := ""
+	for {
+		pod := w.pod()
+		if pod.DeletionTimestamp != nil {
+			return nil, true
+		}
+		cs, err := podContainers(ctx, pod, info, apiObjects{w.client})
+		if err == nil {
+			eps, err = containerEndpoints(cs)
+		}
+		if err == nil {
+			return eps, true
+		}
+		if ctx.Err() != nil {
+			return nil, false
+		}
+		if msg := err.Error(); msg != lastErr {
+			lastErr = msg
+			w.log.Info("pod cannot start yet", "err", err)
+			w.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodContainer", "cannot start the pod's containers: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false
+		case <-w.updated:
+		case <-resync.C:
 		}
 	}
 }

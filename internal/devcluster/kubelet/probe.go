@@ -166,68 +166,43 @@ var probeClient = &http.Client{
 	},
 }
 
-// probePorts lists the ports the pod's probes use that no container declares,
-// so the simulated pod listens on them too (TCP).
-func probePorts(pod *corev1.Pod) []int32 {
-	declared := map[int32]bool{}
-	for _, c := range pod.Spec.Containers {
-		for _, p := range c.Ports {
-			declared[p.ContainerPort] = true
-		}
-	}
-	var extra []int32
-	for i := range pod.Spec.Containers {
-		c := &pod.Spec.Containers[i]
-		for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe, c.StartupProbe} {
-			if p == nil {
-				continue
-			}
-			var port intstr.IntOrString
-			switch {
-			case p.HTTPGet != nil:
-				port = p.HTTPGet.Port
-			case p.TCPSocket != nil:
-				port = p.TCPSocket.Port
-			case p.GRPC != nil:
-				port = intstr.FromInt32(p.GRPC.Port)
-			default:
-				continue
-			}
-			n, err := resolvePort(port, c)
-			if err != nil || declared[n] {
-				continue
-			}
-			declared[n] = true
-			extra = append(extra, n)
-		}
-	}
-	return extra
-}
-
-// podPorts lists every port a simulated pod listens on: the declared container
-// ports (TCP and UDP; SCTP is not simulated) and the probe ports.
-func podPorts(pod *corev1.Pod) []portSpec {
+// containerPorts lists every port a simulated container listens on unless
+// its image says otherwise: the declared ports (TCP and UDP; SCTP is not
+// simulated) and the ports its probes use (TCP).
+func containerPorts(c *corev1.Container) []portSpec {
 	var ports []portSpec
 	seen := map[portSpec]bool{}
-	for _, c := range pod.Spec.Containers {
-		for _, p := range c.Ports {
-			proto := p.Protocol
-			if proto == "" {
-				proto = corev1.ProtocolTCP
-			}
-			ps := portSpec{p.ContainerPort, proto}
-			if proto == corev1.ProtocolSCTP || seen[ps] {
-				continue
-			}
-			seen[ps] = true
-			ports = append(ports, ps)
+	add := func(ps portSpec) {
+		if ps.Protocol == corev1.ProtocolSCTP || seen[ps] {
+			return
 		}
+		seen[ps] = true
+		ports = append(ports, ps)
 	}
-	for _, n := range probePorts(pod) {
-		ps := portSpec{n, corev1.ProtocolTCP}
-		if !seen[ps] {
-			seen[ps] = true
-			ports = append(ports, ps)
+	for _, p := range c.Ports {
+		proto := p.Protocol
+		if proto == "" {
+			proto = corev1.ProtocolTCP
+		}
+		add(portSpec{p.ContainerPort, proto})
+	}
+	for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe, c.StartupProbe} {
+		if p == nil {
+			continue
+		}
+		var port intstr.IntOrString
+		switch {
+		case p.HTTPGet != nil:
+			port = p.HTTPGet.Port
+		case p.TCPSocket != nil:
+			port = p.TCPSocket.Port
+		case p.GRPC != nil:
+			port = intstr.FromInt32(p.GRPC.Port)
+		default:
+			continue
+		}
+		if n, err := resolvePort(port, c); err == nil {
+			add(portSpec{n, corev1.ProtocolTCP})
 		}
 	}
 	return ports

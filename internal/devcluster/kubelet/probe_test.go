@@ -65,8 +65,8 @@ func TestResolvePort(t *testing.T) {
 	}
 }
 
-func TestPodPorts(t *testing.T) {
-	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{
+func TestContainerPorts(t *testing.T) {
+	c := &corev1.Container{
 		Name: "app",
 		Ports: []corev1.ContainerPort{
 			{Name: "http", ContainerPort: 8080},
@@ -76,9 +76,9 @@ func TestPodPorts(t *testing.T) {
 		},
 		ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Port: intstr.FromString("http")}}},
 		LivenessProbe:  &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(9901)}}},
-	}}}}
+	}
 	want := []portSpec{{8080, corev1.ProtocolTCP}, {53, corev1.ProtocolUDP}, {53, corev1.ProtocolTCP}, {9901, corev1.ProtocolTCP}}
-	if diff := cmp.Diff(want, podPorts(pod)); diff != "" {
-		t.Errorf("podPorts (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, containerPorts(c)); diff != "" {
+		t.Errorf("containerPorts (-want +got):\n%s", diff)
 	}
 }

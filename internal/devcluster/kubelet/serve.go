@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -43,7 +42,7 @@ const sniffTimeout = 2 * time.Second
 // podInfo is what the echo answer says about the pod.
 type podInfo struct {
 	Name, Namespace, Node string
-	IP                    netip.Addr
+	IP, HostIP            netip.Addr
 }
 
 // portSpec is one port the pod listens on.
@@ -52,19 +51,20 @@ type portSpec struct {
 	Protocol corev1.Protocol
 }
 
-// podServer is the running "container" of a simulated pod: TCP listeners that
-// answer HTTP like an echo server and echo any other stream back, and UDP
-// sockets that echo datagrams.
+// podServer is the running "containers" of a simulated pod: a listener per
+// endpoint its images open (see images.go), each feeding its connections
+// to the endpoint's server, and UDP sockets answering datagrams.
 type podServer struct {
-	info  podInfo
-	ports []portSpec
-	log   *slog.Logger
+	info      podInfo
+	endpoints []endpoint
+	log       *slog.Logger
 
 	fail atomic.Value // string: "", FailReadiness or FailAll
 
-	http    *http.Server
-	httpLn  *chanListener
-	httpErr chan error
+	servers []connServer // by index in endpoints; nil for UDP
+	// sniffed holds the HTTP and stream servers of kindEchoserver
+	// endpoints, by index in endpoints.
+	sniffed map[int]connServer
 
 	shutdownOnce sync.Once
 
@@ -73,28 +73,37 @@ type podServer struct {
 	listening bool
 	tcp       []net.Listener
 	udp       []net.PacketConn
-	conns     map[net.Conn]struct{} // connections not (yet) owned by the HTTP server
-	wg        sync.WaitGroup        // accept loops, sniffers and echo streams
+	conns     map[net.Conn]struct{} // connections not (yet) handed to a server
+	wg        sync.WaitGroup        // accept loops, sniffers and UDP loops
 }
 
-// newPodServer prepares a server; start opens its listeners.
-func newPodServer(info podInfo, ports []portSpec, log *slog.Logger) *podServer {
+// newPodServer prepares a server for endpoints and starts their servers;
+// start opens the listeners.
+func newPodServer(info podInfo, endpoints []endpoint, log *slog.Logger) *podServer {
 	s := &podServer{
-		info:    info,
-		ports:   ports,
-		log:     log,
-		httpLn:  newChanListener(net.TCPAddrFromAddrPort(netip.AddrPortFrom(info.IP, 0))),
-		httpErr: make(chan error, 1),
-		conns:   map[net.Conn]struct{}{},
+		info:      info,
+		endpoints: endpoints,
+		log:       log,
+		servers:   make([]connServer, len(endpoints)),
+		sniffed:   map[int]connServer{},
+		conns:     map[net.Conn]struct{}{},
 	}
 	s.fail.Store("")
-	s.http = &http.Server{
-		Handler:           http.HandlerFunc(s.serveHTTP),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       5 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	failing := func() bool { return s.fail.Load() == FailReadiness }
+	for i, ep := range endpoints {
+		if ep.Protocol == corev1.ProtocolUDP {
+			continue
+		}
+		addr := net.TCPAddrFromAddrPort(netip.AddrPortFrom(info.IP, uint16(ep.Port)))
+		if ep.Kind == kindEchoserver {
+			httpEP := ep
+			httpEP.Kind = kindHTTP
+			s.servers[i] = newConnServer(httpEP, failing, log, addr)
+			s.sniffed[i] = newStreamConns(echoStream, nil)
+			continue
+		}
+		s.servers[i] = newConnServer(ep, failing, log, addr)
 	}
-	go func() { s.httpErr <- s.http.Serve(s.httpLn) }()
 	return s
 }
 
@@ -126,9 +135,9 @@ func (s *podServer) listenLocked() error {
 		return nil
 	}
 	var lc net.ListenConfig
-	for _, p := range s.ports {
-		addr := netip.AddrPortFrom(s.info.IP, uint16(p.Port)).String()
-		switch p.Protocol {
+	for i, ep := range s.endpoints {
+		addr := netip.AddrPortFrom(s.info.IP, uint16(ep.Port)).String()
+		switch ep.Protocol {
 		case corev1.ProtocolUDP:
 			pc, err := lc.ListenPacket(context.Background(), "udp", addr)
 			if err != nil {
@@ -137,7 +146,7 @@ func (s *podServer) listenLocked() error {
 			}
 			s.udp = append(s.udp, pc)
 			s.wg.Add(1)
-			go s.echoUDP(pc)
+			go s.serveUDP(pc, ep.Datagram)
 		default:
 			ln, err := lc.Listen(context.Background(), "tcp", addr)
 			if err != nil {
@@ -146,7 +155,7 @@ func (s *podServer) listenLocked() error {
 			}
 			s.tcp = append(s.tcp, ln)
 			s.wg.Add(1)
-			go s.acceptTCP(ln)
+			go s.acceptTCP(ln, i)
 		}
 	}
 	s.listening = true
@@ -182,30 +191,32 @@ func (s *podServer) shutdown(ctx context.Context) {
 
 func (s *podServer) shutdownNow(ctx context.Context) {
 	s.stopAccepting()
-	httpDone := make(chan struct{})
+	// Connections still being sniffed end with the grace period.
+	own := make(chan struct{})
 	go func() {
-		defer close(httpDone)
-		if err := s.http.Shutdown(ctx); err != nil {
-			s.http.Close()
-		}
-	}()
-	streamsDone := make(chan struct{})
-	go func() {
-		defer close(streamsDone)
+		defer close(own)
 		s.wg.Wait()
 	}()
 	select {
-	case <-streamsDone:
+	case <-own:
 	case <-ctx.Done():
 		s.mu.Lock()
 		for c := range s.conns {
 			c.Close()
 		}
 		s.mu.Unlock()
-		<-streamsDone
+		<-own
 	}
-	<-httpDone
-	<-s.httpErr
+	var wg sync.WaitGroup
+	for _, srv := range s.servers {
+		if srv != nil {
+			wg.Go(func() { srv.shutdown(ctx) })
+		}
+	}
+	for _, srv := range s.sniffed {
+		wg.Go(func() { srv.shutdown(ctx) })
+	}
+	wg.Wait()
 }
 
 func (s *podServer) track(c net.Conn, on bool) {
@@ -218,7 +229,7 @@ func (s *podServer) track(c net.Conn, on bool) {
 	}
 }
 
-func (s *podServer) acceptTCP(ln net.Listener) {
+func (s *podServer) acceptTCP(ln net.Listener, idx int) {
 	defer s.wg.Done()
 	for {
 		c, err := ln.Accept()
@@ -228,37 +239,31 @@ func (s *podServer) acceptTCP(ln net.Listener) {
 			}
 			return
 		}
+		if s.endpoints[idx].Kind != kindEchoserver {
+			s.servers[idx].handle(c)
+			continue
+		}
 		s.wg.Add(1)
 		s.track(c, true)
-		go s.handleTCP(c)
+		go s.sniffTCP(c, idx)
 	}
 }
 
-// handleTCP looks at the first bytes of a connection: an HTTP request goes to
-// the HTTP server, anything else is echoed back.
-func (s *podServer) handleTCP(c net.Conn) {
+// sniffTCP looks at the first bytes of a connection to an echoserver port:
+// an HTTP request goes to the HTTP server, anything else is echoed back.
+func (s *podServer) sniffTCP(c net.Conn, idx int) {
 	defer s.wg.Done()
 	br := bufio.NewReader(c)
 	c.SetReadDeadline(time.Now().Add(sniffTimeout))
 	isHTTP := sniffHTTP(br)
 	c.SetReadDeadline(time.Time{})
+	s.track(c, false)
+	bc := &bufferedConn{Conn: c, r: br}
 	if isHTTP {
-		s.track(c, false)
-		if !s.httpLn.deliver(&bufferedConn{Conn: c, r: br}) {
-			c.Close()
-		}
+		s.servers[idx].handle(bc)
 		return
 	}
-	defer func() {
-		s.track(c, false)
-		c.Close()
-	}()
-	if _, err := io.Copy(c, br); err != nil {
-		return
-	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.CloseWrite()
-	}
+	s.sniffed[idx].handle(bc)
 }
 
 // sniffHTTP reports whether the stream starts with an HTTP/1 request line
@@ -311,7 +316,7 @@ func classifyPrefix(b []byte) prefixClass {
 	return prefixOther
 }
 
-func (s *podServer) echoUDP(pc net.PacketConn) {
+func (s *podServer) serveUDP(pc net.PacketConn, answer func([]byte) []byte) {
 	defer s.wg.Done()
 	buf := make([]byte, 64<<10)
 	for {
@@ -322,30 +327,17 @@ func (s *podServer) echoUDP(pc net.PacketConn) {
 			}
 			return
 		}
-		if _, err := pc.WriteTo(buf[:n], from); err != nil {
+		if answer == nil {
+			continue
+		}
+		if _, err := pc.WriteTo(answer(buf[:n]), from); err != nil {
 			s.log.Debug("udp write", "to", from, "err", err)
 		}
 	}
 }
 
-func (s *podServer) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if d, ok := requestDelay(r); ok {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
-	}
-	if s.fail.Load() == FailReadiness {
-		http.Error(w, "failing on purpose: "+FailAnnotation+"="+FailReadiness, http.StatusServiceUnavailable)
-		return
-	}
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
-	w.Header().Set("Content-Type", "text/plain")
-	io.WriteString(w, echoBody(s.info, r, body))
-}
+// echoDatagram answers a datagram with itself.
+func echoDatagram(p []byte) []byte { return p }
 
 // requestDelay reads the delay asked for by the query parameter delay or the
 // X-Kelb-Delay header.
@@ -378,6 +370,22 @@ type bufferedConn struct {
 }
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// CloseWrite closes the sending half of a TCP connection.
+func (c *bufferedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// SetLinger sets SO_LINGER of a TCP connection (0: close with a reset).
+func (c *bufferedConn) SetLinger(sec int) error {
+	if tc, ok := c.Conn.(*net.TCPConn); ok {
+		return tc.SetLinger(sec)
+	}
+	return nil
+}
 
 // chanListener hands sniffed connections to an http.Server.
 type chanListener struct {

@@ -106,7 +106,11 @@ func TestRequestDelay(t *testing.T) {
 func startTestPodServer(t *testing.T) *podServer {
 	t.Helper()
 	info := podInfo{Name: "echo-1", Namespace: "default", Node: "ip-198-18-0-11.us-west-2.compute.internal", IP: netip.MustParseAddr("198.18.1.2")}
-	s := newPodServer(info, []portSpec{{80, corev1.ProtocolTCP}, {5353, corev1.ProtocolUDP}}, slog.New(slog.DiscardHandler))
+	eps, err := echoserver(container{Pod: info, Ports: []portSpec{{80, corev1.ProtocolTCP}, {5353, corev1.ProtocolUDP}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newPodServer(info, eps, slog.New(slog.DiscardHandler))
 	if err := s.start(); err != nil {
 		t.Fatal(err)
 	}
