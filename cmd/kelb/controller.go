@@ -27,6 +27,7 @@ import (
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
 	"github.com/kelb-io/kelb/internal/controller/certificates"
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 	"github.com/kelb-io/kelb/internal/controller/endpoints"
 	"github.com/kelb-io/kelb/internal/controller/ingress"
 	"github.com/kelb-io/kelb/internal/controller/service"
@@ -198,8 +199,8 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 	rec := &service.Reconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorderFor("service"),
-		Deployer: &service.Deployer{Client: elbClient, EC2: ec2Client, ClusterName: f.clusterName,
-			Certificates: &certificates.SecretCertificates{Kube: mgr.GetClient(), ACM: acmClient, ClusterName: f.clusterName}},
+		Deployer: &deploy.Deployer{Client: elbClient, EC2: ec2Client, ClusterName: f.clusterName,
+			Certificates: &certificates.SecretCertificates{Kube: mgr.GetClient(), ACM: acmClient, ClusterName: f.clusterName}, Frontend: service.Frontend},
 		Selection: service.Selection{
 			LoadBalancerClass:   f.loadBalancerClass,
 			DefaultLoadBalancer: f.defaultLoadBalancer,

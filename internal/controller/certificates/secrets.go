@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
+	"github.com/kelb-io/kelb/internal/controller/model"
 )
 
 // Tags on the certificates imported from TLS Secrets.
@@ -106,7 +106,7 @@ func (s *SecretCertificates) Resolve(ctx context.Context, secret string) (string
 				{Key: aws.String(TagSecretResourceVersion), Value: aws.String(sec.ResourceVersion)},
 			}
 			if s.ClusterName != "" {
-				in.Tags = append(in.Tags, acmtypes.Tag{Key: aws.String(elbv2deploy.TagCluster), Value: aws.String(s.ClusterName)})
+				in.Tags = append(in.Tags, acmtypes.Tag{Key: aws.String(model.TagCluster), Value: aws.String(s.ClusterName)})
 			}
 		}
 		out, err := s.ACM.ImportCertificate(ctx, in)

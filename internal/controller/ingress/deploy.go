@@ -10,13 +10,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
 	"github.com/kelb-io/kelb/internal/controller/certificates"
-	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 )
 
 // ELBv2 is the part of the aws-sdk-go-v2 elasticloadbalancingv2 client that
 // deploy uses; *elasticloadbalancingv2.Client implements it.
 type ELBv2 interface {
-	elbv2deploy.ELBv2
+	deploy.ELBv2
 	elbv2.DescribeRulesAPIClient
 	CreateRule(context.Context, *elbv2.CreateRuleInput, ...func(*elbv2.Options)) (*elbv2.CreateRuleOutput, error)
 	ModifyRule(context.Context, *elbv2.ModifyRuleInput, ...func(*elbv2.Options)) (*elbv2.ModifyRuleOutput, error)
@@ -43,7 +43,7 @@ type CertificateResolver interface {
 type Deployer struct {
 	Client ELBv2
 	// EC2 resolves the security-groups annotation; nil refuses it.
-	EC2 elbv2deploy.EC2
+	EC2 deploy.EC2
 	// ClusterName must match BuildOptions.ClusterName.
 	ClusterName string
 	// Certificates resolves the TLS Secrets of HTTPS listeners; a stack
@@ -74,7 +74,7 @@ type Result struct {
 }
 
 // actualLoadBalancer is an existing load balancer of the stack.
-type actualLoadBalancer = elbv2deploy.ActualLoadBalancer
+type actualLoadBalancer = deploy.ActualLoadBalancer
 
 // actualListener is an existing listener of the stack's load balancer.
 type actualListener struct {
@@ -87,7 +87,7 @@ type actualListener struct {
 }
 
 // actualTargetGroup is an existing target group tagged for the stack.
-type actualTargetGroup = elbv2deploy.ActualTargetGroup
+type actualTargetGroup = deploy.ActualTargetGroup
 
 // actual is what kelb server holds for one stack.
 type actual struct {
@@ -127,7 +127,7 @@ func (d *Deployer) Delete(ctx context.Context, stackID string) error {
 		}
 	}
 	for _, tg := range a.targetGroups {
-		if _, err := d.Client.DeleteTargetGroup(ctx, &elbv2.DeleteTargetGroupInput{TargetGroupArn: &tg.ARN}); err != nil && !elbv2deploy.NotFound(err) {
+		if _, err := d.Client.DeleteTargetGroup(ctx, &elbv2.DeleteTargetGroupInput{TargetGroupArn: &tg.ARN}); err != nil && !deploy.NotFound(err) {
 			return fmt.Errorf("delete %s: delete target group %s: %w", stackID, tg.ARN, err)
 		}
 	}
@@ -139,7 +139,7 @@ func (d *Deployer) Delete(ctx context.Context, stackID string) error {
 
 func (d *Deployer) deleteLoadBalancer(ctx context.Context, arn string) error {
 	// Deleting the load balancer deletes its listeners and rules.
-	if _, err := d.Client.DeleteLoadBalancer(ctx, &elbv2.DeleteLoadBalancerInput{LoadBalancerArn: &arn}); err != nil && !elbv2deploy.NotFound(err) {
+	if _, err := d.Client.DeleteLoadBalancer(ctx, &elbv2.DeleteLoadBalancerInput{LoadBalancerArn: &arn}); err != nil && !deploy.NotFound(err) {
 		return fmt.Errorf("delete load balancer %s: %w", arn, err)
 	}
 	return nil
@@ -184,7 +184,7 @@ func (d *Deployer) deploy(ctx context.Context, st *Stack, a *actual, res *Result
 	for _, l := range a.listeners {
 		if !wanted[l.Port] {
 			res.Changed = true
-			if _, err := d.Client.DeleteListener(ctx, &elbv2.DeleteListenerInput{ListenerArn: &l.ARN}); err != nil && !elbv2deploy.NotFound(err) {
+			if _, err := d.Client.DeleteListener(ctx, &elbv2.DeleteListenerInput{ListenerArn: &l.ARN}); err != nil && !deploy.NotFound(err) {
 				return fmt.Errorf("delete listener %s: %w", l.ARN, err)
 			}
 		}
@@ -194,7 +194,7 @@ func (d *Deployer) deploy(ctx context.Context, st *Stack, a *actual, res *Result
 			continue
 		}
 		res.Changed = true
-		if _, err := d.Client.DeleteTargetGroup(ctx, &elbv2.DeleteTargetGroupInput{TargetGroupArn: &tg.ARN}); err != nil && !elbv2deploy.NotFound(err) {
+		if _, err := d.Client.DeleteTargetGroup(ctx, &elbv2.DeleteTargetGroupInput{TargetGroupArn: &tg.ARN}); err != nil && !deploy.NotFound(err) {
 			return fmt.Errorf("delete target group %s: %w", tg.ARN, err)
 		}
 	}
@@ -225,7 +225,7 @@ func (d *Deployer) loadBalancer(ctx context.Context, st *Stack, a *actual, res *
 			IpAddressType:  types.IpAddressType(want.IPAddressType),
 			Subnets:        want.Subnets,
 			SecurityGroups: res.securityGroups,
-			Tags:           elbv2deploy.SDKTags(want.Tags),
+			Tags:           deploy.SDKTags(want.Tags),
 		})
 		if err != nil {
 			return "", fmt.Errorf("create load balancer %s: %w", want.Name, err)
@@ -245,19 +245,19 @@ func (d *Deployer) loadBalancer(ctx context.Context, st *Stack, a *actual, res *
 			return "", fmt.Errorf("set address type of %s: %w", arn, err)
 		}
 	}
-	if len(want.Subnets) > 0 && !elbv2deploy.SameZones(want.Subnets, have) {
+	if len(want.Subnets) > 0 && !deploy.SameZones(want.Subnets, have) {
 		res.Changed = true
 		if _, err := d.Client.SetSubnets(ctx, &elbv2.SetSubnetsInput{LoadBalancerArn: &arn, Subnets: want.Subnets}); err != nil {
 			return "", fmt.Errorf("set subnets of %s: %w", arn, err)
 		}
 	}
-	if changed := elbv2deploy.ChangedAttributes(want.Attributes, have.Attributes); len(changed) > 0 {
+	if changed := deploy.ChangedAttributes(want.Attributes, have.Attributes); len(changed) > 0 {
 		res.Changed = true
 		if err := d.setLBAttributes(ctx, arn, changed); err != nil {
 			return "", err
 		}
 	}
-	if changed, err := elbv2deploy.SyncSecurityGroups(ctx, d.Client, have, res.securityGroups); err != nil {
+	if changed, err := deploy.SyncSecurityGroups(ctx, d.Client, have, res.securityGroups); err != nil {
 		return "", err
 	} else if changed {
 		res.Changed = true
@@ -270,7 +270,7 @@ func (d *Deployer) setLBAttributes(ctx context.Context, arn string, attrs map[st
 		return nil
 	}
 	var in []types.LoadBalancerAttribute
-	for _, k := range elbv2deploy.SortedKeys(attrs) {
+	for _, k := range deploy.SortedKeys(attrs) {
 		in = append(in, types.LoadBalancerAttribute{Key: aws.String(k), Value: aws.String(attrs[k])})
 	}
 	if _, err := d.Client.ModifyLoadBalancerAttributes(ctx, &elbv2.ModifyLoadBalancerAttributesInput{LoadBalancerArn: &arn, Attributes: in}); err != nil {
@@ -300,7 +300,7 @@ func (d *Deployer) targetGroups(ctx context.Context, st *Stack, a *actual, res *
 			res.Changed = true
 			if vpc == "" {
 				var err error
-				if vpc, err = elbv2deploy.VpcOf(ctx, d.Client, res.LoadBalancerARN); err != nil {
+				if vpc, err = deploy.VpcOf(ctx, d.Client, res.LoadBalancerARN); err != nil {
 					return nil, err
 				}
 			}
@@ -319,9 +319,9 @@ func (d *Deployer) targetGroups(ctx context.Context, st *Stack, a *actual, res *
 				return nil, fmt.Errorf("modify health check of %s: %w", match.ARN, err)
 			}
 		}
-		if changed := elbv2deploy.ChangedAttributes(want.Attributes, match.Attributes); len(changed) > 0 {
+		if changed := deploy.ChangedAttributes(want.Attributes, match.Attributes); len(changed) > 0 {
 			res.Changed = true
-			if err := elbv2deploy.SetTargetGroupAttributes(ctx, d.Client, match.ARN, changed); err != nil {
+			if err := deploy.SetTargetGroupAttributes(ctx, d.Client, match.ARN, changed); err != nil {
 				return nil, err
 			}
 		}
@@ -351,7 +351,7 @@ func (d *Deployer) createTargetGroup(ctx context.Context, tg TargetGroup, vpc st
 		HealthyThresholdCount:      aws.Int32(hc.HealthyThreshold),
 		UnhealthyThresholdCount:    aws.Int32(hc.UnhealthyThreshold),
 		Matcher:                    matcher(hc),
-		Tags:                       elbv2deploy.SDKTags(tg.Tags),
+		Tags:                       deploy.SDKTags(tg.Tags),
 	}
 	out, err := d.Client.CreateTargetGroup(ctx, in)
 	if err != nil {
@@ -361,7 +361,7 @@ func (d *Deployer) createTargetGroup(ctx context.Context, tg TargetGroup, vpc st
 		return "", fmt.Errorf("create target group %s: %d target groups in the reply", tg.Name, len(out.TargetGroups))
 	}
 	arn := aws.ToString(out.TargetGroups[0].TargetGroupArn)
-	return arn, elbv2deploy.SetTargetGroupAttributes(ctx, d.Client, arn, tg.Attributes)
+	return arn, deploy.SetTargetGroupAttributes(ctx, d.Client, arn, tg.Attributes)
 }
 
 func matcher(hc HealthCheck) *types.Matcher {
@@ -486,7 +486,7 @@ func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, ce
 			SslPolicy:            optional(want.SSLPolicy),
 			Certificates:         defaultCert,
 			DefaultActions:       sdkActions(defAction),
-			Tags:                 elbv2deploy.SDKTags(want.Tags),
+			Tags:                 deploy.SDKTags(want.Tags),
 			MutualAuthentication: mutualAuth,
 		})
 		if err != nil {
@@ -497,7 +497,7 @@ func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, ce
 		}
 		arn = aws.ToString(out.Listeners[0].ListenerArn)
 		if len(want.Attributes) > 0 {
-			if err := elbv2deploy.SetListenerAttributes(ctx, d.Client, arn, want.Attributes); err != nil {
+			if err := deploy.SetListenerAttributes(ctx, d.Client, arn, want.Attributes); err != nil {
 				return err
 			}
 		}
@@ -522,10 +522,10 @@ func (d *Deployer) listener(ctx context.Context, lbARN string, want Listener, ce
 				return fmt.Errorf("modify listener %s: %w", arn, err)
 			}
 		}
-		changed := resetListenerAttributes(elbv2deploy.ChangedListenerAttributes(want.Attributes, have.Attributes), want.Attributes, have.Attributes)
+		changed := resetListenerAttributes(deploy.ChangedListenerAttributes(want.Attributes, have.Attributes), want.Attributes, have.Attributes)
 		if len(changed) > 0 {
 			res.Changed = true
-			if err := elbv2deploy.SetListenerAttributes(ctx, d.Client, arn, changed); err != nil {
+			if err := deploy.SetListenerAttributes(ctx, d.Client, arn, changed); err != nil {
 				return err
 			}
 		}
@@ -589,7 +589,7 @@ func (d *Deployer) extraCertificates(ctx context.Context, arn string, certs []st
 	if len(have) > 0 {
 		res.Changed = true
 		var remove []types.Certificate
-		for _, c := range elbv2deploy.SortedKeys(boolKeys(have)) {
+		for _, c := range deploy.SortedKeys(boolKeys(have)) {
 			remove = append(remove, types.Certificate{CertificateArn: aws.String(c)})
 		}
 		if _, err := d.Client.RemoveListenerCertificates(ctx, &elbv2.RemoveListenerCertificatesInput{ListenerArn: &arn, Certificates: remove}); err != nil {
@@ -613,7 +613,7 @@ func (d *Deployer) applyRules(ctx context.Context, listenerARN string, p RulePla
 	}
 	res.Changed = true
 	for _, arn := range p.Delete {
-		if _, err := d.Client.DeleteRule(ctx, &elbv2.DeleteRuleInput{RuleArn: &arn}); err != nil && !elbv2deploy.NotFound(err) {
+		if _, err := d.Client.DeleteRule(ctx, &elbv2.DeleteRuleInput{RuleArn: &arn}); err != nil && !deploy.NotFound(err) {
 			return fmt.Errorf("delete rule %s: %w", arn, err)
 		}
 	}
@@ -654,7 +654,7 @@ func (d *Deployer) applyRules(ctx context.Context, listenerARN string, p RulePla
 			Conditions:  sdkConditions(r.Conditions),
 			Actions:     sdkActions(r.Action),
 			Transforms:  sdkTransforms(r.Transforms),
-			Tags:        elbv2deploy.SDKTags(ruleTags),
+			Tags:        deploy.SDKTags(ruleTags),
 		})
 		if err != nil {
 			return fmt.Errorf("create rule %d on %s: %w", r.Priority, listenerARN, err)
@@ -665,10 +665,10 @@ func (d *Deployer) applyRules(ctx context.Context, listenerARN string, p RulePla
 
 // retag makes the tags of arn want.
 func (d *Deployer) retag(ctx context.Context, arn string, want, have map[string]string, res *Result) error {
-	set, remove := elbv2deploy.DiffTags(want, have)
+	set, remove := deploy.DiffTags(want, have)
 	if len(set) > 0 {
 		res.Changed = true
-		if _, err := d.Client.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{arn}, Tags: elbv2deploy.SDKTags(set)}); err != nil {
+		if _, err := d.Client.AddTags(ctx, &elbv2.AddTagsInput{ResourceArns: []string{arn}, Tags: deploy.SDKTags(set)}); err != nil {
 			return fmt.Errorf("tag %s: %w", arn, err)
 		}
 	}

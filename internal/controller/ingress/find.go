@@ -9,15 +9,15 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
-	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 )
 
 // find returns the resources of stack stackID: the load balancers and
 // target groups tagged with the cluster and the stack, and the listeners
 // of the load balancer.
 func (d *Deployer) find(ctx context.Context, stackID string) (*actual, error) {
-	owner := elbv2deploy.Owner{StackTag: TagStack, StackID: stackID, ClusterName: d.ClusterName}
-	lb, others, err := elbv2deploy.FindLoadBalancers(ctx, d.Client, func(t map[string]string) bool {
+	owner := deploy.Owner{StackTag: TagStack, StackID: stackID, ClusterName: d.ClusterName}
+	lb, others, err := deploy.FindLoadBalancers(ctx, d.Client, func(t map[string]string) bool {
 		return owner.Owns(t) && t[TagResource] == ResourceLoadBalancer
 	})
 	if err != nil {
@@ -29,14 +29,14 @@ func (d *Deployer) find(ctx context.Context, stackID string) (*actual, error) {
 			return nil, err
 		}
 	}
-	if a.targetGroups, err = elbv2deploy.FindTargetGroups(ctx, d.Client, owner.Owns); err != nil {
+	if a.targetGroups, err = deploy.FindTargetGroups(ctx, d.Client, owner.Owns); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
 func (d *Deployer) listeners(ctx context.Context, lbARN string) ([]actualListener, error) {
-	ls, err := elbv2deploy.FindListeners(ctx, d.Client, lbARN)
+	ls, err := deploy.FindListeners(ctx, d.Client, lbARN)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 )
 
 // AnnotationSecurityGroups names the security groups (IDs, or names
@@ -37,7 +37,7 @@ func (b *builder) securityGroups() ([]string, error) {
 // anything is written, so that a group that does not exist changes
 // nothing.
 func (d *Deployer) resolveSecurityGroups(ctx context.Context, st *Stack) ([]string, error) {
-	ids, err := elbv2deploy.ResolveSecurityGroups(ctx, d.EC2, st.LoadBalancer.SecurityGroups)
+	ids, err := deploy.ResolveSecurityGroups(ctx, d.EC2, st.LoadBalancer.SecurityGroups)
 	if err != nil {
 		return nil, fmt.Errorf("annotation %s: %w", AnnotationSecurityGroups, err)
 	}

@@ -14,7 +14,7 @@ import (
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
 	"github.com/kelb-io/kelb/internal/controller/certificates"
-	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 )
 
 // Options configure the Ingress controller.
@@ -27,7 +27,7 @@ type Options struct {
 	ACM certificates.Client
 	// EC2 is the EC2 client of kelb server, for the security-groups
 	// annotation; without it, Ingresses naming groups fail to deploy.
-	EC2 elbv2deploy.EC2
+	EC2 deploy.EC2
 	// IngressClass is the legacy kubernetes.io/ingress.class value that is
 	// ours; "alb" when empty.
 	IngressClass string

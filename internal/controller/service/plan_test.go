@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 )
 
 // planService is an ip-mode Service with two ports.
@@ -46,10 +48,10 @@ func mustBuild(t *testing.T, svc *corev1.Service) *Stack {
 // deployed is what kelb server holds after deploying st: every resource
 // as desired, with ARNs named after the resource and every attribute the
 // server fills in with its default.
-func deployed(st *Stack) *Actual {
+func deployed(st *Stack) *deploy.Actual {
 	lbAttrs := map[string]string{"deletion_protection.enabled": "false", "load_balancing.cross_zone.enabled": "false"}
 	maps.Copy(lbAttrs, st.LoadBalancer.Attributes)
-	a := &Actual{LoadBalancer: &ActualLoadBalancer{
+	a := &deploy.Actual{LoadBalancer: &deploy.ActualLoadBalancer{
 		ARN: "arn:lb", Name: st.LoadBalancer.Name, Type: st.LoadBalancer.Type, Scheme: st.LoadBalancer.Scheme,
 		IPAddressType: st.LoadBalancer.IPAddressType, Subnets: []string{"subnet-a", "subnet-b"}, Zones: []string{"zone-a", "zone-b"},
 		Attributes: lbAttrs, Tags: maps.Clone(st.LoadBalancer.Tags),
@@ -61,7 +63,7 @@ func deployed(st *Stack) *Actual {
 		if hc.Protocol == "TCP" {
 			hc.HTTPCode = "200-399" // reported by the server, meaningless for TCP
 		}
-		a.TargetGroups = append(a.TargetGroups, ActualTargetGroup{
+		a.TargetGroups = append(a.TargetGroups, deploy.ActualTargetGroup{ResourceID: tg.ResourceID,
 			ARN: "arn:tg:" + tg.ResourceID, Name: tg.Name, Protocol: tg.Protocol, Port: tg.Port, TargetType: tg.TargetType,
 			IPAddressType: tg.IPAddressType, HealthCheck: hc, Attributes: attrs, Tags: maps.Clone(tg.Tags),
 		})
@@ -69,13 +71,13 @@ func deployed(st *Stack) *Actual {
 	for _, l := range st.Listeners {
 		attrs := map[string]string{"tcp.idle_timeout.seconds": "350"}
 		maps.Copy(attrs, l.Attributes)
-		al := ActualListener{
-			ARN: "arn:listener:" + forwardedGroup(l), Port: l.Port, Protocol: l.Protocol, TargetGroupARN: "arn:tg:" + forwardedGroup(l),
+		al := deploy.ActualListener{
+			ARN: "arn:listener:" + forwardedGroupOf(l), Port: l.Port, Protocol: l.Protocol, TargetGroupARN: "arn:tg:" + forwardedGroupOf(l),
 			Attributes: attrs, Tags: maps.Clone(l.Tags),
 		}
 		if l.Protocol == "TLS" {
-			al.SSLPolicy, al.ALPNPolicy = l.SSLPolicy, alpnPolicy(l.ALPNPolicy)
-			certs := certificateARNs(l)
+			al.SSLPolicy, al.ALPNPolicy = l.SSLPolicy, alpnPolicyOf(l.ALPNPolicy)
+			certs := certificateARNsOf(l)
 			slices.Sort(certs[1:])
 			al.Certificates = certs
 		}
@@ -90,14 +92,14 @@ func TestDiff(t *testing.T) {
 	tests := []struct {
 		name    string
 		desired *Stack
-		actual  *Actual
-		want    *Plan
+		actual  *deploy.Actual
+		want    *deploy.Plan
 	}{
 		{
 			name:    "nothing exists",
 			desired: base,
-			actual:  &Actual{},
-			want: &Plan{
+			actual:  &deploy.Actual{},
+			want: &deploy.Plan{
 				CreateLoadBalancer: true, CreateTargetGroups: []string{"shop/web:80", "shop/web:443"},
 				CreateListeners: []int32{80, 443}, TargetGroupARNs: map[string]string{},
 			},
@@ -106,7 +108,7 @@ func TestDiff(t *testing.T) {
 			name:    "up to date",
 			desired: base,
 			actual:  deployed(base),
-			want:    &Plan{LoadBalancerARN: "arn:lb", TargetGroupARNs: kept},
+			want:    &deploy.Plan{LoadBalancerARN: "arn:lb", TargetGroupARNs: kept},
 		},
 		{
 			name: "subnets named by zone are up to date",
@@ -114,7 +116,7 @@ func TestDiff(t *testing.T) {
 				s.Annotations[AnnotationSubnets] = "zone-b, subnet-a"
 			})),
 			actual: deployed(base),
-			want:   &Plan{LoadBalancerARN: "arn:lb", TargetGroupARNs: kept},
+			want:   &deploy.Plan{LoadBalancerARN: "arn:lb", TargetGroupARNs: kept},
 		},
 		{
 			name: "subnets change in place",
@@ -122,7 +124,7 @@ func TestDiff(t *testing.T) {
 				s.Annotations[AnnotationSubnets] = "subnet-a"
 			})),
 			actual: deployed(base),
-			want:   &Plan{LoadBalancerARN: "arn:lb", SetSubnets: []string{"subnet-a"}, TargetGroupARNs: kept},
+			want:   &deploy.Plan{LoadBalancerARN: "arn:lb", SetSubnets: []string{"subnet-a"}, TargetGroupARNs: kept},
 		},
 		{
 			name: "health check interval changes in place",
@@ -130,9 +132,9 @@ func TestDiff(t *testing.T) {
 				s.Annotations[AnnotationHCInterval] = "1"
 			})),
 			actual: deployed(base),
-			want: &Plan{
+			want: &deploy.Plan{
 				LoadBalancerARN: "arn:lb", TargetGroupARNs: kept,
-				ModifyTargetGroups: []TargetGroupChange{
+				ModifyTargetGroups: []deploy.TargetGroupChange{
 					{ARN: "arn:tg:shop/web:80", HealthCheck: &HealthCheck{Protocol: "TCP", Port: "traffic-port", IntervalSeconds: 1, TimeoutSeconds: 1, HealthyThreshold: 3, UnhealthyThreshold: 3}},
 					{ARN: "arn:tg:shop/web:443", HealthCheck: &HealthCheck{Protocol: "TCP", Port: "traffic-port", IntervalSeconds: 1, TimeoutSeconds: 1, HealthyThreshold: 3, UnhealthyThreshold: 3}},
 				},
@@ -144,9 +146,9 @@ func TestDiff(t *testing.T) {
 				s.Annotations[AnnotationProxyProtocol] = "*"
 			})),
 			actual: deployed(base),
-			want: &Plan{
+			want: &deploy.Plan{
 				LoadBalancerARN: "arn:lb", TargetGroupARNs: kept,
-				ModifyTargetGroups: []TargetGroupChange{
+				ModifyTargetGroups: []deploy.TargetGroupChange{
 					{ARN: "arn:tg:shop/web:80", Attributes: map[string]string{"proxy_protocol_v2.enabled": "true"}},
 					{ARN: "arn:tg:shop/web:443", Attributes: map[string]string{"proxy_protocol_v2.enabled": "true"}},
 				},
@@ -157,16 +159,16 @@ func TestDiff(t *testing.T) {
 			desired: mustBuild(t, planService(func(s *corev1.Service) {
 				s.Annotations[AnnotationAttributes] = "load_balancing.cross_zone.enabled=false"
 			})),
-			actual: func() *Actual {
+			actual: func() *deploy.Actual {
 				a := deployed(base)
 				a.LoadBalancer.Tags["stale"] = "x"
 				a.LoadBalancer.Tags["owner"] = "someone"
 				return a
 			}(),
-			want: &Plan{
+			want: &deploy.Plan{
 				LoadBalancerARN: "arn:lb", TargetGroupARNs: kept,
 				SetLBAttributes: map[string]string{"load_balancing.cross_zone.enabled": "false"},
-				LBTags:          TagChange{Set: map[string]string{"owner": "platform"}, Remove: []string{"stale"}},
+				LBTags:          deploy.TagChange{Set: map[string]string{"owner": "platform"}, Remove: []string{"stale"}},
 			},
 		},
 		{
@@ -175,7 +177,7 @@ func TestDiff(t *testing.T) {
 				s.Annotations[AnnotationScheme] = "internet-facing"
 			})),
 			actual: deployed(base),
-			want: &Plan{
+			want: &deploy.Plan{
 				DeleteLoadBalancers: []string{"arn:lb"}, CreateLoadBalancer: true,
 				CreateListeners: []int32{80, 443}, TargetGroupARNs: kept,
 			},
@@ -186,10 +188,10 @@ func TestDiff(t *testing.T) {
 				s.Annotations[AnnotationTargetType] = "instance"
 			})),
 			actual: deployed(base),
-			want: &Plan{
+			want: &deploy.Plan{
 				LoadBalancerARN: "arn:lb", TargetGroupARNs: map[string]string{},
 				CreateTargetGroups: []string{"shop/web:80", "shop/web:443"},
-				ModifyListeners: []ListenerChange{
+				ModifyListeners: []deploy.ListenerChange{
 					{ARN: "arn:listener:shop/web:80", Port: 80, Protocol: "TCP", TargetGroup: "shop/web:80"},
 					{ARN: "arn:listener:shop/web:443", Port: 443, Protocol: "TCP", TargetGroup: "shop/web:443"},
 				},
@@ -202,7 +204,7 @@ func TestDiff(t *testing.T) {
 				s.Spec.Ports = s.Spec.Ports[:1]
 			})),
 			actual: deployed(base),
-			want: &Plan{
+			want: &deploy.Plan{
 				LoadBalancerARN: "arn:lb", TargetGroupARNs: map[string]string{"shop/web:80": "arn:tg:shop/web:80"},
 				DeleteListeners:    []string{"arn:listener:shop/web:443"},
 				DeleteTargetGroups: []string{"arn:tg:shop/web:443"},
@@ -213,12 +215,12 @@ func TestDiff(t *testing.T) {
 			// listeners; they are the managed group's rules now.
 			name:    "source ranges attribute of an older kelb controller removed",
 			desired: base,
-			actual: deployed(withSourceRanges(mustBuild(t, planService(func(s *corev1.Service) {
+			actual: deployed(deploy.WithSourceRanges(mustBuild(t, planService(func(s *corev1.Service) {
 				s.Spec.LoadBalancerSourceRanges = []string{"10.0.0.0/8"}
 			})))),
-			want: &Plan{
+			want: &deploy.Plan{
 				LoadBalancerARN: "arn:lb", TargetGroupARNs: kept,
-				ModifyListeners: []ListenerChange{
+				ModifyListeners: []deploy.ListenerChange{
 					{ARN: "arn:listener:shop/web:80", Port: 80, Attributes: map[string]string{ListenerAttributeSourceRanges: ""}},
 					{ARN: "arn:listener:shop/web:443", Port: 443, Attributes: map[string]string{ListenerAttributeSourceRanges: ""}},
 				},
@@ -228,11 +230,11 @@ func TestDiff(t *testing.T) {
 			// A load balancer that cannot carry the managed group keeps
 			// the source ranges on its listeners.
 			name:    "source ranges on the listeners of a load balancer without groups",
-			desired: withSourceRanges(mustBuild(t, planService(func(s *corev1.Service) { s.Spec.LoadBalancerSourceRanges = []string{"10.0.0.0/8"} }))),
+			desired: deploy.WithSourceRanges(mustBuild(t, planService(func(s *corev1.Service) { s.Spec.LoadBalancerSourceRanges = []string{"10.0.0.0/8"} }))),
 			actual:  deployed(base),
-			want: &Plan{
+			want: &deploy.Plan{
 				LoadBalancerARN: "arn:lb", TargetGroupARNs: kept,
-				ModifyListeners: []ListenerChange{
+				ModifyListeners: []deploy.ListenerChange{
 					{ARN: "arn:listener:shop/web:80", Port: 80, Attributes: map[string]string{ListenerAttributeSourceRanges: "10.0.0.0/8"}},
 					{ARN: "arn:listener:shop/web:443", Port: 443, Attributes: map[string]string{ListenerAttributeSourceRanges: "10.0.0.0/8"}},
 				},
@@ -241,18 +243,18 @@ func TestDiff(t *testing.T) {
 		{
 			name:    "leftover load balancer of an interrupted replacement",
 			desired: base,
-			actual: func() *Actual {
+			actual: func() *deploy.Actual {
 				a := deployed(base)
 				a.OtherLoadBalancers = []string{"arn:lb-old"}
 				return a
 			}(),
-			want: &Plan{DeleteLoadBalancers: []string{"arn:lb-old"}, LoadBalancerARN: "arn:lb", TargetGroupARNs: kept},
+			want: &deploy.Plan{DeleteLoadBalancers: []string{"arn:lb-old"}, LoadBalancerARN: "arn:lb", TargetGroupARNs: kept},
 		},
 		{
 			name:    "stack removed",
 			desired: nil,
 			actual:  deployed(base),
-			want: &Plan{
+			want: &deploy.Plan{
 				DeleteListeners:     []string{"arn:listener:shop/web:80", "arn:listener:shop/web:443"},
 				DeleteLoadBalancers: []string{"arn:lb"},
 				DeleteTargetGroups:  []string{"arn:tg:shop/web:80", "arn:tg:shop/web:443"},
@@ -262,9 +264,9 @@ func TestDiff(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Diff(tt.desired, tt.actual)
+			got := deploy.Diff(tt.desired, tt.actual)
 			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("Diff (-want +got):\n%s", diff)
+				t.Errorf("deploy.Diff (-want +got):\n%s", diff)
 			}
 			wantEmpty := tt.name == "up to date" || tt.name == "subnets named by zone are up to date"
 			if got.Empty() != wantEmpty {
@@ -272,4 +274,29 @@ func TestDiff(t *testing.T) {
 			}
 		})
 	}
+}
+
+// forwardedGroupOf is the ResourceID of the target group l forwards to.
+func forwardedGroupOf(l Listener) string {
+	tg, _ := l.DefaultAction.SingleTargetGroup()
+	return tg
+}
+
+// alpnPolicyOf is the ALPN policy kelb server reports for p: None for none.
+func alpnPolicyOf(p string) string {
+	if p == "" {
+		return "None"
+	}
+	return p
+}
+
+// certificateARNsOf are the ARNs of l's certificates, the default first.
+func certificateARNsOf(l Listener) []string {
+	var out []string
+	for _, c := range l.Certificates {
+		if c.ARN != "" && !slices.Contains(out, c.ARN) {
+			out = append(out, c.ARN)
+		}
+	}
+	return out
 }

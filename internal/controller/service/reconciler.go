@@ -24,6 +24,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 )
 
 // Finalizer holds a Service until its load balancer is deleted.
@@ -47,7 +49,7 @@ const (
 type Reconciler struct {
 	Client    client.Client
 	Recorder  record.EventRecorder
-	Deployer  *Deployer
+	Deployer  *deploy.Deployer // its Frontend is Frontend
 	Selection Selection
 	Options   BuildOptions
 	// MaxConcurrentReconciles is how many Services are reconciled at
@@ -185,7 +187,7 @@ func (r *Reconciler) cleanup(ctx context.Context, svc *corev1.Service, stackID s
 
 // writeBindings creates or updates the stack's TargetGroupBindings, with
 // their target group ARNs, and deletes the Service's other bindings.
-func (r *Reconciler) writeBindings(ctx context.Context, svc *corev1.Service, st *Stack, res *Result) (bool, error) {
+func (r *Reconciler) writeBindings(ctx context.Context, svc *corev1.Service, st *Stack, res *deploy.Result) (bool, error) {
 	changed := false
 	keep := map[string]bool{}
 	for _, want := range st.TargetGroupBindings {
@@ -237,7 +239,7 @@ func (r *Reconciler) deleteBindings(ctx context.Context, svc *corev1.Service, ke
 
 // writeStatus sets status.loadBalancer.ingress to the load balancer's
 // hostname and addresses.
-func (r *Reconciler) writeStatus(ctx context.Context, svc *corev1.Service, res *Result) (bool, error) {
+func (r *Reconciler) writeStatus(ctx context.Context, svc *corev1.Service, res *deploy.Result) (bool, error) {
 	want := []corev1.LoadBalancerIngress{{Hostname: res.DNSName}}
 	for _, ip := range res.Addresses {
 		want = append(want, corev1.LoadBalancerIngress{IP: ip})

@@ -1,6 +1,9 @@
 package service
 
-import "github.com/kelb-io/kelb/internal/controller/model"
+import (
+	"github.com/kelb-io/kelb/internal/controller/deploy"
+	"github.com/kelb-io/kelb/internal/controller/model"
+)
 
 // Tags that tie a kelb server resource to the Service it was made for. They
 // are the AWS Load Balancer Controller's, so deploy finds what exists from
@@ -12,8 +15,17 @@ const (
 
 	// ResourceLoadBalancer is the TagResource value of a Service's load
 	// balancer; target groups carry "<namespace>/<name>:<port>".
-	ResourceLoadBalancer = "LoadBalancer"
+	ResourceLoadBalancer = deploy.ResourceLoadBalancer
 )
+
+// Frontend is what tells the Service stacks apart for the deployer: their
+// tags, and the annotation their security groups come from.
+var Frontend = deploy.Frontend{
+	StackTag:           TagStack,
+	ResourceTag:        TagResource,
+	SecurityGroupsFrom: "annotation " + AnnotationSecurityGroups,
+	Kind:               "Service",
+}
 
 // Labels on the TargetGroupBindings made for a Service.
 const (

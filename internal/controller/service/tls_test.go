@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/kelb-io/kelb/internal/controller/model"
+
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 )
 
 const (
@@ -172,7 +174,7 @@ func TestBuildTLSAnnotationsWithoutTLSListener(t *testing.T) {
 	}
 }
 
-// Diff brings a listener's TLS settings and certificates in line in place.
+// deploy.Diff brings a listener's TLS settings and certificates in line in place.
 func TestDiffTLS(t *testing.T) {
 	svc := func(ann map[string]string) *corev1.Service {
 		return planService(func(s *corev1.Service) {
@@ -198,31 +200,31 @@ func TestDiffTLS(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		desired *Stack
-		actual  *Actual
-		want    []ListenerChange
+		actual  *deploy.Actual
+		want    []deploy.ListenerChange
 	}{
 		{"up to date", base, deployed(base), nil},
-		{"TCP becomes TLS", base, deployed(tcp), []ListenerChange{{
+		{"TCP becomes TLS", base, deployed(tcp), []deploy.ListenerChange{{
 			ARN: "arn:listener:shop/web:443", Port: 443, Protocol: "TLS", TargetGroup: "shop/web:443",
 			SSLPolicy: DefaultSSLPolicy, ALPNPolicy: "None", Certificate: testCert, AddCertificates: []string{testCert2},
 		}}},
-		{"TLS becomes TCP", tcp, deployed(base), []ListenerChange{{
+		{"TLS becomes TCP", tcp, deployed(base), []deploy.ListenerChange{{
 			ARN: "arn:listener:shop/web:443", Port: 443, Protocol: "TCP", TargetGroup: "shop/web:443",
 		}}},
 		{"new policies and default certificate; a Secret's certificate replaces the other", resolved(mustBuild(t, svc(map[string]string{
 			AnnotationSSLCert: testCert2, AnnotationSSLCertSecrets: "tls", AnnotationSSLNegotiationPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06",
 			AnnotationALPNPolicy: "HTTP2Preferred",
-		}))), deployed(base), []ListenerChange{{
+		}))), deployed(base), []deploy.ListenerChange{{
 			ARN: "arn:listener:shop/web:443", Port: 443, Protocol: "TLS", TargetGroup: "shop/web:443",
 			SSLPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06", ALPNPolicy: "HTTP2Preferred", Certificate: testCert2,
 			AddCertificates: []string{"arn:secret:shop/tls"},
 		}}},
-		{"an extra certificate goes", resolved(mustBuild(t, svc(map[string]string{AnnotationSSLCert: testCert}))), deployed(base), []ListenerChange{{
+		{"an extra certificate goes", resolved(mustBuild(t, svc(map[string]string{AnnotationSSLCert: testCert}))), deployed(base), []deploy.ListenerChange{{
 			ARN: "arn:listener:shop/web:443", Port: 443, RemoveCertificates: []string{testCert2},
 		}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := Diff(tc.desired, tc.actual)
+			p := deploy.Diff(tc.desired, tc.actual)
 			if diff := cmp.Diff(tc.want, p.ModifyListeners); diff != "" {
 				t.Errorf("listener changes (-want +got):\n%s", diff)
 			}

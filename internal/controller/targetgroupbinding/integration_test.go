@@ -40,6 +40,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 	"github.com/kelb-io/kelb/internal/controller/service"
 	"github.com/kelb-io/kelb/internal/controller/targetgroupbinding"
 	"github.com/kelb-io/kelb/internal/controller/webhook"
@@ -202,7 +203,7 @@ func startEnv(t *testing.T, ctx context.Context) *env {
 	svcRec := &service.Reconciler{
 		Client:    mgr.GetClient(),
 		Recorder:  mgr.GetEventRecorderFor("service"),
-		Deployer:  &service.Deployer{Client: elbClient, ClusterName: "kelb-test"},
+		Deployer:  &deploy.Deployer{Client: elbClient, ClusterName: "kelb-test", Frontend: service.Frontend},
 		Selection: service.Selection{LoadBalancerClass: service.DefaultLoadBalancerClass},
 		Options:   service.BuildOptions{ClusterName: "kelb-test"},
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/kelb-io/kelb/internal/acmapi"
 	"github.com/kelb-io/kelb/internal/certstore"
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 	"github.com/kelb-io/kelb/internal/controller/service"
 	"github.com/kelb-io/kelb/internal/elb"
 	"github.com/kelb-io/kelb/internal/elb/store"
@@ -142,7 +143,7 @@ func build(t *testing.T, svc *corev1.Service) *service.Stack {
 func TestDeployLifecycle(t *testing.T) {
 	ctx := context.Background()
 	client, writes := server(t)
-	d := &service.Deployer{Client: client, ClusterName: opts.ClusterName}
+	d := &deploy.Deployer{Client: client, ClusterName: opts.ClusterName, Frontend: service.Frontend}
 
 	st := build(t, testService(nil))
 	first, err := d.Deploy(ctx, st)
@@ -187,11 +188,11 @@ func TestDeployLifecycle(t *testing.T) {
 	if diff := cmp.Diff(first.TargetGroupARNs, third.TargetGroupARNs); diff != "" {
 		t.Errorf("in-place change replaced target groups:\n%s", diff)
 	}
-	actual, err := d.Find(ctx, changed.ID)
+	actual, err := d.Find(ctx, changed.ID, changed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plan := service.Diff(changed, actual); !plan.Empty() {
+	if plan := deploy.Diff(changed, actual); !plan.Empty() {
 		t.Errorf("after deploy, plan is not empty: %+v", plan)
 	}
 	tg := actual.TargetGroups[0]
@@ -212,7 +213,7 @@ func TestDeployLifecycle(t *testing.T) {
 	if _, err := d.Deploy(ctx, twoPorts); err != nil {
 		t.Fatalf("deploy with two ports: %v", err)
 	}
-	if actual, err = d.Find(ctx, st.ID); err != nil {
+	if actual, err = d.Find(ctx, st.ID, st); err != nil {
 		t.Fatal(err)
 	}
 	if len(actual.Listeners) != 2 || len(actual.TargetGroups) != 2 {
@@ -221,7 +222,7 @@ func TestDeployLifecycle(t *testing.T) {
 	if _, err := d.Deploy(ctx, st); err != nil {
 		t.Fatalf("deploy back to one port: %v", err)
 	}
-	if actual, err = d.Find(ctx, st.ID); err != nil {
+	if actual, err = d.Find(ctx, st.ID, st); err != nil {
 		t.Fatal(err)
 	}
 	if len(actual.Listeners) != 1 || len(actual.TargetGroups) != 1 || actual.LoadBalancer.ARN != first.LoadBalancerARN {
@@ -236,13 +237,13 @@ func TestDeployLifecycle(t *testing.T) {
 	if err := d.Delete(ctx, st.ID); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
-	if actual, err = d.Find(ctx, st.ID); err != nil {
+	if actual, err = d.Find(ctx, st.ID, st); err != nil {
 		t.Fatal(err)
 	}
 	if actual.LoadBalancer != nil || len(actual.TargetGroups) != 0 || len(actual.Listeners) != 0 {
 		t.Errorf("after delete: %+v", actual)
 	}
-	if actual, err = d.Find(ctx, other.ID); err != nil {
+	if actual, err = d.Find(ctx, other.ID, other); err != nil {
 		t.Fatal(err)
 	}
 	if actual.LoadBalancer == nil || len(actual.TargetGroups) != 1 {
@@ -257,7 +258,7 @@ func TestDeployLifecycle(t *testing.T) {
 func TestDeploySubnetsChange(t *testing.T) {
 	ctx := context.Background()
 	client, _ := server(t)
-	d := &service.Deployer{Client: client, ClusterName: opts.ClusterName}
+	d := &deploy.Deployer{Client: client, ClusterName: opts.ClusterName, Frontend: service.Frontend}
 	withSubnets := func(subnets string) *service.Stack {
 		return build(t, testService(func(s *corev1.Service) { s.Annotations[service.AnnotationSubnets] = subnets }))
 	}
@@ -308,11 +309,11 @@ func TestDeploySubnetsChange(t *testing.T) {
 		if !slices.Equal(ids, step.want) {
 			t.Errorf("subnets %s: zones %v", step.subnets, got)
 		}
-		actual, err := d.Find(ctx, st.ID)
+		actual, err := d.Find(ctx, st.ID, st)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if plan := service.Diff(st, actual); !plan.Empty() {
+		if plan := deploy.Diff(st, actual); !plan.Empty() {
 			t.Errorf("subnets %s: plan after deploy is not empty: %+v", step.subnets, plan)
 		}
 		// subnet-b stays enabled from the first step on: its address

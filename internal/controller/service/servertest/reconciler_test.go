@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 	"github.com/kelb-io/kelb/internal/controller/service"
 )
 
@@ -60,7 +61,7 @@ func TestReconcileService(t *testing.T) {
 	r := &service.Reconciler{
 		Client:   kube,
 		Recorder: recorder,
-		Deployer: &service.Deployer{Client: elbClient, ClusterName: opts.ClusterName},
+		Deployer: &deploy.Deployer{Client: elbClient, ClusterName: opts.ClusterName, Frontend: service.Frontend},
 		Options:  opts,
 	}
 	key := types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
@@ -154,7 +155,7 @@ func TestReconcileService(t *testing.T) {
 	if len(got.Finalizers) != 0 || len(got.Status.LoadBalancer.Ingress) != 0 {
 		t.Errorf("after release: finalizers %v, ingress %+v", got.Finalizers, got.Status.LoadBalancer.Ingress)
 	}
-	actual, err := r.Deployer.Find(ctx, "ui/ui-nlb")
+	actual, err := r.Deployer.Find(ctx, "ui/ui-nlb", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

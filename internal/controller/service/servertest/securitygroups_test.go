@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 	"github.com/kelb-io/kelb/internal/controller/service"
 	"github.com/kelb-io/kelb/internal/ec2api"
 	"github.com/kelb-io/kelb/internal/elb"
@@ -86,7 +87,7 @@ func TestSecurityGroupsAnnotation(t *testing.T) {
 	vpn := group("vpn")
 	monitor := group("monitor")
 
-	d := &service.Deployer{Client: elbClient, EC2: ec2Client, ClusterName: opts.ClusterName}
+	d := &deploy.Deployer{Client: elbClient, EC2: ec2Client, ClusterName: opts.ClusterName, Frontend: service.Frontend}
 	groupsOf := func(arn string) []string {
 		t.Helper()
 		out, err := elbClient.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: []string{arn}})
@@ -164,7 +165,7 @@ func TestSecurityGroupsAnnotation(t *testing.T) {
 
 	// No EC2 client: the annotation is refused, not ignored.
 	svc.Annotations[service.AnnotationSecurityGroups] = "office"
-	noEC2 := &service.Deployer{Client: elbClient, ClusterName: opts.ClusterName}
+	noEC2 := &deploy.Deployer{Client: elbClient, ClusterName: opts.ClusterName, Frontend: service.Frontend}
 	if _, err := noEC2.Deploy(ctx, build(t, svc)); err == nil || !strings.Contains(err.Error(), "no EC2 API client") {
 		t.Errorf("deploy without an EC2 client: %v", err)
 	}
@@ -219,7 +220,7 @@ func ingressOf(g ec2types.SecurityGroup) []string {
 func TestManagedSecurityGroup(t *testing.T) {
 	ctx := context.Background()
 	elbClient, ec2Client := serverWithEC2(t)
-	d := &service.Deployer{Client: elbClient, EC2: ec2Client, ClusterName: opts.ClusterName}
+	d := &deploy.Deployer{Client: elbClient, EC2: ec2Client, ClusterName: opts.ClusterName, Frontend: service.Frontend}
 
 	svc := testService(func(s *corev1.Service) { s.Spec.LoadBalancerSourceRanges = []string{"10.0.0.0/8", "192.168.0.0/16"} })
 	st := build(t, svc)
@@ -324,7 +325,7 @@ func TestManagedSecurityGroup(t *testing.T) {
 	// A network load balancer made without groups (by an older kelb
 	// controller) cannot get one: its listeners keep the source ranges,
 	// and a security-groups annotation is warned of, not applied.
-	noEC2 := &service.Deployer{Client: elbClient, ClusterName: opts.ClusterName}
+	noEC2 := &deploy.Deployer{Client: elbClient, ClusterName: opts.ClusterName, Frontend: service.Frontend}
 	svc.Spec.LoadBalancerSourceRanges = []string{"10.0.0.0/8"}
 	old, err := noEC2.Deploy(ctx, build(t, svc))
 	if err != nil {

@@ -31,6 +31,7 @@ import (
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
 	"github.com/kelb-io/kelb/internal/controller/certificates"
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 	"github.com/kelb-io/kelb/internal/controller/service"
 )
 
@@ -95,8 +96,8 @@ func TestReconcileTLSService(t *testing.T) {
 	r := &service.Reconciler{
 		Client:   kube,
 		Recorder: recorder,
-		Deployer: &service.Deployer{Client: elbClient, ClusterName: opts.ClusterName,
-			Certificates: &certificates.SecretCertificates{Kube: kube, ACM: acmClient, ClusterName: opts.ClusterName}},
+		Deployer: &deploy.Deployer{Client: elbClient, ClusterName: opts.ClusterName,
+			Certificates: &certificates.SecretCertificates{Kube: kube, ACM: acmClient, ClusterName: opts.ClusterName}, Frontend: service.Frontend},
 		Options: opts,
 	}
 	key := ktypes.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
@@ -121,7 +122,7 @@ func TestReconcileTLSService(t *testing.T) {
 	// default first) and its target group's protocol.
 	listener443 := func() (types.Listener, []string, string) {
 		t.Helper()
-		actual, err := r.Deployer.Find(ctx, "ui/ui-nlb")
+		actual, err := r.Deployer.Find(ctx, "ui/ui-nlb", nil)
 		if err != nil || actual.LoadBalancer == nil {
 			t.Fatalf("find: %v, %+v", err, actual)
 		}

@@ -1,15 +1,16 @@
-package elbv2deploy_test
+package deploy_test
 
 import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
+	"github.com/kelb-io/kelb/internal/controller/deploy"
+	"github.com/kelb-io/kelb/internal/controller/model"
 )
 
 func TestChangedListenerAttributes(t *testing.T) {
-	const src = elbv2deploy.ListenerAttributeSourceRanges
+	const src = model.ListenerAttributeSourceRanges
 	tests := []struct {
 		name       string
 		want, have map[string]string
@@ -23,7 +24,7 @@ func TestChangedListenerAttributes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := elbv2deploy.ChangedListenerAttributes(tt.want, tt.have)
+			got := deploy.ChangedListenerAttributes(tt.want, tt.have)
 			if diff := cmp.Diff(tt.changed, got); diff != "" {
 				t.Errorf("changed (-want +got):\n%s", diff)
 			}
@@ -44,7 +45,7 @@ func TestDiffTags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			set, remove := elbv2deploy.DiffTags(tt.want, tt.have)
+			set, remove := deploy.DiffTags(tt.want, tt.have)
 			if diff := cmp.Diff(tt.set, set); diff != "" {
 				t.Errorf("set (-want +got):\n%s", diff)
 			}
@@ -56,7 +57,7 @@ func TestDiffTags(t *testing.T) {
 }
 
 func TestSameZones(t *testing.T) {
-	lb := &elbv2deploy.ActualLoadBalancer{Subnets: []string{"subnet-a", "subnet-b"}, Zones: []string{"us-west-2a", "us-west-2b"}}
+	lb := &deploy.ActualLoadBalancer{Subnets: []string{"subnet-a", "subnet-b"}, Zones: []string{"us-west-2a", "us-west-2b"}}
 	tests := []struct {
 		want []string
 		same bool
@@ -68,7 +69,7 @@ func TestSameZones(t *testing.T) {
 		{nil, false},
 	}
 	for _, tt := range tests {
-		if got := elbv2deploy.SameZones(tt.want, lb); got != tt.same {
+		if got := deploy.SameZones(tt.want, lb); got != tt.same {
 			t.Errorf("SameZones(%v) = %v, want %v", tt.want, got, tt.same)
 		}
 	}

@@ -1,21 +1,21 @@
-package elbv2deploy
+package deploy
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
-	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 )
 
 // ELBv2 is the part of the aws-sdk-go-v2 elasticloadbalancingv2 client that
-// kelb controller's deployers use for load balancers, listeners and target
+// kelb controller's deployer uses for load balancers, listeners and target
 // groups; *elasticloadbalancingv2.Client implements it.
 type ELBv2 interface {
 	elbv2.DescribeLoadBalancersAPIClient
 	elbv2.DescribeTargetGroupsAPIClient
 	elbv2.DescribeListenersAPIClient
+	elbv2.DescribeListenerCertificatesAPIClient
+	AddListenerCertificates(context.Context, *elbv2.AddListenerCertificatesInput, ...func(*elbv2.Options)) (*elbv2.AddListenerCertificatesOutput, error)
+	RemoveListenerCertificates(context.Context, *elbv2.RemoveListenerCertificatesInput, ...func(*elbv2.Options)) (*elbv2.RemoveListenerCertificatesOutput, error)
 	DescribeTags(context.Context, *elbv2.DescribeTagsInput, ...func(*elbv2.Options)) (*elbv2.DescribeTagsOutput, error)
 	DescribeLoadBalancerAttributes(context.Context, *elbv2.DescribeLoadBalancerAttributesInput, ...func(*elbv2.Options)) (*elbv2.DescribeLoadBalancerAttributesOutput, error)
 	DescribeTargetGroupAttributes(context.Context, *elbv2.DescribeTargetGroupAttributesInput, ...func(*elbv2.Options)) (*elbv2.DescribeTargetGroupAttributesOutput, error)
@@ -39,32 +39,3 @@ type ELBv2 interface {
 }
 
 var _ ELBv2 = (*elbv2.Client)(nil)
-
-// SetTargetGroupAttributes sets attrs on target group arn in one
-// ModifyTargetGroupAttributes call, in key order; none makes no call.
-func SetTargetGroupAttributes(ctx context.Context, c ELBv2, arn string, attrs map[string]string) error {
-	if len(attrs) == 0 {
-		return nil
-	}
-	var in []types.TargetGroupAttribute
-	for _, k := range SortedKeys(attrs) {
-		in = append(in, types.TargetGroupAttribute{Key: aws.String(k), Value: aws.String(attrs[k])})
-	}
-	if _, err := c.ModifyTargetGroupAttributes(ctx, &elbv2.ModifyTargetGroupAttributesInput{TargetGroupArn: &arn, Attributes: in}); err != nil {
-		return fmt.Errorf("modify attributes of %s: %w", arn, err)
-	}
-	return nil
-}
-
-// SetListenerAttributes sets attrs on listener arn in one
-// ModifyListenerAttributes call, in key order.
-func SetListenerAttributes(ctx context.Context, c ELBv2, arn string, attrs map[string]string) error {
-	var in []types.ListenerAttribute
-	for _, k := range SortedKeys(attrs) {
-		in = append(in, types.ListenerAttribute{Key: aws.String(k), Value: aws.String(attrs[k])})
-	}
-	if _, err := c.ModifyListenerAttributes(ctx, &elbv2.ModifyListenerAttributesInput{ListenerArn: &arn, Attributes: in}); err != nil {
-		return fmt.Errorf("modify attributes of %s: %w", arn, err)
-	}
-	return nil
-}

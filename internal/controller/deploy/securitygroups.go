@@ -1,4 +1,4 @@
-package elbv2deploy
+package deploy
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+
+	"github.com/kelb-io/kelb/internal/controller/model"
 )
 
 // EC2 is the part of the EC2 API deployers call to resolve security
@@ -150,4 +152,18 @@ func SyncSecurityGroups(ctx context.Context, c ELBv2, lb *ActualLoadBalancer, wa
 		return false, fmt.Errorf("set security groups %v of %s: %w", want, lb.ARN, err)
 	}
 	return true, nil
+}
+
+// resolveSecurityGroups resolves the stack's security groups before
+// anything is written, so that a group that does not exist changes
+// nothing.
+func (d *Deployer) resolveSecurityGroups(ctx context.Context, st *model.Stack) ([]string, error) {
+	if st == nil {
+		return nil, nil
+	}
+	ids, err := ResolveSecurityGroups(ctx, d.EC2, st.LoadBalancer.SecurityGroups)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.Frontend.SecurityGroupsFrom, err)
+	}
+	return ids, nil
 }

@@ -1,4 +1,4 @@
-package elbv2deploy_test
+package deploy_test
 
 import (
 	"context"
@@ -15,7 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
+	"github.com/kelb-io/kelb/internal/controller/deploy"
+	"github.com/kelb-io/kelb/internal/controller/model"
 	"github.com/kelb-io/kelb/internal/elb"
 	"github.com/kelb-io/kelb/internal/elb/store"
 	"github.com/kelb-io/kelb/internal/elbapi"
@@ -59,7 +60,7 @@ func server(t *testing.T) *elbv2.Client {
 func tags(stack, cluster string) []types.Tag {
 	out := []types.Tag{{Key: aws.String(stackTag), Value: aws.String(stack)}}
 	if cluster != "" {
-		out = append(out, types.Tag{Key: aws.String(elbv2deploy.TagCluster), Value: aws.String(cluster)})
+		out = append(out, types.Tag{Key: aws.String(deploy.TagCluster), Value: aws.String(cluster)})
 	}
 	return out
 }
@@ -96,16 +97,16 @@ func TestOwnerOwns(t *testing.T) {
 		tags    map[string]string
 		want    bool
 	}{
-		{"stack and cluster", "c1", map[string]string{stackTag: "ui/web", elbv2deploy.TagCluster: "c1"}, true},
-		{"other cluster", "c1", map[string]string{stackTag: "ui/web", elbv2deploy.TagCluster: "c2"}, false},
+		{"stack and cluster", "c1", map[string]string{stackTag: "ui/web", deploy.TagCluster: "c1"}, true},
+		{"other cluster", "c1", map[string]string{stackTag: "ui/web", deploy.TagCluster: "c2"}, false},
 		{"no cluster tag", "c1", map[string]string{stackTag: "ui/web"}, false},
-		{"any cluster", "", map[string]string{stackTag: "ui/web", elbv2deploy.TagCluster: "c2"}, true},
-		{"other stack", "c1", map[string]string{stackTag: "ui/api", elbv2deploy.TagCluster: "c1"}, false},
+		{"any cluster", "", map[string]string{stackTag: "ui/web", deploy.TagCluster: "c2"}, true},
+		{"other stack", "c1", map[string]string{stackTag: "ui/api", deploy.TagCluster: "c1"}, false},
 		{"no tags", "", nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := elbv2deploy.Owner{StackTag: stackTag, StackID: "ui/web", ClusterName: tt.cluster}
+			o := deploy.Owner{StackTag: stackTag, StackID: "ui/web", ClusterName: tt.cluster}
 			if got := o.Owns(tt.tags); got != tt.want {
 				t.Errorf("Owns(%v) = %v, want %v", tt.tags, got, tt.want)
 			}
@@ -130,15 +131,15 @@ func TestFindTargetGroups(t *testing.T) {
 		}
 		createTargetGroup(t, c, fmt.Sprintf("tg-%02d", i), stack, cluster)
 	}
-	owner := elbv2deploy.Owner{StackTag: stackTag, StackID: "ui/web", ClusterName: "c1"}
-	found, err := elbv2deploy.FindTargetGroups(ctx, c, owner.Owns)
+	owner := deploy.Owner{StackTag: stackTag, StackID: "ui/web", ClusterName: "c1"}
+	found, err := deploy.FindTargetGroups(ctx, c, owner.Owns)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
 	for _, tg := range found {
 		got = append(got, tg.Name)
-		if diff := cmp.Diff(elbv2deploy.HealthCheck{
+		if diff := cmp.Diff(model.HealthCheck{
 			Protocol: "HTTP", Port: "traffic-port", Path: "/healthz", HTTPCode: "200-299",
 			IntervalSeconds: tg.HealthCheck.IntervalSeconds, TimeoutSeconds: tg.HealthCheck.TimeoutSeconds,
 			HealthyThreshold: tg.HealthCheck.HealthyThreshold, UnhealthyThreshold: tg.HealthCheck.UnhealthyThreshold,
@@ -172,8 +173,8 @@ func TestFindLoadBalancers(t *testing.T) {
 	}
 	tg := aws.ToString(tgOut.TargetGroups[0].TargetGroupArn)
 
-	owner := elbv2deploy.Owner{StackTag: stackTag, StackID: "ui/web", ClusterName: "c1"}
-	lb, others, err := elbv2deploy.FindLoadBalancers(ctx, c, owner.Owns)
+	owner := deploy.Owner{StackTag: stackTag, StackID: "ui/web", ClusterName: "c1"}
+	lb, others, err := deploy.FindLoadBalancers(ctx, c, owner.Owns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,10 +202,10 @@ func TestFindLoadBalancers(t *testing.T) {
 		t.Fatal(err)
 	}
 	lsARN := aws.ToString(ls.Listeners[0].ListenerArn)
-	if err := elbv2deploy.SetListenerAttributes(ctx, c, lsARN, map[string]string{"kelb.source_ranges.cidrs": "10.0.0.0/8"}); err != nil {
+	if err := deploy.SetListenerAttributes(ctx, c, lsARN, map[string]string{"kelb.source_ranges.cidrs": "10.0.0.0/8"}); err != nil {
 		t.Fatal(err)
 	}
-	found, err := elbv2deploy.FindListeners(ctx, c, lb.ARN)
+	found, err := deploy.FindListeners(ctx, c, lb.ARN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,16 +224,16 @@ func TestNotFound(t *testing.T) {
 	_, err := c.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{
 		TargetGroupArns: []string{"arn:aws:elasticloadbalancing:us-west-2:000000000000:targetgroup/gone/0123456789abcdef"},
 	})
-	if err == nil || !elbv2deploy.NotFound(err) {
+	if err == nil || !deploy.NotFound(err) {
 		t.Errorf("describe of a missing target group: NotFound(%v) = false, want true", err)
 	}
-	if elbv2deploy.NotFound(fmt.Errorf("dial: connection refused")) {
+	if deploy.NotFound(fmt.Errorf("dial: connection refused")) {
 		t.Error("NotFound of a plain error is true")
 	}
 }
 
 func TestSDKTagsInKeyOrder(t *testing.T) {
-	got := elbv2deploy.SDKTags(map[string]string{"b": "2", "a": "1", "c": ""})
+	got := deploy.SDKTags(map[string]string{"b": "2", "a": "1", "c": ""})
 	var keys []string
 	for _, tg := range got {
 		keys = append(keys, aws.ToString(tg.Key)+"="+aws.ToString(tg.Value))

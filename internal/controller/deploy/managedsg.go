@@ -1,4 +1,4 @@
-package elbv2deploy
+package deploy
 
 import (
 	"crypto/sha256"

@@ -1,12 +1,12 @@
-package service
+package deploy
 
 import (
 	"slices"
 
-	"github.com/kelb-io/kelb/internal/controller/elbv2deploy"
+	"github.com/kelb-io/kelb/internal/controller/model"
 )
 
-// Actual is what kelb server holds for one stack, found by its tags.
+// Actual is what kelb server holds for one stack (Deployer.Find).
 type Actual struct {
 	LoadBalancer *ActualLoadBalancer
 	// OtherLoadBalancers are further load balancers tagged for the stack,
@@ -15,9 +15,6 @@ type Actual struct {
 	Listeners          []ActualListener
 	TargetGroups       []ActualTargetGroup
 }
-
-// ActualLoadBalancer is an existing load balancer.
-type ActualLoadBalancer = elbv2deploy.ActualLoadBalancer
 
 // ActualListener is an existing listener of the stack's load balancer.
 type ActualListener struct {
@@ -34,25 +31,6 @@ type ActualListener struct {
 	Certificates []string
 	Attributes   map[string]string
 	Tags         map[string]string
-}
-
-// ActualTargetGroup is an existing target group tagged for the stack.
-type ActualTargetGroup struct {
-	ARN           string
-	Name          string
-	Protocol      string
-	Port          int32
-	TargetType    string
-	IPAddressType string
-	HealthCheck   HealthCheck
-	Attributes    map[string]string
-	Tags          map[string]string
-}
-
-// TagChange is the tags to set and the keys to remove on one resource.
-type TagChange struct {
-	Set    map[string]string `json:"set,omitempty"`
-	Remove []string          `json:"remove,omitempty"`
 }
 
 // Empty reports whether c changes nothing.
@@ -90,10 +68,10 @@ type Plan struct {
 
 // TargetGroupChange modifies an existing target group in place.
 type TargetGroupChange struct {
-	ARN         string            `json:"arn"`
-	HealthCheck *HealthCheck      `json:"healthCheck,omitempty"`
-	Attributes  map[string]string `json:"attributes,omitempty"`
-	Tags        TagChange         `json:"tags,omitzero"`
+	ARN         string             `json:"arn"`
+	HealthCheck *model.HealthCheck `json:"healthCheck,omitempty"`
+	Attributes  map[string]string  `json:"attributes,omitempty"`
+	Tags        TagChange          `json:"tags,omitzero"`
 }
 
 // ListenerChange modifies an existing listener in place.
@@ -134,7 +112,7 @@ func (p *Plan) Empty() bool {
 // target group only when its name, protocol, port, target type or address
 // type does (ELBv2 cannot modify those). Desired nil means the stack must go:
 // everything in actual is deleted.
-func Diff(desired *Stack, actual *Actual) *Plan {
+func Diff(desired *model.Stack, actual *Actual) *Plan {
 	p := &Plan{TargetGroupARNs: map[string]string{}}
 	p.DeleteLoadBalancers = append(p.DeleteLoadBalancers, actual.OtherLoadBalancers...)
 	if desired == nil {
@@ -167,10 +145,10 @@ func Diff(desired *Stack, actual *Actual) *Plan {
 		if lb.IPAddressType != desired.LoadBalancer.IPAddressType {
 			p.SetIPAddressType = desired.LoadBalancer.IPAddressType
 		}
-		if len(desired.LoadBalancer.Subnets) > 0 && !elbv2deploy.SameZones(desired.LoadBalancer.Subnets, lb) {
+		if len(desired.LoadBalancer.Subnets) > 0 && !SameZones(desired.LoadBalancer.Subnets, lb) {
 			p.SetSubnets = slices.Clone(desired.LoadBalancer.Subnets)
 		}
-		p.SetLBAttributes = elbv2deploy.ChangedAttributes(desired.LoadBalancer.Attributes, lb.Attributes)
+		p.SetLBAttributes = ChangedAttributes(desired.LoadBalancer.Attributes, lb.Attributes)
 		p.LBTags = diffTags(desired.LoadBalancer.Tags, lb.Tags)
 	}
 
@@ -182,7 +160,7 @@ func Diff(desired *Stack, actual *Actual) *Plan {
 		var match *ActualTargetGroup
 		for i := range actual.TargetGroups {
 			tg := &actual.TargetGroups[i]
-			if !kept[tg.ARN] && tg.Tags[TagResource] == want.ResourceID && sameTargetGroupIdentity(want, *tg) {
+			if !kept[tg.ARN] && tg.ResourceID == want.ResourceID && sameTargetGroupIdentity(want, *tg) {
 				match = tg
 				break
 			}
@@ -195,7 +173,7 @@ func Diff(desired *Stack, actual *Actual) *Plan {
 		p.TargetGroupARNs[want.ResourceID] = match.ARN
 		change := TargetGroupChange{
 			ARN:        match.ARN,
-			Attributes: elbv2deploy.ChangedAttributes(want.Attributes, match.Attributes),
+			Attributes: ChangedAttributes(want.Attributes, match.Attributes),
 			Tags:       diffTags(want.Tags, match.Tags),
 		}
 		if !sameHealthCheck(want.HealthCheck, match.HealthCheck) {
@@ -234,7 +212,7 @@ func Diff(desired *Stack, actual *Actual) *Plan {
 		change := ListenerChange{
 			ARN:        have.ARN,
 			Port:       want.Port,
-			Attributes: elbv2deploy.ChangedListenerAttributes(want.Attributes, have.Attributes),
+			Attributes: ChangedListenerAttributes(want.Attributes, have.Attributes),
 			Tags:       diffTags(want.Tags, have.Tags),
 		}
 		arn, exists := p.TargetGroupARNs[forwardedGroup(want)]
@@ -264,30 +242,29 @@ func Diff(desired *Stack, actual *Actual) *Plan {
 	return p
 }
 
-func sameTargetGroupIdentity(want TargetGroup, have ActualTargetGroup) bool {
+func sameTargetGroupIdentity(want model.TargetGroup, have ActualTargetGroup) bool {
 	return want.Name == have.Name && want.Protocol == have.Protocol && want.Port == have.Port &&
-		want.TargetType == have.TargetType && (have.IPAddressType == "" || want.IPAddressType == have.IPAddressType)
+		want.TargetType == have.TargetType && (have.IPAddressType == "" || want.IPAddressType == have.IPAddressType) &&
+		(have.ProtocolVersion == "" || want.ProtocolVersion == "" || want.ProtocolVersion == have.ProtocolVersion)
 }
 
-func sameHealthCheck(want, have HealthCheck) bool {
+func sameHealthCheck(want, have model.HealthCheck) bool {
 	if want.Protocol == "TCP" {
 		// TCP checks have no path nor matcher; whatever the server reports
 		// for them does not matter.
 		want.Path, want.HTTPCode, have.Path, have.HTTPCode = "", "", "", ""
+		want.GRPCCode, have.GRPCCode = "", ""
+	}
+	if want.GRPCCode == "" {
+		// Only gRPC checks name gRPC codes.
+		have.GRPCCode = ""
 	}
 	return want == have
 }
 
-// diffTags returns the tags to add or change and the keys to remove so that
-// have becomes want.
-func diffTags(want, have map[string]string) TagChange {
-	set, remove := elbv2deploy.DiffTags(want, have)
-	return TagChange{Set: set, Remove: remove}
-}
-
 // certificateARNs are the ARNs of a listener's certificates, the default
 // first: Deploy resolves TLS Secrets to ARNs before Diff.
-func certificateARNs(l Listener) []string {
+func certificateARNs(l model.Listener) []string {
 	out := make([]string, 0, len(l.Certificates))
 	for _, c := range l.Certificates {
 		if c.ARN != "" && !slices.Contains(out, c.ARN) {
@@ -326,7 +303,7 @@ func extraCertificates(want, have []string) (add, remove []string) {
 
 // forwardedGroup is the ResourceID of the target group a Service
 // listener forwards to.
-func forwardedGroup(l Listener) string {
+func forwardedGroup(l model.Listener) string {
 	tg, _ := l.DefaultAction.SingleTargetGroup()
 	return tg
 }

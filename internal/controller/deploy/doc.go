@@ -1,0 +1,34 @@
+// Package deploy makes kelb server hold a desired model.Stack through the
+// ELBv2 API: the one deployer of kelb controller's front-ends.
+//
+// A deploy runs in three steps, as the AWS Load Balancer Controller's does:
+//
+//   - Find (find.go) reads what exists. It is stateless: the stack's load
+//     balancer is looked up by its deterministic name and kept only when
+//     its elbv2.k8s.aws/cluster and stack tags say it is the stack's; its
+//     target groups are those it forwards to, with the same tags. Only when
+//     the name finds nothing of the stack's, or a desired target group is
+//     missing, does Find list every load balancer or target group and read
+//     their tags (20 ARNs per DescribeTags call, the API's limit), which
+//     also finds the leftovers of an interrupted replacement.
+//   - Diff (plan.go), a pure function, compares the stack with what exists
+//     and returns a Plan. It never replaces what ELBv2 can modify in place:
+//     the load balancer is replaced only when its name, scheme or type
+//     changes, a target group only when its name, protocol, port, target
+//     type or address type does.
+//   - apply (deployer.go, with the calls of each resource kind in
+//     loadbalancer.go, listener.go, targetgroup.go, tags.go and
+//     securitygroups.go) runs the plan: deletions of listeners and load
+//     balancers first, then creations and modifications, and the target
+//     groups no listener uses last.
+//
+// The shared pieces (FindLoadBalancers, FindListeners, FindTargetGroups,
+// the attribute and tag helpers) are exported for the Ingress deployer,
+// whose listener rules and certificates are not yet part of Diff.
+//
+// Failure behaviour: any API error stops the deploy and is returned
+// wrapped with the call and the resource it was about. Security groups and
+// TLS Secrets are resolved before anything is written, so a missing one
+// changes nothing; otherwise the work done so far stays in place and the
+// next reconcile continues from what exists. Find writes nothing.
+package deploy
