@@ -23,7 +23,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
-	"github.com/kelb-io/kelb/internal/elb"
 )
 
 // Finalizer holds a TargetGroupBinding until its targets are deregistered.
@@ -183,7 +182,7 @@ type desired struct {
 	pods map[string]*corev1.Pod
 	// known lists every target this cluster could have registered, for
 	// shared target groups.
-	known map[elb.TargetKey]bool
+	known map[TargetKey]bool
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, tgb *elbv2api.TargetGroupBinding) (ctrl.Result, error) {
@@ -202,9 +201,9 @@ func (r *Reconciler) reconcile(ctx context.Context, tgb *elbv2api.TargetGroupBin
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	var owned func(elb.TargetKey) bool
+	var owned func(TargetKey) bool
 	if tgb.Spec.MultiClusterTargetGroup {
-		owned = func(k elb.TargetKey) bool { return want.known[k] }
+		owned = func(k TargetKey) bool { return want.known[k] }
 	}
 	changes := Diff(want.targets, current, owned)
 	if len(changes.Deregister) > 0 {
@@ -303,7 +302,7 @@ func (r *Reconciler) desired(ctx context.Context, tgb *elbv2api.TargetGroupBindi
 	if err := r.Client.List(ctx, &nodes); err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
-	want := &desired{known: map[elb.TargetKey]bool{}}
+	want := &desired{known: map[TargetKey]bool{}}
 
 	if targetType == elbv2api.TargetTypeInstance {
 		if port.NodePort == 0 {
@@ -351,7 +350,7 @@ func (r *Reconciler) desired(ctx context.Context, tgb *elbv2api.TargetGroupBindi
 		for _, ep := range s.Endpoints {
 			for _, p := range s.Ports {
 				if p.Port != nil && len(ep.Addresses) > 0 {
-					want.known[elb.TargetKey{ID: ep.Addresses[0], Port: *p.Port}] = true
+					want.known[TargetKey{ID: ep.Addresses[0], Port: *p.Port}] = true
 				}
 			}
 		}
@@ -370,11 +369,11 @@ func (r *Reconciler) describeTargets(ctx context.Context, arn string) ([]Registe
 		if d.Target == nil || d.Target.Id == nil {
 			continue
 		}
-		reg := Registered{Key: elb.TargetKey{ID: *d.Target.Id, Port: aws.ToInt32(d.Target.Port)}}
+		reg := Registered{Key: TargetKey{ID: *d.Target.Id, Port: aws.ToInt32(d.Target.Port)}}
 		if d.TargetHealth != nil {
-			reg.Health = elb.TargetHealth{
-				State:       string(d.TargetHealth.State),
-				Reason:      string(d.TargetHealth.Reason),
+			reg.Health = TargetHealth{
+				State:       d.TargetHealth.State,
+				Reason:      d.TargetHealth.Reason,
 				Description: aws.ToString(d.TargetHealth.Description),
 			}
 		}
@@ -391,7 +390,7 @@ func (r *Reconciler) updateGates(ctx context.Context, tgb *elbv2api.TargetGroupB
 		return false, nil
 	}
 	gate := GateFor(tgb.Name)
-	health := map[elb.TargetKey]elb.TargetHealth{}
+	health := map[TargetKey]TargetHealth{}
 	for _, c := range current {
 		if !draining(c.Health.State) {
 			health[c.Key] = c.Health
@@ -470,13 +469,13 @@ func (r *Reconciler) cleanup(ctx context.Context, tgb *elbv2api.TargetGroupBindi
 		}
 		return err
 	}
-	var owned func(elb.TargetKey) bool
+	var owned func(TargetKey) bool
 	if tgb.Spec.MultiClusterTargetGroup {
 		want, err := r.desired(ctx, tgb)
 		if err != nil {
 			return fmt.Errorf("find the targets of shared target group %s: %w", arn, err)
 		}
-		owned = func(k elb.TargetKey) bool { return want.known[k] }
+		owned = func(k TargetKey) bool { return want.known[k] }
 	}
 	changes := Diff(nil, current, owned)
 	if len(changes.Deregister) == 0 {

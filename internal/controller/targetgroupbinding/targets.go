@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/kelb-io/kelb/internal/elb"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 )
 
 // Node labels and readiness gate names, as the AWS Load Balancer Controller
@@ -42,8 +42,14 @@ type Target struct {
 	Pod string `json:",omitempty"`
 }
 
+// TargetKey is a target's identity in its target group.
+type TargetKey struct {
+	ID   string
+	Port int32
+}
+
 // Key returns the target's identity in its target group.
-func (t Target) Key() elb.TargetKey { return elb.TargetKey{ID: t.ID, Port: t.Port} }
+func (t Target) Key() TargetKey { return TargetKey{ID: t.ID, Port: t.Port} }
 
 func (t Target) String() string { return t.ID + ":" + strconv.Itoa(int(t.Port)) }
 
@@ -92,7 +98,7 @@ func PodTargets(in PodInput) (targets []Target, pending bool) {
 	if in.IPv6 {
 		family = discoveryv1.AddressTypeIPv6
 	}
-	seen := map[elb.TargetKey]bool{}
+	seen := map[TargetKey]bool{}
 	for _, slice := range in.Slices {
 		if slice.AddressType != family {
 			continue
@@ -211,10 +217,17 @@ func NodeTargets(nodes []corev1.Node, sel labels.Selector, nodePort int32, ipv6 
 	return out
 }
 
+// TargetHealth is a target's health as DescribeTargetHealth reports it.
+type TargetHealth struct {
+	State       elbv2types.TargetHealthStateEnum
+	Reason      elbv2types.TargetHealthReasonEnum
+	Description string
+}
+
 // Registered is a target as DescribeTargetHealth reports it.
 type Registered struct {
-	Key    elb.TargetKey
-	Health elb.TargetHealth
+	Key    TargetKey
+	Health TargetHealth
 }
 
 // Changes are the calls that bring a target group to the desired targets.
@@ -230,14 +243,14 @@ func (c Changes) Empty() bool { return len(c.Register) == 0 && len(c.Deregister)
 // (registered, not draining, not desired, and owned). owned limits
 // deregistration to targets this cluster knows, for target groups shared by
 // several clusters; nil owns every target.
-func Diff(desired []Target, current []Registered, owned func(elb.TargetKey) bool) Changes {
-	live := map[elb.TargetKey]bool{}
+func Diff(desired []Target, current []Registered, owned func(TargetKey) bool) Changes {
+	live := map[TargetKey]bool{}
 	for _, r := range current {
 		if !draining(r.Health.State) {
 			live[r.Key] = true
 		}
 	}
-	want := map[elb.TargetKey]bool{}
+	want := map[TargetKey]bool{}
 	var c Changes
 	for _, t := range desired {
 		want[t.Key()] = true
@@ -255,26 +268,26 @@ func Diff(desired []Target, current []Registered, owned func(elb.TargetKey) bool
 	return c
 }
 
-func draining(state string) bool {
-	return state == elb.HealthDraining || state == elb.HealthUnhealthyDraining
+func draining(state elbv2types.TargetHealthStateEnum) bool {
+	return state == elbv2types.TargetHealthStateEnumDraining || state == elbv2types.TargetHealthStateEnumUnhealthyDraining
 }
 
 // GateCondition returns the readiness gate condition a pod gets for its
 // target's health; known is false while the target is not reported yet
 // (just registered).
-func GateCondition(gate corev1.PodConditionType, h elb.TargetHealth, known bool) corev1.PodCondition {
+func GateCondition(gate corev1.PodConditionType, h TargetHealth, known bool) corev1.PodCondition {
 	c := corev1.PodCondition{Type: gate, Status: corev1.ConditionFalse}
 	switch {
 	case !known:
-		c.Reason = elb.ReasonRegistrationInProgress
+		c.Reason = string(elbv2types.TargetHealthReasonEnumRegistrationInProgress)
 		c.Message = "Target registration is in progress"
-	case h.State == elb.HealthHealthy:
+	case h.State == elbv2types.TargetHealthStateEnumHealthy:
 		c.Status = corev1.ConditionTrue
 	default:
-		c.Reason = h.Reason
+		c.Reason = string(h.Reason)
 		c.Message = h.Description
 		if c.Reason == "" {
-			c.Reason = "Target." + h.State
+			c.Reason = "Target." + string(h.State)
 		}
 	}
 	return c

@@ -10,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/kelb-io/kelb/internal/elb"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -213,25 +213,25 @@ func TestNodeTargets(t *testing.T) {
 }
 
 func TestDiff(t *testing.T) {
-	reg := func(id string, port int32, state string) Registered {
-		return Registered{Key: elb.TargetKey{ID: id, Port: port}, Health: elb.TargetHealth{State: state}}
+	reg := func(id string, port int32, state elbv2types.TargetHealthStateEnum) Registered {
+		return Registered{Key: TargetKey{ID: id, Port: port}, Health: TargetHealth{State: state}}
 	}
 	tests := []struct {
 		name    string
 		desired []Target
 		current []Registered
-		owned   func(elb.TargetKey) bool
+		owned   func(TargetKey) bool
 		want    Changes
 	}{
 		{
 			name:    "in step: nothing to do",
 			desired: []Target{{ID: "198.18.1.3", Port: 8080, Pod: "a"}},
-			current: []Registered{reg("198.18.1.3", 8080, elb.HealthHealthy)},
+			current: []Registered{reg("198.18.1.3", 8080, elbv2types.TargetHealthStateEnumHealthy)},
 		},
 		{
 			name:    "scale up and down",
 			desired: []Target{{ID: "198.18.1.3", Port: 8080}, {ID: "198.18.1.4", Port: 8080}},
-			current: []Registered{reg("198.18.1.3", 8080, elb.HealthHealthy), reg("198.18.1.2", 8080, elb.HealthUnhealthy)},
+			current: []Registered{reg("198.18.1.3", 8080, elbv2types.TargetHealthStateEnumHealthy), reg("198.18.1.2", 8080, elbv2types.TargetHealthStateEnumUnhealthy)},
 			want: Changes{
 				Register:   []Target{{ID: "198.18.1.4", Port: 8080}},
 				Deregister: []Target{{ID: "198.18.1.2", Port: 8080}},
@@ -240,7 +240,7 @@ func TestDiff(t *testing.T) {
 		{
 			name:    "a port change is a new target",
 			desired: []Target{{ID: "198.18.1.3", Port: 9090}},
-			current: []Registered{reg("198.18.1.3", 8080, elb.HealthHealthy)},
+			current: []Registered{reg("198.18.1.3", 8080, elbv2types.TargetHealthStateEnumHealthy)},
 			want: Changes{
 				Register:   []Target{{ID: "198.18.1.3", Port: 9090}},
 				Deregister: []Target{{ID: "198.18.1.3", Port: 8080}},
@@ -249,13 +249,13 @@ func TestDiff(t *testing.T) {
 		{
 			name:    "draining targets are not deregistered again, and come back when desired",
 			desired: []Target{{ID: "198.18.1.3", Port: 8080}},
-			current: []Registered{reg("198.18.1.3", 8080, elb.HealthDraining), reg("198.18.1.4", 8080, elb.HealthUnhealthyDraining)},
+			current: []Registered{reg("198.18.1.3", 8080, elbv2types.TargetHealthStateEnumDraining), reg("198.18.1.4", 8080, elbv2types.TargetHealthStateEnumUnhealthyDraining)},
 			want:    Changes{Register: []Target{{ID: "198.18.1.3", Port: 8080}}},
 		},
 		{
 			name:    "a shared target group keeps targets this cluster does not know",
-			current: []Registered{reg("198.18.1.3", 8080, elb.HealthHealthy), reg("10.0.0.7", 8080, elb.HealthHealthy)},
-			owned:   func(k elb.TargetKey) bool { return k.ID == "198.18.1.3" },
+			current: []Registered{reg("198.18.1.3", 8080, elbv2types.TargetHealthStateEnumHealthy), reg("10.0.0.7", 8080, elbv2types.TargetHealthStateEnumHealthy)},
+			owned:   func(k TargetKey) bool { return k.ID == "198.18.1.3" },
 			want:    Changes{Deregister: []Target{{ID: "198.18.1.3", Port: 8080}}},
 		},
 	}
@@ -273,17 +273,17 @@ func TestGateCondition(t *testing.T) {
 	gate := GateFor("tgb")
 	tests := []struct {
 		name   string
-		health elb.TargetHealth
+		health TargetHealth
 		known  bool
 		want   corev1.PodCondition
 	}{
-		{"healthy", elb.TargetHealth{State: elb.HealthHealthy}, true, corev1.PodCondition{Type: gate, Status: corev1.ConditionTrue}},
-		{"initial", elb.TargetHealth{State: elb.HealthInitial, Reason: elb.ReasonInitialHealthChecking, Description: "Initial health checks in progress"}, true,
-			corev1.PodCondition{Type: gate, Status: corev1.ConditionFalse, Reason: elb.ReasonInitialHealthChecking, Message: "Initial health checks in progress"}},
-		{"unhealthy", elb.TargetHealth{State: elb.HealthUnhealthy, Reason: elb.ReasonTimeout, Description: "Request timed out"}, true,
-			corev1.PodCondition{Type: gate, Status: corev1.ConditionFalse, Reason: elb.ReasonTimeout, Message: "Request timed out"}},
-		{"just registered", elb.TargetHealth{}, false,
-			corev1.PodCondition{Type: gate, Status: corev1.ConditionFalse, Reason: elb.ReasonRegistrationInProgress, Message: "Target registration is in progress"}},
+		{"healthy", TargetHealth{State: elbv2types.TargetHealthStateEnumHealthy}, true, corev1.PodCondition{Type: gate, Status: corev1.ConditionTrue}},
+		{"initial", TargetHealth{State: elbv2types.TargetHealthStateEnumInitial, Reason: elbv2types.TargetHealthReasonEnumInitialHealthChecking, Description: "Initial health checks in progress"}, true,
+			corev1.PodCondition{Type: gate, Status: corev1.ConditionFalse, Reason: "Elb.InitialHealthChecking", Message: "Initial health checks in progress"}},
+		{"unhealthy", TargetHealth{State: elbv2types.TargetHealthStateEnumUnhealthy, Reason: elbv2types.TargetHealthReasonEnumTimeout, Description: "Request timed out"}, true,
+			corev1.PodCondition{Type: gate, Status: corev1.ConditionFalse, Reason: "Target.Timeout", Message: "Request timed out"}},
+		{"just registered", TargetHealth{}, false,
+			corev1.PodCondition{Type: gate, Status: corev1.ConditionFalse, Reason: "Elb.RegistrationInProgress", Message: "Target registration is in progress"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
