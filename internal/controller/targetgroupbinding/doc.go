@@ -13,6 +13,12 @@
 // or deregisters only the difference. A terminating endpoint is no longer
 // desired, so it is deregistered at once and drains on kelb server.
 //
+// Bindings are reconciled MaxConcurrentReconciles at a time (kelb
+// controller's --targetgroupbinding-max-concurrent-reconciles, default
+// DefaultMaxConcurrentReconciles), each binding by one worker at a time;
+// a reconcile reads only its own Service's EndpointSlices and the pods
+// they name from the cache, so its cost does not grow with the namespace.
+//
 // A binding names its target group by spec.targetGroupARN or, as in the AWS
 // Load Balancer Controller, by spec.targetGroupName, which each reconcile
 // resolves to the ARN with DescribeTargetGroups (so a reconcile of a binding

@@ -61,11 +61,76 @@ const (
 type countingELB struct {
 	targetgroupbinding.ELBAPI
 	calls atomic.Int64
+	// rendezvous, when set, holds the DescribeTargetHealth calls of its
+	// target groups.
+	rendezvous atomic.Pointer[rendezvous]
 }
 
 func (c *countingELB) DescribeTargetHealth(ctx context.Context, in *elbv2.DescribeTargetHealthInput, o ...func(*elbv2.Options)) (*elbv2.DescribeTargetHealthOutput, error) {
 	c.calls.Add(1)
+	if r := c.rendezvous.Load(); r != nil {
+		r.arrive(ctx, aws.ToString(in.TargetGroupArn))
+	}
 	return c.ELBAPI.DescribeTargetHealth(ctx, in, o...)
+}
+
+// rendezvous holds the first call for each of its target groups until
+// every one of them has a call waiting, which only reconciles running at
+// once can achieve; after timeout it gives up and lets calls through.
+// Either way it then passes every call.
+type rendezvous struct {
+	mu      sync.Mutex
+	waiting map[string]bool // target group ARN -> a call is waiting
+	open    chan struct{}
+	met     bool
+	// together: every call waited at once (not given up on).
+	together bool
+	timeout  time.Duration
+}
+
+func newRendezvous(timeout time.Duration, arns ...string) *rendezvous {
+	r := &rendezvous{waiting: map[string]bool{}, open: make(chan struct{}), timeout: timeout}
+	for _, arn := range arns {
+		r.waiting[arn] = false
+	}
+	return r
+}
+
+func (r *rendezvous) arrive(ctx context.Context, arn string) {
+	r.mu.Lock()
+	seen, ok := r.waiting[arn]
+	if !ok || seen {
+		r.mu.Unlock()
+		return
+	}
+	r.waiting[arn] = true
+	all := true
+	for _, w := range r.waiting {
+		all = all && w
+	}
+	if all && !r.met {
+		r.met, r.together = true, true
+		close(r.open)
+	}
+	r.mu.Unlock()
+	select {
+	case <-r.open:
+	case <-time.After(r.timeout):
+		r.mu.Lock()
+		if !r.met {
+			r.met = true
+			close(r.open)
+		}
+		r.mu.Unlock()
+	case <-ctx.Done():
+	}
+}
+
+// metTogether reports whether every target group's call waited at once.
+func (r *rendezvous) metTogether() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.together
 }
 
 func (c *countingELB) RegisterTargets(ctx context.Context, in *elbv2.RegisterTargetsInput, o ...func(*elbv2.Options)) (*elbv2.RegisterTargetsOutput, error) {
@@ -773,6 +838,50 @@ func TestBindingsAgainstKubernetesAndKelb(t *testing.T) {
 			if h.State != string(elbv2types.TargetHealthStateEnumDraining) {
 				t.Errorf("target %s:%d is %s after its binding by name was deleted", h.ID, h.Port, h.State)
 			}
+		}
+	})
+
+	t.Run("bindings are reconciled at once", func(t *testing.T) {
+		// Three bindings whose reconciles each wait, in
+		// DescribeTargetHealth, until all three are waiting: serialised
+		// reconciles would only get there by the rendezvous giving up.
+		const n = 3
+		var arns []string
+		var bindings []*elbv2api.TargetGroupBinding
+		ipType, ipv4 := elbv2api.TargetTypeIP, elbv2api.TargetGroupIPAddressTypeIPv4
+		for i := range n {
+			name := fmt.Sprintf("k8s-ui-concurrent-%d", i)
+			tg, err := e.elb.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String(name), Protocol: elbv2types.ProtocolEnumTcp,
+				Port: aws.Int32(80), VpcId: aws.String("vpc-kelb"), TargetType: elbv2types.TargetTypeEnumIp})
+			if err != nil {
+				t.Fatal(err)
+			}
+			arns = append(arns, aws.ToString(tg.TargetGroups[0].TargetGroupArn))
+			bindings = append(bindings, &elbv2api.TargetGroupBinding{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "ui", Name: name},
+				Spec: elbv2api.TargetGroupBindingSpec{TargetGroupARN: arns[i], TargetType: &ipType, IPAddressType: &ipv4,
+					ServiceRef: elbv2api.ServiceReference{Name: "ui-nlb", Port: intstr.FromInt32(80)}},
+			})
+		}
+		meet := newRendezvous(time.Minute, arns...)
+		e.api.rendezvous.Store(meet)
+		defer e.api.rendezvous.Store(nil)
+		for _, b := range bindings {
+			if err := k.Create(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, b := range bindings {
+			waitReady(t, ctx, k, b, metav1.ConditionTrue, targetgroupbinding.ReasonSuccessfullyReconciled, "")
+		}
+		if !meet.metTogether() {
+			t.Errorf("the reconciles of %d bindings never waited at once: bindings are reconciled one at a time", n)
+		}
+		for _, b := range bindings {
+			if err := k.Delete(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			waitGone(t, ctx, k, b)
 		}
 	})
 

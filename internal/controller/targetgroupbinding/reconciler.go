@@ -47,6 +47,15 @@ const (
 // gated pod waits for its target to turn healthy.
 const DefaultGateRequeue = 2 * time.Second
 
+// DefaultMaxConcurrentReconciles is how many bindings are reconciled at
+// once when Reconciler.MaxConcurrentReconciles is zero. A reconcile
+// spends its time waiting for kube-apiserver and kelb server (a target
+// change is answered once the data plane has it), not on the CPU, so on
+// a 2-core machine 10 workers overlap those waits where the AWS Load
+// Balancer Controller's default of 3 would queue a cold start's hundreds
+// of bindings behind each other.
+const DefaultMaxConcurrentReconciles = 10
+
 // ELBAPI is the part of the ELBv2 API the reconciler calls;
 // *elasticloadbalancingv2.Client implements it.
 type ELBAPI interface {
@@ -66,6 +75,10 @@ type Reconciler struct {
 	// GateRequeue is the requeue interval while readiness gates wait;
 	// zero means DefaultGateRequeue.
 	GateRequeue time.Duration
+	// MaxConcurrentReconciles is how many bindings are reconciled at
+	// once (never the same binding twice); zero means
+	// DefaultMaxConcurrentReconciles.
+	MaxConcurrentReconciles int
 }
 
 // Reconcile reconciles one TargetGroupBinding.
@@ -326,20 +339,17 @@ func (r *Reconciler) desired(ctx context.Context, tgb *elbv2api.TargetGroupBindi
 		client.MatchingLabels{discoveryv1.LabelServiceName: svc.Name}); err != nil {
 		return nil, fmt.Errorf("list endpoint slices of %s: %w", key, err)
 	}
-	var pods corev1.PodList
-	if err := r.Client.List(ctx, &pods, client.InNamespace(tgb.Namespace)); err != nil {
-		return nil, fmt.Errorf("list pods of %s: %w", tgb.Namespace, err)
+	pods, err := r.endpointPods(ctx, tgb.Namespace, slices.Items)
+	if err != nil {
+		return nil, err
 	}
 	in := PodInput{
 		ServicePort: port,
 		Slices:      slices.Items,
-		Pods:        map[string]*corev1.Pod{},
+		Pods:        pods,
 		Nodes:       map[string]*corev1.Node{},
 		Gate:        GateFor(tgb.Name),
 		IPv6:        ipv6,
-	}
-	for i := range pods.Items {
-		in.Pods[pods.Items[i].Name] = &pods.Items[i]
 	}
 	for i := range nodes.Items {
 		in.Nodes[nodes.Items[i].Name] = &nodes.Items[i]
@@ -356,6 +366,33 @@ func (r *Reconciler) desired(ctx context.Context, tgb *elbv2api.TargetGroupBindi
 		}
 	}
 	return want, nil
+}
+
+// endpointPods returns the pods the endpoints of slices name, by name,
+// read one by one from the cache: a binding looks at its own Service's
+// pods, not at every pod of the namespace (which would make each
+// reconcile, and a cold start of many Services in one namespace, cost
+// the namespace's size). A pod not in the cache is left out.
+func (r *Reconciler) endpointPods(ctx context.Context, ns string, slices []discoveryv1.EndpointSlice) (map[string]*corev1.Pod, error) {
+	pods := map[string]*corev1.Pod{}
+	for _, s := range slices {
+		for _, ep := range s.Endpoints {
+			ref := ep.TargetRef
+			if ref == nil || ref.Kind != "Pod" || ref.Name == "" || pods[ref.Name] != nil {
+				continue
+			}
+			var pod corev1.Pod
+			err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, &pod)
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("get pod %s/%s: %w", ns, ref.Name, err)
+			}
+			pods[ref.Name] = &pod
+		}
+	}
+	return pods, nil
 }
 
 // describeTargets returns the registered targets of a target group.

@@ -74,7 +74,7 @@ type PodInput struct {
 	ServicePort corev1.ServicePort
 	// Slices are the Service's EndpointSlices.
 	Slices []discoveryv1.EndpointSlice
-	// Pods are the pods of the Service's namespace, by name.
+	// Pods are the pods the Slices' endpoints name, by name.
 	Pods map[string]*corev1.Pod
 	// Nodes are the cluster's nodes, by name.
 	Nodes map[string]*corev1.Node
