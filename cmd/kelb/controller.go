@@ -22,10 +22,12 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/controller/awsmetrics"
 	"github.com/kelb-io/kelb/internal/controller/certificates"
 	"github.com/kelb-io/kelb/internal/controller/deploy"
 	"github.com/kelb-io/kelb/internal/controller/endpoints"
@@ -64,6 +66,7 @@ type controllerFlags struct {
 	vpcID                   string
 	disableIngressClassAnn  bool
 	disableIngressGroupAnn  bool
+	tgbMaxConcurrent        int
 }
 
 func newControllerCmd() *cobra.Command {
@@ -107,6 +110,8 @@ address from --elb-endpoint or AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2.`,
 	fl.StringVar(&f.vpcID, "aws-vpc-id", elb.DefaultVpcID, "the cluster's VPC, kelb server's: a TargetGroupBinding update may set an unset spec.vpcID only to it")
 	fl.BoolVar(&f.disableIngressClassAnn, "disable-ingress-class-annotation", false, "refuse new uses of the kubernetes.io/ingress.class annotation naming the controller's class (Ingress webhook)")
 	fl.BoolVar(&f.disableIngressGroupAnn, "disable-ingress-group-name-annotation", false, "refuse new uses of the alb.ingress.kubernetes.io/group.name annotation (Ingress webhook)")
+	fl.IntVar(&f.tgbMaxConcurrent, "targetgroupbinding-max-concurrent-reconciles", targetgroupbinding.DefaultMaxConcurrentReconciles,
+		"TargetGroupBindings reconciled at once; a reconcile mostly waits for kube-apiserver and kelb server, so more workers than cores shorten a cold start of many Services (the AWS Load Balancer Controller's default is 3)")
 	return cmd
 }
 
@@ -127,6 +132,9 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 	if f.defaultScheme != service.SchemeInternal && f.defaultScheme != service.SchemeInternetFacing {
 		return fmt.Errorf("--default-load-balancer-scheme %q: must be internal or internet-facing", f.defaultScheme)
 	}
+	if f.tgbMaxConcurrent < 1 {
+		return fmt.Errorf("--targetgroupbinding-max-concurrent-reconciles %d: must be at least 1", f.tgbMaxConcurrent)
+	}
 	tags, err := parseTags(f.defaultTags)
 	if err != nil {
 		return fmt.Errorf("--default-tags: %w", err)
@@ -138,10 +146,19 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 	if err != nil {
 		return fmt.Errorf("kubernetes client configuration: %w", err)
 	}
+	// client-go's default of 5 requests a second, shared by every
+	// reconciler, would queue a cold start's finalizers, status writes and
+	// bindings behind each other; kube-apiserver's priority and fairness
+	// limits the controller instead, as the AWS Load Balancer Controller
+	// leaves it to.
+	restConfig.QPS, restConfig.Burst = 1e6, 1e6
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return fmt.Errorf("AWS configuration: %w", err)
 	}
+	// Every client made from awsCfg counts its calls (aws_api_calls_total
+	// on the metrics endpoint).
+	awsCfg.APIOptions = append(awsCfg.APIOptions, awsmetrics.New(ctrlmetrics.Registry).APIOption)
 	elbClient := elbv2.NewFromConfig(awsCfg, func(o *elbv2.Options) {
 		if f.elbEndpoint != "" {
 			o.BaseEndpoint = &f.elbEndpoint
@@ -230,6 +247,8 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorderFor("targetgroupbinding"),
 		ELB:      elbClient,
+
+		MaxConcurrentReconciles: f.tgbMaxConcurrent,
 	}
 	if err := bindings.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("target group binding controller: %w", err)
