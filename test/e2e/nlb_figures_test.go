@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -276,6 +279,11 @@ func TestNLBFigureColdStart(t *testing.T) {
 	}
 	env.Apply(t, ns, manifest.String())
 
+	serverBefore, err := env.Metrics(t.Context(), framework.ServerMetricsURL())
+	if err != nil {
+		t.Fatalf("kelb server metrics: %v", err)
+	}
+	loadBefore := loadAverage()
 	start := time.Now()
 	pid := env.StartController(t)
 	t.Logf("kelb controller ready %s after start", time.Since(start).Round(100*time.Millisecond))
@@ -308,6 +316,26 @@ func TestNLBFigureColdStart(t *testing.T) {
 		return nil
 	})
 	converged := time.Since(start)
+	loadAfter := loadAverage()
+	// The calls it took: the controller's own count (it started with
+	// none) and kelb server's, as the difference since before the start.
+	if ctl, err := env.Metrics(t.Context(), framework.ControllerMetricsURL()); err != nil {
+		t.Logf("kelb controller metrics: %v", err)
+	} else {
+		total, lines := callCounts(ctl, nil, "aws_api_calls_total{")
+		t.Logf("kelb controller's AWS API calls until converged: %v\n%s", total, strings.Join(lines, "\n"))
+		_, lines = callLatencies(ctl)
+		t.Logf("their time (sum of call durations, retries included, by operation):\n%s", strings.Join(lines, "\n"))
+	}
+	if srv, err := env.Metrics(t.Context(), framework.ServerMetricsURL()); err != nil {
+		t.Logf("kelb server metrics: %v", err)
+	} else {
+		for _, prefix := range []string{"kelb_api_requests_total{", "kelb_tagging_api_requests_total{"} {
+			total, lines := callCounts(srv, serverBefore, prefix)
+			t.Logf("kelb server's %s... since the start: %v\n%s", strings.TrimSuffix(prefix, "{"), total, strings.Join(lines, "\n"))
+		}
+	}
+	t.Logf("load average (1, 5, 15 min) before the start: %s; when converged: %s", loadBefore, loadAfter)
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatalf("read the controller's memory: %v", err)
@@ -324,4 +352,77 @@ func TestNLBFigureColdStart(t *testing.T) {
 	}
 	t.Logf("cold start, %d Services x %d pods (%d targets): every Service has its load balancer %s after the controller started, every target healthy after %s; controller RSS %s (peak %s)",
 		services, replicas, services*replicas, lbAt.Round(100*time.Millisecond), converged.Round(100*time.Millisecond), rss, hwm)
+}
+
+// loadAverage returns the machine's load averages, as /proc/loadavg
+// gives them.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// callCounts returns the sum of the samples named with prefix (less their
+// value in before, when given) and one line per sample, largest first.
+func callCounts(after, before map[string]float64, prefix string) (float64, []string) {
+	type sample struct {
+		name string
+		n    float64
+	}
+	var all []sample
+	total := 0.0
+	for k, v := range after {
+		if !strings.HasPrefix(k, prefix) {
+			continue
+		}
+		n := v - before[k]
+		if n == 0 {
+			continue
+		}
+		total += n
+		all = append(all, sample{k, n})
+	}
+	slices.SortFunc(all, func(a, b sample) int { return cmp.Or(cmp.Compare(b.n, a.n), strings.Compare(a.name, b.name)) })
+	lines := make([]string, len(all))
+	for i, s := range all {
+		lines[i] = fmt.Sprintf("  %6.0f %s", s.n, s.name)
+	}
+	return total, lines
+}
+
+// callLatencies returns the controller's time in AWS API calls by
+// operation (aws_api_call_duration_seconds' sum and count), longest first.
+func callLatencies(samples map[string]float64) (float64, []string) {
+	type op struct {
+		labels     string
+		sum, count float64
+	}
+	ops := map[string]*op{}
+	total := 0.0
+	for k, v := range samples {
+		labels, isSum := strings.CutPrefix(k, "aws_api_call_duration_seconds_sum")
+		if !isSum {
+			continue
+		}
+		o := &op{labels: labels, sum: v, count: samples["aws_api_call_duration_seconds_count"+labels]}
+		ops[labels] = o
+		total += v
+	}
+	all := slices.Collect(maps.Values(ops))
+	slices.SortFunc(all, func(a, b *op) int { return cmp.Compare(b.sum, a.sum) })
+	lines := make([]string, len(all))
+	for i, o := range all {
+		mean := 0.0
+		if o.count > 0 {
+			mean = o.sum / o.count
+		}
+		lines[i] = fmt.Sprintf("  %8.1f s in %5.0f calls (mean %.3f s) %s", o.sum, o.count, mean, o.labels)
+	}
+	return total, lines
 }
