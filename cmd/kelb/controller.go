@@ -25,12 +25,15 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	gatewayawsapi "github.com/kelb-io/kelb/api/gateway/v1"
 	"github.com/kelb-io/kelb/internal/controller/awsmetrics"
 	"github.com/kelb-io/kelb/internal/controller/certificates"
 	"github.com/kelb-io/kelb/internal/controller/deploy"
 	"github.com/kelb-io/kelb/internal/controller/endpoints"
+	"github.com/kelb-io/kelb/internal/controller/gateway"
 	"github.com/kelb-io/kelb/internal/controller/ingress"
 	"github.com/kelb-io/kelb/internal/controller/service"
 	"github.com/kelb-io/kelb/internal/controller/targetgroupbinding"
@@ -180,6 +183,12 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 	if err := elbv2api.AddToScheme(scheme); err != nil {
 		return err
 	}
+	if err := gatewayv1.Install(scheme); err != nil {
+		return err
+	}
+	if err := gatewayawsapi.AddToScheme(scheme); err != nil {
+		return err
+	}
 	hook, err := webhookSetup(f, restConfig, scheme)
 	if err != nil {
 		return err
@@ -242,6 +251,10 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 			DefaultSSLPolicy: f.defaultSSLPolicy},
 	}); err != nil {
 		return fmt.Errorf("ingress controller: %w", err)
+	}
+	if _, err := gateway.Setup(mgr, nil, gateway.Options{ClusterName: f.clusterName, DefaultScheme: f.defaultScheme,
+		DefaultTags: tags, DefaultSSLPolicy: f.defaultSSLPolicy}); err != nil {
+		return fmt.Errorf("gateway controller: %w", err)
 	}
 	bindings := &targetgroupbinding.Reconciler{
 		Client:   mgr.GetClient(),

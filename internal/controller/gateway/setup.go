@@ -22,8 +22,9 @@ import (
 // the cluster serves the Gateway API (GatewayClass, Gateway and
 // ReferenceGrant in gateway.networking.k8s.io/v1), with the route kinds
 // whose CRDs it serves. Without them it logs so and registers nothing:
-// kelb controller then serves Services and Ingresses only. It reports
-// whether the controllers were registered.
+// kelb controller then serves Services and Ingresses only. Without
+// deployers, only GatewayClasses are accepted. It reports whether the
+// controllers were registered.
 func Setup(mgr ctrl.Manager, deployers map[gatewayv1.GatewayController]Deployer, opts Options) (bool, error) {
 	logger := mgr.GetLogger().WithName("gateway")
 	mapper := mgr.GetRESTMapper()
@@ -48,6 +49,10 @@ func Setup(mgr ctrl.Manager, deployers map[gatewayv1.GatewayController]Deployer,
 	classes := &ClassReconciler{Client: mgr.GetClient()}
 	if err := ctrl.NewControllerManagedBy(mgr).Named("gatewayclass").For(&gatewayv1.GatewayClass{}).Complete(classes); err != nil {
 		return false, err
+	}
+	if len(deployers) == 0 {
+		logger.Info("accepting GatewayClasses only: no deployer for Gateways")
+		return true, nil
 	}
 	r := &Reconciler{
 		Client:    mgr.GetClient(),
