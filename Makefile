@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/kelb
 
-.PHONY: all build image test unit vet bench up down shell
+.PHONY: all build image test unit vet bench up down shell conformance
 
 all: build
 
@@ -33,6 +33,14 @@ unit:
 
 vet:
 	$(GO) vet ./...
+
+# The Gateway API conformance suite (sigs.k8s.io/gateway-api/conformance,
+# the version in go.mod) against kelb controller in its own kelb up
+# environment: GATEWAY-HTTP and GATEWAY-GRPC on aws-alb-gateway-class,
+# GATEWAY-TLS on aws-nlb-gateway-class. Writes the reports to
+# conformance/reports/<version>/kelb/. Needs root, like the e2e tests.
+conformance:
+	KELB_CONFORMANCE=1 $(GO) test -count=1 -timeout 120m -v -run '^TestGatewayAPI$$' ./test/conformance/
 
 # Figures, side by side with HAProxy, nginx and a direct connection.
 # L4 (kelb NLB vs HAProxy TCP mode) then L7 (kelb ALB vs HAProxy HTTP mode

@@ -1,0 +1,227 @@
+// Package conformance runs the Gateway API conformance suite
+// (sigs.k8s.io/gateway-api/conformance, the version in go.mod) against kelb
+// controller in a kelb up environment, and writes the suite's reports where
+// the upstream repository keeps implementations' reports:
+// conformance/reports/<gateway API version>/kelb/.
+//
+// It runs only with KELB_CONFORMANCE=1 (make conformance), so that go test
+// ./... is not slowed. TestMain brings the environment up through the e2e
+// framework (kelb up --name <KELB_E2E_NAME>-conformance, which installs the
+// Gateway API CRDs and the GatewayClasses aws-alb-gateway-class and
+// aws-nlb-gateway-class). TestGatewayAPI then runs this same test binary
+// inside the environment (kelb shell --), once per GatewayClass, as a user
+// would run the suite from a machine of the cluster's network: the
+// Gateways' DNS names resolve through kelb's DNS, and the backends are
+// simulated pods running the suite's echo-basic image.
+//
+// The suite uses one GatewayClass per run, and kelb's classes split the
+// route kinds as the AWS Load Balancer Controller does, so there are two
+// runs (mode is the report's mode field):
+//
+//   - alb: aws-alb-gateway-class, profiles GATEWAY-HTTP and GATEWAY-GRPC
+//   - nlb: aws-nlb-gateway-class, profile GATEWAY-TLS
+//
+// A run that fails tests fails TestGatewayAPI with the counts; the report
+// is written either way. If the environment cannot come up, every test
+// fails with kelb up's log.
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/gateway-api/conformance"
+	confv1 "sigs.k8s.io/gateway-api/conformance/apis/v1"
+	"sigs.k8s.io/gateway-api/conformance/utils/suite"
+	"sigs.k8s.io/gateway-api/pkg/consts"
+	"sigs.k8s.io/gateway-api/pkg/features"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kelb-io/kelb/internal/devcluster"
+	"github.com/kelb-io/kelb/test/e2e/framework"
+)
+
+// Environment variables between TestGatewayAPI and the suite it runs
+// inside the environment.
+const (
+	enableEnv  = "KELB_CONFORMANCE"
+	insideEnv  = "KELB_CONFORMANCE_RUN"    // the run's mode: alb or nlb
+	reportEnv  = "KELB_CONFORMANCE_REPORT" // the report's path
+	versionEnv = "KELB_CONFORMANCE_VERSION"
+)
+
+// run is one run of the suite.
+type run struct {
+	mode         string
+	gatewayClass string
+	profiles     []suite.ConformanceProfileName
+	// supported are the extended features kelb controller implements for
+	// this class; the profiles' core features are always tested.
+	supported []features.FeatureName
+}
+
+// runs are the suite's runs, by mode. The extended features are those
+// kelb controller's Gateway API front-end (internal/controller/gateway)
+// translates; what an ALB has no equivalent for (mirroring, CORS,
+// timeouts, 303/307/308 redirects, prefix-replacing redirects, response
+// header changes) is left out and its tests are skipped.
+var runs = []run{
+	{
+		mode:         "alb",
+		gatewayClass: devcluster.GatewayClassALB,
+		profiles:     []suite.ConformanceProfileName{suite.GatewayHTTPConformanceProfileName, suite.GatewayGRPCConformanceProfileName},
+		supported: []features.FeatureName{
+			features.SupportGRPCRoute,
+			features.SupportHTTPRouteMethodMatching,
+			features.SupportHTTPRouteQueryParamMatching,
+			features.SupportHTTPRouteHostRewrite,
+			features.SupportHTTPRoutePathRewrite,
+			features.SupportHTTPRoutePortRedirect,
+			features.SupportHTTPRouteSchemeRedirect,
+			features.SupportHTTPRouteParentRefPort,
+			features.SupportGatewayPort8080,
+		},
+	},
+	{
+		mode:         "nlb",
+		gatewayClass: devcluster.GatewayClassNLB,
+		profiles:     []suite.ConformanceProfileName{suite.GatewayTLSConformanceProfileName},
+	},
+}
+
+func TestMain(m *testing.M) {
+	switch {
+	case os.Getenv(insideEnv) != "":
+		// Inside the environment: TestSuite runs against KUBECONFIG.
+		os.Exit(m.Run())
+	case os.Getenv(enableEnv) != "1":
+		os.Exit(m.Run())
+	}
+	os.Exit(framework.Main(m, framework.Options{NameSuffix: "-conformance"}))
+}
+
+// TestGatewayAPI runs the suite once per run inside the environment and
+// fails when a run fails tests.
+func TestGatewayAPI(t *testing.T) {
+	if os.Getenv(enableEnv) != "1" {
+		t.Skipf("the Gateway API conformance suite runs with %s=1 (make conformance)", enableEnv)
+	}
+	if os.Getenv(insideEnv) != "" {
+		t.Skip("inside the environment")
+	}
+	env := framework.Get(t)
+	version := implementationVersion(t)
+	dir, err := filepath.Abs(filepath.Join("..", "..", "conformance", "reports", consts.BundleVersion, "kelb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range runs {
+		t.Run(r.mode, func(t *testing.T) {
+			report := filepath.Join(dir, fmt.Sprintf("standard-%s-%s-report.yaml", version, r.mode))
+			cmd := env.ShellCommand(t.Context(), self, "-test.run", "^TestSuite$", "-test.v", "-test.timeout", "80m")
+			cmd.Env = append(os.Environ(), insideEnv+"="+r.mode, reportEnv+"="+report, versionEnv+"="+version)
+			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+			start := time.Now()
+			runErr := cmd.Run()
+			t.Logf("%s run took %s", r.mode, time.Since(start).Round(time.Second))
+			rep, err := readReport(report)
+			if err != nil {
+				t.Fatalf("the suite wrote no report (%v): %v", runErr, err)
+			}
+			for _, p := range rep.ProfileReports {
+				t.Logf("%s %s", p.Name, profileCounts(p))
+			}
+			if runErr != nil {
+				t.Errorf("%s run: %v (report %s)", r.mode, runErr, report)
+			}
+		})
+	}
+}
+
+// TestSuite is the suite itself, run by TestGatewayAPI inside the
+// environment.
+func TestSuite(t *testing.T) {
+	mode := os.Getenv(insideEnv)
+	if mode == "" {
+		t.Skip("run by TestGatewayAPI inside the environment")
+	}
+	var r *run
+	for i := range runs {
+		if runs[i].mode == mode {
+			r = &runs[i]
+		}
+	}
+	if r == nil {
+		t.Fatalf("%s=%q: no such run", insideEnv, mode)
+	}
+	opts := conformance.DefaultOptions(t)
+	opts.GatewayClassName = r.gatewayClass
+	opts.ConformanceProfiles = r.profiles
+	opts.SupportedFeatures = r.supported
+	opts.Mode = r.mode
+	opts.ReportOutputPath = os.Getenv(reportEnv)
+	opts.CleanupBaseResources = true
+	opts.CleanupTestResources = true
+	opts.Implementation = confv1.Implementation{
+		Organization: "kelb-io",
+		Project:      "kelb",
+		URL:          "https://github.com/kelb-io/kelb",
+		Version:      os.Getenv(versionEnv),
+		Contact:      []string{"https://github.com/kelb-io/kelb"},
+	}
+	conformance.RunConformanceWithOptions(t, opts)
+}
+
+// implementationVersion is the commit under test (the reports name a
+// snapshot, never a branch), with -dirty when the tree has changes.
+func implementationVersion(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "git", "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		t.Fatalf("the report names the commit under test: git rev-parse: %v", err)
+	}
+	v := strings.TrimSpace(string(out))
+	if err := exec.CommandContext(ctx, "git", "diff", "--quiet", "HEAD").Run(); err != nil {
+		v += "-dirty"
+	}
+	return v
+}
+
+func readReport(path string) (*confv1.ConformanceReport, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rep confv1.ConformanceReport
+	if err := yaml.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return &rep, nil
+}
+
+// profileCounts says a profile's passed, failed and skipped tests, core
+// and extended.
+func profileCounts(p confv1.ProfileReport) string {
+	s := fmt.Sprintf("core %s: %d passed, %d failed, %d skipped", p.Core.Result,
+		p.Core.Statistics.Passed, p.Core.Statistics.Failed, p.Core.Statistics.Skipped)
+	if p.Extended != nil {
+		s += fmt.Sprintf("; extended %s: %d passed, %d failed, %d skipped", p.Extended.Result,
+			p.Extended.Statistics.Passed, p.Extended.Statistics.Failed, p.Extended.Statistics.Skipped)
+	}
+	return s
+}
