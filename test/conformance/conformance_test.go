@@ -77,7 +77,6 @@ var runs = []run{
 		gatewayClass: devcluster.GatewayClassALB,
 		profiles:     []suite.ConformanceProfileName{suite.GatewayHTTPConformanceProfileName, suite.GatewayGRPCConformanceProfileName},
 		supported: []features.FeatureName{
-			features.SupportGRPCRoute,
 			features.SupportHTTPRouteMethodMatching,
 			features.SupportHTTPRouteQueryParamMatching,
 			features.SupportHTTPRouteHostRewrite,
@@ -93,6 +92,12 @@ var runs = []run{
 		gatewayClass: devcluster.GatewayClassNLB,
 		profiles:     []suite.ConformanceProfileName{suite.GatewayTLSConformanceProfileName},
 	},
+}
+
+var profilesByName = map[suite.ConformanceProfileName]suite.ConformanceProfile{
+	suite.GatewayHTTPConformanceProfileName: suite.GatewayHTTPConformanceProfile,
+	suite.GatewayGRPCConformanceProfileName: suite.GatewayGRPCConformanceProfile,
+	suite.GatewayTLSConformanceProfileName:  suite.GatewayTLSConformanceProfile,
 }
 
 func TestMain(m *testing.M) {
@@ -170,7 +175,16 @@ func TestSuite(t *testing.T) {
 	opts := conformance.DefaultOptions(t)
 	opts.GatewayClassName = r.gatewayClass
 	opts.ConformanceProfiles = r.profiles
-	opts.SupportedFeatures = r.supported
+	// Declared, never inferred: the profiles' core features and the
+	// extended ones kelb implements.
+	opts.SupportedFeatures = append([]features.FeatureName(nil), r.supported...)
+	for _, name := range r.profiles {
+		p, ok := profilesByName[name]
+		if !ok {
+			t.Fatalf("profile %s unknown", name)
+		}
+		opts.SupportedFeatures = append(opts.SupportedFeatures, p.CoreFeatures.UnsortedList()...)
+	}
 	opts.Mode = r.mode
 	opts.ReportOutputPath = os.Getenv(reportEnv)
 	opts.CleanupBaseResources = true
