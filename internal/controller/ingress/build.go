@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/controller/deploy"
+	"github.com/kelb-io/kelb/internal/controller/model"
 )
 
 // Load balancer schemes.
@@ -120,9 +122,13 @@ type builder struct {
 	// userTags are the group's tags from annotations and parameters.
 	userTags map[string]string
 	ipType   string
-	tgs      map[string]*TargetGroup
-	bindings map[string]TargetGroupBinding
-	tgOrder  []string
+	// inbound are the managed security group's rules, from the
+	// listeners' inbound CIDRs; inboundSet says a member set them.
+	inbound    []model.IngressRule
+	inboundSet bool
+	tgs        map[string]*TargetGroup
+	bindings   map[string]TargetGroupBinding
+	tgOrder    []string
 }
 
 func key(ing *networkingv1.Ingress) string { return ing.Namespace + "/" + ing.Name }
@@ -156,6 +162,7 @@ func (b *builder) build() (*Stack, error) {
 		return nil, err
 	}
 	st := &Stack{ID: b.stackID, LoadBalancer: lb, Listeners: listeners, Warnings: b.warnings()}
+	b.managedSecurityGroup(st)
 	for _, id := range b.tgOrder {
 		tg := b.tgs[id]
 		st.TargetGroups = append(st.TargetGroups, *tg)
@@ -592,9 +599,7 @@ func (b *builder) listener(port int32, protocol string, members []Member, sslRed
 	if err != nil {
 		return Listener{}, err
 	}
-	if len(cidrs) > 0 {
-		l.Attributes = map[string]string{ListenerAttributeSourceRanges: strings.Join(cidrs, ",")}
-	}
+	b.inbound = append(b.inbound, model.IngressRules("TCP", port, cidrs)...)
 	attrs, err := b.listenerAttributes(protocol, port, members)
 	if err != nil {
 		return Listener{}, err
@@ -698,8 +703,8 @@ func (b *builder) tls(l *Listener, members []Member) error {
 
 // inboundCIDRs is the union of the networks the members on a listener
 // allow (IngressClassParams' inboundCIDRs win over the annotation; a
-// member with neither allows every source), or nil when every source is
-// allowed.
+// member with neither allows every source: 0.0.0.0/0, and ::/0 when
+// dualstack).
 func (b *builder) inboundCIDRs(members []Member) ([]string, error) {
 	var out []string
 	for _, m := range members {
@@ -717,20 +722,18 @@ func (b *builder) inboundCIDRs(members []Member) ([]string, error) {
 				return nil, memberError(m.Ingress, err)
 			}
 		}
-		if len(cidrs) == 0 {
-			cidrs = []string{"0.0.0.0/0"}
-			if b.ipType == "dualstack" {
-				cidrs = append(cidrs, "::/0")
-			}
+		if len(cidrs) > 0 {
+			b.inboundSet = true
 		}
-		for _, c := range cidrs {
+		// IPv6 ranges of a load balancer that is not dualstack admit no
+		// one, and are left out as the AWS Load Balancer Controller does.
+		cidrs = slices.DeleteFunc(cidrs, func(c string) bool { return strings.Contains(c, ":") && b.ipType != "dualstack" })
+		all, _ := deploy.SourceCIDRs(cidrs, b.ipType == "dualstack")
+		for _, c := range all {
 			if !slices.Contains(out, c) {
 				out = append(out, c)
 			}
 		}
-	}
-	if slices.Contains(out, "0.0.0.0/0") && (b.ipType != "dualstack" || slices.Contains(out, "::/0")) {
-		return nil, nil
 	}
 	return out, nil
 }

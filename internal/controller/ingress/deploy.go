@@ -69,8 +69,12 @@ type Result struct {
 	// namedGroups maps the target groups the stack's actions name
 	// (targetGroupName) to their ARNs.
 	namedGroups map[string]string
-	// securityGroups are the IDs of the stack's security groups.
+	// securityGroups are the IDs of the stack's security groups;
+	// managedGroup is the managed one among them, staleGroups other
+	// managed groups of the stack made under another name.
 	securityGroups []string
+	managedGroup   string
+	staleGroups    []string
 }
 
 // actualLoadBalancer is an existing load balancer of the stack.
@@ -104,6 +108,11 @@ func (d *Deployer) Deploy(ctx context.Context, st *Stack) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.EC2 == nil {
+		// No EC2 API for the managed group: kelb server enforces its
+		// rules on the listeners.
+		st = deploy.WithSourceRanges(st)
+	}
 	res := &Result{TargetGroupARNs: map[string]string{}}
 	if err := d.deploy(ctx, st, a, res); err != nil {
 		return nil, fmt.Errorf("deploy %s: %w", st.ID, err)
@@ -131,6 +140,11 @@ func (d *Deployer) Delete(ctx context.Context, stackID string) error {
 			return fmt.Errorf("delete %s: delete target group %s: %w", stackID, tg.ARN, err)
 		}
 	}
+	if d.EC2 != nil {
+		if _, err := deploy.DeleteManagedSecurityGroups(ctx, d.EC2, d.owner(stackID), TagResource, ""); err != nil {
+			return fmt.Errorf("delete %s: %w", stackID, err)
+		}
+	}
 	if err := d.releaseRequested(ctx, stackID, nil); err != nil {
 		return fmt.Errorf("delete %s: %w", stackID, err)
 	}
@@ -153,7 +167,7 @@ func (d *Deployer) deploy(ctx context.Context, st *Stack, a *actual, res *Result
 	if res.namedGroups, err = d.namedTargetGroups(ctx, st); err != nil {
 		return err
 	}
-	if res.securityGroups, err = d.resolveSecurityGroups(ctx, st); err != nil {
+	if err := d.frontendGroups(ctx, st, res); err != nil {
 		return err
 	}
 	certs, requested, err := d.resolveCertificates(ctx, st)
@@ -168,6 +182,9 @@ func (d *Deployer) deploy(ctx context.Context, st *Stack, a *actual, res *Result
 	}
 	lb, err := d.loadBalancer(ctx, st, a, res)
 	if err != nil {
+		return err
+	}
+	if err := d.sweepManagedGroups(ctx, st.ID, res); err != nil {
 		return err
 	}
 	keepTG, err := d.targetGroups(ctx, st, a, res)

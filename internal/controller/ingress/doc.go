@@ -67,7 +67,13 @@
 // what exists. The security-groups annotation's groups (IDs, or names by
 // Name tag then group name) are resolved through kelb server's EC2 API
 // before the deploy writes anything; a group that does not exist fails
-// that deploy. IngressClassParams' loadBalancerName, certificateArn,
+// that deploy. Without the annotation the group gets the AWS Load Balancer
+// Controller's managed frontend security group (securitygroups.go), whose
+// ingress rules admit each listener port's inbound-cidrs (IngressClassParams
+// inboundCIDRs first; every source by default); deploy makes it before the
+// load balancer, keeps its rules, and deletes it after the load balancer
+// lets go of it. Without an EC2 API client the rules go in the listeners'
+// kelb.source_ranges.cidrs attribute instead. IngressClassParams' loadBalancerName, certificateArn,
 // sslRedirectPort, targetType and listeners win over the annotations of
 // the class's Ingresses (classparams.go). Annotations that configure
 // AWS-only resources, IngressClassParams fields kelb cannot give, and

@@ -16,7 +16,7 @@ import (
 // target groups tagged with the cluster and the stack, and the listeners
 // of the load balancer.
 func (d *Deployer) find(ctx context.Context, stackID string) (*actual, error) {
-	owner := deploy.Owner{StackTag: TagStack, StackID: stackID, ClusterName: d.ClusterName}
+	owner := d.owner(stackID)
 	lb, others, err := deploy.FindLoadBalancers(ctx, d.Client, func(t map[string]string) bool {
 		return owner.Owns(t) && t[TagResource] == ResourceLoadBalancer
 	})

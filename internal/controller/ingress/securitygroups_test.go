@@ -3,6 +3,7 @@ package ingress
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -94,13 +95,85 @@ func TestSecurityGroupsAnnotation(t *testing.T) {
 		t.Errorf("after a failed deploy groups = %v, want [%s] unchanged", got, office)
 	}
 
-	// An application load balancer keeps at least one group (ELBv2's
-	// rule): removing the annotation leaves its groups.
-	if _, err := d.Deploy(ctx, buildGroup(t, "testdata/seed004-game-2048.yaml", id, annotate(""))); err != nil {
+	// The annotation removed: the managed group replaces the named ones,
+	// as the AWS Load Balancer Controller does. Its rules follow the
+	// inbound CIDRs; it goes when the annotation comes back, and after the
+	// load balancer.
+	inbound := func(v string) func(w *world) {
+		return func(w *world) {
+			annotate("")(w)
+			for i := range w.ingresses {
+				if v != "" {
+					w.ingresses[i].Annotations[AnnotationInboundCIDRs] = v
+				}
+			}
+		}
+	}
+	st = buildGroup(t, "testdata/seed004-game-2048.yaml", id, inbound("10.0.0.0/8, 192.168.0.0/16"))
+	mg := st.LoadBalancer.ManagedSecurityGroup
+	if mg == nil || !strings.HasPrefix(mg.Name, "k8s-game2048-ingress2-") {
+		t.Fatalf("managed group %+v, want one named k8s-game2048-ingress2-<hash>", mg)
+	}
+	if _, err := d.Deploy(ctx, st); err != nil {
 		t.Fatal(err)
 	}
-	if got := groupsOf(res.LoadBalancerARN); !slices.Equal(got, []string{office}) {
-		t.Errorf("after the annotation is removed groups = %v, want [%s] kept", got, office)
+	managed := func() *ec2types.SecurityGroup {
+		t.Helper()
+		out, err := testEC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{{Name: aws.String("group-name"), Values: []string{mg.Name}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.SecurityGroups) == 0 {
+			return nil
+		}
+		return &out.SecurityGroups[0]
+	}
+	rules := func(g *ec2types.SecurityGroup) []string {
+		var out []string
+		for _, p := range g.IpPermissions {
+			for _, r := range p.IpRanges {
+				out = append(out, fmt.Sprintf("%s/%d/%s", aws.ToString(p.IpProtocol), aws.ToInt32(p.FromPort), aws.ToString(r.CidrIp)))
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	sg := managed()
+	if sg == nil {
+		t.Fatal("no managed group")
+	}
+	if got := groupsOf(res.LoadBalancerARN); !slices.Equal(got, []string{aws.ToString(sg.GroupId)}) {
+		t.Errorf("after the annotation is removed groups = %v, want the managed group %s", got, aws.ToString(sg.GroupId))
+	}
+	if got, want := rules(sg), []string{"tcp/80/10.0.0.0/8", "tcp/80/192.168.0.0/16"}; !slices.Equal(got, want) || aws.ToString(sg.Description) != "[k8s] Managed SecurityGroup for LoadBalancer" {
+		t.Errorf("managed group rules %v (%q), want %v", got, aws.ToString(sg.Description), want)
+	}
+	if _, err := d.Deploy(ctx, buildGroup(t, "testdata/seed004-game-2048.yaml", id, inbound(""))); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rules(managed()), []string{"tcp/80/0.0.0.0/0"}; !slices.Equal(got, want) {
+		t.Errorf("managed group rules by default %v, want %v", got, want)
+	}
+	both := buildGroup(t, "testdata/seed004-game-2048.yaml", id, func(w *world) { inbound("10.0.0.0/8")(w); annotate(office)(w) })
+	if both.LoadBalancer.ManagedSecurityGroup != nil || !slices.ContainsFunc(both.Warnings, func(w string) bool {
+		return strings.Contains(w, AnnotationInboundCIDRs) && strings.Contains(w, AnnotationSecurityGroups)
+	}) {
+		t.Errorf("inbound CIDRs beside the annotation: managed group %v, warnings %q; want none and a warning naming both", both.LoadBalancer.ManagedSecurityGroup, both.Warnings)
+	}
+	if _, err := d.Deploy(ctx, buildGroup(t, "testdata/seed004-game-2048.yaml", id, annotate(office))); err != nil {
+		t.Fatal(err)
+	}
+	if got := groupsOf(res.LoadBalancerARN); !slices.Equal(got, []string{office}) || managed() != nil {
+		t.Errorf("annotation back: groups %v, managed group left %v", got, managed() != nil)
+	}
+	if _, err := d.Deploy(ctx, buildGroup(t, "testdata/seed004-game-2048.yaml", id, inbound(""))); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Delete(ctx, id.String()); err != nil {
+		t.Fatal(err)
+	}
+	if managed() != nil {
+		t.Error("managed group left after the load balancer is deleted")
 	}
 
 	// Members of one group that disagree.

@@ -9,10 +9,12 @@ import (
 const TagCluster = "elbv2.k8s.aws/cluster"
 
 // ListenerAttributeSourceRanges is the kelb listener attribute that carries
-// the networks allowed to reach a listener, comma-separated (a Service's
-// loadBalancerSourceRanges, an Ingress's inbound-cidrs). kelb server
+// the networks allowed to reach a listener, comma-separated. kelb server
 // refuses connections from any other source. It is absent when every
-// source is allowed.
+// source is allowed. Stacks carry source ranges in their
+// ManagedSecurityGroup; deploy writes them in this attribute only for a
+// load balancer that cannot carry that group (elbv2deploy.WithSourceRanges),
+// and removes it otherwise.
 const ListenerAttributeSourceRanges = "kelb.source_ranges.cidrs"
 
 // Load balancer types.
