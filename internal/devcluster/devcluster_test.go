@@ -59,6 +59,7 @@ func TestServerArgs(t *testing.T) {
 		"--credentials-file", "/state/credentials",
 		"--dns-domain", "kelb.local",
 		"--vpc-cidr", "198.18.0.0/15",
+		"--max-load-balancers-per-type", "500",
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

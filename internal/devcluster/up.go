@@ -364,6 +364,10 @@ func isExecutable(path string) bool {
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
+// LoadBalancerQuota is kelb server's quota of network and of application
+// load balancers in a kelb up environment.
+const LoadBalancerQuota = 500
+
 // ServerArgs returns the arguments of kelb server in environment st: the
 // API, DNS and metrics on the control-plane address, one address pool per
 // zone, and each zone's nodes and pod ranges as its targets.
@@ -384,6 +388,9 @@ func serverArgs(st *State, addr, dataDir string) []string {
 		"--dns-domain", DNSDomain,
 		// The VPC is the address plan: nodes, pods and cluster IPs.
 		"--vpc-cidr", PlanCIDR,
+		// A raised quota, as an account that asked AWS for one: room for
+		// a cold start of hundreds of Services (--server-flag lowers it).
+		"--max-load-balancers-per-type", strconv.Itoa(LoadBalancerQuota),
 	}
 	for i, z := range st.Options.Zones {
 		args = append(args, "--zone", z+"="+ZoneCIDR(i))

@@ -33,9 +33,16 @@ var AccountLimits = []Limit{
 	{Name: "certificates-per-network-load-balancer", Max: strconv.Itoa(MaxCertificatesPerLoadBalancer)},
 }
 
-// DescribeAccountLimits returns the account limits.
+// DescribeAccountLimits returns the account limits, with the load
+// balancer quota the service was configured with.
 func (s *Service) DescribeAccountLimits(ctx context.Context) ([]Limit, error) {
-	return slices.Clone(AccountLimits), nil
+	out := slices.Clone(AccountLimits)
+	for i := range out {
+		if out[i].Name == "application-load-balancers" || out[i].Name == "network-load-balancers" {
+			out[i].Max = strconv.Itoa(s.cfg.MaxLoadBalancersPerType)
+		}
+	}
+	return out, nil
 }
 
 // SSLPolicy is a TLS security policy of TLS and HTTPS listeners.

@@ -114,8 +114,8 @@ func (s *Service) CreateLoadBalancer(ctx context.Context, in CreateLoadBalancerI
 				n++
 			}
 		}
-		if n >= MaxLoadBalancersPerType {
-			return errorf("TooManyLoadBalancers", "There are %d %s load balancers already; the limit is %d", n, in.Type, MaxLoadBalancersPerType)
+		if n >= s.cfg.MaxLoadBalancersPerType {
+			return errorf("TooManyLoadBalancers", "There are %d %s load balancers already; the limit is %d", n, in.Type, s.cfg.MaxLoadBalancersPerType)
 		}
 		if err := checkSecurityGroupsExist(tx, in.SecurityGroups); err != nil {
 			return err

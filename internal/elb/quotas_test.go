@@ -122,6 +122,30 @@ func TestLoadBalancerQuota(t *testing.T) {
 	wantCode(t, err, "")
 }
 
+// TestRaisedLoadBalancerQuota: a configured quota (kelb server's
+// --max-load-balancers-per-type) replaces AWS's default, in
+// CreateLoadBalancer and in DescribeAccountLimits.
+func TestRaisedLoadBalancerQuota(t *testing.T) {
+	const quota = MaxLoadBalancersPerType + 2
+	env := newTestEnv(t, func(c *Config) { c.MaxLoadBalancersPerType = quota })
+	ctx := context.Background()
+	for i := range quota {
+		_, err := env.svc.CreateLoadBalancer(ctx, CreateLoadBalancerInput{Name: fmt.Sprintf("net-%d", i), Type: TypeNetwork, Subnets: []string{"subnet-a"}})
+		wantCode(t, err, "")
+	}
+	_, err := env.svc.CreateLoadBalancer(ctx, CreateLoadBalancerInput{Name: "net-extra", Type: TypeNetwork, Subnets: []string{"subnet-a"}})
+	wantCode(t, err, "TooManyLoadBalancers")
+	limits, err := env.svc.DescribeAccountLimits(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range limits {
+		if (l.Name == "network-load-balancers" || l.Name == "application-load-balancers") && l.Max != fmt.Sprint(quota) {
+			t.Errorf("DescribeAccountLimits: %s = %s, want %d", l.Name, l.Max, quota)
+		}
+	}
+}
+
 func TestCertificateQuota(t *testing.T) {
 	env := newTestEnv(t)
 	ctx := context.Background()

@@ -70,6 +70,10 @@ type Config struct {
 	Health HealthView
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MaxLoadBalancersPerType is the quota of network and of application
+	// load balancers (each); zero means MaxLoadBalancersPerType, AWS's
+	// default quota, which AWS raises on request.
+	MaxLoadBalancersPerType int
 	// ProvisioningDelay is how long a new load balancer stays
 	// provisioning before it becomes active; zero makes it active at once
 	// (CreateLoadBalancer still answers provisioning, as AWS does).
@@ -99,6 +103,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.DNSDomain == "" {
 		cfg.DNSDomain = DefaultDNSDomain
+	}
+	if cfg.MaxLoadBalancersPerType <= 0 {
+		cfg.MaxLoadBalancersPerType = MaxLoadBalancersPerType
 	}
 	if cfg.VpcID == "" {
 		cfg.VpcID = DefaultVpcID

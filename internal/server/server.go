@@ -133,6 +133,10 @@ type Config struct {
 	// preserve_client_ip come from: kernel.SNATLoadBalancer (empty, as
 	// AWS) or kernel.SNATNode (the outgoing interface's address).
 	SNATSource string
+	// MaxLoadBalancersPerType is the quota of network and of application
+	// load balancers; zero means elb.MaxLoadBalancersPerType (AWS's
+	// default, 50).
+	MaxLoadBalancersPerType int
 	// ALBMaxConns caps the open client connections of each ALB listener;
 	// zero means l7.DefaultMaxConns.
 	ALBMaxConns int
@@ -190,6 +194,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Region:    cfg.Region,
 		DNSDomain: cfg.DNSDomain,
 		Health:    members.Health(applied),
+
+		MaxLoadBalancersPerType: cfg.MaxLoadBalancersPerType,
 	})
 	if err != nil {
 		return err
