@@ -252,7 +252,9 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 	}); err != nil {
 		return fmt.Errorf("ingress controller: %w", err)
 	}
-	if _, err := gateway.Setup(mgr, nil, gateway.Options{ClusterName: f.clusterName, DefaultScheme: f.defaultScheme,
+	gatewayDeployers := gateway.Deployers(deploy.Deployer{Client: elbClient, EC2: ec2Client, ClusterName: f.clusterName,
+		Certificates: &certificates.SecretCertificates{Kube: mgr.GetClient(), ACM: acmClient, ClusterName: f.clusterName}})
+	if _, err := gateway.Setup(mgr, gatewayDeployers, gateway.Options{ClusterName: f.clusterName, DefaultScheme: f.defaultScheme,
 		DefaultTags: tags, DefaultSSLPolicy: f.defaultSSLPolicy}); err != nil {
 		return fmt.Errorf("gateway controller: %w", err)
 	}

@@ -94,7 +94,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 	var d Deployed
 	deployer := r.Deployers[controller]
-	if res.Stack != nil {
+	switch {
+	case deployer == nil:
+		d.Err = fmt.Errorf("kelb controller cannot deploy the load balancers of %s Gateways yet", controller)
+	case res.Stack != nil:
 		out, err := deployer.Deploy(ctx, res.Stack)
 		if err != nil {
 			d.Err = err
@@ -109,7 +112,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 				logger.Info("reconciled", "dnsName", out.DNSName)
 			}
 		}
-	} else {
+	default:
 		if err := r.deleteStack(ctx, &gw, deployer); err != nil {
 			d.Err = err
 		}
@@ -128,10 +131,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.writeRouteStatuses(ctx, all, req.NamespacedName, controller, res.Parents, now); err != nil {
 		return ctrl.Result{}, err
 	}
-	if d.Err != nil {
+	if d.Err != nil && deployer != nil {
 		return ctrl.Result{}, d.Err
 	}
-	if res.Stack != nil && d.DNSName == "" {
+	if deployer != nil && res.Stack != nil && d.DNSName == "" {
 		return ctrl.Result{RequeueAfter: requeueWhileNoDNS}, nil
 	}
 	return ctrl.Result{}, nil
@@ -430,7 +433,8 @@ func (r *Reconciler) deleteStack(ctx context.Context, gw *gatewayv1.Gateway, d D
 // cleanup removes what kelb made for a Gateway that is deleted or no
 // longer of a class of kelb's, then its finalizer.
 func (r *Reconciler) cleanup(ctx context.Context, gw *gatewayv1.Gateway) error {
-	for controller, d := range r.Deployers {
+	for _, controller := range []gatewayv1.GatewayController{ControllerALB, ControllerNLB} {
+		d := r.Deployers[controller]
 		finalizer := string(controller)
 		if !controllerutil.ContainsFinalizer(gw, finalizer) {
 			continue
