@@ -21,7 +21,8 @@
 //   - alb: aws-alb-gateway-class, profiles GATEWAY-HTTP and GATEWAY-GRPC
 //   - nlb: aws-nlb-gateway-class, profile GATEWAY-TLS
 //
-// A run that fails tests fails TestGatewayAPI with the counts; the report
+// KELB_CONFORMANCE_MODES=alb (or nlb) runs only those. A run that fails
+// tests fails TestGatewayAPI with the counts; the report
 // is written either way. If the environment cannot come up, every test
 // fails with kelb up's log.
 package conformance
@@ -32,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +56,8 @@ const (
 	insideEnv  = "KELB_CONFORMANCE_RUN"    // the run's mode: alb or nlb
 	reportEnv  = "KELB_CONFORMANCE_REPORT" // the report's path
 	versionEnv = "KELB_CONFORMANCE_VERSION"
+	// modesEnv restricts the runs to some modes (alb,nlb); all by default.
+	modesEnv = "KELB_CONFORMANCE_MODES"
 )
 
 // run is one run of the suite.
@@ -133,8 +137,15 @@ func TestGatewayAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	only := os.Getenv(modesEnv)
 	for _, r := range runs {
+		if only != "" && !slices.Contains(strings.Split(only, ","), r.mode) {
+			continue
+		}
 		t.Run(r.mode, func(t *testing.T) {
+			// The suite deletes its namespaces without waiting; the next
+			// run cannot create its objects while they terminate.
+			waitNamespacesGone(t, env)
 			report := filepath.Join(dir, fmt.Sprintf("standard-%s-%s-report.yaml", version, r.mode))
 			cmd := env.ShellCommand(t.Context(), self, "-test.run", "^TestSuite$", "-test.v", "-test.timeout", "80m")
 			cmd.Env = append(os.Environ(), insideEnv+"="+r.mode, reportEnv+"="+report, versionEnv+"="+version)
@@ -154,6 +165,27 @@ func TestGatewayAPI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// suiteNamespaces are the namespaces the suite's base manifests create.
+var suiteNamespaces = []string{suite.InfrastructureNamespace, suite.AppBackendNamespace, suite.WebBackendNamespace}
+
+// waitNamespacesGone waits (up to 5 minutes) until an earlier run's
+// namespaces are deleted.
+func waitNamespacesGone(t *testing.T, env *framework.Env) {
+	t.Helper()
+	framework.Eventually(t, 5*time.Minute, func() error {
+		out, err := env.Shell(t.Context(), "", "kubectl", "get", "namespaces", "-o", "name")
+		if err != nil {
+			return err
+		}
+		for _, ns := range suiteNamespaces {
+			if strings.Contains(out, "namespace/"+ns+"\n") {
+				return fmt.Errorf("namespace %s of an earlier run still terminating", ns)
+			}
+		}
+		return nil
+	})
 }
 
 // TestSuite is the suite itself, run by TestGatewayAPI inside the
