@@ -6,8 +6,9 @@
 //
 // The group, version, kinds and field names are those of the AWS Load
 // Balancer Controller v3, so manifests written for it apply unchanged.
-// kelb controller reads the fields its package docs name; others are
-// accepted and stored.
+// kelb controller checks that a GatewayClass's parametersRef names an
+// existing LoadBalancerConfiguration (the class is not Accepted
+// otherwise); it does not apply these resources' settings yet.
 //
 // zz_generated.deepcopy.go and the CRDs in config/crd/bases are generated
 // by controller-gen: run go generate in this directory after changing a
