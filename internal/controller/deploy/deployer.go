@@ -3,7 +3,6 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -28,6 +27,12 @@ type Frontend struct {
 	// Kind is the kind of Kubernetes object a stack is made for
 	// ("Service"), in warnings.
 	Kind string
+	// MutualAuthenticationFrom, CertificateRequestFrom and
+	// TargetGroupNamesFrom name, in errors, where a listener's mutual TLS,
+	// a requested certificate and target groups named by name come from.
+	MutualAuthenticationFrom string
+	CertificateRequestFrom   string
+	TargetGroupNamesFrom     string
 }
 
 // ResourceLoadBalancer is the resource tag value of a stack's load
@@ -44,10 +49,17 @@ type Deployer struct {
 	// ClusterName is the value of TagCluster on every resource; it must
 	// match the one the front-end built the stack with.
 	ClusterName string
-	// Certificates resolves the TLS Secrets of TLS listeners; a stack that
+	// Certificates resolves the TLS Secrets of listeners; a stack that
 	// names one fails to deploy without it.
 	Certificates certificates.Resolver
-	Frontend     Frontend
+	// ACM is kelb server's certificate store, where certificates are
+	// discovered by host and requested; a stack that needs either fails
+	// to deploy without it.
+	ACM certificates.CertificateStore
+	// OIDCSecrets reads the client id and secret of authenticate-oidc
+	// actions; a stack with one fails to deploy without it.
+	OIDCSecrets OIDCSecrets
+	Frontend    Frontend
 }
 
 // Result is what a deploy leaves in place.
@@ -69,10 +81,11 @@ type Result struct {
 // diffs them against st and runs the plan. A failure leaves the work done
 // so far in place; the next Deploy continues from what exists.
 func (d *Deployer) Deploy(ctx context.Context, st *model.Stack) (*Result, error) {
-	st, err := d.resolveCertificates(ctx, st)
+	resolved, requested, err := d.resolve(ctx, st)
 	if err != nil {
 		return nil, fmt.Errorf("deploy %s: %w", st.ID, err)
 	}
+	st = resolved
 	actual, err := d.Find(ctx, st.ID, st)
 	if err != nil {
 		return nil, err
@@ -86,6 +99,11 @@ func (d *Deployer) Deploy(ctx context.Context, st *model.Stack) (*Result, error)
 	if err := d.apply(ctx, st.ID, st, actual, plan, res); err != nil {
 		return nil, fmt.Errorf("deploy %s: %w", st.ID, err)
 	}
+	// The listeners have let go of the certificates requested for
+	// objects that no longer ask for them.
+	if err := d.releaseRequested(ctx, st.ID, requested); err != nil {
+		return nil, fmt.Errorf("deploy %s: %w", st.ID, err)
+	}
 	return res, nil
 }
 
@@ -96,6 +114,9 @@ func (d *Deployer) Delete(ctx context.Context, stackID string) error {
 		return err
 	}
 	if err := d.apply(ctx, stackID, nil, actual, Diff(nil, actual), &Result{}); err != nil {
+		return fmt.Errorf("delete %s: %w", stackID, err)
+	}
+	if err := d.releaseRequested(ctx, stackID, nil); err != nil {
 		return fmt.Errorf("delete %s: %w", stackID, err)
 	}
 	return nil
@@ -215,93 +236,16 @@ func (d *Deployer) apply(ctx context.Context, stackID string, st *model.Stack, a
 		lsByPort[l.Port] = l
 	}
 	for _, port := range p.CreateListeners {
-		l := lsByPort[port]
-		in := &elbv2.CreateListenerInput{
-			LoadBalancerArn: &lbARN,
-			Port:            aws.Int32(port),
-			Protocol:        types.ProtocolEnum(l.Protocol),
-			DefaultActions:  forward(res.TargetGroupARNs[forwardedGroup(l)]),
-			Tags:            SDKTags(l.Tags),
-		}
-		certs := certificateARNs(l)
-		if l.Protocol == "TLS" && len(certs) > 0 {
-			in.SslPolicy = aws.String(l.SSLPolicy)
-			in.Certificates = []types.Certificate{{CertificateArn: aws.String(certs[0])}}
-			in.AlpnPolicy = []string{alpnPolicy(l.ALPNPolicy)}
-		}
-		out, err := d.Client.CreateListener(ctx, in)
-		if err != nil {
-			return fmt.Errorf("create listener %d on %s: %w", port, lbARN, err)
-		}
-		if len(out.Listeners) != 1 {
-			return fmt.Errorf("create listener %d on %s: %d listeners in the reply", port, lbARN, len(out.Listeners))
-		}
-		arn := aws.ToString(out.Listeners[0].ListenerArn)
-		if len(l.Attributes) > 0 {
-			if err := SetListenerAttributes(ctx, d.Client, arn, l.Attributes); err != nil {
-				return err
-			}
-		}
-		if l.Protocol == "TLS" && len(certs) > 1 {
-			if err := d.changeCertificates(ctx, arn, certs[1:], nil); err != nil {
-				return err
-			}
+		if err := d.createListener(ctx, lbARN, st.LoadBalancer.Type, lsByPort[port], res.TargetGroupARNs); err != nil {
+			return err
 		}
 	}
 	for _, c := range p.ModifyListeners {
-		if c.Protocol != "" {
-			in := &elbv2.ModifyListenerInput{
-				ListenerArn:    &c.ARN,
-				Protocol:       types.ProtocolEnum(c.Protocol),
-				DefaultActions: forward(res.TargetGroupARNs[c.TargetGroup]),
-			}
-			if c.Certificate != "" {
-				in.SslPolicy = aws.String(c.SSLPolicy)
-				in.Certificates = []types.Certificate{{CertificateArn: aws.String(c.Certificate)}}
-				in.AlpnPolicy = []string{c.ALPNPolicy}
-			}
-			if _, err := d.Client.ModifyListener(ctx, in); err != nil {
-				return fmt.Errorf("modify listener %s: %w", c.ARN, err)
-			}
-		}
-		if err := d.changeCertificates(ctx, c.ARN, c.AddCertificates, c.RemoveCertificates); err != nil {
-			return err
-		}
-		if len(c.Attributes) > 0 {
-			if err := SetListenerAttributes(ctx, d.Client, c.ARN, c.Attributes); err != nil {
-				return err
-			}
-		}
-		if err := d.retag(ctx, c.ARN, c.Tags); err != nil {
+		if err := d.modifyListener(ctx, st.LoadBalancer.Type, c, lsByPort[c.Port].Tags, res.TargetGroupARNs); err != nil {
 			return err
 		}
 	}
 	return d.deleteTargetGroups(ctx, p.DeleteTargetGroups)
-}
-
-// resolveCertificates returns st with the TLS Secrets of its listeners
-// resolved to certificate ARNs (imported into kelb's certificate store
-// when needed); st itself is not changed.
-func (d *Deployer) resolveCertificates(ctx context.Context, st *model.Stack) (*model.Stack, error) {
-	if !slices.ContainsFunc(st.Listeners, func(l model.Listener) bool { return len(l.Certificates) > 0 }) {
-		return st, nil
-	}
-	out := *st
-	out.Listeners = slices.Clone(st.Listeners)
-	for i, l := range out.Listeners {
-		if len(l.Certificates) == 0 {
-			continue
-		}
-		arns, err := certificates.ARNs(ctx, d.Certificates, l.Certificates)
-		if err != nil {
-			return st, fmt.Errorf("listener %d: %w", l.Port, err)
-		}
-		out.Listeners[i].Certificates = make([]model.Certificate, len(arns))
-		for j, arn := range arns {
-			out.Listeners[i].Certificates[j] = model.Certificate{ARN: arn}
-		}
-	}
-	return &out, nil
 }
 
 // owner tells the resources of stack stackID.

@@ -16,15 +16,21 @@
 //     the load balancer is replaced only when its name, scheme or type
 //     changes, a target group only when its name, protocol, port, target
 //     type or address type does.
+//     Listeners are compared by port; an application load balancer's
+//     rules by priority, then by content (PlanRules), so a reordered
+//     group costs one SetRulePriorities call rather than new rules.
 //   - apply (deployer.go, with the calls of each resource kind in
-//     loadbalancer.go, listener.go, targetgroup.go, tags.go and
+//     loadbalancer.go, listener.go, rule.go, targetgroup.go, tags.go and
 //     securitygroups.go) runs the plan: deletions of listeners and load
 //     balancers first, then creations and modifications, and the target
 //     groups no listener uses last.
 //
-// The shared pieces (FindLoadBalancers, FindListeners, FindTargetGroups,
-// the attribute and tag helpers) are exported for the Ingress deployer,
-// whose listener rules and certificates are not yet part of Diff.
+// Before Find, resolve (resolve.go) turns what a stack names outside
+// itself into ARNs: TLS Secrets imported into kelb's certificate store,
+// certificates discovered by host or requested, target groups named by
+// name, trust stores; authenticate-oidc actions get their client id and
+// secret. A Frontend (service.Frontend, ingress.Frontend) names the tag
+// keys of its stacks and, in errors, where their settings come from.
 //
 // Failure behaviour: any API error stops the deploy and is returned
 // wrapped with the call and the resource it was about. Security groups and

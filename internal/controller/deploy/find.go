@@ -6,7 +6,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
-	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
 	"github.com/kelb-io/kelb/internal/controller/model"
 )
@@ -43,7 +42,7 @@ func (d *Deployer) Find(ctx context.Context, stackID string, want *model.Stack) 
 		}
 	}
 	if lb := actual.LoadBalancer; lb != nil {
-		if actual.Listeners, err = d.findListeners(ctx, lb.ARN); err != nil {
+		if actual.Listeners, err = d.findListeners(ctx, lb.ARN, lb.Type); err != nil {
 			return nil, err
 		}
 	}
@@ -81,27 +80,36 @@ func allTargetGroups(want *model.Stack, found []ActualTargetGroup, resourceTag s
 	return true
 }
 
-// findListeners returns the listeners of load balancer lbARN in the terms
-// Diff compares.
-func (d *Deployer) findListeners(ctx context.Context, lbARN string) ([]ActualListener, error) {
+// findListeners returns the listeners of load balancer lbARN of type
+// lbType in the terms Diff compares: with their certificates, and the
+// rules of an application load balancer's listeners.
+func (d *Deployer) findListeners(ctx context.Context, lbARN, lbType string) ([]ActualListener, error) {
 	ls, err := FindListeners(ctx, d.Client, lbARN)
 	if err != nil {
 		return nil, err
 	}
 	var out []ActualListener
 	for _, l := range ls {
-		a := ActualListener{ARN: l.ARN, Port: aws.ToInt32(l.Listener.Port), Protocol: string(l.Listener.Protocol), Tags: l.Tags, Attributes: l.Attributes}
-		if a.Protocol == "TLS" {
-			a.SSLPolicy = aws.ToString(l.Listener.SslPolicy)
-			if len(l.Listener.AlpnPolicy) > 0 {
-				a.ALPNPolicy = l.Listener.AlpnPolicy[0]
-			}
+		a := ActualListener{
+			ARN: l.ARN, Port: aws.ToInt32(l.Listener.Port), Protocol: string(l.Listener.Protocol),
+			SSLPolicy: aws.ToString(l.Listener.SslPolicy), MutualAuthentication: l.Listener.MutualAuthentication,
+			Tags: l.Tags, Attributes: l.Attributes,
+		}
+		if len(l.Listener.AlpnPolicy) > 0 {
+			a.ALPNPolicy = l.Listener.AlpnPolicy[0]
+		}
+		if len(l.Listener.DefaultActions) > 0 {
+			a.DefaultAction = fromSDKActions(l.Listener.DefaultActions)
+		}
+		if secure(a.Protocol) {
 			if a.Certificates, err = d.listenerCertificates(ctx, l.Listener); err != nil {
 				return nil, err
 			}
 		}
-		if acts := l.Listener.DefaultActions; len(acts) == 1 && acts[0].Type == types.ActionTypeEnumForward {
-			a.TargetGroupARN = forwardTarget(acts[0])
+		if lbType == model.TypeApplication {
+			if a.Rules, err = FindRules(ctx, d.Client, l.ARN); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, a)
 	}

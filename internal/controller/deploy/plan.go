@@ -3,6 +3,8 @@ package deploy
 import (
 	"slices"
 
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
 	"github.com/kelb-io/kelb/internal/controller/model"
 )
 
@@ -21,16 +23,19 @@ type ActualListener struct {
 	ARN      string
 	Port     int32
 	Protocol string
-	// TargetGroupARN is the target group of its forward default action, ""
-	// when the action is anything else.
-	TargetGroupARN string
+	// DefaultAction is its default action, target groups given by ARN.
+	DefaultAction model.Action
 	// SSLPolicy, ALPNPolicy and Certificates (the default first, then the
-	// others sorted) are a TLS listener's.
-	SSLPolicy    string
-	ALPNPolicy   string
-	Certificates []string
-	Attributes   map[string]string
-	Tags         map[string]string
+	// others sorted) are a TLS or HTTPS listener's.
+	SSLPolicy            string
+	ALPNPolicy           string
+	Certificates         []string
+	MutualAuthentication *types.MutualAuthenticationAttributes
+	Attributes           map[string]string
+	Tags                 map[string]string
+	// Rules are the non-default rules of an application load balancer's
+	// listener.
+	Rules []ActualRule
 }
 
 // Empty reports whether c changes nothing.
@@ -78,22 +83,27 @@ type TargetGroupChange struct {
 type ListenerChange struct {
 	ARN  string `json:"arn"`
 	Port int32  `json:"port"`
-	// Protocol and TargetGroup (a ResourceID) are set when the listener's
-	// protocol, default action or (TLS) security policy, ALPN policy or
-	// default certificate must change; SSLPolicy, ALPNPolicy ("None" to
-	// negotiate none) and Certificate (the default one) are then set for a
-	// TLS listener.
-	Protocol    string `json:"protocol,omitempty"`
-	TargetGroup string `json:"targetGroup,omitempty"`
-	SSLPolicy   string `json:"sslPolicy,omitempty"`
-	ALPNPolicy  string `json:"alpnPolicy,omitempty"`
-	Certificate string `json:"certificate,omitempty"`
-	// AddCertificates and RemoveCertificates change a TLS listener's
+	// Protocol and DefaultAction are set when ModifyListener must run:
+	// the listener's protocol, default action, TLS settings or mutual TLS
+	// differ. DefaultAction's target groups are given by ARN, or by
+	// ResourceID for those the plan creates. SSLPolicy, Certificate (the
+	// default one) and, for TLS, ALPNPolicy ("None" to negotiate none) are
+	// then set for a listener with certificates, MutualAuthentication when
+	// the stack sets it.
+	Protocol             string                                `json:"protocol,omitempty"`
+	DefaultAction        *model.Action                         `json:"defaultAction,omitempty"`
+	SSLPolicy            string                                `json:"sslPolicy,omitempty"`
+	ALPNPolicy           string                                `json:"alpnPolicy,omitempty"`
+	Certificate          string                                `json:"certificate,omitempty"`
+	MutualAuthentication *types.MutualAuthenticationAttributes `json:"mutualAuthentication,omitempty"`
+	// AddCertificates and RemoveCertificates change a listener's
 	// certificates besides the default.
 	AddCertificates    []string          `json:"addCertificates,omitempty"`
 	RemoveCertificates []string          `json:"removeCertificates,omitempty"`
 	Attributes         map[string]string `json:"attributes,omitempty"`
 	Tags               TagChange         `json:"tags,omitzero"`
+	// Rules make the listener's rules the desired ones.
+	Rules RulePlan `json:"rules,omitzero"`
 }
 
 // Empty reports whether the plan makes no API call that writes.
@@ -209,28 +219,7 @@ func Diff(desired *model.Stack, actual *Actual) *Plan {
 			p.CreateListeners = append(p.CreateListeners, want.Port)
 			continue
 		}
-		change := ListenerChange{
-			ARN:        have.ARN,
-			Port:       want.Port,
-			Attributes: ChangedListenerAttributes(want.Attributes, have.Attributes),
-			Tags:       diffTags(want.Tags, have.Tags),
-		}
-		arn, exists := p.TargetGroupARNs[forwardedGroup(want)]
-		wantCerts := certificateARNs(want)
-		tlsChanged := want.Protocol == "TLS" && (have.SSLPolicy != want.SSLPolicy || alpnPolicy(have.ALPNPolicy) != alpnPolicy(want.ALPNPolicy) ||
-			len(have.Certificates) == 0 || len(wantCerts) == 0 || have.Certificates[0] != wantCerts[0])
-		if have.Protocol != want.Protocol || !exists || have.TargetGroupARN != arn || tlsChanged {
-			change.Protocol = want.Protocol
-			change.TargetGroup = forwardedGroup(want)
-			if want.Protocol == "TLS" && len(wantCerts) > 0 {
-				change.SSLPolicy, change.ALPNPolicy, change.Certificate = want.SSLPolicy, alpnPolicy(want.ALPNPolicy), wantCerts[0]
-			}
-		}
-		if want.Protocol == "TLS" && len(wantCerts) > 0 {
-			change.AddCertificates, change.RemoveCertificates = extraCertificates(wantCerts, have.Certificates)
-		}
-		if change.Protocol != "" || len(change.AddCertificates) > 0 || len(change.RemoveCertificates) > 0 ||
-			len(change.Attributes) > 0 || !change.Tags.Empty() {
+		if change, ok := diffListener(want, have, p.TargetGroupARNs, desired.LoadBalancer.Type); ok {
 			p.ModifyListeners = append(p.ModifyListeners, change)
 		}
 	}
@@ -260,50 +249,4 @@ func sameHealthCheck(want, have model.HealthCheck) bool {
 		have.GRPCCode = ""
 	}
 	return want == have
-}
-
-// certificateARNs are the ARNs of a listener's certificates, the default
-// first: Deploy resolves TLS Secrets to ARNs before Diff.
-func certificateARNs(l model.Listener) []string {
-	out := make([]string, 0, len(l.Certificates))
-	for _, c := range l.Certificates {
-		if c.ARN != "" && !slices.Contains(out, c.ARN) {
-			out = append(out, c.ARN)
-		}
-	}
-	return out
-}
-
-// alpnPolicy is the ALPN policy a TLS listener is given: None for none.
-func alpnPolicy(p string) string {
-	if p == "" {
-		return "None"
-	}
-	return p
-}
-
-// extraCertificates returns the certificates to add to a TLS listener and
-// to remove from it so that its certificates besides the default (want[0])
-// become want[1:]; have is what it holds, its default first.
-func extraCertificates(want, have []string) (add, remove []string) {
-	for _, c := range want[1:] {
-		if len(have) == 0 || !slices.Contains(have[1:], c) {
-			add = append(add, c)
-		}
-	}
-	if len(have) > 1 {
-		for _, c := range have[1:] {
-			if c != want[0] && !slices.Contains(want[1:], c) {
-				remove = append(remove, c)
-			}
-		}
-	}
-	return add, remove
-}
-
-// forwardedGroup is the ResourceID of the target group a Service
-// listener forwards to.
-func forwardedGroup(l model.Listener) string {
-	tg, _ := l.DefaultAction.SingleTargetGroup()
-	return tg
 }

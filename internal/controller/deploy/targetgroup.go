@@ -98,6 +98,7 @@ func (d *Deployer) createTargetGroup(ctx context.Context, tg model.TargetGroup, 
 		Name:                       &tg.Name,
 		VpcId:                      &vpc,
 		Protocol:                   types.ProtocolEnum(tg.Protocol),
+		ProtocolVersion:            optional(tg.ProtocolVersion),
 		Port:                       aws.Int32(tg.Port),
 		TargetType:                 types.TargetTypeEnum(tg.TargetType),
 		IpAddressType:              types.TargetGroupIpAddressTypeEnum(tg.IPAddressType),
@@ -112,7 +113,7 @@ func (d *Deployer) createTargetGroup(ctx context.Context, tg model.TargetGroup, 
 	}
 	if hc.Protocol != "TCP" {
 		in.HealthCheckPath = aws.String(hc.Path)
-		in.Matcher = &types.Matcher{HttpCode: aws.String(hc.HTTPCode)}
+		in.Matcher = matcher(hc)
 	}
 	out, err := d.Client.CreateTargetGroup(ctx, in)
 	if err != nil {
@@ -141,7 +142,7 @@ func (d *Deployer) modifyTargetGroup(ctx context.Context, c TargetGroupChange) e
 		}
 		if hc.Protocol != "TCP" {
 			in.HealthCheckPath = aws.String(hc.Path)
-			in.Matcher = &types.Matcher{HttpCode: aws.String(hc.HTTPCode)}
+			in.Matcher = matcher(*hc)
 		}
 		if _, err := d.Client.ModifyTargetGroup(ctx, in); err != nil {
 			return fmt.Errorf("modify health check of %s: %w", c.ARN, err)
@@ -167,4 +168,13 @@ func SetTargetGroupAttributes(ctx context.Context, c ELBv2, arn string, attrs ma
 		return fmt.Errorf("modify attributes of %s: %w", arn, err)
 	}
 	return nil
+}
+
+// matcher is the codes of a healthy answer of an HTTP, HTTPS or gRPC
+// health check, as the API takes them.
+func matcher(hc model.HealthCheck) *types.Matcher {
+	if hc.GRPCCode != "" {
+		return &types.Matcher{GrpcCode: aws.String(hc.GRPCCode)}
+	}
+	return &types.Matcher{HttpCode: aws.String(hc.HTTPCode)}
 }

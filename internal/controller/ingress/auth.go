@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 )
 
 // Authentication annotations, as the AWS Load Balancer Controller reads
@@ -143,9 +145,9 @@ func (b *builder) withAuthenticate(a *Action, protocol string, port int32, m Mem
 }
 
 // OIDCSecrets reads the client id and secret of an auth-idp-oidc Secret.
-type OIDCSecrets interface {
-	OIDCClient(ctx context.Context, namespacedName string) (id, secret string, err error)
-}
+type OIDCSecrets = deploy.OIDCSecrets
+
+var _ OIDCSecrets = KubeOIDCSecrets{}
 
 // KubeOIDCSecrets reads OIDC client Secrets from the Kubernetes API: keys
 // clientID (or clientId) and clientSecret, as the AWS Load Balancer
@@ -170,25 +172,4 @@ func (k KubeOIDCSecrets) OIDCClient(ctx context.Context, namespacedName string) 
 		return "", "", fmt.Errorf("OIDC client Secret %s: needs keys %s and %s", namespacedName, oidcSecretClientID, oidcSecretClientSecret)
 	}
 	return strings.TrimRightFunc(string(id), unicode.IsSpace), strings.TrimRightFunc(string(secret), unicode.IsControl), nil
-}
-
-// resolveAuthenticate fills in the client id and secret of an
-// authenticate-oidc action from its Secret.
-func (d *Deployer) resolveAuthenticate(ctx context.Context, a Action) (Action, error) {
-	if a.Authenticate == nil || a.Authenticate.OIDC == nil {
-		return a, nil
-	}
-	if d.OIDCSecrets == nil {
-		return a, fmt.Errorf("authenticate-oidc: no Secret reader configured for %s", a.Authenticate.OIDC.Secret)
-	}
-	id, secret, err := d.OIDCSecrets.OIDCClient(ctx, a.Authenticate.OIDC.Secret)
-	if err != nil {
-		return a, err
-	}
-	auth := *a.Authenticate
-	o := *auth.OIDC
-	o.ClientID, o.ClientSecret = id, secret
-	auth.OIDC = &o
-	a.Authenticate = &auth
-	return a, nil
 }

@@ -9,6 +9,8 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 )
 
 // TestAuthenticateAnnotations builds the authenticate action of HTTPS
@@ -75,16 +77,6 @@ func TestAuthenticateAnnotations(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("authenticate action (-want +got):\n%s", diff)
 			}
-			// The API form: authenticate (order 1) then forward (order 2),
-			// read back as the same action.
-			act := st.Listeners[0].Rules[0].Action
-			sdk := sdkActions(act)
-			if tt.want != nil && (len(sdk) != 2 || *sdk[0].Order != 1 || *sdk[1].Order != 2) {
-				t.Fatalf("sdkActions = %+v", sdk)
-			}
-			if back := fromSDKActions(sdk); !SameAction(back, act) {
-				t.Errorf("fromSDKActions(sdkActions(a)) = %+v, want %+v", back.Authenticate, act.Authenticate)
-			}
 		})
 	}
 }
@@ -96,24 +88,6 @@ func (f fakeOIDCSecrets) OIDCClient(_ context.Context, name string) (string, str
 	return v[0], v[1], nil
 }
 
-// TestResolveAuthenticate fills the client id and secret in at deploy
-// time; the model never holds them.
-func TestResolveAuthenticate(t *testing.T) {
-	d := &Deployer{OIDCSecrets: fakeOIDCSecrets{"web/oidc": {"id", "secret"}}}
-	a := Action{Type: ActionForward, Authenticate: &AuthenticateAction{Type: "authenticate-oidc", OIDC: &OIDCAuth{Secret: "web/oidc"}}}
-	got, err := d.resolveAuthenticate(context.Background(), a)
-	if err != nil || got.Authenticate.OIDC.ClientID != "id" || got.Authenticate.OIDC.ClientSecret != "secret" || a.Authenticate.OIDC.ClientSecret != "" {
-		t.Fatalf("resolveAuthenticate = %+v, %v (input changed: %+v)", got.Authenticate.OIDC, err, a.Authenticate.OIDC)
-	}
-	sdk := sdkActions(got)
-	if *sdk[0].AuthenticateOidcConfig.ClientSecret != "secret" || *sdk[0].AuthenticateOidcConfig.ClientId != "id" {
-		t.Errorf("sdk config = %+v", sdk[0].AuthenticateOidcConfig)
-	}
-	if _, err := (&Deployer{}).resolveAuthenticate(context.Background(), a); err == nil {
-		t.Error("resolved without a Secret reader")
-	}
-}
-
 // TestDeployAuthenticate deploys the auth-oidc-jwt case to kelb server's
 // API: the HTTPS rules get authenticate-oidc (with the Secret's client id
 // and secret) or jwt-validation before their forward, and a second deploy
@@ -121,7 +95,7 @@ func TestResolveAuthenticate(t *testing.T) {
 func TestDeployAuthenticate(t *testing.T) {
 	ctx := context.Background()
 	client, log := elbServer(t)
-	d := &Deployer{Client: client, ClusterName: testOptions.ClusterName, OIDCSecrets: fakeOIDCSecrets{"app/oidc-client": {"kelb-app", "s3cret"}}}
+	d := &deploy.Deployer{Frontend: Frontend, Client: client, ClusterName: testOptions.ClusterName, OIDCSecrets: fakeOIDCSecrets{"app/oidc-client": {"kelb-app", "s3cret"}}}
 	cert := importCert(t, "app.example.test")
 	st := buildGroup(t, "testdata/auth-oidc-jwt.yaml", GroupID{Namespace: "app", Name: "site"}, func(w *world) {
 		w.ingresses[0].Annotations[AnnotationCertificateARN] = cert

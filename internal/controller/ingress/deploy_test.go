@@ -35,6 +35,8 @@ import (
 	"github.com/kelb-io/kelb/internal/elbapi"
 	"github.com/kelb-io/kelb/internal/s3store"
 	"github.com/kelb-io/kelb/internal/secgroup"
+
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 )
 
 // opLog records the ELBv2 operations a client made.
@@ -205,14 +207,24 @@ func describeRules(t *testing.T, c *elbv2.Client, lbARN string, port int32) []st
 		}
 		var out []string
 		for _, r := range rs.Rules {
-			a := fromSDKAction(r.Actions[0])
+			a := r.Actions[0]
 			var s []string
-			for _, c := range fromSDKConditions(r.Conditions) {
-				s = append(s, c.Field+"="+strings.Join(c.Values, "|"))
+			for _, c := range r.Conditions {
+				values := c.Values
+				switch {
+				case c.HostHeaderConfig != nil:
+					values = c.HostHeaderConfig.Values
+				case c.PathPatternConfig != nil:
+					values = c.PathPatternConfig.Values
+				}
+				s = append(s, aws.ToString(c.Field)+"="+strings.Join(values, "|"))
 			}
-			target := a.Type
-			if a.Forward != nil {
-				target = a.Forward.TargetGroups[0].ARN
+			target := string(a.Type)
+			switch {
+			case a.ForwardConfig != nil && len(a.ForwardConfig.TargetGroups) > 0:
+				target = aws.ToString(a.ForwardConfig.TargetGroups[0].TargetGroupArn)
+			case a.TargetGroupArn != nil:
+				target = aws.ToString(a.TargetGroupArn)
 			}
 			out = append(out, aws.ToString(r.Priority)+" "+strings.Join(s, " ")+" -> "+target)
 		}
@@ -227,7 +239,7 @@ func describeRules(t *testing.T, c *elbv2.Client, lbARN string, port int32) []st
 func TestDeploySeed004(t *testing.T) {
 	ctx := context.Background()
 	client, log := elbServer(t)
-	d := &Deployer{Client: client, ClusterName: testOptions.ClusterName}
+	d := &deploy.Deployer{Frontend: Frontend, Client: client, ClusterName: testOptions.ClusterName}
 	id := GroupID{Namespace: "game-2048", Name: "ingress-2048"}
 	st := buildGroup(t, "testdata/seed004-game-2048.yaml", id, nil)
 
@@ -265,11 +277,11 @@ func TestDeploySeed004(t *testing.T) {
 	if err := d.Delete(ctx, st.ID); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
-	a, err := d.find(ctx, st.ID)
+	a, err := d.Find(ctx, st.ID, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.lb != nil || len(a.targetGroups) != 0 {
+	if a.LoadBalancer != nil || len(a.TargetGroups) != 0 {
 		t.Errorf("left after delete: %+v", a)
 	}
 }
@@ -281,7 +293,7 @@ func TestDeploySeed004(t *testing.T) {
 func TestDeployGroupRules(t *testing.T) {
 	ctx := context.Background()
 	client, log := elbServer(t)
-	d := &Deployer{Client: client, ClusterName: testOptions.ClusterName}
+	d := &deploy.Deployer{Frontend: Frontend, Client: client, ClusterName: testOptions.ClusterName}
 	id := GroupID{Name: "shop"}
 	path := "testdata/group-host-path.yaml"
 	st := buildGroup(t, path, id, nil)
@@ -349,15 +361,15 @@ func TestDeployGroupRules(t *testing.T) {
 	if n := len(describeRules(t, client, res.LoadBalancerARN, 80)); n != 6 {
 		t.Errorf("%d rules after dropping a path, want 5 and the default", n)
 	}
-	a, err := d.find(ctx, changed.ID)
+	a, err := d.Find(ctx, changed.ID, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := a.listeners[0].Attributes[ListenerAttributeSourceRanges]; got != "192.168.0.0/16,10.0.0.0/8" {
+	if got := a.Listeners[0].Attributes[ListenerAttributeSourceRanges]; got != "192.168.0.0/16,10.0.0.0/8" {
 		t.Errorf("source ranges = %q", got)
 	}
-	if a.lb.Attributes["idle_timeout.timeout_seconds"] != "30" || a.lb.Tags["Team"] != "checkout" {
-		t.Errorf("load balancer attributes %v, tags %v", a.lb.Attributes, a.lb.Tags)
+	if a.LoadBalancer.Attributes["idle_timeout.timeout_seconds"] != "30" || a.LoadBalancer.Tags["Team"] != "checkout" {
+		t.Errorf("load balancer attributes %v, tags %v", a.LoadBalancer.Attributes, a.LoadBalancer.Tags)
 	}
 	if _, err := d.Deploy(ctx, changed); err != nil {
 		t.Fatal(err)
@@ -372,7 +384,7 @@ func TestDeployGroupRules(t *testing.T) {
 func TestDeployHTTPS(t *testing.T) {
 	ctx := context.Background()
 	client, log := elbServer(t)
-	d := &Deployer{Client: client, ClusterName: testOptions.ClusterName}
+	d := &deploy.Deployer{Frontend: Frontend, Client: client, ClusterName: testOptions.ClusterName}
 	id := GroupID{Namespace: "secure", Name: "site"}
 	cert := importCert(t, "secure.example.com")
 	st := buildGroup(t, "testdata/https-ssl-redirect.yaml", id, func(w *world) {
@@ -410,41 +422,5 @@ func TestDeployHTTPS(t *testing.T) {
 	}
 	if w := log.writes(); len(w) != 0 {
 		t.Errorf("redeploy wrote %v", w)
-	}
-}
-
-func TestPlanRules(t *testing.T) {
-	fwd := func(arn string) Action {
-		return Action{Type: ActionForward, Forward: &ForwardAction{TargetGroups: []WeightedTargetGroup{{ARN: arn, Weight: 1}}}}
-	}
-	path := func(p string) []Condition { return []Condition{{Field: "path-pattern", Values: []string{p}}} }
-	rule := func(prio int32, p, tg string) Rule { return Rule{Priority: prio, Conditions: path(p), Action: fwd(tg)} }
-	have := func(arn string, prio int32, p, tg string) ActualRule {
-		return ActualRule{ARN: arn, Priority: prio, Conditions: path(p), Action: fwd(tg)}
-	}
-	for _, tc := range []struct {
-		name    string
-		desired []Rule
-		actual  []ActualRule
-		want    RulePlan
-	}{
-		{"same", []Rule{rule(1, "/a", "A")}, []ActualRule{have("r1", 1, "/a", "A")}, RulePlan{}},
-		{"swap", []Rule{rule(1, "/b", "B"), rule(2, "/a", "A")}, []ActualRule{have("r1", 1, "/a", "A"), have("r2", 2, "/b", "B")},
-			RulePlan{Priorities: []RulePriorityChange{{"r2", 1}, {"r1", 2}}}},
-		{"modify", []Rule{rule(1, "/a", "B")}, []ActualRule{have("r1", 1, "/a", "A")},
-			RulePlan{Modify: []RuleChange{{"r1", rule(1, "/a", "B")}}}},
-		{"create and delete", []Rule{rule(1, "/a", "A"), rule(2, "/c", "C")}, []ActualRule{have("r1", 1, "/a", "A"), have("r3", 3, "/x", "X")},
-			RulePlan{Create: []Rule{rule(2, "/c", "C")}, Delete: []string{"r3"}}},
-		{"insert at front", []Rule{rule(1, "/new", "N"), rule(2, "/a", "A")}, []ActualRule{have("r1", 1, "/a", "A")},
-			RulePlan{Priorities: []RulePriorityChange{{"r1", 2}}, Create: []Rule{rule(1, "/new", "N")}}},
-		{"redirect defaults", []Rule{{Priority: 1, Conditions: path("/r"), Action: Action{Type: ActionRedirect, Redirect: &RedirectAction{Protocol: "HTTPS", StatusCode: "HTTP_301"}}}},
-			[]ActualRule{{ARN: "r1", Priority: 1, Conditions: path("/r"), Action: Action{Type: ActionRedirect, Redirect: &RedirectAction{Protocol: "HTTPS", Port: "#{port}", Host: "#{host}", Path: "/#{path}", Query: "#{query}", StatusCode: "HTTP_301"}}}},
-			RulePlan{}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, PlanRules(tc.desired, tc.actual)); diff != "" {
-				t.Errorf("plan (-want +got):\n%s", diff)
-			}
-		})
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 )
 
 // listenerCertificates returns the ARNs of every certificate of the
@@ -75,7 +77,7 @@ func requestedFor(t *testing.T, resource string) []string {
 func TestDeployCertificateDiscoveryAndRequest(t *testing.T) {
 	ctx := context.Background()
 	client, log := elbServer(t)
-	d := &Deployer{Client: client, ClusterName: testOptions.ClusterName, ACM: testACM}
+	d := &deploy.Deployer{Frontend: Frontend, Client: client, ClusterName: testOptions.ClusterName, ACM: testACM}
 	id := GroupID{Name: "web"}
 	admin := importCert(t, "admin.example.test")
 	const path = "testdata/tls-discovery-create.yaml"

@@ -19,13 +19,15 @@
 //     group and TargetGroupBinding per backend Service port of each
 //     Ingress. The stack serialises to JSON; the golden tests in testdata
 //     compare it.
-//   - Deployer makes kelb server hold a stack through the ELBv2 API. It is
-//     stateless: what exists is found by the elbv2.k8s.aws/cluster and
-//     ingress.k8s.aws/stack tags. It changes in place whatever ELBv2 can
-//     change in place, and replaces the load balancer only when its name,
-//     scheme or type change. Rules are matched to existing ones by
-//     priority, then by content, so a reordered group costs one
-//     SetRulePriorities call rather than new rules.
+//   - internal/controller/deploy's Deployer, with Frontend, makes kelb
+//     server hold a stack through the ELBv2 API, as it does for Services.
+//     It is stateless: what exists is found from the load balancer's name
+//     and the elbv2.k8s.aws/cluster and ingress.k8s.aws/stack tags. It
+//     changes in place whatever ELBv2 can change in place, and replaces
+//     the load balancer only when its name, scheme or type change. Rules
+//     are matched to existing ones by priority, then by content, so a
+//     reordered group costs one SetRulePriorities call rather than new
+//     rules.
 //   - HTTPS listener certificates are chosen per member as the AWS Load
 //     Balancer Controller chooses them (certificates.go): certificate-arn
 //     (or IngressClassParams certificateArn) and kelb's spec.tls Secrets;

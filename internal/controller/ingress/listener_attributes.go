@@ -162,37 +162,3 @@ func (b *builder) listenerAttributes(protocol string, port int32, members []Memb
 	}
 	return out, nil
 }
-
-// listenerAttributeDefaults are what the attributes of listenerAttributeFormats
-// are when nothing sets them: an attribute whose annotation key is removed
-// goes back to it.
-var listenerAttributeDefaults = map[string]string{
-	"routing.http.response.server.enabled":                                  "true",
-	"routing.http.request.x_amzn_tls_version.header_name":                   "X-Amzn-Tls-Version",
-	"routing.http.request.x_amzn_tls_cipher_suite.header_name":              "X-Amzn-Tls-Cipher-Suite",
-	"routing.http.request.x_amzn_mtls_clientcert_serial_number.header_name": "X-Amzn-Mtls-Clientcert-Serial-Number",
-	"routing.http.request.x_amzn_mtls_clientcert_issuer.header_name":        "X-Amzn-Mtls-Clientcert-Issuer",
-	"routing.http.request.x_amzn_mtls_clientcert_subject.header_name":       "X-Amzn-Mtls-Clientcert-Subject",
-	"routing.http.request.x_amzn_mtls_clientcert_validity.header_name":      "X-Amzn-Mtls-Clientcert-Validity",
-	"routing.http.request.x_amzn_mtls_clientcert_leaf.header_name":          "X-Amzn-Mtls-Clientcert-Leaf",
-	"routing.http.request.x_amzn_mtls_clientcert.header_name":               "X-Amzn-Mtls-Clientcert",
-}
-
-// resetListenerAttributes returns changed plus, for every routing.http.*
-// attribute the stack no longer sets and the listener has away from its
-// default, that default.
-func resetListenerAttributes(changed, want, have map[string]string) map[string]string {
-	for k := range listenerAttributeFormats {
-		if _, wanted := want[k]; wanted {
-			continue
-		}
-		def := listenerAttributeDefaults[k]
-		if v, ok := have[k]; ok && v != def {
-			if changed == nil {
-				changed = map[string]string{}
-			}
-			changed[k] = def
-		}
-	}
-	return changed
-}

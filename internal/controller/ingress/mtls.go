@@ -1,14 +1,11 @@
 package ingress
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
-	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 )
 
 // Mutual TLS of HTTPS listeners: the AWS Load Balancer Controller's
@@ -106,62 +103,4 @@ func sameMutualAuthentication(a, b *MutualAuthentication) bool {
 	return a.Mode == b.Mode && a.TrustStore == b.TrustStore &&
 		aws.ToBool(a.IgnoreClientCertificateExpiry) == aws.ToBool(b.IgnoreClientCertificateExpiry) &&
 		aws.ToString(a.AdvertiseTrustStoreCaNames) == aws.ToString(b.AdvertiseTrustStoreCaNames)
-}
-
-// sdkMutualAuthentication returns the listener's mutual TLS as the API
-// takes it, its trust store resolved to an ARN; nil when the stack does
-// not set it.
-func (d *Deployer) sdkMutualAuthentication(ctx context.Context, want *MutualAuthentication) (*types.MutualAuthenticationAttributes, error) {
-	if want == nil {
-		return nil, nil
-	}
-	out := &types.MutualAuthenticationAttributes{Mode: aws.String(want.Mode), IgnoreClientCertificateExpiry: want.IgnoreClientCertificateExpiry}
-	if want.AdvertiseTrustStoreCaNames != nil {
-		out.AdvertiseTrustStoreCaNames = types.AdvertiseTrustStoreCaNamesEnum(*want.AdvertiseTrustStoreCaNames)
-	}
-	if want.TrustStore == "" {
-		return out, nil
-	}
-	if strings.HasPrefix(want.TrustStore, "arn:") {
-		out.TrustStoreArn = aws.String(want.TrustStore)
-		return out, nil
-	}
-	ts, err := d.Client.DescribeTrustStores(ctx, &elbv2.DescribeTrustStoresInput{Names: []string{want.TrustStore}})
-	if err != nil {
-		return nil, fmt.Errorf("listener %d: trust store %q of annotation %s: %w", want.Port, want.TrustStore, AnnotationMutualAuthentication, err)
-	}
-	if len(ts.TrustStores) != 1 {
-		return nil, fmt.Errorf("listener %d: trust store %q of annotation %s: %d trust stores have that name", want.Port, want.TrustStore, AnnotationMutualAuthentication, len(ts.TrustStores))
-	}
-	out.TrustStoreArn = ts.TrustStores[0].TrustStoreArn
-	return out, nil
-}
-
-// mutualAuthenticationDiffers reports whether a listener's mutual TLS, as
-// DescribeListeners reports it, differs from what the stack asks for.
-func mutualAuthenticationDiffers(want, have *types.MutualAuthenticationAttributes) bool {
-	if want == nil {
-		return false
-	}
-	mode := func(m *types.MutualAuthenticationAttributes) string {
-		if m == nil || aws.ToString(m.Mode) == "" {
-			return "off"
-		}
-		return aws.ToString(m.Mode)
-	}
-	if mode(want) != mode(have) {
-		return true
-	}
-	if mode(want) != "verify" {
-		return false
-	}
-	adv := func(m *types.MutualAuthenticationAttributes) types.AdvertiseTrustStoreCaNamesEnum {
-		if m.AdvertiseTrustStoreCaNames == "" {
-			return types.AdvertiseTrustStoreCaNamesEnumOff
-		}
-		return m.AdvertiseTrustStoreCaNames
-	}
-	return aws.ToString(want.TrustStoreArn) != aws.ToString(have.TrustStoreArn) ||
-		aws.ToBool(want.IgnoreClientCertificateExpiry) != aws.ToBool(have.IgnoreClientCertificateExpiry) ||
-		adv(want) != adv(have)
 }

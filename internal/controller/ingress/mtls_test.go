@@ -20,6 +20,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kelb-io/kelb/internal/s3store"
+
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 )
 
 // The annotation is read as the AWS Load Balancer Controller reads it:
@@ -97,7 +99,7 @@ func putTrustStore(t *testing.T, client *elbv2.Client, name string) string {
 func TestDeployMutualAuthentication(t *testing.T) {
 	ctx := context.Background()
 	client, log := elbServer(t)
-	d := &Deployer{Client: client, ClusterName: testOptions.ClusterName}
+	d := &deploy.Deployer{Frontend: Frontend, Client: client, ClusterName: testOptions.ClusterName}
 	id := GroupID{Namespace: "secure", Name: "site"}
 	cert := importCert(t, "secure.example.com")
 	first := putTrustStore(t, client, "clients")

@@ -19,6 +19,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 )
 
 // Event reasons on Ingresses.
@@ -38,7 +40,7 @@ const (
 type Reconciler struct {
 	Client   client.Client
 	Recorder record.EventRecorder
-	Deployer *Deployer
+	Deployer *deploy.Deployer // its Frontend is Frontend
 	// IngressClass is the legacy kubernetes.io/ingress.class value that is
 	// ours; DefaultIngressClass when empty.
 	IngressClass string
@@ -291,7 +293,7 @@ func (r *Reconciler) inOtherGroup(ing *networkingv1.Ingress, id GroupID) bool {
 
 // writeBindings creates or updates the stack's TargetGroupBindings, with
 // their target group ARNs, and deletes the group's other bindings.
-func (r *Reconciler) writeBindings(ctx context.Context, id GroupID, st *Stack, res *Result) (bool, error) {
+func (r *Reconciler) writeBindings(ctx context.Context, id GroupID, st *Stack, res *deploy.Result) (bool, error) {
 	changed := false
 	keep := map[types.NamespacedName]bool{}
 	for _, want := range st.TargetGroupBindings {

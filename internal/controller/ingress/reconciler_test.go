@@ -22,6 +22,8 @@ import (
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
 	"github.com/kelb-io/kelb/internal/controller/certificates"
+
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 )
 
 func drain(events chan string) []string {
@@ -89,7 +91,7 @@ func newReconcilerEnv(t *testing.T, path string, extra ...client.Object) *reconc
 	objs = append(objs, extra...)
 	kube := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithStatusSubresource(&networkingv1.Ingress{}).Build()
 	recorder := record.NewFakeRecorder(100)
-	d := &Deployer{Client: elbClient, ClusterName: testOptions.ClusterName, Certificates: &certificates.SecretCertificates{Kube: kube, ACM: testACM, ClusterName: testOptions.ClusterName}}
+	d := &deploy.Deployer{Frontend: Frontend, Client: elbClient, ClusterName: testOptions.ClusterName, Certificates: &certificates.SecretCertificates{Kube: kube, ACM: testACM, ClusterName: testOptions.ClusterName}}
 	return &reconcilerEnv{t: t, kube: kube, elb: elbClient, log: log, recorder: recorder,
 		r: &Reconciler{Client: kube, Recorder: recorder, Deployer: d, Options: testOptions}}
 }
@@ -176,11 +178,11 @@ func TestReconcileSeed004(t *testing.T) {
 	if err := e.kube.Get(ctx, types.NamespacedName{Namespace: "game-2048", Name: "ingress-2048"}, &gone); err == nil {
 		t.Errorf("Ingress still there with finalizers %v", gone.Finalizers)
 	}
-	a, err := e.r.Deployer.find(ctx, id.String())
+	a, err := e.r.Deployer.Find(ctx, id.String(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.lb != nil || len(a.targetGroups) != 0 {
+	if a.LoadBalancer != nil || len(a.TargetGroups) != 0 {
 		t.Errorf("resources left after deletion: %+v", a)
 	}
 	if err := e.kube.List(ctx, &tgbs, client.InNamespace("game-2048")); err != nil {
@@ -244,11 +246,11 @@ func TestReconcileGroup(t *testing.T) {
 	if paths.Status.LoadBalancer.Ingress[0].Hostname == hosts.Status.LoadBalancer.Ingress[0].Hostname {
 		t.Errorf("the member that left still shares the group's load balancer")
 	}
-	a, err := e.r.Deployer.find(ctx, "shop")
+	a, err := e.r.Deployer.Find(ctx, "shop", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(describeRules(t, e.elb, a.lb.ARN, 80)); n != 3 {
+	if n := len(describeRules(t, e.elb, a.LoadBalancer.ARN, 80)); n != 3 {
 		t.Errorf("group listener has %d rules, want the 2 host rules and the default", n)
 	}
 }
@@ -299,18 +301,18 @@ func TestReconcileTLSSecret(t *testing.T) {
 	if ev := drain(e.recorder.Events); countEvents(ev, "Normal "+ReasonSuccessfullyReconciled) != 1 {
 		t.Fatalf("events = %v", ev)
 	}
-	a, err := e.r.Deployer.find(ctx, "payments")
+	a, err := e.r.Deployer.Find(ctx, "payments", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(a.listeners) != 1 || a.listeners[0].Protocol != "HTTPS" || !strings.HasPrefix(a.listeners[0].DefaultCertificate, "arn:aws:acm:") {
-		t.Fatalf("listeners = %+v", a.listeners)
+	if len(a.Listeners) != 1 || a.Listeners[0].Protocol != "HTTPS" || len(a.Listeners[0].Certificates) == 0 || !strings.HasPrefix(a.Listeners[0].Certificates[0], "arn:aws:acm:") {
+		t.Fatalf("listeners = %+v", a.Listeners)
 	}
 	list, err := testACM.ListCertificates(ctx, allKeyTypes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list.CertificateSummaryList) != 1 || aws.ToString(list.CertificateSummaryList[0].CertificateArn) != a.listeners[0].DefaultCertificate {
+	if len(list.CertificateSummaryList) != 1 || aws.ToString(list.CertificateSummaryList[0].CertificateArn) != a.Listeners[0].Certificates[0] {
 		t.Errorf("certificates = %+v, want the listener's only", list.CertificateSummaryList)
 	}
 	e.log.writes()

@@ -1,7 +1,6 @@
 package ingress
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -59,55 +58,4 @@ func (b *builder) managedSecurityGroup(st *Stack) {
 		Tags:        b.tags(model.ResourceManagedSecurityGroup),
 		Ingress:     b.inbound,
 	}
-}
-
-// resolveSecurityGroups resolves the stack's security groups before
-// anything is written, so that a group that does not exist changes
-// nothing.
-func (d *Deployer) resolveSecurityGroups(ctx context.Context, st *Stack) ([]string, error) {
-	ids, err := deploy.ResolveSecurityGroups(ctx, d.EC2, st.LoadBalancer.SecurityGroups)
-	if err != nil {
-		return nil, fmt.Errorf("annotation %s: %w", AnnotationSecurityGroups, err)
-	}
-	return ids, nil
-}
-
-// owner tells the resources of stack stackID.
-func (d *Deployer) owner(stackID string) deploy.Owner {
-	return deploy.Owner{StackTag: TagStack, StackID: stackID, ClusterName: d.ClusterName}
-}
-
-// frontendGroups sets res.securityGroups before anything else is written:
-// the annotation's groups, resolved, so that a group that does not exist
-// changes nothing; or the managed group, made what the stack says (with no
-// EC2 API, Deploy has put its rules on the listeners instead).
-func (d *Deployer) frontendGroups(ctx context.Context, st *Stack, res *Result) error {
-	mg := st.LoadBalancer.ManagedSecurityGroup
-	if mg == nil || d.EC2 == nil {
-		ids, err := d.resolveSecurityGroups(ctx, st)
-		res.securityGroups = ids
-		return err
-	}
-	id, stale, changed, err := deploy.EnsureManagedSecurityGroup(ctx, d.EC2, d.owner(st.ID), TagResource, mg)
-	if err != nil {
-		return err
-	}
-	res.Changed = res.Changed || changed
-	res.securityGroups, res.managedGroup, res.staleGroups = []string{id}, id, stale
-	return nil
-}
-
-// sweepManagedGroups deletes the stack's managed groups the load balancer
-// no longer uses, once it has let go of them.
-func (d *Deployer) sweepManagedGroups(ctx context.Context, stackID string, res *Result) error {
-	if d.EC2 == nil {
-		return nil
-	}
-	if res.managedGroup == "" {
-		changed, err := deploy.DeleteManagedSecurityGroups(ctx, d.EC2, d.owner(stackID), TagResource, "")
-		res.Changed = res.Changed || changed
-		return err
-	}
-	res.Changed = res.Changed || len(res.staleGroups) > 0
-	return deploy.DeleteSecurityGroups(ctx, d.EC2, res.staleGroups)
 }

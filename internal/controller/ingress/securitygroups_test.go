@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 )
 
 // The security-groups annotation names groups by ID, Name tag or group
@@ -35,7 +37,7 @@ func TestSecurityGroupsAnnotation(t *testing.T) {
 	}
 	office := group("office-sg", ec2types.Tag{Key: aws.String("Name"), Value: aws.String("office")})
 	vpn := group("vpn")
-	d := &Deployer{Client: client, EC2: testEC2, ClusterName: testOptions.ClusterName}
+	d := &deploy.Deployer{Frontend: Frontend, Client: client, EC2: testEC2, ClusterName: testOptions.ClusterName}
 	id := GroupID{Namespace: "game-2048", Name: "ingress-2048"}
 	annotate := func(v string) func(w *world) {
 		return func(w *world) {

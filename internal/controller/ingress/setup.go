@@ -20,7 +20,7 @@ import (
 // Options configure the Ingress controller.
 type Options struct {
 	// ELB is the ELBv2 client of kelb server. Required.
-	ELB ELBv2
+	ELB deploy.ELBv2
 	// ACM is the ACM client of kelb server's certificate store; without
 	// it, Ingresses naming TLS Secrets, asking for create-acm-cert or
 	// relying on certificate discovery fail to deploy.
@@ -42,7 +42,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if opts.ELB == nil {
 		return fmt.Errorf("ingress controller: no ELBv2 client")
 	}
-	d := &Deployer{Client: opts.ELB, EC2: opts.EC2, ClusterName: opts.Build.ClusterName, OIDCSecrets: KubeOIDCSecrets{Kube: mgr.GetClient()}}
+	d := &deploy.Deployer{Client: opts.ELB, EC2: opts.EC2, ClusterName: opts.Build.ClusterName, OIDCSecrets: KubeOIDCSecrets{Kube: mgr.GetClient()}, Frontend: Frontend}
 	if opts.ACM != nil {
 		d.Certificates = &certificates.SecretCertificates{Kube: mgr.GetClient(), ACM: opts.ACM, ClusterName: opts.Build.ClusterName}
 		d.ACM = opts.ACM

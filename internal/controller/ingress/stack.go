@@ -1,6 +1,9 @@
 package ingress
 
-import "github.com/kelb-io/kelb/internal/controller/model"
+import (
+	"github.com/kelb-io/kelb/internal/controller/deploy"
+	"github.com/kelb-io/kelb/internal/controller/model"
+)
 
 // Tags that tie a kelb server resource to the IngressGroup it was made for,
 // the AWS Load Balancer Controller's: deploy finds what exists from tags
@@ -13,8 +16,20 @@ const (
 	// ResourceLoadBalancer is the TagResource value of a group's load
 	// balancer; listeners carry their port, target groups
 	// "<namespace>/<ingress>-<service>:<port>".
-	ResourceLoadBalancer = "LoadBalancer"
+	ResourceLoadBalancer = deploy.ResourceLoadBalancer
 )
+
+// Frontend is what tells the Ingress stacks apart for the deployer: their
+// tags, and the annotations their settings come from.
+var Frontend = deploy.Frontend{
+	StackTag:                 TagStack,
+	ResourceTag:              TagResource,
+	Kind:                     "Ingress",
+	SecurityGroupsFrom:       "annotation " + AnnotationSecurityGroups,
+	MutualAuthenticationFrom: "annotation " + AnnotationMutualAuthentication,
+	CertificateRequestFrom:   AnnotationCreateACMCert,
+	TargetGroupNamesFrom:     "an actions annotation",
+}
 
 // Labels on the TargetGroupBindings made for a group: stack-namespace and
 // stack-name for an implicit group, stack for an explicit one.

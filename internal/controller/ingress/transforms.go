@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/kelb-io/kelb/internal/controller/model"
 )
 
 // AnnotationTransformsPrefix + <service name> holds the transforms of the
@@ -13,8 +15,8 @@ const AnnotationTransformsPrefix = AnnotationPrefix + "transforms."
 
 // Transform types.
 const (
-	TransformHostHeaderRewrite = "host-header-rewrite"
-	TransformURLRewrite        = "url-rewrite"
+	TransformHostHeaderRewrite = model.TransformHostHeaderRewrite
+	TransformURLRewrite        = model.TransformURLRewrite
 )
 
 // Limits ELBv2 puts on regular expressions: a condition's regex value

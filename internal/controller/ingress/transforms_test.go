@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/kelb-io/kelb/internal/controller/deploy"
 )
 
 // The transforms, regex conditions, target group names and listener
@@ -20,7 +22,7 @@ import (
 func TestDeployTransformsAndListenerAttributes(t *testing.T) {
 	ctx := context.Background()
 	client, log := elbServer(t)
-	d := &Deployer{Client: client, ClusterName: testOptions.ClusterName}
+	d := &deploy.Deployer{Frontend: Frontend, Client: client, ClusterName: testOptions.ClusterName}
 	id := GroupID{Namespace: "default", Name: "rewrites"}
 	st := buildGroup(t, "testdata/transforms-regex.yaml", id, nil)
 
@@ -84,15 +86,14 @@ func TestDeployTransformsAndListenerAttributes(t *testing.T) {
 
 // listenerRules returns the ARN of the load balancer's first listener and
 // its non-default rules.
-func listenerRules(t *testing.T, c *elbv2.Client, lbARN string) (string, []ActualRule) {
+func listenerRules(t *testing.T, c *elbv2.Client, lbARN string) (string, []deploy.ActualRule) {
 	t.Helper()
 	ls, err := c.DescribeListeners(context.Background(), &elbv2.DescribeListenersInput{LoadBalancerArn: &lbARN})
 	if err != nil || len(ls.Listeners) == 0 {
 		t.Fatalf("listeners of %s: %v", lbARN, err)
 	}
 	arn := aws.ToString(ls.Listeners[0].ListenerArn)
-	d := &Deployer{Client: c}
-	rules, err := d.rules(context.Background(), arn)
+	rules, err := deploy.FindRules(context.Background(), c, arn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,3 +125,9 @@ type Rewrite struct {
 	Regex   string `json:"regex"`
 	Replace string `json:"replace"`
 }
+
+// Transform types.
+const (
+	TransformHostHeaderRewrite = "host-header-rewrite"
+	TransformURLRewrite        = "url-rewrite"
+)

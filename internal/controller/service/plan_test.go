@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/kelb-io/kelb/internal/controller/deploy"
+	"github.com/kelb-io/kelb/internal/controller/model"
 )
 
 // planService is an ip-mode Service with two ports.
@@ -72,7 +73,7 @@ func deployed(st *Stack) *deploy.Actual {
 		attrs := map[string]string{"tcp.idle_timeout.seconds": "350"}
 		maps.Copy(attrs, l.Attributes)
 		al := deploy.ActualListener{
-			ARN: "arn:listener:" + forwardedGroupOf(l), Port: l.Port, Protocol: l.Protocol, TargetGroupARN: "arn:tg:" + forwardedGroupOf(l),
+			ARN: "arn:listener:" + forwardedGroupOf(l), Port: l.Port, Protocol: l.Protocol, DefaultAction: forwardTo("arn:tg:" + forwardedGroupOf(l)),
 			Attributes: attrs, Tags: maps.Clone(l.Tags),
 		}
 		if l.Protocol == "TLS" {
@@ -192,8 +193,8 @@ func TestDiff(t *testing.T) {
 				LoadBalancerARN: "arn:lb", TargetGroupARNs: map[string]string{},
 				CreateTargetGroups: []string{"shop/web:80", "shop/web:443"},
 				ModifyListeners: []deploy.ListenerChange{
-					{ARN: "arn:listener:shop/web:80", Port: 80, Protocol: "TCP", TargetGroup: "shop/web:80"},
-					{ARN: "arn:listener:shop/web:443", Port: 443, Protocol: "TCP", TargetGroup: "shop/web:443"},
+					{ARN: "arn:listener:shop/web:80", Port: 80, Protocol: "TCP", DefaultAction: ptr(model.NetworkForward("shop/web:80"))},
+					{ARN: "arn:listener:shop/web:443", Port: 443, Protocol: "TCP", DefaultAction: ptr(model.NetworkForward("shop/web:443"))},
 				},
 				DeleteTargetGroups: []string{"arn:tg:shop/web:80", "arn:tg:shop/web:443"},
 			},
@@ -300,3 +301,11 @@ func certificateARNsOf(l Listener) []string {
 	}
 	return out
 }
+
+// forwardTo is a forward action to target group arn, as kelb server
+// describes a network listener's.
+func forwardTo(arn string) model.Action {
+	return model.Action{Type: model.ActionForward, Forward: &model.ForwardAction{TargetGroups: []model.WeightedTargetGroup{{ARN: arn, Weight: 1}}}}
+}
+
+func ptr[T any](v T) *T { return &v }

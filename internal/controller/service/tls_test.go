@@ -205,17 +205,17 @@ func TestDiffTLS(t *testing.T) {
 	}{
 		{"up to date", base, deployed(base), nil},
 		{"TCP becomes TLS", base, deployed(tcp), []deploy.ListenerChange{{
-			ARN: "arn:listener:shop/web:443", Port: 443, Protocol: "TLS", TargetGroup: "shop/web:443",
+			ARN: "arn:listener:shop/web:443", Port: 443, Protocol: "TLS", DefaultAction: ptr(forwardTo("arn:tg:shop/web:443")),
 			SSLPolicy: DefaultSSLPolicy, ALPNPolicy: "None", Certificate: testCert, AddCertificates: []string{testCert2},
 		}}},
 		{"TLS becomes TCP", tcp, deployed(base), []deploy.ListenerChange{{
-			ARN: "arn:listener:shop/web:443", Port: 443, Protocol: "TCP", TargetGroup: "shop/web:443",
+			ARN: "arn:listener:shop/web:443", Port: 443, Protocol: "TCP", DefaultAction: ptr(forwardTo("arn:tg:shop/web:443")),
 		}}},
 		{"new policies and default certificate; a Secret's certificate replaces the other", resolved(mustBuild(t, svc(map[string]string{
 			AnnotationSSLCert: testCert2, AnnotationSSLCertSecrets: "tls", AnnotationSSLNegotiationPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06",
 			AnnotationALPNPolicy: "HTTP2Preferred",
 		}))), deployed(base), []deploy.ListenerChange{{
-			ARN: "arn:listener:shop/web:443", Port: 443, Protocol: "TLS", TargetGroup: "shop/web:443",
+			ARN: "arn:listener:shop/web:443", Port: 443, Protocol: "TLS", DefaultAction: ptr(forwardTo("arn:tg:shop/web:443")),
 			SSLPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06", ALPNPolicy: "HTTP2Preferred", Certificate: testCert2,
 			AddCertificates: []string{"arn:secret:shop/tls"},
 		}}},

@@ -202,7 +202,7 @@ func TestDeployLifecycle(t *testing.T) {
 	if actual.LoadBalancer.Attributes["load_balancing.cross_zone.enabled"] != "true" {
 		t.Errorf("cross zone attribute = %q", actual.LoadBalancer.Attributes["load_balancing.cross_zone.enabled"])
 	}
-	if len(actual.Listeners) != 1 || actual.Listeners[0].TargetGroupARN != tg.ARN {
+	if len(actual.Listeners) != 1 || actual.Listeners[0].DefaultAction.Forward == nil || actual.Listeners[0].DefaultAction.Forward.TargetGroups[0].ARN != tg.ARN {
 		t.Errorf("listeners = %+v, want one forwarding to %s", actual.Listeners, tg.ARN)
 	}
 
