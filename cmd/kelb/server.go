@@ -201,7 +201,7 @@ takes two descriptors, a UDP flow one.`,
 	f.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(), "directory of the configuration store and generated credentials")
 	f.StringVar(&cfg.Region, "region", elb.DefaultRegion, "region of ARNs and DNS names")
 	f.StringVar(&cfg.DNSDomain, "dns-domain", elb.DefaultDNSDomain, "domain of load balancer DNS names (<name>-<id>.elb.<region>.<domain>)")
-	f.StringArrayVar(&zones, "zone", nil, "zone NAME=CIDR[,subnet=SUBNET_ID]: a zone and the pool of its load balancer addresses (repeatable)")
+	f.StringArrayVar(&zones, "zone", nil, "zone NAME=CIDR[,subnet=SUBNET_ID][,ipv6=CIDR6]: a zone and the pool of its load balancer addresses, with ipv6= the zone's IPv6 network, from which dualstack load balancers get their IPv6 address (repeatable; without ipv6= the zone takes ipv4 load balancers only)")
 	f.StringArrayVar(&zoneTargets, "zone-targets", nil, "NAME=CIDR: targets in this network are in zone NAME (repeatable); the network must lie in the VPC")
 	f.StringArrayVar(&instances, "instance", nil, "ID=ADDRESS[,prefix=CIDR...]: an instance (node) of the VPC: instance targets may name it by id (i-...), DescribeInstances answers it with the VPC's default security group and the prefixes (its pods' networks) on its network interface (repeatable)")
 	f.StringVar(&cfg.VpcID, "vpc-id", elb.DefaultVpcID, "id of the VPC load balancers and security groups are in, as the ELBv2 and EC2 APIs report it")

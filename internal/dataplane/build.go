@@ -113,34 +113,33 @@ func Build(conf *confview.View, health elb.HealthView) Config {
 			idle = time.Duration(s) * time.Second
 		}
 		for _, z := range lb.Zones {
-			if !z.Address.IsValid() {
-				continue
-			}
-			routing, targets := view.targetsFor(z.Zone, crossZone)
-			for _, p := range protocols {
-				l := Listener{
-					ListenerARN:      ls.ARN,
-					LoadBalancer:     arnLabel(lb.ARN, loadBalancerARNMarker, len(loadBalancerARNMarker)),
-					Zone:             z.Zone,
-					Protocol:         p,
-					Address:          netip.AddrPortFrom(z.Address, uint16(ls.Port)).String(),
-					TargetGroupARN:   tgARN,
-					Routing:          routing,
-					Targets:          targets,
-					SourceIPAffinity: affinity,
-					PreserveClientIP: preserve,
-					SourceRanges:     sourceRanges[p],
-					SourcesLimited:   sourcesLimited,
+			for _, addr := range z.Addresses() {
+				routing, targets := view.targetsFor(z.Zone, crossZone)
+				for _, p := range protocols {
+					l := Listener{
+						ListenerARN:      ls.ARN,
+						LoadBalancer:     arnLabel(lb.ARN, loadBalancerARNMarker, len(loadBalancerARNMarker)),
+						Zone:             z.Zone,
+						Protocol:         p,
+						Address:          netip.AddrPortFrom(addr, uint16(ls.Port)).String(),
+						TargetGroupARN:   tgARN,
+						Routing:          routing,
+						Targets:          targets,
+						SourceIPAffinity: affinity,
+						PreserveClientIP: preserve,
+						SourceRanges:     sourceRanges[p],
+						SourcesLimited:   sourcesLimited,
+					}
+					if tgARN != "" {
+						l.TargetGroup = arnLabel(tgARN, targetGroupARNMarker, 1)
+					}
+					if p == ProtocolTCP || p == ProtocolTLS {
+						l.IdleTimeout = idle
+						l.ProxyProtocolV2 = proxyV2
+						l.TLS = tlsSettings
+					}
+					cfg.Listeners = append(cfg.Listeners, l)
 				}
-				if tgARN != "" {
-					l.TargetGroup = arnLabel(tgARN, targetGroupARNMarker, 1)
-				}
-				if p == ProtocolTCP || p == ProtocolTLS {
-					l.IdleTimeout = idle
-					l.ProxyProtocolV2 = proxyV2
-					l.TLS = tlsSettings
-				}
-				cfg.Listeners = append(cfg.Listeners, l)
 			}
 		}
 	}

@@ -51,14 +51,16 @@ func buildRecords(v *confview.View, health ZoneHealth, live LiveZones) records {
 		var ans answer
 		dualstack := strings.HasPrefix(lb.IPAddressType, ipAddressTypeDualstack)
 		for _, z := range lb.Zones {
-			if !serve[z.Zone] || !z.Address.IsValid() {
+			if !serve[z.Zone] {
 				continue
 			}
-			switch {
-			case z.Address.Is4() || z.Address.Is4In6():
-				ans.a = append(ans.a, z.Address.Unmap())
-			case dualstack:
-				ans.aaaa = append(ans.aaaa, z.Address)
+			for _, a := range z.Addresses() {
+				switch {
+				case a.Is4() || a.Is4In6():
+					ans.a = append(ans.a, a.Unmap())
+				case dualstack:
+					ans.aaaa = append(ans.aaaa, a)
+				}
 			}
 		}
 		name := strings.ToLower(mdns.Fqdn(lb.DNSName))

@@ -158,9 +158,10 @@ type subnetsResponse struct {
 }
 
 // describeSubnets answers each kelb zone as a subnet whose CIDR is the
-// zone's load balancer address pool.
+// zone's load balancer address pool, with the zone's IPv6 pool as its IPv6
+// CIDR block.
 func (h *handler) describeSubnets(ctx context.Context, p elbapi.Params) (response, error) {
-	filters, err := parseFilters(p, "vpc-id", "subnet-id", "subnet-arn", "availability-zone", "availability-zone-id", "cidr-block", "cidr", "cidrBlock", "state", "default-for-az", "owner-id")
+	filters, err := parseFilters(p, "vpc-id", "subnet-id", "subnet-arn", "availability-zone", "availability-zone-id", "cidr-block", "cidr", "cidrBlock", "state", "default-for-az", "owner-id", "ipv6-cidr-block-association.ipv6-cidr-block")
 	if err != nil {
 		return nil, err
 	}
@@ -201,6 +202,12 @@ func (h *handler) describeSubnets(ctx context.Context, p elbapi.Params) (respons
 			f["cidr-block"], f["cidr"], f["cidrBlock"] = []string{s.CidrBlock}, []string{s.CidrBlock}, []string{s.CidrBlock}
 		} else {
 			s.Ipv6CidrBlocks = []xIpv6Association{{AssociationID: stableID("subnet-cidr-assoc-", z.SubnetID), CidrBlock: z.Pool.String(), State: "associated"}}
+		}
+		if z.IPv6Pool.IsValid() {
+			s.Ipv6CidrBlocks = append(s.Ipv6CidrBlocks, xIpv6Association{AssociationID: stableID("subnet-cidr-assoc-", z.SubnetID+"/ipv6"), CidrBlock: z.IPv6Pool.String(), State: "associated"})
+		}
+		for _, b := range s.Ipv6CidrBlocks {
+			f["ipv6-cidr-block-association.ipv6-cidr-block"] = append(f["ipv6-cidr-block-association.ipv6-cidr-block"], b.CidrBlock)
 		}
 		if match(filters, f, subnetTags()) {
 			subnets = append(subnets, s)

@@ -199,6 +199,9 @@ func (s *Service) checkAction(w *world, lb *LoadBalancer, protocol string, a Act
 			if !slices.Contains(forwardProtocols[protocol], tg.Protocol) {
 				return a, errorf(CodeIncompatibleProtocols, "Listener protocol '%s' is not compatible with target group protocol '%s'", protocol, tg.Protocol)
 			}
+			if err := checkForwardAddressType(lb, protocol, tg); err != nil {
+				return a, err
+			}
 			for _, other := range w.loadBalancersOf(tg.ARN) {
 				if other != lb.ARN {
 					return a, errorf(CodeTargetGroupAssociationLimit, "The target group '%s' is already associated with load balancer '%s'", tg.ARN, other)

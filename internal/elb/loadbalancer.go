@@ -1,6 +1,7 @@
 package elb
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
@@ -23,10 +24,14 @@ const (
 type SubnetMapping struct {
 	SubnetID           string
 	PrivateIPv4Address string
-	// AllocationID and IPv6Address are refused: kelb has no Elastic IPs
-	// and serves IPv4 only.
+	// AllocationID is refused: kelb has no Elastic IPs.
 	AllocationID string
-	IPv6Address  string
+	// IPv6Address is an NLB's IPv6 address in a dualstack load balancer's
+	// zone, from the zone's IPv6 network.
+	IPv6Address string
+	// SourceNatIPv6Prefix is a dualstack NLB's source NAT prefix in the
+	// zone (a /80 of its IPv6 network, or auto_assigned).
+	SourceNatIPv6Prefix string
 }
 
 // CreateLoadBalancerInput is the input of CreateLoadBalancer.
@@ -40,8 +45,8 @@ type CreateLoadBalancerInput struct {
 	SubnetMappings []SubnetMapping
 	SecurityGroups []string
 	Tags           []Tag
-	// EnablePrefixForIpv6SourceNat is "on", "off" or empty; kelb refuses
-	// "on" (it serves IPv4 only).
+	// EnablePrefixForIpv6SourceNat is "on" (dualstack NLBs only), "off"
+	// or empty (off).
 	EnablePrefixForIpv6SourceNat string
 }
 
@@ -77,19 +82,23 @@ func (s *Service) CreateLoadBalancer(ctx context.Context, in CreateLoadBalancerI
 	if err := checkSecurityGroupIDs(in.SecurityGroups); err != nil {
 		return LoadBalancer{}, err
 	}
-	if err := checkSourceNatPrefix(in.EnablePrefixForIpv6SourceNat, in.Type); err != nil {
+	if err := checkSourceNatPrefix(in.EnablePrefixForIpv6SourceNat, in.Type, in.IPAddressType); err != nil {
 		return LoadBalancer{}, err
 	}
 	zones, err := s.selectZones(in.Subnets, in.SubnetMappings)
 	if err != nil {
 		return LoadBalancer{}, err
 	}
-	var subnets []string
+	var cfgZones []Zone
 	for _, c := range zones {
-		subnets = append(subnets, c.zone.SubnetID)
+		cfgZones = append(cfgZones, c.zone)
 	}
-	if err := checkIPAddressType(in.IPAddressType, in.Type, in.Scheme, subnets); err != nil {
+	if err := checkIPAddressType(in.IPAddressType, in.Type, in.Scheme, cfgZones); err != nil {
 		return LoadBalancer{}, err
+	}
+	natPrefix := ""
+	if in.Type == TypeNetwork {
+		natPrefix = cmp.Or(in.EnablePrefixForIpv6SourceNat, Off)
 	}
 
 	var out LoadBalancer
@@ -120,7 +129,7 @@ func (s *Service) CreateLoadBalancer(ctx context.Context, in CreateLoadBalancerI
 		if err := checkSecurityGroupsExist(tx, in.SecurityGroups); err != nil {
 			return err
 		}
-		addrs, err := s.allocate(w, zones)
+		addrs, err := placeZones(w, in.Type, in.Scheme, nil, zones, in.IPAddressType, natPrefix == On)
 		if err != nil {
 			return err
 		}
@@ -132,16 +141,17 @@ func (s *Service) CreateLoadBalancer(ctx context.Context, in CreateLoadBalancerI
 		}
 		now := s.now()
 		lb := LoadBalancer{
-			ARN:            s.arn("loadbalancer/" + typ + "/" + in.Name + "/" + id),
-			Name:           in.Name,
-			Type:           in.Type,
-			Scheme:         in.Scheme,
-			IPAddressType:  in.IPAddressType,
-			DNSName:        fmt.Sprintf("%s-%s.elb.%s.%s", in.Name, id, s.cfg.Region, s.cfg.DNSDomain),
-			State:          StateActive,
-			CreatedTime:    now,
-			Zones:          addrs,
-			SecurityGroups: in.SecurityGroups,
+			ARN:                          s.arn("loadbalancer/" + typ + "/" + in.Name + "/" + id),
+			Name:                         in.Name,
+			Type:                         in.Type,
+			Scheme:                       in.Scheme,
+			IPAddressType:                in.IPAddressType,
+			EnablePrefixForIPv6SourceNat: natPrefix,
+			DNSName:                      fmt.Sprintf("%s-%s.elb.%s.%s", in.Name, id, s.cfg.Region, s.cfg.DNSDomain),
+			State:                        StateActive,
+			CreatedTime:                  now,
+			Zones:                        addrs,
+			SecurityGroups:               in.SecurityGroups,
 			// An NLB with security groups enforces them on PrivateLink
 			// traffic unless told otherwise, as on AWS.
 			EnforcePrivateLinkInbound: privateLinkDefault(in.Type, in.SecurityGroups),
@@ -173,10 +183,13 @@ func privateLinkDefault(lbType string, groups []string) string {
 	return ""
 }
 
-// zoneChoice is a selected zone with an optional requested address.
+// zoneChoice is a selected zone with optional requested addresses and
+// source NAT prefix (as given: empty, auto_assigned or a prefix).
 type zoneChoice struct {
-	zone Zone
-	addr netip.Addr
+	zone      Zone
+	addr      netip.Addr
+	addr6     netip.Addr
+	natPrefix string
 }
 
 func (s *Service) selectZones(subnets []string, mappings []SubnetMapping) ([]zoneChoice, error) {
@@ -211,10 +224,17 @@ func (s *Service) selectZones(subnets []string, mappings []SubnetMapping) ([]zon
 		if m.AllocationID != "" {
 			return nil, errorf("AllocationIdNotFound", "The allocation ID '%s' does not exist: kelb has no Elastic IP addresses", m.AllocationID)
 		}
+		c := zoneChoice{zone: z, natPrefix: m.SourceNatIPv6Prefix}
 		if m.IPv6Address != "" {
-			return nil, errorf(CodeInvalidConfigurationRequest, "IPv6 address '%s' cannot be assigned in subnet '%s': kelb serves IPv4 only", m.IPv6Address, m.SubnetID)
+			a, err := netip.ParseAddr(m.IPv6Address)
+			if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" {
+				return nil, validationf("The IPv6 address '%s' is not valid", m.IPv6Address)
+			}
+			if !z.IPv6Pool.IsValid() || !usableInPool(z.IPv6Pool, a) {
+				return nil, errorf(CodeInvalidConfigurationRequest, "The IPv6 address '%s' is not in the IPv6 CIDR block of subnet '%s'", a, z.SubnetID)
+			}
+			c.addr6 = a
 		}
-		c := zoneChoice{zone: z}
 		if m.PrivateIPv4Address != "" {
 			a, err := netip.ParseAddr(m.PrivateIPv4Address)
 			if err != nil || !a.Is4() {
@@ -255,39 +275,6 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	}
 	a, _ := netip.AddrFromSlice(b)
 	return a
-}
-
-// allocate picks, for every zone choice, the requested address or the lowest
-// free one of the zone's pool.
-func (s *Service) allocate(w *world, zones []zoneChoice) ([]ZoneAddress, error) {
-	used := map[netip.Addr]bool{}
-	for _, lb := range w.lbs {
-		for _, z := range lb.Zones {
-			used[z.Address] = true
-		}
-	}
-	var out []ZoneAddress
-	for _, c := range zones {
-		addr := c.addr
-		if addr.IsValid() {
-			if used[addr] {
-				return nil, errorf(CodeInvalidConfigurationRequest, "The private IPv4 address '%s' is already in use", addr)
-			}
-		} else {
-			for a := c.zone.Pool.Masked().Addr(); c.zone.Pool.Contains(a); a = a.Next() {
-				if usableInPool(c.zone.Pool, a) && !used[a] {
-					addr = a
-					break
-				}
-			}
-			if !addr.IsValid() {
-				return nil, errorf(CodeInvalidSubnet, "Not enough IP space available in subnet '%s'", c.zone.SubnetID)
-			}
-		}
-		used[addr] = true
-		out = append(out, ZoneAddress{Zone: c.zone.Name, SubnetID: c.zone.SubnetID, Address: addr})
-	}
-	return out, nil
 }
 
 // validateName checks a load balancer or target group name as ELBv2 does:

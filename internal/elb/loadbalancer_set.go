@@ -1,6 +1,7 @@
 package elb
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -23,53 +24,6 @@ const IPAddressTypeDualNoPublicIPv4 = "dualstack-without-public-ipv4"
 // MaxSecurityGroupsPerLoadBalancer is AWS's quota of security groups per
 // load balancer.
 const MaxSecurityGroupsPerLoadBalancer = 5
-
-// checkIPAddressType decides whether a load balancer of lbType and scheme
-// in zones may have address type t. kelb's zones have IPv4 pools only, so
-// every IPv6-carrying type is refused with the error AWS gives for subnets
-// without an IPv6 CIDR block, naming them: kelb never reports an address
-// type it cannot serve.
-func checkIPAddressType(t, lbType, scheme string, zones []string) *Error {
-	switch t {
-	case IPAddressTypeIPv4:
-		return nil
-	case IPAddressTypeDual:
-	case IPAddressTypeDualNoPublicIPv4:
-		if lbType != TypeApplication {
-			return validationf("IP address type '%s' is only supported by Application Load Balancers", t)
-		}
-		if scheme != SchemeInternetFacing {
-			return validationf("IP address type '%s' is only supported by internet-facing load balancers", t)
-		}
-	default:
-		return validationf("IP address type '%s' is not valid", t)
-	}
-	return errorf(CodeInvalidSubnet, "IP address type '%s' needs IPv6 addresses, and subnets [%s] have no IPv6 CIDR block in kelb; kelb serves this load balancer over IPv4 only", t, strings.Join(zones, ", "))
-}
-
-// checkSourceNatPrefix decides EnablePrefixForIpv6SourceNat: "on" needs a
-// dualstack NLB, which kelb cannot serve.
-func checkSourceNatPrefix(v, lbType string) *Error {
-	switch v {
-	case "", Off:
-		return nil
-	case On:
-		if lbType != TypeNetwork {
-			return validationf("EnablePrefixForIpv6SourceNat is only supported by Network Load Balancers")
-		}
-		return errorf(CodeInvalidConfigurationRequest, "EnablePrefixForIpv6SourceNat 'on' needs a dualstack load balancer, and kelb serves IPv4 only")
-	default:
-		return validationf("EnablePrefixForIpv6SourceNat '%s' is not valid; use 'on' or 'off'", v)
-	}
-}
-
-func subnetIDs(zones []ZoneAddress) []string {
-	out := make([]string, 0, len(zones))
-	for _, z := range zones {
-		out = append(out, z.SubnetID)
-	}
-	return out
-}
 
 // SetSubnetsInput is the input of SetSubnets.
 type SetSubnetsInput struct {
@@ -107,50 +61,21 @@ func (s *Service) SetSubnets(ctx context.Context, in SetSubnetsInput) (LoadBalan
 		if !ok {
 			return errorf(CodeLoadBalancerNotFound, "Load balancer '%s' not found", in.LoadBalancerARN)
 		}
-		if err := checkSourceNatPrefix(in.EnablePrefixForIpv6SourceNat, lb.Type); err != nil {
+		addrType := cmp.Or(in.IPAddressType, lb.IPAddressType)
+		nat := cmp.Or(in.EnablePrefixForIpv6SourceNat, lb.EnablePrefixForIPv6SourceNat)
+		if err := checkSourceNatPrefix(in.EnablePrefixForIpv6SourceNat, lb.Type, addrType); err != nil {
 			return err
 		}
-		addrType := lb.IPAddressType
-		if in.IPAddressType != "" {
-			addrType = in.IPAddressType
-		}
-		var ids []string
-		for _, c := range zones {
-			ids = append(ids, c.zone.SubnetID)
-		}
-		if err := checkIPAddressType(addrType, lb.Type, lb.Scheme, ids); err != nil {
+		if err := checkAddressTypeChange(w, lb, addrType, nat); err != nil {
 			return err
 		}
-		kept := map[string]ZoneAddress{}
-		for _, z := range lb.Zones {
-			kept[z.Zone] = z
-		}
-		var fresh []zoneChoice
-		for _, c := range zones {
-			old, ok := kept[c.zone.Name]
-			if !ok {
-				fresh = append(fresh, c)
-				continue
-			}
-			if c.addr.IsValid() && c.addr != old.Address {
-				return errorf(CodeInvalidConfigurationRequest, "Subnet '%s' is enabled with address '%s'; remove the subnet before enabling it with address '%s'", c.zone.SubnetID, old.Address, c.addr)
-			}
-		}
-		added, err := s.allocate(w, fresh)
+		next, err := placeZones(w, lb.Type, lb.Scheme, lb.Zones, zones, addrType, nat == On)
 		if err != nil {
 			return err
 		}
-		next := make([]ZoneAddress, 0, len(zones))
-		for _, c := range zones {
-			if z, ok := kept[c.zone.Name]; ok {
-				next = append(next, z)
-				continue
-			}
-			next = append(next, added[0])
-			added = added[1:]
-		}
 		lb.Zones = next
 		lb.IPAddressType = addrType
+		lb.EnablePrefixForIPv6SourceNat = nat
 		out = *lb
 		return putJSON(tx, kindLoadBalancer, lb.ARN, lb)
 	})
@@ -160,21 +85,41 @@ func (s *Service) SetSubnets(ctx context.Context, in SetSubnetsInput) (LoadBalan
 	return out, nil
 }
 
-// SetIPAddressType sets a load balancer's address type. Only ipv4 can be
-// served by kelb; the dualstack types are refused with InvalidSubnet
-// (checkIPAddressType), and nothing changes.
+// SetIPAddressType changes a load balancer's address type. Going
+// dualstack gives every zone an IPv6 address (InvalidSubnet, and nothing
+// changes, when a zone's subnet has no IPv6 network); going ipv4 releases
+// them, so the data plane stops listening there and DNS drops the AAAA
+// records. A load balancer that forwards to IPv6 target groups, or has
+// source NAT prefixes on, cannot go ipv4.
 func (s *Service) SetIPAddressType(ctx context.Context, arn, addrType string) (string, error) {
 	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
-		lb, err := getLoadBalancer(tx, arn)
+		w, err := loadWorld(tx)
 		if err != nil {
 			return err
 		}
-		if err := checkIPAddressType(addrType, lb.Type, lb.Scheme, subnetIDs(lb.Zones)); err != nil {
+		lb, ok := w.lbs[arn]
+		if !ok {
+			return errorf(CodeLoadBalancerNotFound, "Load balancer '%s' not found", arn)
+		}
+		if addrType == "" {
+			return validationf("An IP address type must be specified")
+		}
+		if err := checkAddressTypeChange(w, lb, addrType, lb.EnablePrefixForIPv6SourceNat); err != nil {
 			return err
 		}
-		if lb.IPAddressType == addrType {
-			return nil
+		var zones []zoneChoice
+		for _, z := range lb.Zones {
+			i := slices.IndexFunc(s.cfg.Zones, func(c Zone) bool { return c.Name == z.Zone })
+			if i < 0 {
+				return errorf(CodeInvalidSubnet, "Subnet '%s' of load balancer '%s' is no longer configured", z.SubnetID, lb.Name)
+			}
+			zones = append(zones, zoneChoice{zone: s.cfg.Zones[i]})
 		}
+		next, err := placeZones(w, lb.Type, lb.Scheme, lb.Zones, zones, addrType, lb.EnablePrefixForIPv6SourceNat == On)
+		if err != nil {
+			return err
+		}
+		lb.Zones = next
 		lb.IPAddressType = addrType
 		return putJSON(tx, kindLoadBalancer, arn, lb)
 	})

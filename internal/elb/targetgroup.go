@@ -257,8 +257,8 @@ func (s *Service) CreateTargetGroup(ctx context.Context, in CreateTargetGroupInp
 	if in.Port < 1 || in.Port > 65535 {
 		return TargetGroup{}, validationf("Port must be between 1 and 65535")
 	}
-	if in.IPAddressType != IPAddressTypeIPv4 {
-		return TargetGroup{}, errorf(CodeInvalidConfigurationRequest, "IP address type '%s' is not supported by kelb; use ipv4", in.IPAddressType)
+	if err := checkTargetGroupAddressType(in.IPAddressType, in.TargetType); err != nil {
+		return TargetGroup{}, err
 	}
 	if in.ProtocolVersion != "" {
 		if !isL7Protocol(in.Protocol) {

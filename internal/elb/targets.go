@@ -111,6 +111,9 @@ func (s *Service) resolveTargets(tg *TargetGroup, targets []TargetDescription, r
 		if tg.IPAddressType == IPAddressTypeIPv4 && !a.Is4() {
 			return nil, errorf(CodeInvalidTarget, "The IP address '%s' is not an IPv4 address", t.ID)
 		}
+		if tg.IPAddressType == IPAddressTypeIPv6 && (!a.Is6() || a.Is4In6()) {
+			return nil, errorf(CodeInvalidTarget, "The IP address '%s' is not an IPv6 address; target group '%s' has IP address type 'ipv6'", t.ID, tg.Name)
+		}
 		given := t.AvailabilityZone
 		switch {
 		case t.AvailabilityZone == AvailabilityZoneAll:

@@ -25,19 +25,41 @@ const (
 // addresses in this zone come from, and the networks whose addresses are
 // targets in this zone (a target registered without an AvailabilityZone
 // gets the zone whose TargetCIDRs contain its address, as AWS derives it
-// from the subnet).
+// from the subnet). IPv6Pool, when valid, is the zone's IPv6 network
+// (the subnet's IPv6 CIDR block): dualstack load balancers get an IPv6
+// address in the zone from it; a zone without one takes IPv4 load
+// balancers only.
 type Zone struct {
 	Name        string
 	SubnetID    string
 	Pool        netip.Prefix
+	IPv6Pool    netip.Prefix
 	TargetCIDRs []netip.Prefix
 }
 
-// ZoneAddress is a load balancer's presence in one zone.
+// ZoneAddress is a load balancer's presence in one zone: its IPv4 address
+// and, for a dualstack load balancer, its IPv6 address and (an NLB with
+// EnablePrefixForIpv6SourceNat on) its source NAT prefix.
 type ZoneAddress struct {
-	Zone     string
-	SubnetID string
-	Address  netip.Addr
+	Zone        string
+	SubnetID    string
+	Address     netip.Addr
+	IPv6Address netip.Addr `json:",omitzero"`
+	// SourceNatIPv6Prefix is a /80 in CIDR notation, or empty.
+	SourceNatIPv6Prefix string `json:",omitempty"`
+}
+
+// Addresses returns the zone's addresses the load balancer listens on: the
+// IPv4 address, then the IPv6 address when it has one.
+func (z ZoneAddress) Addresses() []netip.Addr {
+	out := make([]netip.Addr, 0, 2)
+	if z.Address.IsValid() {
+		out = append(out, z.Address)
+	}
+	if z.IPv6Address.IsValid() {
+		out = append(out, z.IPv6Address)
+	}
+	return out
 }
 
 // Tag is a resource tag. Tags keep the order in which they were added.
@@ -52,11 +74,14 @@ type LoadBalancer struct {
 	Name          string
 	Type          string // TypeNetwork or TypeApplication
 	Scheme        string // internet-facing or internal
-	IPAddressType string // ipv4 or dualstack
-	DNSName       string
-	State         string
-	CreatedTime   time.Time
-	Zones         []ZoneAddress
+	IPAddressType string // ipv4, dualstack or dualstack-without-public-ipv4
+	// EnablePrefixForIPv6SourceNat is a network load balancer's "on" or
+	// "off" (empty is off).
+	EnablePrefixForIPv6SourceNat string `json:",omitempty"`
+	DNSName                      string
+	State                        string
+	CreatedTime                  time.Time
+	Zones                        []ZoneAddress
 	// SecurityGroups are the ids of the load balancer's security groups
 	// (package secgroup), as CreateLoadBalancer and SetSecurityGroups set
 	// them; the listeners admit the clients their ingress rules allow (see

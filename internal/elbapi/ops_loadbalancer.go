@@ -1,6 +1,7 @@
 package elbapi
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/kelb-io/kelb/internal/elb"
@@ -34,6 +35,9 @@ type xAvailabilityZone struct {
 	ZoneName              string
 	SubnetId              string
 	LoadBalancerAddresses List[xLoadBalancerAddress]
+	// SourceNatIpv6Prefixes are a dualstack NLB's source NAT prefixes,
+	// with EnablePrefixForIpv6SourceNat on.
+	SourceNatIpv6Prefixes List[string] `xml:",omitempty"`
 }
 
 type xLoadBalancerAddress struct {
@@ -41,6 +45,8 @@ type xLoadBalancerAddress struct {
 	// PrivateIPv4Address is the address of an internal load balancer's
 	// zone, reported as AWS reports an internal NLB's.
 	PrivateIPv4Address string `xml:",omitempty"`
+	// IPv6Address is a dualstack load balancer's IPv6 address in the zone.
+	IPv6Address string `xml:",omitempty"`
 }
 
 type loadBalancersResult struct {
@@ -66,7 +72,7 @@ func (o *ops) encodeLoadBalancer(lb elb.LoadBalancer) xLoadBalancer {
 	x.AvailabilityZones = encodeZones(lb)
 	if lb.Type == elb.TypeNetwork {
 		x.EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic = lb.EnforcePrivateLinkInbound
-		x.EnablePrefixForIpv6SourceNat = elb.Off
+		x.EnablePrefixForIpv6SourceNat = cmp.Or(lb.EnablePrefixForIPv6SourceNat, elb.Off)
 	}
 	return x
 }
@@ -78,11 +84,18 @@ func encodeZones(lb elb.LoadBalancer) List[xAvailabilityZone] {
 		if lb.Scheme == elb.SchemeInternal && lb.Type == elb.TypeNetwork {
 			a.PrivateIPv4Address = a.IpAddress
 		}
-		out = append(out, xAvailabilityZone{
+		if z.IPv6Address.IsValid() {
+			a.IPv6Address = z.IPv6Address.String()
+		}
+		x := xAvailabilityZone{
 			ZoneName:              z.Zone,
 			SubnetId:              z.SubnetID,
 			LoadBalancerAddresses: List[xLoadBalancerAddress]{a},
-		})
+		}
+		if z.SourceNatIPv6Prefix != "" {
+			x.SourceNatIpv6Prefixes = List[string]{z.SourceNatIPv6Prefix}
+		}
+		out = append(out, x)
 	}
 	return out
 }
@@ -91,10 +104,11 @@ func decodeSubnetMappings(p Params) []elb.SubnetMapping {
 	var out []elb.SubnetMapping
 	for _, m := range p.StructList("SubnetMappings") {
 		out = append(out, elb.SubnetMapping{
-			SubnetID:           m.String("SubnetId"),
-			PrivateIPv4Address: m.String("PrivateIPv4Address"),
-			AllocationID:       m.String("AllocationId"),
-			IPv6Address:        m.String("IPv6Address"),
+			SubnetID:            m.String("SubnetId"),
+			PrivateIPv4Address:  m.String("PrivateIPv4Address"),
+			AllocationID:        m.String("AllocationId"),
+			IPv6Address:         m.String("IPv6Address"),
+			SourceNatIPv6Prefix: m.String("SourceNatIpv6Prefix"),
 		})
 	}
 	return out

@@ -1,6 +1,7 @@
 package elbapi
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/kelb-io/kelb/internal/elb"
@@ -41,7 +42,7 @@ func (o *ops) setSubnets(ctx context.Context, p Params) (any, error) {
 	}
 	out := setSubnetsResult{AvailabilityZones: encodeZones(lb), IpAddressType: lb.IPAddressType}
 	if lb.Type == elb.TypeNetwork {
-		out.EnablePrefixForIpv6SourceNat = elb.Off
+		out.EnablePrefixForIpv6SourceNat = cmp.Or(lb.EnablePrefixForIPv6SourceNat, elb.Off)
 	}
 	return out, nil
 }

@@ -46,9 +46,7 @@ func newAddressManager(iface string, zones []elb.Zone, log *slog.Logger) (*addre
 		return nil, fmt.Errorf("--manage-addresses %s: %w", iface, err)
 	}
 	m := &addressManager{link: link, log: log, owned: map[netip.Addr]bool{}}
-	for _, z := range zones {
-		m.pools = append(m.pools, z.Pool)
-	}
+	m.pools = zonePools(zones)
 	m.label = ifaddr.Label(iface)
 	present, err := m.list()
 	if err != nil {
@@ -110,15 +108,29 @@ func (m *addressManager) netlinkAddr(a netip.Addr) *netlink.Addr {
 	return ifaddr.Host(a, m.label)
 }
 
+// zonePools returns the address pools of zones, IPv4 and IPv6.
+func zonePools(zones []elb.Zone) []netip.Prefix {
+	var out []netip.Prefix
+	for _, z := range zones {
+		out = append(out, z.Pool)
+		if z.IPv6Pool.IsValid() {
+			out = append(out, z.IPv6Pool)
+		}
+	}
+	return out
+}
+
 // lbAddresses returns the addresses that load balancers of st hold in the
 // pools, sorted.
 func lbAddresses(st elb.State, pools []netip.Prefix) []netip.Addr {
 	var out []netip.Addr
 	for _, lb := range st.LoadBalancers {
 		for _, z := range lb.Zones {
-			a := z.Address.Unmap()
-			if a.IsValid() && slices.ContainsFunc(pools, func(p netip.Prefix) bool { return p.Contains(a) }) {
-				out = append(out, a)
+			for _, a := range z.Addresses() {
+				a = a.Unmap()
+				if slices.ContainsFunc(pools, func(p netip.Prefix) bool { return p.Contains(a) }) {
+					out = append(out, a)
+				}
 			}
 		}
 	}

@@ -69,10 +69,7 @@ func announcedZones(cfg Config) []elb.Zone {
 // newAnnouncer starts what cfg.Announce asks for; nil when nothing is
 // announced.
 func newAnnouncer(ctx context.Context, cfg Config, st store.Store, members *fleet.Fleet, reg prometheus.Registerer, log *slog.Logger) (announcer, error) {
-	var pools []netip.Prefix
-	for _, z := range announcedZones(cfg) {
-		pools = append(pools, z.Pool)
-	}
+	pools := zonePools(announcedZones(cfg))
 	switch cfg.Announce.Mode {
 	case "", AnnounceNone:
 		return nil, nil

@@ -10,14 +10,16 @@ import (
 	"github.com/kelb-io/kelb/internal/elb"
 )
 
-// ParseZone parses a --zone flag value: NAME=CIDR[,subnet=SUBNET_ID]. The
-// CIDR is the pool that load balancer addresses in the zone come from. With
-// no subnet id given, the zone gets a stable one derived from its name, in
-// AWS's format (subnet- and 17 hex digits).
+// ParseZone parses a --zone flag value:
+// NAME=CIDR[,subnet=SUBNET_ID][,ipv6=CIDR6]. The CIDR is the pool that load
+// balancer addresses in the zone come from. With no subnet id given, the
+// zone gets a stable one derived from its name, in AWS's format (subnet- and
+// 17 hex digits). CIDR6, an IPv6 network, is the subnet's IPv6 CIDR block:
+// dualstack load balancers get their IPv6 address in the zone from it.
 func ParseZone(s string) (elb.Zone, error) {
 	name, rest, ok := strings.Cut(s, "=")
 	if !ok || name == "" || rest == "" {
-		return elb.Zone{}, fmt.Errorf("zone %q: want NAME=CIDR[,subnet=SUBNET_ID]", s)
+		return elb.Zone{}, fmt.Errorf("zone %q: want NAME=CIDR[,subnet=SUBNET_ID][,ipv6=CIDR6]", s)
 	}
 	fields := strings.Split(rest, ",")
 	pool, err := netip.ParsePrefix(fields[0])
@@ -36,6 +38,18 @@ func ParseZone(s string) (elb.Zone, error) {
 				return elb.Zone{}, fmt.Errorf("zone %q: subnet id %q must start with subnet-", name, v)
 			}
 			z.SubnetID = v
+		case "ipv6":
+			p, err := netip.ParsePrefix(v)
+			if err != nil {
+				return elb.Zone{}, fmt.Errorf("zone %q: IPv6 pool: %w", name, err)
+			}
+			if !p.Addr().Is6() || p.Addr().Is4In6() {
+				return elb.Zone{}, fmt.Errorf("zone %q: IPv6 pool %s is not an IPv6 network", name, p)
+			}
+			if p.Bits() > p.Addr().BitLen()-2 {
+				return elb.Zone{}, fmt.Errorf("zone %q: IPv6 pool %s is too small", name, p)
+			}
+			z.IPv6Pool = p.Masked()
 		default:
 			return elb.Zone{}, fmt.Errorf("zone %q: unknown option %q", name, k)
 		}
@@ -83,6 +97,8 @@ func ValidateZones(zones []elb.Zone) error {
 				return fmt.Errorf("zones %q and %q share subnet %s", a.Name, b.Name, a.SubnetID)
 			case a.Pool.Overlaps(b.Pool):
 				return fmt.Errorf("zones %q and %q have overlapping pools %s and %s", a.Name, b.Name, a.Pool, b.Pool)
+			case a.IPv6Pool.IsValid() && b.IPv6Pool.IsValid() && a.IPv6Pool.Overlaps(b.IPv6Pool):
+				return fmt.Errorf("zones %q and %q have overlapping IPv6 pools %s and %s", a.Name, b.Name, a.IPv6Pool, b.IPv6Pool)
 			}
 		}
 	}

@@ -75,32 +75,31 @@ func Build(conf *confview.View, health elb.HealthView) Config {
 		respHeaders, noServer := responseHeaders(ls.Attributes)
 		tlsVersion, tlsCipher := tlsHeaderNames(lb.Attributes, ls.Attributes, ls.Protocol)
 		for _, z := range lb.Zones {
-			if !z.Address.IsValid() {
-				continue
+			for _, addr := range z.Addresses() {
+				cfg.Listeners = append(cfg.Listeners, Listener{
+					ResponseHeaders:  respHeaders,
+					NoServerHeader:   noServer,
+					TLSVersionHeader: tlsVersion,
+					TLSCipherHeader:  tlsCipher,
+					SourceRanges:     sources,
+					SourcesLimited:   limited,
+					ListenerARN:      ls.ARN,
+					LoadBalancer:     arnLabel(lb.ARN, ":loadbalancer/", len(":loadbalancer/")),
+					LoadBalancerARN:  lb.ARN,
+					Zone:             z.Zone,
+					Protocol:         ls.Protocol,
+					Address:          netip.AddrPortFrom(addr, uint16(ls.Port)).String(),
+					Certificates:     certs,
+					SSLPolicy:        ls.SslPolicy,
+					HTTP2:            elb.AttrBool(lb.Attributes, attrHTTP2, true),
+					IdleTimeout:      idleTimeout(lb),
+					XFFMode:          cmp.Or(lb.Attributes[attrXFFMode], xffAppend),
+					Rules:            lr,
+					DefaultActions:   ls.DefaultActions,
+					MutualAuth:       buildMutualAuth(ls, state.TrustStores),
+					MTLSHeaderNames:  mtlsHeaderNames(ls.Attributes),
+				})
 			}
-			cfg.Listeners = append(cfg.Listeners, Listener{
-				ResponseHeaders:  respHeaders,
-				NoServerHeader:   noServer,
-				TLSVersionHeader: tlsVersion,
-				TLSCipherHeader:  tlsCipher,
-				SourceRanges:     sources,
-				SourcesLimited:   limited,
-				ListenerARN:      ls.ARN,
-				LoadBalancer:     arnLabel(lb.ARN, ":loadbalancer/", len(":loadbalancer/")),
-				LoadBalancerARN:  lb.ARN,
-				Zone:             z.Zone,
-				Protocol:         ls.Protocol,
-				Address:          netip.AddrPortFrom(z.Address, uint16(ls.Port)).String(),
-				Certificates:     certs,
-				SSLPolicy:        ls.SslPolicy,
-				HTTP2:            elb.AttrBool(lb.Attributes, attrHTTP2, true),
-				IdleTimeout:      idleTimeout(lb),
-				XFFMode:          cmp.Or(lb.Attributes[attrXFFMode], xffAppend),
-				Rules:            lr,
-				DefaultActions:   ls.DefaultActions,
-				MutualAuth:       buildMutualAuth(ls, state.TrustStores),
-				MTLSHeaderNames:  mtlsHeaderNames(ls.Attributes),
-			})
 		}
 	}
 	slices.SortFunc(cfg.Listeners, func(a, b Listener) int { return compareAddrPort(a.Address, b.Address) })
