@@ -26,7 +26,7 @@ func TestServerArgs(t *testing.T) {
 			nodes: 1,
 			zones: []string{"us-west-2a"},
 			want: []string{
-				"--zone", "us-west-2a=198.19.1.0/24",
+				"--zone", "us-west-2a=198.19.1.0/24,ipv6=fd6b:656c:6200:1::/64",
 				"--zone-targets", "us-west-2a=198.18.1.0/24", "--zone-targets", "us-west-2a=198.18.0.11/32",
 				"--instance", "i-e65a0bb4bbcd7f477=198.18.0.11,prefix=198.18.1.0/24",
 			},
@@ -36,9 +36,9 @@ func TestServerArgs(t *testing.T) {
 			nodes: 4,
 			zones: DefaultZones,
 			want: []string{
-				"--zone", "us-west-2a=198.19.1.0/24",
-				"--zone", "us-west-2b=198.19.2.0/24",
-				"--zone", "us-west-2c=198.19.3.0/24",
+				"--zone", "us-west-2a=198.19.1.0/24,ipv6=fd6b:656c:6200:1::/64",
+				"--zone", "us-west-2b=198.19.2.0/24,ipv6=fd6b:656c:6200:2::/64",
+				"--zone", "us-west-2c=198.19.3.0/24,ipv6=fd6b:656c:6200:3::/64",
 				"--zone-targets", "us-west-2a=198.18.1.0/24", "--zone-targets", "us-west-2a=198.18.0.11/32",
 				"--zone-targets", "us-west-2b=198.18.2.0/24", "--zone-targets", "us-west-2b=198.18.0.12/32",
 				"--zone-targets", "us-west-2c=198.18.3.0/24", "--zone-targets", "us-west-2c=198.18.0.13/32",

@@ -33,7 +33,9 @@
 // The address plan: control plane (kube-apiserver :6443, kelb API :9400,
 // DNS :53) on 198.18.0.1; node N on 198.18.0.(10+N) with pods in
 // 198.18.N.0/24, zones round-robin; service cluster IPs 198.18.240.0/20;
-// load balancer addresses of zone Z (a=1) in 198.19.Z.0/24.
+// load balancer addresses of zone Z (a=1) in 198.19.Z.0/24, and, for
+// dualstack load balancers, in fd6b:656c:6200:Z::/64 (PlanCIDR6, routed to
+// the namespace's loopback like the IPv4 plan; not with --lb-nodes).
 //
 // With Options.LBNodes (kelb up --lb-nodes N) kelb server runs as a fleet
 // instead (fleet.go, fleetnet.go, fleetup.go): N nodes in namespaces of
@@ -74,6 +76,12 @@ const (
 	ControllerWebhookPort = 9443
 	// PlanCIDR is routed to the namespace's loopback.
 	PlanCIDR = "198.18.0.0/15"
+	// PlanCIDR6 is the IPv6 plan (a ULA network), routed to the
+	// namespace's loopback too: zone Z's load balancer IPv6 pool is
+	// fd6b:656c:6200:Z::/64 (ZoneCIDR6), for dualstack load balancers. A
+	// fleet (--lb-nodes) has no IPv6 plan: its zones take ipv4 load
+	// balancers only.
+	PlanCIDR6 = "fd6b:656c:6200::/48"
 )
 
 // DefaultZones are the availability zones nodes are spread over.
@@ -300,3 +308,7 @@ func PodCIDR(n int) string { return fmt.Sprintf("198.18.%d.0/24", n) }
 // ZoneCIDR returns the load balancer address pool of the i-th zone
 // (0-based): 198.19.(i+1).0/24.
 func ZoneCIDR(i int) string { return fmt.Sprintf("198.19.%d.0/24", i+1) }
+
+// ZoneCIDR6 returns the load balancer IPv6 pool of the i-th zone
+// (0-based): fd6b:656c:6200:(i+1)::/64 (the group in hex).
+func ZoneCIDR6(i int) string { return fmt.Sprintf("fd6b:656c:6200:%x::/64", i+1) }

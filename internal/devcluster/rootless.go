@@ -69,6 +69,7 @@ func rootlessInner(ctx context.Context, st *State) error {
 	for _, args := range [][]string{
 		{"link", "set", "lo", "up"},
 		{"route", "add", "local", PlanCIDR, "dev", "lo"},
+		{"-6", "route", "add", "local", PlanCIDR6, "dev", "lo"},
 	} {
 		if err := ip(ctx, args...); err != nil {
 			return err

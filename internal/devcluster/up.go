@@ -157,6 +157,11 @@ func up(ctx context.Context, st *State, out io.Writer) error {
 		if err := createNamespace(ctx, st.Namespace, local, st.nameservers()); err != nil {
 			return err
 		}
+		if st.Options.LBNodes == 0 {
+			if err := ip(ctx, "-n", st.Namespace, "-6", "route", "add", "local", PlanCIDR6, "dev", "lo"); err != nil {
+				return err
+			}
+		}
 		if st.Options.LBNodes > 0 {
 			fmt.Fprintf(out, "creating the router namespace %s and %d lb node namespaces %s..%s\n", RouterNamespace(st.Namespace),
 				st.Options.LBNodes, LBNamespace(st.Namespace, 1), LBNamespace(st.Namespace, st.Options.LBNodes))
@@ -393,7 +398,11 @@ func serverArgs(st *State, addr, dataDir string) []string {
 		"--max-load-balancers-per-type", strconv.Itoa(LoadBalancerQuota),
 	}
 	for i, z := range st.Options.Zones {
-		args = append(args, "--zone", z+"="+ZoneCIDR(i))
+		zone := z + "=" + ZoneCIDR(i)
+		if st.Options.LBNodes == 0 {
+			zone += ",ipv6=" + ZoneCIDR6(i)
+		}
+		args = append(args, "--zone", zone)
 	}
 	for n := 1; n <= st.Options.Nodes; n++ {
 		z := NodeZone(st.Options.Zones, n)

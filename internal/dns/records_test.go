@@ -67,7 +67,9 @@ func threeZones() elb.State {
 			{ARN: nlbARN, Type: elb.TypeNetwork, DNSName: nlbName, IPAddressType: "ipv4", Zones: []elb.ZoneAddress{
 				zone("zone-a", "198.19.1.1"), zone("zone-b", "198.19.2.1"), zone("zone-c", "198.19.3.1")}},
 			{ARN: albARN, Type: elb.TypeApplication, DNSName: "Shop-FEDCBA9876543210.elb.us-west-2.kelb.local.", IPAddressType: "dualstack",
-				Zones: []elb.ZoneAddress{zone("zone-a", "198.19.1.2"), zone("zone-a", "fd00:19:1::2"), zone("zone-b", "198.19.2.2")}},
+				Zones: []elb.ZoneAddress{
+					{Zone: "zone-a", Address: netip.MustParseAddr("198.19.1.2"), IPv6Address: netip.MustParseAddr("fd00:19:1::2")},
+					zone("zone-b", "198.19.2.2")}},
 		},
 		Listeners: []elb.Listener{
 			{ARN: "l-web", LoadBalancerARN: nlbARN, DefaultActions: []elb.Action{{Type: "forward", TargetGroupARN: tgWeb}}},
