@@ -6,13 +6,14 @@ import (
 
 // IPAddressType is the address type of a load balancer.
 //
-// +kubebuilder:validation:Enum=ipv4;dualstack
+// +kubebuilder:validation:Enum=ipv4;dualstack;dualstack-without-public-ipv4
 type IPAddressType string
 
 // Load balancer address types.
 const (
-	IPAddressTypeIPv4      IPAddressType = "ipv4"
-	IPAddressTypeDualStack IPAddressType = "dualstack"
+	IPAddressTypeIPv4                       IPAddressType = "ipv4"
+	IPAddressTypeDualStack                  IPAddressType = "dualstack"
+	IPAddressTypeDualStackWithoutPublicIPv4 IPAddressType = "dualstack-without-public-ipv4"
 )
 
 // LoadBalancerScheme is the scheme of a load balancer: internet-facing or

@@ -308,7 +308,7 @@ func (b *builder) loadBalancer() (LoadBalancer, error) {
 	}
 	if !ok {
 		ipType, ok, err = b.exclusive(AnnotationIPAddressType, func(ann annotations) (string, error) {
-			v, _, err := ann.oneOf(AnnotationIPAddressType, "ipv4", "dualstack")
+			v, _, err := ann.oneOf(AnnotationIPAddressType, "ipv4", "dualstack", "dualstack-without-public-ipv4")
 			return v, err
 		})
 		if err != nil {
@@ -727,8 +727,8 @@ func (b *builder) inboundCIDRs(members []Member) ([]string, error) {
 		}
 		// IPv6 ranges of a load balancer that is not dualstack admit no
 		// one, and are left out as the AWS Load Balancer Controller does.
-		cidrs = slices.DeleteFunc(cidrs, func(c string) bool { return strings.Contains(c, ":") && b.ipType != "dualstack" })
-		all, _ := deploy.SourceCIDRs(cidrs, b.ipType == "dualstack")
+		cidrs = slices.DeleteFunc(cidrs, func(c string) bool { return strings.Contains(c, ":") && !ipv6Capable(b.ipType) })
+		all, _ := deploy.SourceCIDRs(cidrs, ipv6Capable(b.ipType))
 		for _, c := range all {
 			if !slices.Contains(out, c) {
 				out = append(out, c)
@@ -938,4 +938,11 @@ func (b *builder) backendAction(m Member, be networkingv1.IngressBackend) (Actio
 		return Action{}, err
 	}
 	return Action{Type: ActionForward, Forward: &ForwardAction{TargetGroups: []WeightedTargetGroup{{TargetGroup: tg, Weight: 1}}}}, nil
+}
+
+// ipv6Capable reports whether load balancers of address type t have IPv6
+// addresses: dualstack and dualstack-without-public-ipv4, as the AWS Load
+// Balancer Controller decides.
+func ipv6Capable(t string) bool {
+	return t == "dualstack" || t == "dualstack-without-public-ipv4"
 }

@@ -555,3 +555,56 @@ func TestNamespaceSelector(t *testing.T) {
 		t.Errorf("error = %v, want the outsider refused by the namespace selector", err)
 	}
 }
+
+// The ip-address-type annotation takes the AWS Load Balancer Controller's
+// three values; both dualstack types give IPv6-first Services ipv6 target
+// groups, and ipv4 load balancers never do.
+func TestIPAddressTypes(t *testing.T) {
+	for _, tc := range []struct {
+		value, wantLB string
+		v6, wantTG    string
+	}{
+		{"", "ipv4", "", "ipv4"},
+		{"ipv4", "ipv4", "", "ipv4"},
+		{"dualstack", "dualstack", "", "ipv4"},
+		{"dualstack", "dualstack", "v6", "ipv6"},
+		{"dualstack-without-public-ipv4", "dualstack-without-public-ipv4", "v6", "ipv6"},
+		{"ipv4", "ipv4", "v6", "ipv4"},
+	} {
+		t.Run(tc.value+tc.v6, func(t *testing.T) {
+			ann := map[string]string{AnnotationTargetType: "ip"}
+			if tc.value != "" {
+				ann[AnnotationIPAddressType] = tc.value
+			}
+			ing, svcs := seedIngress(ann)
+			if tc.v6 != "" {
+				for _, s := range svcs {
+					s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol, corev1.IPv4Protocol}
+				}
+			}
+			classes := Classes{Classes: []networkingv1.IngressClass{{Spec: networkingv1.IngressClassSpec{Controller: Controller}}}}
+			classes.Classes[0].Name = "alb"
+			g := GroupIngresses([]networkingv1.Ingress{*ing}, classes)
+			if len(g.Errors) > 0 || len(g.Groups) != 1 {
+				t.Fatalf("groups %v, errors %v", g.Groups, g.Errors)
+			}
+			for id, members := range g.Groups {
+				st, err := Build(BuildInput{Group: id, Members: members, Services: svcs}, testOptions)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.LoadBalancer.IPAddressType != tc.wantLB {
+					t.Errorf("load balancer IP address type %q, want %q", st.LoadBalancer.IPAddressType, tc.wantLB)
+				}
+				if len(st.TargetGroups) == 0 {
+					t.Fatal("no target groups")
+				}
+				for _, tg := range st.TargetGroups {
+					if tg.IPAddressType != tc.wantTG {
+						t.Errorf("target group IP address type %q, want %q", tg.IPAddressType, tc.wantTG)
+					}
+				}
+			}
+		})
+	}
+}

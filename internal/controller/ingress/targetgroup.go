@@ -105,7 +105,7 @@ func (b *builder) targetGroup(m Member, svcName string, port intstr.IntOrString)
 		return fail(err)
 	}
 	ipType := "ipv4"
-	if b.ipType == "dualstack" && len(svc.Spec.IPFamilies) > 0 && svc.Spec.IPFamilies[0] == corev1.IPv6Protocol {
+	if ipv6Capable(b.ipType) && len(svc.Spec.IPFamilies) > 0 && svc.Spec.IPFamilies[0] == corev1.IPv6Protocol {
 		ipType = "ipv6"
 	}
 

@@ -60,7 +60,9 @@ func serverWithACM(t *testing.T) (*elbv2.Client, *atomic.Int64, *acm.Client) {
 		Store:    st,
 		VPCCIDRs: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15")},
 		Zones: []elb.Zone{
-			{Name: "us-west-2a", SubnetID: "subnet-a", Pool: netip.MustParsePrefix("198.19.1.0/24")},
+			// Only subnet-a has an IPv6 CIDR block: dualstack load
+			// balancers fit there alone.
+			{Name: "us-west-2a", SubnetID: "subnet-a", Pool: netip.MustParsePrefix("198.19.1.0/24"), IPv6Pool: netip.MustParsePrefix("fd00:19:1::/64")},
 			{Name: "us-west-2b", SubnetID: "subnet-b", Pool: netip.MustParsePrefix("198.19.2.0/24")},
 		},
 	})
@@ -253,8 +255,8 @@ func TestDeployLifecycle(t *testing.T) {
 
 // A Service whose subnets annotation changes keeps its load balancer, whose
 // zones follow the annotation through SetSubnets (a zone that stays keeps
-// its address); asking for dualstack, which kelb cannot serve, fails the
-// deploy with AWS's error and changes nothing.
+// its address); asking for dualstack with subnet-b, which has no IPv6 CIDR
+// block, fails the deploy with AWS's error and changes nothing.
 func TestDeploySubnetsChange(t *testing.T) {
 	ctx := context.Background()
 	client, _ := server(t)
