@@ -30,6 +30,7 @@ package conformance
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +41,7 @@ import (
 
 	"sigs.k8s.io/gateway-api/conformance"
 	confv1 "sigs.k8s.io/gateway-api/conformance/apis/v1"
+	"sigs.k8s.io/gateway-api/conformance/utils/kubernetes"
 	"sigs.k8s.io/gateway-api/conformance/utils/suite"
 	"sigs.k8s.io/gateway-api/pkg/consts"
 	"sigs.k8s.io/gateway-api/pkg/features"
@@ -65,6 +67,12 @@ type run struct {
 	mode         string
 	gatewayClass string
 	profiles     []suite.ConformanceProfileName
+	// skipBaseGateways marks the suite's base Gateways (every one has
+	// HTTP or HTTPS listeners) gateway-api/skip-this-for-readiness: a
+	// class that serves only TCP, UDP and TLS listeners refuses them, and
+	// the suite's setup would wait for them forever. The profile's tests
+	// bring Gateways of their own. The report's mode says so.
+	skipBaseGateways bool
 	// supported are the extended features kelb controller implements for
 	// this class; the profiles' core features are always tested.
 	supported []features.FeatureName
@@ -95,6 +103,8 @@ var runs = []run{
 		mode:         "nlb",
 		gatewayClass: devcluster.GatewayClassNLB,
 		profiles:     []suite.ConformanceProfileName{suite.GatewayTLSConformanceProfileName},
+		// An NLB has no HTTP listeners.
+		skipBaseGateways: true,
 	},
 }
 
@@ -228,7 +238,54 @@ func TestSuite(t *testing.T) {
 		Version:      os.Getenv(versionEnv),
 		Contact:      []string{"https://github.com/kelb-io/kelb"},
 	}
+	if r.skipBaseGateways {
+		base, err := baseWithoutGatewayReadiness()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "kelb-base.yaml"), base, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		opts.ManifestFS = append([]fs.FS{os.DirFS(dir)}, opts.ManifestFS...)
+		opts.BaseManifests = "kelb-base.yaml"
+	}
 	conformance.RunConformanceWithOptions(t, opts)
+}
+
+// baseWithoutGatewayReadiness returns the suite's base manifests with
+// every Gateway annotated gateway-api/skip-this-for-readiness=true.
+func baseWithoutGatewayReadiness() ([]byte, error) {
+	b, err := fs.ReadFile(&conformance.Manifests, "base/manifests.yaml")
+	if err != nil {
+		return nil, err
+	}
+	docs := strings.Split(string(b), "\n---\n")
+	for i, doc := range docs {
+		if !strings.Contains(doc, "\nkind: Gateway\n") {
+			continue
+		}
+		var obj map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			return nil, fmt.Errorf("base manifest %d: %w", i, err)
+		}
+		meta, _ := obj["metadata"].(map[string]any)
+		if meta == nil {
+			return nil, fmt.Errorf("base manifest %d: a Gateway without metadata", i)
+		}
+		ann, _ := meta["annotations"].(map[string]any)
+		if ann == nil {
+			ann = map[string]any{}
+		}
+		ann[kubernetes.GatewayExcludedFromReadinessChecks] = "true"
+		meta["annotations"] = ann
+		out, err := yaml.Marshal(obj)
+		if err != nil {
+			return nil, err
+		}
+		docs[i] = string(out)
+	}
+	return []byte(strings.Join(docs, "\n---\n")), nil
 }
 
 // implementationVersion is the commit under test (the reports name a
