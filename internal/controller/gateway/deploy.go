@@ -16,14 +16,11 @@ func Frontend(controller gatewayv1.GatewayController) deploy.Frontend {
 	return deploy.Frontend{StackTag: stack, ResourceTag: resource, SecurityGroupsFrom: "LoadBalancerConfiguration securityGroups", Kind: "Gateway"}
 }
 
-// Deployers returns the deployers of the controllers whose stacks
-// internal/controller/deploy can deploy: base (its clients, cluster name
-// and certificates) with each controller's Frontend. Application load
-// balancers' listener rules are not yet part of its Diff, so ALB Gateways
-// have none: they get Programmed False saying so.
+// Deployers returns the deployers of both controllers: base (its clients,
+// cluster name and certificates) with each controller's Frontend.
 func Deployers(base deploy.Deployer) map[gatewayv1.GatewayController]Deployer {
 	out := map[gatewayv1.GatewayController]Deployer{}
-	for _, c := range []gatewayv1.GatewayController{ControllerNLB} {
+	for _, c := range []gatewayv1.GatewayController{ControllerALB, ControllerNLB} {
 		d := base
 		d.Frontend = Frontend(c)
 		out[c] = stackDeployer{&d}
