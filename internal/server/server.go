@@ -15,10 +15,12 @@
 // (announce.go: BGP routes while the last apply succeeded, withdrawn when
 // it failed and on a clean stop; nothing announced changes when the store
 // cannot be read). An API call
-// answers only once the revision it left behind has been through this pass
+// answers only once the revision its writes reached has been through this pass
 // (or after two seconds at most), so a change is in effect when its call
 // returns: no new flow reaches a target after DeregisterTargets, a new
-// listener's port accepts connections after CreateListener. After a restart
+// listener's port accepts connections after CreateListener. A call that
+// wrote nothing answers at once on a bbolt store; on etcd (a fleet) it waits
+// for the store's revision, which may hold other nodes' writes. After a restart
 // the first pass runs before the API serves, so every load balancer is back
 // as soon as its sockets are bound; targets whose health is not known yet
 // are served fail-open until the first probes decide.
@@ -186,7 +188,7 @@ func Run(ctx context.Context, cfg Config) error {
 	checker := health.NewChecker(health.Options{Logger: log.With("component", "health"), Registerer: reg})
 	applied := newAppliedHealth(checker)
 	svc, err := elb.New(elb.Config{
-		Store:     st,
+		Store:     recordingStore{st},
 		Zones:     cfg.Zones,
 		VPCCIDRs:  cfg.VPCCIDRs,
 		Instances: cfg.Instances,
@@ -208,7 +210,7 @@ func Run(ctx context.Context, cfg Config) error {
 	budget := connlimit.NewBudget(cfg.FlowBounds.Slots)
 	// The certificate store gives HTTPS (ALB) and TLS (NLB) listeners
 	// their certificates.
-	certs := certstore.New(certstore.Config{Store: st, Region: svc.Region(), InUse: elb.CertificateUsers, Key: certKey})
+	certs := certstore.New(certstore.Config{Store: recordingStore{st}, Region: svc.Region(), InUse: elb.CertificateUsers, Key: certKey})
 	plane, err := kernel.NewSwitch(mode, dataplane.Options{Logger: log.With("component", "dataplane"), Registerer: reg, Bounds: cfg.FlowBounds, Budget: budget, Certificates: certs},
 		kernel.Options{Table: kernel.TableFor(cfg.DataDir), SNATSource: cfg.SNATSource})
 	if err != nil {
@@ -252,7 +254,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Logger: log.With("component", "acm")})
 	// EC2 requests (the VPC, subnets, security groups) share it too; their
 	// signature's scope tells them apart.
-	groups := secgroup.New(secgroup.Config{Store: st, VpcID: svc.VpcID(), AccountID: svc.AccountID(), InUse: elb.SecurityGroupUsers})
+	groups := secgroup.New(secgroup.Config{Store: recordingStore{st}, VpcID: svc.VpcID(), AccountID: svc.AccountID(), InUse: elb.SecurityGroupUsers})
 	// The VPC's default group: instances (--instance) carry it.
 	if _, err := groups.EnsureDefault(ctx); err != nil {
 		apiLn.Close()
@@ -267,7 +269,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Credentials: cfg.Credentials, Region: svc.Region(), Registerer: reg, Logger: log.With("component", "tagging")})
 	// S3 requests (the objects trust stores read their CA bundles and
 	// revocation lists from) share it too: path-style, signed for s3.
-	s3Handler := s3api.NewHandler(s3api.Config{Objects: s3store.New(s3store.Config{Store: st, Region: svc.Region()}),
+	s3Handler := s3api.NewHandler(s3api.Config{Objects: s3store.New(s3store.Config{Store: recordingStore{st}, Region: svc.Region()}),
 		Credentials: cfg.Credentials, Region: svc.Region(), Documents: svc.TrustStoreDocument, Logger: log.With("component", "s3")})
 	gate := newRevisionGate()
 	api, apiLn := limitedServer("api", answerWhenApplied(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -296,7 +298,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return
 		}
 		elbHandler.ServeHTTP(w, r)
-	}), st, gate, log.With("component", "api")), apiLn, cfg.APILimits.WithDefaults(DefaultAPILimits), reg, log.With("component", "api"))
+	}), st, gate, cfg.Store.Backend == StoreEtcd, log.With("component", "api")), apiLn, cfg.APILimits.WithDefaults(DefaultAPILimits), reg, log.With("component", "api"))
 	var metricsLn net.Listener
 	var metrics *http.Server
 	if cfg.MetricsAddr != "" {
