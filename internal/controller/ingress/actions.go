@@ -106,14 +106,14 @@ type parsedAction struct {
 func parseAction(ann annotations, name string) (parsedAction, error) {
 	key := AnnotationActionsPrefix + name
 	var a actionJSON
-	found, err := ann.json(key, &a)
+	found, err := ann.JSON(key, &a)
 	if err != nil {
 		return parsedAction{}, err
 	}
 	if !found {
 		return parsedAction{}, &AnnotationError{Key: key, Reason: fmt.Sprintf("a backend uses port %q but the annotation is missing", UseAnnotation)}
 	}
-	fail := func(reason string) error { return ann.fail(key, reason) }
+	fail := func(reason string) error { return ann.Fail(key, reason) }
 	switch a.Type {
 	case ActionFixedResponse:
 		c := a.FixedResponseConfig
@@ -228,14 +228,14 @@ func parseAction(ann annotations, name string) (parsedAction, error) {
 func parseConditions(ann annotations, name string) ([]Condition, error) {
 	key := AnnotationConditionsPrefix + name
 	var cs []conditionJSON
-	found, err := ann.json(key, &cs)
+	found, err := ann.JSON(key, &cs)
 	if err != nil || !found {
 		return nil, err
 	}
 	var out []Condition
 	for i, c := range cs {
 		fail := func(reason string) error {
-			return ann.fail(key, fmt.Sprintf("condition %d (%s): %s", i+1, c.Field, reason))
+			return ann.Fail(key, fmt.Sprintf("condition %d (%s): %s", i+1, c.Field, reason))
 		}
 		var values *valuesJSON
 		switch c.Field {

@@ -85,8 +85,8 @@ var targetGroupAttributes = map[string]attributeFormat{
 
 // attributes reads a "k1=v1,k2=v2" attributes annotation and checks the
 // value of every key formats knows.
-func (a annotations) attributes(key string, formats map[string]attributeFormat) (map[string]string, error) {
-	attrs, err := a.stringMap(key)
+func attributes(a annotations, key string, formats map[string]attributeFormat) (map[string]string, error) {
+	attrs, err := a.StringMap(key)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func (a annotations) attributes(key string, formats map[string]attributeFormat) 
 			continue
 		}
 		if err := f.check(attrs[k]); err != nil {
-			return nil, a.fail(key, fmt.Sprintf("%s=%s: %v", k, attrs[k], err))
+			return nil, a.Fail(key, fmt.Sprintf("%s=%s: %v", k, attrs[k], err))
 		}
 	}
 	return attrs, nil

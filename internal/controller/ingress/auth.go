@@ -44,22 +44,22 @@ func (b *builder) authenticate(m Member, svcName string) (*AuthenticateAction, e
 	}
 	ann := layered{svcAnn, annotations(ing.Annotations)}
 	authType := "none"
-	if v, ok, err := ann.source(AnnotationAuthType).oneOf(AnnotationAuthType, "none", "oidc", "cognito"); err != nil {
+	if v, ok, err := ann.source(AnnotationAuthType).OneOf(AnnotationAuthType, "none", "oidc", "cognito"); err != nil {
 		return nil, err
 	} else if ok {
 		authType = v
 	}
 	var jwt JWTValidationAuth
-	hasJWT, err := ann.source(AnnotationJWTValidation).json(AnnotationJWTValidation, &jwt)
+	hasJWT, err := ann.source(AnnotationJWTValidation).JSON(AnnotationJWTValidation, &jwt)
 	if err != nil {
 		return nil, err
 	}
 	if hasJWT {
 		if authType != "none" {
-			return nil, ann.source(AnnotationJWTValidation).fail(AnnotationJWTValidation, "authentication (auth-type "+authType+") and JWT validation cannot both be configured")
+			return nil, ann.source(AnnotationJWTValidation).Fail(AnnotationJWTValidation, "authentication (auth-type "+authType+") and JWT validation cannot both be configured")
 		}
 		if jwt.JwksEndpoint == "" || jwt.Issuer == "" {
-			return nil, ann.source(AnnotationJWTValidation).fail(AnnotationJWTValidation, "jwksEndpoint and issuer are required")
+			return nil, ann.source(AnnotationJWTValidation).Fail(AnnotationJWTValidation, "jwksEndpoint and issuer are required")
 		}
 		return &AuthenticateAction{Type: actionJWTValidation, JWT: &jwt}, nil
 	}
@@ -77,15 +77,15 @@ func (b *builder) authenticate(m Member, svcName string) (*AuthenticateAction, e
 			SecretName                       string            `json:"secretName"`
 			AuthenticationRequestExtraParams map[string]string `json:"authenticationRequestExtraParams"`
 		}
-		ok, err := src.json(AnnotationAuthIDPOIDC, &c)
+		ok, err := src.JSON(AnnotationAuthIDPOIDC, &c)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
-			return nil, ann.source(AnnotationAuthType).fail(AnnotationAuthType, "auth-type oidc needs "+AnnotationAuthIDPOIDC)
+			return nil, ann.source(AnnotationAuthType).Fail(AnnotationAuthType, "auth-type oidc needs "+AnnotationAuthIDPOIDC)
 		}
 		if c.SecretName == "" || c.Issuer == "" || c.AuthorizationEndpoint == "" || c.TokenEndpoint == "" || c.UserInfoEndpoint == "" {
-			return nil, src.fail(AnnotationAuthIDPOIDC, "issuer, authorizationEndpoint, tokenEndpoint, userInfoEndpoint and secretName are required")
+			return nil, src.Fail(AnnotationAuthIDPOIDC, "issuer, authorizationEndpoint, tokenEndpoint, userInfoEndpoint and secretName are required")
 		}
 		a.Type = actionAuthenticateOIDC
 		a.OIDC = &OIDCAuth{Issuer: c.Issuer, AuthorizationEndpoint: c.AuthorizationEndpoint, TokenEndpoint: c.TokenEndpoint,
@@ -93,33 +93,33 @@ func (b *builder) authenticate(m Member, svcName string) (*AuthenticateAction, e
 	case "cognito":
 		src := ann.source(AnnotationAuthIDPCognito)
 		var c CognitoAuth
-		ok, err := src.json(AnnotationAuthIDPCognito, &c)
+		ok, err := src.JSON(AnnotationAuthIDPCognito, &c)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
-			return nil, ann.source(AnnotationAuthType).fail(AnnotationAuthType, "auth-type cognito needs "+AnnotationAuthIDPCognito)
+			return nil, ann.source(AnnotationAuthType).Fail(AnnotationAuthType, "auth-type cognito needs "+AnnotationAuthIDPCognito)
 		}
 		if c.UserPoolARN == "" || c.UserPoolClientID == "" || c.UserPoolDomain == "" {
-			return nil, src.fail(AnnotationAuthIDPCognito, "userPoolARN, userPoolClientID and userPoolDomain are required")
+			return nil, src.Fail(AnnotationAuthIDPCognito, "userPoolARN, userPoolClientID and userPoolDomain are required")
 		}
 		a.Type = actionAuthenticateCognito
 		a.Cognito = &c
 	}
-	if v, ok := ann.source(AnnotationAuthScope).str(AnnotationAuthScope); ok {
+	if v, ok := ann.source(AnnotationAuthScope).Str(AnnotationAuthScope); ok {
 		a.Scope = v
 	}
-	if v, ok := ann.source(AnnotationAuthSessionCookie).str(AnnotationAuthSessionCookie); ok {
+	if v, ok := ann.source(AnnotationAuthSessionCookie).Str(AnnotationAuthSessionCookie); ok {
 		a.SessionCookieName = v
 	}
-	if v, ok := ann.source(AnnotationAuthSessionTimeout).str(AnnotationAuthSessionTimeout); ok {
+	if v, ok := ann.source(AnnotationAuthSessionTimeout).Str(AnnotationAuthSessionTimeout); ok {
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 		if err != nil || n < 1 || n > 604800 {
-			return nil, ann.source(AnnotationAuthSessionTimeout).fail(AnnotationAuthSessionTimeout, "must be a number of seconds from 1 to 604800")
+			return nil, ann.source(AnnotationAuthSessionTimeout).Fail(AnnotationAuthSessionTimeout, "must be a number of seconds from 1 to 604800")
 		}
 		a.SessionTimeout = n
 	}
-	if v, ok, err := ann.source(AnnotationAuthOnUnauthenticatedRequest).oneOf(AnnotationAuthOnUnauthenticatedRequest, "authenticate", "allow", "deny"); err != nil {
+	if v, ok, err := ann.source(AnnotationAuthOnUnauthenticatedRequest).OneOf(AnnotationAuthOnUnauthenticatedRequest, "authenticate", "allow", "deny"); err != nil {
 		return nil, err
 	} else if ok {
 		a.OnUnauthenticatedRequest = v

@@ -220,7 +220,7 @@ func (b *builder) mergedMap(annKey string) (map[string]string, error) {
 	from := map[string]string{}
 	for _, m := range b.members {
 		ann := annotations(m.Ingress.Annotations)
-		kv, err := ann.stringMap(annKey)
+		kv, err := ann.StringMap(annKey)
 		if err != nil {
 			return nil, memberError(m.Ingress, err)
 		}
@@ -279,7 +279,7 @@ func (b *builder) loadBalancer() (LoadBalancer, error) {
 	}
 	if !ok {
 		scheme, ok, err = b.exclusive(AnnotationScheme, func(ann annotations) (string, error) {
-			v, _, err := ann.oneOf(AnnotationScheme, SchemeInternal, SchemeInternetFacing)
+			v, _, err := ann.OneOf(AnnotationScheme, SchemeInternal, SchemeInternetFacing)
 			return v, err
 		})
 		if err != nil {
@@ -308,7 +308,7 @@ func (b *builder) loadBalancer() (LoadBalancer, error) {
 	}
 	if !ok {
 		ipType, ok, err = b.exclusive(AnnotationIPAddressType, func(ann annotations) (string, error) {
-			v, _, err := ann.oneOf(AnnotationIPAddressType, "ipv4", "dualstack", "dualstack-without-public-ipv4")
+			v, _, err := ann.OneOf(AnnotationIPAddressType, "ipv4", "dualstack", "dualstack-without-public-ipv4")
 			return v, err
 		})
 		if err != nil {
@@ -340,7 +340,7 @@ func (b *builder) loadBalancer() (LoadBalancer, error) {
 	}
 	if !ok {
 		subnets, _, err = b.exclusive(AnnotationSubnets, func(ann annotations) (string, error) {
-			items, err := ann.list(AnnotationSubnets)
+			items, err := ann.List(AnnotationSubnets)
 			return strings.Join(items, ","), err
 		})
 		if err != nil {
@@ -353,7 +353,7 @@ func (b *builder) loadBalancer() (LoadBalancer, error) {
 	}
 
 	for _, m := range b.members {
-		if _, err := annotations(m.Ingress.Annotations).attributes(AnnotationLoadBalancerAttributes, loadBalancerAttributes); err != nil {
+		if _, err := attributes(annotations(m.Ingress.Annotations), AnnotationLoadBalancerAttributes, loadBalancerAttributes); err != nil {
 			return LoadBalancer{}, memberError(m.Ingress, err)
 		}
 	}
@@ -404,12 +404,12 @@ var invalidNameChars = regexp.MustCompile("[[:^alnum:]]")
 // sha256(cluster name, group ID, scheme).
 func (b *builder) loadBalancerName(scheme string) (string, error) {
 	name, ok, err := b.exclusive(AnnotationLoadBalancerName, func(ann annotations) (string, error) {
-		v, _ := ann.str(AnnotationLoadBalancerName)
+		v, _ := ann.Str(AnnotationLoadBalancerName)
 		if v == "" || len(v) > 32 {
-			return "", ann.fail(AnnotationLoadBalancerName, "must be 1 to 32 characters")
+			return "", ann.Fail(AnnotationLoadBalancerName, "must be 1 to 32 characters")
 		}
 		if !validLoadBalancerName(v) {
-			return "", ann.fail(AnnotationLoadBalancerName, "must be letters, digits and hyphens, not starting or ending with a hyphen, without two hyphens in a row, nor starting with internal-")
+			return "", ann.Fail(AnnotationLoadBalancerName, "must be letters, digits and hyphens, not starting or ending with a hyphen, without two hyphens in a row, nor starting with internal-")
 		}
 		return v, nil
 	})
@@ -475,7 +475,7 @@ type listenPort struct {
 func listenPorts(ing *networkingv1.Ingress) ([]listenPort, error) {
 	ann := annotations(ing.Annotations)
 	var raw []map[string]int64
-	found, err := ann.json(AnnotationListenPorts, &raw)
+	found, err := ann.JSON(AnnotationListenPorts, &raw)
 	if err != nil {
 		return nil, err
 	}
@@ -486,20 +486,20 @@ func listenPorts(ing *networkingv1.Ingress) ([]listenPort, error) {
 		return []listenPort{{"HTTP", 80}}, nil
 	}
 	if len(raw) == 0 {
-		return nil, ann.fail(AnnotationListenPorts, "no listen port")
+		return nil, ann.Fail(AnnotationListenPorts, "no listen port")
 	}
 	var out []listenPort
 	seen := map[int32]bool{}
 	for _, item := range raw {
 		for proto, port := range item {
 			if proto != "HTTP" && proto != "HTTPS" {
-				return nil, ann.fail(AnnotationListenPorts, fmt.Sprintf("protocol %q must be HTTP or HTTPS", proto))
+				return nil, ann.Fail(AnnotationListenPorts, fmt.Sprintf("protocol %q must be HTTP or HTTPS", proto))
 			}
 			if port < 1 || port > 65535 {
-				return nil, ann.fail(AnnotationListenPorts, fmt.Sprintf("port %d out of range 1-65535", port))
+				return nil, ann.Fail(AnnotationListenPorts, fmt.Sprintf("port %d out of range 1-65535", port))
 			}
 			if seen[int32(port)] {
-				return nil, ann.fail(AnnotationListenPorts, fmt.Sprintf("port %d listed twice", port))
+				return nil, ann.Fail(AnnotationListenPorts, fmt.Sprintf("port %d listed twice", port))
 			}
 			seen[int32(port)] = true
 			out = append(out, listenPort{proto, int32(port)})
@@ -561,10 +561,10 @@ func (b *builder) listeners() ([]Listener, error) {
 // group redirects to; 0 when unset.
 func (b *builder) sslRedirect(protocols map[int32]map[string]string) (int32, error) {
 	raw, ok, err := b.exclusive(AnnotationSSLRedirect, func(ann annotations) (string, error) {
-		v, _ := ann.str(AnnotationSSLRedirect)
+		v, _ := ann.Str(AnnotationSSLRedirect)
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 65535 {
-			return "", ann.fail(AnnotationSSLRedirect, "must be a port number")
+			return "", ann.Fail(AnnotationSSLRedirect, "must be a port number")
 		}
 		return strconv.Itoa(n), nil
 	})
@@ -579,7 +579,7 @@ func (b *builder) sslRedirect(protocols map[int32]map[string]string) (int32, err
 	}
 	for _, m := range b.members {
 		if _, ok := m.Ingress.Annotations[AnnotationSSLRedirect]; ok {
-			return 0, memberError(m.Ingress, annotations(m.Ingress.Annotations).fail(AnnotationSSLRedirect, fmt.Sprintf("port %d is not an HTTPS listen port of the group", n)))
+			return 0, memberError(m.Ingress, annotations(m.Ingress.Annotations).Fail(AnnotationSSLRedirect, fmt.Sprintf("port %d is not an HTTPS listen port of the group", n)))
 		}
 	}
 	return 0, nil
@@ -661,9 +661,9 @@ func (b *builder) tls(l *Listener, members []Member) error {
 	if !ok {
 		values := map[string]string{}
 		for _, m := range members {
-			if v, ok := annotations(m.Ingress.Annotations).str(AnnotationSSLPolicy); ok {
+			if v, ok := annotations(m.Ingress.Annotations).Str(AnnotationSSLPolicy); ok {
 				if v == "" {
-					return memberError(m.Ingress, annotations(m.Ingress.Annotations).fail(AnnotationSSLPolicy, "empty policy name"))
+					return memberError(m.Ingress, annotations(m.Ingress.Annotations).Fail(AnnotationSSLPolicy, "empty policy name"))
 				}
 				values[key(m.Ingress)] = v
 				policy = v
@@ -713,12 +713,12 @@ func (b *builder) inboundCIDRs(members []Member) ([]string, error) {
 			for _, c := range p.Spec.InboundCIDRs {
 				cidrs = append(cidrs, c)
 			}
-			if _, err := (annotations{"inboundCIDRs": strings.Join(cidrs, ",")}).cidrs("inboundCIDRs"); err != nil {
+			if _, err := (annotations{"inboundCIDRs": strings.Join(cidrs, ",")}).CIDRs("inboundCIDRs"); err != nil {
 				return nil, memberError(m.Ingress, fmt.Errorf("IngressClassParams %s: inboundCIDRs: %w", p.Name, err))
 			}
 		} else {
 			var err error
-			if cidrs, err = annotations(m.Ingress.Annotations).cidrs(AnnotationInboundCIDRs); err != nil {
+			if cidrs, err = annotations(m.Ingress.Annotations).CIDRs(AnnotationInboundCIDRs); err != nil {
 				return nil, memberError(m.Ingress, err)
 			}
 		}
@@ -835,7 +835,7 @@ func (b *builder) rule(m Member, host string, path networkingv1.HTTPIngressPath)
 		conds = append(conds, Condition{Field: "host-header", Values: []string{host}})
 	}
 	ann := annotations(m.Ingress.Annotations)
-	regexPaths, _, err := ann.oneOf(AnnotationUseRegexPathMatch, "true", "false")
+	regexPaths, _, err := ann.OneOf(AnnotationUseRegexPathMatch, "true", "false")
 	if err != nil {
 		return Rule{}, err
 	}
@@ -859,7 +859,7 @@ func (b *builder) rule(m Member, host string, path networkingv1.HTTPIngressPath)
 			return Rule{}, err
 		}
 		if conds, err = mergeConditions(conds, extra); err != nil {
-			return Rule{}, ann.fail(AnnotationConditionsPrefix+name, err.Error())
+			return Rule{}, ann.Fail(AnnotationConditionsPrefix+name, err.Error())
 		}
 		if transforms, err = parseTransforms(ann, name); err != nil {
 			return Rule{}, err

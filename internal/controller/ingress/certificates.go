@@ -28,13 +28,13 @@ func createACMCert(ann annotations) bool {
 func (b *builder) memberCertificates(m Member) ([]Certificate, error) {
 	ann := annotations(m.Ingress.Annotations)
 	var out []Certificate
-	arns, err := ann.list(AnnotationCertificateARN)
+	arns, err := ann.List(AnnotationCertificateARN)
 	if err != nil {
 		return nil, memberError(m.Ingress, err)
 	}
 	for _, arn := range arns {
 		if !strings.HasPrefix(arn, "arn:") {
-			return nil, memberError(m.Ingress, ann.fail(AnnotationCertificateARN, fmt.Sprintf("%q is not an ARN", arn)))
+			return nil, memberError(m.Ingress, ann.Fail(AnnotationCertificateARN, fmt.Sprintf("%q is not an ARN", arn)))
 		}
 		out = append(out, Certificate{ARN: arn})
 	}
@@ -44,9 +44,9 @@ func (b *builder) memberCertificates(m Member) ([]Certificate, error) {
 		}
 	}
 	create := false
-	if raw, ok := ann.str(AnnotationCreateACMCert); ok {
+	if raw, ok := ann.Str(AnnotationCreateACMCert); ok {
 		if create, err = strconv.ParseBool(raw); err != nil {
-			return nil, memberError(m.Ingress, ann.fail(AnnotationCreateACMCert, "must be true or false"))
+			return nil, memberError(m.Ingress, ann.Fail(AnnotationCreateACMCert, "must be true or false"))
 		}
 	}
 	if len(out) > 0 {
@@ -59,13 +59,13 @@ func (b *builder) memberCertificates(m Member) ([]Certificate, error) {
 		}
 		return []Certificate{{Discover: hosts}}, nil
 	}
-	if _, ok := ann.str(AnnotationACMPCAARN); ok {
-		e := ann.fail(AnnotationACMPCAARN, "kelb has no private certificate authorities: kelb's own CA issues the certificates create-acm-cert requests; remove the annotation")
+	if _, ok := ann.Str(AnnotationACMPCAARN); ok {
+		e := ann.Fail(AnnotationACMPCAARN, "kelb has no private certificate authorities: kelb's own CA issues the certificates create-acm-cert requests; remove the annotation")
 		e.Unimplemented = true
 		return nil, memberError(m.Ingress, e)
 	}
 	if len(hosts) == 0 {
-		return nil, memberError(m.Ingress, ann.fail(AnnotationCreateACMCert, "the Ingress has no hosts in spec.rules[].host or spec.tls[].hosts to request a certificate for"))
+		return nil, memberError(m.Ingress, ann.Fail(AnnotationCreateACMCert, "the Ingress has no hosts in spec.rules[].host or spec.tls[].hosts to request a certificate for"))
 	}
 	sum := sha256.Sum256([]byte(m.Ingress.Namespace + "/" + m.Ingress.Name))
 	id := fmt.Sprintf("amazon_issued/%s-%s", strings.ReplaceAll(hosts[0], "*", "wildcard"), hex.EncodeToString(sum[:])[:8])

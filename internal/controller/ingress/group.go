@@ -75,10 +75,10 @@ type Member struct {
 func memberOf(ing *networkingv1.Ingress, class ClassResult) (GroupID, int, error) {
 	ann := annotations(ing.Annotations)
 	order := 0
-	if raw, ok := ann.str(AnnotationGroupOrder); ok {
+	if raw, ok := ann.Str(AnnotationGroupOrder); ok {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < -1000 || n > 1000 {
-			return GroupID{}, 0, ann.fail(AnnotationGroupOrder, "must be an integer from -1000 to 1000")
+			return GroupID{}, 0, ann.Fail(AnnotationGroupOrder, "must be an integer from -1000 to 1000")
 		}
 		order = n
 	}
@@ -89,9 +89,9 @@ func memberOf(ing *networkingv1.Ingress, class ClassResult) (GroupID, int, error
 		}
 		return GroupID{Name: name}, order, nil
 	}
-	if raw, ok := ann.str(AnnotationGroupName); ok {
+	if raw, ok := ann.Str(AnnotationGroupName); ok {
 		if !validGroupName(raw) {
-			return GroupID{}, 0, ann.fail(AnnotationGroupName, "must be at most 63 lower case letters, digits, '-' or '.', starting and ending with a letter or digit")
+			return GroupID{}, 0, ann.Fail(AnnotationGroupName, "must be at most 63 lower case letters, digits, '-' or '.', starting and ending with a letter or digit")
 		}
 		return GroupID{Name: raw}, order, nil
 	}

@@ -98,8 +98,8 @@ func headerNameFormat(v string) error {
 
 // escapedStringMap reads "k1=v1,k2=v2" where "\," is a comma inside a
 // value, as the AWS Load Balancer Controller reads listener-attributes.
-func (a annotations) escapedStringMap(key string) (map[string]string, error) {
-	raw, ok := a.str(key)
+func escapedStringMap(a annotations, key string) (map[string]string, error) {
+	raw, ok := a.Str(key)
 	if !ok {
 		return nil, nil
 	}
@@ -123,17 +123,17 @@ func (a annotations) escapedStringMap(key string) (map[string]string, error) {
 		k, v, found := strings.Cut(item, "=")
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		if !found || k == "" {
-			return nil, a.fail(key, fmt.Sprintf("%q is not key=value", item))
+			return nil, a.Fail(key, fmt.Sprintf("%q is not key=value", item))
 		}
 		if _, dup := out[k]; dup {
-			return nil, a.fail(key, fmt.Sprintf("key %q given twice", k))
+			return nil, a.Fail(key, fmt.Sprintf("key %q given twice", k))
 		}
 		f, known := listenerAttributeFormats[k]
 		if !known {
-			return nil, a.fail(key, fmt.Sprintf("%q is not an attribute of ALB listeners", k))
+			return nil, a.Fail(key, fmt.Sprintf("%q is not an attribute of ALB listeners", k))
 		}
 		if err := f(v); err != nil {
-			return nil, a.fail(key, fmt.Sprintf("%s=%s: %v", k, v, err))
+			return nil, a.Fail(key, fmt.Sprintf("%s=%s: %v", k, v, err))
 		}
 		out[k] = v
 	}
@@ -148,7 +148,7 @@ func (b *builder) listenerAttributes(protocol string, port int32, members []Memb
 	out := map[string]string{}
 	from := map[string]string{}
 	for _, m := range members {
-		kv, err := annotations(m.Ingress.Annotations).escapedStringMap(annKey)
+		kv, err := escapedStringMap(annotations(m.Ingress.Annotations), annKey)
 		if err != nil {
 			return nil, memberError(m.Ingress, err)
 		}

@@ -28,20 +28,20 @@ import (
 func parseMutualAuthentication(ann annotations) (map[int32]*MutualAuthentication, error) {
 	key := AnnotationMutualAuthentication
 	var entries []MutualAuthentication
-	ok, err := ann.json(key, &entries)
+	ok, err := ann.JSON(key, &entries)
 	if !ok || err != nil {
 		return nil, err
 	}
 	if len(entries) == 0 {
-		return nil, ann.fail(key, "empty mutualAuthentication configuration")
+		return nil, ann.Fail(key, "empty mutualAuthentication configuration")
 	}
 	out := make(map[int32]*MutualAuthentication, len(entries))
 	for _, e := range entries {
 		if err := checkMutualAuthentication(e); err != nil {
-			return nil, ann.fail(key, err.Error())
+			return nil, ann.Fail(key, err.Error())
 		}
 		if _, dup := out[e.Port]; dup {
-			return nil, ann.fail(key, fmt.Sprintf("port %d is listed twice", e.Port))
+			return nil, ann.Fail(key, fmt.Sprintf("port %d is listed twice", e.Port))
 		}
 		if e.Mode == "verify" && e.IgnoreClientCertificateExpiry == nil {
 			e.IgnoreClientCertificateExpiry = aws.Bool(false)

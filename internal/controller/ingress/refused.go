@@ -55,7 +55,7 @@ func refuseUnprotected(ann annotations) error {
 }
 
 func refuseOne(ann annotations, key string) error {
-	raw, _ := ann.str(key)
+	raw, _ := ann.Str(key)
 	switch key {
 	case AnnotationAuthType:
 		// auth-type oidc and cognito are built into authenticate actions
@@ -64,7 +64,7 @@ func refuseOne(ann annotations, key string) error {
 		case "none", "oidc", "cognito":
 			return nil
 		}
-		return ann.fail(key, "must be one of none, oidc, cognito")
+		return ann.Fail(key, "must be one of none, oidc, cognito")
 	}
 	if _, ok := strings.CutPrefix(key, AnnotationActionsPrefix); ok {
 		// Only the type is read here; parseAction checks the rest of an

@@ -19,12 +19,12 @@ const AnnotationSecurityGroups = AnnotationPrefix + "security-groups"
 // as written, resolved at deploy.
 func (b *builder) securityGroups() ([]string, error) {
 	v, ok, err := b.exclusive(AnnotationSecurityGroups, func(ann annotations) (string, error) {
-		list, err := ann.list(AnnotationSecurityGroups)
+		list, err := ann.List(AnnotationSecurityGroups)
 		if err != nil {
 			return "", err
 		}
 		if len(list) == 0 {
-			return "", ann.fail(AnnotationSecurityGroups, "names no security group")
+			return "", ann.Fail(AnnotationSecurityGroups, "names no security group")
 		}
 		return strings.Join(list, ","), nil
 	})

@@ -55,7 +55,7 @@ func (b *builder) targetGroup(m Member, svcName string, port intstr.IntOrString)
 	if targetType == "" {
 		targetType = "instance"
 	}
-	if v, ok, err := ann.source(AnnotationTargetType).oneOf(AnnotationTargetType, "ip", "instance"); err != nil {
+	if v, ok, err := ann.source(AnnotationTargetType).OneOf(AnnotationTargetType, "ip", "instance"); err != nil {
 		return fail(err)
 	} else if ok {
 		targetType = v
@@ -64,13 +64,13 @@ func (b *builder) targetGroup(m Member, svcName string, port intstr.IntOrString)
 		targetType = v
 	}
 	protocol := "HTTP"
-	if v, ok, err := ann.source(AnnotationBackendProtocol).oneOf(AnnotationBackendProtocol, "HTTP", "HTTPS"); err != nil {
+	if v, ok, err := ann.source(AnnotationBackendProtocol).OneOf(AnnotationBackendProtocol, "HTTP", "HTTPS"); err != nil {
 		return fail(err)
 	} else if ok {
 		protocol = v
 	}
 	version := "HTTP1"
-	if v, ok, err := ann.source(AnnotationBackendProtocolVersion).oneOf(AnnotationBackendProtocolVersion, "HTTP1", "HTTP2", "GRPC"); err != nil {
+	if v, ok, err := ann.source(AnnotationBackendProtocolVersion).OneOf(AnnotationBackendProtocolVersion, "HTTP1", "HTTP2", "GRPC"); err != nil {
 		return fail(err)
 	} else if ok {
 		version = v
@@ -100,7 +100,7 @@ func (b *builder) targetGroup(m Member, svcName string, port intstr.IntOrString)
 	if err != nil {
 		return fail(err)
 	}
-	attrs, err := ann.source(AnnotationTargetGroupAttributes).attributes(AnnotationTargetGroupAttributes, targetGroupAttributes)
+	attrs, err := attributes(ann.source(AnnotationTargetGroupAttributes), AnnotationTargetGroupAttributes, targetGroupAttributes)
 	if err != nil {
 		return fail(err)
 	}
@@ -143,7 +143,7 @@ func (b *builder) targetGroup(m Member, svcName string, port intstr.IntOrString)
 		IPAddressType: &tgIPType,
 	}
 	if targetType == "instance" {
-		nodeLabels, err := ann.source(AnnotationTargetNodeLabels).stringMap(AnnotationTargetNodeLabels)
+		nodeLabels, err := ann.source(AnnotationTargetNodeLabels).StringMap(AnnotationTargetNodeLabels)
 		if err != nil {
 			return fail(err)
 		}
@@ -194,13 +194,13 @@ func (b *builder) healthCheck(ann layered, svc *corev1.Service, protocol, versio
 	if version == "GRPC" {
 		hc.Path, hc.HTTPCode, hc.GRPCCode = grpcHealthCheckPath, "", "12"
 	}
-	if v, ok, err := ann.source(AnnotationHCProtocol).oneOf(AnnotationHCProtocol, "HTTP", "HTTPS"); err != nil {
+	if v, ok, err := ann.source(AnnotationHCProtocol).OneOf(AnnotationHCProtocol, "HTTP", "HTTPS"); err != nil {
 		return HealthCheck{}, err
 	} else if ok {
 		hc.Protocol = v
 	}
 	if a := ann.source(AnnotationHCPort); len(a) > 0 {
-		raw, _ := a.str(AnnotationHCPort)
+		raw, _ := a.Str(AnnotationHCPort)
 		p, err := healthCheckPort(a, raw, svc, targetType)
 		if err != nil {
 			return HealthCheck{}, err
@@ -208,22 +208,22 @@ func (b *builder) healthCheck(ann layered, svc *corev1.Service, protocol, versio
 		hc.Port = p
 	}
 	if a := ann.source(AnnotationHCPath); len(a) > 0 {
-		raw, _ := a.str(AnnotationHCPath)
+		raw, _ := a.Str(AnnotationHCPath)
 		if !strings.HasPrefix(raw, "/") {
-			return HealthCheck{}, a.fail(AnnotationHCPath, `must start with "/"`)
+			return HealthCheck{}, a.Fail(AnnotationHCPath, `must start with "/"`)
 		}
 		hc.Path = raw
 	}
 	if a := ann.source(AnnotationSuccessCodes); len(a) > 0 {
-		raw, _ := a.str(AnnotationSuccessCodes)
+		raw, _ := a.Str(AnnotationSuccessCodes)
 		if version == "GRPC" {
 			if !validCodes(raw, 0, 99) {
-				return HealthCheck{}, a.fail(AnnotationSuccessCodes, `must be gRPC codes 0-99 as "12", "0,12" or "0-99"`)
+				return HealthCheck{}, a.Fail(AnnotationSuccessCodes, `must be gRPC codes 0-99 as "12", "0,12" or "0-99"`)
 			}
 			hc.GRPCCode = raw
 		} else {
 			if !validCodes(raw, 200, 499) {
-				return HealthCheck{}, a.fail(AnnotationSuccessCodes, `must be HTTP codes 200-499 as "200", "200,202" or "200-299"`)
+				return HealthCheck{}, a.Fail(AnnotationSuccessCodes, `must be HTTP codes 200-499 as "200", "200,202" or "200-299"`)
 			}
 			hc.HTTPCode = raw
 		}
@@ -238,7 +238,7 @@ func (b *builder) healthCheck(ann layered, svc *corev1.Service, protocol, versio
 		{AnnotationHealthyThreshold, &hc.HealthyThreshold},
 		{AnnotationUnhealthyThreshold, &hc.UnhealthyThreshold},
 	} {
-		if *f.v, err = ann.source(f.key).positive(f.key, *f.v); err != nil {
+		if *f.v, err = ann.source(f.key).Positive(f.key, *f.v); err != nil {
 			return HealthCheck{}, err
 		}
 	}
@@ -254,7 +254,7 @@ func healthCheckPort(ann annotations, raw string, svc *corev1.Service, targetTyp
 	}
 	if n, err := strconv.Atoi(raw); err == nil {
 		if n < 1 || n > 65535 {
-			return "", ann.fail(AnnotationHCPort, "port out of range 1-65535")
+			return "", ann.Fail(AnnotationHCPort, "port out of range 1-65535")
 		}
 		return strconv.Itoa(n), nil
 	}
@@ -264,7 +264,7 @@ func healthCheckPort(ann annotations, raw string, svc *corev1.Service, targetTyp
 		}
 		if targetType == "instance" {
 			if p.NodePort == 0 {
-				return "", ann.fail(AnnotationHCPort, "the named Service port has no nodePort")
+				return "", ann.Fail(AnnotationHCPort, "the named Service port has no nodePort")
 			}
 			return strconv.Itoa(int(p.NodePort)), nil
 		}
@@ -274,9 +274,9 @@ func healthCheckPort(ann annotations, raw string, svc *corev1.Service, targetTyp
 			}
 			return strconv.Itoa(int(p.TargetPort.IntVal)), nil
 		}
-		return "", ann.fail(AnnotationHCPort, "a named port cannot be the health check port of ip targets when its targetPort is a name")
+		return "", ann.Fail(AnnotationHCPort, "a named port cannot be the health check port of ip targets when its targetPort is a name")
 	}
-	return "", ann.fail(AnnotationHCPort, "not traffic-port, a port number or the name of a Service port")
+	return "", ann.Fail(AnnotationHCPort, "not traffic-port, a port number or the name of a Service port")
 }
 
 // validCodes accepts "c", "c1,c2,..." and "lo-hi" with codes in [min, max].

@@ -52,7 +52,7 @@ type rewriteJSON struct {
 func parseTransforms(ann annotations, name string) ([]Transform, error) {
 	key := AnnotationTransformsPrefix + name
 	var ts []transformJSON
-	found, err := ann.json(key, &ts)
+	found, err := ann.JSON(key, &ts)
 	if err != nil || !found {
 		return nil, err
 	}
@@ -60,7 +60,7 @@ func parseTransforms(ann annotations, name string) ([]Transform, error) {
 	seen := map[string]bool{}
 	for i, t := range ts {
 		fail := func(reason string) error {
-			return ann.fail(key, fmt.Sprintf("transform %d (%s): %s", i+1, t.Type, reason))
+			return ann.Fail(key, fmt.Sprintf("transform %d (%s): %s", i+1, t.Type, reason))
 		}
 		var cfg *rewritesJSON
 		switch t.Type {

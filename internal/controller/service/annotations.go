@@ -1,10 +1,9 @@
 package service
 
 import (
-	"fmt"
-	"net/netip"
-	"strconv"
 	"strings"
+
+	annot "github.com/kelb-io/kelb/internal/controller/annotations"
 )
 
 // AnnotationPrefix is the prefix of every Service annotation kelb reads.
@@ -113,109 +112,8 @@ func unknownAnnotation(key string) bool {
 
 // AnnotationError is a malformed annotation: its key, its value and what is
 // wrong with it.
-type AnnotationError struct {
-	Key    string
-	Value  string
-	Reason string
-}
+type AnnotationError = annot.Error
 
-func (e *AnnotationError) Error() string {
-	return fmt.Sprintf("annotation %s: invalid value %q: %s", e.Key, e.Value, e.Reason)
-}
-
-// annotations reads a Service's annotations; every parse error names the
-// annotation and its value.
-type annotations map[string]string
-
-func (a annotations) str(key string) (string, bool) {
-	v, ok := a[key]
-	return strings.TrimSpace(v), ok
-}
-
-func (a annotations) bool(key string) (value, ok bool, err error) {
-	raw, ok := a.str(key)
-	if !ok {
-		return false, false, nil
-	}
-	b, err := strconv.ParseBool(raw)
-	if err != nil {
-		return false, true, &AnnotationError{Key: key, Value: a[key], Reason: "not a boolean"}
-	}
-	return b, true, nil
-}
-
-// positive reads a positive integer.
-func (a annotations) positive(key string, def int32) (int32, error) {
-	raw, ok := a.str(key)
-	if !ok {
-		return def, nil
-	}
-	n, err := strconv.ParseInt(raw, 10, 32)
-	if err != nil || n <= 0 {
-		return 0, &AnnotationError{Key: key, Value: a[key], Reason: "not a positive integer"}
-	}
-	return int32(n), nil
-}
-
-// list reads a comma-separated list; empty items are an error.
-func (a annotations) list(key string) ([]string, error) {
-	raw, ok := a.str(key)
-	if !ok {
-		return nil, nil
-	}
-	return parseList(key, a[key], raw)
-}
-
-func parseList(key, original, raw string) ([]string, error) {
-	var out []string
-	for _, item := range strings.Split(raw, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			return nil, &AnnotationError{Key: key, Value: original, Reason: "empty item in comma-separated list"}
-		}
-		out = append(out, item)
-	}
-	return out, nil
-}
-
-// stringMap reads "k1=v1,k2=v2". A key without "=" is an error; an empty
-// value is allowed.
-func (a annotations) stringMap(key string) (map[string]string, error) {
-	raw, ok := a.str(key)
-	if !ok {
-		return nil, nil
-	}
-	items, err := parseList(key, a[key], raw)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(items))
-	for _, item := range items {
-		k, v, found := strings.Cut(item, "=")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if !found || k == "" {
-			return nil, &AnnotationError{Key: key, Value: a[key], Reason: fmt.Sprintf("%q is not key=value", item)}
-		}
-		if _, dup := out[k]; dup {
-			return nil, &AnnotationError{Key: key, Value: a[key], Reason: fmt.Sprintf("key %q given twice", k)}
-		}
-		out[k] = v
-	}
-	return out, nil
-}
-
-// cidrs reads a list of networks.
-func (a annotations) cidrs(key string) ([]string, error) {
-	items, err := a.list(key)
-	if err != nil {
-		return nil, err
-	}
-	for i, item := range items {
-		p, err := netip.ParsePrefix(item)
-		if err != nil {
-			return nil, &AnnotationError{Key: key, Value: a[key], Reason: fmt.Sprintf("%q is not a CIDR", item)}
-		}
-		items[i] = p.Masked().String()
-	}
-	return items, nil
-}
+// annotations reads the annotations of one object; every parse error names
+// the annotation and its value.
+type annotations = annot.Map

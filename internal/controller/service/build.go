@@ -181,7 +181,7 @@ func (b *builder) build() (*Stack, error) {
 }
 
 func (b *builder) targetType() (string, error) {
-	if raw, ok := b.ann.str(AnnotationTargetType); ok {
+	if raw, ok := b.ann.Str(AnnotationTargetType); ok {
 		switch raw {
 		case "ip", "instance":
 			return raw, nil
@@ -206,14 +206,14 @@ func (b *builder) targetType() (string, error) {
 }
 
 func (b *builder) scheme() (string, error) {
-	if raw, ok := b.ann.str(AnnotationScheme); ok {
+	if raw, ok := b.ann.Str(AnnotationScheme); ok {
 		switch raw {
 		case SchemeInternal, SchemeInternetFacing:
 			return raw, nil
 		}
 		return "", &AnnotationError{Key: AnnotationScheme, Value: b.ann[AnnotationScheme], Reason: `must be "internal" or "internet-facing"`}
 	}
-	internal, ok, err := b.ann.bool(AnnotationInternal)
+	internal, ok, err := b.ann.Bool(AnnotationInternal)
 	if err != nil {
 		return "", err
 	}
@@ -244,7 +244,7 @@ var invalidNameChars = regexp.MustCompile("[[:^alnum:]]")
 // name stripped of non-alphanumerics and cut to 8 characters, and 10 hex
 // digits of sha256(cluster name, Service UID, scheme).
 func (b *builder) loadBalancerName(scheme string) (string, error) {
-	if name, ok := b.ann.str(AnnotationName); ok {
+	if name, ok := b.ann.Str(AnnotationName); ok {
 		if name == "" || len(name) > 32 {
 			return "", &AnnotationError{Key: AnnotationName, Value: b.ann[AnnotationName], Reason: "must be 1 to 32 characters"}
 		}
@@ -284,23 +284,23 @@ func (b *builder) loadBalancer(stackID, scheme string) (LoadBalancer, error) {
 		return LoadBalancer{}, err
 	}
 	ipType := "ipv4"
-	if raw, ok := b.ann.str(AnnotationIPAddressType); ok {
+	if raw, ok := b.ann.Str(AnnotationIPAddressType); ok {
 		if raw != "ipv4" && raw != "dualstack" {
 			return LoadBalancer{}, &AnnotationError{Key: AnnotationIPAddressType, Value: b.ann[AnnotationIPAddressType], Reason: `must be "ipv4" or "dualstack"`}
 		}
 		ipType = raw
 	}
-	subnets, err := b.ann.list(AnnotationSubnets)
+	subnets, err := b.ann.List(AnnotationSubnets)
 	if err != nil {
 		return LoadBalancer{}, err
 	}
-	attrs, err := b.ann.stringMap(AnnotationAttributes)
+	attrs, err := b.ann.StringMap(AnnotationAttributes)
 	if err != nil {
 		return LoadBalancer{}, err
 	}
 	// The deprecated annotation wins over the attributes annotation, as it
 	// does in the AWS Load Balancer Controller.
-	crossZone, ok, err := b.ann.bool(AnnotationCrossZone)
+	crossZone, ok, err := b.ann.Bool(AnnotationCrossZone)
 	if err != nil {
 		return LoadBalancer{}, err
 	}
@@ -333,7 +333,7 @@ func (b *builder) loadBalancer(stackID, scheme string) (LoadBalancer, error) {
 // resourceTags are the default tags, the Service's additional tags, then
 // the tracking tags, which nothing overrides.
 func (b *builder) resourceTags(stackID, resource string) (map[string]string, error) {
-	extra, err := b.ann.stringMap(AnnotationAdditionalTags)
+	extra, err := b.ann.StringMap(AnnotationAdditionalTags)
 	if err != nil {
 		return nil, err
 	}
@@ -437,7 +437,7 @@ func (b *builder) perPort(prefix string, groups []servicePortGroup, byNumber boo
 		if other, dup := from[listener]; dup {
 			return nil, &AnnotationError{Key: key, Value: b.ann[key], Reason: fmt.Sprintf("listener %s is also set by %s; set one of them", listener, other)}
 		}
-		m, err := b.ann.stringMap(key)
+		m, err := b.ann.StringMap(key)
 		if err != nil {
 			return nil, err
 		}
@@ -462,7 +462,7 @@ func (b *builder) sourceRanges() (field string, ranges []string, err error) {
 		}
 		return fieldSourceRanges, ranges, nil
 	}
-	ranges, err = b.ann.cidrs(AnnotationSourceRanges)
+	ranges, err = b.ann.CIDRs(AnnotationSourceRanges)
 	return "annotation " + AnnotationSourceRanges, ranges, err
 }
 
@@ -557,7 +557,7 @@ func (b *builder) healthCheck(targetType string) (HealthCheck, error) {
 		hc.HealthyThreshold = 2
 		hc.UnhealthyThreshold = 2
 	}
-	if raw, ok := b.ann.str(AnnotationHCProtocol); ok {
+	if raw, ok := b.ann.Str(AnnotationHCProtocol); ok {
 		switch p := strings.ToUpper(raw); p {
 		case "TCP", "HTTP", "HTTPS":
 			hc.Protocol = p
@@ -565,7 +565,7 @@ func (b *builder) healthCheck(targetType string) (HealthCheck, error) {
 			return HealthCheck{}, &AnnotationError{Key: AnnotationHCProtocol, Value: b.ann[AnnotationHCProtocol], Reason: "must be TCP, HTTP or HTTPS"}
 		}
 	}
-	if raw, ok := b.ann.str(AnnotationHCPort); ok {
+	if raw, ok := b.ann.Str(AnnotationHCPort); ok {
 		port, err := b.healthCheckPort(raw, targetType)
 		if err != nil {
 			return HealthCheck{}, err
@@ -574,14 +574,14 @@ func (b *builder) healthCheck(targetType string) (HealthCheck, error) {
 	}
 	if hc.Protocol != "TCP" {
 		hc.Path = defaultPath
-		if raw, ok := b.ann.str(AnnotationHCPath); ok {
+		if raw, ok := b.ann.Str(AnnotationHCPath); ok {
 			if !strings.HasPrefix(raw, "/") {
 				return HealthCheck{}, &AnnotationError{Key: AnnotationHCPath, Value: b.ann[AnnotationHCPath], Reason: `must start with "/"`}
 			}
 			hc.Path = raw
 		}
 		hc.HTTPCode = "200-399"
-		if raw, ok := b.ann.str(AnnotationHCSuccessCodes); ok {
+		if raw, ok := b.ann.Str(AnnotationHCSuccessCodes); ok {
 			if !validSuccessCodes(raw) {
 				return HealthCheck{}, &AnnotationError{Key: AnnotationHCSuccessCodes, Value: b.ann[AnnotationHCSuccessCodes], Reason: `must be codes 200-599 as "200", "200,202" or "200-299"`}
 			}
@@ -589,19 +589,19 @@ func (b *builder) healthCheck(targetType string) (HealthCheck, error) {
 		}
 	}
 	var err error
-	if hc.IntervalSeconds, err = b.ann.positive(AnnotationHCInterval, hc.IntervalSeconds); err != nil {
+	if hc.IntervalSeconds, err = b.ann.Positive(AnnotationHCInterval, hc.IntervalSeconds); err != nil {
 		return HealthCheck{}, err
 	}
 	// A default timeout longer than a shorter configured interval is cut
 	// to the interval: a 1 s interval gets a 1 s timeout.
 	hc.TimeoutSeconds = min(hc.TimeoutSeconds, hc.IntervalSeconds)
-	if hc.TimeoutSeconds, err = b.ann.positive(AnnotationHCTimeout, hc.TimeoutSeconds); err != nil {
+	if hc.TimeoutSeconds, err = b.ann.Positive(AnnotationHCTimeout, hc.TimeoutSeconds); err != nil {
 		return HealthCheck{}, err
 	}
-	if hc.HealthyThreshold, err = b.ann.positive(AnnotationHCHealthyThreshold, hc.HealthyThreshold); err != nil {
+	if hc.HealthyThreshold, err = b.ann.Positive(AnnotationHCHealthyThreshold, hc.HealthyThreshold); err != nil {
 		return HealthCheck{}, err
 	}
-	if hc.UnhealthyThreshold, err = b.ann.positive(AnnotationHCUnhealthyThreshold, hc.UnhealthyThreshold); err != nil {
+	if hc.UnhealthyThreshold, err = b.ann.Positive(AnnotationHCUnhealthyThreshold, hc.UnhealthyThreshold); err != nil {
 		return HealthCheck{}, err
 	}
 	return hc, nil
@@ -665,7 +665,7 @@ func validSuccessCodes(s string) bool {
 // with proxy_protocol_v2.enabled always present: false by default, true
 // with aws-load-balancer-proxy-protocol "*", which wins over both.
 func (b *builder) targetGroupAttributes(perPort map[string]string) (map[string]string, error) {
-	attrs, err := b.ann.stringMap(AnnotationTargetGroupAttrs)
+	attrs, err := b.ann.StringMap(AnnotationTargetGroupAttrs)
 	if err != nil {
 		return nil, err
 	}
@@ -678,7 +678,7 @@ func (b *builder) targetGroupAttributes(perPort map[string]string) (map[string]s
 	if _, ok := attrs[attrProxyProtocolV2]; !ok {
 		attrs[attrProxyProtocolV2] = "false"
 	}
-	if raw, ok := b.ann.str(AnnotationProxyProtocol); ok {
+	if raw, ok := b.ann.Str(AnnotationProxyProtocol); ok {
 		if raw != "*" {
 			return nil, &AnnotationError{Key: AnnotationProxyProtocol, Value: b.ann[AnnotationProxyProtocol], Reason: `the only valid value is "*"`}
 		}
@@ -703,7 +703,7 @@ func (b *builder) targetGroupBinding(tg TargetGroup, g servicePortGroup) (Target
 		IPAddressType: &ipType,
 	}
 	if tg.TargetType == "instance" {
-		labels, err := b.ann.stringMap(AnnotationTargetNodeLabels)
+		labels, err := b.ann.StringMap(AnnotationTargetNodeLabels)
 		if err != nil {
 			return TargetGroupBinding{}, err
 		}

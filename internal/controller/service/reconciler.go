@@ -263,7 +263,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, svc *corev1.Service, res *
 // secretNames are the TLS Secrets (namespace/name) a Service names in
 // kelb-ssl-cert-secrets; malformed items are left to Build to report.
 func secretNames(svc *corev1.Service) []string {
-	raw, ok := annotations(svc.Annotations).str(AnnotationSSLCertSecrets)
+	raw, ok := annotations(svc.Annotations).Str(AnnotationSSLCertSecrets)
 	if !ok {
 		return nil
 	}

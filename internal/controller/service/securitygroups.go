@@ -17,7 +17,7 @@ const AnnotationSecurityGroups = AnnotationPrefix + "aws-load-balancer-security-
 // securityGroups reads the security-groups annotation: the names or IDs
 // as written, resolved at deploy.
 func (b *builder) securityGroups() ([]string, error) {
-	return b.ann.list(AnnotationSecurityGroups)
+	return b.ann.List(AnnotationSecurityGroups)
 }
 
 // managedSecurityGroup gives st the frontend group the AWS Load Balancer

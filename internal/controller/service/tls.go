@@ -59,7 +59,7 @@ type tlsSettings struct {
 // as the in-tree AWS cloud provider did).
 func (b *builder) tls() (tlsSettings, error) {
 	var s tlsSettings
-	arns, err := b.ann.list(AnnotationSSLCert)
+	arns, err := b.ann.List(AnnotationSSLCert)
 	if err != nil {
 		return s, err
 	}
@@ -69,7 +69,7 @@ func (b *builder) tls() (tlsSettings, error) {
 		}
 		s.certificates = append(s.certificates, model.Certificate{ARN: arn})
 	}
-	secrets, err := b.ann.list(AnnotationSSLCertSecrets)
+	secrets, err := b.ann.List(AnnotationSSLCertSecrets)
 	if err != nil {
 		return s, err
 	}
@@ -80,7 +80,7 @@ func (b *builder) tls() (tlsSettings, error) {
 		}
 		s.certificates = append(s.certificates, model.Certificate{Secret: b.svc.Namespace + "/" + name})
 	}
-	if s.ports, err = b.ann.list(AnnotationSSLPorts); err != nil {
+	if s.ports, err = b.ann.List(AnnotationSSLPorts); err != nil {
 		return s, err
 	}
 	var unused []string
@@ -124,7 +124,7 @@ func (b *builder) tlsListenerSettings() (tlsListener, error) {
 	if t.sslPolicy == "" {
 		t.sslPolicy = DefaultSSLPolicy
 	}
-	if raw, ok := b.ann.str(AnnotationSSLNegotiationPolicy); ok {
+	if raw, ok := b.ann.Str(AnnotationSSLNegotiationPolicy); ok {
 		// kelb server checks the name against the policies it has; an
 		// empty or foreign one is refused here, naming the annotation.
 		if !strings.HasPrefix(raw, "ELBSecurityPolicy-") {
@@ -133,7 +133,7 @@ func (b *builder) tlsListenerSettings() (tlsListener, error) {
 		}
 		t.sslPolicy = raw
 	}
-	if raw, ok := b.ann.str(AnnotationBackendProtocol); ok {
+	if raw, ok := b.ann.Str(AnnotationBackendProtocol); ok {
 		switch raw {
 		case backendProtocolSSL:
 			t.backendTLS = true
@@ -142,7 +142,7 @@ func (b *builder) tlsListenerSettings() (tlsListener, error) {
 			return t, &AnnotationError{Key: AnnotationBackendProtocol, Value: b.ann[AnnotationBackendProtocol], Reason: `must be "ssl" or "tcp"`}
 		}
 	}
-	if raw, ok := b.ann.str(AnnotationALPNPolicy); ok {
+	if raw, ok := b.ann.Str(AnnotationALPNPolicy); ok {
 		if !slices.Contains(alpnPolicies, raw) {
 			return t, &AnnotationError{Key: AnnotationALPNPolicy, Value: b.ann[AnnotationALPNPolicy],
 				Reason: "must be one of " + strings.Join(alpnPolicies, ", ")}
