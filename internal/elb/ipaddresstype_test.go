@@ -140,7 +140,7 @@ func TestSetIPAddressType(t *testing.T) {
 
 	// An IPv6 target group: only IPv6 targets, only on a dualstack load
 	// balancer, and a UDP listener needs source NAT prefixes.
-	tg6, err := e.svc.CreateTargetGroup(ctx, CreateTargetGroupInput{Name: "tg6", Protocol: "TCP_UDP", Port: 80, VpcID: "vpc-0kelb", TargetType: TargetTypeIP, IPAddressType: IPAddressTypeIPv6})
+	tg6, err := e.svc.CreateTargetGroup(ctx, CreateTargetGroupInput{Name: "tg6", Protocol: "TCP_UDP", Port: 80, VpcID: "vpc-0ce1b000000000000", TargetType: TargetTypeIP, IPAddressType: IPAddressTypeIPv6})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestIPv6TargetGroups(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newDualEnv(t)
 			tg, err := e.svc.CreateTargetGroup(context.Background(), CreateTargetGroupInput{Name: "tg", Protocol: "TCP", Port: 80,
-				VpcID: "vpc-0kelb", TargetType: tc.targetType, IPAddressType: tc.addrType})
+				VpcID: "vpc-0ce1b000000000000", TargetType: tc.targetType, IPAddressType: tc.addrType})
 			wantCode(t, err, tc.wantCode)
 			if err == nil && tg.IPAddressType != tc.addrType {
 				t.Errorf("IpAddressType = %q, want %q", tg.IPAddressType, tc.addrType)

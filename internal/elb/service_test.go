@@ -107,7 +107,7 @@ func (e *testEnv) nlb(t *testing.T, name string) LoadBalancer {
 
 func (e *testEnv) tg(t *testing.T, name, protocol string) TargetGroup {
 	t.Helper()
-	tg, err := e.svc.CreateTargetGroup(context.Background(), CreateTargetGroupInput{VpcID: "vpc-0kelb",
+	tg, err := e.svc.CreateTargetGroup(context.Background(), CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000",
 		Name: name, Protocol: protocol, Port: 8080, TargetType: TargetTypeIP})
 	if err != nil {
 		t.Fatal(err)
@@ -416,7 +416,7 @@ func TestCreateTargetGroupDefaults(t *testing.T) {
 	}{
 		{
 			name: "TCP ip",
-			in:   CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "tcp", Protocol: "TCP", Port: 8080, TargetType: TargetTypeIP},
+			in:   CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "tcp", Protocol: "TCP", Port: 8080, TargetType: TargetTypeIP},
 			wantHC: HealthCheck{Enabled: true, Protocol: "TCP", Port: "traffic-port",
 				IntervalSeconds: 30, TimeoutSeconds: 10, HealthyThreshold: 5, UnhealthyThreshold: 2},
 			wantAttrs: map[string]string{
@@ -433,28 +433,28 @@ func TestCreateTargetGroupDefaults(t *testing.T) {
 		},
 		{
 			name: "a short interval brings the default timeout down with it",
-			in: CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "fast", Protocol: "TCP", Port: 8080, TargetType: TargetTypeIP,
+			in: CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "fast", Protocol: "TCP", Port: 8080, TargetType: TargetTypeIP,
 				HealthCheck: HealthCheckInput{IntervalSeconds: ptr[int32](5)}},
 			wantHC: HealthCheck{Enabled: true, Protocol: "TCP", Port: "traffic-port",
 				IntervalSeconds: 5, TimeoutSeconds: 5, HealthyThreshold: 5, UnhealthyThreshold: 2},
 		},
 		{
 			name: "TCP instance preserves client IP",
-			in:   CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "inst", Protocol: "TCP", Port: 30080},
+			in:   CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "inst", Protocol: "TCP", Port: 30080},
 			wantHC: HealthCheck{Enabled: true, Protocol: "TCP", Port: "traffic-port",
 				IntervalSeconds: 30, TimeoutSeconds: 10, HealthyThreshold: 5, UnhealthyThreshold: 2},
 			wantAttrs: map[string]string{"preserve_client_ip.enabled": "true"},
 		},
 		{
 			name: "UDP ip preserves client IP",
-			in:   CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "udp", Protocol: "UDP", Port: 53, TargetType: TargetTypeIP},
+			in:   CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "udp", Protocol: "UDP", Port: 53, TargetType: TargetTypeIP},
 			wantHC: HealthCheck{Enabled: true, Protocol: "TCP", Port: "traffic-port",
 				IntervalSeconds: 30, TimeoutSeconds: 10, HealthyThreshold: 5, UnhealthyThreshold: 2},
 			wantAttrs: map[string]string{"preserve_client_ip.enabled": "true"},
 		},
 		{
 			name: "TCP with an HTTP check",
-			in: CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "tcp-http", Protocol: "TCP", Port: 80, TargetType: TargetTypeIP,
+			in: CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "tcp-http", Protocol: "TCP", Port: 80, TargetType: TargetTypeIP,
 				HealthCheck: HealthCheckInput{Protocol: "HTTP", Path: "/healthz", Port: "10256"}},
 			wantHC: HealthCheck{Enabled: true, Protocol: "HTTP", Port: "10256", Path: "/healthz",
 				IntervalSeconds: 30, TimeoutSeconds: 6, HealthyThreshold: 5, UnhealthyThreshold: 2,
@@ -462,7 +462,7 @@ func TestCreateTargetGroupDefaults(t *testing.T) {
 		},
 		{
 			name: "HTTP",
-			in:   CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "http", Protocol: "HTTP", Port: 80, TargetType: TargetTypeIP},
+			in:   CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "http", Protocol: "HTTP", Port: 80, TargetType: TargetTypeIP},
 			wantHC: HealthCheck{Enabled: true, Protocol: "HTTP", Port: "traffic-port", Path: "/",
 				IntervalSeconds: 30, TimeoutSeconds: 5, HealthyThreshold: 5, UnhealthyThreshold: 2,
 				Matcher: Matcher{HTTPCode: "200"}},
@@ -471,31 +471,31 @@ func TestCreateTargetGroupDefaults(t *testing.T) {
 		},
 		{
 			name: "gRPC",
-			in:   CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "grpc", Protocol: "HTTP", ProtocolVersion: "GRPC", Port: 50051, TargetType: TargetTypeIP},
+			in:   CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "grpc", Protocol: "HTTP", ProtocolVersion: "GRPC", Port: 50051, TargetType: TargetTypeIP},
 			wantHC: HealthCheck{Enabled: true, Protocol: "HTTP", Port: "traffic-port", Path: "/AWS.ALB/healthcheck",
 				IntervalSeconds: 30, TimeoutSeconds: 5, HealthyThreshold: 5, UnhealthyThreshold: 2,
 				Matcher: Matcher{GrpcCode: "12"}},
 		},
 		{
 			name: "custom thresholds",
-			in: CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "fast", Protocol: "TCP", Port: 80, TargetType: TargetTypeIP,
+			in: CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "fast", Protocol: "TCP", Port: 80, TargetType: TargetTypeIP,
 				HealthCheck: HealthCheckInput{IntervalSeconds: ptr[int32](10), TimeoutSeconds: ptr[int32](5), HealthyThreshold: ptr[int32](2), UnhealthyThreshold: ptr[int32](3)}},
 			wantHC: HealthCheck{Enabled: true, Protocol: "TCP", Port: "traffic-port",
 				IntervalSeconds: 10, TimeoutSeconds: 5, HealthyThreshold: 2, UnhealthyThreshold: 3},
 		},
-		{name: "timeout above interval", in: CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "x", Protocol: "TCP", Port: 80,
+		{name: "timeout above interval", in: CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "x", Protocol: "TCP", Port: 80,
 			HealthCheck: HealthCheckInput{IntervalSeconds: ptr[int32](10), TimeoutSeconds: ptr[int32](11)}}, wantCode: CodeValidationError},
-		{name: "ALB timeout not below interval", in: CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "x", Protocol: "HTTP", Port: 80,
+		{name: "ALB timeout not below interval", in: CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "x", Protocol: "HTTP", Port: 80,
 			HealthCheck: HealthCheckInput{IntervalSeconds: ptr[int32](10), TimeoutSeconds: ptr[int32](10)}}, wantCode: CodeValidationError},
-		{name: "TCP check of an HTTP group", in: CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "x", Protocol: "HTTP", Port: 80,
+		{name: "TCP check of an HTTP group", in: CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "x", Protocol: "HTTP", Port: 80,
 			HealthCheck: HealthCheckInput{Protocol: "TCP"}}, wantCode: CodeInvalidConfigurationRequest},
-		{name: "path on a TCP check", in: CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "x", Protocol: "TCP", Port: 80,
+		{name: "path on a TCP check", in: CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "x", Protocol: "TCP", Port: 80,
 			HealthCheck: HealthCheckInput{Path: "/"}}, wantCode: CodeInvalidConfigurationRequest},
-		{name: "bad matcher", in: CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "x", Protocol: "HTTP", Port: 80,
+		{name: "bad matcher", in: CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "x", Protocol: "HTTP", Port: 80,
 			HealthCheck: HealthCheckInput{Matcher: &Matcher{HTTPCode: "600"}}}, wantCode: CodeValidationError},
-		{name: "lambda", in: CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "x", TargetType: "lambda"}, wantCode: CodeInvalidConfigurationRequest},
-		{name: "no port", in: CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "x", Protocol: "TCP"}, wantCode: CodeValidationError},
-		{name: "bad name", in: CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "x_y", Protocol: "TCP", Port: 80}, wantCode: CodeValidationError},
+		{name: "lambda", in: CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "x", TargetType: "lambda"}, wantCode: CodeInvalidConfigurationRequest},
+		{name: "no port", in: CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "x", Protocol: "TCP"}, wantCode: CodeValidationError},
+		{name: "bad name", in: CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "x_y", Protocol: "TCP", Port: 80}, wantCode: CodeValidationError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -526,12 +526,12 @@ func TestTargetGroupLifecycle(t *testing.T) {
 	env := newTestEnv(t)
 	ctx := context.Background()
 	tg := env.tg(t, "web", "TCP")
-	again, err := env.svc.CreateTargetGroup(ctx, CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "web", Protocol: "TCP", Port: 8080, TargetType: TargetTypeIP})
+	again, err := env.svc.CreateTargetGroup(ctx, CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "web", Protocol: "TCP", Port: 8080, TargetType: TargetTypeIP})
 	wantCode(t, err, "")
 	if again.ARN != tg.ARN {
 		t.Errorf("idempotent create gave %s, want %s", again.ARN, tg.ARN)
 	}
-	_, err = env.svc.CreateTargetGroup(ctx, CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "web", Protocol: "UDP", Port: 8080, TargetType: TargetTypeIP})
+	_, err = env.svc.CreateTargetGroup(ctx, CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "web", Protocol: "UDP", Port: 8080, TargetType: TargetTypeIP})
 	wantCode(t, err, CodeDuplicateTargetGroupName)
 
 	mod, err := env.svc.ModifyTargetGroup(ctx, tg.ARN, HealthCheckInput{Protocol: "HTTP", Path: "/ready"})

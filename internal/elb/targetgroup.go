@@ -226,7 +226,9 @@ func validateCodes(s string, lo, hi int) error {
 // CreateTargetGroup creates a target group with AWS's health check and
 // attribute defaults for its protocol. Creating a target group that exists
 // with the same protocol, port and target type returns it; with other
-// settings it fails with DuplicateTargetGroupName.
+// settings it fails with DuplicateTargetGroupName. Its VPC must be kelb
+// server's (ValidationError otherwise, as AWS answers for a VPC that does
+// not exist).
 func (s *Service) CreateTargetGroup(ctx context.Context, in CreateTargetGroupInput) (TargetGroup, error) {
 	if in.TargetType == "" {
 		in.TargetType = TargetTypeInstance
@@ -250,6 +252,10 @@ func (s *Service) CreateTargetGroup(ctx context.Context, in CreateTargetGroupInp
 	}
 	if in.VpcID == "" {
 		return TargetGroup{}, validationf("A VPC ID must be specified")
+	}
+	if in.VpcID != s.cfg.VpcID {
+		// kelb server is one VPC; AWS answers so for a VPC it does not have.
+		return TargetGroup{}, validationf("The VPC ID '%s' is not found", in.VpcID)
 	}
 	if !isL4Protocol(in.Protocol) && !isL7Protocol(in.Protocol) {
 		return TargetGroup{}, validationf("Protocol '%s' is not supported for target groups", in.Protocol)

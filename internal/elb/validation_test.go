@@ -15,7 +15,7 @@ func TestAWSValidation(t *testing.T) {
 	for _, name := range []string{"a--b", "k8s--x"} {
 		_, err := env.svc.CreateLoadBalancer(ctx, CreateLoadBalancerInput{Name: name, Type: TypeNetwork})
 		wantCode(t, err, CodeValidationError)
-		_, err = env.svc.CreateTargetGroup(ctx, CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: name, Protocol: "TCP", Port: 80, TargetType: TargetTypeIP})
+		_, err = env.svc.CreateTargetGroup(ctx, CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: name, Protocol: "TCP", Port: 80, TargetType: TargetTypeIP})
 		wantCode(t, err, CodeValidationError)
 	}
 	if _, err := env.svc.CreateLoadBalancer(ctx, CreateLoadBalancerInput{Name: "a-b-c", Type: TypeNetwork}); err != nil {
@@ -27,12 +27,13 @@ func TestAWSValidation(t *testing.T) {
 		in   CreateTargetGroupInput
 		msg  string
 	}{
-		{"no protocol", CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "np", Port: 80, TargetType: TargetTypeIP}, "A protocol must be specified"},
-		{"no port", CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "np", Protocol: "TCP", TargetType: TargetTypeInstance}, "A port must be specified"},
+		{"no protocol", CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "np", Port: 80, TargetType: TargetTypeIP}, "A protocol must be specified"},
+		{"no port", CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "np", Protocol: "TCP", TargetType: TargetTypeInstance}, "A port must be specified"},
 		{"no VPC", CreateTargetGroupInput{Name: "nv", Protocol: "TCP", Port: 80, TargetType: TargetTypeIP}, "A VPC ID must be specified"},
-		{"timeout above an NLB interval", CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "t", Protocol: "TCP", Port: 80,
+		{"a VPC that is not kelb server's", CreateTargetGroupInput{Name: "ov", Protocol: "TCP", Port: 80, TargetType: TargetTypeIP, VpcID: "vpc-0123456789abcdef0"}, "The VPC ID 'vpc-0123456789abcdef0' is not found"},
+		{"timeout above an NLB interval", CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "t", Protocol: "TCP", Port: 80,
 			HealthCheck: HealthCheckInput{IntervalSeconds: ptr[int32](10), TimeoutSeconds: ptr[int32](11)}}, "Health check interval must be greater than or equal to the timeout."},
-		{"timeout equal to an ALB interval", CreateTargetGroupInput{VpcID: "vpc-0kelb", Name: "t", Protocol: "HTTP", Port: 80,
+		{"timeout equal to an ALB interval", CreateTargetGroupInput{VpcID: "vpc-0ce1b000000000000", Name: "t", Protocol: "HTTP", Port: 80,
 			HealthCheck: HealthCheckInput{IntervalSeconds: ptr[int32](10), TimeoutSeconds: ptr[int32](10)}}, "Health check interval must be greater than the timeout."},
 	} {
 		_, err := env.svc.CreateTargetGroup(ctx, tt.in)

@@ -28,7 +28,7 @@ func TestSDKAuthenticateActions(t *testing.T) {
 		t.Fatal(err)
 	}
 	lb := must(c.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("auth")}))(t).LoadBalancers[0]
-	web := must(c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{VpcId: aws.String("vpc-0kelb"), Name: aws.String("web"),
+	web := must(c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{VpcId: aws.String("vpc-0ce1b000000000000"), Name: aws.String("web"),
 		Protocol: types.ProtocolEnumHttp, Port: aws.Int32(80), TargetType: types.TargetTypeEnumIp}))(t).TargetGroups[0]
 	oidc := &types.AuthenticateOidcActionConfig{
 		Issuer: aws.String("https://idp.example.com"), AuthorizationEndpoint: aws.String("https://idp.example.com/auth"),

@@ -156,7 +156,7 @@ func TestSDKLifecycle(t *testing.T) {
 		Protocol:   types.ProtocolEnumTcp,
 		Port:       aws.Int32(8080),
 		TargetType: types.TargetTypeEnumIp,
-		VpcId:      aws.String("vpc-0123456789abcdef0"),
+		VpcId:      aws.String("vpc-0ce1b000000000000"),
 	}))(t)
 	tg := tgOut.TargetGroups[0]
 	tgARN := aws.ToString(tg.TargetGroupArn)
@@ -314,7 +314,7 @@ func TestSDKTypedErrors(t *testing.T) {
 	ctx := t.Context()
 	missingTG := "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/nope/0123456789abcdef"
 	missingLB := "arn:aws:elasticloadbalancing:us-west-2:123456789012:loadbalancer/net/nope/0123456789abcdef"
-	tg := must(c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{VpcId: aws.String("vpc-0kelb"),
+	tg := must(c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{VpcId: aws.String("vpc-0ce1b000000000000"),
 		Name: aws.String("web"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(80), TargetType: types.TargetTypeEnumIp,
 	}))(t).TargetGroups[0]
 
@@ -337,7 +337,7 @@ func TestSDKTypedErrors(t *testing.T) {
 			return err
 		}, func(err error) bool { var e *types.InvalidTargetException; return errors.As(err, &e) }},
 		{"DuplicateTargetGroupName", func() error {
-			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{VpcId: aws.String("vpc-0kelb"), Name: aws.String("web"), Protocol: types.ProtocolEnumUdp, Port: aws.Int32(80), TargetType: types.TargetTypeEnumIp})
+			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{VpcId: aws.String("vpc-0ce1b000000000000"), Name: aws.String("web"), Protocol: types.ProtocolEnumUdp, Port: aws.Int32(80), TargetType: types.TargetTypeEnumIp})
 			return err
 		}, func(err error) bool { var e *types.DuplicateTargetGroupNameException; return errors.As(err, &e) }},
 		{"SubnetNotFound", func() error {
@@ -357,7 +357,7 @@ func TestSDKTypedErrors(t *testing.T) {
 			return err
 		}, func(err error) bool { var e *types.TooManyTagsException; return errors.As(err, &e) }},
 		{"ValidationError for a bad name", func() error {
-			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{VpcId: aws.String("vpc-0kelb"), Name: aws.String("bad_name"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(80)})
+			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{VpcId: aws.String("vpc-0ce1b000000000000"), Name: aws.String("bad_name"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(80)})
 			return err
 		}, func(err error) bool {
 			var ae smithy.APIError
@@ -379,7 +379,7 @@ func TestSDKPaginators(t *testing.T) {
 	ctx := t.Context()
 	var want []string
 	for _, name := range []string{"tg-g", "tg-b", "tg-e", "tg-a", "tg-d", "tg-c", "tg-f"} {
-		must(c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{VpcId: aws.String("vpc-0kelb"), Name: aws.String(name), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(80), TargetType: types.TargetTypeEnumIp}))(t)
+		must(c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{VpcId: aws.String("vpc-0ce1b000000000000"), Name: aws.String(name), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(80), TargetType: types.TargetTypeEnumIp}))(t)
 	}
 	want = []string{"tg-a", "tg-b", "tg-c", "tg-d", "tg-e", "tg-f", "tg-g"}
 	pager := elbv2.NewDescribeTargetGroupsPaginator(c, &elbv2.DescribeTargetGroupsInput{PageSize: aws.Int32(2)})
@@ -476,7 +476,7 @@ func TestAWSCLISeedCommands(t *testing.T) {
 		TargetGroups []struct{ TargetGroupArn string }
 	}](t, srv.awsCLI(t,
 		"create-target-group", "--name", "k8s-ui-uinlb-2b1f8a", "--protocol", "TCP", "--port", "8080",
-		"--target-type", "ip", "--vpc-id", "vpc-0123456789abcdef0")).TargetGroups[0].TargetGroupArn
+		"--target-type", "ip", "--vpc-id", "vpc-0ce1b000000000000")).TargetGroups[0].TargetGroupArn
 	lbARN := decodeJSON[struct {
 		LoadBalancers []struct{ LoadBalancerArn string }
 	}](t, srv.awsCLI(t,
@@ -554,7 +554,7 @@ func TestBoto3(t *testing.T) {
 import json, os, boto3
 c = boto3.client("elbv2", endpoint_url=os.environ["KELB_ENDPOINT"], region_name="us-west-2",
                  aws_access_key_id=os.environ["KELB_KEY"], aws_secret_access_key=os.environ["KELB_SECRET"])
-tg = c.create_target_group(Name="boto-tg", Protocol="TCP", Port=80, TargetType="ip", VpcId="vpc-0kelb")["TargetGroups"][0]
+tg = c.create_target_group(Name="boto-tg", Protocol="TCP", Port=80, TargetType="ip", VpcId="vpc-0ce1b000000000000")["TargetGroups"][0]
 lb = c.create_load_balancer(Name="boto-lb", Type="network")["LoadBalancers"][0]
 c.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="TCP", Port=80,
                   DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}])
@@ -592,8 +592,8 @@ func TestSDKRules(t *testing.T) {
 	c := srv.client(t)
 	ctx := t.Context()
 	lb := must(c.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("k8s-ingress-alb")}))(t).LoadBalancers[0]
-	web := must(c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{VpcId: aws.String("vpc-0kelb"), Name: aws.String("web"), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(80), TargetType: types.TargetTypeEnumIp}))(t).TargetGroups[0]
-	api := must(c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{VpcId: aws.String("vpc-0kelb"), Name: aws.String("api"), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(8080), TargetType: types.TargetTypeEnumIp}))(t).TargetGroups[0]
+	web := must(c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{VpcId: aws.String("vpc-0ce1b000000000000"), Name: aws.String("web"), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(80), TargetType: types.TargetTypeEnumIp}))(t).TargetGroups[0]
+	api := must(c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{VpcId: aws.String("vpc-0ce1b000000000000"), Name: aws.String("api"), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(8080), TargetType: types.TargetTypeEnumIp}))(t).TargetGroups[0]
 	if aws.ToString(web.HealthCheckPath) != "/" || aws.ToString(web.Matcher.HttpCode) != "200" || aws.ToInt32(web.HealthCheckTimeoutSeconds) != 5 {
 		t.Errorf("HTTP health check defaults = path %q matcher %+v timeout %d", aws.ToString(web.HealthCheckPath), web.Matcher, aws.ToInt32(web.HealthCheckTimeoutSeconds))
 	}

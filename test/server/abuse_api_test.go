@@ -206,7 +206,7 @@ func TestAbuseTargets(t *testing.T) {
 	tn := newNet()
 	s := startServer(t, tn, serverOptions{})
 	ctx := context.Background()
-	out, err := s.ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{VpcId: aws.String("vpc-0kelb"),
+	out, err := s.ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{VpcId: aws.String("vpc-0ce1b000000000000"),
 		Name: aws.String("abuse-targets"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(7000), TargetType: types.TargetTypeEnumIp,
 	})
 	if err != nil {
@@ -272,7 +272,7 @@ func TestAbuseLimits(t *testing.T) {
 	tn := newNet()
 	s := startServer(t, tn, serverOptions{})
 	ctx := context.Background()
-	out, err := s.ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{VpcId: aws.String("vpc-0kelb"),
+	out, err := s.ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{VpcId: aws.String("vpc-0ce1b000000000000"),
 		Name: aws.String("abuse-limits"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(7000), TargetType: types.TargetTypeEnumIp,
 	})
 	if err != nil {

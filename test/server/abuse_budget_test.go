@@ -150,7 +150,7 @@ func createALB(t *testing.T, s *kelbServer, name, target string) albStack {
 	lb := lbOut.LoadBalancers[0]
 	tgOut, err := s.ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{
 		Name: aws.String(name), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(8080),
-		TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0kelb"),
+		TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0ce1b000000000000"),
 		HealthCheckIntervalSeconds: aws.Int32(5), HealthyThresholdCount: aws.Int32(2),
 	})
 	if err != nil {

@@ -232,7 +232,7 @@ func TestALBAbuse(t *testing.T) {
 	}
 	tgOut, err := s.ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{
 		Name: aws.String("abuse"), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(8080),
-		TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0kelb"),
+		TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0ce1b000000000000"),
 		HealthCheckIntervalSeconds: aws.Int32(5), HealthyThresholdCount: aws.Int32(2),
 	})
 	if err != nil {

@@ -117,7 +117,7 @@ func TestALBAuthenticateOidc(t *testing.T) {
 	}
 	lb := must(s.ELB.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("auth"), Type: types.LoadBalancerTypeEnumApplication}))(t).LoadBalancers[0]
 	tg := must(s.ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("auth"), Protocol: types.ProtocolEnumHttp,
-		Port: aws.Int32(18431), TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0kelb")}))(t).TargetGroups[0]
+		Port: aws.Int32(18431), TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0ce1b000000000000")}))(t).TargetGroups[0]
 	must(s.ELB.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{TargetGroupArn: tg.TargetGroupArn,
 		Targets: []types.TargetDescription{ipTarget(t, tn.backend("a", 7)+":18431")}}))(t)
 	oidc := func(onUnauth types.AuthenticateOidcActionConditionalBehaviorEnum) *types.AuthenticateOidcActionConfig {

@@ -63,7 +63,7 @@ func TestAWSCLIWalkthrough(t *testing.T) {
 LB_ARN=$(aws elbv2 create-load-balancer --name k8s-default-demo-0123456789 --type network --scheme internal \
   --tags Key=elbv2.k8s.aws/cluster,Value=demo --query 'LoadBalancers[0].LoadBalancerArn' --output text)
 TG_ARN=$(aws elbv2 create-target-group --name k8s-default-demo-tg --protocol TCP --port 8080 --target-type ip \
-  --vpc-id vpc-0kelb --health-check-interval-seconds 5 --healthy-threshold-count 2 --unhealthy-threshold-count 2 \
+  --vpc-id vpc-0ce1b000000000000 --health-check-interval-seconds 5 --healthy-threshold-count 2 --unhealthy-threshold-count 2 \
   --query 'TargetGroups[0].TargetGroupArn' --output text)
 aws elbv2 register-targets --target-group-arn "$TG_ARN" --targets Id=$T1,Port=8080 Id=$T2,Port=8080
 aws elbv2 create-listener --load-balancer-arn "$LB_ARN" --protocol TCP --port 80 \
@@ -159,7 +159,7 @@ import json, os, socket, time, boto3
 c = boto3.client("elbv2", endpoint_url=os.environ["AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2"])
 lb = c.create_load_balancer(Name="boto-nlb", Type="network", Scheme="internal",
                             Tags=[{"Key": "team", "Value": "kelb"}])["LoadBalancers"][0]
-tg = c.create_target_group(Name="boto-tg", Protocol="TCP", Port=9000, TargetType="ip", VpcId="vpc-0kelb",
+tg = c.create_target_group(Name="boto-tg", Protocol="TCP", Port=9000, TargetType="ip", VpcId="vpc-0ce1b000000000000",
                            HealthCheckIntervalSeconds=5, HealthyThresholdCount=2)["TargetGroups"][0]
 c.register_targets(TargetGroupArn=tg["TargetGroupArn"], Targets=[{"Id": os.environ["TARGET"]}])
 c.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="TCP", Port=9000,

@@ -269,33 +269,38 @@ func loadBalancerCases() []confCase {
 func targetGroupCases() []confCase {
 	return []confCase{
 		{"CreateTargetGroup", "no port", "ValidationError", func(ctx cx, c cl, f fx) error {
-			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("conf-x"), Protocol: types.ProtocolEnumTcp, VpcId: aws.String("vpc-0kelb")})
+			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("conf-x"), Protocol: types.ProtocolEnumTcp, VpcId: aws.String("vpc-0ce1b000000000000")})
 			return errorMessage(err, "A port must be specified")
 		}},
 		{"CreateTargetGroup", "no protocol", "ValidationError", func(ctx cx, c cl, f fx) error {
-			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("conf-x"), Port: aws.Int32(80), VpcId: aws.String("vpc-0kelb")})
+			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("conf-x"), Port: aws.Int32(80), VpcId: aws.String("vpc-0ce1b000000000000")})
 			return errorMessage(err, "A protocol must be specified")
+		}},
+		{"CreateTargetGroup", "a VPC that is not kelb server's", "ValidationError", func(ctx cx, c cl, f fx) error {
+			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("conf-x"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(80),
+				TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0123456789abcdef0")})
+			return errorMessage(err, "The VPC ID 'vpc-0123456789abcdef0' is not found")
 		}},
 		{"CreateTargetGroup", "no VPC", "ValidationError", func(ctx cx, c cl, f fx) error {
 			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("conf-x"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(80), TargetType: types.TargetTypeEnumIp})
 			return errorMessage(err, "A VPC ID must be specified")
 		}},
 		{"CreateTargetGroup", "name with --", "ValidationError", func(ctx cx, c cl, f fx) error {
-			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("conf--x"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(80), VpcId: aws.String("vpc-0kelb")})
+			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("conf--x"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(80), VpcId: aws.String("vpc-0ce1b000000000000")})
 			return err
 		}},
 		{"CreateTargetGroup", "HTTP timeout equal to the interval", "ValidationError", func(ctx cx, c cl, f fx) error {
-			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("conf-x"), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(80), VpcId: aws.String("vpc-0kelb"),
+			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("conf-x"), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(80), VpcId: aws.String("vpc-0ce1b000000000000"),
 				HealthCheckIntervalSeconds: aws.Int32(10), HealthCheckTimeoutSeconds: aws.Int32(10)})
 			return errorMessage(err, "Health check interval must be greater than the timeout.")
 		}},
 		{"CreateTargetGroup", "interval below 5", "ValidationError", func(ctx cx, c cl, f fx) error {
-			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("conf-x"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(80), VpcId: aws.String("vpc-0kelb"),
+			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("conf-x"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(80), VpcId: aws.String("vpc-0ce1b000000000000"),
 				HealthCheckIntervalSeconds: aws.Int32(4)})
 			return err
 		}},
 		{"CreateTargetGroup", "same name, other port", "DuplicateTargetGroupName", func(ctx cx, c cl, f fx) error {
-			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("conf-tcp"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(81), TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0kelb")})
+			_, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("conf-tcp"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(81), TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0ce1b000000000000")})
 			return err
 		}},
 		{"DescribeTargetGroups", "of a load balancer", "", func(ctx cx, c cl, f fx) error {
@@ -388,7 +393,7 @@ func targetGroupCases() []confCase {
 			return err
 		}},
 		{"DeleteTargetGroup", "an unused one", "", func(ctx cx, c cl, f fx) error {
-			out, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("conf-gone"), Protocol: types.ProtocolEnumUdp, Port: aws.Int32(53), TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0kelb")})
+			out, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("conf-gone"), Protocol: types.ProtocolEnumUdp, Port: aws.Int32(53), TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0ce1b000000000000")})
 			if err != nil {
 				return err
 			}

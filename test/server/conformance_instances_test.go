@@ -145,7 +145,7 @@ func TestConformanceInstanceTargets(t *testing.T) {
 	}
 	tgOut, err := s.ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("instance-tg"),
 		Protocol: types.ProtocolEnumTcp, Port: aws.Int32(30080), TargetType: types.TargetTypeEnumInstance,
-		VpcId: aws.String("vpc-0kelb"), HealthCheckIntervalSeconds: aws.Int32(5), HealthyThresholdCount: aws.Int32(2)})
+		VpcId: aws.String(testVpcID), HealthCheckIntervalSeconds: aws.Int32(5), HealthyThresholdCount: aws.Int32(2)})
 	if err != nil {
 		t.Fatalf("CreateTargetGroup: %v", err)
 	}

@@ -108,7 +108,7 @@ func newConfFixture(t *testing.T, s *kelbServer, tn testNet) *confFixture {
 
 	tg := func(name string, p types.ProtocolEnum) string {
 		out, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String(name), Protocol: p, Port: aws.Int32(8080),
-			TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0kelb")})
+			TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0ce1b000000000000")})
 		check(err)
 		return aws.ToString(out.TargetGroups[0].TargetGroupArn)
 	}

@@ -129,7 +129,7 @@ func TestDualstackConformance(t *testing.T) {
 		{"ipv6 instance", types.TargetTypeEnumInstance, types.TargetGroupIpAddressTypeEnumIpv6, "ValidationError"},
 	} {
 		out, err := s.ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("tg-" + string(tc.targetType)), Protocol: types.ProtocolEnumTcp,
-			Port: aws.Int32(80), VpcId: aws.String("vpc-0kelb"), TargetType: tc.targetType, IpAddressType: tc.addrType})
+			Port: aws.Int32(80), VpcId: aws.String("vpc-0ce1b000000000000"), TargetType: tc.targetType, IpAddressType: tc.addrType})
 		if got := errCode(err); got != tc.wantCode {
 			t.Errorf("%s: CreateTargetGroup: %s, want %s", tc.name, got, tc.wantCode)
 			continue
@@ -198,7 +198,7 @@ func TestDualstackTraffic(t *testing.T) {
 	}
 	v4 := aws.ToString(addrs[0].IpAddress)
 	tgOut, err := s.ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("dual-v6"), Protocol: types.ProtocolEnumTcp,
-		Port: aws.Int32(int32(bp)), VpcId: aws.String("vpc-0kelb"), TargetType: types.TargetTypeEnumIp, IpAddressType: types.TargetGroupIpAddressTypeEnumIpv6,
+		Port: aws.Int32(int32(bp)), VpcId: aws.String("vpc-0ce1b000000000000"), TargetType: types.TargetTypeEnumIp, IpAddressType: types.TargetGroupIpAddressTypeEnumIpv6,
 		HealthCheckIntervalSeconds: aws.Int32(5), HealthyThresholdCount: aws.Int32(2)})
 	if err != nil {
 		t.Fatal(err)
@@ -301,7 +301,7 @@ func TestDualstackTraffic(t *testing.T) {
 		t.Fatalf("ALB IPv6 address %q, want ::1", got)
 	}
 	htg, err := s.ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("dual-http"), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(int32(hp)),
-		VpcId: aws.String("vpc-0kelb"), TargetType: types.TargetTypeEnumIp, IpAddressType: types.TargetGroupIpAddressTypeEnumIpv6,
+		VpcId: aws.String("vpc-0ce1b000000000000"), TargetType: types.TargetTypeEnumIp, IpAddressType: types.TargetGroupIpAddressTypeEnumIpv6,
 		HealthCheckIntervalSeconds: aws.Int32(5), HealthyThresholdCount: aws.Int32(2)})
 	if err != nil {
 		t.Fatal(err)

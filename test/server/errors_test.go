@@ -33,7 +33,7 @@ func TestAPIErrors(t *testing.T) {
 	})
 	other, err := s.ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{
 		Name: aws.String("errors-other"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(7000),
-		TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0kelb"),
+		TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0ce1b000000000000"),
 	})
 	if err != nil {
 		t.Fatal(err)

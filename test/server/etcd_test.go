@@ -66,7 +66,7 @@ func TestEtcdStoreSharedByTwoServers(t *testing.T) {
 	backend := startEchoBackend(t, "target-a", tn.backend("a", 1)+":7000")
 	tgOut, err := b.ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{
 		Name: aws.String("shared"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(7000),
-		TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0kelb"),
+		TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0ce1b000000000000"),
 		HealthCheckIntervalSeconds: aws.Int32(5), HealthyThresholdCount: aws.Int32(2),
 	})
 	if err != nil {
@@ -112,7 +112,7 @@ func TestEtcdStoreConcurrentWriters(t *testing.T) {
 	ctx := context.Background()
 	tgOut, err := servers[0].ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{
 		Name: aws.String("race"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(7000),
-		TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0kelb"),
+		TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0ce1b000000000000"),
 	})
 	if err != nil {
 		t.Fatal(err)

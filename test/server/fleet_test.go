@@ -210,7 +210,7 @@ func fleetTargetGroup(t *testing.T, s *kelbServer, name, lb string, port int32, 
 	ctx := context.Background()
 	tgOut, err := s.ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{
 		Name: aws.String(name), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(port),
-		TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0kelb"),
+		TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0ce1b000000000000"),
 		HealthCheckIntervalSeconds: aws.Int32(5), HealthyThresholdCount: aws.Int32(2), UnhealthyThresholdCount: aws.Int32(2),
 	})
 	if err != nil {

@@ -279,7 +279,7 @@ aws elbv2 create-trust-store --name kelb-mtls --ca-certificates-bundle-s3-bucket
 	}
 	lb := lbOut.LoadBalancers[0]
 	tgOut, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("mtls"), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(8080),
-		TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0kelb"), HealthCheckIntervalSeconds: aws.Int32(5), HealthyThresholdCount: aws.Int32(2)})
+		TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0ce1b000000000000"), HealthCheckIntervalSeconds: aws.Int32(5), HealthyThresholdCount: aws.Int32(2)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,7 +79,7 @@ func tlsListenerStack(t *testing.T, s *kelbServer, name string, port int32, tgPr
 		st.Addr[aws.ToString(az.ZoneName)] = aws.ToString(az.LoadBalancerAddresses[0].IpAddress)
 	}
 	tgOut, err := s.ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{
-		Name: aws.String(name), Protocol: tgProtocol, Port: aws.Int32(443), TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0kelb"),
+		Name: aws.String(name), Protocol: tgProtocol, Port: aws.Int32(443), TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0ce1b000000000000"),
 		HealthCheckIntervalSeconds: aws.Int32(5), HealthyThresholdCount: aws.Int32(2),
 	})
 	if err != nil {

@@ -172,7 +172,7 @@ func createUDPListener(t *testing.T, s *kelbServer, lb string, port int32, targe
 	t.Helper()
 	ctx := context.Background()
 	tgOut, err := s.ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String(fmt.Sprintf("udp-%d", port)), Protocol: types.ProtocolEnumUdp,
-		Port: aws.Int32(targetPort), TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0kelb"), HealthCheckProtocol: types.ProtocolEnumTcp})
+		Port: aws.Int32(targetPort), TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0ce1b000000000000"), HealthCheckProtocol: types.ProtocolEnumTcp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func createGroupedStack(t *testing.T, s *kelbServer, name string, lbType types.L
 		t.Errorf("load balancer %s security groups = %v", name, lb.SecurityGroups)
 	}
 	tgOut, err := s.ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String(name), Protocol: proto, Port: aws.Int32(targetPort),
-		TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0kelb")})
+		TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0ce1b000000000000")})
 	if err != nil {
 		t.Fatal(err)
 	}

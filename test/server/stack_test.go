@@ -84,7 +84,7 @@ func createStack(t *testing.T, s *kelbServer, spec stackSpec) stack {
 		Protocol:                   proto,
 		Port:                       aws.Int32(spec.tgPort),
 		TargetType:                 types.TargetTypeEnumIp,
-		VpcId:                      aws.String("vpc-0kelb"),
+		VpcId:                      aws.String("vpc-0ce1b000000000000"),
 		HealthCheckProtocol:        hcProto,
 		HealthCheckPort:            aws.String(hcPort),
 		HealthCheckIntervalSeconds: aws.Int32(5),

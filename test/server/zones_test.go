@@ -40,7 +40,7 @@ func TestTargetInZoneNotEnabled(t *testing.T) {
 	lb := lbOut.LoadBalancers[0]
 	tgOut, err := s.ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{
 		Name: aws.String("zone-a-only"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(7000), TargetType: types.TargetTypeEnumIp,
-		VpcId: aws.String("vpc-0kelb"), HealthCheckIntervalSeconds: aws.Int32(5), HealthyThresholdCount: aws.Int32(2),
+		VpcId: aws.String("vpc-0ce1b000000000000"), HealthCheckIntervalSeconds: aws.Int32(5), HealthyThresholdCount: aws.Int32(2),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +90,7 @@ func TestSetSubnetsFollows(t *testing.T) {
 	addrA := aws.ToString(lb.AvailabilityZones[0].LoadBalancerAddresses[0].IpAddress)
 	tgOut, err := s.ELB.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{
 		Name: aws.String("follow"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(7000), TargetType: types.TargetTypeEnumIp,
-		VpcId: aws.String("vpc-0kelb"), HealthCheckIntervalSeconds: aws.Int32(5), HealthyThresholdCount: aws.Int32(2),
+		VpcId: aws.String("vpc-0ce1b000000000000"), HealthCheckIntervalSeconds: aws.Int32(5), HealthyThresholdCount: aws.Int32(2),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -68,7 +68,7 @@ func tags(stack, cluster string) []types.Tag {
 func createTargetGroup(t *testing.T, c *elbv2.Client, name, stack, cluster string) string {
 	t.Helper()
 	out, err := c.CreateTargetGroup(context.Background(), &elbv2.CreateTargetGroupInput{
-		Name: aws.String(name), VpcId: aws.String("vpc-0kelb"), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(8080), TargetType: types.TargetTypeEnumIp,
+		Name: aws.String(name), VpcId: aws.String("vpc-0ce1b000000000000"), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(8080), TargetType: types.TargetTypeEnumIp,
 		HealthCheckPath: aws.String("/healthz"), Matcher: &types.Matcher{HttpCode: aws.String("200-299")},
 		Tags: tags(stack, cluster),
 	})
@@ -165,7 +165,7 @@ func TestFindLoadBalancers(t *testing.T) {
 	second := createLoadBalancer(t, c, "web-2", "ui/web", "c1")
 	createLoadBalancer(t, c, "api", "ui/api", "c1")
 	tgOut, err := c.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{
-		Name: aws.String("web-tg"), VpcId: aws.String("vpc-0kelb"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(8080), TargetType: types.TargetTypeEnumIp,
+		Name: aws.String("web-tg"), VpcId: aws.String("vpc-0ce1b000000000000"), Protocol: types.ProtocolEnumTcp, Port: aws.Int32(8080), TargetType: types.TargetTypeEnumIp,
 		Tags: tags("ui/web", "c1"),
 	})
 	if err != nil {

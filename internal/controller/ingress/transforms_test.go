@@ -33,7 +33,7 @@ func TestDeployTransformsAndListenerAttributes(t *testing.T) {
 		t.Errorf("a failed name lookup wrote %v", w)
 	}
 	legacy, err := client.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String("legacy-app"), Protocol: types.ProtocolEnumHttp,
-		Port: aws.Int32(80), TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0kelb")})
+		Port: aws.Int32(80), TargetType: types.TargetTypeEnumIp, VpcId: aws.String("vpc-0ce1b000000000000")})
 	if err != nil {
 		t.Fatal(err)
 	}

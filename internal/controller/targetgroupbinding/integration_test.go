@@ -352,7 +352,7 @@ func poll(t *testing.T, ctx context.Context, what string, f func() error) {
 func (e *env) targetGroup(t *testing.T, ctx context.Context, name string, targetType elbv2types.TargetTypeEnum) string {
 	t.Helper()
 	tg, err := e.elb.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{
-		Name: aws.String(name), Protocol: elbv2types.ProtocolEnumTcp, Port: aws.Int32(80), VpcId: aws.String("vpc-kelb"),
+		Name: aws.String(name), Protocol: elbv2types.ProtocolEnumTcp, Port: aws.Int32(80), VpcId: aws.String("vpc-0ce1b000000000000"),
 		TargetType:                 targetType,
 		HealthCheckIntervalSeconds: aws.Int32(5),
 		HealthCheckTimeoutSeconds:  aws.Int32(2),
@@ -852,7 +852,7 @@ func TestBindingsAgainstKubernetesAndKelb(t *testing.T) {
 		for i := range n {
 			name := fmt.Sprintf("k8s-ui-concurrent-%d", i)
 			tg, err := e.elb.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{Name: aws.String(name), Protocol: elbv2types.ProtocolEnumTcp,
-				Port: aws.Int32(80), VpcId: aws.String("vpc-kelb"), TargetType: elbv2types.TargetTypeEnumIp})
+				Port: aws.Int32(80), VpcId: aws.String("vpc-0ce1b000000000000"), TargetType: elbv2types.TargetTypeEnumIp})
 			if err != nil {
 				t.Fatal(err)
 			}

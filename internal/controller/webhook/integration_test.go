@@ -209,7 +209,7 @@ func startEnv(t *testing.T, ctx context.Context) (client.Client, *elbv2.Client) 
 		Webhooks:          hooks,
 		LoadBalancerClass: service.DefaultLoadBalancerClass,
 		ELB:               elbClient,
-		VpcID:             "vpc-kelb",
+		VpcID:             "vpc-0ce1b000000000000",
 		IngressClass:      ingress.DefaultIngressClass,
 	})
 	mgrCtx, stopMgr := context.WithCancel(context.Background())
@@ -299,7 +299,7 @@ func TestWebhooksThroughKubeAPIServer(t *testing.T) {
 	t.Run("TargetGroupBinding", func(t *testing.T) {
 		out, err := elbClient.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{
 			Name: aws.String("shop-web"), Protocol: elbv2types.ProtocolEnumTcp, Port: aws.Int32(80),
-			VpcId: aws.String("vpc-kelb"), TargetType: elbv2types.TargetTypeEnumIp,
+			VpcId: aws.String("vpc-0ce1b000000000000"), TargetType: elbv2types.TargetTypeEnumIp,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -320,8 +320,8 @@ func TestWebhooksThroughKubeAPIServer(t *testing.T) {
 		s := tgb.Spec
 		if s.TargetGroupARN != arn || s.TargetType == nil || *s.TargetType != elbv2api.TargetTypeIP ||
 			s.IPAddressType == nil || *s.IPAddressType != elbv2api.TargetGroupIPAddressTypeIPv4 ||
-			s.VpcID != "vpc-kelb" || aws.ToString(s.TargetGroupProtocol) != "TCP" {
-			t.Errorf("mutated spec = %+v, want the target group's ARN %s, ip, ipv4, vpc-kelb, TCP", s, arn)
+			s.VpcID != "vpc-0ce1b000000000000" || aws.ToString(s.TargetGroupProtocol) != "TCP" {
+			t.Errorf("mutated spec = %+v, want the target group's ARN %s, ip, ipv4, vpc-0ce1b000000000000, TCP", s, arn)
 		}
 
 		// Immutable fields.
@@ -375,7 +375,7 @@ func TestWebhooksThroughKubeAPIServer(t *testing.T) {
 		if err := kube.Get(ctx, client.ObjectKeyFromObject(old), &stored); err != nil {
 			t.Fatalf("read v1alpha1 binding as v1beta1: %v", err)
 		}
-		if stored.Spec.TargetType == nil || *stored.Spec.TargetType != elbv2api.TargetTypeIP || stored.Spec.VpcID != "vpc-kelb" {
+		if stored.Spec.TargetType == nil || *stored.Spec.TargetType != elbv2api.TargetTypeIP || stored.Spec.VpcID != "vpc-0ce1b000000000000" {
 			t.Errorf("v1alpha1 binding read as v1beta1 = %+v, want the mutator's fields", stored.Spec)
 		}
 	})
