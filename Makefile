@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/kelb
 
-.PHONY: all build image test unit vet bench up down shell conformance
+.PHONY: all build image test unit vet bench up down shell conformance conformance-counts
 
 all: build
 
@@ -41,6 +41,12 @@ vet:
 # conformance/reports/<version>/kelb/. Needs root, like the e2e tests.
 conformance:
 	KELB_CONFORMANCE=1 $(GO) test -count=1 -timeout 120m -v -run '^TestGatewayAPI$$' ./test/conformance/
+
+# How many conformance cases kelb's tests hold per operation of the ELBv2,
+# EC2 and ACM APIs kelb server serves, read from test/server's source; fails
+# when an operation has none.
+conformance-counts:
+	$(GO) run ./test/conformancecounts
 
 # Figures, side by side with HAProxy, nginx and a direct connection.
 # L4 (kelb NLB vs HAProxy TCP mode) then L7 (kelb ALB vs HAProxy HTTP mode

@@ -70,6 +70,11 @@ func TestACMRequestCertificate(t *testing.T) {
 		t.Errorf("same IdempotencyToken: %v, %v; want %s", again, err, arn)
 	}
 
+	listed, err := certs.ListCertificates(ctx, &acm.ListCertificatesInput{})
+	if err != nil || len(listed.CertificateSummaryList) != 1 || aws.ToString(listed.CertificateSummaryList[0].CertificateArn) != arn ||
+		aws.ToString(listed.CertificateSummaryList[0].DomainName) != "*.example.test" {
+		t.Errorf("ListCertificates = %+v, %v; want the one certificate %s", listed, err, arn)
+	}
 	d, err := certs.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: out.CertificateArn})
 	if err != nil {
 		t.Fatal(err)

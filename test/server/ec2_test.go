@@ -207,6 +207,13 @@ func TestEC2API(t *testing.T) {
 	_, err = c.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(sg), IpPermissions: []ec2types.IpPermission{{
 		IpProtocol: aws.String("tcp"), FromPort: aws.Int32(80), ToPort: aws.Int32(80), Ipv6Ranges: []ec2types.Ipv6Range{{CidrIpv6: aws.String("2001:db8::/32")}}}}})
 	wantCode(t, "RevokeSecurityGroupIngress of a revoked rule", err, "InvalidPermission.NotFound")
+	dnsEgress := []ec2types.IpPermission{{IpProtocol: aws.String("udp"), FromPort: aws.Int32(53), ToPort: aws.Int32(53),
+		IpRanges: []ec2types.IpRange{{CidrIp: aws.String("10.0.0.2/32")}}}}
+	if _, err := c.RevokeSecurityGroupEgress(ctx, &ec2.RevokeSecurityGroupEgressInput{GroupId: aws.String(sg), IpPermissions: dnsEgress}); err != nil {
+		t.Errorf("RevokeSecurityGroupEgress: %v", err)
+	}
+	_, err = c.RevokeSecurityGroupEgress(ctx, &ec2.RevokeSecurityGroupEgressInput{GroupId: aws.String(sg), IpPermissions: dnsEgress})
+	wantCode(t, "RevokeSecurityGroupEgress of a revoked rule", err, "InvalidPermission.NotFound")
 
 	// Tags.
 	if _, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{sg}, Tags: []ec2types.Tag{
