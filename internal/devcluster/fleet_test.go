@@ -75,6 +75,7 @@ func TestLBServerArgs(t *testing.T) {
 		"--credentials-file", "/state/credentials",
 		"--dns-domain", "kelb.local",
 		"--vpc-cidr", "198.18.0.0/15",
+		"--max-load-balancers-per-type", "500",
 		"--zone", "us-west-2a=198.19.1.0/24",
 		"--zone", "us-west-2b=198.19.2.0/24",
 		"--zone-targets", "us-west-2a=198.18.1.0/24", "--zone-targets", "us-west-2a=198.18.0.11/32",
