@@ -91,18 +91,17 @@ spec:
 
 // loadScript sends requests to $1 until the file $2 exists, 4 minutes
 // pass or 30000 requests are sent, and prints "code seconds connects" for
-// each. Mode $3 "close" makes one connection per request; "keepalive"
-// sends batches of 40 requests at 40/s on one connection.
+// each. Both modes send batches of 40 requests at 40/s from one curl, so
+// the load does not depend on how fast the machine forks: "keepalive"
+// sends them on one connection, "close" asks for the connection to be
+// closed after each response, so every request opens a new one.
 const loadScript = `url=$1 stop=$2 mode=$3
 end=$((SECONDS+240)) n=0
+close=()
+[ "$mode" = close ] && close=(-H 'Connection: close')
 while [ ! -e "$stop" ] && [ $SECONDS -lt $end ] && [ $n -lt 30000 ]; do
-  if [ "$mode" = keepalive ]; then
-    curl -s -o /dev/null -w '%{http_code} %{time_total} %{num_connects}\n' --max-time 5 --rate 40/s "$url?batch=$n&n=[1-40]"
-    n=$((n+40))
-  else
-    curl -s -o /dev/null -w '%{http_code} %{time_total} %{num_connects}\n' --max-time 5 "$url?n=$n"
-    n=$((n+1))
-  fi
+  curl -s -o /dev/null -w '%{http_code} %{time_total} %{num_connects}\n' --max-time 5 --rate 40/s "${close[@]}" "$url?batch=$n&n=[1-40]"
+  n=$((n+40))
 done
 exit 0
 `
@@ -215,6 +214,9 @@ func testRollingUpdateUnderLoad(t *testing.T, preStopSleep bool) {
 		t.Logf("%s: %s", mode, r)
 		if r.failed() != 0 {
 			t.Errorf("%s: %d of %d requests failed during the rollout: %v", mode, r.failed(), r.requests, r.codes)
+		}
+		if mode == "close" && r.connects != r.requests {
+			t.Errorf("close: %d requests on %d connections, want one connection each", r.requests, r.connects)
 		}
 		if r.requests < 100 {
 			t.Errorf("%s: only %d requests during the rollout; the load did not run", mode, r.requests)
