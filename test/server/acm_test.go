@@ -70,7 +70,12 @@ func TestACMRequestCertificate(t *testing.T) {
 		t.Errorf("same IdempotencyToken: %v, %v; want %s", again, err, arn)
 	}
 
-	listed, err := certs.ListCertificates(ctx, &acm.ListCertificatesInput{})
+	// Without Includes.keyTypes ACM lists RSA certificates only, so an
+	// EC_prime256v1 one is listed when asked for.
+	if listed, err := certs.ListCertificates(ctx, &acm.ListCertificatesInput{}); err != nil || len(listed.CertificateSummaryList) != 0 {
+		t.Errorf("ListCertificates without key types = %+v, %v; want none (RSA only)", listed, err)
+	}
+	listed, err := certs.ListCertificates(ctx, &acm.ListCertificatesInput{Includes: &acmtypes.Filters{KeyTypes: []acmtypes.KeyAlgorithm{acmtypes.KeyAlgorithmEcPrime256v1}}})
 	if err != nil || len(listed.CertificateSummaryList) != 1 || aws.ToString(listed.CertificateSummaryList[0].CertificateArn) != arn ||
 		aws.ToString(listed.CertificateSummaryList[0].DomainName) != "*.example.test" {
 		t.Errorf("ListCertificates = %+v, %v; want the one certificate %s", listed, err, arn)

@@ -135,7 +135,7 @@ func TestConformanceInstanceTargets(t *testing.T) {
 	t.Parallel()
 	tn := newNet()
 	addr := tn.backend("b", 2)
-	s := startServer(t, tn, serverOptions{extraArgs: []string{"--instance", instanceB + "=" + addr}})
+	s := startServer(t, tn, serverOptions{extraArgs: []string{"--vpc-id", testVpcID, "--instance", instanceB + "=" + addr}})
 	b := startHTTPBackend(t, "node-b", addr+":30080")
 	ctx := context.Background()
 	lb, err := s.ELB.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("instance-nlb"),
