@@ -59,6 +59,10 @@ func TestGatewayHTTPRoutes(t *testing.T) {
 	host := gatewayAddress(t, env, ns, "alb")
 	waitRouteCondition(t, env, "httproute", ns, "split", "Accepted", "True", "Accepted")
 	url := "http://" + host + "/"
+	// The cross-namespace backend's namespace lives as long as the test, so
+	// that its removal does not change the load balancer while a later
+	// subtest compares its configuration.
+	backends := env.Namespace(t)
 
 	t.Run("header and weights", func(t *testing.T) {
 		framework.Eventually(t, 2*time.Minute, func() error {
@@ -78,7 +82,6 @@ func TestGatewayHTTPRoutes(t *testing.T) {
 	})
 
 	t.Run("cross-namespace backend", func(t *testing.T) {
-		backends := env.Namespace(t)
 		env.Apply(t, backends, albDeployment("api", 1))
 		api := waitReadyPods(t, env, backends, "app=api", 1)[0]
 		env.Apply(t, ns, fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1

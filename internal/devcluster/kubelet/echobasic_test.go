@@ -76,18 +76,19 @@ func referenceEchoBasic(t *testing.T) string {
 	return echoBasicBin
 }
 
-// freePort returns a TCP (or UDP) port free on loopback right now.
+// freePort returns a TCP (or UDP) port free on every address right now:
+// the reference echo-basic listens on all of them.
 func freePort(t *testing.T, network string) int {
 	t.Helper()
 	if network == "udp" {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		pc, err := net.ListenPacket("udp", ":0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer pc.Close()
 		return pc.LocalAddr().(*net.UDPAddr).Port
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", ":0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,22 +107,46 @@ type pair struct {
 func startPair(t *testing.T, env map[string]string, portKeys []string, files map[string][]byte) pair {
 	t.Helper()
 	bin := referenceEchoBasic(t)
+	for path, b := range files {
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A port found free can be taken before the reference binds it, and
+	// the reference then exits: start it again on other ports.
+	for attempt := 1; ; attempt++ {
+		p, ok := tryStartPair(t, bin, env, portKeys, files)
+		if ok {
+			return p
+		}
+		if attempt == 3 {
+			t.Fatal("the reference echo-basic exited before listening, three times")
+		}
+	}
+}
+
+func tryStartPair(t *testing.T, bin string, env map[string]string, portKeys []string, files map[string][]byte) (pair, bool) {
+	t.Helper()
 	p := pair{ref: map[string]string{}, sim: map[string]string{}}
 	for k, v := range env {
 		p.ref[k], p.sim[k] = v, v
+	}
+	used := map[int]bool{}
+	port := func(network string) string {
+		for {
+			if n := freePort(t, network); !used[n] {
+				used[n] = true
+				return strconv.Itoa(n)
+			}
+		}
 	}
 	for _, k := range portKeys {
 		network := "tcp"
 		if k == "UDP_PORT" {
 			network = "udp"
 		}
-		p.ref[k] = strconv.Itoa(freePort(t, network))
-		p.sim[k] = strconv.Itoa(freePort(t, network))
-	}
-	for path, b := range files {
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		p.ref[k] = port(network)
+		p.sim[k] = port(network)
 	}
 
 	cmd := exec.Command(bin)
@@ -133,10 +158,23 @@ func startPair(t *testing.T, env map[string]string, portKeys []string, files map
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 	})
+	for _, k := range portKeys {
+		if k == "UDP_PORT" {
+			continue
+		}
+		if !waitListening(t, "127.0.0.1:"+p.ref[k], exited) {
+			return p, false
+		}
+	}
 
 	info := podInfo{Name: env["POD_NAME"], Namespace: env["NAMESPACE"], IP: netip.MustParseAddr("127.0.0.1")}
 	eps, err := echoBasic(container{Pod: info, Env: p.sim, Files: files})
@@ -152,18 +190,21 @@ func startPair(t *testing.T, env map[string]string, portKeys []string, files map
 		defer cancel()
 		s.shutdown(ctx)
 	})
-	for _, k := range portKeys {
-		if k == "UDP_PORT" {
-			continue
-		}
-		waitListening(t, "127.0.0.1:"+p.ref[k])
-	}
-	return p
+	return p, true
 }
 
-func waitListening(t *testing.T, addr string) {
+// waitListening waits for addr to accept a connection; it answers false
+// when the process listening there exits first.
+func waitListening(t *testing.T, addr string, exited <-chan struct{}) bool {
 	t.Helper()
+	ok := true
 	waitFor(t, 20*time.Second, func() bool {
+		select {
+		case <-exited:
+			ok = false
+			return true
+		default:
+		}
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			return false
@@ -171,6 +212,7 @@ func waitListening(t *testing.T, addr string) {
 		c.Close()
 		return true
 	})
+	return ok
 }
 
 // answer is what a request got: status, the headers that are not about
