@@ -62,7 +62,7 @@ func TestGatewayHTTPRoutes(t *testing.T) {
 	// The cross-namespace backend's namespace lives as long as the test, so
 	// that its removal does not change the load balancer while a later
 	// subtest compares its configuration.
-	backends := env.Namespace(t)
+	backends := env.Namespace(t, "backends")
 
 	t.Run("header and weights", func(t *testing.T) {
 		framework.Eventually(t, 2*time.Minute, func() error {

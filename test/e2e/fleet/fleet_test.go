@@ -309,6 +309,14 @@ func TestFleetFigures(t *testing.T) {
 		t.Fatalf("describe listeners: %v", err)
 	}
 	tg := ls.Listeners[0].DefaultActions[0].TargetGroupArn
+	// The Service's load balancer has kelb controller's managed frontend
+	// security group, which admits the Service's ports only: open the
+	// new listeners' ports in it, as a user of ELB would.
+	open := `sg=$(aws elbv2 describe-load-balancers --load-balancer-arns "$1" --query 'LoadBalancers[0].SecurityGroups[0]' --output text) &&
+{ [ "$sg" = None ] || aws ec2 authorize-security-group-ingress --group-id "$sg" --protocol tcp --port 8081-8083 --cidr 0.0.0.0/0; }`
+	if out, err := env.Shell(ctx, "", "sh", "-c", open, "open", lb.ARN); err != nil {
+		t.Fatalf("open ports 8081-8083 in the load balancer's security group: %v\n%s", err, out)
+	}
 	for round, port := range []int32{8081, 8082, 8083} {
 		start := time.Now()
 		l, err := clients[0].CreateListener(ctx, &elbv2.CreateListenerInput{

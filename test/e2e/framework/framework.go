@@ -278,14 +278,18 @@ func (e *Env) HasController(t testing.TB) bool {
 	return false
 }
 
-// Namespace creates a Kubernetes namespace for t, deleted when t ends.
-func (e *Env) Namespace(t testing.TB) string {
+// Namespace creates a Kubernetes namespace for t, deleted when t ends. A
+// suffix names a second namespace of the same test.
+func (e *Env) Namespace(t testing.TB, suffix ...string) string {
 	t.Helper()
 	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	if len(name) > 50 {
 		name = name[:50]
 	}
 	name = strings.Trim(name, "-")
+	for _, s := range suffix {
+		name += "-" + s
+	}
 	e.Kubectl(t, "create", "namespace", name)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
