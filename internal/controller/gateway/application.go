@@ -299,12 +299,13 @@ type pendingTransform struct {
 // is an error naming the field.
 func (b *builder) httpAction(r Route, rule gatewayv1.HTTPRouteRule, field string) (model.Action, *pendingTransform, error) {
 	var redirect *gatewayv1.HTTPRequestRedirectFilter
+	var redirectField string
 	var pt *pendingTransform
 	for i, f := range rule.Filters {
 		ff := fmt.Sprintf("%s.filters[%d]", field, i)
 		switch f.Type {
 		case gatewayv1.HTTPRouteFilterRequestRedirect:
-			redirect = f.RequestRedirect
+			redirect, redirectField = f.RequestRedirect, ff+".requestRedirect"
 		case gatewayv1.HTTPRouteFilterURLRewrite:
 			if f.URLRewrite == nil {
 				return model.Action{}, nil, fmt.Errorf("%s.urlRewrite is required", ff)
@@ -342,7 +343,7 @@ func (b *builder) httpAction(r Route, rule gatewayv1.HTTPRouteRule, field string
 		}
 	}
 	if redirect != nil {
-		a, err := redirectAction(redirect, field)
+		a, err := redirectAction(redirect, redirectField)
 		return a, pt, err
 	}
 	var refs []gatewayv1.BackendRef
@@ -357,9 +358,9 @@ func (b *builder) httpAction(r Route, rule gatewayv1.HTTPRouteRule, field string
 }
 
 // redirectAction is a RequestRedirect filter as an ALB redirect: 301 or
-// 302 (an ALB has no other), the scheme, host, port and full path.
+// 302 (an ALB has no other), the scheme, host, port and full path; field
+// is the filter's requestRedirect ("spec.rules[0].filters[1].requestRedirect").
 func redirectAction(f *gatewayv1.HTTPRequestRedirectFilter, field string) (model.Action, error) {
-	field += ".filters.requestRedirect"
 	rd := &model.RedirectAction{StatusCode: "HTTP_302"}
 	if f.StatusCode != nil {
 		switch *f.StatusCode {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -185,17 +186,21 @@ func TestBuildRefusesUnsupported(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		rule gatewayv1.HTTPRouteRule
+		// field is the field path the message starts with, when set.
+		field string
 	}{
-		{"redirect 307", gatewayv1.HTTPRouteRule{Filters: []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterRequestRedirect,
-			RequestRedirect: &gatewayv1.HTTPRequestRedirectFilter{StatusCode: ptr(307)}}}}},
+		{"redirect 307", gatewayv1.HTTPRouteRule{Filters: []gatewayv1.HTTPRouteFilter{
+			{Type: gatewayv1.HTTPRouteFilterURLRewrite, URLRewrite: &gatewayv1.HTTPURLRewriteFilter{Hostname: ptr(gatewayv1.PreciseHostname("a.example"))}},
+			{Type: gatewayv1.HTTPRouteFilterRequestRedirect, RequestRedirect: &gatewayv1.HTTPRequestRedirectFilter{StatusCode: ptr(307)}}}},
+			"spec.rules[0].filters[1].requestRedirect.statusCode: "},
 		{"query regex", gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{{QueryParams: []gatewayv1.HTTPQueryParamMatch{{
-			Type: ptr(gatewayv1.QueryParamMatchRegularExpression), Name: "a", Value: "b.*"}}}}}},
+			Type: ptr(gatewayv1.QueryParamMatchRegularExpression), Name: "a", Value: "b.*"}}}}}, "spec.rules[0].matches[0].queryParams[0].type: "},
 		{"response header modifier", gatewayv1.HTTPRouteRule{Filters: []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterResponseHeaderModifier,
-			ResponseHeaderModifier: &gatewayv1.HTTPHeaderFilter{Set: []gatewayv1.HTTPHeader{{Name: "X", Value: "y"}}}}}}},
+			ResponseHeaderModifier: &gatewayv1.HTTPHeaderFilter{Set: []gatewayv1.HTTPHeader{{Name: "X", Value: "y"}}}}}}, "spec.rules[0].filters[0]: "},
 		{"request header other than Host", gatewayv1.HTTPRouteRule{Filters: []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterRequestHeaderModifier,
-			RequestHeaderModifier: &gatewayv1.HTTPHeaderFilter{Add: []gatewayv1.HTTPHeader{{Name: "X-Extra", Value: "1"}}}}}}},
+			RequestHeaderModifier: &gatewayv1.HTTPHeaderFilter{Add: []gatewayv1.HTTPHeader{{Name: "X-Extra", Value: "1"}}}}}}, "spec.rules[0].filters[0].requestHeaderModifier: "},
 		{"bad path regex", gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{{Path: &gatewayv1.HTTPPathMatch{
-			Type: ptr(gatewayv1.PathMatchRegularExpression), Value: ptr("(")}}}}},
+			Type: ptr(gatewayv1.PathMatchRegularExpression), Value: ptr("(")}}}}, "spec.rules[0].matches[0].path.value: "},
 	} {
 		bad := httpRoute("infra", "bad", 2, tc.rule)
 		in := Input{Class: albClass, Gateway: gateway("c", listener("http", 80, gatewayv1.HTTPProtocolType)),
@@ -204,6 +209,9 @@ func TestBuildRefusesUnsupported(t *testing.T) {
 		c := condition(t, res, bad.Key(), gatewayv1.RouteConditionAccepted)
 		if c.Status != metav1.ConditionFalse || c.Reason != string(gatewayv1.RouteReasonUnsupportedValue) || c.Message == "" {
 			t.Errorf("%s: Accepted %s/%s %q, want False/UnsupportedValue with a message", tc.name, c.Status, c.Reason, c.Message)
+		}
+		if !strings.HasPrefix(c.Message, tc.field) {
+			t.Errorf("%s: message %q does not start with the field %q", tc.name, c.Message, tc.field)
 		}
 		alone := Build(Input{Class: in.Class, Gateway: in.Gateway, Routes: []Route{good}, Services: in.Services}, opts)
 		if d := cmp.Diff(alone.Stack, res.Stack); d != "" {
