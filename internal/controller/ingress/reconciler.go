@@ -143,6 +143,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.eventAll(active, corev1.EventTypeWarning, ReasonFailedDeployModel, err.Error())
 		return ctrl.Result{}, err
 	}
+	r.warnDeploy(active, res)
 	bindingsChanged, err := r.writeBindings(ctx, id, st, res)
 	if err != nil {
 		r.eventAll(active, corev1.EventTypeWarning, ReasonFailedDeployModel, err.Error())
@@ -194,6 +195,15 @@ func (r *Reconciler) input(ctx context.Context, id GroupID, members []Member) (B
 		}
 	}
 	return in, nil
+}
+
+// warnDeploy gives every member a FailedDeployModel Warning for each
+// thing the deployer left as it was instead of doing as the stack asks,
+// as the Service reconciler does for its Service.
+func (r *Reconciler) warnDeploy(members []Member, res *deploy.Result) {
+	for _, w := range res.Warnings {
+		r.eventAll(members, corev1.EventTypeWarning, ReasonFailedDeployModel, w)
+	}
 }
 
 func (r *Reconciler) eventAll(members []Member, eventType, reason, message string) {

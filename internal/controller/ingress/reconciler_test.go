@@ -22,6 +22,7 @@ import (
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
 	"github.com/kelb-io/kelb/internal/controller/certificates"
+	"github.com/kelb-io/kelb/internal/controller/service"
 
 	"github.com/kelb-io/kelb/internal/controller/deploy"
 )
@@ -335,5 +336,34 @@ func TestReconcileTLSSecret(t *testing.T) {
 	e.reconcile(id)
 	if list, err = testACM.ListCertificates(ctx, allKeyTypes); err != nil || len(list.CertificateSummaryList) != 0 {
 		t.Errorf("certificates after the Ingress was deleted: %+v, %v; want none", list.CertificateSummaryList, err)
+	}
+}
+
+// Each of the deployer's warnings becomes a FailedDeployModel Warning on
+// every member of the group, the reason the Service reconciler gives them.
+func TestWarnDeploy(t *testing.T) {
+	recorder := record.NewFakeRecorder(10)
+	r := &Reconciler{Recorder: recorder}
+	var members []Member
+	for _, name := range []string{"paths", "hosts"} {
+		ing := &networkingv1.Ingress{}
+		ing.Namespace, ing.Name = "shop", name
+		members = append(members, Member{Ingress: ing})
+	}
+	r.warnDeploy(members, &deploy.Result{Warnings: []string{"first not applied", "second not applied"}})
+	got := drain(recorder.Events)
+	want := []string{
+		"Warning FailedDeployModel first not applied", "Warning FailedDeployModel first not applied",
+		"Warning FailedDeployModel second not applied", "Warning FailedDeployModel second not applied",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("events = %q, want %q", got, want)
+	}
+	if ReasonFailedDeployModel != service.ReasonFailedDeployModel {
+		t.Errorf("reason %q, want the Service reconciler's %q", ReasonFailedDeployModel, service.ReasonFailedDeployModel)
+	}
+	r.warnDeploy(members, &deploy.Result{})
+	if got := drain(recorder.Events); len(got) != 0 {
+		t.Errorf("events without warnings = %q, want none", got)
 	}
 }
