@@ -54,7 +54,7 @@ type ModifyCapacityReservationInput struct {
 // fails with InsufficientCapacity, since kelb cannot set capacity aside.
 func (s *Service) ModifyCapacityReservation(ctx context.Context, in ModifyCapacityReservationInput) (CapacityReservation, error) {
 	err := s.cfg.Store.View(ctx, func(tx store.ReadTx) error {
-		w, err := loadWorld(tx)
+		w, err := s.readWorld(tx)
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,15 @@
 // (LoadBalancerNotFound, DuplicateListener, ValidationError, ...), which the
 // API layer sends to clients unchanged.
 //
+// The describe operations share one decoded copy of the load balancers,
+// listeners, rules and target groups per store revision (worldcache.go)
+// instead of decoding them all on every call; what they return is decoded
+// afresh from the stored bytes, so a caller that changes it changes nothing
+// shared. Every committed write, of this server or of another one sharing
+// an etcd store, advances the revision, so a describe never answers from a
+// configuration older than its own read; a read that fails leaves the
+// shared copy as it was.
+//
 // Resources are stored as JSON under their ARN, one store kind per resource
 // type. Identifiers are 16 random hex digits, as AWS uses them:
 //

@@ -316,31 +316,38 @@ func (s *Service) DescribeListeners(ctx context.Context, in DescribeListenersInp
 	}
 	var out []Listener
 	err := s.cfg.Store.View(ctx, func(tx store.ReadTx) error {
-		w, err := loadWorld(tx)
+		w, err := s.readWorld(tx)
 		if err != nil {
 			return err
 		}
+		var sel []string
 		if in.LoadBalancerARN != "" {
 			if _, ok := w.lbs[in.LoadBalancerARN]; !ok {
 				return errorf(CodeLoadBalancerNotFound, "Load balancer '%s' not found", in.LoadBalancerARN)
 			}
 			for _, l := range w.sortedListeners() {
 				if l.LoadBalancerARN == in.LoadBalancerARN {
-					out = append(out, *l)
+					sel = append(sel, l.ARN)
 				}
 			}
-			return nil
+		} else {
+			seen := map[string]bool{}
+			for _, arn := range in.ListenerARNs {
+				if _, ok := w.listeners[arn]; !ok {
+					return errorf(CodeListenerNotFound, "Listener '%s' not found", arn)
+				}
+				if !seen[arn] {
+					seen[arn] = true
+					sel = append(sel, arn)
+				}
+			}
 		}
-		seen := map[string]bool{}
-		for _, arn := range in.ListenerARNs {
-			l, ok := w.listeners[arn]
-			if !ok {
-				return errorf(CodeListenerNotFound, "Listener '%s' not found", arn)
+		for _, arn := range sel {
+			l, err := detach[Listener](w, arn)
+			if err != nil {
+				return err
 			}
-			if !seen[arn] {
-				seen[arn] = true
-				out = append(out, *l)
-			}
+			out = append(out, l)
 		}
 		return nil
 	})

@@ -316,10 +316,11 @@ func (s *Service) DescribeLoadBalancers(ctx context.Context, in DescribeLoadBala
 	}
 	var out []LoadBalancer
 	err := s.cfg.Store.View(ctx, func(tx store.ReadTx) error {
-		lbs, err := listJSON[LoadBalancer](tx, kindLoadBalancer)
+		w, err := s.readWorld(tx)
 		if err != nil {
 			return err
 		}
+		lbs := w.lbs
 		byName := map[string]*LoadBalancer{}
 		for _, lb := range lbs {
 			byName[lb.Name] = lb
@@ -349,7 +350,11 @@ func (s *Service) DescribeLoadBalancers(ctx context.Context, in DescribeLoadBala
 		for _, lb := range sel {
 			if !seen[lb.ARN] {
 				seen[lb.ARN] = true
-				out = append(out, *lb)
+				c, err := detach[LoadBalancer](w, lb.ARN)
+				if err != nil {
+					return err
+				}
+				out = append(out, c)
 			}
 		}
 		slices.SortFunc(out, func(a, b LoadBalancer) int { return strings.Compare(a.Name, b.Name) })

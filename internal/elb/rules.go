@@ -162,14 +162,18 @@ func (s *Service) DescribeRules(ctx context.Context, in DescribeRulesInput) ([]R
 	}
 	var out []Rule
 	err := s.cfg.Store.View(ctx, func(tx store.ReadTx) error {
-		w, err := loadWorld(tx)
+		w, err := s.readWorld(tx)
 		if err != nil {
 			return err
 		}
-		defaults := map[string]Rule{}
-		for _, l := range w.listeners {
-			defaults[defaultRuleARN(l.ARN)] = Rule{ARN: defaultRuleARN(l.ARN), ListenerARN: l.ARN, Priority: "default",
-				Actions: l.DefaultActions, IsDefault: true}
+		// defaultRule is the default rule of listener arn, built from a
+		// copy of its default actions.
+		defaultRule := func(arn string) (Rule, error) {
+			l, err := detach[Listener](w, arn)
+			if err != nil {
+				return Rule{}, err
+			}
+			return Rule{ARN: defaultRuleARN(l.ARN), ListenerARN: l.ARN, Priority: "default", Actions: l.DefaultActions, IsDefault: true}, nil
 		}
 		if in.ListenerARN != "" {
 			l, ok := w.listeners[in.ListenerARN]
@@ -178,21 +182,39 @@ func (s *Service) DescribeRules(ctx context.Context, in DescribeRulesInput) ([]R
 			}
 			for _, r := range w.rules {
 				if r.ListenerARN == l.ARN {
-					out = append(out, *r)
+					c, err := detach[Rule](w, r.ARN)
+					if err != nil {
+						return err
+					}
+					out = append(out, c)
 				}
 			}
 			slices.SortFunc(out, func(a, b Rule) int { return rulePriority(a) - rulePriority(b) })
-			out = append(out, defaults[defaultRuleARN(l.ARN)])
+			d, err := defaultRule(l.ARN)
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
 			return nil
 		}
+		defaults := map[string]string{} // default rule ARN -> listener ARN
+		for _, l := range w.listeners {
+			defaults[defaultRuleARN(l.ARN)] = l.ARN
+		}
 		for _, arn := range in.RuleARNs {
-			if r, ok := w.rules[arn]; ok {
-				out = append(out, *r)
-			} else if r, ok := defaults[arn]; ok {
-				out = append(out, r)
+			var r Rule
+			var err error
+			if _, ok := w.rules[arn]; ok {
+				r, err = detach[Rule](w, arn)
+			} else if l, ok := defaults[arn]; ok {
+				r, err = defaultRule(l)
 			} else {
 				return errorf(CodeRuleNotFound, "Rule '%s' not found", arn)
 			}
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
 		}
 		return nil
 	})

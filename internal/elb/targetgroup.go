@@ -351,7 +351,7 @@ func (s *Service) DescribeTargetGroups(ctx context.Context, in DescribeTargetGro
 	}
 	var out []TargetGroupDescription
 	err := s.cfg.Store.View(ctx, func(tx store.ReadTx) error {
-		w, err := loadWorld(tx)
+		w, err := s.readWorld(tx)
 		if err != nil {
 			return err
 		}
@@ -397,7 +397,11 @@ func (s *Service) DescribeTargetGroups(ctx context.Context, in DescribeTargetGro
 				continue
 			}
 			seen[tg.ARN] = true
-			out = append(out, TargetGroupDescription{TargetGroup: *tg, LoadBalancerARNs: usersOf(users, tg.ARN)})
+			c, err := detach[TargetGroup](w, tg.ARN)
+			if err != nil {
+				return err
+			}
+			out = append(out, TargetGroupDescription{TargetGroup: c, LoadBalancerARNs: slices.Clone(usersOf(users, tg.ARN))})
 		}
 		slices.SortFunc(out, func(a, b TargetGroupDescription) int { return strings.Compare(a.Name, b.Name) })
 		return nil

@@ -231,7 +231,7 @@ func (s *Service) DescribeTargetHealth(ctx context.Context, tgARN string, target
 	}
 	var out []TargetHealthDescription
 	err := s.cfg.Store.View(ctx, func(tx store.ReadTx) error {
-		w, err := loadWorld(tx)
+		w, err := s.readWorld(tx)
 		if err != nil {
 			return err
 		}
