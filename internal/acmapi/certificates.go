@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kelb-io/kelb/internal/awsjson"
 	"github.com/kelb-io/kelb/internal/certstore"
 )
 
@@ -44,7 +45,7 @@ func (h *handler) importCertificate(ctx context.Context, body []byte) (any, erro
 		CertificateChain []byte
 		Tags             []tag
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsjson.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	if len(in.Certificate) == 0 || len(in.PrivateKey) == 0 {
@@ -65,7 +66,7 @@ type arnInput struct {
 
 func (h *handler) arn(body []byte) (string, error) {
 	var in arnInput
-	if err := decode(body, &in); err != nil {
+	if err := awsjson.Decode(body, &in); err != nil {
 		return "", err
 	}
 	return checkARN(in.CertificateArn)
@@ -76,7 +77,7 @@ func checkARN(arn string) (string, error) {
 		return "", validation("1 validation error detected: Value null at 'certificateArn' failed to satisfy constraint: Member must not be null")
 	}
 	if !strings.HasPrefix(arn, certstore.ARNPrefix) {
-		return "", &apiError{Status: http.StatusBadRequest, Code: certstore.CodeInvalidArn, Message: fmt.Sprintf("String '%s' is not a valid ARN", arn)}
+		return "", &awsjson.Error{Status: http.StatusBadRequest, Code: certstore.CodeInvalidArn, Message: fmt.Sprintf("String '%s' is not a valid ARN", arn)}
 	}
 	return arn, nil
 }
@@ -296,7 +297,7 @@ func (h *handler) listCertificates(ctx context.Context, body []byte) (any, error
 		SortBy              string
 		SortOrder           string
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsjson.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	if in.MaxItems != nil && (*in.MaxItems < 1 || *in.MaxItems > 1000) {

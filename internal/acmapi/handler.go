@@ -35,8 +35,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kelb-io/kelb/internal/awsjson"
 	"github.com/kelb-io/kelb/internal/certstore"
-	"github.com/kelb-io/kelb/internal/elb/store"
 	"github.com/kelb-io/kelb/internal/elbapi"
 )
 
@@ -90,53 +90,28 @@ func NewHandler(cfg Config) http.Handler {
 	return h
 }
 
-// jsonAuthCode names an authentication failure as AWS's JSON services do:
-// the Query protocol's SignatureDoesNotMatch is InvalidSignatureException
-// there (an expired signature too), InvalidClientTokenId is
-// UnrecognizedClientException.
-func jsonAuthCode(code string) string {
-	switch code {
-	case "SignatureDoesNotMatch", "RequestExpired":
-		return "InvalidSignatureException"
-	case "InvalidClientTokenId":
-		return "UnrecognizedClientException"
-	case "IncompleteSignature", "MissingAuthenticationToken":
-		return code + "Exception"
-	}
-	return code
-}
-
-// apiError is an error as ACM's JSON protocol sends it.
-type apiError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *apiError) Error() string { return e.Code + ": " + e.Message }
-
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	requestID := newRequestID()
 	w.Header().Set("x-amzn-RequestId", requestID)
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
 	if r.Method != http.MethodPost {
-		h.writeError(w, op, &apiError{Status: http.StatusMethodNotAllowed, Code: "InvalidHttpRequest", Message: "Use POST."})
+		h.writeError(w, op, &awsjson.Error{Status: http.StatusMethodNotAllowed, Code: "InvalidHttpRequest", Message: "Use POST."})
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
 	if err != nil || len(body) > maxBodyBytes {
-		h.writeError(w, op, &apiError{Status: http.StatusBadRequest, Code: "SerializationException", Message: "The request body could not be read."})
+		h.writeError(w, op, &awsjson.Error{Status: http.StatusBadRequest, Code: "SerializationException", Message: "The request body could not be read."})
 		return
 	}
 	if _, aerr := elbapi.VerifySignature(r, body, elbapi.SignatureConfig{
 		Credentials: h.cfg.Credentials, Region: h.cfg.Region, Service: "acm", Now: h.cfg.Now,
 	}); aerr != nil {
-		h.writeError(w, op, &apiError{Status: aerr.Status, Code: jsonAuthCode(aerr.Code), Message: aerr.Message})
+		h.writeError(w, op, awsjson.AuthError(aerr))
 		return
 	}
 	fn, ok := h.ops[op]
 	if !ok {
-		h.writeError(w, op, &apiError{Status: http.StatusBadRequest, Code: "UnknownOperationException", Message: fmt.Sprintf("Operation %s is not supported by kelb", op)})
+		h.writeError(w, op, &awsjson.Error{Status: http.StatusBadRequest, Code: "UnknownOperationException", Message: fmt.Sprintf("Operation %s is not supported by kelb", op)})
 		return
 	}
 	if len(body) == 0 {
@@ -155,44 +130,30 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, op, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("Content-Type", awsjson.ContentType)
 	w.Write(b)
 	h.cfg.Logger.Debug("ACM API request", "operation", op, "status", http.StatusOK, "requestId", requestID)
 }
 
 func (h *handler) writeError(w http.ResponseWriter, op string, err error) {
-	ae := &apiError{Status: http.StatusInternalServerError, Code: "InternalFailure", Message: "An internal error occurred."}
+	ae, known := awsjson.Answer(err)
 	var cerr *certstore.Error
-	var aerr *apiError
-	var unavailable *store.UnavailableError
-	switch {
-	case errors.As(err, &aerr):
-		ae = aerr
-	case errors.As(err, &unavailable):
-		// etcd cannot be reached: nothing changed, the client may retry.
-		h.cfg.Logger.Error("ACM API operation failed", "operation", op, "err", err)
-		ae = &apiError{Status: http.StatusServiceUnavailable, Code: "ServiceUnavailable",
-			Message: "The request has failed due to a temporary failure of the server. " + unavailable.Error()}
-	case errors.As(err, &cerr):
-		ae = &apiError{Status: http.StatusBadRequest, Code: cerr.Code, Message: cerr.Message}
-	default:
+	if ae == nil && errors.As(err, &cerr) {
+		ae, known = &awsjson.Error{Status: http.StatusBadRequest, Code: cerr.Code, Message: cerr.Message}, true
+	}
+	if !known {
+		// etcd cannot be reached (nothing changed, the client may retry),
+		// or a failure the API did not mean.
 		h.cfg.Logger.Error("ACM API operation failed", "operation", op, "err", err)
 	}
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.WriteHeader(ae.Status)
-	b, _ := json.Marshal(map[string]string{"__type": ae.Code, "message": ae.Message})
-	w.Write(b)
-}
-
-func decode(body []byte, v any) error {
-	if err := json.Unmarshal(body, v); err != nil {
-		return &apiError{Status: http.StatusBadRequest, Code: "SerializationException", Message: err.Error()}
+	if ae == nil {
+		ae = &awsjson.Error{Status: http.StatusInternalServerError, Code: "InternalFailure", Message: "An internal error occurred."}
 	}
-	return nil
+	awsjson.Write(w, ae, "message")
 }
 
 func validation(format string, args ...any) error {
-	return &apiError{Status: http.StatusBadRequest, Code: certstore.CodeValidation, Message: fmt.Sprintf(format, args...)}
+	return &awsjson.Error{Status: http.StatusBadRequest, Code: certstore.CodeValidation, Message: fmt.Sprintf(format, args...)}
 }
 
 func newRequestID() string {

@@ -3,6 +3,7 @@ package acmapi
 import (
 	"context"
 
+	"github.com/kelb-io/kelb/internal/awsjson"
 	"github.com/kelb-io/kelb/internal/certstore"
 )
 
@@ -25,7 +26,7 @@ func (h *handler) requestCertificate(ctx context.Context, body []byte) (any, err
 		ManagedBy               string
 		Tags                    []tag
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsjson.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	if in.CertificateAuthorityArn != "" {
@@ -70,7 +71,7 @@ func (h *handler) exportCertificate(ctx context.Context, body []byte) (any, erro
 		CertificateArn string
 		Passphrase     []byte
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsjson.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	if _, err := checkARN(in.CertificateArn); err != nil {
@@ -90,7 +91,7 @@ type tagsInput struct {
 
 func (h *handler) tags(body []byte) (tagsInput, error) {
 	var in tagsInput
-	if err := decode(body, &in); err != nil {
+	if err := awsjson.Decode(body, &in); err != nil {
 		return in, err
 	}
 	if _, err := checkARN(in.CertificateArn); err != nil {

@@ -46,7 +46,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/kelb-io/kelb/internal/elb/store"
+	"github.com/kelb-io/kelb/internal/awsjson"
 	"github.com/kelb-io/kelb/internal/elbapi"
 )
 
@@ -102,31 +102,9 @@ func NewHandler(cfg Config) http.Handler {
 	return h
 }
 
-// apiError is an error as the JSON protocol sends it.
-type apiError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *apiError) Error() string { return e.Code + ": " + e.Message }
-
 // invalid is an InvalidParameterException.
 func invalid(format string, args ...any) error {
-	return &apiError{Status: http.StatusBadRequest, Code: "InvalidParameterException", Message: fmt.Sprintf(format, args...)}
-}
-
-// jsonAuthCode names a signature failure as AWS's JSON services do.
-func jsonAuthCode(code string) string {
-	switch code {
-	case "SignatureDoesNotMatch", "RequestExpired":
-		return "InvalidSignatureException"
-	case "InvalidClientTokenId":
-		return "UnrecognizedClientException"
-	case "IncompleteSignature", "MissingAuthenticationToken":
-		return code + "Exception"
-	}
-	return code
+	return &awsjson.Error{Status: http.StatusBadRequest, Code: "InvalidParameterException", Message: fmt.Sprintf(format, args...)}
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -144,29 +122,29 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	if r.Method != http.MethodPost {
-		h.writeError(w, proto, op, requestID, &apiError{Status: http.StatusMethodNotAllowed, Code: "InvalidHttpRequest", Message: "Use POST."})
+		h.writeError(w, proto, op, requestID, &awsjson.Error{Status: http.StatusMethodNotAllowed, Code: "InvalidHttpRequest", Message: "Use POST."})
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
 	if err != nil || len(body) > maxBodyBytes {
-		h.writeError(w, proto, op, requestID, &apiError{Status: http.StatusBadRequest, Code: "SerializationException", Message: "The request body could not be read."})
+		h.writeError(w, proto, op, requestID, &awsjson.Error{Status: http.StatusBadRequest, Code: "SerializationException", Message: "The request body could not be read."})
 		return
 	}
 	if _, aerr := elbapi.VerifySignature(r, body, elbapi.SignatureConfig{
 		Credentials: h.cfg.Credentials, Region: h.cfg.Region, Service: SigningName, Now: h.cfg.Now,
 	}); aerr != nil {
-		h.writeError(w, proto, op, requestID, &apiError{Status: aerr.Status, Code: jsonAuthCode(aerr.Code), Message: aerr.Message})
+		h.writeError(w, proto, op, requestID, awsjson.AuthError(aerr))
 		return
 	}
 	fn, ok := h.ops[op]
 	if !ok {
-		h.writeError(w, proto, op, requestID, &apiError{Status: http.StatusBadRequest, Code: "UnknownOperationException",
+		h.writeError(w, proto, op, requestID, &awsjson.Error{Status: http.StatusBadRequest, Code: "UnknownOperationException",
 			Message: fmt.Sprintf("Operation %s is not supported by kelb: it serves GetResources, GetTagKeys and GetTagValues", op)})
 		return
 	}
 	in, err := proto.requestJSON(body)
 	if err != nil {
-		h.writeError(w, proto, op, requestID, &apiError{Status: http.StatusBadRequest, Code: "SerializationException", Message: "The request body is not valid CBOR: " + err.Error()})
+		h.writeError(w, proto, op, requestID, &awsjson.Error{Status: http.StatusBadRequest, Code: "SerializationException", Message: "The request body is not valid CBOR: " + err.Error()})
 		return
 	}
 	out, err := fn(r.Context(), in)
@@ -192,38 +170,24 @@ func (h *handler) observe(op, code string) {
 }
 
 func (h *handler) writeError(w http.ResponseWriter, proto protocol, op, requestID string, err error) {
-	ae := &apiError{Status: http.StatusInternalServerError, Code: "InternalServiceException", Message: "An internal error occurred."}
-	var aerr *apiError
-	var unavailable *store.UnavailableError
-	switch {
-	case errors.As(err, &aerr):
-		ae = aerr
-	case errors.As(err, &unavailable):
-		// etcd cannot be reached: the client may retry.
+	ae, known := awsjson.Answer(err)
+	if !known {
+		// etcd cannot be reached (the client may retry), or a failure the
+		// API did not mean.
 		h.cfg.Logger.Error("tagging API operation failed", "operation", op, "requestId", requestID, "err", err)
-		ae = &apiError{Status: http.StatusServiceUnavailable, Code: "ServiceUnavailable",
-			Message: "The request has failed due to a temporary failure of the server. " + unavailable.Error()}
-	default:
-		h.cfg.Logger.Error("tagging API operation failed", "operation", op, "requestId", requestID, "err", err)
+	}
+	if ae == nil {
+		ae = &awsjson.Error{Status: http.StatusInternalServerError, Code: "InternalServiceException", Message: "An internal error occurred."}
 	}
 	h.observe(op, ae.Code)
 	h.cfg.Logger.Debug("tagging API request", "operation", op, "status", ae.Status, "code", ae.Code, "requestId", requestID)
 	// Message is the exceptions' member; message is where RPC v2
 	// clients read any error's text.
-	body := map[string]string{"__type": ae.Code, "Message": ae.Message}
+	keys := []string{"Message"}
 	if proto == protocolCBOR {
-		body["message"] = ae.Message
+		keys = append(keys, "message")
 	}
-	b, _ := json.Marshal(body)
-	proto.write(w, ae.Status, b)
-}
-
-// decode reads a request body into v, refusing fields of the wrong type.
-func decode(body []byte, v any) error {
-	if err := json.Unmarshal(body, v); err != nil {
-		return &apiError{Status: http.StatusBadRequest, Code: "SerializationException", Message: err.Error()}
-	}
-	return nil
+	proto.write(w, ae.Status, ae.Body(keys...))
 }
 
 func newRequestID() string {

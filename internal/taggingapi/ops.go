@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/kelb-io/kelb/internal/awsjson"
 )
 
 // Limits of GetResources, as AWS's model gives them.
@@ -138,7 +140,7 @@ func (in *getResourcesInput) query() (Query, error) {
 
 func (h *handler) getResources(ctx context.Context, body []byte) (any, error) {
 	var in getResourcesInput
-	if err := decode(body, &in); err != nil {
+	if err := awsjson.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	q, err := in.query()
@@ -198,7 +200,7 @@ func (h *handler) getResources(ctx context.Context, body []byte) (any, error) {
 
 func (h *handler) getTagKeys(ctx context.Context, body []byte) (any, error) {
 	var in struct{ PaginationToken string }
-	if err := decode(body, &in); err != nil {
+	if err := awsjson.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	keys, err := h.cfg.Index.TagKeys(ctx)
@@ -217,7 +219,7 @@ func (h *handler) getTagValues(ctx context.Context, body []byte) (any, error) {
 		Key             *string
 		PaginationToken string
 	}
-	if err := decode(body, &in); err != nil {
+	if err := awsjson.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	if in.Key == nil || *in.Key == "" || utf8.RuneCountInString(*in.Key) > maxTagKeyLen {
@@ -301,7 +303,7 @@ func (h *handler) readToken(token, digest string) (string, error) {
 		return "", invalid("The PaginationToken was issued for another query: repeat the request with the parameters of the page it came from.")
 	}
 	if h.cfg.Now().Sub(time.Unix(t.Issued, 0)) > TokenLifetime {
-		return "", &apiError{Status: http.StatusBadRequest, Code: "PaginationTokenExpiredException",
+		return "", &awsjson.Error{Status: http.StatusBadRequest, Code: "PaginationTokenExpiredException",
 			Message: "The PaginationToken has expired: a PaginationToken is valid for a maximum of 15 minutes."}
 	}
 	return t.After, nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/aws/smithy-go/encoding/cbor"
+	"github.com/kelb-io/kelb/internal/awsjson"
 )
 
 // The Resource Groups Tagging API speaks two protocols, as AWS serves
@@ -54,7 +55,7 @@ func (p protocol) contentType() string {
 	if p == protocolCBOR {
 		return "application/cbor"
 	}
-	return "application/x-amz-json-1.1"
+	return awsjson.ContentType
 }
 
 // requestJSON returns a request body as JSON.
