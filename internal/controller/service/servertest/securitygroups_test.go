@@ -31,19 +31,23 @@ import (
 
 // serverWithEC2 is kelb server's API (ELBv2 and EC2 on one address, told
 // apart by the signature's service, as kelb server serves them) over a
-// fresh store.
-func serverWithEC2(t *testing.T) (*elbv2.Client, *ec2.Client) {
+// fresh store; configure, if given, changes the server's configuration.
+func serverWithEC2(t *testing.T, configure ...func(*elb.Config)) (*elbv2.Client, *ec2.Client) {
 	t.Helper()
 	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "kelb.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	svc, err := elb.New(elb.Config{
+	cfg := elb.Config{
 		Store:    st,
 		VPCCIDRs: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15")},
 		Zones:    []elb.Zone{{Name: "us-west-2a", SubnetID: "subnet-a", Pool: netip.MustParsePrefix("198.19.1.0/24")}},
-	})
+	}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	svc, err := elb.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
