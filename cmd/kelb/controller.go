@@ -70,6 +70,7 @@ type controllerFlags struct {
 	disableIngressClassAnn  bool
 	disableIngressGroupAnn  bool
 	tgbMaxConcurrent        int
+	svcMaxConcurrent        int
 }
 
 func newControllerCmd() *cobra.Command {
@@ -115,6 +116,8 @@ address from --elb-endpoint or AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2.`,
 	fl.BoolVar(&f.disableIngressGroupAnn, "disable-ingress-group-name-annotation", false, "refuse new uses of the alb.ingress.kubernetes.io/group.name annotation (Ingress webhook)")
 	fl.IntVar(&f.tgbMaxConcurrent, "targetgroupbinding-max-concurrent-reconciles", targetgroupbinding.DefaultMaxConcurrentReconciles,
 		"TargetGroupBindings reconciled at once; a reconcile mostly waits for kube-apiserver and kelb server, so more workers than cores shorten a cold start of many Services (the AWS Load Balancer Controller's default is 3)")
+	fl.IntVar(&f.svcMaxConcurrent, "service-max-concurrent-reconciles", service.DefaultMaxConcurrentReconciles,
+		"Services reconciled at once; a reconcile mostly waits for kube-apiserver and kelb server, so more workers than cores shorten a cold start of many Services (the AWS Load Balancer Controller's default is 3)")
 	return cmd
 }
 
@@ -137,6 +140,9 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 	}
 	if f.tgbMaxConcurrent < 1 {
 		return fmt.Errorf("--targetgroupbinding-max-concurrent-reconciles %d: must be at least 1", f.tgbMaxConcurrent)
+	}
+	if f.svcMaxConcurrent < 1 {
+		return fmt.Errorf("--service-max-concurrent-reconciles %d: must be at least 1", f.svcMaxConcurrent)
 	}
 	tags, err := parseTags(f.defaultTags)
 	if err != nil {
@@ -238,6 +244,7 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 			DefaultTags:       tags,
 			DefaultSSLPolicy:  f.defaultSSLPolicy,
 		},
+		MaxConcurrentReconciles: f.svcMaxConcurrent,
 	}
 	if err := rec.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("service controller: %w", err)

@@ -40,6 +40,15 @@ const (
 	ReasonIgnoredAnnotation      = "IgnoredAnnotation"
 )
 
+// DefaultMaxConcurrentReconciles is how many Services are reconciled at
+// once when Reconciler.MaxConcurrentReconciles is zero. A reconcile
+// spends its time waiting for kube-apiserver and kelb server (a deploy is
+// a sequence of API calls, each answered once the configuration is
+// committed), not on the CPU, so on a 2-core machine 10 workers overlap
+// those waits where the AWS Load Balancer Controller's default of 3
+// would queue a cold start's hundreds of Services behind each other.
+const DefaultMaxConcurrentReconciles = 10
+
 // Reconciler keeps the load balancer of every Service that is ours in step
 // with the Service: build the stack, deploy it, write its
 // TargetGroupBindings and the Service's status. A Service that is deleted,
@@ -53,7 +62,7 @@ type Reconciler struct {
 	Selection Selection
 	Options   BuildOptions
 	// MaxConcurrentReconciles is how many Services are reconciled at
-	// once; zero means 3, the AWS Load Balancer Controller's default.
+	// once; zero means DefaultMaxConcurrentReconciles.
 	MaxConcurrentReconciles int
 }
 
@@ -69,7 +78,7 @@ type Reconciler struct {
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	workers := r.MaxConcurrentReconciles
 	if workers == 0 {
-		workers = 3
+		workers = DefaultMaxConcurrentReconciles
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("service").
