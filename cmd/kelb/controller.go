@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	rgt "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -84,7 +85,9 @@ ELBv2 API, as the AWS Load Balancer Controller does on EKS.
 
 The region and credentials come from the usual AWS environment (AWS_REGION,
 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...); the kelb server
-address from --elb-endpoint or AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2.`,
+address from --elb-endpoint or AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2,
+where the controller also calls kelb server's EC2, ACM and Resource Groups
+Tagging APIs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runController(cmd, f) },
 	}
@@ -228,10 +231,18 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 			o.BaseEndpoint = ep
 		}
 	})
+	// kelb server serves the Resource Groups Tagging API (GetResources,
+	// how a deploy finds a stack's resources by their tags) on the ELBv2
+	// endpoint too.
+	taggingClient := rgt.NewFromConfig(awsCfg, func(o *rgt.Options) {
+		if ep := elbClient.Options().BaseEndpoint; ep != nil {
+			o.BaseEndpoint = ep
+		}
+	})
 	rec := &service.Reconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorderFor("service"),
-		Deployer: &deploy.Deployer{Client: elbClient, EC2: ec2Client, ClusterName: f.clusterName,
+		Deployer: &deploy.Deployer{Client: elbClient, Tagging: taggingClient, EC2: ec2Client, ClusterName: f.clusterName,
 			Certificates: &certificates.SecretCertificates{Kube: mgr.GetClient(), ACM: acmClient, ClusterName: f.clusterName}, Frontend: service.Frontend},
 		Selection: service.Selection{
 			LoadBalancerClass:   f.loadBalancerClass,
@@ -259,7 +270,7 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 	}); err != nil {
 		return fmt.Errorf("ingress controller: %w", err)
 	}
-	gatewayDeployers := gateway.Deployers(deploy.Deployer{Client: elbClient, EC2: ec2Client, ClusterName: f.clusterName,
+	gatewayDeployers := gateway.Deployers(deploy.Deployer{Client: elbClient, Tagging: taggingClient, EC2: ec2Client, ClusterName: f.clusterName,
 		Certificates: &certificates.SecretCertificates{Kube: mgr.GetClient(), ACM: acmClient, ClusterName: f.clusterName}})
 	if _, err := gateway.Setup(mgr, gatewayDeployers, gateway.Options{ClusterName: f.clusterName, DefaultScheme: f.defaultScheme,
 		DefaultTags: tags, DefaultSSLPolicy: f.defaultSSLPolicy}); err != nil {

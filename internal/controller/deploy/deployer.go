@@ -44,6 +44,11 @@ const ResourceLoadBalancer = "LoadBalancer"
 // balancer name and its tags on every reconcile (Find).
 type Deployer struct {
 	Client ELBv2
+	// Tagging finds a stack's resources by their tags (GetResources) when
+	// Find cannot find them by name; nil lists every load balancer or
+	// target group and reads their tags instead, which costs calls in
+	// proportion to everything that exists.
+	Tagging Tagging
 	// EC2 resolves the stack's security groups; nil refuses them.
 	EC2 EC2
 	// ClusterName is the value of TagCluster on every resource; it must

@@ -8,9 +8,14 @@
 //     its elbv2.k8s.aws/cluster and stack tags say it is the stack's; its
 //     target groups are those it forwards to, with the same tags. Only when
 //     the name finds nothing of the stack's, or a desired target group is
-//     missing, does Find list every load balancer or target group and read
-//     their tags (20 ARNs per DescribeTags call, the API's limit), which
-//     also finds the leftovers of an interrupted replacement.
+//     missing, does Find look the stack's resources up by their tags, which
+//     also finds the leftovers of an interrupted replacement: GetResources
+//     of the Resource Groups Tagging API filtered on the stack and cluster
+//     tags (Deployer.Tagging), so a cold start of N stacks costs O(N)
+//     calls. A Deployer without a Tagging client (kelb's Ingress
+//     front-end, a server without GetResources) lists every load balancer
+//     or target group and reads their tags instead (20 ARNs per
+//     DescribeTags call, the API's limit): O(N) calls per stack.
 //   - Diff (plan.go), a pure function, compares the stack with what exists
 //     and returns a Plan. It never replaces what ELBv2 can modify in place:
 //     the load balancer is replaced only when its name, scheme or type

@@ -20,9 +20,14 @@ import (
 // when the named load balancer is not the stack's (a first deploy, a name
 // or scheme change) or a desired target group is not attached to it (a
 // deploy interrupted before its listener was made) does Find fall back to
-// listing every load balancer or target group and reading their tags,
-// which also finds leftovers of an interrupted replacement. Without a
-// desired stack (Delete) it always lists.
+// the load balancers or target groups tagged with the stack's tags, which
+// also finds leftovers of an interrupted replacement: GetResources of the
+// Resource Groups Tagging API filtered on the stack and cluster tags, then
+// DescribeLoadBalancers or DescribeTargetGroups of what it names, so a
+// first deploy costs the same whatever else exists. Only a Deployer with
+// no Tagging client (a server without GetResources) lists every load
+// balancer or target group and reads their tags instead. Without a
+// desired stack (Delete) it always looks up by tags.
 func (d *Deployer) Find(ctx context.Context, stackID string, want *model.Stack) (*Actual, error) {
 	owner := d.owner(stackID)
 	ownsLB := func(t map[string]string) bool {
@@ -37,7 +42,7 @@ func (d *Deployer) Find(ctx context.Context, stackID string, want *model.Stack) 
 	}
 	byName := actual.LoadBalancer != nil
 	if !byName {
-		if actual.LoadBalancer, actual.OtherLoadBalancers, err = FindLoadBalancers(ctx, d.Client, ownsLB); err != nil {
+		if actual.LoadBalancer, actual.OtherLoadBalancers, err = d.findLoadBalancers(ctx, owner, ownsLB); err != nil {
 			return nil, err
 		}
 	}
@@ -54,7 +59,7 @@ func (d *Deployer) Find(ctx context.Context, stackID string, want *model.Stack) 
 		}
 	}
 	if !byName || !allTargetGroups(want, tgs, d.Frontend.ResourceTag) {
-		if tgs, err = FindTargetGroups(ctx, d.Client, owner.Owns); err != nil {
+		if tgs, err = d.findTargetGroups(ctx, owner); err != nil {
 			return nil, err
 		}
 	}

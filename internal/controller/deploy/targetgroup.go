@@ -43,6 +43,12 @@ func findTargetGroups(ctx context.Context, c ELBv2, in *elbv2.DescribeTargetGrou
 		}
 		tgs = append(tgs, out.TargetGroups...)
 	}
+	return ownedTargetGroups(ctx, c, tgs, owns)
+}
+
+// ownedTargetGroups returns those of tgs whose tags owns accepts, with
+// their health checks and attributes.
+func ownedTargetGroups(ctx context.Context, c ELBv2, tgs []types.TargetGroup, owns func(tags map[string]string) bool) ([]ActualTargetGroup, error) {
 	tags, err := describeTagsOf(ctx, c, tgs, func(tg types.TargetGroup) *string { return tg.TargetGroupArn })
 	if err != nil {
 		return nil, err
