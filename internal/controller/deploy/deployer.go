@@ -155,15 +155,7 @@ func (d *Deployer) apply(ctx context.Context, stackID string, st *model.Stack, a
 	}
 	if p.CreateLoadBalancer {
 		lb := st.LoadBalancer
-		out, err := d.Client.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{
-			Name:           &lb.Name,
-			Type:           types.LoadBalancerTypeEnum(lb.Type),
-			Scheme:         types.LoadBalancerSchemeEnum(lb.Scheme),
-			IpAddressType:  types.IpAddressType(lb.IPAddressType),
-			Subnets:        lb.Subnets,
-			SecurityGroups: fg.ids,
-			Tags:           SDKTags(lb.Tags),
-		})
+		out, err := d.Client.CreateLoadBalancer(ctx, createLoadBalancerInput(lb, fg.ids))
 		if err != nil {
 			return fmt.Errorf("create load balancer %s: %w", lb.Name, err)
 		}
@@ -194,8 +186,8 @@ func (d *Deployer) apply(ctx context.Context, stackID string, st *model.Stack, a
 		}
 	}
 	if p.SetSubnets != nil {
-		if _, err := d.Client.SetSubnets(ctx, &elbv2.SetSubnetsInput{LoadBalancerArn: &lbARN, Subnets: p.SetSubnets}); err != nil {
-			return fmt.Errorf("set subnets of %s: %w", lbARN, err)
+		if err := setSubnets(ctx, d.Client, lbARN, p.SetSubnets, p.SetSourceNat); err != nil {
+			return err
 		}
 	}
 	if len(p.SetLBAttributes) > 0 {

@@ -1,15 +1,19 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/kelb-io/kelb/internal/controller/model"
 )
 
 // ActualLoadBalancer is an existing load balancer.
@@ -29,6 +33,11 @@ type ActualLoadBalancer struct {
 	Tags       map[string]string
 	// SecurityGroups are the load balancer's security group IDs.
 	SecurityGroups []string
+	// EnablePrefixForIPv6SourceNat is a network load balancer's "on" or
+	// "off"; SourceNatIPv6Prefixes the source NAT prefix of each of
+	// Subnets ("" for none).
+	EnablePrefixForIPv6SourceNat string
+	SourceNatIPv6Prefixes        []string
 }
 
 // FindLoadBalancers returns the first load balancer whose tags owns
@@ -69,11 +78,12 @@ func ownedLoadBalancers(ctx context.Context, c ELBv2, lbs []types.LoadBalancer, 
 		a := &ActualLoadBalancer{
 			ARN: arn, Name: aws.ToString(lb.LoadBalancerName), Type: string(lb.Type), Scheme: string(lb.Scheme),
 			IPAddressType: string(lb.IpAddressType), DNSName: aws.ToString(lb.DNSName), Addresses: Addresses(lb), Tags: t,
-			SecurityGroups: lb.SecurityGroups,
+			SecurityGroups: lb.SecurityGroups, EnablePrefixForIPv6SourceNat: string(lb.EnablePrefixForIpv6SourceNat),
 		}
 		for _, z := range lb.AvailabilityZones {
 			a.Subnets = append(a.Subnets, aws.ToString(z.SubnetId))
 			a.Zones = append(a.Zones, aws.ToString(z.ZoneName))
+			a.SourceNatIPv6Prefixes = append(a.SourceNatIPv6Prefixes, strings.Join(z.SourceNatIpv6Prefixes, ","))
 		}
 		out, err := c.DescribeLoadBalancerAttributes(ctx, &elbv2.DescribeLoadBalancerAttributesInput{LoadBalancerArn: &arn})
 		if err != nil {
@@ -159,4 +169,98 @@ func ChangedAttributes(want, have map[string]string) map[string]string {
 		}
 	}
 	return out
+}
+
+// SourceNatChange is what SetSubnets must change of a load balancer's
+// source NAT: its setting (when not ""), and the prefixes of its subnets
+// (when Prefixes is not nil).
+type SourceNatChange struct {
+	Setting  string   `json:"setting,omitempty"`
+	Prefixes []string `json:"prefixes,omitempty"`
+}
+
+// diffSourceNat returns the source NAT change that makes lb what want
+// asks, nil when there is none: a setting want names and lb does not
+// have, or a prefix want names (auto_assigned takes any) that its subnet
+// does not have. A load balancer without the setting reports "off".
+func diffSourceNat(want model.LoadBalancer, lb *ActualLoadBalancer) *SourceNatChange {
+	var c SourceNatChange
+	if want.EnablePrefixForIPv6SourceNat != "" && want.EnablePrefixForIPv6SourceNat != cmp.Or(lb.EnablePrefixForIPv6SourceNat, "off") {
+		c.Setting = want.EnablePrefixForIPv6SourceNat
+	}
+	for i, p := range want.SourceNatIPv6Prefixes {
+		if i >= len(want.Subnets) {
+			break
+		}
+		j := slices.IndexFunc(lb.Subnets, func(s string) bool { return s == want.Subnets[i] })
+		if j < 0 {
+			j = slices.Index(lb.Zones, want.Subnets[i])
+		}
+		have := ""
+		if j >= 0 && j < len(lb.SourceNatIPv6Prefixes) {
+			have = lb.SourceNatIPv6Prefixes[j]
+		}
+		if have == "" || p != model.SourceNatAutoAssigned && p != have {
+			c.Prefixes = slices.Clone(want.SourceNatIPv6Prefixes)
+			break
+		}
+	}
+	if c.Setting == "" && c.Prefixes == nil {
+		return nil
+	}
+	return &c
+}
+
+// subnetMappings are subnets, each with its source NAT prefix when
+// prefixes (in the same order) name one; nil when no prefix is named, for
+// a call that gives the subnets alone.
+func subnetMappings(subnets, prefixes []string) []types.SubnetMapping {
+	if len(prefixes) == 0 {
+		return nil
+	}
+	out := make([]types.SubnetMapping, len(subnets))
+	for i, s := range subnets {
+		out[i].SubnetId = aws.String(s)
+		if i < len(prefixes) {
+			out[i].SourceNatIpv6Prefix = aws.String(prefixes[i])
+		}
+	}
+	return out
+}
+
+// setSubnets changes the load balancer's zones to subnets (the desired
+// ones, or else its own) and its source NAT as nat says, in one SetSubnets.
+func setSubnets(ctx context.Context, c ELBv2, arn string, subnets []string, nat *SourceNatChange) error {
+	in := &elbv2.SetSubnetsInput{LoadBalancerArn: &arn, Subnets: subnets}
+	if nat != nil {
+		in.EnablePrefixForIpv6SourceNat = types.EnablePrefixForIpv6SourceNatEnum(nat.Setting)
+		if m := subnetMappings(subnets, nat.Prefixes); m != nil {
+			in.Subnets, in.SubnetMappings = nil, m
+		}
+	}
+	if _, err := c.SetSubnets(ctx, in); err != nil {
+		return fmt.Errorf("set subnets of %s: %w", arn, err)
+	}
+	return nil
+}
+
+// createLoadBalancerInput is the CreateLoadBalancer call that makes lb with
+// security groups groups: its subnets are given as subnet mappings when it
+// names source NAT prefixes.
+func createLoadBalancerInput(lb model.LoadBalancer, groups []string) *elbv2.CreateLoadBalancerInput {
+	in := &elbv2.CreateLoadBalancerInput{
+		Name:           aws.String(lb.Name),
+		Type:           types.LoadBalancerTypeEnum(lb.Type),
+		Scheme:         types.LoadBalancerSchemeEnum(lb.Scheme),
+		IpAddressType:  types.IpAddressType(lb.IPAddressType),
+		Subnets:        lb.Subnets,
+		SecurityGroups: groups,
+		Tags:           SDKTags(lb.Tags),
+
+		EnablePrefixForIpv6SourceNat: types.EnablePrefixForIpv6SourceNatEnum(lb.EnablePrefixForIPv6SourceNat),
+	}
+	if m := subnetMappings(lb.Subnets, lb.SourceNatIPv6Prefixes); m != nil {
+		in.Subnets, in.SubnetMappings = nil, m
+	}
+	return in
 }

@@ -56,6 +56,10 @@ type Plan struct {
 	SetSubnets       []string          `json:"setSubnets,omitempty"`
 	SetLBAttributes  map[string]string `json:"setLBAttributes,omitempty"`
 	LBTags           TagChange         `json:"lbTags,omitzero"`
+	// SetSourceNat changes the source NAT setting or prefixes, in the
+	// SetSubnets call (SetSubnets is then set, to the zones kept if they
+	// do not change).
+	SetSourceNat *SourceNatChange `json:"setSourceNat,omitempty"`
 
 	CreateTargetGroups []string            `json:"createTargetGroups,omitempty"`
 	ModifyTargetGroups []TargetGroupChange `json:"modifyTargetGroups,omitempty"`
@@ -108,7 +112,7 @@ type ListenerChange struct {
 
 // Empty reports whether the plan makes no API call that writes.
 func (p *Plan) Empty() bool {
-	if len(p.DeleteLoadBalancers) > 0 || p.CreateLoadBalancer || p.SetIPAddressType != "" || p.SetSubnets != nil ||
+	if len(p.DeleteLoadBalancers) > 0 || p.CreateLoadBalancer || p.SetIPAddressType != "" || p.SetSubnets != nil || p.SetSourceNat != nil ||
 		len(p.SetLBAttributes) > 0 || !p.LBTags.Empty() || len(p.CreateTargetGroups) > 0 ||
 		len(p.CreateListeners) > 0 || len(p.DeleteListeners) > 0 || len(p.DeleteTargetGroups) > 0 {
 		return false
@@ -157,6 +161,12 @@ func Diff(desired *model.Stack, actual *Actual) *Plan {
 		}
 		if len(desired.LoadBalancer.Subnets) > 0 && !SameZones(desired.LoadBalancer.Subnets, lb) {
 			p.SetSubnets = slices.Clone(desired.LoadBalancer.Subnets)
+		}
+		if p.SetSourceNat = diffSourceNat(desired.LoadBalancer, lb); p.SetSourceNat != nil && p.SetSubnets == nil {
+			p.SetSubnets = slices.Clone(desired.LoadBalancer.Subnets)
+			if len(p.SetSubnets) == 0 {
+				p.SetSubnets = slices.Clone(lb.Subnets)
+			}
 		}
 		p.SetLBAttributes = ChangedAttributes(desired.LoadBalancer.Attributes, lb.Attributes)
 		p.LBTags = diffTags(desired.LoadBalancer.Tags, lb.Tags)

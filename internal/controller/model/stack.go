@@ -23,6 +23,10 @@ const (
 	TypeApplication = "application"
 )
 
+// SourceNatAutoAssigned is the source NAT prefix of a subnet whose prefix
+// kelb server picks, as ELBv2 names it.
+const SourceNatAutoAssigned = "auto_assigned"
+
 // Stack is the desired state of one Kubernetes object's (or group's) load
 // balancer: what a deployer makes kelb server hold.
 type Stack struct {
@@ -58,6 +62,14 @@ type LoadBalancer struct {
 	IPAddressType string `json:"ipAddressType"`
 	// Subnets select the zones of kelb server; none means every zone.
 	Subnets []string `json:"subnets,omitempty"`
+	// EnablePrefixForIPv6SourceNat is "on" or "off" when the object sets
+	// it (dualstack network load balancers only); "" leaves kelb server's
+	// setting, off for a new load balancer.
+	EnablePrefixForIPv6SourceNat string `json:"enablePrefixForIpv6SourceNat,omitempty"`
+	// SourceNatIPv6Prefixes are the source NAT prefixes of Subnets, in
+	// their order: a /80, or SourceNatAutoAssigned for one kelb server
+	// picks. None lets kelb server pick each.
+	SourceNatIPv6Prefixes []string `json:"sourceNatIpv6Prefixes,omitempty"`
 	// Attributes hold only the attributes the Kubernetes object sets;
 	// others keep whatever value kelb server has.
 	Attributes map[string]string `json:"attributes,omitempty"`

@@ -65,8 +65,6 @@ var ignoredAnnotations = map[string]string{
 	"aws-load-balancer-access-log-s3-bucket-name":                "access logs to S3 are AWS-only",
 	"aws-load-balancer-access-log-s3-bucket-prefix":              "access logs to S3 are AWS-only",
 	"aws-load-balancer-minimum-load-balancer-capacity":           "capacity reservations are AWS-only",
-	"aws-load-balancer-enable-prefix-for-ipv6-source-nat":        "source NAT prefixes are AWS-only",
-	"aws-load-balancer-source-nat-ipv6-prefixes":                 "source NAT prefixes are AWS-only",
 	"aws-load-balancer-enable-icmp-for-path-mtu-discovery":       "security groups are AWS-only",
 	"aws-load-balancer-multi-cluster-target-group":               "multi-cluster target groups are not supported by kelb controller yet",
 	"aws-load-balancer-proxy-protocol-per-target-group":          "use aws-load-balancer-target-group-attributes.<port> instead",
@@ -87,7 +85,8 @@ var implementedAnnotations = map[string]bool{
 	AnnotationHCUnhealthyThreshold: true, AnnotationHCSuccessCodes: true,
 	AnnotationSSLCert: true, AnnotationSSLPorts: true, AnnotationSSLNegotiationPolicy: true,
 	AnnotationBackendProtocol: true, AnnotationALPNPolicy: true,
-	AnnotationSecurityGroups: true,
+	AnnotationSecurityGroups:               true,
+	AnnotationEnablePrefixForIPv6SourceNat: true, AnnotationSourceNatIPv6Prefixes: true,
 }
 
 // unknownAnnotation reports whether key is an aws-load-balancer-

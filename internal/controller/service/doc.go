@@ -53,4 +53,15 @@
 // reported in a Warning event; otherwise deploy removes that attribute. An
 // IPv6 range on a load balancer that is not dualstack fails the build, as
 // in the AWS Load Balancer Controller.
+//
+// IPv6 source NAT (sourcenat.go): aws-load-balancer-enable-prefix-for-ipv6-source-nat
+// ("on" or "off", "on" for dualstack only) and
+// aws-load-balancer-source-nat-ipv6-prefixes (with it "on", one /80 or
+// auto_assigned per subnet of aws-load-balancer-subnets, in their order)
+// are checked as that controller checks them and fail the build
+// otherwise; deploy gives them to a new load balancer, and to an existing
+// one through SetSubnets. "on" is what a UDP listener forwarding to IPv6
+// targets needs; kelb server refuses a prefix outside its subnet's IPv6
+// network or a change of a zone's prefix, failing the deploy with its
+// error.
 package service

@@ -66,6 +66,10 @@ func (b *builder) loadBalancer(stackID, scheme string) (LoadBalancer, error) {
 	if err != nil {
 		return LoadBalancer{}, err
 	}
+	natSetting, natPrefixes, err := b.sourceNat(ipType, subnets)
+	if err != nil {
+		return LoadBalancer{}, err
+	}
 	attrs, err := b.ann.StringMap(AnnotationAttributes)
 	if err != nil {
 		return LoadBalancer{}, err
@@ -99,6 +103,9 @@ func (b *builder) loadBalancer(stackID, scheme string) (LoadBalancer, error) {
 		Attributes:     attrs,
 		Tags:           tags,
 		SecurityGroups: groups,
+
+		EnablePrefixForIPv6SourceNat: natSetting,
+		SourceNatIPv6Prefixes:        natPrefixes,
 	}, nil
 }
 
