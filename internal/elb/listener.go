@@ -131,7 +131,8 @@ func (s *Service) CreateListener(ctx context.Context, in CreateListenerInput) (L
 	}
 	var out Listener
 	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
-		w, err := loadWorld(tx)
+		// Shared: read only, before this transaction writes.
+		w, err := s.readWorld(tx)
 		if err != nil {
 			return err
 		}
@@ -163,8 +164,8 @@ func (s *Service) CreateListener(ctx context.Context, in CreateListenerInput) (L
 				if !reflect.DeepEqual(actions, l.DefaultActions) {
 					return errorf(CodeDuplicateListener, "A listener already exists on port %d of load balancer '%s' with other actions", l.Port, lb.ARN)
 				}
-				out = *l
-				return nil
+				out, err = detach[Listener](w, l.ARN)
+				return err
 			}
 		}
 		if n >= MaxListenersPerLoadBalancer {
@@ -196,7 +197,7 @@ func (s *Service) CreateListener(ctx context.Context, in CreateListenerInput) (L
 		if err := putJSON(tx, kindListener, l.ARN, l); err != nil {
 			return err
 		}
-		return checkLoadBalancerQuotas(tx, lb.ARN)
+		return w.withListener(l).checkQuotas([]string{lb.ARN})
 	})
 	if err != nil {
 		return Listener{}, fmt.Errorf("create listener on %s: %w", in.LoadBalancerARN, err)

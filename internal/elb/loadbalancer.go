@@ -103,7 +103,8 @@ func (s *Service) CreateLoadBalancer(ctx context.Context, in CreateLoadBalancerI
 
 	var out LoadBalancer
 	err = s.cfg.Store.Update(ctx, func(tx store.Tx) error {
-		w, err := loadWorld(tx)
+		// Shared: read only, before this transaction writes.
+		w, err := s.readWorld(tx)
 		if err != nil {
 			return err
 		}
@@ -112,8 +113,8 @@ func (s *Service) CreateLoadBalancer(ctx context.Context, in CreateLoadBalancerI
 				continue
 			}
 			if lb.Type == in.Type && lb.Scheme == in.Scheme {
-				out = *lb
-				return nil
+				out, err = detach[LoadBalancer](w, lb.ARN)
+				return err
 			}
 			return errorf(CodeDuplicateLoadBalancerName, "A load balancer with the same name '%s' exists, but with different settings", in.Name)
 		}

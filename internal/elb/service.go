@@ -287,24 +287,18 @@ type world struct {
 // loadWorld decodes every resource tx reads, for a caller that changes
 // them (an Update) or gives them away (Snapshot).
 func loadWorld(tx store.ReadTx) (*world, error) {
-	return decodeWorld(tx, nil)
-}
-
-// decodeWorld decodes every resource tx reads, recording their stored
-// bytes in raw when it is not nil.
-func decodeWorld(tx store.ReadTx, raw map[string][]byte) (*world, error) {
-	w := &world{raw: raw}
+	w := &world{}
 	var err error
-	if w.lbs, err = listJSONRaw[LoadBalancer](tx, kindLoadBalancer, raw); err != nil {
+	if w.lbs, err = listJSON[LoadBalancer](tx, kindLoadBalancer); err != nil {
 		return nil, err
 	}
-	if w.listeners, err = listJSONRaw[Listener](tx, kindListener, raw); err != nil {
+	if w.listeners, err = listJSON[Listener](tx, kindListener); err != nil {
 		return nil, err
 	}
-	if w.rules, err = listJSONRaw[Rule](tx, kindRule, raw); err != nil {
+	if w.rules, err = listJSON[Rule](tx, kindRule); err != nil {
 		return nil, err
 	}
-	if w.tgs, err = listJSONRaw[TargetGroup](tx, kindTargetGroup, raw); err != nil {
+	if w.tgs, err = listJSON[TargetGroup](tx, kindTargetGroup); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -312,12 +306,6 @@ func decodeWorld(tx store.ReadTx, raw map[string][]byte) (*world, error) {
 
 // listJSON decodes every value of kind by key.
 func listJSON[T any](tx store.ReadTx, kind string) (map[string]*T, error) {
-	return listJSONRaw[T](tx, kind, nil)
-}
-
-// listJSONRaw is listJSON, recording the stored bytes in raw when it is
-// not nil.
-func listJSONRaw[T any](tx store.ReadTx, kind string, raw map[string][]byte) (map[string]*T, error) {
 	kvs, err := tx.List(kind)
 	if err != nil {
 		return nil, err
@@ -329,9 +317,6 @@ func listJSONRaw[T any](tx store.ReadTx, kind string, raw map[string][]byte) (ma
 			return nil, fmt.Errorf("decode %s %s: %w", kind, kv.Key, err)
 		}
 		m[kv.Key] = v
-		if raw != nil {
-			raw[kv.Key] = kv.Value
-		}
 	}
 	return m, nil
 }

@@ -290,17 +290,19 @@ func (s *Service) CreateTargetGroup(ctx context.Context, in CreateTargetGroupInp
 
 	var out TargetGroup
 	err = s.cfg.Store.Update(ctx, func(tx store.Tx) error {
-		tgs, err := listJSON[TargetGroup](tx, kindTargetGroup)
+		// Shared: read only, before this transaction writes.
+		w, err := s.readWorld(tx)
 		if err != nil {
 			return err
 		}
+		tgs := w.tgs
 		for _, tg := range tgs {
 			if tg.Name != in.Name {
 				continue
 			}
 			if tg.Protocol == in.Protocol && tg.Port == in.Port && tg.TargetType == in.TargetType {
-				out = *tg
-				return nil
+				out, err = detach[TargetGroup](w, tg.ARN)
+				return err
 			}
 			return errorf(CodeDuplicateTargetGroupName, "A target group with the same name '%s' exists, but with different settings", in.Name)
 		}

@@ -145,6 +145,10 @@ func (s *Service) RegisterTargets(ctx context.Context, tgARN string, targets []T
 	}
 	now := s.now()
 	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		base, err := s.readWorld(tx)
+		if err != nil {
+			return err
+		}
 		tg, err := getTargetGroup(tx, tgARN)
 		if err != nil {
 			return err
@@ -169,7 +173,7 @@ func (s *Service) RegisterTargets(ctx context.Context, tgARN string, targets []T
 		if err := putJSON(tx, kindTargetGroup, tgARN, tg); err != nil {
 			return err
 		}
-		return checkTargetGroupQuotas(tx, tgARN)
+		return base.withTargetGroup(tg).checkQuotas(base.loadBalancersOf(tgARN))
 	})
 	if err != nil {
 		return fmt.Errorf("register targets in %s: %w", tgARN, err)

@@ -1,8 +1,10 @@
 package elb
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sync"
 
 	"github.com/kelb-io/kelb/internal/elb/store"
@@ -16,8 +18,11 @@ import (
 // fleet too (every kelb server's commit rewrites the one revision key of
 // the shared etcd store), so two views at one revision read the same
 // resources. Only the world of the newest revision seen is kept; a view of
-// an older revision decodes its own. Writes (Update) never use it: they
-// decode their own world, change it and commit.
+// an older revision builds its own. A new revision's world decodes only
+// the records whose stored bytes changed and shares the decoded values of
+// the others with the previous world: values are never changed once
+// decoded. Writes that change resources in place decode their own world
+// (loadWorld); those that only read it before they write share it too.
 type worldCache struct {
 	mu  sync.Mutex // held while decoding, so concurrent readers decode once
 	rev int64
@@ -27,7 +32,9 @@ type worldCache struct {
 // readWorld returns the world tx reads, shared with every read-only call
 // at the same revision. The caller must not change the world or anything
 // it points to: what it returns to its own caller it copies with detach
-// (or builds from plain values).
+// (or builds from plain values), what it writes it decodes afresh (tx.Get)
+// or builds anew. An Update may call it only before it writes: a write
+// transaction reads its own writes, which are not the revision's.
 func (s *Service) readWorld(tx store.ReadTx) (*world, error) {
 	rev := tx.Revision()
 	c := &s.worlds
@@ -36,7 +43,7 @@ func (s *Service) readWorld(tx store.ReadTx) (*world, error) {
 	if c.w != nil && c.rev == rev {
 		return c.w, nil
 	}
-	w, err := decodeWorld(tx, map[string][]byte{})
+	w, err := sharedWorld(tx, c.w)
 	if err != nil {
 		return nil, err
 	}
@@ -44,6 +51,72 @@ func (s *Service) readWorld(tx store.ReadTx) (*world, error) {
 		c.rev, c.w = rev, w
 	}
 	return w, nil
+}
+
+// sharedWorld reads every resource of tx into a world to share, decoding
+// only the records whose stored bytes differ from prev's (nil: all of
+// them) and sharing prev's decoded values for the others: after one write,
+// a copy and a comparison per record and one decode, not a decode per
+// record. prev is read only, never changed.
+func sharedWorld(tx store.ReadTx, prev *world) (*world, error) {
+	if prev == nil {
+		prev = &world{}
+	}
+	w := &world{raw: map[string][]byte{}}
+	var err error
+	if w.lbs, err = listShared(tx, kindLoadBalancer, w.raw, prev.raw, prev.lbs); err != nil {
+		return nil, err
+	}
+	if w.listeners, err = listShared(tx, kindListener, w.raw, prev.raw, prev.listeners); err != nil {
+		return nil, err
+	}
+	if w.rules, err = listShared(tx, kindRule, w.raw, prev.raw, prev.rules); err != nil {
+		return nil, err
+	}
+	if w.tgs, err = listShared(tx, kindTargetGroup, w.raw, prev.raw, prev.tgs); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// listShared is listJSON for sharedWorld: the stored bytes go to raw, and
+// a record whose bytes equal prevRaw's keeps prev's decoded value.
+func listShared[T any](tx store.ReadTx, kind string, raw, prevRaw map[string][]byte, prev map[string]*T) (map[string]*T, error) {
+	kvs, err := tx.List(kind)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]*T, len(kvs))
+	for _, kv := range kvs {
+		if v, ok := prev[kv.Key]; ok && bytes.Equal(prevRaw[kv.Key], kv.Value) {
+			m[kv.Key], raw[kv.Key] = v, prevRaw[kv.Key]
+			continue
+		}
+		v := new(T)
+		if err := json.Unmarshal(kv.Value, v); err != nil {
+			return nil, fmt.Errorf("decode %s %s: %w", kind, kv.Key, err)
+		}
+		m[kv.Key], raw[kv.Key] = v, kv.Value
+	}
+	return m, nil
+}
+
+// withTargetGroup returns w with target group tg in place of the one of
+// its ARN: a world for checks after a write, sharing everything else with
+// w (neither may be changed).
+func (w *world) withTargetGroup(tg *TargetGroup) *world {
+	next := *w
+	next.tgs = maps.Clone(w.tgs)
+	next.tgs[tg.ARN] = tg
+	return &next
+}
+
+// withListener is withTargetGroup for listener l.
+func (w *world) withListener(l *Listener) *world {
+	next := *w
+	next.listeners = maps.Clone(w.listeners)
+	next.listeners[l.ARN] = l
+	return &next
 }
 
 // detach returns a copy of the resource arn of a shared world, decoded

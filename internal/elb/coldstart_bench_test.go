@@ -128,3 +128,40 @@ func BenchmarkDescribeLoadBalancersByName(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkRegisterTargets registers a target in one of the 200 target
+// groups after another, each call a write that moves the revision, as
+// the controller's cold start does, then describes its health.
+func BenchmarkRegisterTargets(b *testing.B) {
+	f := newDescribeFleet(b, 200, 10)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		tg := f.tgs[i%len(f.tgs)]
+		if err := f.svc.RegisterTargets(ctx, tg, []TargetDescription{{ID: fmt.Sprintf("198.18.100.%d", 1+i/len(f.tgs)%250)}}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := f.svc.DescribeTargetHealth(ctx, tg, nil); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkCreateListener creates a listener on one of the 200 load
+// balancers after another, on a port of its own.
+func BenchmarkCreateListener(b *testing.B) {
+	f := newDescribeFleet(b, 200, 10)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		lb, tg := f.lbs[i%len(f.lbs)], f.tgs[i%len(f.tgs)]
+		if _, err := f.svc.CreateListener(ctx, CreateListenerInput{LoadBalancerARN: lb, Protocol: "TCP", Port: int32(1000 + i/len(f.lbs)),
+			DefaultActions: []Action{{Type: ActionForward, TargetGroupARN: tg}}}); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
