@@ -192,6 +192,11 @@ func (b *builder) routeCandidates(r Route, routeIndex int) []candidate {
 				b.refuse(k, "%v", err)
 				return nil
 			}
+			rc, err := b.ruleConfigFor(r, httpExtensionRefs(rule.Filters, field), action.Type == model.ActionRedirect)
+			if err != nil {
+				b.refuse(k, "%v", err)
+				return nil
+			}
 			matches := rule.Matches
 			if len(matches) == 0 {
 				matches = []gatewayv1.HTTPRouteMatch{{}}
@@ -203,6 +208,7 @@ func (b *builder) routeCandidates(r Route, routeIndex int) []candidate {
 					return nil
 				}
 				c.rule.Action, c.rule.Transforms = action, transformsFor(transforms, m)
+				c.rule = rc.apply(c.rule, mi)
 				c.routeIndex, c.ruleIndex, c.matchIndex = routeIndex, ri, mi
 				out = append(out, c)
 			}
@@ -210,8 +216,15 @@ func (b *builder) routeCandidates(r Route, routeIndex int) []candidate {
 	case r.GRPC != nil:
 		for ri, rule := range r.GRPC.Spec.Rules {
 			field := fmt.Sprintf("spec.rules[%d]", ri)
-			if len(rule.Filters) > 0 {
-				b.refuse(k, "%s.filters: %s filters are not supported by an application load balancer", field, rule.Filters[0].Type)
+			for i, f := range rule.Filters {
+				if f.Type != gatewayv1.GRPCRouteFilterExtensionRef {
+					b.refuse(k, "%s.filters[%d]: %s filters are not supported by an application load balancer", field, i, f.Type)
+					return nil
+				}
+			}
+			rc, err := b.ruleConfigFor(r, grpcExtensionRefs(rule.Filters, field), false)
+			if err != nil {
+				b.refuse(k, "%v", err)
 				return nil
 			}
 			var refs []gatewayv1.BackendRef
@@ -238,6 +251,7 @@ func (b *builder) routeCandidates(r Route, routeIndex int) []candidate {
 					return nil
 				}
 				c.rule.Action = action
+				c.rule = rc.apply(c.rule, mi)
 				c.routeIndex, c.ruleIndex, c.matchIndex = routeIndex, ri, mi
 				out = append(out, c)
 			}
@@ -319,6 +333,8 @@ func (b *builder) httpAction(r Route, rule gatewayv1.HTTPRouteRule, field string
 			if p := f.URLRewrite.Path; p != nil {
 				pt.fullPath, pt.prefixMatch = p.ReplaceFullPath, p.ReplacePrefixMatch
 			}
+		case gatewayv1.HTTPRouteFilterExtensionRef:
+			// A ListenerRuleConfiguration (ruleconfig.go).
 		case gatewayv1.HTTPRouteFilterRequestHeaderModifier:
 			// An ALB rewrites the Host header (host-header-rewrite) and
 			// nothing else of a request's headers.

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	awsv1 "github.com/kelb-io/kelb/api/gateway/v1"
 	"github.com/kelb-io/kelb/internal/controller/model"
 )
 
@@ -30,6 +31,9 @@ type Input struct {
 	Namespaces map[string]map[string]string
 	Grants     []gatewayv1.ReferenceGrant
 	Secret     SecretLookup
+	// Config holds the LoadBalancer, TargetGroup and ListenerRule
+	// configurations (config.go).
+	Config Config
 }
 
 // Options are kelb controller's settings a stack depends on.
@@ -52,6 +56,11 @@ type Result struct {
 	// Parents hold, per route, its status entries for the parentRefs
 	// naming the Gateway.
 	Parents map[RouteKey][]gatewayv1.RouteParentStatus
+	// Invalid is a configuration value kelb cannot apply; Stack is then
+	// nil and the Gateway keeps the load balancer it has.
+	Invalid *ConfigError
+	// Warnings are configuration values accepted but not applied.
+	Warnings []string
 }
 
 // Tag keys of the stacks of Gateways, the AWS Load Balancer Controller's:
@@ -91,6 +100,13 @@ type builder struct {
 	// (UnsupportedValue); resolve hold its first unresolved backendRef.
 	refusals map[RouteKey]string
 	resolve  map[RouteKey]metav1.Condition
+	// lbConfig is the merged LoadBalancerConfiguration, defaultTGs the
+	// merged default TargetGroupConfiguration (nil: none); configErr the
+	// first configuration error, warnings the values not applied.
+	lbConfig   awsv1.LoadBalancerConfigurationSpec
+	defaultTGs *awsv1.TargetGroupConfigurationSpec
+	configErr  *ConfigError
+	warnings   []string
 }
 
 // Build decides a Gateway's load balancer and the statuses of the Gateway,
@@ -100,7 +116,10 @@ func Build(in Input, opts Options) Result {
 	b := &builder{in: in, opts: opts, controller: in.Class.Spec.ControllerName,
 		refusals: map[RouteKey]string{}, resolve: map[RouteKey]metav1.Condition{}}
 	res := Result{Parents: map[RouteKey][]gatewayv1.RouteParentStatus{}}
+	b.lbConfig = b.mergedLBConfig()
+	b.defaultTGs = b.defaultTargetGroups()
 	listeners := judgeListeners(b.controller, gw, in.Grants, in.Secret)
+	acceptConfiguredCertificates(b.lbConfig, listeners)
 
 	valid := 0
 	for _, l := range listeners {
@@ -111,6 +130,9 @@ func Build(in Input, opts Options) Result {
 	res.Accepted = metav1.Condition{Type: string(gatewayv1.GatewayConditionAccepted), Status: metav1.ConditionTrue,
 		Reason: string(gatewayv1.GatewayReasonAccepted), Message: "Gateway is accepted.", ObservedGeneration: gw.Generation}
 	switch {
+	case b.configErr != nil && b.configErr.Parameters:
+		res.Accepted.Status, res.Accepted.Reason = metav1.ConditionFalse, string(gatewayv1.GatewayReasonInvalidParameters)
+		res.Accepted.Message = b.configErr.Message
 	case len(gw.Spec.Addresses) > 0:
 		res.Accepted.Status, res.Accepted.Reason = metav1.ConditionFalse, string(gatewayv1.GatewayReasonUnsupportedAddress)
 		res.Accepted.Message = "spec.addresses: kelb server allocates a load balancer's addresses from its zones' pools; static addresses are not supported"
@@ -162,8 +184,19 @@ func Build(in Input, opts Options) Result {
 		} else {
 			b.buildApplication(listeners, byListener)
 		}
+		b.applyLBConfig(b.lbConfig)
+		b.applyListenerConfigs(b.lbConfig)
+		b.applySecurityGroups(b.lbConfig)
 		res.Stack = b.stack
 	}
+	if b.configErr != nil {
+		res.Stack, res.Invalid = nil, b.configErr
+		if b.configErr.Parameters {
+			res.Accepted.Status, res.Accepted.Reason = metav1.ConditionFalse, string(gatewayv1.GatewayReasonInvalidParameters)
+			res.Accepted.Message = b.configErr.Message
+		}
+	}
+	res.Warnings = b.warnings
 
 	// Route statuses, and attached-route counts of listeners.
 	counted := map[gatewayv1.SectionName]map[RouteKey]bool{}
@@ -240,6 +273,9 @@ func (b *builder) unresolved(k RouteKey, reason gatewayv1.RouteConditionReason, 
 func (b *builder) newStack() *model.Stack {
 	gw := b.in.Gateway
 	scheme := b.opts.DefaultScheme
+	if b.lbConfig.Scheme != nil {
+		scheme = *b.lbConfig.Scheme
+	}
 	if scheme == "" {
 		scheme = "internal"
 	}
@@ -345,6 +381,11 @@ func (b *builder) backend(r Route, ref gatewayv1.BackendObjectReference, protoco
 	if protocol == "UDP" {
 		resourceID += "/UDP"
 	}
+	settings := b.targetGroupSettings(svc, r)
+	if settings.perRoute {
+		// A route-specific configuration makes the route's own group.
+		resourceID += "@" + k.String()
+	}
 	if b.stack.TargetGroup(resourceID) != nil {
 		return resourceID, true
 	}
@@ -357,12 +398,16 @@ func (b *builder) backend(r Route, ref gatewayv1.BackendObjectReference, protoco
 		tgPort = 1
 	}
 	h := sha256.New()
-	for _, s := range []string{b.opts.ClusterName, string(b.in.Gateway.UID), string(svc.UID), strconv.Itoa(int(*ref.Port)), strconv.Itoa(int(tgPort)), "ip", protocol, version} {
+	hashed := []string{b.opts.ClusterName, string(b.in.Gateway.UID), string(svc.UID), strconv.Itoa(int(*ref.Port)), strconv.Itoa(int(tgPort)), "ip", protocol, version}
+	if settings.perRoute {
+		hashed = append(hashed, k.String())
+	}
+	for _, s := range hashed {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
 	name := generatedName(ns, string(ref.Name), hex.EncodeToString(h.Sum(nil)))
-	b.stack.TargetGroups = append(b.stack.TargetGroups, model.TargetGroup{
+	tg := model.TargetGroup{
 		ResourceID:      resourceID,
 		Name:            name,
 		Protocol:        protocol,
@@ -372,8 +417,11 @@ func (b *builder) backend(r Route, ref gatewayv1.BackendObjectReference, protoco
 		IPAddressType:   "ipv4",
 		HealthCheck:     healthCheck(protocol, version),
 		Tags:            b.tags(resourceID),
-	})
-	b.stack.TargetGroupBindings = append(b.stack.TargetGroupBindings, binding(name, ns, svc.Name, *ref.Port, resourceID, b.in.Gateway))
+	}
+	tgb := binding(name, ns, svc.Name, *ref.Port, resourceID, b.in.Gateway)
+	b.applyTargetGroupSettings(settings, svc, svcPort, &tg, &tgb)
+	b.stack.TargetGroups = append(b.stack.TargetGroups, tg)
+	b.stack.TargetGroupBindings = append(b.stack.TargetGroupBindings, tgb)
 	return resourceID, true
 }
 

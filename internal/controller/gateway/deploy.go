@@ -36,7 +36,7 @@ func (s stackDeployer) Deploy(ctx context.Context, st *model.Stack) (DeployResul
 	if err != nil {
 		return DeployResult{}, err
 	}
-	return DeployResult{DNSName: res.DNSName, TargetGroupARNs: res.TargetGroupARNs, Changed: res.Changed}, nil
+	return DeployResult{DNSName: res.DNSName, TargetGroupARNs: res.TargetGroupARNs, Changed: res.Changed, Warnings: res.Warnings}, nil
 }
 
 func (s stackDeployer) Delete(ctx context.Context, stackID string) error {

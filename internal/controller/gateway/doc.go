@@ -24,6 +24,21 @@
 // namespace without a ReferenceGrant gets RefNotPermitted. A Gateway whose
 // load balancer kelb server refuses keeps its previous load balancer and
 // gets Programmed False with kelb server's message, and a Warning event.
+// The AWS Load Balancer Controller's configuration resources apply as it
+// documents them (config.go, tgconfig.go, ruleconfig.go): the
+// LoadBalancerConfigurations of the GatewayClass (spec.parametersRef) and
+// the Gateway (spec.infrastructure.parametersRef), merged by the class's
+// mergingMode; the TargetGroupConfiguration whose targetReference names a
+// backend Service, over the default one the LoadBalancerConfigurations
+// name; the ListenerRuleConfiguration a route rule's ExtensionRef filter
+// names. A Gateway without security groups gets a managed frontend group
+// admitting its sourceRanges (every source by default) to its listeners.
+// A Load Balancer or TargetGroup configuration value kelb cannot apply
+// leaves the Gateway's load balancer as it is, with Programmed False (and
+// Accepted False, InvalidParameters, for a LoadBalancerConfiguration)
+// naming the field, and a Warning event; a ListenerRuleConfiguration kelb
+// cannot apply refuses the route rule's route as above. Values kelb has no
+// equivalent for (WAF, Shield, address allocations) are Warning events.
 // When the Gateway API CRDs are not installed the controllers are not
 // started, and kelb controller logs that it serves Services and Ingresses
 // only.

@@ -27,8 +27,14 @@ const (
 	ReasonFailedDeploy  = "FailedDeployModel"
 	ReasonFailedCleanup = "FailedCleanup"
 	ReasonReconciled    = "SuccessfullyReconciled"
-	requeueWhileNoDNS   = 5 * time.Second
-	routeStatusAttempts = 3
+	// ReasonInvalidConfiguration: a configuration value kelb cannot apply;
+	// the load balancer is left as it is.
+	ReasonInvalidConfiguration = "InvalidConfiguration"
+	// ReasonIgnoredConfiguration: a configuration value kelb accepts but
+	// has no equivalent for.
+	ReasonIgnoredConfiguration = "IgnoredConfiguration"
+	requeueWhileNoDNS          = 5 * time.Second
+	routeStatusAttempts        = 3
 )
 
 // DeployResult is what deploying a stack leaves in place.
@@ -37,6 +43,8 @@ type DeployResult struct {
 	// TargetGroupARNs maps the stack's target groups' ResourceIDs to ARNs.
 	TargetGroupARNs map[string]string
 	Changed         bool
+	// Warnings are what the deploy could not do as the stack asks.
+	Warnings []string
 }
 
 // Deployer makes kelb server hold a stack: internal/controller/deploy's
@@ -87,7 +95,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	if in.Config, err = r.loadConfig(ctx, &class, &gw, in.Routes); err != nil {
+		return ctrl.Result{}, err
+	}
 	res := Build(in, r.Options)
+	for _, w := range res.Warnings {
+		r.Recorder.Event(&gw, corev1.EventTypeWarning, ReasonIgnoredConfiguration, w)
+	}
 	for k, msg := range buildRefusals(res) {
 		logger.Info("route not accepted", "route", k.String(), "reason", msg)
 	}
@@ -97,6 +111,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	switch {
 	case deployer == nil:
 		d.Err = fmt.Errorf("kelb controller cannot deploy the load balancers of %s Gateways yet", controller)
+	case res.Invalid != nil:
+		// Only a change to a configuration fixes it, and that triggers a
+		// new reconcile; what serves is left alone.
+		r.Recorder.Event(&gw, corev1.EventTypeWarning, ReasonInvalidConfiguration, res.Invalid.Message)
+		logger.Info("not deploying: invalid configuration", "reason", res.Invalid.Message)
 	case res.Stack != nil:
 		out, err := deployer.Deploy(ctx, res.Stack)
 		if err != nil {
@@ -104,6 +123,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			r.Recorder.Event(&gw, corev1.EventTypeWarning, ReasonFailedDeploy, err.Error())
 		} else {
 			d.DNSName = out.DNSName
+			for _, w := range out.Warnings {
+				r.Recorder.Event(&gw, corev1.EventTypeWarning, ReasonFailedDeploy, w)
+			}
 			if err := r.writeBindings(ctx, &gw, res.Stack, out.TargetGroupARNs); err != nil {
 				d.Err = err
 				r.Recorder.Event(&gw, corev1.EventTypeWarning, ReasonFailedDeploy, err.Error())
@@ -134,7 +156,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if d.Err != nil && deployer != nil {
 		return ctrl.Result{}, d.Err
 	}
-	if deployer != nil && res.Stack != nil && d.DNSName == "" {
+	if deployer != nil && res.Stack != nil && res.Invalid == nil && d.DNSName == "" {
 		return ctrl.Result{RequeueAfter: requeueWhileNoDNS}, nil
 	}
 	return ctrl.Result{}, nil

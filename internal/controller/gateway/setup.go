@@ -72,6 +72,7 @@ func Setup(mgr ctrl.Manager, deployers map[gatewayv1.GatewayController]Deployer,
 	for _, k := range kinds {
 		b = b.Watches(routeObject(k), handler.EnqueueRequestsFromMapFunc(r.gatewaysOfRoute(k)))
 	}
+	b = r.watchConfig(mapper, b)
 	if err := b.Complete(r); err != nil {
 		return false, err
 	}

@@ -26,6 +26,9 @@ func GatewayStatus(current gatewayv1.GatewayStatus, gw *gatewayv1.Gateway, res R
 	programmed := metav1.Condition{Type: string(gatewayv1.GatewayConditionProgrammed), Status: metav1.ConditionTrue,
 		Reason: string(gatewayv1.GatewayReasonProgrammed), Message: "The load balancer is programmed.", ObservedGeneration: gw.Generation}
 	switch {
+	case res.Invalid != nil:
+		// The load balancer kelb made before, if any, keeps serving.
+		programmed.Status, programmed.Reason, programmed.Message = metav1.ConditionFalse, string(gatewayv1.GatewayReasonInvalid), res.Invalid.Message
 	case res.Accepted.Status != metav1.ConditionTrue || res.Stack == nil:
 		programmed.Status, programmed.Reason, programmed.Message = metav1.ConditionFalse, string(gatewayv1.GatewayReasonInvalid), "The Gateway is not accepted."
 	case d.Err != nil:
