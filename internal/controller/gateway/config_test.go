@@ -72,7 +72,7 @@ func TestBuildLoadBalancerConfiguration(t *testing.T) {
 		Tags: map[string]string{model.TagCluster: "kelb", TagStackALB: "infra/gw", TagResourceALB: ResourceLoadBalancer,
 			"team": "platform", "cost": "shared"},
 		ManagedSecurityGroup: &model.ManagedSecurityGroup{Name: sg, Description: model.ManagedSecurityGroupDescription,
-			Tags: map[string]string{model.TagCluster: "kelb", TagStackALB: "infra/gw", TagResourceALB: model.ResourceManagedSecurityGroup},
+			Tags:    map[string]string{model.TagCluster: "kelb", TagStackALB: "infra/gw", TagResourceALB: model.ResourceManagedSecurityGroup},
 			Ingress: []model.IngressRule{{Protocol: "tcp", Port: 80, CIDR: "198.18.0.0/16"}, {Protocol: "tcp", Port: 443, CIDR: "198.18.0.0/16"}}},
 	}
 	if d := cmp.Diff(want, st.LoadBalancer); d != "" {
