@@ -222,3 +222,156 @@ func TestGatewayTCPAndUDPRoutes(t *testing.T) {
 		})
 	}
 }
+
+// configuredGateway is an ALB Gateway whose LoadBalancerConfiguration sets
+// an attribute and a tag, with a route to Service v1, whose
+// TargetGroupConfiguration sets its health check interval.
+const configuredGateway = `apiVersion: gateway.k8s.aws/v1
+kind: LoadBalancerConfiguration
+metadata:
+  name: edge
+spec:
+  loadBalancerAttributes:
+  - {key: idle_timeout.timeout_seconds, value: "120"}
+  tags: {team: shop}
+---
+apiVersion: gateway.k8s.aws/v1
+kind: TargetGroupConfiguration
+metadata:
+  name: v1
+spec:
+  targetReference: {name: v1}
+  defaultConfiguration:
+    healthCheckConfig: {healthCheckInterval: 10, healthCheckPath: /}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: configured
+spec:
+  gatewayClassName: aws-alb-gateway-class
+  infrastructure:
+    parametersRef: {group: gateway.k8s.aws, kind: LoadBalancerConfiguration, name: edge}
+  listeners:
+  - {name: http, protocol: HTTP, port: 80}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: web
+spec:
+  parentRefs: [{name: configured}]
+  rules:
+  - backendRefs: [{name: v1, port: 80}]
+`
+
+// TestGatewayConfiguration: a Gateway's LoadBalancerConfiguration and its
+// backend's TargetGroupConfiguration reach kelb server (an attribute, a
+// tag, a health check interval, as describe-* report them), the Gateway
+// gets a managed security group admitting its listener's port, and a bad
+// value (a source range that is no CIDR) makes the Gateway's parameters
+// invalid, naming the field, without changing the load balancer, which
+// keeps serving.
+func TestGatewayConfiguration(t *testing.T) {
+	env := framework.Get(t)
+	requireController(t, env)
+	ns := env.Namespace(t)
+	env.Apply(t, ns, albDeployment("v1", 1)+"---\n"+configuredGateway)
+	v1 := waitReadyPods(t, env, ns, "app=v1", 1)[0]
+	host := gatewayAddress(t, env, ns, "configured")
+	lb := loadBalancerByDNS(t, env, host)
+	url := "http://" + host + "/"
+	framework.Eventually(t, 2*time.Minute, func() error {
+		if got := hostnames(t, env, url, 3); got[v1] != 3 {
+			return fmt.Errorf("answered by %v, want %s", got, v1)
+		}
+		return nil
+	})
+
+	var attrs struct{ Attributes []struct{ Key, Value string } }
+	if err := awsJSON(t, env, &attrs, "elbv2", "describe-load-balancer-attributes", "--load-balancer-arn", lb.LoadBalancerArn); err != nil {
+		t.Fatal(err)
+	}
+	idle := ""
+	for _, a := range attrs.Attributes {
+		if a.Key == "idle_timeout.timeout_seconds" {
+			idle = a.Value
+		}
+	}
+	if idle != "120" {
+		t.Errorf("idle_timeout.timeout_seconds %q, want 120 from the LoadBalancerConfiguration", idle)
+	}
+	var tags struct {
+		TagDescriptions []struct{ Tags []struct{ Key, Value string } }
+	}
+	if err := awsJSON(t, env, &tags, "elbv2", "describe-tags", "--resource-arns", lb.LoadBalancerArn); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(fmt.Sprint(tags), "{team shop}") {
+		t.Errorf("load balancer tags %v lack team=shop", tags)
+	}
+	var tgs struct {
+		TargetGroups []struct{ HealthCheckIntervalSeconds int }
+	}
+	if err := awsJSON(t, env, &tgs, "elbv2", "describe-target-groups", "--load-balancer-arn", lb.LoadBalancerArn); err != nil {
+		t.Fatal(err)
+	}
+	if len(tgs.TargetGroups) != 1 || tgs.TargetGroups[0].HealthCheckIntervalSeconds != 10 {
+		t.Errorf("target groups %+v, want one with a 10 s health check interval", tgs.TargetGroups)
+	}
+	var lbs struct {
+		LoadBalancers []struct{ SecurityGroups []string }
+	}
+	if err := awsJSON(t, env, &lbs, "elbv2", "describe-load-balancers", "--load-balancer-arns", lb.LoadBalancerArn); err != nil {
+		t.Fatal(err)
+	}
+	var sgs struct {
+		SecurityGroups []struct {
+			GroupId       string
+			IpPermissions []struct {
+				FromPort int
+				IpRanges []struct{ CidrIp string }
+			}
+		}
+	}
+	if err := awsJSON(t, env, &sgs, "ec2", "describe-security-groups", "--filters", "Name=tag:gateway.k8s.aws.alb/stack,Values="+ns+"/configured"); err != nil {
+		t.Fatal(err)
+	}
+	if len(sgs.SecurityGroups) != 1 || len(lbs.LoadBalancers) != 1 || fmt.Sprint(lbs.LoadBalancers[0].SecurityGroups) != fmt.Sprint([]string{sgs.SecurityGroups[0].GroupId}) ||
+		fmt.Sprint(sgs.SecurityGroups[0].IpPermissions) != "[{80 [{0.0.0.0/0}]}]" {
+		t.Errorf("managed security group %+v, load balancer's groups %+v; want one group admitting 0.0.0.0/0 to port 80, on the load balancer", sgs, lbs)
+	}
+
+	before := albConfig(t, env, lb.LoadBalancerArn)
+	env.Apply(t, ns, `apiVersion: gateway.k8s.aws/v1
+kind: LoadBalancerConfiguration
+metadata:
+  name: edge
+spec:
+  loadBalancerAttributes:
+  - {key: idle_timeout.timeout_seconds, value: "30"}
+  sourceRanges: [not-a-cidr]
+`)
+	framework.Eventually(t, time.Minute, func() error {
+		var gw gatewayJSON
+		out, err := env.Shell(t.Context(), "", "kubectl", "get", "gateway", "-n", ns, "configured", "-o", "json")
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal([]byte(out), &gw); err != nil {
+			return err
+		}
+		for _, c := range gw.Status.Conditions {
+			if c.Type == "Accepted" && c.Status == "False" && c.Reason == "InvalidParameters" && strings.Contains(c.Message, "spec.sourceRanges") {
+				return nil
+			}
+		}
+		return fmt.Errorf("Gateway conditions %+v, want Accepted False InvalidParameters naming spec.sourceRanges", gw.Status.Conditions)
+	})
+	if after := albConfig(t, env, lb.LoadBalancerArn); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("the invalid configuration changed the load balancer:\nbefore %v\nafter  %v", before, after)
+	}
+	if got := hostnames(t, env, url, 3); got[v1] != 3 {
+		t.Errorf("with the invalid configuration answered by %v, want %s", got, v1)
+	}
+}
