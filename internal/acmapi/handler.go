@@ -25,7 +25,6 @@ package acmapi
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -91,7 +90,7 @@ func NewHandler(cfg Config) http.Handler {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	requestID := newRequestID()
+	requestID := elbapi.NewRequestID()
 	w.Header().Set("x-amzn-RequestId", requestID)
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
 	if r.Method != http.MethodPost {
@@ -154,12 +153,4 @@ func (h *handler) writeError(w http.ResponseWriter, op string, err error) {
 
 func validation(format string, args ...any) error {
 	return &awsjson.Error{Status: http.StatusBadRequest, Code: certstore.CodeValidation, Message: fmt.Sprintf(format, args...)}
-}
-
-func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -26,7 +26,6 @@ package ec2api
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -145,7 +144,7 @@ func errorf(code, format string, args ...any) *apiError {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	requestID := newRequestID()
+	requestID := elbapi.NewRequestID()
 	w.Header().Set("x-amzn-RequestId", requestID)
 	action := ""
 	defer func() {
@@ -261,13 +260,4 @@ func (h *handler) writeError(w http.ResponseWriter, requestID, action string, er
 	w.WriteHeader(ae.Status)
 	w.Write([]byte(xml.Header))
 	w.Write(out)
-}
-
-// newRequestID returns a random (version 4) UUID.
-func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -107,7 +107,7 @@ func RequestID(ctx context.Context) string {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	requestID := newRequestID()
+	requestID := NewRequestID()
 	w.Header().Set("x-amzn-RequestId", requestID)
 	action := ""
 	defer func() {
@@ -209,8 +209,9 @@ func (h *handler) writeError(w http.ResponseWriter, requestID, action string, er
 	w.Write(marshalError(we, requestID))
 }
 
-// newRequestID returns a random (version 4) UUID.
-func newRequestID() string {
+// NewRequestID returns a random (version 4) UUID, the form of the
+// x-amzn-RequestId of every kelb API but S3.
+func NewRequestID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40

@@ -34,7 +34,6 @@ package taggingapi
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -108,7 +107,7 @@ func invalid(format string, args ...any) error {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	requestID := newRequestID()
+	requestID := elbapi.NewRequestID()
 	w.Header().Set("x-amzn-RequestId", requestID)
 	proto, op, _ := requestProtocol(r)
 	defer func() {
@@ -188,12 +187,4 @@ func (h *handler) writeError(w http.ResponseWriter, proto protocol, op, requestI
 		keys = append(keys, "message")
 	}
 	proto.write(w, ae.Status, ae.Body(keys...))
-}
-
-func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
