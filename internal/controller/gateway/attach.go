@@ -42,17 +42,21 @@ type listenerState struct {
 	// Kinds are the route kinds the listener takes: its protocol's, less
 	// those allowedRoutes.kinds leaves out.
 	Kinds []string
-	// Valid: Accepted and ResolvedRefs; routes attach only to valid
-	// listeners.
-	Valid      bool
+	// Valid: Accepted, ResolvedRefs and not Conflicted; only valid
+	// listeners are programmed.
+	Valid bool
+	// Attachable: Accepted and not Conflicted. Routes attach (and are
+	// counted in attachedRoutes) even when the listener's references do
+	// not resolve, as the specification asks; it serves them once they do.
+	Attachable bool
 	Conditions []metav1.Condition
 	Attached   int32
 	// Certificates are the listener's TLS Secrets, "<namespace>/<name>".
 	Certificates []string
 }
 
-// SecretLookup reports whether a TLS Secret exists, holding tls.crt and
-// tls.key.
+// SecretLookup reports whether a TLS Secret exists, holding a tls.crt and
+// tls.key that parse as a certificate and its key.
 type SecretLookup func(namespace, name string) bool
 
 // judgeListeners validates a Gateway's listeners for its class.
@@ -132,7 +136,7 @@ func judgeListeners(controller gatewayv1.GatewayController, gw *gatewayv1.Gatewa
 					case !Permitted(grants, Ref{Group: Group, Kind: "Gateway", Namespace: gw.Namespace}, Ref{Group: "", Kind: "Secret", Namespace: ns, Name: string(ref.Name)}):
 						resolved, resolvedReason, resolvedMsg = false, gatewayv1.ListenerReasonRefNotPermitted, fmt.Sprintf("%s: Secret %s/%s is in another namespace and no ReferenceGrant there permits it", field, ns, ref.Name)
 					case secret == nil || !secret(ns, string(ref.Name)):
-						resolved, resolvedReason, resolvedMsg = false, gatewayv1.ListenerReasonInvalidCertificateRef, fmt.Sprintf("%s: Secret %s/%s not found or not a TLS Secret (tls.crt, tls.key)", field, ns, ref.Name)
+						resolved, resolvedReason, resolvedMsg = false, gatewayv1.ListenerReasonInvalidCertificateRef, fmt.Sprintf("%s: Secret %s/%s not found, or its tls.crt and tls.key are not a PEM certificate and its key", field, ns, ref.Name)
 					default:
 						st.Certificates = append(st.Certificates, ns+"/"+string(ref.Name))
 					}
@@ -142,7 +146,8 @@ func judgeListeners(controller gatewayv1.GatewayController, gw *gatewayv1.Gatewa
 				}
 			}
 		}
-		st.Valid = accepted && resolved && !conflicted
+		st.Attachable = accepted && !conflicted
+		st.Valid = st.Attachable && resolved
 		cond(gatewayv1.ListenerConditionAccepted, accepted, acceptedReason, acceptedMsg)
 		cond(gatewayv1.ListenerConditionResolvedRefs, resolved, resolvedReason, resolvedMsg)
 		if conflicted {
@@ -200,7 +205,7 @@ func attach(r Route, ref gatewayv1.ParentReference, gwNamespace string, listener
 	routeNS := r.Object().GetNamespace()
 	var allowed []*listenerState
 	for _, l := range selected {
-		if !l.Valid || !slices.Contains(l.Kinds, r.Kind) || !namespaceAllowed(l.Listener, gwNamespace, routeNS, nsLabels[routeNS]) {
+		if !l.Attachable || !slices.Contains(l.Kinds, r.Kind) || !namespaceAllowed(l.Listener, gwNamespace, routeNS, nsLabels[routeNS]) {
 			continue
 		}
 		allowed = append(allowed, l)

@@ -121,10 +121,13 @@ func Build(in Input, opts Options) Result {
 	listeners := judgeListeners(b.controller, gw, in.Grants, in.Secret)
 	acceptConfiguredCertificates(b.lbConfig, listeners)
 
-	valid := 0
+	valid, attachable := 0, 0
 	for _, l := range listeners {
 		if l.Valid {
 			valid++
+		}
+		if l.Attachable {
+			attachable++
 		}
 	}
 	res.Accepted = metav1.Condition{Type: string(gatewayv1.GatewayConditionAccepted), Status: metav1.ConditionTrue,
@@ -136,7 +139,7 @@ func Build(in Input, opts Options) Result {
 	case len(gw.Spec.Addresses) > 0:
 		res.Accepted.Status, res.Accepted.Reason = metav1.ConditionFalse, string(gatewayv1.GatewayReasonUnsupportedAddress)
 		res.Accepted.Message = "spec.addresses: kelb server allocates a load balancer's addresses from its zones' pools; static addresses are not supported"
-	case valid == 0:
+	case attachable == 0:
 		res.Accepted.Status, res.Accepted.Reason = metav1.ConditionFalse, string(gatewayv1.GatewayReasonListenersNotValid)
 		res.Accepted.Message = "Gateway is not accepted because there is no valid listener."
 	case valid < len(listeners):
@@ -172,11 +175,17 @@ func Build(in Input, opts Options) Result {
 		b.stack = b.newStack()
 		// Routes with each listener they attach to, in precedence order.
 		byListener := map[gatewayv1.SectionName][]routeOnListener{}
+		var unprogrammed []Route
 		for _, r := range routes {
+			programmed, some := false, false
 			for _, pa := range attached[r.Key()] {
 				for i, l := range pa.att.Listeners {
 					byListener[l.Name] = append(byListener[l.Name], routeOnListener{route: r, hostnames: pa.att.Hostnames[i]})
+					programmed, some = programmed || l.Valid, true
 				}
+			}
+			if some && !programmed {
+				unprogrammed = append(unprogrammed, r)
 			}
 		}
 		if b.controller == ControllerNLB {
@@ -187,7 +196,13 @@ func Build(in Input, opts Options) Result {
 		b.applyLBConfig(b.lbConfig)
 		b.applyListenerConfigs(b.lbConfig)
 		b.applySecurityGroups(b.lbConfig)
-		res.Stack = b.stack
+		b.judge(unprogrammed)
+		// A Gateway accepted without a valid listener (say, every one's
+		// certificate is missing) has routes attached but no load
+		// balancer.
+		if valid > 0 {
+			res.Stack = b.stack
+		}
 	}
 	if b.configErr != nil {
 		res.Stack, res.Invalid = nil, b.configErr
@@ -244,6 +259,24 @@ func Build(in Input, opts Options) Result {
 		})
 	}
 	return res
+}
+
+// judge resolves the backends of routes attached only to listeners that
+// are not programmed (their references do not resolve), so that their
+// statuses say what is wrong with them too; the target groups it builds
+// are not kept.
+func (b *builder) judge(routes []Route) {
+	scratch := *b
+	scratch.stack = b.newStack()
+	for i, r := range routes {
+		if r.HTTP != nil || r.GRPC != nil {
+			scratch.routeCandidates(r, i)
+			continue
+		}
+		for _, ref := range l4BackendRefs(r) {
+			scratch.backend(r, ref.BackendObjectReference, "TCP", "")
+		}
+	}
 }
 
 // routeOnListener is a route attached to a listener, with the hostnames

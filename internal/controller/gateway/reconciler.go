@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"reflect"
@@ -254,7 +255,10 @@ func (r *Reconciler) load(ctx context.Context, class *gatewayv1.GatewayClass, gw
 			err := r.Client.Get(ctx, key, &s)
 			switch {
 			case err == nil:
-				secrets[key] = len(s.Data[corev1.TLSCertKey]) > 0 && len(s.Data[corev1.TLSPrivateKeyKey]) > 0
+				// A certificate and key that do not parse as a pair are
+				// refused here, not when kelb server imports them.
+				_, perr := tls.X509KeyPair(s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey])
+				secrets[key] = perr == nil
 			case !apierrors.IsNotFound(err):
 				return in, nil, fmt.Errorf("get Secret %s: %w", key, err)
 			}

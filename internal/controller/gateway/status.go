@@ -29,8 +29,10 @@ func GatewayStatus(current gatewayv1.GatewayStatus, gw *gatewayv1.Gateway, res R
 	case res.Invalid != nil:
 		// The load balancer kelb made before, if any, keeps serving.
 		programmed.Status, programmed.Reason, programmed.Message = metav1.ConditionFalse, string(gatewayv1.GatewayReasonInvalid), res.Invalid.Message
-	case res.Accepted.Status != metav1.ConditionTrue || res.Stack == nil:
+	case res.Accepted.Status != metav1.ConditionTrue:
 		programmed.Status, programmed.Reason, programmed.Message = metav1.ConditionFalse, string(gatewayv1.GatewayReasonInvalid), "The Gateway is not accepted."
+	case res.Stack == nil:
+		programmed.Status, programmed.Reason, programmed.Message = metav1.ConditionFalse, string(gatewayv1.GatewayReasonInvalid), "The Gateway has no valid listener."
 	case d.Err != nil:
 		programmed.Status, programmed.Reason, programmed.Message = metav1.ConditionFalse, string(gatewayv1.GatewayReasonInvalid), d.Err.Error()
 	case d.DNSName == "":
