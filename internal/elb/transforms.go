@@ -13,6 +13,33 @@ const (
 	TransformURLRewrite        = "url-rewrite"
 )
 
+// kelb's own transform types, which ELBv2 has no equivalent for: they
+// set, add or remove request headers, as the Gateway API's
+// RequestHeaderModifier filter does (kelb controller uses them for
+// HTTPRoutes). So that every ELBv2 SDK sends and reads them unchanged,
+// each carries its headers in HostHeaderRewriteConfig, the one config
+// shape SDKs serialize whatever the Type: a rewrite's Regex is a header
+// name, its Replace the value (empty for a removal). On a matching
+// request they run after the host and URL rewrites, sets before adds
+// before removals.
+const (
+	TransformRequestHeaderSet    = "kelb:request-header-set"
+	TransformRequestHeaderAdd    = "kelb:request-header-add"
+	TransformRequestHeaderRemove = "kelb:request-header-remove"
+	// MaxHeaderRewrites is how many headers one such transform names.
+	MaxHeaderRewrites = 16
+)
+
+// IsHeaderTransform reports whether a transform type is one of kelb's
+// request header transforms.
+func IsHeaderTransform(typ string) bool {
+	switch typ {
+	case TransformRequestHeaderSet, TransformRequestHeaderAdd, TransformRequestHeaderRemove:
+		return true
+	}
+	return false
+}
+
 // Limits of regular expressions in rule conditions and transforms, as the
 // ELBv2 API model states them.
 const (
@@ -48,7 +75,7 @@ type RewriteConfig struct {
 // Rewrites returns the rewrites of t's type.
 func (t RuleTransform) Rewrites() []RewriteConfig {
 	switch t.Type {
-	case TransformHostHeaderRewrite:
+	case TransformHostHeaderRewrite, TransformRequestHeaderSet, TransformRequestHeaderAdd, TransformRequestHeaderRemove:
 		if t.HostHeaderRewrite != nil {
 			return t.HostHeaderRewrite.Rewrites
 		}
@@ -131,9 +158,18 @@ func RewriteTemplate(replace string) string {
 func checkTransforms(ts []RuleTransform) error {
 	seen := map[string]bool{}
 	for _, t := range ts {
-		switch t.Type {
-		case TransformHostHeaderRewrite, TransformURLRewrite:
-		case "":
+		switch {
+		case t.Type == TransformHostHeaderRewrite, t.Type == TransformURLRewrite:
+		case IsHeaderTransform(t.Type):
+			if err := checkHeaderTransform(t); err != nil {
+				return err
+			}
+			if seen[t.Type] {
+				return validationf("A rule can only have one '%s' transform", t.Type)
+			}
+			seen[t.Type] = true
+			continue
+		case t.Type == "":
 			return validationf("A transform type must be specified")
 		default:
 			return validationf("Transform type '%s' is not valid; use '%s' or '%s'", t.Type, TransformHostHeaderRewrite, TransformURLRewrite)
@@ -172,6 +208,58 @@ func checkTransforms(ts []RuleTransform) error {
 		}
 	}
 	return nil
+}
+
+// checkHeaderTransform validates one of kelb's request header transforms:
+// header names that are HTTP tokens other than Host (which
+// host-header-rewrite changes), values without control characters, no
+// value for a removal.
+func checkHeaderTransform(t RuleTransform) error {
+	if t.HostHeaderRewrite == nil || t.URLRewrite != nil {
+		return validationf("A '%s' transform carries its headers in a HostHeaderRewriteConfig, and only there", t.Type)
+	}
+	rw := t.HostHeaderRewrite.Rewrites
+	if len(rw) == 0 || len(rw) > MaxHeaderRewrites {
+		return validationf("A '%s' transform names between 1 and %d headers, not %d", t.Type, MaxHeaderRewrites, len(rw))
+	}
+	for _, r := range rw {
+		if !headerToken(r.Regex) {
+			return validationf("'%s' is not a valid header name", r.Regex)
+		}
+		if strings.EqualFold(r.Regex, "Host") {
+			return validationf("A '%s' transform cannot change the Host header; use '%s'", t.Type, TransformHostHeaderRewrite)
+		}
+		if t.Type == TransformRequestHeaderRemove && r.Replace != "" {
+			return validationf("A '%s' transform takes no value for header '%s'", t.Type, r.Regex)
+		}
+		if len(r.Replace) > MaxRewriteLen {
+			return validationf("A header value cannot be longer than %d characters", MaxRewriteLen)
+		}
+		for i := 0; i < len(r.Replace); i++ {
+			if c := r.Replace[i]; c < ' ' && c != '\t' || c == 0x7f {
+				return validationf("The value of header '%s' has a control character", r.Regex)
+			}
+		}
+	}
+	return nil
+}
+
+// headerToken reports whether s is an HTTP token (RFC 9110 section 5.6.2),
+// as a header name must be.
+func headerToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // cloneTransforms deep-copies ts.

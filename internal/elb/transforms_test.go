@@ -71,6 +71,13 @@ func TestCheckTransforms(t *testing.T) {
 	host := func(re, rep string) RuleTransform {
 		return RuleTransform{Type: TransformHostHeaderRewrite, HostHeaderRewrite: &RewriteList{Rewrites: []RewriteConfig{{Regex: re, Replace: rep}}}}
 	}
+	hdr := func(typ string, kv ...string) RuleTransform {
+		l := &RewriteList{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			l.Rewrites = append(l.Rewrites, RewriteConfig{Regex: kv[i], Replace: kv[i+1]})
+		}
+		return RuleTransform{Type: typ, HostHeaderRewrite: l}
+	}
 	tests := []struct {
 		name string
 		ts   []RuleTransform
@@ -91,6 +98,14 @@ func TestCheckTransforms(t *testing.T) {
 		{"regex of 1025", []RuleTransform{url(strings.Repeat("a", MaxRewriteLen+1), "/x")}, false},
 		{"replace of 1025", []RuleTransform{url("a", "/"+strings.Repeat("a", MaxRewriteLen))}, false},
 		{"lookbehind", []RuleTransform{url(`(?<=/api)/x`, "/y")}, false},
+		{"header set, add and remove", []RuleTransform{hdr(TransformRequestHeaderSet, "X-A", "1", "X-B", "2"), hdr(TransformRequestHeaderAdd, "X-C", "3"), hdr(TransformRequestHeaderRemove, "X-D", ""), url(`^/a`, "/b")}, true},
+		{"two header sets", []RuleTransform{hdr(TransformRequestHeaderSet, "X-A", "1"), hdr(TransformRequestHeaderSet, "X-B", "2")}, false},
+		{"header name not a token", []RuleTransform{hdr(TransformRequestHeaderSet, "X A", "1")}, false},
+		{"header Host", []RuleTransform{hdr(TransformRequestHeaderSet, "host", "a")}, false},
+		{"header value with a newline", []RuleTransform{hdr(TransformRequestHeaderAdd, "X-A", "a\r\nX-B: b")}, false},
+		{"removal with a value", []RuleTransform{hdr(TransformRequestHeaderRemove, "X-A", "1")}, false},
+		{"header transform without headers", []RuleTransform{{Type: TransformRequestHeaderSet, HostHeaderRewrite: &RewriteList{}}}, false},
+		{"header transform in a UrlRewriteConfig", []RuleTransform{{Type: TransformRequestHeaderSet, URLRewrite: &RewriteList{Rewrites: []RewriteConfig{{Regex: "X-A"}}}}}, false},
 	}
 	for _, tt := range tests {
 		if err := checkTransforms(tt.ts); (err == nil) != tt.ok {

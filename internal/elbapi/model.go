@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/kelb-io/kelb/internal/elb"
 )
 
 // The ELBv2 API model (botocore's JSON form) is the contract of the API: the
@@ -114,6 +116,13 @@ func parseModel(data []byte) (*apiModel, error) {
 			m.errors[name] = me
 		}
 	}
+	for name, values := range enumExtensions {
+		s := m.Shapes[name]
+		if s == nil || len(s.Enum) == 0 {
+			return nil, fmt.Errorf("enum extension of %s: no such enum shape", name)
+		}
+		s.Enum = append(s.Enum, values...)
+	}
 	for name, max := range listLimits {
 		s := m.Shapes[name]
 		if s == nil || s.Type != "list" {
@@ -127,6 +136,13 @@ func parseModel(data []byte) (*apiModel, error) {
 		}
 	}
 	return &m, nil
+}
+
+// enumExtensions are the values kelb adds to the model's enums: its own
+// request header transform types (internal/elb), which the ELBv2 API does
+// not have.
+var enumExtensions = map[string][]string{
+	"TransformTypeEnum": {elb.TransformRequestHeaderSet, elb.TransformRequestHeaderAdd, elb.TransformRequestHeaderRemove},
 }
 
 // listLimits are the list lengths AWS documents for operations' inputs

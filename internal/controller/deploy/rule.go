@@ -215,7 +215,9 @@ func sdkTransforms(ts []model.Transform) []types.RuleTransform {
 		}
 		rt := types.RuleTransform{Type: types.TransformTypeEnum(t.Type)}
 		switch t.Type {
-		case model.TransformHostHeaderRewrite:
+		case model.TransformHostHeaderRewrite, model.TransformRequestHeaderSet, model.TransformRequestHeaderAdd, model.TransformRequestHeaderRemove:
+			// kelb's request header transforms carry their headers in
+			// HostHeaderRewriteConfig (internal/elb).
 			rt.HostHeaderRewriteConfig = &types.HostHeaderRewriteConfig{Rewrites: rws}
 		case model.TransformURLRewrite:
 			rt.UrlRewriteConfig = &types.UrlRewriteConfig{Rewrites: rws}

@@ -306,6 +306,9 @@ type pendingTransform struct {
 	host        string
 	fullPath    *string
 	prefixMatch *string
+	// Request headers to set, add and remove (kelb's header transforms:
+	// Regex is the name, Replace the value).
+	set, add, remove []model.Rewrite
 }
 
 // httpAction turns an HTTPRoute rule's filters and backendRefs into the
@@ -336,23 +339,32 @@ func (b *builder) httpAction(r Route, rule gatewayv1.HTTPRouteRule, field string
 		case gatewayv1.HTTPRouteFilterExtensionRef:
 			// A ListenerRuleConfiguration (ruleconfig.go).
 		case gatewayv1.HTTPRouteFilterRequestHeaderModifier:
-			// An ALB rewrites the Host header (host-header-rewrite) and
-			// nothing else of a request's headers.
+			// The Host header is an ALB host-header-rewrite; other
+			// headers are kelb's request header transforms.
 			m := f.RequestHeaderModifier
 			if m == nil {
 				return model.Action{}, nil, fmt.Errorf("%s.requestHeaderModifier is required", ff)
 			}
-			if len(m.Remove) > 0 {
-				return model.Action{}, nil, fmt.Errorf("%s.requestHeaderModifier.remove: an application load balancer cannot remove request headers", ff)
+			if pt == nil {
+				pt = &pendingTransform{}
 			}
-			for _, h := range append(slices.Clone(m.Set), m.Add...) {
-				if !strings.EqualFold(string(h.Name), "Host") {
-					return model.Action{}, nil, fmt.Errorf("%s.requestHeaderModifier: an application load balancer rewrites only the Host request header, not %s", ff, h.Name)
+			for _, name := range m.Remove {
+				if strings.EqualFold(name, "Host") {
+					return model.Action{}, nil, fmt.Errorf("%s.requestHeaderModifier.remove: the Host header cannot be removed", ff)
 				}
-				if pt == nil {
-					pt = &pendingTransform{}
+				pt.remove = append(pt.remove, model.Rewrite{Regex: name})
+			}
+			for _, op := range []struct {
+				headers []gatewayv1.HTTPHeader
+				into    *[]model.Rewrite
+			}{{m.Set, &pt.set}, {m.Add, &pt.add}} {
+				for _, h := range op.headers {
+					if strings.EqualFold(string(h.Name), "Host") {
+						pt.host = h.Value
+						continue
+					}
+					*op.into = append(*op.into, model.Rewrite{Regex: string(h.Name), Replace: h.Value})
 				}
-				pt.host = h.Value
 			}
 		default:
 			return model.Action{}, nil, fmt.Errorf("%s: filter %s is not supported by an application load balancer", ff, f.Type)
@@ -414,7 +426,8 @@ func redirectAction(f *gatewayv1.HTTPRequestRedirectFilter, field string) (model
 
 // transformsFor turns a rule's rewrite into ALB transforms for one of its
 // matches: the host replaced whole, the path replaced whole or its
-// matched prefix replaced (keeping the rest, and one slash).
+// matched prefix replaced (keeping the rest, and one slash), and kelb's
+// request header transforms.
 func transformsFor(pt *pendingTransform, m gatewayv1.HTTPRouteMatch) []model.Transform {
 	if pt == nil {
 		return nil
@@ -437,6 +450,14 @@ func transformsFor(pt *pendingTransform, m gatewayv1.HTTPRouteMatch) []model.Tra
 			out = append(out, model.Transform{Type: "url-rewrite", Rewrites: []model.Rewrite{{Regex: "^" + regexp.QuoteMeta(prefix) + "/?([^?]*)", Replace: "/$1"}}})
 		} else {
 			out = append(out, model.Transform{Type: "url-rewrite", Rewrites: []model.Rewrite{{Regex: "^" + regexp.QuoteMeta(prefix) + "(/[^?]*)?", Replace: repl + "$1"}}})
+		}
+	}
+	for _, h := range []struct {
+		typ      string
+		rewrites []model.Rewrite
+	}{{model.TransformRequestHeaderSet, pt.set}, {model.TransformRequestHeaderAdd, pt.add}, {model.TransformRequestHeaderRemove, pt.remove}} {
+		if len(h.rewrites) > 0 {
+			out = append(out, model.Transform{Type: h.typ, Rewrites: h.rewrites})
 		}
 	}
 	return out

@@ -197,8 +197,8 @@ func TestBuildRefusesUnsupported(t *testing.T) {
 			Type: ptr(gatewayv1.QueryParamMatchRegularExpression), Name: "a", Value: "b.*"}}}}}, "spec.rules[0].matches[0].queryParams[0].type: "},
 		{"response header modifier", gatewayv1.HTTPRouteRule{Filters: []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterResponseHeaderModifier,
 			ResponseHeaderModifier: &gatewayv1.HTTPHeaderFilter{Set: []gatewayv1.HTTPHeader{{Name: "X", Value: "y"}}}}}}, "spec.rules[0].filters[0]: "},
-		{"request header other than Host", gatewayv1.HTTPRouteRule{Filters: []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterRequestHeaderModifier,
-			RequestHeaderModifier: &gatewayv1.HTTPHeaderFilter{Add: []gatewayv1.HTTPHeader{{Name: "X-Extra", Value: "1"}}}}}}, "spec.rules[0].filters[0].requestHeaderModifier: "},
+		{"remove Host", gatewayv1.HTTPRouteRule{Filters: []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterRequestHeaderModifier,
+			RequestHeaderModifier: &gatewayv1.HTTPHeaderFilter{Remove: []string{"host"}}}}}, "spec.rules[0].filters[0].requestHeaderModifier.remove: "},
 		{"bad path regex", gatewayv1.HTTPRouteRule{Matches: []gatewayv1.HTTPRouteMatch{{Path: &gatewayv1.HTTPPathMatch{
 			Type: ptr(gatewayv1.PathMatchRegularExpression), Value: ptr("(")}}}}, "spec.rules[0].matches[0].path.value: "},
 	} {
@@ -294,12 +294,20 @@ func TestBuildFilters(t *testing.T) {
 				Path:     &gatewayv1.HTTPPathModifier{Type: gatewayv1.PrefixMatchHTTPPathModifier, ReplacePrefixMatch: ptr("/v2")}}}},
 			BackendRefs: []gatewayv1.HTTPBackendRef{backend("", "web", 80, 1)},
 		},
+		gatewayv1.HTTPRouteRule{
+			Matches: []gatewayv1.HTTPRouteMatch{{Path: &gatewayv1.HTTPPathMatch{Type: ptr(gatewayv1.PathMatchPathPrefix), Value: ptr("/hdr")}}},
+			Filters: []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterRequestHeaderModifier, RequestHeaderModifier: &gatewayv1.HTTPHeaderFilter{
+				Set:    []gatewayv1.HTTPHeader{{Name: "X-Set", Value: "s"}, {Name: "host", Value: "h.example"}},
+				Add:    []gatewayv1.HTTPHeader{{Name: "X-Add", Value: "a"}},
+				Remove: []string{"X-Remove"}}}},
+			BackendRefs: []gatewayv1.HTTPBackendRef{backend("", "web", 80, 1)},
+		},
 	)
 	res := Build(Input{Class: albClass, Gateway: gateway("c", listener("http", 80, gatewayv1.HTTPProtocolType)),
 		Routes: []Route{rt}, Services: services(service("infra", "web", 80, 80))}, opts)
 	rules := res.Stack.Listeners[0].Rules
-	if len(rules) != 2 {
-		t.Fatalf("%d rules, want 2", len(rules))
+	if len(rules) != 3 {
+		t.Fatalf("%d rules, want 3", len(rules))
 	}
 	byPath := map[string]model.Rule{}
 	for _, r := range rules {
@@ -315,6 +323,17 @@ func TestBuildFilters(t *testing.T) {
 	}
 	if d := cmp.Diff(wantT, byPath["/api"].Transforms); d != "" {
 		t.Errorf("transforms (-want +got):\n%s", d)
+	}
+	// The Host header is an ALB host rewrite, the others kelb's header
+	// transforms.
+	wantH := []model.Transform{
+		{Type: "host-header-rewrite", Rewrites: []model.Rewrite{{Regex: "^.*$", Replace: "h.example"}}},
+		{Type: model.TransformRequestHeaderSet, Rewrites: []model.Rewrite{{Regex: "X-Set", Replace: "s"}}},
+		{Type: model.TransformRequestHeaderAdd, Rewrites: []model.Rewrite{{Regex: "X-Add", Replace: "a"}}},
+		{Type: model.TransformRequestHeaderRemove, Rewrites: []model.Rewrite{{Regex: "X-Remove"}}},
+	}
+	if d := cmp.Diff(wantH, byPath["/hdr"].Transforms); d != "" {
+		t.Errorf("header transforms (-want +got):\n%s", d)
 	}
 }
 
@@ -367,4 +386,33 @@ func listenerCondition(conds []metav1.Condition, t gatewayv1.ListenerConditionTy
 		}
 	}
 	return metav1.Condition{}
+}
+
+// A listener whose certificate does not resolve is not programmed, yet
+// routes attach to it and are counted, and their own references are
+// judged; a Gateway with no other listener has no load balancer.
+func TestBuildListenerWithUnresolvedCertificate(t *testing.T) {
+	l := listener("tls", 443, gatewayv1.HTTPSProtocolType)
+	l.TLS = &gatewayv1.ListenerTLSConfig{CertificateRefs: []gatewayv1.SecretObjectReference{{Name: "does-not-exist"}}}
+	rt := httpRoute("infra", "r", 1, gatewayv1.HTTPRouteRule{BackendRefs: []gatewayv1.HTTPBackendRef{backend("", "missing", 8080, 1)}})
+	res := Build(Input{Class: albClass, Gateway: gateway("aws-alb-gateway-class", l), Routes: []Route{rt},
+		Secret: func(string, string) bool { return false }}, opts)
+	if res.Stack != nil {
+		t.Errorf("a stack for a Gateway without a valid listener: %+v", res.Stack)
+	}
+	if res.Accepted.Status != metav1.ConditionTrue {
+		t.Errorf("Gateway Accepted %s, want True", res.Accepted.Status)
+	}
+	if got := res.Listeners[0].AttachedRoutes; got != 1 {
+		t.Errorf("attachedRoutes %d, want 1", got)
+	}
+	if c := listenerCondition(res.Listeners[0].Conditions, gatewayv1.ListenerConditionResolvedRefs); c.Reason != string(gatewayv1.ListenerReasonInvalidCertificateRef) {
+		t.Errorf("listener ResolvedRefs %+v", c)
+	}
+	if c := condition(t, res, rt.Key(), gatewayv1.RouteConditionAccepted); c.Status != metav1.ConditionTrue {
+		t.Errorf("route Accepted %+v", c)
+	}
+	if c := condition(t, res, rt.Key(), gatewayv1.RouteConditionResolvedRefs); c.Reason != string(gatewayv1.RouteReasonBackendNotFound) {
+		t.Errorf("route ResolvedRefs %+v", c)
+	}
 }

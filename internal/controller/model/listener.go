@@ -114,7 +114,8 @@ type QueryPair struct {
 }
 
 // Transform is a rule transform, in the ELBv2 API's terms:
-// host-header-rewrite or url-rewrite, with its rewrites.
+// host-header-rewrite or url-rewrite, with its rewrites, or one of kelb's
+// request header transforms.
 type Transform struct {
 	Type     string    `json:"type"`
 	Rewrites []Rewrite `json:"rewrites"`
@@ -130,4 +131,10 @@ type Rewrite struct {
 const (
 	TransformHostHeaderRewrite = "host-header-rewrite"
 	TransformURLRewrite        = "url-rewrite"
+	// kelb's own request header transforms (no ELBv2 equivalent): each
+	// Rewrite's Regex is a header name, its Replace the value (empty for
+	// a removal).
+	TransformRequestHeaderSet    = "kelb:request-header-set"
+	TransformRequestHeaderAdd    = "kelb:request-header-add"
+	TransformRequestHeaderRemove = "kelb:request-header-remove"
 )

@@ -34,6 +34,9 @@
 // the result sets the query, the client's own query appended after "&".
 // A pattern that does not match leaves the request as it was; a result
 // that is not a valid host or an absolute path answers 500, as ALB does.
+// kelb's own request header transforms (kelb:request-header-set, -add,
+// -remove; no ALB has them) then set, add and remove headers, on the
+// net/http path.
 // The target, and a redirect's #{host}, #{path} and #{query}, see the
 // rewritten request. Then its action runs: a fixed response, a
 // redirect with #{protocol}, #{host}, #{port}, #{path} and #{query}

@@ -241,6 +241,10 @@ func (cc *clientConn) serve(t *table, n int) outcome {
 			// Authenticate actions run on the net/http path.
 			return handOff
 		}
+		if tr := t.transforms[i]; tr != nil && tr.headers != nil {
+			// Request header transforms run on the net/http path.
+			return handOff
+		}
 		if tr := t.transforms[i]; tr != nil {
 			host, url, err := tr.apply(&cc.req)
 			if err != nil {

@@ -18,6 +18,17 @@ import (
 type transform struct {
 	host *rewrite
 	url  *rewrite
+	// headers are kelb's request header transforms, in the order they
+	// run: sets, adds, removals. A rule with any is served on the
+	// net/http path.
+	headers []headerOp
+}
+
+// headerOp sets, adds or removes one request header.
+type headerOp struct {
+	kind  string // elb.TransformRequestHeaderSet, ...Add or ...Remove
+	name  string // canonical
+	value string
 }
 
 // rewrite is one compiled RewriteConfig.
@@ -36,7 +47,20 @@ func compileTransforms(ts []elb.RuleTransform) (*transform, error) {
 		return nil, nil
 	}
 	t := &transform{}
+	for _, kind := range []string{elb.TransformRequestHeaderSet, elb.TransformRequestHeaderAdd, elb.TransformRequestHeaderRemove} {
+		for _, x := range ts {
+			if x.Type != kind {
+				continue
+			}
+			for _, rw := range x.Rewrites() {
+				t.headers = append(t.headers, headerOp{kind: kind, name: http.CanonicalHeaderKey(rw.Regex), value: rw.Replace})
+			}
+		}
+	}
 	for _, x := range ts {
+		if elb.IsHeaderTransform(x.Type) {
+			continue
+		}
 		rw := x.Rewrites()
 		if len(rw) == 0 {
 			continue
@@ -53,7 +77,7 @@ func compileTransforms(ts []elb.RuleTransform) (*transform, error) {
 			t.url = c
 		}
 	}
-	if t.host == nil && t.url == nil {
+	if t.host == nil && t.url == nil && t.headers == nil {
 		return nil, nil
 	}
 	return t, nil
@@ -148,6 +172,16 @@ func (t *transform) apply(r *http.Request) (hostChanged, urlChanged bool, err er
 	}
 	if hostChanged {
 		r.Host = host
+	}
+	for _, h := range t.headers {
+		switch h.kind {
+		case elb.TransformRequestHeaderSet:
+			r.Header[h.name] = []string{h.value}
+		case elb.TransformRequestHeaderAdd:
+			r.Header[h.name] = append(r.Header[h.name], h.value)
+		case elb.TransformRequestHeaderRemove:
+			delete(r.Header, h.name)
+		}
 	}
 	return hostChanged, urlChanged, nil
 }

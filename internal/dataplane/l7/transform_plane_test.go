@@ -201,3 +201,48 @@ func TestPlaneTLSHeaders(t *testing.T) {
 		t.Errorf("h2: %s %q", resp.Proto, b)
 	}
 }
+
+// kelb's request header transforms set, add and remove headers, on either
+// path a request arrives by; a rule without them leaves headers alone.
+func TestPlaneRequestHeaderTransforms(t *testing.T) {
+	target := backend(t, "127.0.0.1", "echo", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, h := range []string{"X-Set", "X-Add", "X-Remove", "X-Keep"} {
+			fmt.Fprintf(w, "%s=%s;", h, strings.Join(r.Header.Values(h), ","))
+		}
+	}))
+	lbAddr := freeAddr(t, "127.0.0.25")
+	p, _ := newTestPlane(t, Options{})
+	hdr := func(typ string, kv ...string) elb.RuleTransform {
+		l := &elb.RewriteList{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			l.Rewrites = append(l.Rewrites, elb.RewriteConfig{Regex: kv[i], Replace: kv[i+1]})
+		}
+		return elb.RuleTransform{Type: typ, HostHeaderRewrite: l}
+	}
+	rules := []elb.Rule{{ARN: "mod", Conditions: []elb.RuleCondition{{Field: "path-pattern", Values: []string{"/mod"}}},
+		Actions: forward("tg"),
+		Transforms: []elb.RuleTransform{
+			// Given out of order: removals run last whatever the order.
+			hdr(elb.TransformRequestHeaderRemove, "x-remove", ""),
+			hdr(elb.TransformRequestHeaderSet, "x-set", "new"),
+			hdr(elb.TransformRequestHeaderAdd, "X-Add", "two"),
+		}}}
+	if err := p.Apply(Config{
+		Listeners:    []Listener{{ListenerARN: "l", LoadBalancer: "app/lb/1", Protocol: "HTTP", Address: lbAddr, IdleTimeout: time.Minute, Rules: rules, DefaultActions: forward("tg")}},
+		TargetGroups: []TargetGroup{testGroup("tg", target)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dial := func() (net.Conn, error) { return net.Dial("tcp", lbAddr) }
+	for _, proto := range []string{"HTTP/1.1", "HTTP/1.0"} {
+		for _, tt := range []struct{ target, want string }{
+			{"/mod", "X-Set=new;X-Add=one,two;X-Remove=;X-Keep=k;"},
+			{"/other", "X-Set=old;X-Add=one;X-Remove=gone;X-Keep=k;"},
+		} {
+			resp, body := rawGet(t, dial, proto, "a.test", tt.target, "X-Set", "old", "X-Add", "one", "X-Remove", "gone", "X-Keep", "k")
+			if resp.StatusCode != 200 || body != tt.want {
+				t.Errorf("%s %s: %d %q, want %q", proto, tt.target, resp.StatusCode, body, tt.want)
+			}
+		}
+	}
+}
