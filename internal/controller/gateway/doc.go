@@ -14,11 +14,18 @@
 // reconciler (reconciler.go) loads those objects, deploys the stack through
 // internal/controller/deploy and writes the statuses.
 //
+// A RequestHeaderModifier filter, which no ALB transform can express
+// beyond the Host header, becomes kelb's own request header transforms
+// (kelb:request-header-set, -add, -remove; internal/elb).
+//
 // Failure behaviour: a route that asks for something kelb cannot serve (a
 // filter an ALB has no equivalent for, a 307 redirect, a regular
 // expression on a query parameter) gets Accepted False with reason
 // UnsupportedValue and the field named, and contributes nothing: the
-// Gateway's other routes keep serving. A backendRef to a missing Service
+// Gateway's other routes keep serving. Routes attach to a listener whose
+// certificate does not resolve (they are counted in its attachedRoutes)
+// but are served only once it does; a Gateway with no valid listener has
+// no load balancer. A backendRef to a missing Service
 // or port gets ResolvedRefs False (BackendNotFound) and its share of
 // traffic answers 500, as the specification asks; one into another
 // namespace without a ReferenceGrant gets RefNotPermitted. A Gateway whose
