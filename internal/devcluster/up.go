@@ -522,7 +522,9 @@ func dialable(ctx context.Context, addr string) error {
 }
 
 // applyCRDs applies the CustomResourceDefinitions of st.Options.CRDDir
-// with the environment's kubectl.
+// with the environment's kubectl, and waits (up to 2 minutes) until
+// kube-apiserver serves them all: kelb controller looks the route kinds up
+// once when it starts, and one not yet established would go unwatched.
 func applyCRDs(ctx context.Context, st *State, logf func(string, ...any)) error {
 	logf("applying the CustomResourceDefinitions of %s", st.Options.CRDDir)
 	kubectl := filepath.Join(st.BinDir, "kubectl")
@@ -532,6 +534,10 @@ func applyCRDs(ctx context.Context, st *State, logf func(string, ...any)) error 
 	cmd := exec.CommandContext(ctx, kubectl, "--kubeconfig", st.Kubeconfig, "apply", "--server-side", "-f", st.Options.CRDDir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("apply CRDs from %s: %w\n%s", st.Options.CRDDir, err, out)
+	}
+	wait := exec.CommandContext(ctx, kubectl, "--kubeconfig", st.Kubeconfig, "wait", "--for", "condition=Established", "--timeout", "2m", "-f", st.Options.CRDDir)
+	if out, err := wait.CombinedOutput(); err != nil {
+		return fmt.Errorf("wait for the CRDs of %s to be established: %w\n%s", st.Options.CRDDir, err, out)
 	}
 	return nil
 }
