@@ -89,6 +89,9 @@ type Config struct {
 type Service struct {
 	cfg    Config
 	worlds worldCache
+	// snapshots is Snapshot's own: its States share unchanged resources'
+	// maps and slices with earlier States, never with the API's answers.
+	snapshots worldCache
 }
 
 // New returns a Service for cfg with defaults filled in.
@@ -190,11 +193,14 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Snapshot returns every resource at one revision.
+// Snapshot returns every resource at one revision. The State is read
+// only (as package confview reads it): the maps and slices of a resource
+// that did not change since an earlier Snapshot are that Snapshot's, since
+// only the records whose stored bytes changed are decoded again.
 func (s *Service) Snapshot(ctx context.Context) (State, error) {
 	var st State
 	err := s.cfg.Store.View(ctx, func(tx store.ReadTx) error {
-		w, err := loadWorld(tx)
+		w, err := s.snapshots.read(tx)
 		if err != nil {
 			return err
 		}

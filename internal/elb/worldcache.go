@@ -36,8 +36,13 @@ type worldCache struct {
 // or builds anew. An Update may call it only before it writes: a write
 // transaction reads its own writes, which are not the revision's.
 func (s *Service) readWorld(tx store.ReadTx) (*world, error) {
+	return s.worlds.read(tx)
+}
+
+// read returns the world tx reads from c, bringing c to tx's revision
+// when it is newer.
+func (c *worldCache) read(tx store.ReadTx) (*world, error) {
 	rev := tx.Revision()
-	c := &s.worlds
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.w != nil && c.rev == rev {
