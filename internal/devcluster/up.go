@@ -522,8 +522,9 @@ func dialable(ctx context.Context, addr string) error {
 }
 
 // applyCRDs applies the CustomResourceDefinitions of st.Options.CRDDir
-// with the environment's kubectl, and waits (up to 2 minutes) until
-// kube-apiserver serves them all: kelb controller looks the route kinds up
+// with the environment's kubectl (with the other objects the directory
+// holds, such as the Gateway API's ValidatingAdmissionPolicy), and waits
+// (up to 2 minutes) until kube-apiserver serves every CRD: kelb controller looks the route kinds up
 // once when it starts, and one not yet established would go unwatched.
 func applyCRDs(ctx context.Context, st *State, logf func(string, ...any)) error {
 	logf("applying the CustomResourceDefinitions of %s", st.Options.CRDDir)
@@ -535,7 +536,7 @@ func applyCRDs(ctx context.Context, st *State, logf func(string, ...any)) error 
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("apply CRDs from %s: %w\n%s", st.Options.CRDDir, err, out)
 	}
-	wait := exec.CommandContext(ctx, kubectl, "--kubeconfig", st.Kubeconfig, "wait", "--for", "condition=Established", "--timeout", "2m", "-f", st.Options.CRDDir)
+	wait := exec.CommandContext(ctx, kubectl, "--kubeconfig", st.Kubeconfig, "wait", "--for", "condition=Established", "--timeout", "2m", "customresourcedefinitions", "--all")
 	if out, err := wait.CombinedOutput(); err != nil {
 		return fmt.Errorf("wait for the CRDs of %s to be established: %w\n%s", st.Options.CRDDir, err, out)
 	}
