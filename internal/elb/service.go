@@ -150,7 +150,7 @@ func New(cfg Config) (*Service, error) {
 		}
 		seen[z.Name], seen[z.SubnetID] = true, true
 	}
-	return &Service{cfg: cfg}, nil
+	return &Service{cfg: cfg, snapshots: worldCache{groups: true}}, nil
 }
 
 // Region returns the service's region.
@@ -206,8 +206,10 @@ func (s *Service) Snapshot(ctx context.Context) (State, error) {
 		}
 		st = w.state()
 		st.Revision = tx.Revision()
-		if st.SecurityGroups, err = secgroup.List(tx); err != nil {
-			return err
+		// Sorted by id, as secgroup.List returns them.
+		st.SecurityGroups = make([]secgroup.SecurityGroup, 0, len(w.groups))
+		for _, g := range sortedValues(w.groups, func(g *secgroup.SecurityGroup) string { return g.ID }) {
+			st.SecurityGroups = append(st.SecurityGroups, *g)
 		}
 		st.TrustStores, err = TrustStoreMaterials(tx)
 		return err
@@ -284,10 +286,13 @@ type world struct {
 	listeners map[string]*Listener
 	rules     map[string]*Rule
 	tgs       map[string]*TargetGroup
-	// raw holds the stored bytes of every resource by ARN in a shared
-	// world (readWorld), from which detach decodes copies; nil in a
-	// transaction's own world.
+	// raw holds the stored bytes of every resource by ARN (security
+	// group by id) in a shared world (readWorld), from which detach
+	// decodes copies; nil in a transaction's own world.
 	raw map[string][]byte
+	// groups are the security groups by id, in Snapshot's shared worlds
+	// only.
+	groups map[string]*secgroup.SecurityGroup
 }
 
 // loadWorld decodes every resource tx reads, for a caller that changes

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/kelb-io/kelb/internal/elb/store"
+	"github.com/kelb-io/kelb/internal/secgroup"
 )
 
 // worldCache holds the world decoded at one store revision, which
@@ -24,6 +25,9 @@ import (
 // decoded. Writes that change resources in place decode their own world
 // (loadWorld); those that only read it before they write share it too.
 type worldCache struct {
+	// groups has the worlds hold the security groups too (Snapshot's).
+	groups bool
+
 	mu  sync.Mutex // held while decoding, so concurrent readers decode once
 	rev int64
 	w   *world
@@ -48,7 +52,7 @@ func (c *worldCache) read(tx store.ReadTx) (*world, error) {
 	if c.w != nil && c.rev == rev {
 		return c.w, nil
 	}
-	w, err := sharedWorld(tx, c.w)
+	w, err := sharedWorld(tx, c.w, c.groups)
 	if err != nil {
 		return nil, err
 	}
@@ -62,8 +66,9 @@ func (c *worldCache) read(tx store.ReadTx) (*world, error) {
 // only the records whose stored bytes differ from prev's (nil: all of
 // them) and sharing prev's decoded values for the others: after one write,
 // a copy and a comparison per record and one decode, not a decode per
-// record. prev is read only, never changed.
-func sharedWorld(tx store.ReadTx, prev *world) (*world, error) {
+// record. prev is read only, never changed. With groups, the world holds
+// the security groups too.
+func sharedWorld(tx store.ReadTx, prev *world, groups bool) (*world, error) {
 	if prev == nil {
 		prev = &world{}
 	}
@@ -80,6 +85,11 @@ func sharedWorld(tx store.ReadTx, prev *world) (*world, error) {
 	}
 	if w.tgs, err = listShared(tx, kindTargetGroup, w.raw, prev.raw, prev.tgs); err != nil {
 		return nil, err
+	}
+	if groups {
+		if w.groups, err = listShared(tx, secgroup.Kind, w.raw, prev.raw, prev.groups); err != nil {
+			return nil, err
+		}
 	}
 	return w, nil
 }

@@ -3,6 +3,8 @@ package elb
 import (
 	"context"
 	"testing"
+
+	"github.com/kelb-io/kelb/internal/secgroup"
 )
 
 // TestSharedWorldCopies checks that what the describe calls return, which
@@ -107,5 +109,48 @@ func TestSharedWorldFollowsWrites(t *testing.T) {
 	th, err := env.svc.DescribeTargetHealth(ctx, tg.ARN, nil)
 	if err != nil || len(th) != 0 {
 		t.Errorf("target health after the load balancer's deletion: %v, %v", th, err)
+	}
+}
+
+// TestSnapshotFollowsWrites checks that each Snapshot holds the writes
+// committed before it, security groups included, and that a later one
+// leaves an earlier State as it was.
+func TestSnapshotFollowsWrites(t *testing.T) {
+	env := newTestEnv(t)
+	ctx := context.Background()
+	groups := secgroup.New(secgroup.Config{Store: env.store, VpcID: DefaultVpcID, AccountID: DefaultAccountID})
+	lb := env.nlb(t, "web")
+	tg := env.tg(t, "web", "TCP")
+	env.listener(t, lb.ARN, tg.ARN, "TCP", 80)
+	sg, err := groups.Create(ctx, secgroup.CreateInput{Name: "web", Description: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := env.svc.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.TargetGroups) != 1 || len(first.TargetGroups[0].Targets) != 0 || len(first.SecurityGroups) != 1 || len(first.SecurityGroups[0].Ingress) != 0 {
+		t.Fatalf("first snapshot: %d target groups, %d security groups", len(first.TargetGroups), len(first.SecurityGroups))
+	}
+
+	if err := env.svc.RegisterTargets(ctx, tg.ARN, []TargetDescription{{ID: "198.18.0.10"}}); err != nil {
+		t.Fatal(err)
+	}
+	port := int32(80)
+	if _, _, err := groups.Authorize(ctx, secgroup.Ref{ID: sg.ID}, false, []secgroup.Permission{{Protocol: "tcp", FromPort: &port, ToPort: &port,
+		Peers: []secgroup.Peer{{CIDR: "198.18.0.0/15"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := env.svc.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Revision <= first.Revision || len(second.TargetGroups[0].Targets) != 1 || len(second.SecurityGroups[0].Ingress) != 1 {
+		t.Errorf("second snapshot at revision %d (first %d): targets %v, ingress %v", second.Revision, first.Revision,
+			second.TargetGroups[0].Targets, second.SecurityGroups[0].Ingress)
+	}
+	if len(first.TargetGroups[0].Targets) != 0 || len(first.SecurityGroups[0].Ingress) != 0 || len(first.Listeners) != 1 || len(second.Listeners) != 1 {
+		t.Errorf("the first snapshot changed: targets %v, ingress %v", first.TargetGroups[0].Targets, first.SecurityGroups[0].Ingress)
 	}
 }
