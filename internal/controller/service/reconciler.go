@@ -70,11 +70,12 @@ type Reconciler struct {
 //
 // Every reconcile finds the stack's resources through the ELBv2 API, so
 // the reconciler only wakes up for changes that can change the stack: a
-// Service's spec (generation), annotations, labels, finalizers or
-// deletion, and a binding's spec or deletion. Its own writes
-// (status, a binding's checkpoint annotation and status) do not come
-// back as reconciles; controller-runtime's periodic resync still visits
-// every Service.
+// Service's spec (generation), annotations, labels, a removed finalizer
+// or deletion, and a binding's spec or deletion. Its own writes (the
+// finalizer it adds, the bindings it creates, status, a binding's
+// checkpoint annotation and status) do not come back as reconciles, so a
+// new Service costs one reconcile, not three; controller-runtime's
+// periodic resync still visits every Service.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	workers := r.MaxConcurrentReconciles
 	if workers == 0 {
@@ -88,7 +89,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			predicate.LabelChangedPredicate{},
 			finalizersChanged{},
 		))).
-		Owns(&elbv2api.TargetGroupBinding{}, ctrlbuilder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&elbv2api.TargetGroupBinding{}, ctrlbuilder.WithPredicates(predicate.GenerationChangedPredicate{}, notCreated)).
 		// A TLS Secret named by kelb-ssl-cert-secrets that changes is
 		// imported again into the same certificate ARN.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.servicesNaming)).
@@ -97,17 +98,27 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // finalizersChanged passes updates that start a deletion (an object with
-// finalizers is marked deleted without a new generation) or add or remove
-// a finalizer.
+// finalizers is marked deleted without a new generation) or remove a
+// finalizer (ours must be put back; another one's removal may let a
+// deleted Service go). A finalizer added is the reconciler's own write,
+// or another controller's, and changes nothing of the stack.
 type finalizersChanged struct{ predicate.Funcs }
 
 func (finalizersChanged) Update(e event.UpdateEvent) bool {
 	if e.ObjectOld == nil || e.ObjectNew == nil {
 		return false
 	}
-	return e.ObjectOld.GetDeletionTimestamp().IsZero() != e.ObjectNew.GetDeletionTimestamp().IsZero() ||
-		!slices.Equal(e.ObjectOld.GetFinalizers(), e.ObjectNew.GetFinalizers())
+	if e.ObjectOld.GetDeletionTimestamp().IsZero() != e.ObjectNew.GetDeletionTimestamp().IsZero() {
+		return true
+	}
+	kept := e.ObjectNew.GetFinalizers()
+	return slices.ContainsFunc(e.ObjectOld.GetFinalizers(), func(f string) bool { return !slices.Contains(kept, f) })
 }
+
+// notCreated drops the creation of a binding: the reconciler created it
+// (the bindings of a Service are its own), and at start the Services'
+// own creations wake every one of them up.
+var notCreated = predicate.Funcs{CreateFunc: func(event.CreateEvent) bool { return false }}
 
 // Reconcile reconciles one Service.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {

@@ -26,7 +26,9 @@ func TestFinalizersChanged(t *testing.T) {
 	}{
 		{"status write", svc(false, Finalizer), svc(false, Finalizer), false},
 		{"deletion starts", svc(false, Finalizer), svc(true, Finalizer), true},
-		{"finalizer added", svc(false), svc(false, Finalizer), true},
+		{"finalizer added", svc(false), svc(false, Finalizer), false},
+		{"finalizer removed", svc(false, Finalizer), svc(false), true},
+		{"finalizers reordered", svc(false, "other", Finalizer), svc(false, Finalizer, "other"), false},
 		{"another finalizer removed while deleting", svc(true, "other", Finalizer), svc(true, Finalizer), true},
 		{"deleted, nothing else changed", svc(true, Finalizer), svc(true, Finalizer), false},
 	}
