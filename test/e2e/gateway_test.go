@@ -368,6 +368,12 @@ spec:
 		}
 		return fmt.Errorf("Gateway conditions %+v, want Accepted False InvalidParameters naming spec.sourceRanges", gw.Status.Conditions)
 	})
+	framework.Eventually(t, time.Minute, func() error {
+		if evs := ingressEvents(t, env, ns, "configured"); !strings.Contains(evs, "Warning InvalidConfiguration: spec.sourceRanges") {
+			return fmt.Errorf("Gateway events %q lack an InvalidConfiguration Warning naming spec.sourceRanges", evs)
+		}
+		return nil
+	})
 	if after := albConfig(t, env, lb.LoadBalancerArn); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("the invalid configuration changed the load balancer:\nbefore %v\nafter  %v", before, after)
 	}
