@@ -41,8 +41,14 @@ func (d *Deployer) Find(ctx context.Context, stackID string, want *model.Stack) 
 		}
 	}
 	byName := actual.LoadBalancer != nil
+	// What GetResources finds of the stack, when it is asked: both kinds
+	// in one call when the name found nothing.
+	var tagged map[string][]string
 	if !byName {
-		if actual.LoadBalancer, actual.OtherLoadBalancers, err = d.findLoadBalancers(ctx, owner, ownsLB); err != nil {
+		if tagged, err = d.stackTagged(ctx, owner, resourceTypeLoadBalancer, resourceTypeTargetGroup); err != nil {
+			return nil, err
+		}
+		if actual.LoadBalancer, actual.OtherLoadBalancers, err = d.findLoadBalancers(ctx, tagged, ownsLB); err != nil {
 			return nil, err
 		}
 	}
@@ -59,7 +65,12 @@ func (d *Deployer) Find(ctx context.Context, stackID string, want *model.Stack) 
 		}
 	}
 	if !byName || !allTargetGroups(want, tgs, d.Frontend.ResourceTag) {
-		if tgs, err = d.findTargetGroups(ctx, owner); err != nil {
+		if byName {
+			if tagged, err = d.stackTagged(ctx, owner, resourceTypeTargetGroup); err != nil {
+				return nil, err
+			}
+		}
+		if tgs, err = d.findTargetGroups(ctx, tagged, owner); err != nil {
 			return nil, err
 		}
 	}

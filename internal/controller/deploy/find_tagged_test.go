@@ -105,10 +105,21 @@ func (c *taggedDescriber) DescribeTags(ctx context.Context, in *elbv2.DescribeTa
 	return c.Client.DescribeTags(ctx, in, opts...)
 }
 
+// countingTagging is the kelb server tagging client, counting its calls.
+type countingTagging struct {
+	*rgt.Client
+	calls int
+}
+
+func (c *countingTagging) GetResources(ctx context.Context, in *rgt.GetResourcesInput, opts ...func(*rgt.Options)) (*rgt.GetResourcesOutput, error) {
+	c.calls++
+	return c.Client.GetResources(ctx, in, opts...)
+}
+
 // TestFindByTags finds a stack's load balancers (the first by name, and a
 // leftover) and target groups among those of 30 other stacks and of
-// another cluster through GetResources, and reads the tags of the stack's
-// resources only.
+// another cluster through one GetResources call, and reads the tags of
+// the stack's resources only.
 func TestFindByTags(t *testing.T) {
 	c, tagging := taggingServer(t)
 	ctx := context.Background()
@@ -120,11 +131,15 @@ func TestFindByTags(t *testing.T) {
 	lb2, tg2 := taggedStack(t, c, "ui/web", "c1", "web-2", "web-2")
 
 	recorder := &taggedDescriber{Client: c}
-	d := &deploy.Deployer{Client: recorder, Tagging: tagging, ClusterName: "c1",
+	counter := &countingTagging{Client: tagging}
+	d := &deploy.Deployer{Client: recorder, Tagging: counter, ClusterName: "c1",
 		Frontend: deploy.Frontend{StackTag: stackTag, ResourceTag: resourceTag}}
 	actual, err := d.Find(ctx, "ui/web", nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if counter.calls != 1 {
+		t.Errorf("%d GetResources calls, want 1", counter.calls)
 	}
 	if actual.LoadBalancer == nil || actual.LoadBalancer.ARN != lb1 || !cmp.Equal(actual.OtherLoadBalancers, []string{lb2}) {
 		t.Errorf("load balancer %+v, others %v; want %s, others [%s]", actual.LoadBalancer, actual.OtherLoadBalancers, lb1, lb2)

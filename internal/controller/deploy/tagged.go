@@ -33,41 +33,69 @@ const (
 // DescribeTargetGroups call names (DescribeLoadBalancers' limit).
 const describeARNsBatch = 20
 
-// TaggedARNs returns, sorted, the ARNs of the resources of resourceType
-// (service:resource-type, such as elasticloadbalancing:targetgroup) that
-// carry the owner's stack tag and, when ClusterName is set, its cluster
-// tag: one GetResources call per page, whatever else exists.
-func (o Owner) TaggedARNs(ctx context.Context, t Tagging, resourceType string) ([]string, error) {
+// TaggedARNs returns, by resource type and sorted, the ARNs of the
+// resources of resourceTypes (service:resource-type, such as
+// elasticloadbalancing:targetgroup) that carry the owner's stack tag and,
+// when ClusterName is set, its cluster tag: one GetResources call per page
+// for all the types, whatever else exists. Every type asked for has an
+// entry, empty when nothing is tagged.
+func (o Owner) TaggedARNs(ctx context.Context, t Tagging, resourceTypes ...string) (map[string][]string, error) {
 	filters := []rgttypes.TagFilter{{Key: aws.String(o.StackTag), Values: []string{o.StackID}}}
 	if o.ClusterName != "" {
 		filters = append(filters, rgttypes.TagFilter{Key: aws.String(TagCluster), Values: []string{o.ClusterName}})
 	}
-	var arns []string
-	pages := rgt.NewGetResourcesPaginator(t, &rgt.GetResourcesInput{TagFilters: filters, ResourceTypeFilters: []string{resourceType}})
+	found := make(map[string][]string, len(resourceTypes))
+	for _, rt := range resourceTypes {
+		found[rt] = []string{}
+	}
+	pages := rgt.NewGetResourcesPaginator(t, &rgt.GetResourcesInput{TagFilters: filters, ResourceTypeFilters: resourceTypes})
 	for pages.HasMorePages() {
 		out, err := pages.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("get %s resources tagged %s=%s: %w", resourceType, o.StackTag, o.StackID, err)
+			return nil, fmt.Errorf("get %s resources tagged %s=%s: %w", strings.Join(resourceTypes, ", "), o.StackTag, o.StackID, err)
 		}
 		for _, m := range out.ResourceTagMappingList {
-			arns = append(arns, aws.ToString(m.ResourceARN))
+			arn := aws.ToString(m.ResourceARN)
+			if rt := resourceType(arn); slices.Contains(resourceTypes, rt) {
+				found[rt] = append(found[rt], arn)
+			}
 		}
 	}
-	slices.Sort(arns)
-	return arns, nil
+	for _, arns := range found {
+		slices.Sort(arns)
+	}
+	return found, nil
+}
+
+// resourceType returns the service:resource-type of an ARN
+// (arn:partition:service:region:account:type/id), as ResourceTypeFilters
+// name it.
+func resourceType(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 {
+		return ""
+	}
+	res, _, _ := strings.Cut(parts[5], "/")
+	return parts[2] + ":" + res
+}
+
+// stackTagged looks the stack's resources of resourceTypes up by their
+// tags when the deployer has a Tagging client; nil otherwise.
+func (d *Deployer) stackTagged(ctx context.Context, owner Owner, resourceTypes ...string) (map[string][]string, error) {
+	if d.Tagging == nil {
+		return nil, nil
+	}
+	return owner.TaggedARNs(ctx, d.Tagging, resourceTypes...)
 }
 
 // findLoadBalancers is FindLoadBalancers over the load balancers tagged as
-// owner's (TaggedARNs) when the deployer has a Tagging client, over every
-// load balancer otherwise.
-func (d *Deployer) findLoadBalancers(ctx context.Context, owner Owner, owns func(tags map[string]string) bool) (*ActualLoadBalancer, []string, error) {
-	if d.Tagging == nil {
+// owner's (tagged, from stackTagged) when the deployer has a Tagging
+// client, over every load balancer otherwise.
+func (d *Deployer) findLoadBalancers(ctx context.Context, tagged map[string][]string, owns func(tags map[string]string) bool) (*ActualLoadBalancer, []string, error) {
+	if tagged == nil {
 		return FindLoadBalancers(ctx, d.Client, owns)
 	}
-	arns, err := owner.TaggedARNs(ctx, d.Tagging, resourceTypeLoadBalancer)
-	if err != nil {
-		return nil, nil, err
-	}
+	arns := tagged[resourceTypeLoadBalancer]
 	lbs, err := describeByARN(ctx, arns, func(batch []string) ([]types.LoadBalancer, error) {
 		out, err := d.Client.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: batch})
 		if err != nil {
@@ -86,16 +114,13 @@ func (d *Deployer) findLoadBalancers(ctx context.Context, owner Owner, owns func
 }
 
 // findTargetGroups is FindTargetGroups over the target groups tagged as
-// owner's when the deployer has a Tagging client, over every target group
-// otherwise.
-func (d *Deployer) findTargetGroups(ctx context.Context, owner Owner) ([]ActualTargetGroup, error) {
-	if d.Tagging == nil {
+// owner's (tagged) when the deployer has a Tagging client, over every
+// target group otherwise.
+func (d *Deployer) findTargetGroups(ctx context.Context, tagged map[string][]string, owner Owner) ([]ActualTargetGroup, error) {
+	if tagged == nil {
 		return FindTargetGroups(ctx, d.Client, owner.Owns)
 	}
-	arns, err := owner.TaggedARNs(ctx, d.Tagging, resourceTypeTargetGroup)
-	if err != nil {
-		return nil, err
-	}
+	arns := tagged[resourceTypeTargetGroup]
 	tgs, err := describeByARN(ctx, arns, func(batch []string) ([]types.TargetGroup, error) {
 		out, err := d.Client.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: batch})
 		if err != nil {
