@@ -106,6 +106,11 @@ var runs = []run{
 			features.SupportHTTPRoutePortRedirect,
 			features.SupportHTTPRouteSchemeRedirect,
 			features.SupportHTTPRouteParentRefPort,
+			// A parentRef's port selects the listeners (ALB listener
+			// ports) a route attaches to.
+			features.SupportHTTPRouteDestinationPortMatching,
+			// Rule names are kept in the route and change nothing served.
+			features.SupportHTTPRouteNamedRouteRule,
 			features.SupportGatewayPort8080,
 		},
 	},
