@@ -120,6 +120,11 @@ var runs = []run{
 		profiles:     []suite.ConformanceProfileName{suite.GatewayTLSConformanceProfileName},
 		// An NLB has no HTTP listeners.
 		skipBaseGateways: true,
+		// A TLS listener that terminates (its certificates from
+		// Secrets) forwards the decrypted stream, as an NLB's TLS
+		// listener does. Mixed termination on one port is
+		// experimental and not claimed.
+		supported: []features.FeatureName{features.SupportTLSRouteModeTerminate},
 	},
 }
 
