@@ -111,6 +111,11 @@ var runs = []run{
 			features.SupportHTTPRouteDestinationPortMatching,
 			// Rule names are kept in the route and change nothing served.
 			features.SupportHTTPRouteNamedRouteRule,
+			// An ALB carries WebSocket upgrades; a kubernetes.io/h2c
+			// backend port gets an HTTP2 target group (h2c), and kelb's
+			// HTTP listeners take h2c with prior knowledge.
+			features.SupportHTTPRouteBackendProtocolWebSocket,
+			features.SupportHTTPRouteBackendProtocolH2C,
 			features.SupportGatewayPort8080,
 		},
 	},

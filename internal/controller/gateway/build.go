@@ -407,6 +407,11 @@ func (b *builder) backend(r Route, ref gatewayv1.BackendObjectReference, protoco
 		b.unresolved(k, gatewayv1.RouteReasonBackendNotFound, "backendRef Service %s/%s has no port %d", ns, ref.Name, *ref.Port)
 		return "", false
 	}
+	if version == "HTTP1" && svcPort.AppProtocol != nil && *svcPort.AppProtocol == appProtocolH2C {
+		// The port speaks HTTP/2 without TLS: an HTTP2 target group
+		// sends it h2c.
+		version = "HTTP2"
+	}
 	resourceID := fmt.Sprintf("%s/%s:%d", ns, ref.Name, *ref.Port)
 	if version != "" && version != "HTTP1" {
 		resourceID += "/" + version
@@ -457,6 +462,11 @@ func (b *builder) backend(r Route, ref gatewayv1.BackendObjectReference, protoco
 	b.stack.TargetGroupBindings = append(b.stack.TargetGroupBindings, tgb)
 	return resourceID, true
 }
+
+// appProtocolH2C is the Service port appProtocol of HTTP/2 over cleartext
+// (KEP-3726); kubernetes.io/ws (WebSocket) needs nothing: an HTTP1 target
+// group carries upgrades.
+const appProtocolH2C = "kubernetes.io/h2c"
 
 // healthCheck is the AWS Load Balancer Controller's default health check
 // of a Gateway's target group: HTTP GET / expecting 200-399 (gRPC:

@@ -416,3 +416,22 @@ func TestBuildListenerWithUnresolvedCertificate(t *testing.T) {
 		t.Errorf("route ResolvedRefs %+v", c)
 	}
 }
+
+// A backend port of appProtocol kubernetes.io/h2c gets an HTTP2 target
+// group (h2c to the targets); kubernetes.io/ws an HTTP1 one, which
+// carries WebSocket upgrades.
+func TestBuildBackendAppProtocol(t *testing.T) {
+	h2c, ws := service("infra", "h2c", 80, 3001), service("infra", "ws", 80, 3000)
+	h2c.Spec.Ports[0].AppProtocol = ptr("kubernetes.io/h2c")
+	ws.Spec.Ports[0].AppProtocol = ptr("kubernetes.io/ws")
+	rt := httpRoute("infra", "r", 1, gatewayv1.HTTPRouteRule{BackendRefs: []gatewayv1.HTTPBackendRef{backend("", "h2c", 80, 1), backend("", "ws", 80, 1)}})
+	res := Build(Input{Class: albClass, Gateway: gateway("c", listener("http", 80, gatewayv1.HTTPProtocolType)),
+		Routes: []Route{rt}, Services: services(h2c, ws)}, opts)
+	got := map[string]string{}
+	for _, tg := range res.Stack.TargetGroups {
+		got[tg.ResourceID] = tg.ProtocolVersion
+	}
+	if d := cmp.Diff(map[string]string{"infra/h2c:80/HTTP2": "HTTP2", "infra/ws:80": "HTTP1"}, got); d != "" {
+		t.Errorf("target groups' protocol versions (-want +got):\n%s", d)
+	}
+}
