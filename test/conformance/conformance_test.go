@@ -88,8 +88,7 @@ type run struct {
 // runs are the suite's runs, by mode. The extended features are those
 // kelb controller's Gateway API front-end (internal/controller/gateway)
 // translates; what an ALB has no equivalent for (mirroring, CORS,
-// timeouts, retries, 303/307/308 redirects, prefix-replacing redirects,
-// response header changes) is left out and its tests are skipped. So is
+// timeouts, retries, 303/307/308 redirects, response header changes) is left out and its tests are skipped. So is
 // HTTPRouteQueryParamMatching: an ALB's query-string condition compares
 // names and values case-insensitively (kelb's data plane too, as AWS
 // documents it), and the specification's match is exact, so
@@ -104,6 +103,9 @@ var runs = []run{
 			features.SupportHTTPRouteHostRewrite,
 			features.SupportHTTPRoutePathRewrite,
 			features.SupportHTTPRoutePortRedirect,
+			// A prefix-replacing redirect is a url-rewrite transform
+			// before the redirect, which keeps the rewritten path.
+			features.SupportHTTPRoutePathRedirect,
 			features.SupportHTTPRouteSchemeRedirect,
 			features.SupportHTTPRouteParentRefPort,
 			// A parentRef's port selects the listeners (ALB listener

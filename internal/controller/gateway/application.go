@@ -372,6 +372,14 @@ func (b *builder) httpAction(r Route, rule gatewayv1.HTTPRouteRule, field string
 	}
 	if redirect != nil {
 		a, err := redirectAction(redirect, redirectField)
+		if p := redirect.Path; err == nil && p != nil && p.ReplacePrefixMatch != nil {
+			// The rule's url-rewrite replaces the matched prefix, and
+			// the redirect's path (#{path}) is the rewritten one.
+			if pt == nil {
+				pt = &pendingTransform{}
+			}
+			pt.fullPath, pt.prefixMatch = nil, p.ReplacePrefixMatch
+		}
 		return a, pt, err
 	}
 	var refs []gatewayv1.BackendRef
@@ -386,7 +394,8 @@ func (b *builder) httpAction(r Route, rule gatewayv1.HTTPRouteRule, field string
 }
 
 // redirectAction is a RequestRedirect filter as an ALB redirect: 301 or
-// 302 (an ALB has no other), the scheme, host, port and full path; field
+// 302 (an ALB has no other), the scheme, host, port and full path (a
+// prefix replacement is a url-rewrite transform of the rule); field
 // is the filter's requestRedirect ("spec.rules[0].filters[1].requestRedirect").
 func redirectAction(f *gatewayv1.HTTPRequestRedirectFilter, field string) (model.Action, error) {
 	rd := &model.RedirectAction{StatusCode: "HTTP_302"}
@@ -418,7 +427,8 @@ func redirectAction(f *gatewayv1.HTTPRequestRedirectFilter, field string) (model
 		case p.ReplaceFullPath != nil:
 			rd.Path = *p.ReplaceFullPath
 		case p.ReplacePrefixMatch != nil:
-			return model.Action{}, fmt.Errorf("%s.path.replacePrefixMatch: an application load balancer redirect cannot replace a path prefix", field)
+			// The redirect keeps the request's path (/#{path}), which
+			// the rule's url-rewrite transform has changed (httpAction).
 		}
 	}
 	return model.Action{Type: model.ActionRedirect, Redirect: rd}, nil

@@ -435,3 +435,25 @@ func TestBuildBackendAppProtocol(t *testing.T) {
 		t.Errorf("target groups' protocol versions (-want +got):\n%s", d)
 	}
 }
+
+// A redirect that replaces the matched prefix is an ALB redirect keeping
+// the path, behind a url-rewrite transform that replaces the prefix.
+func TestBuildRedirectReplacePrefix(t *testing.T) {
+	rt := httpRoute("infra", "r", 1, gatewayv1.HTTPRouteRule{
+		Matches: []gatewayv1.HTTPRouteMatch{{Path: &gatewayv1.HTTPPathMatch{Type: ptr(gatewayv1.PathMatchPathPrefix), Value: ptr("/original-prefix")}}},
+		Filters: []gatewayv1.HTTPRouteFilter{{Type: gatewayv1.HTTPRouteFilterRequestRedirect, RequestRedirect: &gatewayv1.HTTPRequestRedirectFilter{
+			Path: &gatewayv1.HTTPPathModifier{Type: gatewayv1.PrefixMatchHTTPPathModifier, ReplacePrefixMatch: ptr("/replacement-prefix")}}}},
+	})
+	res := Build(Input{Class: albClass, Gateway: gateway("c", listener("http", 80, gatewayv1.HTTPProtocolType)), Routes: []Route{rt}}, opts)
+	if c := condition(t, res, rt.Key(), gatewayv1.RouteConditionAccepted); c.Status != metav1.ConditionTrue {
+		t.Fatalf("route Accepted %+v", c)
+	}
+	rule := res.Stack.Listeners[0].Rules[0]
+	if d := cmp.Diff(model.Action{Type: model.ActionRedirect, Redirect: &model.RedirectAction{StatusCode: "HTTP_302"}}, rule.Action); d != "" {
+		t.Errorf("action (-want +got):\n%s", d)
+	}
+	want := []model.Transform{{Type: "url-rewrite", Rewrites: []model.Rewrite{{Regex: "^/original-prefix(/[^?]*)?", Replace: "/replacement-prefix$1"}}}}
+	if d := cmp.Diff(want, rule.Transforms); d != "" {
+		t.Errorf("transforms (-want +got):\n%s", d)
+	}
+}
