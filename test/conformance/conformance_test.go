@@ -88,11 +88,12 @@ type run struct {
 // runs are the suite's runs, by mode. The extended features are those
 // kelb controller's Gateway API front-end (internal/controller/gateway)
 // translates; what an ALB has no equivalent for (mirroring, CORS,
-// timeouts, retries, 303/307/308 redirects, response header changes) is left out and its tests are skipped. So is
-// HTTPRouteQueryParamMatching: an ALB's query-string condition compares
-// names and values case-insensitively (kelb's data plane too, as AWS
-// documents it), and the specification's match is exact, so
-// ?ANIMAL=Whale would reach the route for animal=whale.
+// timeouts, retries, 303/307/308 redirects, response header changes) is
+// left out and its tests are skipped. So is HTTPRouteQueryParamMatching:
+// an ALB's query-string condition compares names and values
+// case-insensitively (kelb's data plane too, as AWS documents it), and the
+// specification's match is exact, so ?ANIMAL=Whale would reach the route
+// for animal=whale.
 var runs = []run{
 	{
 		mode:         "alb",
