@@ -1,6 +1,7 @@
 package server
 
 import (
+	"maps"
 	"sync"
 	"sync/atomic"
 
@@ -61,10 +62,12 @@ func (a *appliedHealth) pass() *passHealth {
 }
 
 // publish makes p's verdicts the ones the API describes; call it once the
-// pass has been applied.
+// pass has been applied. It publishes a copy: the pass goes on reading
+// verdicts after (the fleet's health report reads every target), and the
+// API's readers must not share a map it writes.
 func (a *appliedHealth) publish(p *passHealth) {
 	p.mu.Lock()
-	seen := p.seen
+	seen := maps.Clone(p.seen)
 	p.mu.Unlock()
 	a.applied.Store(&seen)
 }

@@ -55,3 +55,35 @@ func TestAppliedHealth(t *testing.T) {
 		t.Errorf("a target without a verdict has one")
 	}
 }
+
+// TestAppliedHealthAfterPublish: what a pass reads after it was published
+// (the fleet's health report reads every target, also those no data plane
+// looked at) is not published, so the API's readers never share a map the
+// pass still writes.
+func TestAppliedHealthAfterPublish(t *testing.T) {
+	a := elb.TargetKey{ID: "10.0.0.1", Port: 80}
+	c := elb.TargetKey{ID: "10.0.0.3", Port: 80}
+	live := healthMap{{"tg", a}: {State: elb.HealthHealthy}, {"tg", c}: {State: elb.HealthHealthy}}
+	view := newAppliedHealth(live)
+	p := view.pass()
+	p.TargetHealth("tg", a)
+	view.publish(p)
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 1000 {
+			p.TargetHealth("tg", elb.TargetKey{ID: "10.0.1.1", Port: int32(i + 1)})
+		}
+	}()
+	for i := range 1000 {
+		view.TargetHealth("tg", elb.TargetKey{ID: "10.0.1.1", Port: int32(i + 1)})
+	}
+	<-done
+
+	p.TargetHealth("tg", c)
+	live[healthKey{"tg", c}] = elb.TargetHealth{State: elb.HealthUnhealthy}
+	if h, _ := view.TargetHealth("tg", c); h.State != elb.HealthUnhealthy {
+		t.Errorf("API shows %v, a verdict the pass read after it was published; want the checker's", h.State)
+	}
+}
