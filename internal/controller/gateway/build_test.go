@@ -457,3 +457,32 @@ func TestBuildRedirectReplacePrefix(t *testing.T) {
 		t.Errorf("transforms (-want +got):\n%s", d)
 	}
 }
+
+// A network listener whose route's backend does not resolve forwards to a
+// target group without targets (connections are reset) and takes no
+// other route.
+func TestBuildNetworkUnresolvedBackend(t *testing.T) {
+	mk := func(name string, created int64, svc string) Route {
+		return Route{Kind: KindTCPRoute, TCP: &gatewayv1.TCPRoute{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "infra", Name: name, CreationTimestamp: metav1.NewTime(time.Unix(created, 0))},
+			Spec: gatewayv1.TCPRouteSpec{CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{parent("gw")}},
+				Rules: []gatewayv1.TCPRouteRule{{BackendRefs: []gatewayv1.BackendRef{backend("", svc, 5432, 1).BackendRef}}}},
+		}}
+	}
+	missing, later := mk("missing", 1, "nope"), mk("later", 2, "db")
+	res := Build(Input{Class: nlbClass, Gateway: gateway("c", listener("tcp", 5432, gatewayv1.TCPProtocolType)),
+		Routes: []Route{later, missing}, Services: services(service("infra", "db", 5432, 5432))}, opts)
+	if len(res.Stack.Listeners) != 1 {
+		t.Fatalf("listeners %+v", res.Stack.Listeners)
+	}
+	tgID, _ := res.Stack.Listeners[0].DefaultAction.SingleTargetGroup()
+	if tg := res.Stack.TargetGroup(tgID); tg == nil || tgID != "unresolved:5432/TCP" || len(res.Stack.TargetGroupBindings) != 0 {
+		t.Errorf("target group %q %+v, bindings %+v", tgID, tg, res.Stack.TargetGroupBindings)
+	}
+	if c := condition(t, res, missing.Key(), gatewayv1.RouteConditionResolvedRefs); c.Reason != string(gatewayv1.RouteReasonBackendNotFound) {
+		t.Errorf("missing: ResolvedRefs %+v", c)
+	}
+	if c := condition(t, res, later.Key(), gatewayv1.RouteConditionAccepted); c.Reason != string(gatewayv1.RouteReasonUnsupportedValue) {
+		t.Errorf("later: Accepted %+v", c)
+	}
+}
