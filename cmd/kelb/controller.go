@@ -264,6 +264,7 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 		ELB:          elbClient,
 		ACM:          acmClient,
 		EC2:          ec2Client,
+		Tagging:      taggingClient,
 		IngressClass: f.ingressClass,
 		Build: ingress.BuildOptions{ClusterName: f.clusterName, DefaultTargetType: f.defaultTargetType, DefaultScheme: f.defaultScheme, DefaultTags: tags,
 			DefaultSSLPolicy: f.defaultSSLPolicy},

@@ -12,8 +12,8 @@
 //     also finds the leftovers of an interrupted replacement: GetResources
 //     of the Resource Groups Tagging API filtered on the stack and cluster
 //     tags (Deployer.Tagging), so a cold start of N stacks costs O(N)
-//     calls. A Deployer without a Tagging client (kelb's Ingress
-//     front-end, a server without GetResources) lists every load balancer
+//     calls. A Deployer without a Tagging client (a server without
+//     GetResources) lists every load balancer
 //     or target group and reads their tags instead (20 ARNs per
 //     DescribeTags call, the API's limit): O(N) calls per stack.
 //   - Diff (plan.go), a pure function, compares the stack with what exists

@@ -28,6 +28,11 @@ type Options struct {
 	// EC2 is the EC2 client of kelb server, for the security-groups
 	// annotation; without it, Ingresses naming groups fail to deploy.
 	EC2 deploy.EC2
+	// Tagging is the Resource Groups Tagging API client of kelb server: a
+	// group's first deploy finds what an earlier one left by its tags
+	// (GetResources); without it, it lists every load balancer and target
+	// group and reads their tags.
+	Tagging deploy.Tagging
 	// IngressClass is the legacy kubernetes.io/ingress.class value that is
 	// ours; "alb" when empty.
 	IngressClass string
@@ -42,7 +47,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if opts.ELB == nil {
 		return fmt.Errorf("ingress controller: no ELBv2 client")
 	}
-	d := &deploy.Deployer{Client: opts.ELB, EC2: opts.EC2, ClusterName: opts.Build.ClusterName, OIDCSecrets: KubeOIDCSecrets{Kube: mgr.GetClient()}, Frontend: Frontend}
+	d := &deploy.Deployer{Client: opts.ELB, Tagging: opts.Tagging, EC2: opts.EC2, ClusterName: opts.Build.ClusterName, OIDCSecrets: KubeOIDCSecrets{Kube: mgr.GetClient()}, Frontend: Frontend}
 	if opts.ACM != nil {
 		d.Certificates = &certificates.SecretCertificates{Kube: mgr.GetClient(), ACM: opts.ACM, ClusterName: opts.Build.ClusterName}
 		d.ACM = opts.ACM
