@@ -72,6 +72,7 @@ type controllerFlags struct {
 	disableIngressGroupAnn  bool
 	tgbMaxConcurrent        int
 	svcMaxConcurrent        int
+	ingMaxConcurrent        int
 }
 
 func newControllerCmd() *cobra.Command {
@@ -121,6 +122,8 @@ Tagging APIs.`,
 		"TargetGroupBindings reconciled at once; a reconcile mostly waits for kube-apiserver and kelb server, so more workers than cores shorten a cold start of many Services (the AWS Load Balancer Controller's default is 3)")
 	fl.IntVar(&f.svcMaxConcurrent, "service-max-concurrent-reconciles", service.DefaultMaxConcurrentReconciles,
 		"Services reconciled at once; a reconcile mostly waits for kube-apiserver and kelb server, so more workers than cores shorten a cold start of many Services (the AWS Load Balancer Controller's default is 3)")
+	fl.IntVar(&f.ingMaxConcurrent, "ingress-max-concurrent-reconciles", ingress.DefaultMaxConcurrentReconciles,
+		"IngressGroups reconciled at once (one group is never reconciled by two workers at once)")
 	return cmd
 }
 
@@ -146,6 +149,9 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 	}
 	if f.svcMaxConcurrent < 1 {
 		return fmt.Errorf("--service-max-concurrent-reconciles %d: must be at least 1", f.svcMaxConcurrent)
+	}
+	if f.ingMaxConcurrent < 1 {
+		return fmt.Errorf("--ingress-max-concurrent-reconciles %d: must be at least 1", f.ingMaxConcurrent)
 	}
 	tags, err := parseTags(f.defaultTags)
 	if err != nil {
@@ -266,6 +272,8 @@ func runController(cmd *cobra.Command, f controllerFlags) error {
 		EC2:          ec2Client,
 		Tagging:      taggingClient,
 		IngressClass: f.ingressClass,
+
+		MaxConcurrentReconciles: f.ingMaxConcurrent,
 		Build: ingress.BuildOptions{ClusterName: f.clusterName, DefaultTargetType: f.defaultTargetType, DefaultScheme: f.defaultScheme, DefaultTags: tags,
 			DefaultSSLPolicy: f.defaultSSLPolicy},
 	}); err != nil {

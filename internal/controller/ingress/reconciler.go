@@ -45,7 +45,18 @@ type Reconciler struct {
 	// ours; DefaultIngressClass when empty.
 	IngressClass string
 	Options      BuildOptions
+	// MaxConcurrentReconciles is how many IngressGroups are reconciled at
+	// once; zero means DefaultMaxConcurrentReconciles. One group is never
+	// reconciled by two workers at once.
+	MaxConcurrentReconciles int
 }
+
+// DefaultMaxConcurrentReconciles is how many IngressGroups are reconciled
+// at once when Reconciler.MaxConcurrentReconciles is zero: the AWS Load
+// Balancer Controller's default. A group's reconcile waits on
+// kube-apiserver and kelb server rather than the CPU; groups are few
+// beside Services, so its default serves.
+const DefaultMaxConcurrentReconciles = 3
 
 // classes reads the cluster's IngressClasses and IngressClassParams. A
 // cluster without the IngressClassParams CRD has no parameters.

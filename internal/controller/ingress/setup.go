@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -36,6 +37,9 @@ type Options struct {
 	// IngressClass is the legacy kubernetes.io/ingress.class value that is
 	// ours; "alb" when empty.
 	IngressClass string
+	// MaxConcurrentReconciles is how many IngressGroups are reconciled at
+	// once; zero means DefaultMaxConcurrentReconciles.
+	MaxConcurrentReconciles int
 	// Build holds the cluster name and defaults of every stack.
 	Build BuildOptions
 }
@@ -58,14 +62,21 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Deployer:     d,
 		IngressClass: opts.IngressClass,
 		Options:      opts.Build,
+
+		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
 	}
 	return r.SetupWithManager(mgr)
 }
 
 // SetupWithManager registers the reconciler with mgr.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	workers := r.MaxConcurrentReconciles
+	if workers <= 0 {
+		workers = DefaultMaxConcurrentReconciles
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("ingress").
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Watches(&networkingv1.Ingress{}, handler.EnqueueRequestsFromMapFunc(r.groupsOfIngress)).
 		Watches(&networkingv1.IngressClass{}, handler.EnqueueRequestsFromMapFunc(r.allGroups)).
 		Watches(&elbv2api.IngressClassParams{}, handler.EnqueueRequestsFromMapFunc(r.allGroups)).
