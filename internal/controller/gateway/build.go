@@ -31,6 +31,9 @@ type Input struct {
 	Namespaces map[string]map[string]string
 	Grants     []gatewayv1.ReferenceGrant
 	Secret     SecretLookup
+	// ListenerSets are the ListenerSets whose parentRef names the
+	// Gateway (listenerset.go).
+	ListenerSets []gatewayv1.ListenerSet
 	// Config holds the LoadBalancer, TargetGroup and ListenerRule
 	// configurations (config.go).
 	Config Config
@@ -61,6 +64,10 @@ type Result struct {
 	Invalid *ConfigError
 	// Warnings are configuration values accepted but not applied.
 	Warnings []string
+	// ListenerSets hold the statuses of the ListenerSets naming the
+	// Gateway; AttachedListenerSets counts those accepted.
+	ListenerSets         map[types.NamespacedName]ListenerSetResult
+	AttachedListenerSets int32
 }
 
 // Tag keys of the stacks of Gateways, the AWS Load Balancer Controller's:
@@ -147,7 +154,17 @@ func Build(in Input, opts Options) Result {
 		res.Accepted.Message = "Gateway is accepted; some listeners are not valid (see status.listeners)."
 	}
 
-	// Attach every parentRef naming this Gateway.
+	// The ListenerSets' listeners follow the Gateway's.
+	sets := b.judgeListenerSets(res.Accepted.Status == metav1.ConditionTrue, listeners)
+	for _, st := range sets {
+		acceptConfiguredCertificates(b.lbConfig, st.listeners)
+		listeners = append(listeners, st.listeners...)
+		if st.accepted {
+			valid++
+		}
+	}
+
+	// Attach every parentRef naming this Gateway or one of its sets.
 	gwName := types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}
 	type parentAttachment struct {
 		ref gatewayv1.ParentReference
@@ -157,13 +174,22 @@ func Build(in Input, opts Options) Result {
 	routes := sortedRoutes(in.Routes)
 	for _, r := range routes {
 		for _, ref := range r.ParentRefs() {
-			if !RefersTo(ref, r.Object().GetNamespace(), gwName) {
+			var set *setState
+			for _, st := range sets {
+				if RefersToListenerSet(ref, r.Object().GetNamespace(), st.name) {
+					set = st
+				}
+			}
+			if set == nil && !RefersTo(ref, r.Object().GetNamespace(), gwName) {
 				continue
 			}
 			var att attachment
-			if res.Accepted.Status == metav1.ConditionTrue {
-				att = attach(r, ref, gw.Namespace, listeners, in.Namespaces)
-			} else {
+			switch {
+			case set != nil:
+				att = attachToSet(r, ref, set, in.Namespaces)
+			case res.Accepted.Status == metav1.ConditionTrue:
+				att = attach(r, ref, gw.Namespace, listeners[:len(gw.Spec.Listeners)], in.Namespaces)
+			default:
 				att.Accepted = metav1.Condition{Type: string(gatewayv1.RouteConditionAccepted), Status: metav1.ConditionFalse,
 					Reason: string(gatewayv1.RouteReasonNoMatchingParent), Message: "the Gateway is not accepted"}
 			}
@@ -257,6 +283,14 @@ func Build(in Input, opts Options) Result {
 			AttachedRoutes: int32(len(counted[l.Name])),
 			Conditions:     l.Conditions,
 		})
+	}
+	res.Listeners = splitListenerStatuses(res.Listeners, sets)
+	res.ListenerSets = map[types.NamespacedName]ListenerSetResult{}
+	for _, st := range sets {
+		res.ListenerSets[st.name] = st.result
+		if st.accepted {
+			res.AttachedListenerSets++
+		}
 	}
 	return res
 }
