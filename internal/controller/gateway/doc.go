@@ -14,6 +14,18 @@
 // reconciler (reconciler.go) loads those objects, deploys the stack through
 // internal/controller/deploy and writes the statuses.
 //
+// ListenerSets (listenerset.go) add listeners to the Gateway their
+// parentRef names when its spec.allowedListeners admits their namespace:
+// their listeners follow the Gateway's on its load balancer, in the
+// specification's precedence (the Gateway, then the sets oldest first,
+// then by namespace/name), and routes attach to them by a parentRef of
+// kind ListenerSet. A listener on a port an earlier listener uses with
+// another protocol, or with the same protocol and hostname, is Conflicted
+// and not served; the earlier one keeps serving. A set not admitted is
+// Accepted False (NotAllowed), one left without a valid listener
+// ListenersNotValid; the Gateway's status.attachedListenerSets counts the
+// accepted ones.
+//
 // A RequestHeaderModifier filter, which no ALB transform can express
 // beyond the Host header, becomes kelb's own request header transforms
 // (kelb:request-header-set, -add, -remove; internal/elb).

@@ -65,6 +65,8 @@ type Reconciler struct {
 	Options   Options
 	// Kinds are the route kinds whose CRDs the cluster serves.
 	Kinds []string
+	// ListenerSets: the cluster serves ListenerSets.
+	ListenerSets bool
 }
 
 // Reconcile reconciles one Gateway: builds its stack, deploys it, writes
@@ -143,6 +145,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 	now := metav1.Now()
 	status := GatewayStatus(gw.Status, &gw, res, d, now)
+	if r.ListenerSets {
+		status.AttachedListenerSets = &res.AttachedListenerSets
+	}
 	if !statusEqual(gw.Status, status) {
 		patch := client.MergeFrom(gw.DeepCopy())
 		gw.Status = status
@@ -150,8 +155,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			return ctrl.Result{}, fmt.Errorf("write status of Gateway %s: %w", req.NamespacedName, err)
 		}
 	}
+	if err := r.writeListenerSetStatuses(ctx, in.ListenerSets, res, status, now); err != nil {
+		return ctrl.Result{}, err
+	}
 	// Every route: one that no longer names the Gateway loses its entry.
-	if err := r.writeRouteStatuses(ctx, all, req.NamespacedName, controller, res.Parents, now); err != nil {
+	if err := r.writeRouteStatuses(ctx, all, req.NamespacedName, controller, res.Parents, now, setNames(in.ListenerSets)...); err != nil {
 		return ctrl.Result{}, err
 	}
 	if d.Err != nil && deployer != nil {
@@ -203,12 +211,17 @@ func (r *Reconciler) load(ctx context.Context, class *gatewayv1.GatewayClass, gw
 	if err != nil {
 		return in, nil, err
 	}
+	if in.ListenerSets, err = r.listenerSetsOf(ctx, name); err != nil {
+		return in, nil, err
+	}
 	for _, rt := range routes {
-		for _, g := range rt.Gateways() {
-			if g == name {
-				in.Routes = append(in.Routes, rt)
-				break
-			}
+		if namesGateway(rt, name, in.ListenerSets) {
+			in.Routes = append(in.Routes, rt)
+		}
+	}
+	for _, ls := range in.ListenerSets {
+		if err := r.loadNamespace(ctx, in.Namespaces, ls.Namespace); err != nil {
+			return in, nil, err
 		}
 	}
 	var grants gatewayv1.ReferenceGrantList
@@ -217,14 +230,8 @@ func (r *Reconciler) load(ctx context.Context, class *gatewayv1.GatewayClass, gw
 	}
 	in.Grants = grants.Items
 	for _, rt := range in.Routes {
-		ns := rt.Object().GetNamespace()
-		if _, ok := in.Namespaces[ns]; !ok {
-			var n corev1.Namespace
-			if err := r.Client.Get(ctx, types.NamespacedName{Name: ns}, &n); err == nil {
-				in.Namespaces[ns] = n.Labels
-			} else if !apierrors.IsNotFound(err) {
-				return in, nil, fmt.Errorf("get namespace %s: %w", ns, err)
-			}
+		if err := r.loadNamespace(ctx, in.Namespaces, rt.Object().GetNamespace()); err != nil {
+			return in, nil, err
 		}
 		for _, svc := range backendServices(rt) {
 			if _, ok := in.Services[svc]; ok {
@@ -241,12 +248,9 @@ func (r *Reconciler) load(ctx context.Context, class *gatewayv1.GatewayClass, gw
 		}
 	}
 	secrets := map[types.NamespacedName]bool{}
-	for _, l := range gw.Spec.Listeners {
-		if l.TLS == nil {
-			continue
-		}
+	for _, l := range listenerTLS(gw, in.ListenerSets) {
 		for _, ref := range l.TLS.CertificateRefs {
-			ns := gw.Namespace
+			ns := l.Namespace
 			if ref.Namespace != nil {
 				ns = string(*ref.Namespace)
 			}
@@ -356,13 +360,13 @@ func listRoutes(ctx context.Context, c client.Client, kinds []string) ([]Route, 
 
 // writeRouteStatuses merges this Gateway's parent entries into each
 // route's status.parents, retrying on conflicts with another writer.
-func (r *Reconciler) writeRouteStatuses(ctx context.Context, routes []Route, gw types.NamespacedName, controller gatewayv1.GatewayController, parents map[RouteKey][]gatewayv1.RouteParentStatus, now metav1.Time) error {
+func (r *Reconciler) writeRouteStatuses(ctx context.Context, routes []Route, gw types.NamespacedName, controller gatewayv1.GatewayController, parents map[RouteKey][]gatewayv1.RouteParentStatus, now metav1.Time, sets ...types.NamespacedName) error {
 	var errs []error
 	for _, rt := range routes {
 		want := parents[rt.Key()]
 		for attempt := 0; ; attempt++ {
 			obj := rt.Object()
-			merged := MergeParents(rt.Parents(), obj.GetNamespace(), gw, controller, want, now)
+			merged := MergeParents(rt.Parents(), obj.GetNamespace(), gw, controller, want, now, sets...)
 			if parentsEqual(rt.Parents(), merged) {
 				break
 			}

@@ -55,11 +55,12 @@ func Setup(mgr ctrl.Manager, deployers map[gatewayv1.GatewayController]Deployer,
 		return true, nil
 	}
 	r := &Reconciler{
-		Client:    mgr.GetClient(),
-		Recorder:  mgr.GetEventRecorderFor("gateway"),
-		Deployers: deployers,
-		Options:   opts,
-		Kinds:     kinds,
+		Client:       mgr.GetClient(),
+		Recorder:     mgr.GetEventRecorderFor("gateway"),
+		Deployers:    deployers,
+		Options:      opts,
+		Kinds:        kinds,
+		ListenerSets: served(KindListenerSet),
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("gateway").
@@ -71,6 +72,11 @@ func Setup(mgr ctrl.Manager, deployers map[gatewayv1.GatewayController]Deployer,
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.gatewaysUsingSecret))
 	for _, k := range kinds {
 		b = b.Watches(routeObject(k), handler.EnqueueRequestsFromMapFunc(r.gatewaysOfRoute(k)))
+	}
+	if r.ListenerSets {
+		b = b.Watches(&gatewayv1.ListenerSet{}, handler.EnqueueRequestsFromMapFunc(r.gatewaysOfListenerSet))
+	} else {
+		logger.Info("ListenerSet not served by the cluster: not watched")
 	}
 	b = r.watchConfig(mapper, b)
 	if err := b.Complete(r); err != nil {
@@ -124,21 +130,28 @@ func requests(names []types.NamespacedName) []reconcile.Request {
 // gatewaysOfRoute maps a route to the Gateways its parentRefs name, and
 // those whose status it carries (a parentRef just removed).
 func (r *Reconciler) gatewaysOfRoute(kind string) handler.MapFunc {
-	return func(_ context.Context, obj client.Object) []reconcile.Request {
+	return func(ctx context.Context, obj client.Object) []reconcile.Request {
 		rt, ok := asRoute(kind, obj)
 		if !ok {
 			return nil
 		}
 		names := rt.Gateways()
+		sets := rt.ListenerSets()
 		for _, p := range rt.Parents() {
 			if Ours(p.ControllerName) {
 				ns := obj.GetNamespace()
 				if p.ParentRef.Namespace != nil {
 					ns = string(*p.ParentRef.Namespace)
 				}
-				names = append(names, types.NamespacedName{Namespace: ns, Name: string(p.ParentRef.Name)})
+				n := types.NamespacedName{Namespace: ns, Name: string(p.ParentRef.Name)}
+				if p.ParentRef.Kind != nil && string(*p.ParentRef.Kind) == KindListenerSet {
+					sets = append(sets, n)
+				} else {
+					names = append(names, n)
+				}
 			}
 		}
+		names = append(names, r.parentsOfListenerSets(ctx, sets)...)
 		slices.SortFunc(names, func(a, b types.NamespacedName) int { return compareNames(a, b) })
 		return requests(slices.Compact(names))
 	}

@@ -84,14 +84,15 @@ func GatewayStatus(current gatewayv1.GatewayStatus, gw *gatewayv1.Gateway, res R
 }
 
 // MergeParents returns a route's status.parents with this controller's
-// entries for parentRefs naming Gateway gw replaced by want; entries of
+// entries for parentRefs naming Gateway gw (or one of its ListenerSets,
+// sets) replaced by want; entries of
 // other controllers and other parents stay. Conditions whose status is
 // unchanged keep their lastTransitionTime.
-func MergeParents(current []gatewayv1.RouteParentStatus, routeNS string, gw types.NamespacedName, controller gatewayv1.GatewayController, want []gatewayv1.RouteParentStatus, now metav1.Time) []gatewayv1.RouteParentStatus {
+func MergeParents(current []gatewayv1.RouteParentStatus, routeNS string, gw types.NamespacedName, controller gatewayv1.GatewayController, want []gatewayv1.RouteParentStatus, now metav1.Time, sets ...types.NamespacedName) []gatewayv1.RouteParentStatus {
 	var out []gatewayv1.RouteParentStatus
 	old := map[int]gatewayv1.RouteParentStatus{}
 	for _, p := range current {
-		if p.ControllerName == controller && RefersTo(p.ParentRef, routeNS, gw) {
+		if p.ControllerName == controller && (RefersTo(p.ParentRef, routeNS, gw) || refersToAnySet(p.ParentRef, routeNS, sets)) {
 			for i, w := range want {
 				if reflect.DeepEqual(w.ParentRef, p.ParentRef) {
 					old[i] = p
