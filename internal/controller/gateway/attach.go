@@ -36,6 +36,21 @@ func protocolKinds(controller gatewayv1.GatewayController, l gatewayv1.Listener)
 	return nil
 }
 
+// portProtocol is what must be the same for listeners to share a port:
+// the protocol, and on a network load balancer the TLS mode too (one NLB
+// listener per port either terminates TLS or passes it through).
+func portProtocol(controller gatewayv1.GatewayController, l gatewayv1.Listener) string {
+	p := string(l.Protocol)
+	if controller == ControllerNLB && l.Protocol == gatewayv1.TLSProtocolType {
+		mode := gatewayv1.TLSModeTerminate
+		if l.TLS != nil && l.TLS.Mode != nil {
+			mode = *l.TLS.Mode
+		}
+		p += "/" + string(mode)
+	}
+	return p
+}
+
 // listenerState is one Gateway listener as Build judges it.
 type listenerState struct {
 	gatewayv1.Listener
@@ -62,12 +77,12 @@ type SecretLookup func(namespace, name string) bool
 // judgeListeners validates a Gateway's listeners for its class.
 func judgeListeners(controller gatewayv1.GatewayController, gw *gatewayv1.Gateway, grants []gatewayv1.ReferenceGrant, secret SecretLookup) []*listenerState {
 	out := make([]*listenerState, 0, len(gw.Spec.Listeners))
-	protoOfPort := map[gatewayv1.PortNumber]map[gatewayv1.ProtocolType]bool{}
+	protoOfPort := map[gatewayv1.PortNumber]map[string]bool{}
 	for _, l := range gw.Spec.Listeners {
 		if protoOfPort[l.Port] == nil {
-			protoOfPort[l.Port] = map[gatewayv1.ProtocolType]bool{}
+			protoOfPort[l.Port] = map[string]bool{}
 		}
-		protoOfPort[l.Port][l.Protocol] = true
+		protoOfPort[l.Port][portProtocol(controller, l)] = true
 	}
 	for _, l := range gw.Spec.Listeners {
 		st := &listenerState{Listener: l, Valid: true}
@@ -144,6 +159,13 @@ func judgeListeners(controller gatewayv1.GatewayController, gw *gatewayv1.Gatewa
 						break
 					}
 				}
+			}
+		}
+		if conflicted && accepted {
+			accepted, acceptedReason = false, gatewayv1.ListenerReasonProtocolConflict
+			acceptedMsg = fmt.Sprintf("another listener uses port %d with another protocol", l.Port)
+			if controller == ControllerNLB && l.Protocol == gatewayv1.TLSProtocolType {
+				acceptedMsg = fmt.Sprintf("another listener uses port %d with another TLS mode: a network load balancer's listener on a port either terminates TLS or passes it through", l.Port)
 			}
 		}
 		st.Attachable = accepted && !conflicted

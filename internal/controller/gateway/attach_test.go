@@ -100,11 +100,37 @@ func TestJudgeListeners(t *testing.T) {
 		"foreign": "ResolvedRefs/RefNotPermitted",
 		"missing": "ResolvedRefs/InvalidCertificateRef",
 		"tcp":     "Accepted/UnsupportedProtocol",
-		"a":       "Conflicted/ProtocolConflict",
-		"b":       "Conflicted/ProtocolConflict",
+		// Accepted False comes first; Conflicted is True too.
+		"a": "Accepted/ProtocolConflict",
+		"b": "Accepted/ProtocolConflict",
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("listeners (-want +got):\n%s", d)
+	}
+}
+
+// On a network load balancer, TLS listeners that share a port conflict
+// unless they have the same mode: one NLB listener per port terminates
+// TLS or passes it through.
+func TestJudgeListenersTLSModes(t *testing.T) {
+	tls := func(name string, port int, mode gatewayv1.TLSModeType) gatewayv1.Listener {
+		l := listener(name, port, gatewayv1.TLSProtocolType)
+		l.TLS = &gatewayv1.ListenerTLSConfig{Mode: ptr(mode)}
+		if mode == gatewayv1.TLSModeTerminate {
+			l.TLS.CertificateRefs = []gatewayv1.SecretObjectReference{{Name: "tls"}}
+		}
+		return l
+	}
+	gw := gateway("c", tls("term", 8443, gatewayv1.TLSModeTerminate), tls("pass", 8443, gatewayv1.TLSModePassthrough),
+		tls("pass1", 9443, gatewayv1.TLSModePassthrough), tls("pass2", 9443, gatewayv1.TLSModePassthrough))
+	got := map[string]string{}
+	for _, l := range judgeListeners(ControllerNLB, gw, nil, func(string, string) bool { return true }) {
+		c := listenerCondition(l.Conditions, gatewayv1.ListenerConditionAccepted)
+		got[string(l.Name)] = string(c.Status) + "/" + c.Reason
+	}
+	want := map[string]string{"term": "False/ProtocolConflict", "pass": "False/ProtocolConflict", "pass1": "True/Accepted", "pass2": "True/Accepted"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("listeners' Accepted (-want +got):\n%s", d)
 	}
 }
 

@@ -74,6 +74,9 @@ func GatewayStatus(current gatewayv1.GatewayStatus, gw *gatewayv1.Gateway, res R
 		}
 		if !valid {
 			lp.Status, lp.Reason, lp.Message = metav1.ConditionFalse, string(gatewayv1.ListenerReasonInvalid), "Listener is not valid."
+			if c := meta.FindStatusCondition(l.Conditions, string(gatewayv1.ListenerConditionConflicted)); c != nil && c.Status == metav1.ConditionTrue {
+				lp.Reason, lp.Message = c.Reason, c.Message
+			}
 		}
 		setCondition(&conds, lp, now)
 		conds = filterConditions(conds, keep)
