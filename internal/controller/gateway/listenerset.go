@@ -152,7 +152,7 @@ func (b *builder) judgeListenerSets(gwAccepted bool, gwListeners []*listenerStat
 			shadow.Spec.Listeners = append(shadow.Spec.Listeners, gatewayv1.Listener{Name: e.Name, Hostname: e.Hostname, Port: e.Port, Protocol: e.Protocol, TLS: e.TLS, AllowedRoutes: e.AllowedRoutes})
 		}
 		valid := 0
-		for _, l := range judgeListeners(b.controller, shadow, b.in.Grants, b.in.Secret) {
+		for _, l := range judgeListeners(b.controller, shadow, grantsForListenerSets(b.in.Grants), b.in.Secret) {
 			if l.Attachable {
 				if reason, msg := listenerConflict(l, taken); reason != "" {
 					markConflicted(l, reason, msg)
@@ -185,6 +185,27 @@ func (b *builder) judgeListenerSets(gwAccepted bool, gwListeners []*listenerStat
 
 // setAccepted records a set's Accepted condition.
 func (st *setState) setAccepted(c metav1.Condition) { st.result.Accepted = c }
+
+// grantsForListenerSets rewrites ReferenceGrants for judging a
+// ListenerSet's listeners as a Gateway's: a grant from ListenerSets
+// reads as one from Gateways, and one from Gateways is dropped (a
+// Gateway's grants are not a set's).
+func grantsForListenerSets(grants []gatewayv1.ReferenceGrant) []gatewayv1.ReferenceGrant {
+	out := make([]gatewayv1.ReferenceGrant, 0, len(grants))
+	for _, g := range grants {
+		g := *g.DeepCopy()
+		g.Spec.From = slices.DeleteFunc(g.Spec.From, func(f gatewayv1.ReferenceGrantFrom) bool {
+			return string(f.Group) == Group && string(f.Kind) == "Gateway"
+		})
+		for i, f := range g.Spec.From {
+			if string(f.Group) == Group && string(f.Kind) == KindListenerSet {
+				g.Spec.From[i].Kind = "Gateway"
+			}
+		}
+		out = append(out, g)
+	}
+	return out
+}
 
 // listenerConflict reports how listener l conflicts with the listeners
 // taken before it: another protocol on its port, or the same protocol

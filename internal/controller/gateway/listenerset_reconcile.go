@@ -183,3 +183,37 @@ func (r *Reconciler) parentsOfListenerSets(ctx context.Context, sets []types.Nam
 	}
 	return out
 }
+
+// gatewaysOfSetsUsingSecret maps a Secret to the parent Gateways of the
+// ListenerSets whose listeners' certificateRefs name it.
+func (r *Reconciler) gatewaysOfSetsUsingSecret(ctx context.Context, obj client.Object) []reconcile.Request {
+	if !r.ListenerSets {
+		return nil
+	}
+	var list gatewayv1.ListenerSetList
+	if err := r.Client.List(ctx, &list); err != nil {
+		log.FromContext(ctx).Error(err, "list ListenerSets")
+		return nil
+	}
+	var names []types.NamespacedName
+	for i := range list.Items {
+		ls := &list.Items[i]
+		p, ok := ListenerSetParent(ls)
+		if !ok {
+			continue
+		}
+		for _, l := range listenerTLS(&gatewayv1.Gateway{}, []gatewayv1.ListenerSet{*ls}) {
+			for _, ref := range l.TLS.CertificateRefs {
+				ns := l.Namespace
+				if ref.Namespace != nil {
+					ns = string(*ref.Namespace)
+				}
+				if ns == obj.GetNamespace() && string(ref.Name) == obj.GetName() {
+					names = append(names, p)
+				}
+			}
+		}
+	}
+	slices.SortFunc(names, compareNames)
+	return requests(slices.Compact(names))
+}

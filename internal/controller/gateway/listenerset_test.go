@@ -251,3 +251,26 @@ func TestListenerSetStatus(t *testing.T) {
 		t.Errorf("a set not allowed lists listeners %+v", st.Listeners)
 	}
 }
+
+// TestBuildListenerSetReferenceGrant: a set's certificate in another
+// namespace needs a ReferenceGrant from ListenerSets; one from Gateways
+// does not admit it.
+func TestBuildListenerSetReferenceGrant(t *testing.T) {
+	gw := allowListeners(gateway("aws-alb-gateway-class", listener("http", 80, gatewayv1.HTTPProtocolType)), gatewayv1.NamespacesFromAll)
+	https := listener("https", 443, gatewayv1.HTTPSProtocolType)
+	https.TLS = &gatewayv1.ListenerTLSConfig{CertificateRefs: []gatewayv1.SecretObjectReference{{Name: "cert", Namespace: ptr(gatewayv1.Namespace("certs"))}}}
+	ls := listenerSet("team", "tls", 1, https)
+	secret := func(ns, name string) bool { return ns == "certs" && name == "cert" }
+	grant := func(kind string) gatewayv1.ReferenceGrant {
+		return gatewayv1.ReferenceGrant{ObjectMeta: metav1.ObjectMeta{Namespace: "certs", Name: "g"}, Spec: gatewayv1.ReferenceGrantSpec{
+			From: []gatewayv1.ReferenceGrantFrom{{Group: Group, Kind: gatewayv1.Kind(kind), Namespace: "team"}},
+			To:   []gatewayv1.ReferenceGrantTo{{Group: "", Kind: "Secret"}}}}
+	}
+	for kind, want := range map[string]string{KindListenerSet: string(gatewayv1.ListenerReasonResolvedRefs), "Gateway": string(gatewayv1.ListenerReasonRefNotPermitted)} {
+		res := Build(Input{Class: albClass, Gateway: gw, ListenerSets: []gatewayv1.ListenerSet{ls}, Secret: secret, Grants: []gatewayv1.ReferenceGrant{grant(kind)}}, opts)
+		sr := res.ListenerSets[types.NamespacedName{Namespace: "team", Name: "tls"}]
+		if c := setListenerCondition(t, sr.Listeners, "https", gatewayv1.ListenerConditionResolvedRefs); c.Reason != want {
+			t.Errorf("grant from %s: ResolvedRefs %+v, want %s", kind, c, want)
+		}
+	}
+}

@@ -216,9 +216,9 @@ func (r *Reconciler) gatewaysUsingService(ctx context.Context, obj client.Object
 }
 
 // gatewaysUsingSecret maps a Secret to the Gateways whose listeners'
-// certificateRefs name it.
+// certificateRefs name it, or whose ListenerSets' do.
 func (r *Reconciler) gatewaysUsingSecret(ctx context.Context, obj client.Object) []reconcile.Request {
-	return r.gatewaysWhere(ctx, func(gw *gatewayv1.Gateway) bool {
+	return append(r.gatewaysOfSetsUsingSecret(ctx, obj), r.gatewaysWhere(ctx, func(gw *gatewayv1.Gateway) bool {
 		for _, l := range gw.Spec.Listeners {
 			if l.TLS == nil {
 				continue
@@ -234,7 +234,7 @@ func (r *Reconciler) gatewaysUsingSecret(ctx context.Context, obj client.Object)
 			}
 		}
 		return false
-	})
+	})...)
 }
 
 // ClassReconciler sets the status of kelb's GatewayClasses.
