@@ -154,7 +154,7 @@ func (b *builder) judgeListenerSets(gwAccepted bool, gwListeners []*listenerStat
 		valid := 0
 		for _, l := range judgeListeners(b.controller, shadow, grantsForListenerSets(b.in.Grants), b.in.Secret) {
 			if l.Attachable {
-				if reason, msg := listenerConflict(l, taken); reason != "" {
+				if reason, msg := listenerConflict(b.controller, l, taken); reason != "" {
 					markConflicted(l, reason, msg)
 				}
 			}
@@ -208,15 +208,15 @@ func grantsForListenerSets(grants []gatewayv1.ReferenceGrant) []gatewayv1.Refere
 }
 
 // listenerConflict reports how listener l conflicts with the listeners
-// taken before it: another protocol on its port, or the same protocol
-// and hostname.
-func listenerConflict(l *listenerState, taken []*listenerState) (gatewayv1.ListenerConditionReason, string) {
+// taken before it: another protocol on its port (on a network load
+// balancer, TLS with another mode), or the same protocol and hostname.
+func listenerConflict(controller gatewayv1.GatewayController, l *listenerState, taken []*listenerState) (gatewayv1.ListenerConditionReason, string) {
 	for _, t := range taken {
 		if t.Port != l.Port {
 			continue
 		}
-		if t.Protocol != l.Protocol {
-			return gatewayv1.ListenerReasonProtocolConflict, fmt.Sprintf("port %d is used with protocol %s by an earlier listener", l.Port, t.Protocol)
+		if p := portProtocol(controller, t.Listener); p != portProtocol(controller, l.Listener) {
+			return gatewayv1.ListenerReasonProtocolConflict, fmt.Sprintf("port %d is used with protocol %s by an earlier listener", l.Port, p)
 		}
 		if hostnameOf(t.Hostname) == hostnameOf(l.Hostname) {
 			return gatewayv1.ListenerReasonHostnameConflict, fmt.Sprintf("an earlier %s listener on port %d has hostname %q", l.Protocol, l.Port, hostnameOf(l.Hostname))

@@ -274,3 +274,39 @@ func TestBuildListenerSetReferenceGrant(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildListenerSetNLB: on a network load balancer a set's TCP
+// listener on a new port serves the TCPRoute attached to it; its TLS passthrough listener on the
+// port of the Gateway's TLS terminating one conflicts.
+func TestBuildListenerSetNLB(t *testing.T) {
+	term := listener("tls", 8443, gatewayv1.TLSProtocolType)
+	term.TLS = &gatewayv1.ListenerTLSConfig{CertificateRefs: []gatewayv1.SecretObjectReference{{Name: "tls"}}}
+	gw := allowListeners(gateway("aws-nlb-gateway-class", term), gatewayv1.NamespacesFromSame)
+	pass := listener("pass", 8443, gatewayv1.TLSProtocolType)
+	pass.TLS = &gatewayv1.ListenerTLSConfig{Mode: ptr(gatewayv1.TLSModePassthrough)}
+	ls := listenerSet("infra", "l4", 1, listener("tcp", 9000, gatewayv1.TCPProtocolType), pass)
+	tcp := Route{Kind: KindTCPRoute, TCP: &gatewayv1.TCPRoute{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "infra", Name: "db", CreationTimestamp: metav1.NewTime(time.Unix(1, 0))},
+		Spec: gatewayv1.TCPRouteSpec{CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{setParent("infra", "l4", "tcp")}},
+			Rules: []gatewayv1.TCPRouteRule{{BackendRefs: []gatewayv1.BackendRef{backend("", "db", 5432, 1).BackendRef}}}},
+	}}
+	res := Build(Input{Class: nlbClass, Gateway: gw, ListenerSets: []gatewayv1.ListenerSet{ls}, Routes: []Route{tcp},
+		Services: services(service("infra", "db", 5432, 5432)), Secret: func(string, string) bool { return true }}, opts)
+	sr := res.ListenerSets[types.NamespacedName{Namespace: "infra", Name: "l4"}]
+	if c := setListenerCondition(t, sr.Listeners, "pass", gatewayv1.ListenerConditionConflicted); c.Status != metav1.ConditionTrue || c.Reason != string(gatewayv1.ListenerReasonProtocolConflict) {
+		t.Errorf("passthrough listener on the terminating port: %+v", c)
+	}
+	if c := setListenerCondition(t, sr.Listeners, "tcp", gatewayv1.ListenerConditionAccepted); c.Status != metav1.ConditionTrue {
+		t.Errorf("tcp listener: %+v", c)
+	}
+	ports := map[int32]string{}
+	for _, l := range res.Stack.Listeners {
+		ports[l.Port] = l.Protocol
+	}
+	if len(ports) != 1 || ports[9000] != "TCP" {
+		t.Errorf("load balancer listeners %v, want TCP 9000 (the only one with a route)", ports)
+	}
+	if c := condition(t, res, tcp.Key(), gatewayv1.RouteConditionAccepted); c.Status != metav1.ConditionTrue {
+		t.Errorf("TCPRoute on the set's listener: %+v", c)
+	}
+}

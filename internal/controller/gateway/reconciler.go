@@ -478,7 +478,11 @@ func (r *Reconciler) cleanup(ctx context.Context, gw *gatewayv1.Gateway) error {
 			return err
 		}
 		name := types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}
-		if err := r.writeRouteStatuses(ctx, routes, name, controller, nil, metav1.Now()); err != nil {
+		sets, err := r.listenerSetsOf(ctx, name)
+		if err != nil {
+			return err
+		}
+		if err := r.writeRouteStatuses(ctx, routes, name, controller, nil, metav1.Now(), setNames(sets)...); err != nil {
 			return err
 		}
 		controllerutil.RemoveFinalizer(gw, finalizer)
