@@ -162,6 +162,8 @@ func judgeListeners(controller gatewayv1.GatewayController, gw *gatewayv1.Gatewa
 			}
 		}
 		if conflicted && accepted {
+			// A conflicted listener takes no route kind.
+			st.Kinds = nil
 			accepted, acceptedReason = false, gatewayv1.ListenerReasonProtocolConflict
 			acceptedMsg = fmt.Sprintf("another listener uses port %d with another protocol", l.Port)
 			if controller == ControllerNLB && l.Protocol == gatewayv1.TLSProtocolType {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -126,9 +127,10 @@ func TestJudgeListenersTLSModes(t *testing.T) {
 	got := map[string]string{}
 	for _, l := range judgeListeners(ControllerNLB, gw, nil, func(string, string) bool { return true }) {
 		c := listenerCondition(l.Conditions, gatewayv1.ListenerConditionAccepted)
-		got[string(l.Name)] = string(c.Status) + "/" + c.Reason
+		got[string(l.Name)] = fmt.Sprintf("%s/%s %v", c.Status, c.Reason, l.Kinds)
 	}
-	want := map[string]string{"term": "False/ProtocolConflict", "pass": "False/ProtocolConflict", "pass1": "True/Accepted", "pass2": "True/Accepted"}
+	// A conflicted listener takes no route kind.
+	want := map[string]string{"term": "False/ProtocolConflict []", "pass": "False/ProtocolConflict []", "pass1": "True/Accepted [TLSRoute]", "pass2": "True/Accepted [TLSRoute]"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("listeners' Accepted (-want +got):\n%s", d)
 	}
