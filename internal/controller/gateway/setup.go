@@ -197,7 +197,7 @@ func (r *Reconciler) gatewaysWhere(ctx context.Context, keep func(*gatewayv1.Gat
 }
 
 // gatewaysUsingService maps a Service to the Gateways of the routes whose
-// backendRefs name it.
+// backendRefs name it (through a ListenerSet too).
 func (r *Reconciler) gatewaysUsingService(ctx context.Context, obj client.Object) []reconcile.Request {
 	routes, err := listRoutes(ctx, r.Client, r.Kinds)
 	if err != nil {
@@ -209,6 +209,7 @@ func (r *Reconciler) gatewaysUsingService(ctx context.Context, obj client.Object
 	for _, rt := range routes {
 		if slices.Contains(backendServices(rt), svc) {
 			names = append(names, rt.Gateways()...)
+			names = append(names, r.parentsOfListenerSets(ctx, rt.ListenerSets())...)
 		}
 	}
 	slices.SortFunc(names, compareNames)
