@@ -232,10 +232,11 @@ func hostnameOf(h *gatewayv1.Hostname) string {
 	return string(*h)
 }
 
-// markConflicted makes a listener Conflicted, not accepted: the
-// specification's status for the later of two conflicting listeners.
+// markConflicted makes a listener Conflicted, not accepted and taking no
+// route kind: the specification's status for the later of two
+// conflicting listeners, as judgeListeners gives the Gateway's.
 func markConflicted(l *listenerState, reason gatewayv1.ListenerConditionReason, msg string) {
-	l.Attachable, l.Valid = false, false
+	l.Attachable, l.Valid, l.Kinds = false, false, nil
 	for i, c := range l.Conditions {
 		switch gatewayv1.ListenerConditionType(c.Type) {
 		case gatewayv1.ListenerConditionAccepted:

@@ -194,6 +194,9 @@ func TestBuildListenerSetConflicts(t *testing.T) {
 	if c := setListenerCondition(t, setRes("proto").Listeners, "tcp-on-80", gatewayv1.ListenerConditionConflicted); c.Reason != string(gatewayv1.ListenerReasonProtocolConflict) {
 		t.Errorf("proto set's listener: %+v", c)
 	}
+	if l := setRes("proto").Listeners; len(l) != 1 || len(l[0].SupportedKinds) != 0 {
+		t.Errorf("proto set's conflicted listener %+v, want no supported kinds", l)
+	}
 	if c := setListenerCondition(t, res.Listeners, "http", gatewayv1.ListenerConditionConflicted); c.Status != metav1.ConditionFalse {
 		t.Errorf("Gateway's listener: %+v", c)
 	}
