@@ -145,18 +145,17 @@ func (b *builder) judgeListenerSets(gwAccepted bool, gwListeners []*listenerStat
 			cond(false, gatewayv1.ListenerSetReasonParentNotAccepted, fmt.Sprintf("Gateway %s/%s is not accepted", gw.Namespace, gw.Name))
 			continue
 		}
-		// The set's listeners are judged as a Gateway's in the set's
-		// namespace would be.
-		shadow := &gatewayv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: ls.Namespace, Name: ls.Name, Generation: ls.Generation}}
-		for _, e := range ls.Spec.Listeners {
-			shadow.Spec.Listeners = append(shadow.Spec.Listeners, gatewayv1.Listener{Name: e.Name, Hostname: e.Hostname, Port: e.Port, Protocol: e.Protocol, TLS: e.TLS, AllowedRoutes: e.AllowedRoutes})
-		}
 		valid := 0
-		for _, l := range judgeListeners(b.controller, shadow, grantsForListenerSets(b.in.Grants), b.in.Secret) {
-			if l.Attachable {
-				if reason, msg := listenerConflict(b.controller, l, taken); reason != "" {
-					markConflicted(l, reason, msg)
-				}
+		grants := grantsForListenerSets(b.in.Grants)
+		for _, e := range ls.Spec.Listeners {
+			// Each listener is judged alone as a Gateway's in the set's
+			// namespace would be; conflicts, with the Gateway's and
+			// earlier listeners (the set's own too), by precedence.
+			shadow := &gatewayv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: ls.Namespace, Name: ls.Name, Generation: ls.Generation}}
+			shadow.Spec.Listeners = []gatewayv1.Listener{{Name: e.Name, Hostname: e.Hostname, Port: e.Port, Protocol: e.Protocol, TLS: e.TLS, AllowedRoutes: e.AllowedRoutes}}
+			l := judgeListeners(b.controller, shadow, grants, b.in.Secret)[0]
+			if reason, msg := listenerConflict(b.controller, l, taken); reason != "" {
+				markConflicted(l, reason, msg)
 			}
 			if l.Attachable {
 				taken = append(taken, l)

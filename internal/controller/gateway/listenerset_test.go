@@ -313,3 +313,29 @@ func TestBuildListenerSetNLB(t *testing.T) {
 		t.Errorf("TCPRoute on the set's listener: %+v", c)
 	}
 }
+
+// TestBuildListenerSetConflictWithinSet: the conformance suite's case: a
+// set's TCP listener (unsupported on an application load balancer) on
+// the port of an earlier HTTP listener is ProtocolConflict; the set's
+// HTTP listeners on that port, before and after it, are accepted, and so
+// is the set.
+func TestBuildListenerSetConflictWithinSet(t *testing.T) {
+	host := func(l gatewayv1.Listener, h string) gatewayv1.Listener {
+		l.Hostname = ptr(gatewayv1.Hostname(h))
+		return l
+	}
+	gw := allowListeners(gateway("aws-alb-gateway-class", host(listener("gw", 80, gatewayv1.HTTPProtocolType), "gw.example")), gatewayv1.NamespacesFromSame)
+	ls := listenerSet("infra", "mixed", 1, host(listener("first", 80, gatewayv1.HTTPProtocolType), "first.example"),
+		listener("tcp", 80, gatewayv1.TCPProtocolType), host(listener("last", 80, gatewayv1.HTTPProtocolType), "last.example"))
+	res := Build(Input{Class: albClass, Gateway: gw, ListenerSets: []gatewayv1.ListenerSet{ls}}, opts)
+	sr := res.ListenerSets[types.NamespacedName{Namespace: "infra", Name: "mixed"}]
+	if sr.Accepted.Status != metav1.ConditionTrue || res.AttachedListenerSets != 1 {
+		t.Fatalf("set Accepted %+v, %d attached; want accepted", sr.Accepted, res.AttachedListenerSets)
+	}
+	for name, want := range map[string]string{"first": "True/Accepted", "tcp": "False/ProtocolConflict", "last": "True/Accepted"} {
+		c := setListenerCondition(t, sr.Listeners, name, gatewayv1.ListenerConditionAccepted)
+		if got := string(c.Status) + "/" + c.Reason; got != want {
+			t.Errorf("listener %s Accepted %s, want %s", name, got, want)
+		}
+	}
+}
