@@ -129,10 +129,31 @@ func (d *Deployer) createTargetGroup(ctx context.Context, tg model.TargetGroup, 
 		return "", fmt.Errorf("create target group %s: %d target groups in the reply", tg.Name, len(out.TargetGroups))
 	}
 	arn := aws.ToString(out.TargetGroups[0].TargetGroupArn)
-	if err := SetTargetGroupAttributes(ctx, d.Client, arn, tg.Attributes); err != nil {
+	if err := setNewTargetGroupAttributes(ctx, d.Client, arn, tg.Attributes); err != nil {
 		return "", err
 	}
 	return arn, nil
+}
+
+// setNewTargetGroupAttributes gives the target group arn, just created
+// with the server's defaults, the attributes of want that differ from
+// them: one read, and a write only when there is something to change.
+// A Service's attributes are mostly the defaults, and a write costs more
+// than a read (it answers once the data planes have it), so a cold start
+// of many Services saves one write per target group.
+func setNewTargetGroupAttributes(ctx context.Context, c ELBv2, arn string, want map[string]string) error {
+	if len(want) == 0 {
+		return nil
+	}
+	out, err := c.DescribeTargetGroupAttributes(ctx, &elbv2.DescribeTargetGroupAttributesInput{TargetGroupArn: &arn})
+	if err != nil {
+		return fmt.Errorf("describe attributes of %s: %w", arn, err)
+	}
+	have := make(map[string]string, len(out.Attributes))
+	for _, at := range out.Attributes {
+		have[aws.ToString(at.Key)] = aws.ToString(at.Value)
+	}
+	return SetTargetGroupAttributes(ctx, c, arn, ChangedAttributes(want, have))
 }
 
 func (d *Deployer) modifyTargetGroup(ctx context.Context, c TargetGroupChange) error {
