@@ -120,6 +120,9 @@ var runs = []run{
 			features.SupportHTTPRouteBackendProtocolWebSocket,
 			features.SupportHTTPRouteBackendProtocolH2C,
 			features.SupportGatewayPort8080,
+			// A ListenerSet's listeners join its Gateway's load
+			// balancer.
+			features.SupportListenerSet,
 		},
 	},
 	{
