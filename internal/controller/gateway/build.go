@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
-	"regexp"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -359,7 +358,7 @@ func (b *builder) newStack() *model.Stack {
 	return &model.Stack{
 		ID: id,
 		LoadBalancer: model.LoadBalancer{
-			Name:          generatedName(gw.Namespace, gw.Name, hex.EncodeToString(h.Sum(nil))),
+			Name:          model.GeneratedName(gw.Namespace, gw.Name, hex.EncodeToString(h.Sum(nil))),
 			Type:          lbType,
 			Scheme:        scheme,
 			IPAddressType: "ipv4",
@@ -384,17 +383,6 @@ func (b *builder) tags(resource string) map[string]string {
 		t[resourceKey] = resource
 	}
 	return t
-}
-
-var invalidNameChars = regexp.MustCompile("[[:^alnum:]]")
-
-// generatedName is k8s-<namespace>-<name>-<hash>, as the AWS Load Balancer
-// Controller names load balancers and target groups: namespace and name
-// stripped of non-alphanumerics and cut to 8 characters, 10 hex digits.
-func generatedName(namespace, name, hash string) string {
-	ns := invalidNameChars.ReplaceAllString(namespace, "")
-	n := invalidNameChars.ReplaceAllString(name, "")
-	return fmt.Sprintf("k8s-%.8s-%.8s-%.10s", ns, n, hash)
 }
 
 // backend resolves one backendRef of a route into the ResourceID of its
@@ -478,7 +466,7 @@ func (b *builder) backend(r Route, ref gatewayv1.BackendObjectReference, protoco
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
-	name := generatedName(ns, string(ref.Name), hex.EncodeToString(h.Sum(nil)))
+	name := model.GeneratedName(ns, string(ref.Name), hex.EncodeToString(h.Sum(nil)))
 	tg := model.TargetGroup{
 		ResourceID:      resourceID,
 		Name:            name,

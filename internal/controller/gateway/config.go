@@ -149,16 +149,7 @@ func mergeLBConfig(high, low awsv1.LoadBalancerConfigurationSpec) awsv1.LoadBala
 	pick(&out.WAFv2, low.WAFv2)
 	pick(&out.ShieldAdvanced, low.ShieldAdvanced)
 	pick(&out.DefaultTargetGroupConfiguration, low.DefaultTargetGroupConfiguration)
-	if high.Tags != nil || low.Tags != nil {
-		t := map[string]string{}
-		if low.Tags != nil {
-			maps.Copy(t, *low.Tags)
-		}
-		if high.Tags != nil {
-			maps.Copy(t, *high.Tags)
-		}
-		out.Tags = &t
-	}
+	out.Tags = mergeTags(high.Tags, low.Tags)
 	out.LoadBalancerAttributes = mergeKeyValues(high.LoadBalancerAttributes, low.LoadBalancerAttributes)
 	if high.ListenerConfigurations != nil || low.ListenerConfigurations != nil {
 		byPort := map[string]awsv1.ListenerConfiguration{}
@@ -181,6 +172,22 @@ func pick[T any](dst **T, low *T) {
 	if *dst == nil {
 		*dst = low
 	}
+}
+
+// mergeTags merges two configurations' tags key by key, high's value
+// winning; nil when neither has tags.
+func mergeTags(high, low *map[string]string) *map[string]string {
+	if high == nil && low == nil {
+		return nil
+	}
+	t := map[string]string{}
+	if low != nil {
+		maps.Copy(t, *low)
+	}
+	if high != nil {
+		maps.Copy(t, *high)
+	}
+	return &t
 }
 
 // mergeKeyValues is low's key-values with high's over them, by key, in

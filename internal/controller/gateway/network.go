@@ -88,7 +88,7 @@ func (b *builder) emptyTargetGroup(port gatewayv1.PortNumber, protocol string) s
 	}
 	b.stack.TargetGroups = append(b.stack.TargetGroups, model.TargetGroup{
 		ResourceID:    id,
-		Name:          generatedName(b.in.Gateway.Namespace, "unresolved", hex.EncodeToString(h.Sum(nil))),
+		Name:          model.GeneratedName(b.in.Gateway.Namespace, "unresolved", hex.EncodeToString(h.Sum(nil))),
 		Protocol:      protocol,
 		Port:          int32(port),
 		TargetType:    "ip",

@@ -149,16 +149,7 @@ func mergeProps(high, low awsv1.TargetGroupProps) awsv1.TargetGroupProps {
 	pick(&out.ProtocolVersion, low.ProtocolVersion)
 	pick(&out.TargetControlPort, low.TargetControlPort)
 	pick(&out.EnableMultiCluster, low.EnableMultiCluster)
-	if high.Tags != nil || low.Tags != nil {
-		t := map[string]string{}
-		if low.Tags != nil {
-			maps.Copy(t, *low.Tags)
-		}
-		if high.Tags != nil {
-			maps.Copy(t, *high.Tags)
-		}
-		out.Tags = &t
-	}
+	out.Tags = mergeTags(high.Tags, low.Tags)
 	out.TargetGroupAttributes = mergeKeyValues(high.TargetGroupAttributes, low.TargetGroupAttributes)
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/controller/model"
 )
 
 // IngressClassParams fields that set what an annotation sets. As in the AWS
@@ -29,7 +30,7 @@ var paramsAsAnnotation = []struct {
 // admission webhook refuses what the build would.
 func ValidateClassParams(p *elbv2api.IngressClassParams) error {
 	s := &p.Spec
-	if v := s.LoadBalancerName; v != "" && (len(v) > 32 || !validLoadBalancerName(v)) {
+	if v := s.LoadBalancerName; v != "" && (len(v) > 32 || !model.ValidLoadBalancerName(v)) {
 		return fmt.Errorf("IngressClassParams %s: spec.loadBalancerName %q must be 1 to 32 letters, digits and hyphens, not starting or ending with a hyphen, without two hyphens in a row, nor starting with internal-", p.Name, v)
 	}
 	if v := s.SSLRedirectPort; v != "" {

@@ -4,10 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"regexp"
 	"strings"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/controller/model"
 )
 
 func (b *builder) loadBalancer() (LoadBalancer, error) {
@@ -137,8 +137,6 @@ func (b *builder) loadBalancer() (LoadBalancer, error) {
 	}, nil
 }
 
-var invalidNameChars = regexp.MustCompile("[[:^alnum:]]")
-
 // loadBalancerName is the load-balancer-name annotation (one value across
 // the group), or the AWS Load Balancer Controller's generated name:
 // k8s-<group>-<hash> for an explicit group (17 characters of its name),
@@ -151,7 +149,7 @@ func (b *builder) loadBalancerName(scheme string) (string, error) {
 		if v == "" || len(v) > 32 {
 			return "", ann.Fail(AnnotationLoadBalancerName, "must be 1 to 32 characters")
 		}
-		if !validLoadBalancerName(v) {
+		if !model.ValidLoadBalancerName(v) {
 			return "", ann.Fail(AnnotationLoadBalancerName, "must be letters, digits and hyphens, not starting or ending with a hyphen, without two hyphens in a row, nor starting with internal-")
 		}
 		return v, nil
@@ -165,27 +163,9 @@ func (b *builder) loadBalancerName(scheme string) (string, error) {
 	h.Write([]byte(scheme))
 	sum := hex.EncodeToString(h.Sum(nil))
 	if b.in.Group.Explicit() {
-		return fmt.Sprintf("k8s-%.17s-%.10s", invalidNameChars.ReplaceAllString(b.in.Group.Name, ""), sum), nil
+		return fmt.Sprintf("k8s-%.17s-%.10s", model.Alnum(b.in.Group.Name), sum), nil
 	}
-	return generatedName(b.in.Group.Namespace, b.in.Group.Name, sum), nil
-}
-
-func generatedName(namespace, name, hash string) string {
-	ns := invalidNameChars.ReplaceAllString(namespace, "")
-	n := invalidNameChars.ReplaceAllString(name, "")
-	return fmt.Sprintf("k8s-%.8s-%.8s-%.10s", ns, n, hash)
-}
-
-func validLoadBalancerName(name string) bool {
-	if strings.HasPrefix(name, "-") || strings.HasSuffix(name, "-") || strings.HasPrefix(name, "internal-") || strings.Contains(name, "--") {
-		return false
-	}
-	for _, r := range name {
-		if !(r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return false
-		}
-	}
-	return true
+	return model.GeneratedName(b.in.Group.Namespace, b.in.Group.Name, sum), nil
 }
 
 // tags are the group's user tags, the controller's default tags, then the

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/controller/model"
 )
 
 // targetGroup returns the ResourceID of the target group of one Ingress's
@@ -120,7 +121,7 @@ func (b *builder) targetGroup(m Member, svcName string, port intstr.IntOrString)
 	h.Write([]byte(targetType))
 	h.Write([]byte(protocol))
 	h.Write([]byte(version))
-	name := generatedName(svc.Namespace, svc.Name, hex.EncodeToString(h.Sum(nil)))
+	name := model.GeneratedName(svc.Namespace, svc.Name, hex.EncodeToString(h.Sum(nil)))
 
 	tg := &TargetGroup{
 		ResourceID:      resourceID,

@@ -3,13 +3,11 @@ package service
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
-)
 
-var invalidNameChars = regexp.MustCompile("[[:^alnum:]]")
+	"github.com/kelb-io/kelb/internal/controller/model"
+)
 
 // loadBalancerName is the annotation's name, or the AWS Load Balancer
 // Controller's generated one: k8s-<namespace>-<name>-<hash>, namespace and
@@ -20,7 +18,7 @@ func (b *builder) loadBalancerName(scheme string) (string, error) {
 		if name == "" || len(name) > 32 {
 			return "", &AnnotationError{Key: AnnotationName, Value: b.ann[AnnotationName], Reason: "must be 1 to 32 characters"}
 		}
-		if !validLoadBalancerName(name) {
+		if !model.ValidLoadBalancerName(name) {
 			return "", &AnnotationError{Key: AnnotationName, Value: b.ann[AnnotationName], Reason: "must be letters, digits and hyphens, not starting or ending with a hyphen, without two hyphens in a row, nor starting with internal-"}
 		}
 		return name, nil
@@ -29,25 +27,7 @@ func (b *builder) loadBalancerName(scheme string) (string, error) {
 	h.Write([]byte(b.opts.ClusterName))
 	h.Write([]byte(b.svc.UID))
 	h.Write([]byte(scheme))
-	return generatedName(b.svc.Namespace, b.svc.Name, hex.EncodeToString(h.Sum(nil))), nil
-}
-
-func generatedName(namespace, name, hash string) string {
-	ns := invalidNameChars.ReplaceAllString(namespace, "")
-	n := invalidNameChars.ReplaceAllString(name, "")
-	return fmt.Sprintf("k8s-%.8s-%.8s-%.10s", ns, n, hash)
-}
-
-func validLoadBalancerName(name string) bool {
-	if strings.HasPrefix(name, "-") || strings.HasSuffix(name, "-") || strings.HasPrefix(name, "internal-") || strings.Contains(name, "--") {
-		return false
-	}
-	for _, r := range name {
-		if !(r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return false
-		}
-	}
-	return true
+	return model.GeneratedName(b.svc.Namespace, b.svc.Name, hex.EncodeToString(h.Sum(nil))), nil
 }
 
 func (b *builder) loadBalancer(stackID, scheme string) (LoadBalancer, error) {

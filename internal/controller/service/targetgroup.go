@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	elbv2api "github.com/kelb-io/kelb/api/elbv2/v1beta1"
+	"github.com/kelb-io/kelb/internal/controller/model"
 )
 
 func (b *builder) targetGroup(stackID string, g servicePortGroup, targetType, lbIPType string, perPortAttrs map[string]string) (TargetGroup, error) {
@@ -75,7 +76,7 @@ func (b *builder) targetGroupName(svcPort, tgPort int32, targetType, protocol st
 	h.Write([]byte(strconv.Itoa(int(svcPort))))
 	h.Write([]byte(targetType))
 	h.Write([]byte(protocol))
-	return generatedName(b.svc.Namespace, b.svc.Name, hex.EncodeToString(h.Sum(nil)))
+	return model.GeneratedName(b.svc.Namespace, b.svc.Name, hex.EncodeToString(h.Sum(nil)))
 }
 
 // healthCheck builds the health check. Its defaults are the AWS Load
